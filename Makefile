@@ -1,0 +1,43 @@
+# ibemu Makefile. `make demo` runs the main job on the built-in default
+# topology; `make test` runs every test (installing the Debian packages the
+# interop tests need first).
+GO      ?= go
+IBEMU   := $(CURDIR)/bin/ibemu
+PKGS    := ./...
+TESTTIMEOUT ?= 28m
+
+.PHONY: all build deps demo test unit check fuzz bench bench-discover clean
+
+all: build
+
+build:
+	$(GO) build -o $(IBEMU) ./cmd/ibemu
+
+deps:
+	@bash .ci/deps.sh
+
+demo: build
+	$(IBEMU) demo
+
+check:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	  if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet $(PKGS)
+	GOOS=windows $(GO) build $(PKGS)
+	GOOS=windows $(GO) vet $(PKGS)
+
+unit:
+	$(GO) test -count=1 -timeout $(TESTTIMEOUT) $(PKGS)
+
+test: deps check build
+	$(GO) test -count=1 -timeout $(TESTTIMEOUT) $(PKGS)
+	$(GO) test -count=1 -race -timeout 10m ./emu/
+
+fuzz:
+	@bash .ci/fuzz.sh $${FUZZTIME:-5}
+
+bench: build
+	$(GO) test -run '^$$' -bench . -benchmem -count 1 -timeout 30m $(PKGS)
+
+clean:
+	rm -rf bin

@@ -1,0 +1,402 @@
+package emu
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"runtime"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/ibemu/ibemu/emu/wire"
+)
+
+// ErrStopped is returned by calls into a fabric that has stopped.
+var ErrStopped = errors.New("emu: fabric stopped")
+
+// DefaultLinkLatency is the one-way latency (cable plus the receiving
+// port's pipeline) the virtual clock adds to every hop.
+const DefaultLinkLatency = 100 * time.Nanosecond
+
+// PacketTap sees every frame a port transmits onto a link. It is called on
+// the event loop; frame must not be kept or changed after the call returns.
+type PacketTap interface {
+	TapPacket(at time.Time, from *Port, frame []byte)
+}
+
+// Option configures a Fabric.
+type Option func(*config)
+
+type config struct {
+	virtual   bool
+	seed      uint64
+	latency   time.Duration
+	logger    *slog.Logger
+	verifyCRC bool
+}
+
+// WithVirtualClock runs the fabric on the deterministic virtual clock
+// (the default).
+func WithVirtualClock() Option { return func(c *config) { c.virtual = true } }
+
+// WithWallClock runs the fabric on the wall clock, for real processes
+// attached from outside. Frames cross links at once, in order.
+func WithWallClock() Option { return func(c *config) { c.virtual = false } }
+
+// WithSeed seeds the generator behind fault injection (default 1).
+func WithSeed(seed uint64) Option { return func(c *config) { c.seed = seed } }
+
+// WithLinkLatency sets the per-hop latency the virtual clock models for
+// links connected from now on.
+func WithLinkLatency(d time.Duration) Option { return func(c *config) { c.latency = d } }
+
+// WithLogger sets where the engine and devices log (default: discard).
+func WithLogger(l *slog.Logger) Option { return func(c *config) { c.logger = l } }
+
+// WithCRCCheck makes every receiving port verify the VCRC of every frame,
+// not only of frames fault injection corrupted (default true). A fabric
+// whose devices are all trusted to seal frames correctly can turn it off to
+// save a CRC pass per hop.
+func WithCRCCheck(on bool) Option { return func(c *config) { c.verifyCRC = on } }
+
+// Fabric is a set of nodes joined by links, driven by one event loop.
+type Fabric struct {
+	cfg   config
+	loop  *loop
+	clock Clock
+	rng   *rand.Rand
+	log   *slog.Logger
+
+	nodes []*Node
+	links []*Link
+	taps  []PacketTap
+
+	started bool
+
+	mu      sync.Mutex // guards cancel, done, stopped, inboxes
+	cancel  context.CancelFunc
+	done    chan struct{}
+	stopped bool
+	inboxes map[closer]struct{}
+
+	loopGID atomic.Uint64
+
+	dropped atomic.Uint64 // frames lost to injected drops
+}
+
+type closer interface{ close() }
+
+// New creates an empty fabric.
+func New(opts ...Option) *Fabric {
+	cfg := config{virtual: true, seed: 1, latency: DefaultLinkLatency, verifyCRC: true}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	if cfg.logger == nil {
+		cfg.logger = slog.New(slog.DiscardHandler)
+	}
+	f := &Fabric{cfg: cfg, loop: newLoop(cfg.virtual), log: cfg.logger,
+		rng: rand.New(rand.NewPCG(cfg.seed, cfg.seed^0x9e3779b97f4a7c15)), inboxes: map[closer]struct{}{}}
+	f.clock = loopClock{f.loop}
+	f.loop.deliver = f.deliver
+	return f
+}
+
+// Clock is the fabric's clock; its timers run on the event loop.
+func (f *Fabric) Clock() Clock { return f.clock }
+
+// Virtual reports whether the fabric runs on the virtual clock.
+func (f *Fabric) Virtual() bool { return f.cfg.virtual }
+
+// Logger is the fabric's logger.
+func (f *Fabric) Logger() *slog.Logger { return f.log }
+
+// Rand is the fabric's seeded generator. Use it only on the event loop.
+func (f *Fabric) Rand() *rand.Rand { return f.rng }
+
+// Nodes returns the fabric's nodes in the order they were added. Call it
+// on the event loop, or before Start.
+func (f *Fabric) Nodes() []*Node { return f.nodes }
+
+// Links returns the fabric's links in the order they were connected.
+func (f *Fabric) Links() []*Link { return f.links }
+
+// Dropped is the number of frames lost to injected drops so far.
+func (f *Fabric) Dropped() uint64 { return f.dropped.Load() }
+
+// AddNode adds a node with nports external ports (numbered 1..nports) and,
+// for switches, port 0. cfgs gives each external port's link capabilities:
+// cfgs[i] applies to port i+1; missing entries take the last one given, or
+// the defaults of PortConfig. Call it before Start or on the event loop.
+func (f *Fabric) AddNode(name string, typ wire.NodeType, nports int, dev Device, cfgs ...PortConfig) (*Node, error) {
+	if nports < 1 || nports > 254 {
+		return nil, fmt.Errorf("emu: add node %q: %d ports is outside 1..254", name, nports)
+	}
+	if dev == nil {
+		return nil, fmt.Errorf("emu: add node %q: no device", name)
+	}
+	n := &Node{fabric: f, name: name, typ: typ, dev: dev, ports: make([]*Port, nports+1), index: len(f.nodes)}
+	if typ == wire.NodeTypeSwitch {
+		n.ports[0] = &Port{node: n, num: 0, enabled: true, phys: wire.PhysStateLinkUp, state: wire.PortStateActive}
+	}
+	pc := PortConfig{}
+	for i := 1; i <= nports; i++ {
+		if i-1 < len(cfgs) {
+			pc = cfgs[i-1]
+		}
+		c := pc.withDefaults()
+		n.ports[i] = &Port{node: n, num: i, enabled: true, phys: wire.PhysStatePolling, state: wire.PortStateDown,
+			widthSupported: c.WidthSupported, widthEnabled: c.WidthEnabled & c.WidthSupported,
+			speedSupported: c.SpeedSupported, speedEnabled: c.SpeedEnabled & c.SpeedSupported}
+	}
+	f.nodes = append(f.nodes, n)
+	return n, nil
+}
+
+// Connect joins two ports with a link. The link trains at once when both
+// ends are enabled and share a width and a speed; its ports then come up in
+// the Init state. Call it before Start or on the event loop.
+func (f *Fabric) Connect(a, b *Port) (*Link, error) {
+	switch {
+	case a == nil || b == nil:
+		return nil, errors.New("emu: connect: nil port")
+	case a == b:
+		return nil, fmt.Errorf("emu: connect: %s to itself", a)
+	case a.num == 0 || b.num == 0:
+		return nil, fmt.Errorf("emu: connect %s to %s: port 0 carries no link", a, b)
+	case a.link != nil:
+		return nil, fmt.Errorf("emu: connect %s to %s: %s is already linked to %s", a, b, a, a.Peer())
+	case b.link != nil:
+		return nil, fmt.Errorf("emu: connect %s to %s: %s is already linked to %s", a, b, b, b.Peer())
+	case a.node.fabric != f || b.node.fabric != f:
+		return nil, fmt.Errorf("emu: connect %s to %s: port of another fabric", a, b)
+	}
+	l := &Link{fabric: f, ends: [2]*Port{a, b}, latency: f.cfg.latency}
+	a.link, b.link = l, l
+	f.links = append(f.links, l)
+	l.update()
+	return l, nil
+}
+
+// Disconnect removes the link of port p (the console's Unlink). Call it on
+// the event loop or before Start.
+func (f *Fabric) Disconnect(p *Port) {
+	l := p.link
+	if l == nil {
+		return
+	}
+	l.cut = true
+	l.update()
+	l.ends[0].link, l.ends[1].link = nil, nil
+	for i, x := range f.links {
+		if x == l {
+			f.links = append(f.links[:i], f.links[i+1:]...)
+			break
+		}
+	}
+}
+
+// AddTap registers a tap that sees every transmitted frame. Call it before
+// Start or on the event loop.
+func (f *Fabric) AddTap(t PacketTap) { f.taps = append(f.taps, t) }
+
+// RemoveTap unregisters a tap.
+func (f *Fabric) RemoveTap(t PacketTap) {
+	for i, x := range f.taps {
+		if x == t {
+			f.taps = append(f.taps[:i], f.taps[i+1:]...)
+			return
+		}
+	}
+}
+
+// Start starts the event loop and the devices. The loop runs until Stop
+// or until ctx is done.
+func (f *Fabric) Start(ctx context.Context) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.started {
+		return errors.New("emu: fabric already started")
+	}
+	if f.stopped {
+		return ErrStopped
+	}
+	ctx, f.cancel = context.WithCancel(ctx)
+	f.done = make(chan struct{})
+	f.started = true
+	f.loop.scheduleNow(func() {
+		for _, n := range f.nodes {
+			if s, ok := n.dev.(Starter); ok {
+				s.Start(n)
+			}
+		}
+	})
+	go func() {
+		defer close(f.done)
+		f.loopGID.Store(goid())
+		f.loop.run(ctx)
+		f.loopGID.Store(0)
+	}()
+	return nil
+}
+
+// Stop stops the event loop, waits for it to exit and closes every Inbox so
+// consumers blocked in Recv return. Frames in flight are dropped. Stop is
+// idempotent.
+func (f *Fabric) Stop() {
+	f.mu.Lock()
+	if f.stopped {
+		f.mu.Unlock()
+		return
+	}
+	f.stopped = true
+	cancel, done := f.cancel, f.done
+	boxes := make([]closer, 0, len(f.inboxes))
+	for b := range f.inboxes {
+		boxes = append(boxes, b)
+	}
+	f.mu.Unlock()
+	if cancel != nil {
+		cancel()
+		<-done
+	}
+	for _, b := range boxes {
+		b.close()
+	}
+}
+
+// Done is closed when the event loop has exited (nil before Start).
+func (f *Fabric) Done() <-chan struct{} {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.done
+}
+
+func (f *Fabric) running() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.started && !f.stopped
+}
+
+// OnLoop reports whether the caller runs on the fabric's event loop.
+func (f *Fabric) OnLoop() bool {
+	id := f.loopGID.Load()
+	return id != 0 && id == goid()
+}
+
+// Do runs fn on the event loop and waits for it to return. Before Start it
+// runs fn at once; on the event loop itself it calls fn directly. It
+// returns ErrStopped if the fabric stops first.
+func (f *Fabric) Do(fn func()) error {
+	f.mu.Lock()
+	started, stopped, done := f.started, f.stopped, f.done
+	f.mu.Unlock()
+	if stopped {
+		return ErrStopped
+	}
+	if !started || f.OnLoop() {
+		fn()
+		return nil
+	}
+	ran := make(chan struct{})
+	f.loop.scheduleNow(func() { fn(); close(ran) })
+	select {
+	case <-ran:
+		return nil
+	case <-done:
+		select {
+		case <-ran:
+			return nil
+		default:
+			return ErrStopped
+		}
+	}
+}
+
+// Post queues fn to run on the event loop at the current time and returns
+// at once. Before Start, fn runs when the fabric starts.
+func (f *Fabric) Post(fn func()) { f.loop.scheduleNow(fn) }
+
+// Now is the fabric's current time.
+func (f *Fabric) Now() time.Time { return f.clock.Now() }
+
+// deliver hands an arriving frame to the device of port p.
+func (f *Fabric) deliver(p *Port, frame []byte, corrupted bool) {
+	if p.node.dead || !p.IsUp() {
+		return // the link went down while the frame was in flight
+	}
+	p.Counters.RcvPkts.Add(1)
+	p.Counters.RcvData.Add(uint64(len(frame) / 4))
+	if (corrupted || f.cfg.verifyCRC) && !wire.CheckVCRC(frame) {
+		p.Counters.RcvErrors.Add(1)
+		return
+	}
+	if len(frame) >= wire.LRHSize && wire.LRH(frame).DLID().IsMulticast() {
+		p.Counters.McastRcv.Add(1)
+	} else {
+		p.Counters.UnicastRcv.Add(1)
+	}
+	p.node.dev.HandlePacket(p, frame)
+}
+
+// KillNode stops a node: it stops answering and its links go down, as if
+// it lost power. Call it on the event loop.
+func (f *Fabric) KillNode(n *Node) {
+	if n.dead {
+		return
+	}
+	n.dead = true
+	for _, p := range n.ports {
+		if p != nil && p.link != nil {
+			p.link.update()
+		}
+	}
+}
+
+// ReviveNode powers a killed node back on; its links retrain. Call it on
+// the event loop.
+func (f *Fabric) ReviveNode(n *Node) {
+	if !n.dead {
+		return
+	}
+	n.dead = false
+	for _, p := range n.ports {
+		if p != nil && p.link != nil {
+			p.link.update()
+		}
+	}
+}
+
+func (f *Fabric) addInbox(b closer) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.stopped {
+		return false
+	}
+	f.inboxes[b] = struct{}{}
+	return true
+}
+
+func (f *Fabric) removeInbox(b closer) {
+	f.mu.Lock()
+	delete(f.inboxes, b)
+	f.mu.Unlock()
+}
+
+// goid returns the current goroutine's id. It is used only to tell whether
+// a caller runs on the event loop, which Do needs to avoid deadlocking.
+func goid() uint64 {
+	var buf [64]byte
+	b := buf[:runtime.Stack(buf[:], false)]
+	b = bytes.TrimPrefix(b, []byte("goroutine "))
+	if i := bytes.IndexByte(b, ' '); i > 0 {
+		b = b[:i]
+	}
+	id, _ := strconv.ParseUint(string(b), 10, 64)
+	return id
+}

@@ -1,0 +1,137 @@
+package emu
+
+import (
+	"context"
+	"sync"
+)
+
+// Inbox carries items (received MADs, completions, timeouts) from the event
+// loop to host software running on its own goroutine. Under the virtual
+// clock every pushed item holds virtual time still until the consumer has
+// reacted to it, that is until it calls Recv again, calls Done or closes
+// the inbox; frames the consumer sends while reacting therefore leave at
+// the instant the item arrived, which keeps a single host deterministic.
+//
+// One goroutine consumes an Inbox; Push is called on the event loop.
+type Inbox[T any] struct {
+	f *Fabric
+
+	mu sync.Mutex
+	// +checklocks:mu
+	items []T
+	// +checklocks:mu
+	reacting bool // the consumer holds the last item it received
+	// +checklocks:mu
+	closed bool
+	ready  chan struct{}
+}
+
+// NewInbox creates an inbox attached to f. It is closed when f stops.
+func NewInbox[T any](f *Fabric) *Inbox[T] {
+	b := &Inbox[T]{f: f, ready: make(chan struct{}, 1)}
+	if !f.addInbox(b) {
+		b.closed = true
+	}
+	return b
+}
+
+// Push queues v for the consumer. It reports false if the inbox is closed.
+func (b *Inbox[T]) Push(v T) bool {
+	b.mu.Lock()
+	if b.closed {
+		b.mu.Unlock()
+		return false
+	}
+	b.items = append(b.items, v)
+	b.f.loop.hold()
+	b.mu.Unlock()
+	select {
+	case b.ready <- struct{}{}:
+	default:
+	}
+	return true
+}
+
+// Recv returns the next item, waiting until one arrives, ctx is done or the
+// inbox is closed (ErrStopped). Calling it means the consumer has finished
+// reacting to the previous item.
+func (b *Inbox[T]) Recv(ctx context.Context) (T, error) {
+	var zero T
+	b.Done()
+	for {
+		b.mu.Lock()
+		if len(b.items) > 0 {
+			v := b.items[0]
+			var z T
+			b.items[0] = z
+			b.items = b.items[1:]
+			b.reacting = true // the item's hold passes to the consumer
+			b.mu.Unlock()
+			return v, nil
+		}
+		closed := b.closed
+		b.mu.Unlock()
+		if closed {
+			return zero, ErrStopped
+		}
+		select {
+		case <-ctx.Done():
+			return zero, ctx.Err()
+		case <-b.ready:
+		}
+	}
+}
+
+// TryRecv returns the next item without waiting.
+func (b *Inbox[T]) TryRecv() (T, bool) {
+	var zero T
+	b.Done()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if len(b.items) == 0 {
+		return zero, false
+	}
+	v := b.items[0]
+	b.items[0] = zero
+	b.items = b.items[1:]
+	b.reacting = true
+	return v, true
+}
+
+// Done tells the fabric the consumer has finished reacting to the last item
+// it received, so virtual time may move on.
+func (b *Inbox[T]) Done() {
+	b.mu.Lock()
+	r := b.reacting
+	b.reacting = false
+	b.mu.Unlock()
+	if r {
+		b.f.loop.release(1)
+	}
+}
+
+// Close discards queued items, releases their holds and makes Recv return
+// ErrStopped.
+func (b *Inbox[T]) Close() {
+	b.close()
+	b.f.removeInbox(b)
+}
+
+func (b *Inbox[T]) close() {
+	b.mu.Lock()
+	if b.closed {
+		b.mu.Unlock()
+		return
+	}
+	n := len(b.items)
+	if b.reacting {
+		n++
+	}
+	b.items, b.reacting, b.closed = nil, false, true
+	b.mu.Unlock()
+	b.f.loop.release(n)
+	select {
+	case b.ready <- struct{}{}:
+	default:
+	}
+}

@@ -1,0 +1,166 @@
+package emu
+
+import (
+	"math/bits"
+	"time"
+
+	"github.com/ibemu/ibemu/emu/wire"
+)
+
+// Link is a cable between two ports.
+type Link struct {
+	fabric *Fabric
+	ends   [2]*Port
+	cut    bool // fault injection: cable pulled
+
+	width wire.LinkWidth // negotiated; valid while the link is up
+	speed wire.LinkSpeed
+
+	latency time.Duration
+	busy    [2]int64 // virtual time each direction's serialiser is busy until
+
+	dropRate    float64
+	corruptRate float64
+}
+
+// Ends returns the two ports of the link.
+func (l *Link) Ends() (*Port, *Port) { return l.ends[0], l.ends[1] }
+
+// Width is the negotiated link width (0 when no common width exists).
+func (l *Link) Width() wire.LinkWidth { return l.width }
+
+// Speed is the negotiated link speed (0 when no common speed exists).
+func (l *Link) Speed() wire.LinkSpeed { return l.speed }
+
+// Up reports whether the link is physically up.
+func (l *Link) Up() bool { return l.ends[0].IsUp() }
+
+// Cut reports whether the link has been taken down by fault injection.
+func (l *Link) Cut() bool { return l.cut }
+
+// SetCut pulls (true) or re-plugs (false) the cable.
+func (l *Link) SetCut(cut bool) {
+	if l.cut == cut {
+		return
+	}
+	l.cut = cut
+	l.update()
+}
+
+// SetDropRate sets the probability that a frame is lost in either direction.
+func (l *Link) SetDropRate(rate float64) { l.dropRate = clampRate(rate) }
+
+// SetCorruptRate sets the probability that a frame is corrupted in either direction.
+func (l *Link) SetCorruptRate(rate float64) { l.corruptRate = clampRate(rate) }
+
+// SetLatency sets the one-way propagation latency the virtual clock models.
+func (l *Link) SetLatency(d time.Duration) { l.latency = d }
+
+func (l *Link) other(p *Port) *Port {
+	if l.ends[0] == p {
+		return l.ends[1]
+	}
+	return l.ends[0]
+}
+
+func (l *Link) dir(p *Port) int {
+	if l.ends[0] == p {
+		return 0
+	}
+	return 1
+}
+
+// negotiate picks the highest width and speed both ends enable.
+func (l *Link) negotiate() {
+	a, b := l.ends[0], l.ends[1]
+	l.width = 0
+	if w := a.widthEnabled & b.widthEnabled; w != 0 {
+		// Prefer the widest: 12x > 8x > 4x > 2x > 1x.
+		for _, c := range []wire.LinkWidth{wire.Width12X, wire.Width8X, wire.Width4X, wire.Width2X, wire.Width1X} {
+			if w&uint8(c) != 0 {
+				l.width = c
+				break
+			}
+		}
+	}
+	l.speed = 0
+	if s := a.speedEnabled & b.speedEnabled; s != 0 {
+		l.speed = wire.LinkSpeed(1) << (bits.Len16(uint16(s)) - 1)
+	}
+}
+
+// trainable reports whether the link can come up now.
+func (l *Link) trainable() bool {
+	a, b := l.ends[0], l.ends[1]
+	return !l.cut && a.enabled && b.enabled && !a.node.dead && !b.node.dead &&
+		l.width != 0 && l.speed != 0
+}
+
+// update recomputes the physical state of both ends and tells the devices
+// about any change.
+func (l *Link) update() {
+	l.negotiate()
+	up := l.trainable()
+	var changed []*Port
+	for _, p := range l.ends {
+		was := p.IsUp()
+		if up {
+			p.phys = wire.PhysStateLinkUp
+			if !was {
+				p.state = wire.PortStateInit
+			}
+		} else {
+			p.phys = p.idlePhys()
+			p.state = wire.PortStateDown
+			if was {
+				p.Counters.LinkDowned.Add(1)
+			}
+		}
+		if was != p.IsUp() {
+			changed = append(changed, p)
+		}
+	}
+	if l.fabric.started {
+		for _, p := range changed {
+			if h, ok := p.node.dev.(PortStateHandler); ok && !p.node.dead {
+				h.PortStateChanged(p)
+			}
+		}
+	}
+}
+
+// renegotiate retrains an up link after an enable mask changed: the ports
+// come back in Init at the new width and speed.
+func (l *Link) renegotiate() {
+	ow, os := l.width, l.speed
+	l.update()
+	if l.Up() && (ow != l.width || os != l.speed) {
+		for _, p := range l.ends {
+			p.state = wire.PortStateInit
+			if h, ok := p.node.dev.(PortStateHandler); ok && l.fabric.started && !p.node.dead {
+				h.PortStateChanged(p)
+			}
+		}
+	}
+}
+
+// arrival is the loop time at which a frame of n bytes sent now from p
+// reaches the other end. Under the wall clock frames move at once, in
+// order; under the virtual clock the link serialises them at its data rate
+// and adds its latency.
+func (l *Link) arrival(from *Port, n int) int64 {
+	lp := l.fabric.loop
+	now := lp.nowNanos()
+	if !lp.virtual {
+		return now
+	}
+	d := l.dir(from)
+	start := max(now, l.busy[d])
+	gbps := float64(l.width.Lanes()) * l.speed.LaneGbps() // bits per ns
+	ser := int64(0)
+	if gbps > 0 {
+		ser = int64(float64(n*8) / gbps)
+	}
+	l.busy[d] = start + ser
+	return l.busy[d] + int64(l.latency)
+}

@@ -1,0 +1,74 @@
+package emu
+
+import (
+	"fmt"
+
+	"github.com/ibemu/ibemu/emu/wire"
+)
+
+// Device is the behaviour of a node: what it does with the frames that
+// arrive on its ports. HCAs, switches and test doubles implement it.
+type Device interface {
+	// HandlePacket is called on the event loop for every frame that arrives
+	// intact (VCRC good) on port p. The device takes ownership of frame: it
+	// may keep it, rewrite it and send it on.
+	HandlePacket(p *Port, frame []byte)
+}
+
+// PortStateHandler is implemented by devices that react when a port's
+// physical link comes up or goes down (to send Trap 128, say). It is called
+// on the event loop after the state has changed.
+type PortStateHandler interface {
+	PortStateChanged(p *Port)
+}
+
+// Starter is implemented by devices that need to run something when the
+// fabric starts (arm timers, say). Start is called on the event loop.
+type Starter interface {
+	Start(n *Node)
+}
+
+// Node is one device in the fabric with its numbered ports.
+type Node struct {
+	fabric *Fabric
+	name   string
+	typ    wire.NodeType
+	dev    Device
+	ports  []*Port // index = port number; [0] is nil on a CA
+	dead   bool
+	index  int
+}
+
+// Name is the node's identifier in the topology (the quoted id of a net file).
+func (n *Node) Name() string { return n.name }
+
+// Type is the node type (CA, switch or router).
+func (n *Node) Type() wire.NodeType { return n.typ }
+
+// Device is the node's behaviour.
+func (n *Node) Device() Device { return n.dev }
+
+// Fabric is the fabric the node belongs to.
+func (n *Node) Fabric() *Fabric { return n.fabric }
+
+// Index is the node's position in Fabric.Nodes.
+func (n *Node) Index() int { return n.index }
+
+// NumPorts is the number of external ports (port 0 not counted).
+func (n *Node) NumPorts() int { return len(n.ports) - 1 }
+
+// Port returns port num, or nil when there is no such port (port 0 of a CA).
+func (n *Node) Port(num int) *Port {
+	if num < 0 || num >= len(n.ports) {
+		return nil
+	}
+	return n.ports[num]
+}
+
+// Ports returns the node's ports indexed by number (entry 0 may be nil).
+func (n *Node) Ports() []*Port { return n.ports }
+
+// Alive reports whether the node is running (not killed by fault injection).
+func (n *Node) Alive() bool { return !n.dead }
+
+func (n *Node) String() string { return fmt.Sprintf("%s %q", n.typ, n.name) }

@@ -1,0 +1,246 @@
+package emu
+
+import (
+	"fmt"
+
+	"github.com/ibemu/ibemu/emu/wire"
+)
+
+// Port is one numbered port of a node. Port 0 of a switch is its management
+// port: it has no link and its state is whatever the switch sets.
+//
+// Methods that read or change state must be called on the event loop (see
+// the package doc); Counters may be read anywhere.
+type Port struct {
+	node *Node
+	num  int
+	link *Link
+
+	enabled bool // administratively enabled; false shows as PhysState Disabled
+	phys    wire.PhysPortState
+	state   wire.PortState
+
+	widthSupported uint8          // LinkWidthSupported mask
+	widthEnabled   uint8          // LinkWidthEnabled mask
+	speedSupported wire.LinkSpeed // LinkSpeedSupported | LinkSpeedExtSupported<<8
+	speedEnabled   wire.LinkSpeed
+
+	dropRate    float64 // probability a transmitted frame is lost
+	corruptRate float64 // probability a transmitted frame is corrupted
+
+	// Counters are the port's traffic and error counters.
+	Counters Counters
+}
+
+// PortConfig is a port's link capabilities, set when the node is added.
+type PortConfig struct {
+	WidthSupported uint8          // mask of wire.LinkWidth bits; 0 means 1x|4x
+	WidthEnabled   uint8          // 0 means WidthSupported
+	SpeedSupported wire.LinkSpeed // mask; 0 means SDR
+	SpeedEnabled   wire.LinkSpeed // 0 means SpeedSupported
+}
+
+func (c PortConfig) withDefaults() PortConfig {
+	if c.WidthSupported == 0 {
+		c.WidthSupported = uint8(wire.Width1X | wire.Width4X)
+	}
+	if c.WidthEnabled == 0 {
+		c.WidthEnabled = c.WidthSupported
+	}
+	if c.SpeedSupported == 0 {
+		c.SpeedSupported = wire.SpeedSDR
+	}
+	if c.SpeedEnabled == 0 {
+		c.SpeedEnabled = c.SpeedSupported
+	}
+	return c
+}
+
+// Node is the node the port belongs to.
+func (p *Port) Node() *Node { return p.node }
+
+// Num is the port number.
+func (p *Port) Num() int { return p.num }
+
+// Link is the link attached to the port, or nil.
+func (p *Port) Link() *Link { return p.link }
+
+// Peer is the port at the other end of the link, or nil.
+func (p *Port) Peer() *Port {
+	if p.link == nil {
+		return nil
+	}
+	return p.link.other(p)
+}
+
+// PhysState is the physical port state (LinkUp when the link trained).
+func (p *Port) PhysState() wire.PhysPortState { return p.phys }
+
+// State is the logical port state.
+func (p *Port) State() wire.PortState { return p.state }
+
+// Enabled reports whether the port is administratively enabled.
+func (p *Port) Enabled() bool { return p.enabled }
+
+// IsUp reports whether the physical link is up (LinkUp).
+func (p *Port) IsUp() bool { return p.phys == wire.PhysStateLinkUp }
+
+// Width is the active link width (0 when the link is down).
+func (p *Port) Width() wire.LinkWidth {
+	if p.link == nil || !p.IsUp() {
+		return 0
+	}
+	return p.link.width
+}
+
+// Speed is the active link speed (0 when the link is down).
+func (p *Port) Speed() wire.LinkSpeed {
+	if p.link == nil || !p.IsUp() {
+		return 0
+	}
+	return p.link.speed
+}
+
+// WidthSupported is the LinkWidthSupported mask.
+func (p *Port) WidthSupported() uint8 { return p.widthSupported }
+
+// WidthEnabled is the LinkWidthEnabled mask.
+func (p *Port) WidthEnabled() uint8 { return p.widthEnabled }
+
+// SpeedSupported is the supported speed mask (extended speeds in the high byte).
+func (p *Port) SpeedSupported() wire.LinkSpeed { return p.speedSupported }
+
+// SpeedEnabled is the enabled speed mask.
+func (p *Port) SpeedEnabled() wire.LinkSpeed { return p.speedEnabled }
+
+// SetState sets the logical port state. The device's SMA validates the
+// transition; the engine only refuses to leave Down while the physical link
+// is not up, and to go Down while it is (a Set of Down re-trains the link
+// to Init, as IBTA Vol 1 §14.2.5.6 describes). Port 0 takes any state.
+func (p *Port) SetState(s wire.PortState) error {
+	if p.num == 0 {
+		p.state = s
+		return nil
+	}
+	if s < wire.PortStateDown || s > wire.PortStateActive {
+		return fmt.Errorf("emu: port %d of %s: invalid port state %d", p.num, p.node.name, s)
+	}
+	if !p.IsUp() {
+		if s != wire.PortStateDown {
+			return fmt.Errorf("emu: port %d of %s: link is %s, cannot go %s", p.num, p.node.name, p.phys, s)
+		}
+		return nil
+	}
+	if s == wire.PortStateDown {
+		// The link re-trains: both ends come back in Init.
+		p.state = wire.PortStateInit
+		if q := p.Peer(); q != nil {
+			q.state = wire.PortStateInit
+		}
+		return nil
+	}
+	p.state = s
+	return nil
+}
+
+// SetEnabled enables or disables the port (PortInfo PortPhysicalState
+// Disabled, or `ibportstate ... disable`). The link retrains when both ends
+// are enabled again.
+func (p *Port) SetEnabled(on bool) {
+	if p.enabled == on {
+		return
+	}
+	p.enabled = on
+	if p.link != nil {
+		p.link.update()
+	} else if p.num != 0 {
+		p.phys = p.idlePhys()
+	}
+}
+
+// SetLinkEnables changes the enabled width and speed masks (0 leaves a mask
+// as it is) and retrains the link, which then runs at the highest width
+// and speed both ends enable.
+func (p *Port) SetLinkEnables(width uint8, speed wire.LinkSpeed) {
+	if width != 0 {
+		p.widthEnabled = width & p.widthSupported
+	}
+	if speed != 0 {
+		p.speedEnabled = speed & p.speedSupported
+	}
+	if p.link != nil {
+		p.link.renegotiate()
+	}
+}
+
+// SetDropRate sets the probability that a frame this port transmits is lost.
+func (p *Port) SetDropRate(rate float64) { p.dropRate = clampRate(rate) }
+
+// SetCorruptRate sets the probability that a frame this port transmits is
+// corrupted on the wire (the receiver then fails its VCRC and drops it).
+func (p *Port) SetCorruptRate(rate float64) { p.corruptRate = clampRate(rate) }
+
+// DropRate is the port's transmit loss probability.
+func (p *Port) DropRate() float64 { return p.dropRate }
+
+// CorruptRate is the port's transmit corruption probability.
+func (p *Port) CorruptRate() float64 { return p.corruptRate }
+
+func clampRate(r float64) float64 {
+	if r < 0 || r != r {
+		return 0
+	}
+	if r > 1 {
+		return 1
+	}
+	return r
+}
+
+func (p *Port) idlePhys() wire.PhysPortState {
+	if !p.enabled {
+		return wire.PhysStateDisabled
+	}
+	return wire.PhysStatePolling
+}
+
+// Send transmits frame (LRH through VCRC, CRCs already sealed) out of the
+// port. It takes ownership of frame. A port whose link is not up discards
+// the frame and counts it in XmitDiscards.
+func (p *Port) Send(frame []byte) {
+	f := p.node.fabric
+	l := p.link
+	if p.node.dead {
+		return
+	}
+	if l == nil || !p.IsUp() {
+		p.Counters.XmitDiscards.Add(1)
+		return
+	}
+	peer := l.other(p)
+	words := uint64(len(frame) / 4)
+	p.Counters.XmitPkts.Add(1)
+	p.Counters.XmitData.Add(words)
+	mcast := len(frame) >= wire.LRHSize && wire.LRH(frame).DLID().IsMulticast()
+	if mcast {
+		p.Counters.McastXmit.Add(1)
+	} else {
+		p.Counters.UnicastXmit.Add(1)
+	}
+	for _, t := range f.taps {
+		t.TapPacket(f.clock.Now(), p, frame)
+	}
+	if r := max(p.dropRate, l.dropRate); r > 0 && f.rng.Float64() < r {
+		f.dropped.Add(1)
+		return
+	}
+	corrupted := false
+	if r := max(p.corruptRate, l.corruptRate); r > 0 && f.rng.Float64() < r {
+		bit := f.rng.IntN(len(frame) * 8)
+		frame[bit/8] ^= 1 << (bit % 8)
+		corrupted = true
+	}
+	at := l.arrival(p, len(frame))
+	f.loop.scheduleDelivery(at, peer, frame, corrupted)
+}
+
+func (p *Port) String() string { return fmt.Sprintf("%s port %d", p.node, p.num) }
