@@ -24,7 +24,7 @@ import (
 //
 // On QP0 and QP1 every MAD is exactly MADSize bytes. A MAD view only needs
 // MADHeaderSize bytes for the header accessors; the class views (SMP,
-// SAMAD, PMA, vendor) need the whole 256 bytes.
+// SAMAD, PerfMAD, VendorMAD) need the whole 256 bytes.
 //
 // For a directed-route SMP (MgmtClass 0x81) bit 15 of Status is the
 // direction bit D and ClassSpecific holds HopPointer and HopCount (IBTA Vol
@@ -217,7 +217,7 @@ func (m MAD) Fields() MADFields {
 // b must hold at least MADHeaderSize bytes; ParseMAD accepts anything
 // longer so that captures and truncated frames can be inspected. MADs on
 // QP0 and QP1 are exactly MADSize bytes, and the class parsers (ParseSMP,
-// ParseSAMAD, ParsePMA, ParseVendorMAD) insist on that.
+// ParseSAMAD, ParsePerfMAD, ParseVendorMAD) insist on that.
 //
 // A BaseVersion other than 1 is reported as a *MADStatusError with status
 // MADStatusBadVersion, and the view is returned with it so that an agent can

@@ -258,13 +258,15 @@ type Packet struct {
 // ParsePacket does not verify the ICRC or VCRC; call CheckPacket for that.
 // It never panics. Errors wrap ErrPacketTruncated, ErrPacketLength,
 // ErrUnsupportedOpCode or ErrMalformedPacket.
-func ParsePacket(frame []byte) (Packet, error) {
-	var p Packet
-	err := p.decode(frame)
+func ParsePacket(frame []byte) (p Packet, err error) {
+	if err = p.decode(frame); err != nil {
+		p = Packet{}
+	}
 	return p, err
 }
 
-// decode is ParsePacket writing into p; on error p holds partial views.
+// decode is ParsePacket writing into p, which must be zero; on error p
+// holds partial views.
 func (p *Packet) decode(frame []byte) error {
 	if len(frame) < LRHSize+VCRCSize {
 		return fmt.Errorf("%w: frame of %d bytes is shorter than lrh+vcrc (%d)", ErrPacketTruncated, len(frame), LRHSize+VCRCSize)
