@@ -231,17 +231,17 @@ func (r RMPPHeader) Fields() RMPPHeaderFields {
 }
 
 // ParseRMPPHeader returns the RMPP header view over the first
-// RMPPHeaderSize bytes of b (b starts at MAD byte 24). It rejects an
-// active header whose version is not 1.
+// RMPPHeaderSize bytes of b (b starts at MAD byte 24). It checks only the
+// length: judging RMPPVersion and RMPPType is the RMPP engine's job (it
+// answers with ABORT and RMPPStatusUnsupportedVersion or
+// RMPPStatusBadType), and real peers send odd headers; OpenSM behind
+// umad2sim, with no kernel RMPP layer, answers GetTable with the Active
+// flag set and RMPPVersion 0.
 func ParseRMPPHeader(b []byte) (RMPPHeader, error) {
 	if err := mfCheckLen("rmpp header", b, RMPPHeaderSize); err != nil {
 		return nil, err
 	}
-	r := RMPPHeader(b[:RMPPHeaderSize])
-	if r.IsActive() && r.Version() != RMPPVersion {
-		return nil, fmt.Errorf("wire: rmpp header: version %d (status %s)", r.Version(), RMPPStatusUnsupportedVersion)
-	}
-	return r, nil
+	return RMPPHeader(b[:RMPPHeaderSize]), nil
 }
 
 // RMPPHeader returns the RMPP header view of m (bytes 24-35); m must hold

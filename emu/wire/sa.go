@@ -1,7 +1,5 @@
 package wire
 
-import "fmt"
-
 // SAHeader is the subnet administration class header (IBTA Vol 1
 // §15.2.1.1), bytes 36-55 of an SA MAD, after the common header and the
 // RMPP header.
@@ -194,9 +192,9 @@ func (m SAMAD) Fields() SAMADFields {
 }
 
 // ParseSAMAD validates b as an SA MAD: exactly MADSize bytes, BaseVersion
-// 1, class SubnAdm, ClassVersion 2, and an RMPP header that is either
-// inactive or version 1. A bad version comes back as a wrapped
-// *MADStatusError together with the view so the SA can answer it.
+// 1, class SubnAdm and ClassVersion 2. A bad version comes back as a
+// wrapped *MADStatusError together with the view so the SA can answer it.
+// The RMPP header is not judged here (see ParseRMPPHeader).
 func ParseSAMAD(b []byte) (SAMAD, error) {
 	if err := checkMAD256("sa mad", b, MgmtClassSubnAdm); err != nil {
 		if len(b) == MADSize && MAD(b).BaseVersion() != MADBaseVersion {
@@ -207,9 +205,6 @@ func ParseSAMAD(b []byte) (SAMAD, error) {
 	m := SAMAD(b)
 	if err := checkClassVersion("sa mad", MAD(b), SAClassVersion); err != nil {
 		return m, err
-	}
-	if _, err := ParseRMPPHeader(m.RMPP()); err != nil {
-		return nil, fmt.Errorf("wire: sa mad: %w", err)
 	}
 	return m, nil
 }

@@ -1,0 +1,55 @@
+// Package agent holds the management agents every emulated InfiniBand node
+// shares: what an HCA's firmware and a switch's management port both do
+// with the MADs that reach them. HCAs (package hca) and switches (package
+// ibswitch) import it; it imports only emu and emu/wire, and neither device
+// package may import the other, so everything they have in common lives
+// here.
+//
+// # What it owns
+//
+//   - MAD frames (frame.go): ParseFrame turns an arriving UD SEND-only frame
+//     (LRH, optional GRH, BTH, DETH, 256-byte MAD, ICRC, VCRC) into an Addr
+//     and a wire.MAD view; AppendFrame builds a sealed frame from an Addr
+//     (VL15 for QP0, VL0 otherwise); Addr.Reply and AppendReply address the
+//     answer to a request (addresses swapped, same P_Key).
+//   - Class support checks (support.go): ClassSupport.Check gives the IBTA
+//     status a class agent answers a request with before it looks at the
+//     attribute (0x0004 bad base/class version, 0x0008 unsupported method,
+//     0x000C unsupported method/attribute); ErrorReply and UnmatchedReply
+//     build the answers for refused requests and for classes the node has
+//     no agent for (IBTA Vol 1 §13.4.7).
+//   - The subnet management agent (sma.go, smaport.go, mkey.go): node and
+//     per-port SMA state (NodeConfig, PortConfig, PortAttrs), Get/Set of
+//     NodeInfo, NodeDescription, PortInfo, GUIDInfo, P_KeyTable,
+//     SLtoVLMappingTable and VLArbitrationTable (IBTA Vol 1 §14.2.5), with
+//     PortInfo Set driving the emu.Port (state machine, enable, link
+//     enables), M_Key protection and lease (IBTA Vol 1 §14.2.4), and a hook
+//     (SMA.Handle) through which a device adds attributes of its own (a
+//     switch adds SwitchInfo, LinearForwardingTable, ...).
+//   - Directed-route routing at a node (dr.go): RouteDR and RouteDRSend wrap
+//     wire.DRProcessOutbound/DRProcessReturn (IBTA Vol 1 §14.2.2) with the
+//     node's type and port table and check that the egress link is up.
+//   - The performance management agent (pma.go, class 0x04, IBTA Vol 1
+//     §16.1): ClassPortInfo, PortCounters and PortCountersExtended Get/Set
+//     from the emu.Port counters, with the CA and switch PortSelect rules.
+//   - The Mellanox vendor agent (vendor.go, class 0x0A): ClassPortInfo and
+//     GeneralInfo from a Firmware description, in the layout vendstat -N
+//     reads.
+//   - Traps (trap.go): Trap values for traps 128, 144, 256 and 257 and the
+//     SMA's sender, which addresses them to the port's MasterSMLID, repeats
+//     them until the SM answers with TrapRepress and reports repressions.
+//
+// # Concurrency and ownership
+//
+// Everything here runs on the fabric's event loop, like the devices that
+// use it: SMA, PMA and Vendor keep no locks. Process methods never keep the
+// arriving frame; the MADs they return are freshly allocated and owned by
+// the caller. Timers (M_Key lease, trap retries) come from the fabric's
+// emu.Clock.
+//
+// # Who may import it
+//
+// Device packages (hca, ibswitch) and the attach server. Host software in
+// stack/ talks to devices through their host-agent interfaces, not to these
+// agents directly.
+package agent

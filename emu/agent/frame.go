@@ -1,0 +1,152 @@
+package agent
+
+import (
+	"fmt"
+
+	"github.com/ibemu/ibemu/emu/wire"
+)
+
+// Well-known queue pairs, keys and lanes of management traffic.
+const (
+	// QP0 is the subnet management QP (SMI): SMPs only (IBTA Vol 1 §13.5.1).
+	QP0 uint32 = 0
+	// QP1 is the general services QP (GSI): every other management class.
+	QP1 uint32 = 1
+	// GSIQKey is the well-known Q_Key of QP1 (IBTA Vol 1 §13.5.2).
+	GSIQKey uint32 = 0x80010000
+	// VL15 is the management virtual lane SMPs travel on.
+	VL15 uint8 = 15
+)
+
+// Addr is the address part of a MAD frame: what the LRH, GRH, BTH and DETH
+// say about who sends to whom. On a frame a node builds, DLID is where it
+// goes and SLID the sending port's LID; ParseFrame fills both from the
+// frame as it arrived.
+type Addr struct {
+	DLID   wire.LID
+	SLID   wire.LID
+	SL     uint8
+	DestQP uint32
+	SrcQP  uint32
+	QKey   uint32
+	PKey   uint16
+	// GRH is the global route header, nil when the frame has none.
+	GRH *wire.GRHFields
+}
+
+// Reply returns the address of the answer to a request that arrived from
+// a: LIDs, QPs and GIDs swapped, same SL and P_Key, and the Q_Key of the
+// requester's QP (GSIQKey for QP1, 0 for QP0). The reply's SLID is the LID
+// the request was sent to; when that was the permissive LID it is ownLID,
+// the answering port's LID (permissive too when the port has none). A
+// reply whose DLID is permissive goes out with a permissive SLID, as
+// Mellanox HCAs send directed-route SMPs (IBTA Vol 1 §14.2.2).
+func (a Addr) Reply(ownLID wire.LID) Addr {
+	r := Addr{DLID: a.SLID, SLID: a.DLID, SL: a.SL, DestQP: a.SrcQP, SrcQP: a.DestQP, PKey: a.PKey}
+	if r.SLID == wire.LIDPermissive || r.SLID == wire.LIDUnassigned || r.SLID.IsMulticast() {
+		r.SLID = ownLID
+	}
+	if r.SLID == wire.LIDUnassigned || r.DLID == wire.LIDPermissive {
+		r.SLID = wire.LIDPermissive
+	}
+	if r.DestQP == QP1 {
+		r.QKey = GSIQKey
+	}
+	if a.GRH != nil {
+		g := *a.GRH
+		g.SGID, g.DGID = a.GRH.DGID, a.GRH.SGID
+		g.HopLmt = 0xFF
+		r.GRH = &g
+	}
+	return r
+}
+
+// Frame is a MAD frame as it arrived: its address, its virtual lane, the
+// parsed packet and a view of the 256-byte MAD. Every view aliases the
+// frame.
+type Frame struct {
+	Addr   Addr
+	VL     uint8
+	Packet wire.Packet
+	MAD    wire.MAD
+}
+
+// ParseFrame decodes an arriving frame that carries a MAD: LRH, optional
+// GRH, BTH with opcode UD SEND Only, DETH and a payload of exactly one
+// 256-byte MAD. It checks that QP0 frames travel on VL15 and nothing else
+// does. It does not verify the CRCs (the port did) nor the MAD header
+// (the agents answer a bad version with a status). It never panics.
+func ParseFrame(frame []byte) (*Frame, error) {
+	f := &Frame{}
+	if err := f.parse(frame); err != nil {
+		return nil, err
+	}
+	return f, nil
+}
+
+func (f *Frame) parse(frame []byte) error {
+	pkt, err := wire.ParsePacket(frame)
+	if err != nil {
+		return fmt.Errorf("agent: parse mad frame: %w", err)
+	}
+	if pkt.BTH == nil || pkt.BTH.OpCode() != wire.OpUDSendOnly || pkt.DETH == nil {
+		return fmt.Errorf("agent: parse mad frame: %w", ErrNotUD)
+	}
+	if len(pkt.Payload) != wire.MADSize {
+		return fmt.Errorf("agent: parse mad frame: %d-byte payload: %w", len(pkt.Payload), ErrMADSize)
+	}
+	qp := pkt.BTH.DestQP()
+	if vl := pkt.LRH.VL(); (qp == QP0) != (vl == VL15) {
+		return fmt.Errorf("agent: parse mad frame: qp %d on vl %d: %w", qp, vl, ErrVL15)
+	}
+	f.Packet = pkt
+	f.VL = pkt.LRH.VL()
+	f.MAD = wire.MAD(pkt.Payload)
+	f.Addr = Addr{
+		DLID:   pkt.LRH.DLID(),
+		SLID:   pkt.LRH.SLID(),
+		SL:     pkt.LRH.SL(),
+		DestQP: qp,
+		SrcQP:  pkt.DETH.SrcQP(),
+		QKey:   pkt.DETH.QKey(),
+		PKey:   pkt.BTH.PKey(),
+	}
+	if pkt.GRH != nil {
+		g := pkt.GRH.Fields()
+		f.Addr.GRH = &g
+	}
+	return nil
+}
+
+// AppendFrame appends to dst a sealed frame that carries mad (256 bytes)
+// from a.SrcQP to a.DestQP: LRH on VL15 when a.DestQP is QP0 and VL0
+// otherwise, the GRH when a.GRH is set, BTH UD SEND Only with a.PKey, DETH
+// with a.QKey and a.SrcQP, ICRC and VCRC.
+func AppendFrame(dst []byte, a *Addr, mad []byte) ([]byte, error) {
+	if len(mad) != wire.MADSize {
+		return dst, fmt.Errorf("agent: build mad frame: %d bytes: %w", len(mad), ErrMADSize)
+	}
+	vl := uint8(0)
+	if a.DestQP == QP0 {
+		vl = VL15
+	}
+	f := wire.PacketFields{
+		LRH:     wire.LRHFields{VL: vl, SL: a.SL & 0x0F, DLID: a.DLID, SLID: a.SLID},
+		GRH:     a.GRH,
+		BTH:     wire.BTHFields{OpCode: wire.OpUDSendOnly, PKey: a.PKey, DestQP: a.DestQP & wire.QPNMask},
+		DETH:    &wire.DETHFields{QKey: a.QKey, SrcQP: a.SrcQP & wire.QPNMask},
+		Payload: mad,
+	}
+	out, err := wire.AppendPacket(dst, &f)
+	if err != nil {
+		return dst, fmt.Errorf("agent: build mad frame: %w", err)
+	}
+	return out, nil
+}
+
+// AppendReply appends the frame that answers req with mad, addressed by
+// req.Addr.Reply(ownLID).
+func AppendReply(dst []byte, req *Frame, ownLID wire.LID, mad []byte) ([]byte, error) {
+	a := req.Addr.Reply(ownLID)
+	return AppendFrame(dst, &a, mad)
+}

@@ -1,0 +1,592 @@
+package agent
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/ibemu/ibemu/emu"
+	"github.com/ibemu/ibemu/emu/wire"
+)
+
+// NodeConfig is the node-wide SMA state that NodeInfo and NodeDescription
+// report (IBTA Vol 1 §14.2.5.2, §14.2.5.3). It does not change while the
+// node runs, except Description through SMA.SetDescription.
+type NodeConfig struct {
+	// Type is CA, switch or router.
+	Type wire.NodeType
+	// NumPorts is the number of external ports (1..254).
+	NumPorts int
+	// SystemImageGUID groups the nodes of one system; 0 means NodeGUID.
+	SystemImageGUID wire.GUID
+	// NodeGUID is the node's GUID.
+	NodeGUID wire.GUID
+	// PartitionCap is the number of P_Key table entries of a CA port (and
+	// of switch port 0).
+	PartitionCap uint16
+	// DeviceID is the device ID (for Mellanox HCAs the PCI device ID).
+	DeviceID uint16
+	// Revision is the device revision.
+	Revision uint32
+	// VendorID is the 24-bit IEEE OUI of the vendor (0x0002C9 Mellanox).
+	VendorID uint32
+	// Description is the NodeDescription text (at most 64 bytes are kept).
+	Description string
+}
+
+// PortConfig is the fixed part of one port's SMA state: capabilities that
+// PortInfo reports and a Set cannot change. Zero fields take the defaults
+// listed with each.
+type PortConfig struct {
+	// GUID is the port GUID (NodeInfo.PortGUID, GUIDInfo entry 0).
+	// 0 means NodeGUID for a switch and NodeGUID+port for a CA.
+	GUID wire.GUID
+	// CapabilityMask is the initial PortInfo.CapabilityMask (the IsSM bit
+	// changes with SMA.ModifyCapabilityMask).
+	CapabilityMask wire.PortCapabilityMask
+	// CapabilityMask2 is PortInfo.CapabilityMask2.
+	CapabilityMask2 uint16
+	// MTUCap is the largest MTU (default 2048).
+	MTUCap wire.MTU
+	// VLCap is the VLCap code (default wire.VLCapVL0to7).
+	VLCap uint8
+	// VLArbHighCap and VLArbLowCap are the numbers of high- and
+	// low-priority VLArbitration entries (default 8 each, at most 64).
+	VLArbHighCap, VLArbLowCap uint8
+	// GUIDCap is the number of GUIDInfo entries (default 1 on switch
+	// ports, 32 on CA ports; 8 per block).
+	GUIDCap uint8
+	// PKeyCap is the number of P_Key table entries (default
+	// NodeConfig.PartitionCap; a switch's external ports use their
+	// PartitionEnforcementCap here).
+	PKeyCap uint16
+	// InitType is PortInfo.InitType (what the port supports at init).
+	InitType uint8
+	// RespTimeValue is PortInfo.RespTimeValue (default 8, 1 ms).
+	RespTimeValue uint8
+	// LinkRoundTripLatency is PortInfo.LinkRoundTripLatency in ns.
+	LinkRoundTripLatency uint32
+	// MaxCreditHint is PortInfo.MaxCreditHint.
+	MaxCreditHint uint16
+}
+
+// PortAttrs is the changeable SMA state of one port: what PortInfo Set,
+// GUIDInfo Set, P_KeyTable Set, SLtoVLMappingTable Set and
+// VLArbitrationTable Set write (IBTA Vol 1 §14.2.5.6-9). The logical and
+// physical state and the link widths and speeds are not here: they live
+// in the emu.Port. The SMA reads and writes these fields on the event
+// loop; device code may read them there too and may change them to model
+// local (host-side) configuration.
+type PortAttrs struct {
+	// Num is the port number.
+	Num int
+	// Config is the fixed part.
+	Config PortConfig
+
+	MKey                 uint64
+	GIDPrefix            uint64
+	LID                  wire.LID
+	LMC                  uint8
+	MasterSMLID          wire.LID
+	MasterSMSL           uint8
+	CapabilityMask       wire.PortCapabilityMask
+	DiagCode             uint16
+	MKeyProtectBits      uint8
+	MKeyLeasePeriod      uint16 // seconds; 0 = the lease never runs out
+	LinkDownDefaultState wire.PhysPortState
+	NeighborMTU          wire.MTU
+	VLHighLimit          uint8
+	OperationalVLs       uint8
+	HOQLife              uint8
+	VLStallCount         uint8
+	InitTypeReply        uint8
+	SubnetTimeOut        uint8
+	LocalPhyErrors       uint8
+	OverrunErrors        uint8
+
+	PartitionEnforcementInbound         bool
+	PartitionEnforcementOutbound        bool
+	FilterRawInbound                    bool
+	FilterRawOutbound                   bool
+	MulticastPKeyTrapSuppressionEnabled uint8
+
+	// GUIDs is the GUIDInfo table (GUIDCap entries; entry 0 is the port
+	// GUID and cannot be set).
+	GUIDs []wire.GUID
+	// PKeys is the P_Key table (PKeyCap entries; entry 0 starts as the
+	// default partition 0xFFFF).
+	PKeys []wire.PKey
+	// SLtoVL maps SL to VL for traffic leaving this port; on a switch it
+	// is indexed by input port (0..NumPorts), on a CA it has one row.
+	SLtoVL [][16]uint8
+	// VLArbLow and VLArbHigh are the low- and high-priority
+	// VLArbitration tables (VLArbLowCap and VLArbHighCap entries).
+	VLArbLow, VLArbHigh []wire.VLArbEntry
+
+	lease      emu.Timer // M_Key lease countdown, nil when not running
+	leaseEnded bool      // test hook: the lease ran out at least once
+}
+
+// OwnsLID reports whether l is one of the port's LIDs: LID through
+// LID+2^LMC-1 (IBTA Vol 1 §7.11.1). A port with LID 0 owns none.
+func (pa *PortAttrs) OwnsLID(l wire.LID) bool {
+	if pa.LID == wire.LIDUnassigned || !l.IsUnicast() {
+		return false
+	}
+	return l >= pa.LID && uint32(l) <= uint32(pa.LID)+(1<<pa.LMC)-1
+}
+
+// PKeyIndex returns the index of the first entry of the port's P_Key
+// table that accepts a packet carrying key (wire.PKey.Matches, IBTA Vol 1
+// §10.9.3), or -1 when none does.
+func (pa *PortAttrs) PKeyIndex(key wire.PKey) int {
+	for i, e := range pa.PKeys {
+		if key.Matches(e) {
+			return i
+		}
+	}
+	return -1
+}
+
+// PortEvent says what an SMP changed on a port, for the host software
+// (the IB core caches LIDs, SM addresses, P_Keys and GIDs and reacts to
+// ClientReregister).
+type PortEvent uint8
+
+// Port events (what Linux reports as ib_event types).
+const (
+	EventLIDChange PortEvent = iota + 1
+	EventSMChange
+	EventPKeyChange
+	EventGIDChange
+	EventClientReregister
+	EventSLtoVLChange
+)
+
+// String names the event.
+func (e PortEvent) String() string {
+	switch e {
+	case EventLIDChange:
+		return "lid-change"
+	case EventSMChange:
+		return "sm-change"
+	case EventPKeyChange:
+		return "pkey-change"
+	case EventGIDChange:
+		return "gid-change"
+	case EventClientReregister:
+		return "client-reregister"
+	case EventSLtoVLChange:
+		return "sl2vl-change"
+	}
+	return fmt.Sprintf("PortEvent(%d)", uint8(e))
+}
+
+// SMAOptions are the device's hooks into the SMA. Every field may be nil.
+type SMAOptions struct {
+	// Transmit sends a frame the SMA originates (a trap) from port p of
+	// the node. nil means p.Send, right for a CA; a switch routes frames
+	// from its port 0 through its forwarding table.
+	Transmit func(p *emu.Port, frame []byte)
+	// OnEvent is told when an SMP changed something the host caches.
+	OnEvent func(p *emu.Port, ev PortEvent)
+	// OnTrapRepressed is told when the SM repressed a trap the SMA sent.
+	OnTrapRepressed func(p *emu.Port, t Trap)
+	// TrapRetry is the interval after which an unrepressed trap is sent
+	// again (default 1 s; IBTA Vol 1 §14.2.5.1 leaves the rate to the
+	// implementation). TrapRetries bounds the repeats (default 3, and a
+	// negative value means none).
+	TrapRetry   time.Duration
+	TrapRetries int
+}
+
+// Request is one SMP being answered, as an AttrHandler sees it.
+type Request struct {
+	// SMA is the agent answering.
+	SMA *SMA
+	// Port is the port the SMP arrived on.
+	Port *emu.Port
+	// Frame is the arriving frame (addresses and the request SMP).
+	Frame *Frame
+	// Req is the request SMP as it arrived; do not change it.
+	Req wire.SMP
+	// Reply starts as a copy of the request: a handler reads the Set data
+	// from Reply.Data() and writes the attribute as it is after the
+	// request into it.
+	Reply wire.SMP
+	// MKeyOK reports whether the SMP carried the right M_Key (or none was
+	// needed); at protection level 1 a Get with a wrong key still gets an
+	// answer, without the M_Key (IBTA Vol 1 §14.2.4.1).
+	MKeyOK bool
+
+	after []func() // physical changes applied once the reply has left
+}
+
+// Method returns the request method (Get or Set).
+func (r *Request) Method() wire.Method { return r.Req.MAD().Method() }
+
+// AttrMod returns the attribute modifier.
+func (r *Request) AttrMod() uint32 { return r.Req.MAD().AttrMod() }
+
+// Data returns the 64-byte SMP data area of the reply.
+func (r *Request) Data() []byte { return r.Reply.Data() }
+
+// After queues fn to run LinkChangeDelay after the reply was handed to
+// the transmitter: changes that take the link down (port disable, link
+// enables) must let the answer leave first, as a real PHY does.
+func (r *Request) After(fn func()) { r.after = append(r.after, fn) }
+
+// LinkChangeDelay is how long after its reply a PortInfo Set that
+// disables a port or changes its link enables acts on the link: long
+// enough for the reply to cross the link before it retrains.
+const LinkChangeDelay = 50 * time.Microsecond
+
+// AttrHandler answers one SM attribute for the methods it was registered
+// with and returns the status of the reply.
+type AttrHandler func(r *Request) wire.MADStatus
+
+type attrEntry struct {
+	methods []wire.Method
+	fn      AttrHandler
+}
+
+// SMA is the subnet management agent of one node (IBTA Vol 1 §14.2): it
+// answers LID-routed and directed-route SMPs that reach the node's SMI,
+// keeps the SMA state of every port and sends the node's traps. A
+// device creates one with NewSMA, binds it to its emu.Node (Bind, or
+// implicitly on the first Process), routes directed-route SMPs with
+// RouteDR/RouteDRSend and hands the SMPs for the local SMA to Process.
+//
+// Methods must be called on the event loop.
+type SMA struct {
+	node  NodeConfig
+	ports []*PortAttrs // index = port number; [0] nil on a CA
+	opts  SMAOptions
+	attrs map[wire.AttrID]attrEntry
+	cs    ClassSupport
+
+	n     *emu.Node
+	traps trapState
+}
+
+// NewSMA creates the SMA of a node described by node, with one PortConfig
+// per port (ports[i] for port i+1; for a switch ports[0] is port 0 and
+// ports[i] port i). Missing entries repeat the last one given.
+func NewSMA(node NodeConfig, ports []PortConfig, opts SMAOptions) (*SMA, error) {
+	if node.NumPorts < 1 || node.NumPorts > 254 {
+		return nil, fmt.Errorf("agent: new sma: %d ports is outside 1..254", node.NumPorts)
+	}
+	switch node.Type {
+	case wire.NodeTypeCA, wire.NodeTypeSwitch, wire.NodeTypeRouter:
+	default:
+		return nil, fmt.Errorf("agent: new sma: bad node type %d", node.Type)
+	}
+	if node.SystemImageGUID == 0 {
+		node.SystemImageGUID = node.NodeGUID
+	}
+	if node.PartitionCap == 0 {
+		node.PartitionCap = 1
+	}
+	if opts.TrapRetry <= 0 {
+		opts.TrapRetry = time.Second
+	}
+	if opts.TrapRetries == 0 {
+		opts.TrapRetries = 3
+	}
+	s := &SMA{node: node, opts: opts, ports: make([]*PortAttrs, node.NumPorts+1), attrs: map[wire.AttrID]attrEntry{}}
+	first := 1
+	if node.Type == wire.NodeTypeSwitch {
+		first = 0
+	}
+	var pc PortConfig
+	for num := first; num <= node.NumPorts; num++ {
+		if i := num - first; i < len(ports) {
+			pc = ports[i]
+		}
+		pa, err := s.newPort(num, pc)
+		if err != nil {
+			return nil, err
+		}
+		s.ports[num] = pa
+	}
+	get := []wire.Method{wire.MethodGet}
+	getSet := []wire.Method{wire.MethodGet, wire.MethodSet}
+	s.attrs[wire.AttrNodeDescription] = attrEntry{get, s.nodeDescription}
+	s.attrs[wire.AttrNodeInfo] = attrEntry{get, s.nodeInfo}
+	s.attrs[wire.AttrPortInfo] = attrEntry{getSet, s.portInfo}
+	s.attrs[wire.AttrGUIDInfo] = attrEntry{getSet, s.guidInfo}
+	s.attrs[wire.AttrPKeyTable] = attrEntry{getSet, s.pkeyTable}
+	s.attrs[wire.AttrSLtoVLMappingTable] = attrEntry{getSet, s.sl2vlTable}
+	s.attrs[wire.AttrVLArbitrationTable] = attrEntry{getSet, s.vlArbTable}
+	s.rebuildSupport()
+	return s, nil
+}
+
+func (s *SMA) newPort(num int, pc PortConfig) (*PortAttrs, error) {
+	isSwitch := s.node.Type == wire.NodeTypeSwitch
+	if pc.GUID == 0 {
+		pc.GUID = s.node.NodeGUID
+		if !isSwitch {
+			pc.GUID += wire.GUID(num)
+		}
+	}
+	if pc.MTUCap == 0 {
+		pc.MTUCap = wire.MTU2048
+	}
+	if pc.MTUCap.Bytes() == 0 {
+		return nil, fmt.Errorf("agent: new sma: port %d: bad mtu cap %d", num, pc.MTUCap)
+	}
+	if pc.VLCap == 0 {
+		pc.VLCap = wire.VLCapVL0to7
+	}
+	if wire.DataVLs(pc.VLCap) == 0 {
+		return nil, fmt.Errorf("agent: new sma: port %d: bad vl cap %d", num, pc.VLCap)
+	}
+	if pc.VLArbHighCap == 0 {
+		pc.VLArbHighCap = 8
+	}
+	if pc.VLArbLowCap == 0 {
+		pc.VLArbLowCap = 8
+	}
+	if pc.VLArbHighCap > 64 || pc.VLArbLowCap > 64 {
+		return nil, fmt.Errorf("agent: new sma: port %d: vlarb caps %d/%d above 64", num, pc.VLArbHighCap, pc.VLArbLowCap)
+	}
+	if pc.GUIDCap == 0 {
+		pc.GUIDCap = 32
+		if isSwitch {
+			pc.GUIDCap = 1
+		}
+	}
+	if pc.PKeyCap == 0 {
+		pc.PKeyCap = s.node.PartitionCap
+	}
+	if pc.RespTimeValue == 0 {
+		pc.RespTimeValue = 8
+	}
+	pa := &PortAttrs{
+		Num: num, Config: pc,
+		CapabilityMask:       pc.CapabilityMask,
+		MKeyLeasePeriod:      0,
+		LinkDownDefaultState: wire.PhysStatePolling,
+		NeighborMTU:          pc.MTUCap,
+		OperationalVLs:       pc.VLCap,
+		HOQLife:              0x13, // hardware default; OpenSM writes its own
+		VLStallCount:         7,
+		SubnetTimeOut:        0,
+		LocalPhyErrors:       8,
+		OverrunErrors:        8,
+		GUIDs:                make([]wire.GUID, pc.GUIDCap),
+		PKeys:                make([]wire.PKey, pc.PKeyCap),
+		VLArbLow:             make([]wire.VLArbEntry, pc.VLArbLowCap),
+		VLArbHigh:            make([]wire.VLArbEntry, pc.VLArbHighCap),
+	}
+	pa.GUIDs[0] = pc.GUID
+	pa.PKeys[0] = wire.PKeyDefault
+	rows := 1
+	if isSwitch {
+		rows = s.node.NumPorts + 1
+	}
+	pa.SLtoVL = make([][16]uint8, rows)
+	vls := uint8(wire.DataVLs(pc.VLCap))
+	for r := range pa.SLtoVL {
+		for sl := range 16 {
+			pa.SLtoVL[r][sl] = uint8(sl) % vls
+		}
+	}
+	for i := range pa.VLArbLow {
+		pa.VLArbLow[i] = wire.VLArbEntry{VL: uint8(i) % vls, Weight: 1}
+	}
+	return pa, nil
+}
+
+// Handle registers h for SM attribute attr with the given methods (Get,
+// Set), replacing the SMA's own handler if it has one. A switch registers
+// SwitchInfo, LinearForwardingTable, MulticastForwardingTable and so on.
+func (s *SMA) Handle(attr wire.AttrID, methods []wire.Method, h AttrHandler) {
+	s.attrs[attr] = attrEntry{append([]wire.Method(nil), methods...), h}
+	s.rebuildSupport()
+}
+
+func (s *SMA) rebuildSupport() {
+	s.cs = ClassSupport{
+		Versions: []uint8{wire.SMPClassVersion},
+		Methods:  []wire.Method{wire.MethodGet, wire.MethodSet, wire.MethodTrapRepress},
+		Attrs:    map[wire.AttrID][]wire.Method{},
+	}
+	for a, e := range s.attrs {
+		s.cs.Attrs[a] = e.methods
+	}
+	s.cs.Attrs[wire.AttrNotice] = []wire.Method{wire.MethodTrapRepress}
+}
+
+// Bind attaches the SMA to its node. Devices call it from Start; Process
+// calls it on first use. Binding to another node is an error.
+func (s *SMA) Bind(n *emu.Node) error {
+	if s.n == n {
+		return nil
+	}
+	if s.n != nil {
+		return fmt.Errorf("agent: sma of %s: already bound to %s", n, s.n)
+	}
+	if n.NumPorts() != s.node.NumPorts || n.Type() != s.node.Type {
+		return fmt.Errorf("agent: sma for a %d-port %s cannot bind to %s with %d ports",
+			s.node.NumPorts, s.node.Type, n, n.NumPorts())
+	}
+	s.n = n
+	return nil
+}
+
+// EmuNode is the node the SMA is bound to (nil before Bind).
+func (s *SMA) EmuNode() *emu.Node { return s.n }
+
+// Node returns the node configuration.
+func (s *SMA) Node() NodeConfig { return s.node }
+
+// SetDescription changes the NodeDescription, as the host does locally
+// (Linux: writing node_desc in sysfs).
+func (s *SMA) SetDescription(d string) { s.node.Description = d }
+
+// Port returns the SMA state of port num, or nil when the node has no such
+// port (port 0 of a CA).
+func (s *SMA) Port(num int) *PortAttrs {
+	if num < 0 || num >= len(s.ports) {
+		return nil
+	}
+	return s.ports[num]
+}
+
+// Supports reports whether the SMA itself answers m (a request of class
+// 0x01/0x81): its method and attribute are implemented. A device hands SMPs
+// the SMA does not support (SMInfo, vendor attributes) to a registered SM
+// agent first, and to Process only when no agent takes them.
+func (s *SMA) Supports(m wire.MAD) bool {
+	if m.IsResponse() {
+		return false
+	}
+	if m.Method() == wire.MethodTrapRepress {
+		return m.AttrID() == wire.AttrNotice
+	}
+	return s.cs.Supports(m)
+}
+
+// mkeyPort is the port whose M_Key guards an SMP that arrived on p: the
+// arrival port of a CA, port 0 of a switch (IBTA Vol 1 §14.2.4).
+func (s *SMA) mkeyPort(p *emu.Port) *PortAttrs {
+	if s.node.Type == wire.NodeTypeSwitch {
+		return s.ports[0]
+	}
+	return s.Port(p.Num())
+}
+
+// Process answers an SMP that reached the node's SMA: a LID-routed SMP
+// addressed to one of the node's LIDs, or a directed-route SMP for which
+// RouteDR returned wire.DRDeliver. p is the arrival port and f the frame
+// (f.MAD is the SMP; f may also be a local SMP from the node's own host,
+// with Addr zero).
+//
+// The SMA checks versions, M_Key (IBTA Vol 1 §14.2.4: an SMP that fails
+// the check is dropped, counted in M_KeyViolations and reported with trap
+// 256), method and attribute, runs the attribute handler and calls reply
+// with the answer: a new 256-byte MAD with R set (and D for a
+// directed-route SMP), hop pointer untouched. reply is called at most
+// once, before Process returns; it is not called for an SMP that is
+// dropped or needs no answer (a TrapRepress, a response). Changes the
+// Set makes to the link take effect LinkChangeDelay later.
+func (s *SMA) Process(p *emu.Port, f *Frame, reply func(resp wire.MAD)) {
+	if s.n == nil {
+		if err := s.Bind(p.Node()); err != nil {
+			return
+		}
+	}
+	m := f.MAD
+	if len(m) != wire.MADSize || m.IsResponse() {
+		return
+	}
+	if m.BaseVersion() != wire.MADBaseVersion || m.ClassVersion() != wire.SMPClassVersion {
+		if Answered(m.Method()) {
+			reply(ErrorReply(m, wire.MADStatusBadVersion))
+		}
+		return
+	}
+	smp := wire.SMP(m)
+	mp := s.mkeyPort(p)
+	ok, drop := s.checkMKey(p, mp, f, smp)
+	if drop {
+		return
+	}
+	if m.Method() == wire.MethodTrapRepress {
+		s.trapRepressed(p, smp)
+		return
+	}
+	if resp, answered, refused := Refuse(&s.cs, m); refused {
+		if answered {
+			reply(resp)
+		}
+		return
+	}
+	r := &Request{SMA: s, Port: p, Frame: f, Req: smp, MKeyOK: ok, Reply: wire.SMP(ErrorReply(m, wire.MADStatusOK))}
+	// The reply starts as a copy with the R bit; the handler fills it.
+	st := s.attrs[m.AttrID()].fn(r)
+	r.Reply.SetStatus(st)
+	if st != wire.MADStatusOK && m.Method() == wire.MethodSet {
+		r.after = nil // a refused Set changes nothing
+	}
+	reply(wire.MAD(r.Reply))
+	if len(r.after) > 0 {
+		after := r.after
+		s.n.Fabric().Clock().AfterFunc(LinkChangeDelay, func() {
+			for _, fn := range after {
+				fn()
+			}
+		})
+	}
+}
+
+// emuPort returns port num of the bound node (nil if none).
+func (s *SMA) emuPort(num int) *emu.Port {
+	if s.n == nil {
+		return nil
+	}
+	return s.n.Port(num)
+}
+
+func (s *SMA) event(p *emu.Port, ev PortEvent) {
+	if s.opts.OnEvent != nil && p != nil {
+		s.opts.OnEvent(p, ev)
+	}
+}
+
+// nodeDescription answers NodeDescription Get (IBTA Vol 1 §14.2.5.2).
+func (s *SMA) nodeDescription(r *Request) wire.MADStatus {
+	clear(r.Data())
+	wire.NodeDescription(r.Data()).SetString(s.node.Description)
+	return wire.MADStatusOK
+}
+
+// nodeInfo answers NodeInfo Get (IBTA Vol 1 §14.2.5.3): PortGUID and
+// LocalPortNum are those of the arrival port (port 0 on a switch carries
+// the switch's GUID for every port).
+func (s *SMA) nodeInfo(r *Request) wire.MADStatus {
+	clear(r.Data())
+	num := r.Port.Num()
+	guid := s.node.NodeGUID
+	if pa := s.Port(num); pa != nil && s.node.Type != wire.NodeTypeSwitch {
+		guid = pa.Config.GUID
+	} else if s.node.Type == wire.NodeTypeSwitch {
+		guid = s.ports[0].Config.GUID
+	}
+	wire.NodeInfo(r.Data()).Encode(&wire.NodeInfoFields{
+		BaseVersion:     wire.MADBaseVersion,
+		ClassVersion:    wire.SMPClassVersion,
+		NodeType:        s.node.Type,
+		NumPorts:        uint8(s.node.NumPorts),
+		SystemImageGUID: s.node.SystemImageGUID,
+		NodeGUID:        s.node.NodeGUID,
+		PortGUID:        guid,
+		PartitionCap:    s.node.PartitionCap,
+		DeviceID:        s.node.DeviceID,
+		Revision:        s.node.Revision,
+		LocalPortNum:    uint8(num),
+		VendorID:        s.node.VendorID & 0xFFFFFF,
+	})
+	return wire.MADStatusOK
+}

@@ -1,0 +1,38 @@
+// Package hca emulates Mellanox host channel adapters: the InfiniHost III
+// Ex (MT25208 in mem-free "Arbel" mode) and ConnectX (MT26428) families,
+// with one or two ports.
+//
+// # What it owns
+//
+//   - Profiles (profile.go): the data tables of each adapter model (PCI
+//     device ID, part number, ports, widths and speeds, MTU, VLs, P_Key and
+//     GID table sizes, capability mask, firmware, PSID), kept in an
+//     explicit Registry; StandardProfiles returns a fresh one holding the
+//     built-in models.
+//   - The device (device.go): Device implements emu.Device. It checks each
+//     arriving frame's DLID against the port's LIDs, hands QP0 frames to
+//     directed-route processing and the subnet management agent (or the
+//     host's SM), QP1 frames to the performance management agent, the
+//     Mellanox vendor agent or the host's agents after the P_Key and Q_Key
+//     checks, and frames for other QPs to the verbs Transport.
+//   - Host agents (agents.go): the MAD interface host software (subnet
+//     manager, SA clients, diagnostics) uses, modelled on the Linux MAD
+//     layer and umad: RegisterAgent, Agent.Send, Agent.Unregister, response
+//     routing by the upper 32 bits of the TID, and the IsSM capability bit
+//     raised while an SM agent is registered.
+//
+// The firmware agents themselves (SMA, PMA, vendor, traps) are shared with
+// switches and live in emu/agent.
+//
+// # Concurrency
+//
+// Everything runs on the fabric's event loop: HandlePacket, agent
+// handlers, Agent.Send and RegisterAgent. Host software on other
+// goroutines reaches a Device through emu.Fabric.Do and receives through
+// an emu.Inbox its handlers push to.
+//
+// # Who may import it
+//
+// The host stack (stack/...), scenarios, cmd and tests. It imports emu,
+// emu/agent and emu/wire, and never the switch package.
+package hca

@@ -1,0 +1,273 @@
+package hca
+
+import (
+	"fmt"
+	"slices"
+	"sort"
+	"strings"
+
+	"github.com/ibemu/ibemu/emu"
+	"github.com/ibemu/ibemu/emu/agent"
+	"github.com/ibemu/ibemu/emu/wire"
+)
+
+// MellanoxVendorID is the IEEE OUI Mellanox devices report in
+// NodeInfo.VendorID (protocols.md §7.1; not the PCI vendor ID 0x15B3).
+const MellanoxVendorID = 0x0002C9
+
+// MellanoxPCIVendorID is the PCI vendor ID of Mellanox HCAs.
+const MellanoxPCIVendorID = 0x15B3
+
+// Profile is the data table of one HCA model: what its firmware reports
+// in NodeInfo, PortInfo and GeneralInfo, and the link capabilities of its
+// ports. Profiles are data, not code paths: the device behaves the same
+// for every model and reads these values.
+type Profile struct {
+	// Name is the registry key ("ConnectX-2-QDR-2p").
+	Name string
+	// Family is the marketing family ("InfiniHost III Ex", "ConnectX-2").
+	Family string
+	// Part is the chip's part number ("MT25208", "MT26428").
+	Part string
+	// Board is the adapter card ("MHGA28-XTC").
+	Board string
+	// DeviceID is the PCI device ID, which NodeInfo.DeviceID reports; its
+	// decimal value is the vendor_part_id ibv_devinfo prints.
+	DeviceID uint16
+	// VendorID is NodeInfo.VendorID (MellanoxVendorID).
+	VendorID uint32
+	// Revision is NodeInfo.Revision and the hardware revision (hw_ver).
+	Revision uint32
+	// Driver is the Linux driver that binds the device (mthca, mlx4_core).
+	Driver string
+	// NumPorts is 1 or 2.
+	NumPorts int
+	// Widths is the LinkWidthSupported mask of every port.
+	Widths wire.LinkWidth
+	// Speeds is the supported speed mask of every port.
+	Speeds wire.LinkSpeed
+	// MTUCap is PortInfo.MTUCap.
+	MTUCap wire.MTU
+	// VLCap is PortInfo.VLCap.
+	VLCap uint8
+	// PartitionCap is NodeInfo.PartitionCap (P_Key table entries per port).
+	PartitionCap uint16
+	// GIDTableLen is PortInfo.GUIDCap (GUIDs, hence GIDs, per port).
+	GIDTableLen uint8
+	// CapabilityMask is PortInfo.CapabilityMask without IsSM.
+	CapabilityMask wire.PortCapabilityMask
+	// Firmware is what GeneralInfo reports; Firmware.PSID is the board ID.
+	Firmware agent.Firmware
+}
+
+// FirmwareVersion formats the firmware version as the Linux driver
+// reports fw_ver ("5.3.0", "2.7.0").
+func (p *Profile) FirmwareVersion() string {
+	return fmt.Sprintf("%d.%d.%d", p.Firmware.Major, p.Firmware.Minor, p.Firmware.SubMinor)
+}
+
+// PortConfigs returns the emu.PortConfig of each port, for
+// emu.Fabric.AddNode.
+func (p *Profile) PortConfigs() []emu.PortConfig {
+	cfgs := make([]emu.PortConfig, p.NumPorts)
+	for i := range cfgs {
+		cfgs[i] = emu.PortConfig{WidthSupported: uint8(p.Widths), SpeedSupported: p.Speeds}
+	}
+	return cfgs
+}
+
+// Validate checks that the profile's tables are consistent.
+func (p *Profile) Validate() error {
+	var errs []string
+	if p.Name == "" {
+		errs = append(errs, "no name")
+	}
+	if p.NumPorts < 1 || p.NumPorts > 2 {
+		errs = append(errs, fmt.Sprintf("%d ports (an HCA has 1 or 2)", p.NumPorts))
+	}
+	if p.Widths == 0 || p.Speeds == 0 {
+		errs = append(errs, "no link width or speed")
+	}
+	if p.MTUCap.Bytes() == 0 {
+		errs = append(errs, fmt.Sprintf("bad mtu cap %d", p.MTUCap))
+	}
+	if wire.DataVLs(p.VLCap) == 0 {
+		errs = append(errs, fmt.Sprintf("bad vl cap %d", p.VLCap))
+	}
+	if p.PartitionCap == 0 || p.GIDTableLen == 0 {
+		errs = append(errs, "empty p_key or gid table")
+	}
+	if p.VendorID > 0xFFFFFF {
+		errs = append(errs, fmt.Sprintf("vendor id 0x%x wider than 24 bits", p.VendorID))
+	}
+	if p.CapabilityMask.Has(wire.PortCapIsSM) {
+		errs = append(errs, "capability mask has IsSM (the host sets it)")
+	}
+	if err := p.Firmware.Validate(); err != nil {
+		errs = append(errs, err.Error())
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("hca: profile %q: %s: %w", p.Name, strings.Join(errs, "; "), ErrBadProfile)
+	}
+	return nil
+}
+
+// Registry holds HCA profiles by name and by PCI device ID. It is an
+// explicit object (not package state) so tests and topologies can build
+// registries of their own. It is not safe for concurrent modification.
+type Registry struct {
+	byName map[string]*Profile
+	def    string
+}
+
+// NewRegistry returns an empty registry.
+func NewRegistry() *Registry { return &Registry{byName: map[string]*Profile{}} }
+
+// Register adds a copy of p. The first profile registered becomes the
+// default until SetDefault names another.
+func (r *Registry) Register(p Profile) error {
+	if err := p.Validate(); err != nil {
+		return err
+	}
+	key := strings.ToLower(p.Name)
+	if _, dup := r.byName[key]; dup {
+		return fmt.Errorf("hca: register profile %q: %w", p.Name, ErrDuplicateProfile)
+	}
+	r.byName[key] = &p
+	if r.def == "" {
+		r.def = key
+	}
+	return nil
+}
+
+// SetDefault makes the profile called name the default.
+func (r *Registry) SetDefault(name string) error {
+	if _, err := r.Lookup(name); err != nil {
+		return err
+	}
+	r.def = strings.ToLower(name)
+	return nil
+}
+
+// Default returns the profile used when a topology names none (nil for an
+// empty registry).
+func (r *Registry) Default() *Profile { return r.byName[r.def] }
+
+// Lookup returns the profile called name (case-insensitive).
+func (r *Registry) Lookup(name string) (*Profile, error) {
+	if p, ok := r.byName[strings.ToLower(name)]; ok {
+		return p, nil
+	}
+	return nil, fmt.Errorf("hca: profile %q: %w", name, ErrNoProfile)
+}
+
+// ByDeviceID returns the profile with PCI device ID id and ports ports
+// (0 matches any port count; among several the one with more ports wins,
+// then the first by name).
+func (r *Registry) ByDeviceID(id uint16, ports int) (*Profile, error) {
+	var found []*Profile
+	for _, p := range r.byName {
+		if p.DeviceID == id && (ports == 0 || p.NumPorts == ports) {
+			found = append(found, p)
+		}
+	}
+	if len(found) == 0 {
+		return nil, fmt.Errorf("hca: device id 0x%04x with %d ports: %w", id, ports, ErrNoProfile)
+	}
+	slices.SortFunc(found, func(a, b *Profile) int {
+		if a.NumPorts != b.NumPorts {
+			return b.NumPorts - a.NumPorts
+		}
+		return strings.Compare(a.Name, b.Name)
+	})
+	return found[0], nil
+}
+
+// Names returns the registered profile names, sorted.
+func (r *Registry) Names() []string {
+	out := make([]string, 0, len(r.byName))
+	for _, p := range r.byName {
+		out = append(out, p.Name)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Built-in profile names.
+const (
+	ProfileInfiniHostIIIEx = "InfiniHost-III-Ex"
+	ProfileConnectX2QDR2p  = "ConnectX-2-QDR-2p"
+	ProfileConnectX2QDR1p  = "ConnectX-2-QDR-1p"
+)
+
+// PortInfo.CapabilityMask of the Mellanox HCAs (ibstat shows 0x02510a68
+// for mthca and 0x02510868 for mlx4 without IsSM): IsTrapSupported,
+// IsAutomaticMigrationSupported, IsSLMappingSupported,
+// IsSystemImageGUIDSupported, IsCommunicationManagementSupported,
+// IsVendorClassSupported, IsCapabilityMaskNoticeSupported,
+// IsClientReregistrationSupported, and on InfiniHost IsLedInfoSupported.
+const (
+	capConnectX = wire.PortCapIsTrapSupported | wire.PortCapIsAutomaticMigrationSupported |
+		wire.PortCapIsSLMappingSupported | wire.PortCapIsSystemImageGUIDSupported |
+		wire.PortCapIsCommunicationManagementSupported | wire.PortCapIsVendorClassSupported |
+		wire.PortCapIsCapabilityMaskNoticeSupported | wire.PortCapIsClientReregistrationSupported
+	capInfiniHost = capConnectX | wire.PortCapIsLedInfoSupported
+)
+
+// builtinProfiles are the models StandardProfiles registers.
+//
+// InfiniHost III Ex: the MT25208 chip has two PCI identities
+// (protocols.md §7.2): 0x6278 in Tavor-compatibility mode and 0x6282 in
+// its native mem-free (Arbel) mode, which mthca drives as mem-free. The
+// native mode is modelled, so DeviceID is 0x6282 (vendor_part_id 25218,
+// what ibv_devinfo shows for these boards); Part stays MT25208, the chip.
+// The board is the mem-free dual-port DDR MHGA28-XTC.
+//
+// ConnectX-2: MT26428 (0x673C), 4x SDR/DDR/QDR, PCIe gen2; MHQH29B-XTR
+// (2 ports) and MHQH19B-XTR (1 port), hw_ver 0xB0.
+//
+// Firmware build IDs and dates are representative of the releases named.
+var builtinProfiles = []Profile{
+	{
+		Name: ProfileConnectX2QDR2p, Family: "ConnectX-2", Part: "MT26428", Board: "MHQH29B-XTR",
+		DeviceID: 0x673C, VendorID: MellanoxVendorID, Revision: 0xB0, Driver: "mlx4_core",
+		NumPorts: 2, Widths: wire.Width1X | wire.Width4X, Speeds: wire.SpeedSDR | wire.SpeedDDR | wire.SpeedQDR,
+		MTUCap: wire.MTU4096, VLCap: wire.VLCapVL0to7, PartitionCap: 128, GIDTableLen: 128,
+		CapabilityMask: capConnectX,
+		Firmware: agent.Firmware{Major: 2, Minor: 7, SubMinor: 0, BuildID: 0x1F, Year: 2009, Month: 11, Day: 30,
+			Hour: 14, Minute: 0, PSID: "MT_0D80120009", INIVersion: 1, HWRevision: 0xB0, HWDeviceID: 0x673C},
+	},
+	{
+		Name: ProfileConnectX2QDR1p, Family: "ConnectX-2", Part: "MT26428", Board: "MHQH19B-XTR",
+		DeviceID: 0x673C, VendorID: MellanoxVendorID, Revision: 0xB0, Driver: "mlx4_core",
+		NumPorts: 1, Widths: wire.Width1X | wire.Width4X, Speeds: wire.SpeedSDR | wire.SpeedDDR | wire.SpeedQDR,
+		MTUCap: wire.MTU4096, VLCap: wire.VLCapVL0to7, PartitionCap: 128, GIDTableLen: 128,
+		CapabilityMask: capConnectX,
+		Firmware: agent.Firmware{Major: 2, Minor: 7, SubMinor: 0, BuildID: 0x1F, Year: 2009, Month: 11, Day: 30,
+			Hour: 14, Minute: 0, PSID: "MT_0D90110009", INIVersion: 1, HWRevision: 0xB0, HWDeviceID: 0x673C},
+	},
+	{
+		Name: ProfileInfiniHostIIIEx, Family: "InfiniHost III Ex", Part: "MT25208", Board: "MHGA28-XTC",
+		DeviceID: 0x6282, VendorID: MellanoxVendorID, Revision: 0xA0, Driver: "ib_mthca",
+		NumPorts: 2, Widths: wire.Width1X | wire.Width4X, Speeds: wire.SpeedSDR | wire.SpeedDDR,
+		MTUCap: wire.MTU2048, VLCap: wire.VLCapVL0to7, PartitionCap: 64, GIDTableLen: 32,
+		CapabilityMask: capInfiniHost,
+		Firmware: agent.Firmware{Major: 5, Minor: 3, SubMinor: 0, BuildID: 0x4, Year: 2008, Month: 3, Day: 18,
+			Hour: 10, Minute: 30, PSID: "MT_0370110002", INIVersion: 1, HWRevision: 0xA0, HWDeviceID: 0x6282},
+	},
+}
+
+// StandardProfiles returns a new registry with the built-in models; the
+// default is the dual-port ConnectX-2 QDR.
+func StandardProfiles() *Registry {
+	r := NewRegistry()
+	for _, p := range builtinProfiles {
+		if err := r.Register(p); err != nil {
+			panic(err) // the built-in tables are wrong: a programming error
+		}
+	}
+	if err := r.SetDefault(ProfileConnectX2QDR2p); err != nil {
+		panic(err)
+	}
+	return r
+}

@@ -1,0 +1,335 @@
+package ibswitch
+
+import (
+	"github.com/ibemu/ibemu/emu"
+	"github.com/ibemu/ibemu/emu/agent"
+	"github.com/ibemu/ibemu/emu/wire"
+)
+
+// grhOffset is where the BTH starts in a frame with a GRH.
+const grhBTHOffset = wire.LRHSize + wire.GRHSize
+
+// HandlePacket relays a frame that arrived intact on port in (emu.Device).
+// It takes ownership of frame: a unicast frame leaves by the same slice.
+//
+// VL15 frames are SMPs: those addressed to the permissive LID or to one of
+// port 0's LIDs go to the SMI, the rest are LID-routed on through ports in
+// Init, Armed or Active. Every other frame is a data packet: it needs
+// Active ports on both sides, passes the P_Key and raw-packet filters of
+// both ports, is routed by the LinearForwardingTable (unicast) or
+// replicated by the MulticastForwardingTable, and leaves on the VL the
+// SLtoVL table of its (in, out) port pair gives.
+func (s *Switch) HandlePacket(in *emu.Port, frame []byte) {
+	if len(frame) < wire.LRHSize+wire.VCRCSize {
+		s.drop(&in.Counters.RcvErrors)
+		return
+	}
+	lrh := wire.LRH(frame)
+	if int(lrh.PktLen())*4+wire.VCRCSize != len(frame) || lrh.LVer() != 0 {
+		s.drop(&in.Counters.RcvErrors) // malformed (IBTA Vol 1 §7.7.5)
+		return
+	}
+	dlid := lrh.DLID()
+	if lrh.VL() == agent.VL15 {
+		if dlid == wire.LIDPermissive || s.pa[0].OwnsLID(dlid) {
+			s.smi(in, frame)
+			return
+		}
+		if dlid.IsMulticast() || dlid == wire.LIDUnassigned {
+			s.drop(&in.Counters.VL15Dropped) // SMPs are never multicast
+			return
+		}
+		s.forwardUnicast(in, frame, dlid, false)
+		return
+	}
+	if ops := wire.DataVLs(s.pa[in.Num()].OperationalVLs); int(lrh.VL()) >= ops {
+		s.drop(&in.Counters.RcvErrors) // a VL the port does not run
+		return
+	}
+	if !s.inboundFilter(in, frame) {
+		return
+	}
+	switch {
+	case dlid.IsMulticast():
+		s.forwardMulticast(in, frame, dlid)
+	case dlid == wire.LIDPermissive || dlid == wire.LIDUnassigned:
+		s.drop(&in.Counters.RcvSwitchRelayErrors) // only SMPs may use the permissive LID
+	default:
+		s.forwardUnicast(in, frame, dlid, true)
+	}
+}
+
+// drop counts a discarded frame in c and in Stats.Dropped.
+func (s *Switch) drop(c interface{ Add(uint64) uint64 }) {
+	c.Add(1)
+	s.stats.Dropped++
+}
+
+// unicastEgress looks dlid up in the LinearForwardingTable: DLIDs above
+// LinearFDBTop, entries of 0xFF and entries naming no port are misses
+// (IBTA Vol 1 §14.2.5.4, §18.2.4.3.1). Port 0's own LIDs always lead to
+// port 0.
+func (s *Switch) unicastEgress(dlid wire.LID) (uint8, bool) {
+	if s.pa[0].OwnsLID(dlid) {
+		return 0, true
+	}
+	if dlid > s.info.linearFDBTop {
+		return DropPort, false
+	}
+	out := s.lft.lookup(dlid)
+	if int(out) > s.nports {
+		return DropPort, false
+	}
+	return out, true
+}
+
+// forwardUnicast routes one unicast frame that arrived on in (nil for a
+// frame port 0 originates) to dlid.
+func (s *Switch) forwardUnicast(in *emu.Port, frame []byte, dlid wire.LID, data bool) {
+	out, ok := s.unicastEgress(dlid)
+	if !ok {
+		if in == nil {
+			s.drop(&s.node.Port(0).Counters.RcvSwitchRelayErrors)
+		} else {
+			s.drop(&in.Counters.RcvSwitchRelayErrors)
+		}
+		return
+	}
+	if out == 0 {
+		if in == nil {
+			s.stats.Dropped++ // port 0 talking to itself: no SM runs on the switch
+			return
+		}
+		if data && in.State() != wire.PortStateActive {
+			s.drop(&s.node.Port(0).Counters.XmitDiscards)
+			return
+		}
+		s.local(in, frame)
+		return
+	}
+	op := s.node.Port(int(out))
+	if !s.egress(in, op, frame, data) {
+		return
+	}
+	if in != nil {
+		s.stats.Forwarded++
+	}
+	op.Send(frame)
+}
+
+// portUsable applies the link-state rules of IBTA Vol 1 §7.2 to one side
+// of a relay: every port needs its link up; data packets also need the
+// logical state Active, SMPs only Init or later. Port 0 is always usable.
+func portUsable(p *emu.Port, data bool) bool {
+	if p == nil || p.Num() == 0 {
+		return true
+	}
+	if !p.IsUp() {
+		return false
+	}
+	if data {
+		return p.State() == wire.PortStateActive
+	}
+	return p.State() >= wire.PortStateInit
+}
+
+// egress checks that frame may leave through out after arriving on in
+// (nil for port 0): both ports' states, the outbound P_Key and raw
+// filters, and the SLtoVL mapping, which it applies (rewriting LRH.VL and
+// resealing the VCRC when the lane changes). A refused frame is counted
+// in out's PortXmitDiscards or PortXmitConstraintErrors, and egress
+// reports false.
+func (s *Switch) egress(in, out *emu.Port, frame []byte, data bool) bool {
+	if !portUsable(in, data) || !portUsable(out, data) {
+		s.drop(&out.Counters.XmitDiscards)
+		return false
+	}
+	if !data {
+		return true // VL15 is never remapped (IBTA Vol 1 §7.6.6)
+	}
+	if !s.outboundFilter(out, frame) {
+		return false
+	}
+	lrh := wire.LRH(frame)
+	inNum := 0
+	if in != nil {
+		inNum = in.Num()
+	}
+	pa := s.pa[out.Num()]
+	vl := pa.SLtoVL[inNum][lrh.SL()&0x0F]
+	if vl == agent.VL15 || int(vl) >= wire.DataVLs(pa.OperationalVLs) {
+		s.drop(&out.Counters.XmitDiscards) // SL mapped to VL15 or to a VL not running
+		return false
+	}
+	if vl != lrh.VL() {
+		lrh.SetVL(vl)
+		wire.ResealVCRC(frame)
+	}
+	return true
+}
+
+// framePKey returns the BTH P_Key of a transport frame, and ok false for a
+// raw frame (LNH 0 or 1) or one too short to hold its BTH.
+func framePKey(frame []byte) (key wire.PKey, raw, ok bool) {
+	off := wire.LRHSize
+	switch wire.LRH(frame).LNH() {
+	case wire.LNHRaw, wire.LNHIPv6:
+		return 0, true, true
+	case wire.LNHIBAGlobal:
+		off = grhBTHOffset
+	}
+	if len(frame) < off+wire.BTHSize+wire.VCRCSize {
+		return 0, false, false
+	}
+	return wire.PKey(wire.BTH(frame[off:]).PKey()), false, true
+}
+
+// inboundFilter applies the inbound partition enforcement and raw-packet
+// filter of an external port (IBTA Vol 1 §10.9.4, §14.2.5.6
+// PartitionEnforcementInbound and FilterRawInbound) to a data packet. A
+// refused packet counts in PortRcvConstraintErrors (and P_KeyViolations
+// for a P_Key mismatch).
+func (s *Switch) inboundFilter(in *emu.Port, frame []byte) bool {
+	pa := s.pa[in.Num()]
+	if !pa.PartitionEnforcementInbound && !pa.FilterRawInbound {
+		return true
+	}
+	key, raw, ok := framePKey(frame)
+	switch {
+	case !ok:
+		s.drop(&in.Counters.RcvErrors)
+		return false
+	case raw:
+		if pa.FilterRawInbound {
+			s.drop(&in.Counters.RcvConstraintErrors)
+			return false
+		}
+	case pa.PartitionEnforcementInbound && pa.PKeyIndex(key) < 0:
+		in.Counters.PKeyViolations.Add(1)
+		s.drop(&in.Counters.RcvConstraintErrors)
+		return false
+	}
+	return true
+}
+
+// outboundFilter applies the outbound partition enforcement and raw
+// filter of an external port (IBTA Vol 1 §10.9.4). A refused packet counts
+// in PortXmitConstraintErrors (and P_KeyViolations for a P_Key mismatch).
+func (s *Switch) outboundFilter(out *emu.Port, frame []byte) bool {
+	pa := s.pa[out.Num()]
+	if !pa.PartitionEnforcementOutbound && !pa.FilterRawOutbound {
+		return true
+	}
+	key, raw, ok := framePKey(frame)
+	switch {
+	case !ok:
+		s.drop(&out.Counters.XmitDiscards)
+		return false
+	case raw:
+		if pa.FilterRawOutbound {
+			s.drop(&out.Counters.XmitConstraintErrors)
+			return false
+		}
+	case pa.PartitionEnforcementOutbound && pa.PKeyIndex(key) < 0:
+		out.Counters.PKeyViolations.Add(1)
+		s.drop(&out.Counters.XmitConstraintErrors)
+		return false
+	}
+	return true
+}
+
+// mcastValid reports whether mlid is inside the multicast table: below
+// MulticastFDBCap and, when the switch honours it, not above
+// MulticastFDBTop (IBTA Vol 1 §14.2.5.4).
+func (s *Switch) mcastValid(mlid wire.LID) int {
+	i := s.mft.index(mlid)
+	if i < 0 {
+		return -1
+	}
+	if s.info.mcastTopSupported && uint16(mlid) > s.info.multicastFDBTop {
+		return -1
+	}
+	return i
+}
+
+// forwardMulticast replicates a data packet to every port of its MLID's
+// port mask except the one it arrived on (IBTA Vol 1 §18.2.4.3.2). An
+// MLID without a mask goes to DefaultMulticastPrimaryPort (or, from that
+// port, to DefaultMulticastNotPrimaryPort) when those are set, and is
+// dropped as a relay error otherwise. Each copy gets its own buffer
+// except the last, which reuses frame.
+func (s *Switch) forwardMulticast(in *emu.Port, frame []byte, mlid wire.LID) {
+	var outs [256]uint8
+	n := 0
+	i := s.mcastValid(mlid)
+	mask := s.mft.mask(i)
+	if i < 0 || maskEmpty(mask) {
+		def := s.info.defMcastPrimary
+		if def != DropPort && int(def) == in.Num() {
+			def = s.info.defMcastNotPrim
+		}
+		if i < 0 || def == DropPort || int(def) > s.nports || int(def) == in.Num() {
+			s.drop(&in.Counters.RcvSwitchRelayErrors)
+			return
+		}
+		outs[0], n = def, 1
+	} else {
+		for w, bits := range mask {
+			for bits != 0 {
+				b := bits & -bits
+				bits &^= b
+				port := w*MFTPortsPerPosition + trailingZeros16(b)
+				if port != in.Num() && port <= s.nports {
+					outs[n] = uint8(port)
+					n++
+				}
+			}
+		}
+	}
+	if in.State() != wire.PortStateActive {
+		for _, o := range outs[:n] {
+			s.drop(&s.node.Port(int(o)).Counters.XmitDiscards)
+		}
+		return
+	}
+	for k, o := range outs[:n] {
+		f := frame
+		if k < n-1 {
+			f = append([]byte(nil), frame...)
+		}
+		if o == 0 {
+			s.local(in, f)
+			continue
+		}
+		op := s.node.Port(int(o))
+		if !s.egress(in, op, f, true) {
+			continue
+		}
+		s.stats.Replicated++
+		op.Send(f)
+	}
+}
+
+func trailingZeros16(b uint16) int {
+	n := 0
+	for b&1 == 0 {
+		b >>= 1
+		n++
+	}
+	return n
+}
+
+// sendFromPort0 routes a frame management port 0 originates (an SMP or
+// GMP response, a trap) by its DLID, as if it arrived on port 0.
+func (s *Switch) sendFromPort0(frame []byte) {
+	if s.node == nil || len(frame) < wire.LRHSize+wire.VCRCSize {
+		return
+	}
+	lrh := wire.LRH(frame)
+	dlid := lrh.DLID()
+	if !dlid.IsUnicast() {
+		s.drop(&s.node.Port(0).Counters.XmitDiscards)
+		return
+	}
+	s.forwardUnicast(nil, frame, dlid, lrh.VL() != agent.VL15)
+}

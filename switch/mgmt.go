@@ -1,0 +1,189 @@
+package ibswitch
+
+import (
+	"github.com/ibemu/ibemu/emu"
+	"github.com/ibemu/ibemu/emu/agent"
+	"github.com/ibemu/ibemu/emu/wire"
+)
+
+// smi is management port 0's subnet management interface: it takes every
+// VL15 frame addressed to the switch (its LIDs or the permissive LID).
+// LID-routed SMPs go to the SMA; directed-route SMPs follow IBTA Vol 1
+// §14.2.2 (relay out a path port, LID-route the lead-in's return or the
+// tail, or deliver to the SMA). Anything else on VL15 is dropped and
+// counted in VL15Dropped of the arrival port.
+func (s *Switch) smi(in *emu.Port, frame []byte) {
+	f, err := agent.ParseFrame(frame)
+	if err != nil || f.Addr.DestQP != agent.QP0 {
+		s.drop(&in.Counters.VL15Dropped)
+		return
+	}
+	switch f.MAD.MgmtClass() {
+	case wire.MgmtClassSubnLID:
+		s.stats.Local++
+		s.sma.Process(in, f, func(resp wire.MAD) { s.replyLID(f, resp, &s.stats.SMPReplies) })
+	case wire.MgmtClassSubnDirected:
+		s.directed(in, frame, f)
+	default:
+		s.drop(&in.Counters.VL15Dropped)
+	}
+}
+
+// directed applies the directed-route rules to a DR SMP that reached the
+// SMI through port in, updating frame in place.
+func (s *Switch) directed(in *emu.Port, frame []byte, f *agent.Frame) {
+	smp := wire.SMP(f.MAD)
+	route, err := agent.RouteDR(in, smp)
+	if err != nil {
+		s.log.Debug("ibswitch: dr smp dropped", "port", in.Num(), "err", err)
+		s.drop(&in.Counters.VL15Dropped)
+		return
+	}
+	lrh := wire.LRH(frame)
+	switch route.Action {
+	case wire.DRForwardPort:
+		// On the directed part both LIDs are permissive, so every node on
+		// the way hands the SMP to its SMI (IBTA Vol 1 §14.2.2).
+		lrh.SetDLID(wire.LIDPermissive)
+		lrh.SetSLID(wire.LIDPermissive)
+		if err := wire.SealPacket(frame); err != nil {
+			s.drop(&in.Counters.VL15Dropped)
+			return
+		}
+		s.stats.DRRelayed++
+		route.Out.Send(frame)
+	case wire.DRForwardLID:
+		// The outbound tail goes to DrDLID, the return after a lead-in to
+		// DrSLID; the switch is the LID-routed part's source.
+		dst := smp.DrDLID()
+		if smp.Direction() == wire.DRReturning {
+			dst = smp.DrSLID()
+		}
+		lrh.SetDLID(dst)
+		lrh.SetSLID(s.ownSLID())
+		if err := wire.SealPacket(frame); err != nil || !dst.IsUnicast() {
+			s.drop(&in.Counters.VL15Dropped)
+			return
+		}
+		s.stats.DRRelayed++
+		s.forwardUnicast(in, frame, dst, false)
+	case wire.DRDeliver:
+		if route.ToSM {
+			// A response for an SM on this switch: none runs here.
+			s.drop(&in.Counters.VL15Dropped)
+			return
+		}
+		s.stats.Local++
+		s.sma.Process(in, f, func(resp wire.MAD) { s.replyDR(in, f, resp) })
+	default:
+		s.drop(&in.Counters.VL15Dropped)
+	}
+}
+
+// ownSLID is the SLID of frames port 0 sources: its LID, or the
+// permissive LID before the SM assigned one.
+func (s *Switch) ownSLID() wire.LID {
+	if l := s.pa[0].LID; l != wire.LIDUnassigned {
+		return l
+	}
+	return wire.LIDPermissive
+}
+
+// replyDR sends the SMA's answer to a directed-route SMP that arrived on
+// in back along its return path (IBTA Vol 1 §14.2.2.4): out
+// ReturnPath[HopCount] with permissive LIDs, or LID-routed to the end of
+// the directed part when the request came through a LID-routed tail.
+func (s *Switch) replyDR(in *emu.Port, req *agent.Frame, resp wire.MAD) {
+	p0 := s.node.Port(0)
+	smp := wire.SMP(resp)
+	route, err := agent.RouteDRSend(s.node, smp)
+	if err == nil && route.Action == wire.DRForwardLID && s.pa[0].OwnsLID(req.Addr.SLID) {
+		// The tail was empty: the directed part ended at this switch,
+		// DrDLID named it and the switch LID-routed the request to
+		// itself. The return starts here, as if the answer had come back
+		// through the tail.
+		route, err = agent.RouteDR(in, smp)
+	}
+	if err != nil {
+		s.log.Debug("ibswitch: dr reply dropped", "err", err)
+		s.drop(&p0.Counters.VL15Dropped)
+		return
+	}
+	a := req.Addr.Reply(s.pa[0].LID)
+	switch route.Action {
+	case wire.DRForwardPort:
+		a.DLID, a.SLID = wire.LIDPermissive, wire.LIDPermissive
+		frame, err := agent.AppendFrame(nil, &a, resp)
+		if err != nil {
+			s.drop(&p0.Counters.VL15Dropped)
+			return
+		}
+		s.stats.SMPReplies++
+		route.Out.Send(frame)
+	case wire.DRForwardLID:
+		frame, err := agent.AppendFrame(nil, &a, resp)
+		if err != nil {
+			s.drop(&p0.Counters.VL15Dropped)
+			return
+		}
+		s.stats.SMPReplies++
+		s.sendFromPort0(frame)
+	default:
+		// A hop-count-0 request answered to an SM on the switch itself.
+		s.drop(&p0.Counters.VL15Dropped)
+	}
+}
+
+// replyLID sends a LID-routed answer from port 0 to the requester.
+func (s *Switch) replyLID(req *agent.Frame, resp wire.MAD, count *uint64) {
+	frame, err := agent.AppendReply(nil, req, s.pa[0].LID, resp)
+	if err != nil {
+		s.drop(&s.node.Port(0).Counters.XmitDiscards)
+		return
+	}
+	*count++
+	s.sendFromPort0(frame)
+}
+
+// local delivers a frame the forwarding table sends to port 0. VL15
+// frames go to the SMI; data frames must be MADs for QP1 (port 0 of a
+// base switch has no other QP), pass the GSI's Q_Key and P_Key checks
+// (IBTA Vol 1 §10.9.3, §13.5.2) and are answered by the PMA, the Mellanox
+// vendor agent, or with "unsupported" for any other class.
+func (s *Switch) local(in *emu.Port, frame []byte) {
+	if wire.LRH(frame).VL() == agent.VL15 {
+		s.smi(in, frame)
+		return
+	}
+	p0 := s.node.Port(0)
+	f, err := agent.ParseFrame(frame)
+	if err != nil || f.Addr.DestQP != agent.QP1 {
+		s.drop(&p0.Counters.RcvErrors)
+		return
+	}
+	if f.Addr.QKey != agent.GSIQKey {
+		p0.Counters.QKeyViolations.Add(1)
+		s.stats.Dropped++
+		return
+	}
+	if s.pa[0].PKeyIndex(wire.PKey(f.Addr.PKey)) < 0 {
+		p0.Counters.PKeyViolations.Add(1)
+		s.stats.Dropped++
+		return
+	}
+	s.stats.Local++
+	m := f.MAD
+	var resp wire.MAD
+	var ok bool
+	switch c := m.MgmtClass(); {
+	case c == wire.MgmtClassPerf:
+		resp, ok = s.pma.Process(p0, m)
+	case c == wire.MgmtClassMellanox:
+		resp, ok = s.vendor.Process(p0, m)
+	default:
+		resp, ok = agent.UnmatchedReply(m)
+	}
+	if ok {
+		s.replyLID(f, resp, &s.stats.GMPReplies)
+	}
+}

@@ -1,0 +1,253 @@
+package ibswitch
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/ibemu/ibemu/emu/agent"
+	"github.com/ibemu/ibemu/emu/wire"
+)
+
+// VendorMellanox is the IEEE OUI Mellanox puts in NodeInfo.VendorID
+// (protocols.md §7.1).
+const VendorMellanox uint32 = 0x0002C9
+
+// Port 0 CapabilityMask bits (IBTA Vol 1 §14.2.5.6, PortInfo) the
+// profiles use.
+const (
+	CapIsTrapSupported            uint32 = 0x00000008
+	CapIsSLMappingSupported       uint32 = 0x00000040
+	CapIsSystemImageGUIDSupported uint32 = 0x00000800
+	CapIsVendorClassSupported     uint32 = 0x00100000
+	// CapIsMulticastFDBTopSupported says SwitchInfo.MulticastFDBTop is
+	// honoured (IBTA Vol 1 §14.2.5.4; OpenSM writes MulticastFDBTop only
+	// when port 0 advertises it).
+	CapIsMulticastFDBTopSupported uint32 = 0x40000000
+)
+
+// Profile is the fixed description of a switch model: what NodeInfo,
+// SwitchInfo, port 0's PortInfo and the Mellanox GeneralInfo attribute
+// report, and what the ports can do. It is plain data; the radix of a
+// particular switch comes from the topology (Config.NumPorts), the profile
+// only gives its default.
+type Profile struct {
+	// Name is the registry key, e.g. "InfiniScale-III" (matched without
+	// regard to case, '-', '_' or spaces).
+	Name string
+	// PartNumber is the Mellanox part, e.g. "MT47396".
+	PartNumber string
+	// Description is the default NodeDescription (IBTA Vol 1 §14.2.5.2).
+	Description string
+
+	// VendorID, DeviceID and Revision are the NodeInfo fields (IBTA Vol 1
+	// §14.2.5.3). Mellanox switch ASICs report the part number as DeviceID.
+	VendorID uint32
+	DeviceID uint16
+	Revision uint32
+	// NumPorts is the default number of external ports.
+	NumPorts int
+	// PartitionCap is NodeInfo.PartitionCap: the P_Key table size of
+	// switch port 0.
+	PartitionCap uint16
+
+	// WidthSupported is the LinkWidthSupported mask of external ports.
+	WidthSupported uint8
+	// SpeedSupported is the LinkSpeedSupported mask of external ports.
+	SpeedSupported wire.LinkSpeed
+	// MTUCap and VLCap are PortInfo.MTUCap and PortInfo.VLCap of the
+	// external ports (VLCap 4 means VL0-VL7).
+	MTUCap wire.MTU
+	VLCap  uint8
+	// VLHighLimit, VLArbitrationHighCap and VLArbitrationLowCap are the
+	// PortInfo VL arbitration capabilities.
+	VLHighLimit          uint8
+	VLArbitrationHighCap uint8
+	VLArbitrationLowCap  uint8
+	// CapabilityMask is port 0's PortInfo.CapabilityMask.
+	CapabilityMask uint32
+
+	// SwitchInfo capabilities and defaults (IBTA Vol 1 §14.2.5.4).
+	LinearFDBCap            uint16
+	RandomFDBCap            uint16 // 0: these are linear-table switches
+	MulticastFDBCap         uint16
+	PartitionEnforcementCap uint16
+	LifeTimeValue           uint8 // default, 4.096 µs × 2^value
+	InboundEnforcementCap   bool
+	OutboundEnforcementCap  bool
+	FilterRawInboundCap     bool
+	FilterRawOutboundCap    bool
+	EnhancedPort0           bool
+
+	// Firmware is what the Mellanox GeneralInfo vendor attribute (class
+	// 0x0A, attribute 0x0017) reports: firmware version, build, PSID and
+	// the hardware revision and device id. vendstat compares the hw
+	// device id with its IS3 id 47396 (0xB924) and reads the extended
+	// layout for the ids it lists (0x01B3 for InfiniScale IV).
+	Firmware agent.Firmware
+}
+
+// Validate reports the first inconsistency in p.
+func (p *Profile) Validate() error {
+	switch {
+	case p.Name == "":
+		return fmt.Errorf("ibswitch: profile without a name")
+	case p.NumPorts < 1 || p.NumPorts > 254:
+		return fmt.Errorf("ibswitch: profile %s: %d ports is outside 1..254", p.Name, p.NumPorts)
+	case p.LinearFDBCap > 0xC000:
+		return fmt.Errorf("ibswitch: profile %s: linear fdb cap %d exceeds the 49152 unicast lids", p.Name, p.LinearFDBCap)
+	case p.MulticastFDBCap > 0x3FFF:
+		return fmt.Errorf("ibswitch: profile %s: multicast fdb cap %d exceeds the 16383 mlids", p.Name, p.MulticastFDBCap)
+	case p.RandomFDBCap != 0:
+		return fmt.Errorf("ibswitch: profile %s: random forwarding tables are not emulated", p.Name)
+	case p.PartitionCap == 0:
+		return fmt.Errorf("ibswitch: profile %s: partition cap must be at least 1", p.Name)
+	case p.WidthSupported == 0 || p.SpeedSupported == 0:
+		return fmt.Errorf("ibswitch: profile %s: no supported width or speed", p.Name)
+	case len(p.Description) > 64:
+		return fmt.Errorf("ibswitch: profile %s: description longer than 64 bytes", p.Name)
+	}
+	if err := p.Firmware.Validate(); err != nil {
+		return fmt.Errorf("ibswitch: profile %s: %w", p.Name, err)
+	}
+	return nil
+}
+
+// The built-in profiles. Values follow the parts as the diagnostics show
+// them: the IS3 NodeDescription string, DeviceID 0xB924 (vendstat's
+// IS3_DEVICE_ID 47396), IS4 DeviceID 0xBD36 (the id InfiniScale IV switch
+// systems report and libibnetdisc's chassis code matches; the bare ASIC
+// MT48436 would be 0xBD34) with GeneralInfo hw id 0x01B3 (protocols.md
+// §7.2, §7.3).
+var (
+	infiniScaleIII = Profile{
+		Name:                    "InfiniScale-III",
+		PartNumber:              "MT47396",
+		Description:             "MT47396 Infiniscale-III Mellanox Technologies",
+		VendorID:                VendorMellanox,
+		DeviceID:                0xB924,
+		Revision:                0x000000A1,
+		NumPorts:                24,
+		PartitionCap:            8,
+		WidthSupported:          uint8(wire.Width1X | wire.Width4X),
+		SpeedSupported:          wire.SpeedSDR | wire.SpeedDDR,
+		MTUCap:                  wire.MTU2048,
+		VLCap:                   4,
+		VLHighLimit:             0,
+		VLArbitrationHighCap:    8,
+		VLArbitrationLowCap:     8,
+		CapabilityMask:          CapIsTrapSupported | CapIsSLMappingSupported | CapIsSystemImageGUIDSupported | CapIsVendorClassSupported,
+		LinearFDBCap:            49152,
+		MulticastFDBCap:         1024,
+		PartitionEnforcementCap: 32,
+		LifeTimeValue:           18,
+		InboundEnforcementCap:   true,
+		OutboundEnforcementCap:  true,
+		FilterRawInboundCap:     true,
+		FilterRawOutboundCap:    true,
+		Firmware: agent.Firmware{
+			Major: 2, Minor: 8, SubMinor: 0, BuildID: 1,
+			Year: 2008, Month: 6, Day: 12, Hour: 10, Minute: 30,
+			PSID: "MT_0130000001", INIVersion: 1,
+			HWRevision: 0x00A1, HWDeviceID: 0xB924,
+			SWMajor: 2, SWMinor: 8, SWSubMinor: 0,
+		},
+	}
+	infiniScaleIV = Profile{
+		Name:                    "InfiniScale-IV",
+		PartNumber:              "MT48436",
+		Description:             "Infiniscale-IV Mellanox Technologies",
+		VendorID:                VendorMellanox,
+		DeviceID:                0xBD36,
+		Revision:                0x000000A0,
+		NumPorts:                36,
+		PartitionCap:            8,
+		WidthSupported:          uint8(wire.Width1X | wire.Width4X),
+		SpeedSupported:          wire.SpeedSDR | wire.SpeedDDR | wire.SpeedQDR,
+		MTUCap:                  wire.MTU4096,
+		VLCap:                   4,
+		VLHighLimit:             4,
+		VLArbitrationHighCap:    8,
+		VLArbitrationLowCap:     8,
+		CapabilityMask:          CapIsTrapSupported | CapIsSLMappingSupported | CapIsSystemImageGUIDSupported | CapIsVendorClassSupported,
+		LinearFDBCap:            49152,
+		MulticastFDBCap:         4096,
+		PartitionEnforcementCap: 32,
+		LifeTimeValue:           18,
+		InboundEnforcementCap:   true,
+		OutboundEnforcementCap:  true,
+		FilterRawInboundCap:     true,
+		FilterRawOutboundCap:    true,
+		Firmware: agent.Firmware{
+			Major: 7, Minor: 4, SubMinor: 0, BuildID: 2,
+			Year: 2009, Month: 11, Day: 5, Hour: 14, Minute: 0,
+			PSID: "MT_0C20110003", INIVersion: 1,
+			HWRevision: 0x00A0, HWDeviceID: 0x01B3,
+			SWMajor: 7, SWMinor: 4, SWSubMinor: 0,
+		},
+	}
+)
+
+// registry is the explicit list of built-in profiles, in the order
+// Profiles returns them. The first is the default.
+var registry = []*Profile{&infiniScaleIII, &infiniScaleIV}
+
+// DefaultProfileName is the profile a Config without one gets.
+const DefaultProfileName = "InfiniScale-III"
+
+// Profiles returns copies of the built-in profiles.
+func Profiles() []Profile {
+	out := make([]Profile, len(registry))
+	for i, p := range registry {
+		out[i] = *p
+	}
+	return out
+}
+
+// DefaultProfile returns a copy of the default profile (InfiniScale III).
+func DefaultProfile() Profile {
+	p, _ := LookupProfile(DefaultProfileName)
+	return p
+}
+
+// normName folds a profile name for lookup: lower case, without '-', '_'
+// and spaces, so "infiniscale iii", "InfiniScale-III" and "INFINISCALE_III"
+// are the same.
+func normName(s string) string {
+	return strings.Map(func(r rune) rune {
+		switch r {
+		case '-', '_', ' ':
+			return -1
+		}
+		return r
+	}, strings.ToLower(s))
+}
+
+// LookupProfile returns a copy of the built-in profile whose Name or
+// PartNumber matches name (case, '-', '_' and spaces ignored; "IS3" and
+// "IS4" are accepted too).
+func LookupProfile(name string) (Profile, bool) {
+	n := normName(name)
+	switch n {
+	case "is3":
+		n = normName(infiniScaleIII.Name)
+	case "is4":
+		n = normName(infiniScaleIV.Name)
+	}
+	for _, p := range registry {
+		if normName(p.Name) == n || normName(p.PartNumber) == n {
+			return *p, true
+		}
+	}
+	return Profile{}, false
+}
+
+// ProfileByDeviceID returns a copy of the built-in Mellanox profile whose
+// NodeInfo.DeviceID is id.
+func ProfileByDeviceID(id uint16) (Profile, bool) {
+	for _, p := range registry {
+		if p.DeviceID == id {
+			return *p, true
+		}
+	}
+	return Profile{}, false
+}
