@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -329,7 +330,8 @@ func TestDiscoverLargeFatTree(t *testing.T) {
 	ef := buildFabric(t, topo, true, emu.WithCRCCheck(false))
 	t.Logf("built in %v", time.Since(t0))
 	t0 = time.Now()
-	res := discoverFrom(t, ef, firstCA(t, topo), discover.Options{})
+	win, _ := strconv.Atoi(os.Getenv("IBEMU_WINDOW"))
+	res := discoverFrom(t, ef, firstCA(t, topo), discover.Options{Window: win})
 	t.Logf("discovered %d nodes with %d SMPs in %v (virtual %v)", len(res.Topology.Nodes), res.SMPs, time.Since(t0), res.Duration)
 	if len(res.Problems) != 0 {
 		t.Fatalf("%d problems, first %v", len(res.Problems), res.Problems[0])
