@@ -47,7 +47,9 @@ import (
 type Source func() (*topology.Topology, error)
 
 // FromFile loads a topology file (ibsim net format or ibnetdiscover output).
-func FromFile(path string) Source { return func() (*topology.Topology, error) { return topology.Load(path) } }
+func FromFile(path string) Source {
+	return func() (*topology.Topology, error) { return topology.Load(path) }
+}
 
 // FromString parses a topology given inline, in the same format.
 func FromString(text string) Source {
@@ -84,7 +86,9 @@ type config struct {
 }
 
 // WithSeed seeds fault injection (default 1).
-func WithSeed(seed uint64) Option { return func(c *config) { c.emu = append(c.emu, emu.WithSeed(seed)) } }
+func WithSeed(seed uint64) Option {
+	return func(c *config) { c.emu = append(c.emu, emu.WithSeed(seed)) }
+}
 
 // WithWallClock runs the fabric on the wall clock instead of the virtual one.
 func WithWallClock() Option { return func(c *config) { c.emu = append(c.emu, emu.WithWallClock()) } }
