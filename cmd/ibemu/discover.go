@@ -116,9 +116,17 @@ func runDiscover(stdout, stderr io.Writer, args []string) error {
 	capFile := fs.String("capture", "", "write every frame crossing the fabric to this ERF pcap file")
 	window := fs.Int("window", 0, "outstanding SMPs (default discover.DefaultWindow)")
 	quiet := fs.Bool("quiet", false, "no progress or summary on stderr")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the run to this file")
 	pos, err := parseArgs(fs, args)
 	if err != nil {
 		return err
+	}
+	if *cpuProfile != "" {
+		stopProfile, err := startCPUProfile(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer stopProfile()
 	}
 	if len(pos) != 1 {
 		return fmt.Errorf("%w: discover needs one topology file", errUsage)

@@ -37,7 +37,7 @@ const (
 	PerfCapQP1Dropped             = 1 << 15
 )
 
-// PerfMAD is a whole performance management MAD.
+// PerfMAD is a whole performance management MAD (IBTA Vol 1 §16.1.1).
 type PerfMAD []byte
 
 // IsValid reports whether m holds a whole MAD.
@@ -65,7 +65,8 @@ func ParsePerfMAD(b []byte) (PerfMAD, error) {
 	return PerfMAD(b), nil
 }
 
-// saturate returns v, or max when v does not fit.
+// saturate returns v, or max when v does not fit (IBTA Vol 1 §16.1.3.5:
+// counters stop at all ones).
 func saturate(v, max uint64) uint64 {
 	if v > max {
 		return max

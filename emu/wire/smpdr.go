@@ -34,7 +34,8 @@ import (
 // ibsim-protocol.md §6.2) plays the client's SMI: it calls
 // DRProcessOutbound with inPort 0 at the client's node.
 
-// DRAction is what a node's SMI does with a directed-route SMP.
+// DRAction is what a node's SMI does with a directed-route SMP (IBTA Vol 1
+// §14.2.2.2 and §14.2.2.4).
 type DRAction uint8
 
 // DR actions.
@@ -132,8 +133,9 @@ func drOutPort(which string, i int, port uint8, numPorts int) (int, error) {
 // On DRDrop err says why and s is unchanged. outPort is set only for
 // DRForwardPort.
 //
-// Equivalent to: the SMI part of the Linux kernel's smi_handle_dr_smp_recv
-// and smi_handle_dr_smp_send run back to back.
+// Compare: the Linux kernel's smi_handle_dr_smp_recv followed by
+// smi_handle_dr_smp_send, which implement the same rules but leave a
+// lead-in arriving with hop pointer 0 to switch firmware.
 func DRProcessOutbound(s SMP, inPort int, isSwitch bool, numPorts int) (action DRAction, outPort int, err error) {
 	if err := drCheck(s, DROutbound, inPort, numPorts); err != nil {
 		return DRDrop, 0, err

@@ -321,7 +321,7 @@ func TestDRDrops(t *testing.T) {
 		{name: "CA at the end of the directed part with a LID-routed tail",
 			mod: func(f *wire.SMPFields) { f.HopPointer = 2; f.DrDLID = 6 }, inPort: 1, ports: 2, want: wire.ErrDRNotSwitch},
 		{name: "CA at node 0 of a reply with a LID-routed return",
-			mod: func(f *wire.SMPFields) { f.Direction = wire.DRReturning; f.HopPointer = 1; f.DrSLID = 2 },
+			mod:    func(f *wire.SMPFields) { f.Direction = wire.DRReturning; f.HopPointer = 1; f.DrSLID = 2 },
 			inPort: 1, ports: 2, want: wire.ErrDRNotSwitch},
 		{name: "CA starting the directed part after a lead-in",
 			mod: func(f *wire.SMPFields) { f.DrSLID = 2 }, inPort: 1, ports: 2, want: wire.ErrDRNotSwitch},

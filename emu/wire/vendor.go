@@ -33,7 +33,8 @@ const (
 // MellanoxClassVersion is the class version of the Mellanox vendor class.
 const MellanoxClassVersion = 1
 
-// VendorMAD is a whole vendor-class MAD of either range.
+// VendorMAD is a whole vendor-class MAD of either range (IBTA Vol 1
+// §13.4.4, §13.6 for the range-2 RMPP header).
 type VendorMAD []byte
 
 // IsValid reports whether m holds a whole MAD.
