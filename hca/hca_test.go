@@ -8,7 +8,6 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/ibemu/ibemu/emu"
-	"github.com/ibemu/ibemu/emu/agent"
 	"github.com/ibemu/ibemu/emu/wire"
 	"github.com/ibemu/ibemu/hca"
 )
@@ -238,9 +237,7 @@ func (bt *bench) bringUp(t testing.TB) {
 	t.Helper()
 	for _, hop := range []uint8{0, 1} {
 		lid := wire.LID(1 + hop)
-		pi := make([]byte, wire.PortInfoSize)
-		wire.PortInfo(pi).SetLID(lid)
-		wire.PortInfo(pi).SetMasterSMLID(1)
+		pi := portInfoSet(lid, 1, wire.PortStateNoChange)
 		tid := bt.nextTID()
 		smp := drSMP(wire.MethodSet, wire.AttrPortInfo, 0, tid, 0, pi)
 		wire.SMP(smp).SetHopCount(hop)
@@ -251,10 +248,7 @@ func (bt *bench) bringUp(t testing.TB) {
 	}
 	for _, st := range []wire.PortState{wire.PortStateArmed, wire.PortStateActive} {
 		for _, hop := range []uint8{0, 1} {
-			pi := make([]byte, wire.PortInfoSize)
-			wire.PortInfo(pi).SetLID(wire.LID(1 + hop))
-			wire.PortInfo(pi).SetMasterSMLID(1)
-			wire.PortInfo(pi).SetPortState(st)
+			pi := portInfoSet(wire.LID(1+hop), 1, st)
 			tid := bt.nextTID()
 			smp := drSMP(wire.MethodSet, wire.AttrPortInfo, 0, tid, 0, pi)
 			wire.SMP(smp).SetHopCount(hop)
@@ -274,5 +268,3 @@ func gmp(c wire.MgmtClass, version uint8, method wire.Method, attr wire.AttrID, 
 	copy(b[off:], data)
 	return b
 }
-
-var _ = agent.QP1

@@ -5,6 +5,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/ibemu/ibemu/emu/agent"
 	"github.com/ibemu/ibemu/emu/wire"
 	"github.com/ibemu/ibemu/hca"
 )
@@ -110,9 +111,11 @@ func TestDRGetPortInfo(t *testing.T) {
 	}
 }
 
-// portInfoSet returns PortInfo Set data with the given state and LIDs.
+// portInfoSet returns PortInfo Set data with the given state and LIDs and
+// the default GID prefix, as OpenSM writes it.
 func portInfoSet(lid, smLID wire.LID, st wire.PortState) []byte {
 	pi := make([]byte, wire.PortInfoSize)
+	wire.PortInfo(pi).SetGIDPrefix(agent.DefaultGIDPrefix)
 	wire.PortInfo(pi).SetLID(lid)
 	wire.PortInfo(pi).SetMasterSMLID(smLID)
 	wire.PortInfo(pi).SetPortState(st)
@@ -306,5 +309,64 @@ func TestUnsupportedStatuses(t *testing.T) {
 		if r.Direction() != wire.DRReturning {
 			t.Errorf("%s: D bit not set", c.name)
 		}
+	}
+}
+
+func TestCATablesAndGID(t *testing.T) {
+	bt := newBench(t)
+	// GUIDInfo Set: entry 0 (the port GUID) cannot change, the others can.
+	g := make([]byte, wire.GUIDInfoSize)
+	wire.GUIDInfo(g).SetGUID(0, 0x1111)
+	wire.GUIDInfo(g).SetGUID(1, 0x2222)
+	r := wire.GUIDInfo(bt.setDR(t, wire.AttrGUIDInfo, 0, 0, g).Data())
+	if r.GUID(0) != guidB+1 || r.GUID(1) != 0x2222 {
+		t.Errorf("GUIDInfo after set: %v %v", r.GUID(0), r.GUID(1))
+	}
+	var gid wire.GID
+	var err error
+	bt.do(t, func() { gid, err = bt.b.GID(1, 1) })
+	if err != nil || gid != (wire.GID{0xfe, 0x80, 14: 0x22, 15: 0x22}) {
+		t.Errorf("GID[1] = %v, %v", gid, err)
+	}
+	// SLtoVL of a CA: the modifier is reserved; the table maps SL to VL.
+	sl := make([]byte, wire.SLtoVLMappingTableSize)
+	wire.SLtoVLMappingTable(sl).SetVL(5, 2)
+	if got := wire.SLtoVLMappingTable(bt.setDR(t, wire.AttrSLtoVLMappingTable, 0, 0, sl).Data()); got.VL(5) != 2 || got.VL(0) != 0 {
+		t.Errorf("SLtoVL after set: SL5->%d SL0->%d", got.VL(5), got.VL(0))
+	}
+	// VLArbitration: low-priority block 1 (entries 0-31); block 4 needs
+	// more than 32 high-priority entries.
+	va := make([]byte, wire.VLArbitrationTableSize)
+	wire.VLArbitrationTable(va).SetEntry(7, wire.VLArbEntry{VL: 1, Weight: 64})
+	if e := wire.VLArbitrationTable(bt.setDR(t, wire.AttrVLArbitrationTable, 1<<16, 0, va).Data()).Entry(7); e != (wire.VLArbEntry{VL: 1, Weight: 64}) {
+		t.Errorf("VLArb entry 7 %+v", e)
+	}
+	if st := bt.getDR(t, wire.AttrVLArbitrationTable, 4<<16).Status(); st != wire.MADStatusInvalidField {
+		t.Errorf("VLArb block 4: %s", st)
+	}
+}
+
+func TestPortEventsReachTheHost(t *testing.T) {
+	var events []agent.PortEvent
+	bt := newBench(t, func(_, b *hca.Config) {
+		b.OnEvent = func(port int, ev agent.PortEvent) {
+			if port == 1 {
+				events = append(events, ev)
+			}
+		}
+	})
+	bt.bringUp(t)
+	data := make([]byte, wire.PKeyTableSize)
+	wire.PKeyTable(data).SetPKey(0, wire.PKeyDefault)
+	wire.PKeyTable(data).SetPKey(1, 0x8001)
+	bt.setDR(t, wire.AttrPKeyTable, 0, 0, data)
+	pi := portInfoSet(2, 1, wire.PortStateNoChange)
+	wire.PortInfo(pi).SetClientReregister(true)
+	bt.setDR(t, wire.AttrPortInfo, 0, 0, pi)
+	var got []agent.PortEvent
+	bt.do(t, func() { got = append(got, events...) })
+	want := []agent.PortEvent{agent.EventLIDChange, agent.EventSMChange, agent.EventPKeyChange, agent.EventClientReregister}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("events (-want +got):\n%s", diff)
 	}
 }

@@ -18,26 +18,39 @@
 //     0x000C unsupported method/attribute); ErrorReply and UnmatchedReply
 //     build the answers for refused requests and for classes the node has
 //     no agent for (IBTA Vol 1 §13.4.7).
-//   - The subnet management agent (sma.go, smaport.go, mkey.go): node and
-//     per-port SMA state (NodeConfig, PortConfig, PortAttrs), Get/Set of
-//     NodeInfo, NodeDescription, PortInfo, GUIDInfo, P_KeyTable,
-//     SLtoVLMappingTable and VLArbitrationTable (IBTA Vol 1 §14.2.5), with
-//     PortInfo Set driving the emu.Port (state machine, enable, link
-//     enables), M_Key protection and lease (IBTA Vol 1 §14.2.4), and a hook
-//     (SMA.Handle) through which a device adds attributes of its own (a
-//     switch adds SwitchInfo, LinearForwardingTable, ...).
+//   - The subnet management agent (sma.go, smaport.go, tables.go, mkey.go):
+//     node and per-port SMA state (NodeConfig, PortConfig, PortAttrs),
+//     Get/Set of NodeInfo, NodeDescription, PortInfo, GUIDInfo,
+//     P_KeyTable, SLtoVLMappingTable and VLArbitrationTable (IBTA Vol 1
+//     §14.2.5), with PortInfo Set driving the emu.Port (state machine,
+//     enable/disable, link enables; changes that take the link down act
+//     LinkChangeDelay after the reply left), M_Key protection levels and
+//     lease (IBTA Vol 1 §14.2.4), and a hook (SMA.Handle) through which a
+//     device adds attributes of its own (a switch adds SwitchInfo,
+//     LinearForwardingTable, MulticastForwardingTable ...). SMA.Process
+//     answers; SMA.Supports tells a device whether to offer an SMP to a
+//     host SM agent first (SMInfo, vendor attributes).
 //   - Directed-route routing at a node (dr.go): RouteDR and RouteDRSend wrap
 //     wire.DRProcessOutbound/DRProcessReturn (IBTA Vol 1 §14.2.2) with the
 //     node's type and port table and check that the egress link is up.
-//   - The performance management agent (pma.go, class 0x04, IBTA Vol 1
-//     §16.1): ClassPortInfo, PortCounters and PortCountersExtended Get/Set
-//     from the emu.Port counters, with the CA and switch PortSelect rules.
+//   - The performance management agent (pma.go, pmacounters.go, class
+//     0x04, IBTA Vol 1 §16.1): ClassPortInfo, PortCounters and
+//     PortCountersExtended Get/Set from the emu.Port counters, with the CA
+//     and switch PortSelect rules and AllPortSelect.
 //   - The Mellanox vendor agent (vendor.go, class 0x0A): ClassPortInfo and
 //     GeneralInfo from a Firmware description, in the layout vendstat -N
 //     reads.
-//   - Traps (trap.go): Trap values for traps 128, 144, 256 and 257 and the
-//     SMA's sender, which addresses them to the port's MasterSMLID, repeats
-//     them until the SM answers with TrapRepress and reports repressions.
+//   - Traps (trap.go): notice builders for traps 128, 144, 256, 257 and
+//     258, and SMA.SendTrap, which addresses a trap to the port's
+//     MasterSMLID, repeats it until the SM answers with TrapRepress and
+//     reports repressions (SMAOptions.OnTrapRepressed).
+//
+// A device's receive path, in short: ParseFrame; for a directed-route SMP
+// RouteDR (relay on wire.DRForwardPort, answer on wire.DRDeliver); SMPs
+// for the node go to SMA.Process, PerfMgt to PMA.Process, class 0x0A to
+// Vendor.Process, and requests nobody serves to UnmatchedReply; replies
+// leave through RouteDRSend (directed route) or the arrival port, framed
+// by AppendReply.
 //
 // # Concurrency and ownership
 //

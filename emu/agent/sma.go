@@ -82,6 +82,9 @@ type PortAttrs struct {
 	// Config is the fixed part.
 	Config PortConfig
 
+	// The PortInfo components a Set writes, named as in IBTA Vol 1
+	// §14.2.5.6 (Table 146). On a switch, M_Key through SubnetTimeOut
+	// are kept on port 0 only.
 	MKey                 uint64
 	GIDPrefix            uint64
 	LID                  wire.LID
@@ -103,6 +106,7 @@ type PortAttrs struct {
 	LocalPhyErrors       uint8
 	OverrunErrors        uint8
 
+	// Partition enforcement and raw filtering (switch external ports).
 	PartitionEnforcementInbound         bool
 	PartitionEnforcementOutbound        bool
 	FilterRawInbound                    bool
@@ -235,6 +239,11 @@ func (r *Request) Data() []byte { return r.Reply.Data() }
 // enables) must let the answer leave first, as a real PHY does.
 func (r *Request) After(fn func()) { r.after = append(r.after, fn) }
 
+// DefaultGIDPrefix is the link-local subnet prefix fe80::/64 a port's
+// PortInfo.GidPrefix holds until the SM sets the subnet's (IBTA Vol 1
+// §4.1.1).
+const DefaultGIDPrefix uint64 = 0xfe80000000000000
+
 // LinkChangeDelay is how long after its reply a PortInfo Set that
 // disables a port or changes its link enables acts on the link: long
 // enough for the reply to cross the link before it retrains.
@@ -365,7 +374,7 @@ func (s *SMA) newPort(num int, pc PortConfig) (*PortAttrs, error) {
 	pa := &PortAttrs{
 		Num: num, Config: pc,
 		CapabilityMask:       pc.CapabilityMask,
-		MKeyLeasePeriod:      0,
+		GIDPrefix:            DefaultGIDPrefix,
 		LinkDownDefaultState: wire.PhysStatePolling,
 		NeighborMTU:          pc.MTUCap,
 		OperationalVLs:       pc.VLCap,

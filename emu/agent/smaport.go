@@ -242,16 +242,23 @@ func (s *SMA) setPortInfo(r *Request, pa *PortAttrs, ep *emu.Port) (wire.MADStat
 		return bad, pl
 	}
 
-	// Every field is acceptable: apply.
+	// Every field is acceptable: apply, and tell the host what changed
+	// once everything is in place.
+	var events []PortEvent
+	defer func() {
+		for _, ev := range events {
+			s.event(ep, ev)
+		}
+	}()
 	if wide {
 		if pa.LID != lid || pa.LMC != in.LMC() {
-			defer s.event(ep, EventLIDChange)
+			events = append(events, EventLIDChange)
 		}
 		if pa.MasterSMLID != in.MasterSMLID() || pa.MasterSMSL != in.MasterSMSL() {
-			defer s.event(ep, EventSMChange)
+			events = append(events, EventSMChange)
 		}
 		if pa.GIDPrefix != in.GIDPrefix() {
-			defer s.event(ep, EventGIDChange)
+			events = append(events, EventGIDChange)
 		}
 		pa.MKey = in.MKey()
 		pa.GIDPrefix = in.GIDPrefix()
@@ -263,7 +270,7 @@ func (s *SMA) setPortInfo(r *Request, pa *PortAttrs, ep *emu.Port) (wire.MADStat
 		pa.MKeyLeasePeriod = in.MKeyLeasePeriod()
 		pa.SubnetTimeOut = in.SubnetTimeOut()
 		if in.ClientReregister() && pa.CapabilityMask.Has(wire.PortCapIsClientReregistrationSupported) {
-			defer s.event(ep, EventClientReregister)
+			events = append(events, EventClientReregister)
 		}
 	}
 	if st := in.LinkDownDefaultState(); st != wire.PhysStateNoChange {
