@@ -38,6 +38,10 @@ fuzz:
 
 bench: build
 	$(GO) test -run '^$$' -bench . -benchmem -count 1 -timeout 30m $(PKGS)
+	@bash .ci/bench-discover.sh
+
+bench-discover: build
+	@bash .ci/bench-discover.sh
 
 clean:
 	rm -rf bin
