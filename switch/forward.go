@@ -1,12 +1,14 @@
 package ibswitch
 
 import (
+	"math/bits"
+
 	"github.com/ibemu/ibemu/emu"
 	"github.com/ibemu/ibemu/emu/agent"
 	"github.com/ibemu/ibemu/emu/wire"
 )
 
-// grhOffset is where the BTH starts in a frame with a GRH.
+// grhBTHOffset is where the BTH starts in a frame with a GRH.
 const grhBTHOffset = wire.LRHSize + wire.GRHSize
 
 // HandlePacket relays a frame that arrived intact on port in (emu.Device).
@@ -20,13 +22,16 @@ const grhBTHOffset = wire.LRHSize + wire.GRHSize
 // replicated by the MulticastForwardingTable, and leaves on the VL the
 // SLtoVL table of its (in, out) port pair gives.
 func (s *Switch) HandlePacket(in *emu.Port, frame []byte) {
+	if in == nil || s.node == nil || in.Node() != s.node || in.Num() == 0 {
+		return // not one of this switch's external ports
+	}
 	if len(frame) < wire.LRHSize+wire.VCRCSize {
 		s.drop(&in.Counters.RcvErrors)
 		return
 	}
 	lrh := wire.LRH(frame)
 	if int(lrh.PktLen())*4+wire.VCRCSize != len(frame) || lrh.LVer() != 0 {
-		s.drop(&in.Counters.RcvErrors) // malformed (IBTA Vol 1 §7.7.5)
+		s.drop(&in.Counters.RcvErrors) // malformed LRH (IBTA Vol 1 §7.7)
 		return
 	}
 	dlid := lrh.DLID()
@@ -62,12 +67,12 @@ func (s *Switch) HandlePacket(in *emu.Port, frame []byte) {
 // drop counts a discarded frame in c and in Stats.Dropped.
 func (s *Switch) drop(c interface{ Add(uint64) uint64 }) {
 	c.Add(1)
-	s.stats.Dropped++
+	s.stats.Dropped.Add(1)
 }
 
 // unicastEgress looks dlid up in the LinearForwardingTable: DLIDs above
 // LinearFDBTop, entries of 0xFF and entries naming no port are misses
-// (IBTA Vol 1 §14.2.5.4, §18.2.4.3.1). Port 0's own LIDs always lead to
+// (IBTA Vol 1 §14.2.5.4, §14.2.5.10). Port 0's own LIDs always lead to
 // port 0.
 func (s *Switch) unicastEgress(dlid wire.LID) (uint8, bool) {
 	if s.pa[0].OwnsLID(dlid) {
@@ -97,7 +102,7 @@ func (s *Switch) forwardUnicast(in *emu.Port, frame []byte, dlid wire.LID, data 
 	}
 	if out == 0 {
 		if in == nil {
-			s.stats.Dropped++ // port 0 talking to itself: no SM runs on the switch
+			s.stats.Dropped.Add(1) // port 0 talking to itself: no SM runs on the switch
 			return
 		}
 		if data && in.State() != wire.PortStateActive {
@@ -112,7 +117,7 @@ func (s *Switch) forwardUnicast(in *emu.Port, frame []byte, dlid wire.LID, data 
 		return
 	}
 	if in != nil {
-		s.stats.Forwarded++
+		s.stats.Forwarded.Add(1)
 	}
 	op.Send(frame)
 }
@@ -145,7 +150,7 @@ func (s *Switch) egress(in, out *emu.Port, frame []byte, data bool) bool {
 		return false
 	}
 	if !data {
-		return true // VL15 is never remapped (IBTA Vol 1 §7.6.6)
+		return true // VL15 is never remapped (IBTA Vol 1 §7.6)
 	}
 	if !s.outboundFilter(out, frame) {
 		return false
@@ -238,47 +243,43 @@ func (s *Switch) outboundFilter(out *emu.Port, frame []byte) bool {
 	return true
 }
 
-// mcastValid reports whether mlid is inside the multicast table: below
-// MulticastFDBCap and, when the switch honours it, not above
-// MulticastFDBTop (IBTA Vol 1 §14.2.5.4).
-func (s *Switch) mcastValid(mlid wire.LID) int {
-	i := s.mft.index(mlid)
-	if i < 0 {
-		return -1
-	}
-	if s.info.mcastTopSupported && uint16(mlid) > s.info.multicastFDBTop {
-		return -1
-	}
-	return i
+// mcastAboveTop reports whether mlid is above MulticastFDBTop on a switch
+// that honours it; such packets are discarded (IBTA Vol 1 §14.2.5.4).
+func (s *Switch) mcastAboveTop(mlid wire.LID) bool {
+	return s.info.mcastTopSupported && uint16(mlid) > s.info.multicastFDBTop
 }
 
 // forwardMulticast replicates a data packet to every port of its MLID's
-// port mask except the one it arrived on (IBTA Vol 1 §18.2.4.3.2). An
-// MLID without a mask goes to DefaultMulticastPrimaryPort (or, from that
-// port, to DefaultMulticastNotPrimaryPort) when those are set, and is
-// dropped as a relay error otherwise. Each copy gets its own buffer
-// except the last, which reuses frame.
+// port mask except the one it arrived on (IBTA Vol 1 §14.2.5.12). An
+// MLID the table has no mask for (none written, or beyond
+// MulticastFDBCap) goes to DefaultMulticastPrimaryPort, or, when it came
+// from that port, to DefaultMulticastNotPrimaryPort (§14.2.5.4); without
+// those, and above MulticastFDBTop, it is dropped as a relay error. Each
+// copy gets its own buffer except the last, which reuses frame.
 func (s *Switch) forwardMulticast(in *emu.Port, frame []byte, mlid wire.LID) {
 	var outs [256]uint8
 	n := 0
-	i := s.mcastValid(mlid)
-	mask := s.mft.mask(i)
-	if i < 0 || maskEmpty(mask) {
+	if s.mcastAboveTop(mlid) {
+		s.drop(&in.Counters.RcvSwitchRelayErrors)
+		return
+	}
+	mask := s.mft.mask(s.mft.index(mlid))
+	if maskEmpty(mask) {
 		def := s.info.defMcastPrimary
 		if def != DropPort && int(def) == in.Num() {
 			def = s.info.defMcastNotPrim
 		}
-		if i < 0 || def == DropPort || int(def) > s.nports || int(def) == in.Num() {
+		if def == DropPort || int(def) > s.nports || int(def) == in.Num() {
 			s.drop(&in.Counters.RcvSwitchRelayErrors)
 			return
 		}
 		outs[0], n = def, 1
 	} else {
-		for w, bits := range mask {
-			for bits != 0 {
-				b := bits & -bits
-				bits &^= b
-				port := w*MFTPortsPerPosition + trailingZeros16(b)
+		for w, m := range mask {
+			for m != 0 {
+				b := m & -m
+				m &^= b
+				port := w*MFTPortsPerPosition + bits.TrailingZeros16(b)
 				if port != in.Num() && port <= s.nports {
 					outs[n] = uint8(port)
 					n++
@@ -305,18 +306,9 @@ func (s *Switch) forwardMulticast(in *emu.Port, frame []byte, mlid wire.LID) {
 		if !s.egress(in, op, f, true) {
 			continue
 		}
-		s.stats.Replicated++
+		s.stats.Replicated.Add(1)
 		op.Send(f)
 	}
-}
-
-func trailingZeros16(b uint16) int {
-	n := 0
-	for b&1 == 0 {
-		b >>= 1
-		n++
-	}
-	return n
 }
 
 // sendFromPort0 routes a frame management port 0 originates (an SMP or

@@ -309,6 +309,14 @@ func TestMulticastDefaultPrimaryPort(t *testing.T) {
 	if len(tf.take(cas[2])) != 1 || len(tf.take(cas[0])) != 0 {
 		t.Error("unknown MLID from the primary port did not go to the not-primary port")
 	}
+	// An MLID beyond MulticastFDBCap (1024 on IS3) is not in the table
+	// either.
+	tf.do(func() { cas[0].port().Send(dataFrame(t, 1, 0xFFFE, 0, 0xFFFF, 3, 64)) })
+	tf.settle()
+	if len(tf.take(cas[1])) != 1 {
+		t.Error("MLID beyond the table did not go to the primary port")
+	}
+	wantCounter(t, s.Node().Port(1), "RcvSwitchRelayErrors", 0)
 }
 
 func TestMulticastFDBTopWhenSupported(t *testing.T) {

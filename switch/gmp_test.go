@@ -6,6 +6,7 @@ import (
 
 	"github.com/ibemu/ibemu/emu/agent"
 	"github.com/ibemu/ibemu/emu/wire"
+	ibswitch "github.com/ibemu/ibemu/switch"
 )
 
 func TestPMAPortCountersAndAllPortSelect(t *testing.T) {
@@ -159,14 +160,29 @@ func repress(t *testing.T, tf *testFabric, a *testCA, tr wire.SMP) {
 }
 
 func TestTrap128RepeatsUntilRepressed(t *testing.T) {
-	tf, s, cas := star(t, 3, "IS3")
+	tf := newTestFabric(t)
+	s, err := ibswitch.Add(tf.f, "S", ibswitch.Config{NumPorts: 4, NodeGUID: 0x77,
+		TrapRetry: 500 * time.Millisecond, TrapRetries: 2})
+	must(t, err)
+	var cas []*testCA
+	for i := 1; i <= 3; i++ {
+		c := tf.addCA(string(rune('A'+i-1)), wire.LID(i))
+		tf.connect(c.port(), s.Node().Port(i))
+		must(t, s.SetRoute(wire.LID(i), uint8(i)))
+		cas = append(cas, c)
+	}
+	tf.start()
 	a := cas[0]
 	smAt(t, tf, a)
 	tf.do(func() { tf.f.Links()[2].SetCut(true) })
+	tf.sleep(400 * time.Millisecond)
+	if ts := traps(tf, a); len(ts) != 1 {
+		t.Fatalf("%d traps before the first repeat is due", len(ts))
+	}
 	tf.sleep(10 * time.Second)
-	// Sent once and repeated TrapRetries (3) times, a second apart.
-	if ts := traps(tf, a); len(ts) != 4 {
-		t.Fatalf("unrepressed trap sent %d times, want 4", len(ts))
+	// Repeated TrapRetries (2) times, TrapRetry apart, then given up.
+	if ts := traps(tf, a); len(ts) != 2 {
+		t.Fatalf("unrepressed trap repeated %d times, want 2", len(ts))
 	}
 	// Link back up: a new trap; repress it and nothing more arrives.
 	tf.do(func() { tf.f.Links()[2].SetCut(false) })

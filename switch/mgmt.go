@@ -1,6 +1,8 @@
 package ibswitch
 
 import (
+	"sync/atomic"
+
 	"github.com/ibemu/ibemu/emu"
 	"github.com/ibemu/ibemu/emu/agent"
 	"github.com/ibemu/ibemu/emu/wire"
@@ -20,7 +22,7 @@ func (s *Switch) smi(in *emu.Port, frame []byte) {
 	}
 	switch f.MAD.MgmtClass() {
 	case wire.MgmtClassSubnLID:
-		s.stats.Local++
+		s.stats.Local.Add(1)
 		s.sma.Process(in, f, func(resp wire.MAD) { s.replyLID(f, resp, &s.stats.SMPReplies) })
 	case wire.MgmtClassSubnDirected:
 		s.directed(in, frame, f)
@@ -50,7 +52,7 @@ func (s *Switch) directed(in *emu.Port, frame []byte, f *agent.Frame) {
 			s.drop(&in.Counters.VL15Dropped)
 			return
 		}
-		s.stats.DRRelayed++
+		s.stats.DRRelayed.Add(1)
 		route.Out.Send(frame)
 	case wire.DRForwardLID:
 		// The outbound tail goes to DrDLID, the return after a lead-in to
@@ -65,7 +67,7 @@ func (s *Switch) directed(in *emu.Port, frame []byte, f *agent.Frame) {
 			s.drop(&in.Counters.VL15Dropped)
 			return
 		}
-		s.stats.DRRelayed++
+		s.stats.DRRelayed.Add(1)
 		s.forwardUnicast(in, frame, dst, false)
 	case wire.DRDeliver:
 		if route.ToSM {
@@ -73,7 +75,7 @@ func (s *Switch) directed(in *emu.Port, frame []byte, f *agent.Frame) {
 			s.drop(&in.Counters.VL15Dropped)
 			return
 		}
-		s.stats.Local++
+		s.stats.Local.Add(1)
 		s.sma.Process(in, f, func(resp wire.MAD) { s.replyDR(in, f, resp) })
 	default:
 		s.drop(&in.Counters.VL15Dropped)
@@ -118,7 +120,7 @@ func (s *Switch) replyDR(in *emu.Port, req *agent.Frame, resp wire.MAD) {
 			s.drop(&p0.Counters.VL15Dropped)
 			return
 		}
-		s.stats.SMPReplies++
+		s.stats.SMPReplies.Add(1)
 		route.Out.Send(frame)
 	case wire.DRForwardLID:
 		frame, err := agent.AppendFrame(nil, &a, resp)
@@ -126,7 +128,7 @@ func (s *Switch) replyDR(in *emu.Port, req *agent.Frame, resp wire.MAD) {
 			s.drop(&p0.Counters.VL15Dropped)
 			return
 		}
-		s.stats.SMPReplies++
+		s.stats.SMPReplies.Add(1)
 		s.sendFromPort0(frame)
 	default:
 		// A hop-count-0 request answered to an SM on the switch itself.
@@ -135,13 +137,13 @@ func (s *Switch) replyDR(in *emu.Port, req *agent.Frame, resp wire.MAD) {
 }
 
 // replyLID sends a LID-routed answer from port 0 to the requester.
-func (s *Switch) replyLID(req *agent.Frame, resp wire.MAD, count *uint64) {
+func (s *Switch) replyLID(req *agent.Frame, resp wire.MAD, count *atomic.Uint64) {
 	frame, err := agent.AppendReply(nil, req, s.pa[0].LID, resp)
 	if err != nil {
 		s.drop(&s.node.Port(0).Counters.XmitDiscards)
 		return
 	}
-	*count++
+	count.Add(1)
 	s.sendFromPort0(frame)
 }
 
@@ -163,15 +165,15 @@ func (s *Switch) local(in *emu.Port, frame []byte) {
 	}
 	if f.Addr.QKey != agent.GSIQKey {
 		p0.Counters.QKeyViolations.Add(1)
-		s.stats.Dropped++
+		s.stats.Dropped.Add(1)
 		return
 	}
 	if s.pa[0].PKeyIndex(wire.PKey(f.Addr.PKey)) < 0 {
 		p0.Counters.PKeyViolations.Add(1)
-		s.stats.Dropped++
+		s.stats.Dropped.Add(1)
 		return
 	}
-	s.stats.Local++
+	s.stats.Local.Add(1)
 	m := f.MAD
 	var resp wire.MAD
 	var ok bool

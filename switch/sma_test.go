@@ -3,6 +3,8 @@ package ibswitch_test
 import (
 	"testing"
 
+	"github.com/ibemu/ibemu/emu"
+
 	"github.com/ibemu/ibemu/emu/wire"
 	ibswitch "github.com/ibemu/ibemu/switch"
 )
@@ -328,5 +330,37 @@ func TestProfiles(t *testing.T) {
 	}
 	if _, err := ibswitch.New(ibswitch.Config{NodeGUID: 1, NumPorts: 255}); err == nil {
 		t.Error("255-port switch accepted")
+	}
+}
+
+func TestNewThenAddNodeBindsOnStart(t *testing.T) {
+	tf := newTestFabric(t)
+	s, err := ibswitch.New(ibswitch.Config{Profile: mustProfile(t, "IS4"), NumPorts: 6, NodeGUID: 0x55,
+		Description: "leaf-1", Ports: []emu.PortConfig{{SpeedSupported: wire.SpeedSDR}}})
+	must(t, err)
+	if s.Node() != nil {
+		t.Fatal("bound before AddNode")
+	}
+	must(t, s.SetLID(9, 0))
+	n, err := tf.f.AddNode("leaf-1", wire.NodeTypeSwitch, s.NumPorts(), s, s.PortConfigs()...)
+	must(t, err)
+	a := tf.addCA("A", 1)
+	tf.connect(a.port(), n.Port(3))
+	tf.start()
+	if s.Node() != n {
+		t.Fatal("not bound after Start")
+	}
+	r := tf.smp(a, smpReq{method: wire.MethodGet, attr: wire.AttrPortInfo, mod: 3, directed: true, path: []uint8{1}})
+	pi := wire.PortInfo(r.Data())
+	if r.Status() != 0 || pi.LinkSpeedActive() != wire.SpeedSDR || pi.LinkSpeedSupported() != wire.SpeedSDR {
+		t.Errorf("port 3: status %v speed %v/%v (Config.Ports not applied)", r.Status(), pi.LinkSpeedActive(), pi.LinkSpeedSupported())
+	}
+	r = tf.smp(a, smpReq{method: wire.MethodGet, attr: wire.AttrNodeDescription, directed: true, path: []uint8{1}})
+	if d := wire.NodeDescription(r.Data()).String(); d != "leaf-1" {
+		t.Errorf("description %q", d)
+	}
+	r = tf.smp(a, smpReq{method: wire.MethodGet, attr: wire.AttrPortInfo, directed: true, path: []uint8{1}})
+	if l := wire.PortInfo(r.Data()).LID(); l != 9 {
+		t.Errorf("port 0 LID %d", l)
 	}
 }

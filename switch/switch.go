@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"github.com/ibemu/ibemu/emu"
@@ -16,8 +17,6 @@ var (
 	// ErrConfig: a Config is unusable (no GUID, ports out of range, a bad
 	// profile).
 	ErrConfig = errors.New("ibswitch: bad switch configuration")
-	// ErrNotBound: the switch has not been added to a fabric yet.
-	ErrNotBound = errors.New("ibswitch: switch not bound to a node")
 	// ErrRange: a LID, MLID, block or port is outside the switch's tables.
 	ErrRange = errors.New("ibswitch: outside the switch's tables")
 )
@@ -50,9 +49,10 @@ type Config struct {
 }
 
 // Stats counts what the switch did with the frames it saw, beyond the
-// per-port IBTA counters (which live in each emu.Port).
+// per-port IBTA counters (which live in each emu.Port). It is a snapshot
+// (Switch.Stats), safe to take from any goroutine.
 type Stats struct {
-	Forwarded  uint64 // unicast frames relayed between external ports
+	Forwarded  uint64 // unicast frames relayed by LID from one external port to another
 	Replicated uint64 // multicast copies sent
 	Local      uint64 // frames delivered to management port 0
 	DRRelayed  uint64 // directed-route SMPs relayed by their path
@@ -70,7 +70,6 @@ type Switch struct {
 	prof     Profile
 	nports   int
 	guid     wire.GUID
-	sysGUID  wire.GUID
 	portCfgs []emu.PortConfig
 
 	node *emu.Node
@@ -87,8 +86,20 @@ type Switch struct {
 	noTrap   bool
 	trapTIDs []uint64
 
-	stats Stats
+	stats stats
 }
+
+// stats are the live counters behind Stats.
+type stats struct {
+	Forwarded, Replicated, Local, DRRelayed, SMPReplies, GMPReplies, Dropped atomic.Uint64
+}
+
+// The interfaces the fabric engine looks for.
+var (
+	_ emu.Device           = (*Switch)(nil)
+	_ emu.PortStateHandler = (*Switch)(nil)
+	_ emu.Starter          = (*Switch)(nil)
+)
 
 // switchInfo is the changeable part of SwitchInfo (IBTA Vol 1 §14.2.5.4).
 type switchInfo struct {
@@ -130,13 +141,12 @@ func New(cfg Config) (*Switch, error) {
 		desc = prof.Description
 	}
 	s := &Switch{
-		prof:    prof,
-		nports:  n,
-		guid:    cfg.NodeGUID,
-		sysGUID: cfg.SystemImageGUID,
-		noTrap:  cfg.DisableTrap128,
-		lft:     newLFT(prof.LinearFDBCap),
-		mft:     newMFT(prof.MulticastFDBCap, n),
+		prof:   prof,
+		nports: n,
+		guid:   cfg.NodeGUID,
+		noTrap: cfg.DisableTrap128,
+		lft:    newLFT(prof.LinearFDBCap),
+		mft:    newMFT(prof.MulticastFDBCap, n),
 		info: switchInfo{
 			defaultPort:       DropPort,
 			defMcastPrimary:   DropPort,
@@ -275,8 +285,15 @@ func (s *Switch) PortConfigs() []emu.PortConfig { return append([]emu.PortConfig
 // each port's LID, P_Key table, SL-to-VL tables and enforcement flags.
 func (s *Switch) SMA() *agent.SMA { return s.sma }
 
-// Stats returns what the switch has done so far.
-func (s *Switch) Stats() Stats { return s.stats }
+// Stats returns what the switch has done so far. It may be called from
+// any goroutine.
+func (s *Switch) Stats() Stats {
+	return Stats{
+		Forwarded: s.stats.Forwarded.Load(), Replicated: s.stats.Replicated.Load(), Local: s.stats.Local.Load(),
+		DRRelayed: s.stats.DRRelayed.Load(), SMPReplies: s.stats.SMPReplies.Load(), GMPReplies: s.stats.GMPReplies.Load(),
+		Dropped: s.stats.Dropped.Load(),
+	}
+}
 
 // LID is port 0's base LID (0 until the SM assigns one).
 func (s *Switch) LID() wire.LID { return s.pa[0].LID }

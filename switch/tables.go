@@ -13,11 +13,6 @@ const (
 	// MFTPortsPerPosition is the number of ports one 16-bit port mask
 	// covers; the attribute modifier's position selects the group.
 	MFTPortsPerPosition = 16
-	// MaxMFTBlock is the largest block number the 9-bit attribute
-	// modifier field can name.
-	MaxMFTBlock = 0x1FF
-	// MaxMFTPosition is the largest position the 4-bit field can name.
-	MaxMFTPosition = 0xF
 	// DropPort is the LinearForwardingTable entry that means "no route".
 	DropPort uint8 = 0xFF
 )
