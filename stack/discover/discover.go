@@ -51,11 +51,13 @@ import (
 	"github.com/ibemu/ibemu/stack/mad"
 )
 
-// DefaultWindow is the number of SMPs discovery keeps outstanding. The
-// emulator and a real fabric both answer a window of this size without
-// drops; a larger one gains little, because the SMAs along the routes
-// serialise the traffic anyway.
-const DefaultWindow = 64
+// DefaultWindow is the number of SMPs discovery keeps outstanding
+// (libibnetdisc keeps 2 by default, which real fabrics answer slowly).
+// Measured on the emulated 3-level radix-36 fat tree (13,284 nodes,
+// 143,210 SMPs): 32 reaches the floor of virtual time (20.8 ms; 16 gives
+// 22.9 ms, 8 gives 42.5 ms) and the best wall time (about 3 s on two
+// cores); larger windows only lengthen the event queues.
+const DefaultWindow = 32
 
 // DefaultProgressEvery is how many new nodes pass between two Progress
 // calls by default.
@@ -108,6 +110,9 @@ type Result struct {
 	Topology *topology.Topology
 	// Local is the port discovery started from.
 	Local *topology.Port
+	// Paths gives, by node GUID, the directed route each node was first
+	// reached by (what a subnet manager addresses it with before LIDs).
+	Paths map[wire.GUID]mad.DRPath
 	// Problems lists the parts of the fabric that could not be read, each
 	// a *PathError. Discovery carries on past them.
 	Problems []error
@@ -123,10 +128,14 @@ type Result struct {
 // PathError is one query that failed: the attribute, its modifier and the
 // directed route it was sent along.
 type PathError struct {
+	// Path is the directed route the SMP took.
 	Path mad.DRPath
+	// Attr and Mod are the attribute queried and its modifier.
 	Attr wire.AttrID
 	Mod  uint32
-	Err  error
+	// Err is why it failed: mad.ErrTimeout, a *wire.MADStatusError,
+	// ErrHopLimit, ErrInconsistent, ...
+	Err error
 }
 
 // Error implements error.
@@ -255,7 +264,11 @@ func run(ctx context.Context, a *mad.Agent, opts Options) (*Result, error) {
 	w.topo.Reindex()
 	st := a.Stats()
 	res := &Result{Topology: w.topo, Local: w.local.n.Ports[w.localPort], Problems: w.problems,
-		SMPs: st.Sent, MaxHops: w.maxHops, Duration: a.Clock().Now().Sub(start)}
+		SMPs: st.Sent, MaxHops: w.maxHops, Duration: a.Clock().Now().Sub(start),
+		Paths: make(map[wire.GUID]mad.DRPath, len(w.nodes))}
+	for g, d := range w.nodes {
+		res.Paths[g] = d.path
+	}
 	if opts.Progress != nil {
 		opts.Progress(w.progressLocked(true))
 	}

@@ -317,7 +317,8 @@ func TestDiscoverDeterministic(t *testing.T) {
 }
 
 // TestDiscoverLargeFatTree walks the 3-level radix-36 fat tree (11,664
-// HCAs, 1,620 switches). Set IBEMU_LARGE=1 to run it.
+// HCAs, 1,620 switches). Set IBEMU_LARGE=1 to run it, and IBEMU_WINDOW to
+// try another window.
 func TestDiscoverLargeFatTree(t *testing.T) {
 	if os.Getenv("IBEMU_LARGE") == "" {
 		t.Skip("set IBEMU_LARGE=1 to walk the 13,284-node fat tree")

@@ -30,6 +30,10 @@ type smaFabric struct {
 	stop    chan struct{}
 	deliver func(mad.Incoming)
 	mute    bool
+	// mangle, when set, may rewrite the attribute data of answer number
+	// n (counted from 0) before it is sent.
+	mangle  func(n int, data []byte)
+	answers int
 	dead    map[*topology.Node]bool
 	down    map[*topology.Port]bool
 	// inFlight counts SMPs sent and not yet answered or lost;
@@ -270,6 +274,10 @@ func (f *smaFabric) answer(s wire.SMP, n *topology.Node, inPort int) []byte {
 	default:
 		status = wire.MADStatusUnsupportedMethodAttr
 	}
+	if f.mangle != nil {
+		f.mangle(f.answers, d)
+	}
+	f.answers++
 	s.MAD().SetResponse(status)
 	return s
 }

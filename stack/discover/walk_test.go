@@ -121,6 +121,24 @@ func TestWalkFatTree(t *testing.T) {
 			if res.Topology.Nodes[0] != res.Local.Node {
 				t.Errorf("the local node is not first")
 			}
+			// Every node's recorded route leads to it.
+			for _, n := range topo.Nodes {
+				p, ok := res.Paths[n.NodeGUID]
+				if !ok {
+					t.Errorf("no path to %q", n.Desc)
+					continue
+				}
+				at := firstCA(t, topo).Node
+				for i, port := range p {
+					if i > 0 && !at.IsSwitch() {
+						t.Fatalf("path %s to %q passes through CA %q", p, n.Desc, at.Desc)
+					}
+					at = at.Ports[port].Remote.Node
+				}
+				if at != n {
+					t.Errorf("path %s leads to %q, not %q", p, at.Desc, n.Desc)
+				}
+			}
 			wantHops := 2 * tc.levels // CA up to the top and down to the farthest CA
 			if res.MaxHops != wantHops {
 				t.Errorf("max hops %d, want %d", res.MaxHops, wantHops)

@@ -320,9 +320,10 @@ func (a *Agent) CallRequest(ctx context.Context, req Request) ([]byte, error) {
 
 // Go starts a transaction and returns at once; done is called with its
 // outcome exactly once, on the transport's delivery context (or the
-// clock's, for a timeout on a custom clock). When the window is full the
-// request waits in a queue, in order. Go returns an error, and never calls
-// done, when the agent is closed or req is malformed.
+// clock's, for a timeout on a custom clock), or before Go returns when the
+// endpoint refuses the MAD at once. When the window is full the request
+// waits in a queue, in order. Go returns an error, and never calls done,
+// when the agent is closed or req is malformed.
 func (a *Agent) Go(req Request, done func(Result)) error {
 	if done == nil {
 		done = func(Result) {}

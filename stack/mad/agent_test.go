@@ -361,7 +361,9 @@ func TestBlockingCallAndCancel(t *testing.T) {
 		resp, err := client.Call(ctx, toServer, saMAD(wire.MethodGet, wire.AttrNodeRecord, []byte{9}))
 		ch <- out{resp, err}
 	}()
-	s.runUntil(func() bool { return client.Outstanding() == 1 && len(s.packets(func(p simPacket) bool { return p.from == clientLID })) == 2 })
+	s.runUntil(func() bool {
+		return client.Outstanding() == 1 && len(s.packets(func(p simPacket) bool { return p.from == clientLID })) == 2
+	})
 	cancel()
 	o = <-ch
 	if !errors.Is(o.err, context.Canceled) {

@@ -423,11 +423,11 @@ func TestRMPPInconsistentLengthAborted(t *testing.T) {
 }
 
 func TestRMPPOffloadedTransport(t *testing.T) {
-	s2 := newSim(t)
+	s := newSim(t)
 	// Endpoints that offload RMPP from the start, as umad with
 	// rmpp_version 1 does.
 	mk := func(lid wire.LID, reg mad.Registration) *mad.Agent {
-		a, err := mad.NewAgent(offloadPort{s2.port(lid)}, reg, mad.Options{})
+		a, err := mad.NewAgent(offloadPort{s.port(lid)}, reg, mad.Options{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -440,14 +440,14 @@ func TestRMPPOffloadedTransport(t *testing.T) {
 		resp := saMAD(wire.MethodGetTableResp, wire.AttrNodeRecord, pattern(1000, 5))
 		r.Respond(resp)
 	})
-	res := waitResult(s2, goCall(t, c2, mad.Request{Addr: toServer, MAD: saMAD(wire.MethodGetTable, wire.AttrNodeRecord, nil)}))
+	res := waitResult(s, goCall(t, c2, mad.Request{Addr: toServer, MAD: saMAD(wire.MethodGetTable, wire.AttrNodeRecord, nil)}))
 	if res.Err != nil {
 		t.Fatal(res.Err)
 	}
 	if len(res.MAD) != wire.SADataOffset+1000 || !bytes.Equal(res.MAD[wire.SADataOffset:], pattern(1000, 5)) {
 		t.Errorf("offloaded response of %d bytes", len(res.MAD))
 	}
-	resp := s2.packets(func(p simPacket) bool { return p.from == serverLID })
+	resp := s.packets(func(p simPacket) bool { return p.from == serverLID })
 	if len(resp) != 1 || len(resp[0].mad) != wire.SADataOffset+1000 {
 		t.Fatalf("server handed %d MADs to an offloading transport; want the whole message once", len(resp))
 	}

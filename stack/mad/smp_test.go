@@ -125,7 +125,9 @@ func TestSMPGetSet(t *testing.T) {
 		return o
 	}
 	ctx := context.Background()
-	o := run(func() ([]byte, error) { return client.SMPGet(ctx, mad.LIDRoute(serverLID), wire.AttrNodeDescription, 0) })
+	o := run(func() ([]byte, error) {
+		return client.SMPGet(ctx, mad.LIDRoute(serverLID), wire.AttrNodeDescription, 0)
+	})
 	if o.err != nil || wire.NodeDescription(o.data).String() != "initial" {
 		t.Fatalf("SMPGet: %q, %v", o.data, o.err)
 	}

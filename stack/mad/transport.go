@@ -113,8 +113,11 @@ type Addr struct {
 // GRH is the global-route part of an Addr (IBTA Vol 1 §8.3).
 type GRH struct {
 	// GID is the remote port's GID (DGID of a send, SGID of a receive).
-	GID          wire.GID
-	SGIDIndex    uint8
+	GID wire.GID
+	// SGIDIndex selects the local port's source GID in its GID table.
+	SGIDIndex uint8
+	// HopLimit, TrafficClass and FlowLabel are the GRH fields of the same
+	// names (FlowLabel 20 bits).
 	HopLimit     uint8
 	TrafficClass uint8
 	FlowLabel    uint32
