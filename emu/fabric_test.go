@@ -301,3 +301,31 @@ func waitFor(t *testing.T, f *emu.Fabric, cond func() bool) {
 	}
 	t.Fatal("condition not met within 5s")
 }
+
+// TestStoppedTimerDoesNotMoveTime: a stopped timer is dropped without
+// advancing virtual time to its deadline.
+func TestStoppedTimerDoesNotMoveTime(t *testing.T) {
+	f := emu.New()
+	f.Start(context.Background())
+	defer f.Stop()
+	start := f.Now()
+	var fired bool
+	f.Do(func() {
+		tm := f.Clock().AfterFunc(time.Hour, func() { fired = true })
+		if !tm.Stop() {
+			t.Error("Stop of a pending timer returned false")
+		}
+		if tm.Stop() {
+			t.Error("second Stop returned true")
+		}
+		f.Clock().AfterFunc(time.Millisecond, func() {})
+	})
+	waitFor(t, f, func() bool { return f.Now().Sub(start) >= time.Millisecond })
+	time.Sleep(10 * time.Millisecond)
+	if d := f.Now().Sub(start); d != time.Millisecond {
+		t.Fatalf("virtual time is %v after a stopped 1h timer and a 1ms timer, want 1ms", d)
+	}
+	if fired {
+		t.Fatal("stopped timer fired")
+	}
+}

@@ -3,16 +3,19 @@ package emu
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
-// event is one scheduled callback.
+// event is one scheduled callback or frame delivery.
 type event struct {
-	at  int64 // nanoseconds since the loop's start
+	at  int64 // nanoseconds since the loop's base time
 	seq uint64
 	fn  func()
-	idx int // heap index, -1 once popped or stopped
-	l   *loop
+	idx int // heap index, -1 once popped
+	// state is 0 while pending, 1 once the callback ran or was stopped.
+	state atomic.Uint32
+	l     *loop // the loop of a timer (fn != nil)
 
 	// A frame delivery (fn == nil): the frame arrives at port.
 	port      *Port
@@ -20,15 +23,14 @@ type event struct {
 	corrupted bool
 }
 
-// Stop implements Timer.Stop.
+// Stop implements Timer.Stop. A stopped event stays queued until the loop
+// drops it (when it reaches the head of the queue, or when stopped events
+// make up half of the queue).
 func (e *event) Stop() bool {
-	e.l.mu.Lock()
-	defer e.l.mu.Unlock()
-	if e.idx < 0 {
+	if !e.state.CompareAndSwap(0, 1) {
 		return false
 	}
-	e.l.q.removeAt(e.idx)
-	e.idx = -1
+	e.l.stopped.Add(1)
 	return true
 }
 
@@ -104,27 +106,30 @@ func (h *eventHeap) removeAt(i int) *event {
 func (h *eventHeap) pop() *event { return h.removeAt(0) }
 
 // loop is the single-goroutine scheduler behind a Fabric.
+//
+// The event heap belongs to the loop goroutine (and, before Start, to the
+// goroutine building the fabric): frame deliveries, which devices schedule
+// from the loop, go straight into it. Callbacks scheduled from anywhere
+// (timers, Post, Do) pass through the locked inbound list, which the loop
+// drains before it picks the next event. Time, holds and sequence numbers
+// are atomics, so the hot path takes no lock.
 type loop struct {
 	virtual bool
-	base    time.Time // wall mode: real time of now=0; virtual: Epoch
+	base    time.Time // real time of now=0 (wall) or Epoch (virtual)
 
-	mu sync.Mutex
-	// +checklocks:mu
-	q eventHeap
-	// +checklocks:mu
-	seq uint64
-	// now is the current time in ns since base. Written by the loop
-	// goroutine under mu; read under mu.
-	// +checklocks:mu
-	now int64
-	// holds counts Inbox items not yet reacted to (virtual mode only).
-	// +checklocks:mu
-	holds int
-	// +checklocks:mu
-	running bool
-	// free holds delivery events for reuse.
-	// +checklocks:mu
-	free []*event
+	q    eventHeap // loop goroutine only
+	free []*event  // delivery events for reuse; loop goroutine only
+
+	seq   atomic.Uint64
+	now   atomic.Int64 // current loop time, written by the loop goroutine
+	holds atomic.Int64 // Inbox items not yet reacted to (virtual mode)
+	// stopped counts timers stopped since the last compaction.
+	stopped atomic.Int64
+
+	inMu sync.Mutex
+	// +checklocks:inMu
+	in      []*event
+	pending atomic.Bool // in is not empty
 
 	wake    chan struct{}
 	deliver func(p *Port, frame []byte, corrupted bool)
@@ -147,9 +152,7 @@ func (l *loop) nowNanos() int64 {
 	if !l.virtual {
 		return int64(time.Since(l.base))
 	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.now
+	return l.now.Load()
 }
 
 func (l *loop) poke() {
@@ -159,80 +162,130 @@ func (l *loop) poke() {
 	}
 }
 
-// schedule queues fn to run at loop time at (ns).
+// schedule queues fn to run at loop time at (ns). Safe from any goroutine.
 func (l *loop) schedule(at int64, fn func()) *event {
-	l.mu.Lock()
-	if at < l.now {
-		at = l.now
+	if now := l.nowNanos(); at < now {
+		at = now
 	}
-	l.seq++
-	e := &event{at: at, seq: l.seq, fn: fn, l: l}
-	l.q.push(e)
-	first := e.idx == 0
-	l.mu.Unlock()
-	if first {
-		l.poke()
-	}
+	e := &event{at: at, seq: l.seq.Add(1), fn: fn, idx: -1, l: l}
+	l.inMu.Lock()
+	l.in = append(l.in, e)
+	l.pending.Store(true)
+	l.inMu.Unlock()
+	l.poke()
 	return e
 }
 
 // scheduleNow queues fn at the current time, after everything already
-// queued for that time.
-func (l *loop) scheduleNow(fn func()) {
-	l.mu.Lock()
-	at := l.now
-	if !l.virtual {
-		at = int64(time.Since(l.base))
-	}
-	l.seq++
-	l.q.push(&event{at: at, seq: l.seq, fn: fn, l: l})
-	l.mu.Unlock()
-	l.poke()
-}
+// queued for that time. Safe from any goroutine.
+func (l *loop) scheduleNow(fn func()) { l.schedule(l.nowNanos(), fn) }
 
-// scheduleDelivery queues the arrival of frame at port p.
+// scheduleDelivery queues the arrival of frame at port p. Loop goroutine
+// only (devices transmit from the loop).
 func (l *loop) scheduleDelivery(at int64, p *Port, frame []byte, corrupted bool) {
-	l.mu.Lock()
-	if at < l.now {
-		at = l.now
+	if now := l.now.Load(); at < now {
+		at = now
 	}
-	l.seq++
 	var e *event
 	if n := len(l.free); n > 0 {
 		e = l.free[n-1]
 		l.free = l.free[:n-1]
 	} else {
-		e = &event{l: l}
+		e = &event{}
 	}
-	e.at, e.seq, e.port, e.frame, e.corrupted = at, l.seq, p, frame, corrupted
+	e.at, e.seq, e.port, e.frame, e.corrupted = at, l.seq.Add(1), p, frame, corrupted
 	l.q.push(e)
-	first := e.idx == 0
-	l.mu.Unlock()
-	if first {
-		l.poke()
+}
+
+// drain moves the inbound events into the heap. Loop goroutine only.
+func (l *loop) drain() {
+	l.inMu.Lock()
+	in := l.in
+	l.in = nil
+	l.pending.Store(false)
+	l.inMu.Unlock()
+	for _, e := range in {
+		l.q.push(e)
 	}
 }
 
 func (l *loop) hold() {
-	if !l.virtual {
-		return
+	if l.virtual {
+		l.holds.Add(1)
 	}
-	l.mu.Lock()
-	l.holds++
-	l.mu.Unlock()
 }
 
 func (l *loop) release(n int) {
 	if !l.virtual || n == 0 {
 		return
 	}
-	l.mu.Lock()
-	l.holds -= n
-	if l.holds < 0 {
-		l.holds = 0
-	}
-	l.mu.Unlock()
+	l.holds.Add(-int64(n))
 	l.poke()
+}
+
+// next pops the event to run now, or says how long to wait (-1: until
+// woken) when there is none.
+func (l *loop) next() (*event, time.Duration) {
+	for {
+		if l.pending.Load() {
+			l.drain()
+		}
+		if n := l.stopped.Load(); n > 1024 && int(n)*2 > len(l.q) {
+			l.compact()
+		}
+		// Stopped timers stay queued until they reach the head; drop them
+		// there without letting them move time.
+		for len(l.q) > 0 && l.q[0].fn != nil && l.q[0].state.Load() != 0 {
+			l.q.pop()
+		}
+		if len(l.q) == 0 {
+			return nil, -1
+		}
+		head := l.q[0]
+		if !l.virtual {
+			now := int64(time.Since(l.base))
+			if head.at <= now {
+				l.now.Store(now)
+				return l.q.pop(), 0
+			}
+			return nil, time.Duration(head.at - now)
+		}
+		if head.at <= l.now.Load() {
+			return l.q.pop(), 0
+		}
+		if l.holds.Load() > 0 {
+			return nil, -1 // a host is still reacting at this instant
+		}
+		// A host queues what it sends before it releases its hold, so
+		// after seeing no holds, look at the inbound list once more: what
+		// a host sent at this instant must run before time moves.
+		if l.pending.Load() {
+			continue
+		}
+		l.now.Store(head.at)
+		return l.q.pop(), 0
+	}
+}
+
+// compact drops every stopped timer from the heap and restores the heap
+// order. Loop goroutine only.
+func (l *loop) compact() {
+	l.stopped.Store(0)
+	q := l.q[:0]
+	for _, e := range l.q {
+		if e.fn != nil && e.state.Load() != 0 {
+			e.idx = -1
+			continue
+		}
+		q = append(q, e)
+	}
+	for i := len(q); i < len(l.q); i++ {
+		l.q[i] = nil
+	}
+	l.q = eventHeap{}
+	for _, e := range q {
+		l.q.push(e)
+	}
 }
 
 // run processes events until ctx is done.
@@ -243,43 +296,26 @@ func (l *loop) run(ctx context.Context) {
 			timer.Stop()
 		}
 	}()
-	for {
-		if ctx.Err() != nil {
-			return
-		}
-		l.mu.Lock()
-		var wait time.Duration = -1
-		var e *event
-		if len(l.q) > 0 {
-			next := l.q[0]
-			if l.virtual {
-				if next.at <= l.now || l.holds == 0 {
-					e = l.q.pop()
-					if e.at > l.now {
-						l.now = e.at
-					}
-				}
-			} else {
-				now := int64(time.Since(l.base))
-				if next.at <= now {
-					e = l.q.pop()
-					l.now = now
-				} else {
-					wait = time.Duration(next.at - now)
-				}
+	done := ctx.Done()
+	for n := 0; ; n++ {
+		if n&1023 == 0 {
+			select {
+			case <-done:
+				return
+			default:
 			}
 		}
-		l.mu.Unlock()
+		e, wait := l.next()
 		if e != nil {
 			if e.fn != nil {
-				e.fn()
+				if e.state.CompareAndSwap(0, 1) {
+					e.fn()
+				}
 				continue
 			}
 			p, frame, bad := e.port, e.frame, e.corrupted
 			e.port, e.frame = nil, nil
-			l.mu.Lock()
 			l.free = append(l.free, e)
-			l.mu.Unlock()
 			l.deliver(p, frame, bad)
 			continue
 		}
@@ -290,21 +326,16 @@ func (l *loop) run(ctx context.Context) {
 				timer.Reset(wait)
 			}
 			select {
-			case <-ctx.Done():
+			case <-done:
 				return
 			case <-l.wake:
-				if !timer.Stop() {
-					select {
-					case <-timer.C:
-					default:
-					}
-				}
+				timer.Stop()
 			case <-timer.C:
 			}
 			continue
 		}
 		select {
-		case <-ctx.Done():
+		case <-done:
 			return
 		case <-l.wake:
 		}
