@@ -4,11 +4,13 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"sort"
 	"strings"
 	"time"
 
 	"github.com/ibemu/ibemu/emu/topology"
+	"github.com/ibemu/ibemu/stack/sm"
 )
 
 // DefaultTopology is the built-in fabric of the demo: a two-level fat
@@ -16,7 +18,8 @@ import (
 func DefaultTopology() (*topology.Topology, error) { return topology.FatTree(2, 8) }
 
 // runDemo implements `ibemu demo`: generate the default fat tree,
-// discover it in-process with directed-route SMPs and print a summary.
+// discover it in-process with directed-route SMPs, print a summary, then
+// bring it up with the subnet manager as `ibemu up` does.
 func runDemo(stdout, stderr io.Writer, args []string) error {
 	fs := newFlagSet("demo", stderr, "demo [--capture FILE.pcap]")
 	capFile := fs.String("capture", "", "write every frame crossing the fabric to this ERF pcap file")
@@ -71,6 +74,17 @@ func runDemo(stdout, stderr io.Writer, args []string) error {
 	}
 	if *capFile != "" {
 		fmt.Fprintf(stdout, "\ncaptured %d frames to %s\n", run.frames, *capFile)
+	}
+	// Then what `ibemu up` does: bring the subnet up with the built-in
+	// subnet manager.
+	fmt.Fprintln(stdout, "\nbringing the subnet up with the built-in subnet manager (ibemu up):")
+	up, err := bringUp(context.Background(), t, upOpts{cfg: sm.Config{Logger: slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))}})
+	if err != nil {
+		return err
+	}
+	printUp(stdout, up, sm.RoutingMinHop)
+	if len(up.down) > 0 || len(up.unreached) > 0 {
+		return fmt.Errorf("subnet not fully up: %d ports not active, %d lids unreachable", len(up.down), len(up.unreached))
 	}
 	return nil
 }

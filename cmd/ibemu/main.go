@@ -34,6 +34,9 @@ func init() {
 		"topo":     {"check or generate topology files", runTopo},
 		"discover": {"walk an emulated fabric with directed-route SMPs and print ibnetdiscover output", runDiscover},
 		"demo":     {"generate a small fat tree, discover it and print a summary", runDemo},
+		"up":       {"bring a topology up in-process with the built-in subnet manager and print a summary", runUp},
+		"serve":    {"serve a topology to OpenSM and infiniband-diags over the ibsim attach protocol", runServe},
+		"perf":     {"perftest bandwidth and latency tests (write_bw, send_lat, ...) between two emulated HCAs", runPerf},
 	}
 }
 

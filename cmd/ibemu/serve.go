@@ -1,0 +1,95 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/ibemu/ibemu/emu/topology"
+	"github.com/ibemu/ibemu/stack/attach"
+	"github.com/ibemu/ibemu/stack/fabric"
+)
+
+// serveStdin is the console input of ibemu serve (a variable so tests can
+// replace it).
+var serveStdin io.Reader = os.Stdin
+
+// runServe is `ibemu serve TOPOLOGY`: the ibsim-compatible attach server.
+// Programs run with Debian's libumad2sim.so preloaded (OpenSM, the
+// infiniband-diags) attach to the emulated fabric; the console reads
+// ibsim's commands (and more) from stdin and from --commands.
+func runServe(stdout, stderr io.Writer, args []string) error {
+	fs := newFlagSet("serve", stderr,
+		"serve TOPOLOGY [--listen ADDR:PORT] [--sockname NAME] [--commands FILE] [--no-console] [-v N]")
+	listen := fs.String("listen", "", "remote mode: serve UDP on ADDR:PORT (PORT alone binds 127.0.0.1); default: abstract unix sockets")
+	sock := fs.String("sockname", "", "base name of the abstract unix sockets (default $IBSIM_SOCKNAME, else sim)")
+	cmds := fs.String("commands", "", "run the console commands of FILE after start")
+	noConsole := fs.Bool("no-console", false, "do not read console commands from stdin")
+	verbose := fs.Int("v", 0, "log level: 0 warnings, 1 info, 2 debug")
+	hcaProf := fs.String("hca-profile", "", "use this HCA model for every CA")
+	swProf := fs.String("switch-profile", "", "use this switch model for every switch")
+	pos, err := parseArgs(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		fs.Usage()
+		return fmt.Errorf("%w: serve needs exactly one TOPOLOGY file", errUsage)
+	}
+	t, err := topology.Load(pos[0])
+	if err != nil {
+		return err
+	}
+	level := new(slog.LevelVar)
+	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	var fopts []fabric.Option
+	if *hcaProf != "" {
+		fopts = append(fopts, fabric.WithHCAProfile(*hcaProf))
+	}
+	if *swProf != "" {
+		fopts = append(fopts, fabric.WithSwitchProfile(*swProf))
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	quit := make(chan struct{})
+	srv, err := attach.New(attach.Config{
+		Topology: t, SockName: *sock, Listen: *listen, Logger: logger, LogLevel: level,
+		FabricOptions: fopts, Output: stdout,
+		OnQuit: func() {
+			select {
+			case <-quit:
+			default:
+				close(quit)
+			}
+		},
+	})
+	if err != nil {
+		return err
+	}
+	if err := srv.Exec(fmt.Sprintf("Verbose %d", *verbose), io.Discard); err != nil {
+		return err
+	}
+	if err := srv.Start(ctx); err != nil {
+		return err
+	}
+	defer srv.Close()
+	fmt.Fprintf(stdout, "# ibemu serve: %d nodes from %s, clients attach at %s\n", len(t.Nodes), pos[0], srv.Addr())
+	if *cmds != "" {
+		if err := srv.ExecFile(*cmds, stdout); err != nil {
+			fmt.Fprintf(stdout, "# %v\n", err)
+		}
+	}
+	if !*noConsole {
+		go srv.RunConsole(ctx, serveStdin, stdout, false)
+	}
+	select {
+	case <-ctx.Done():
+	case <-quit:
+	case <-srv.Done():
+	}
+	return nil
+}

@@ -1,0 +1,306 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/ibemu/ibemu/emu/capture"
+	"github.com/ibemu/ibemu/emu/topology"
+	"github.com/ibemu/ibemu/emu/wire"
+	"github.com/ibemu/ibemu/stack/fabric"
+	"github.com/ibemu/ibemu/stack/mad"
+	"github.com/ibemu/ibemu/stack/sm"
+)
+
+// upOpts configures bringUp.
+type upOpts struct {
+	cfg      sm.Config
+	from     string
+	capture  string
+	progress io.Writer
+}
+
+// upRun is what bringUp did.
+type upRun struct {
+	fab    *fabric.Fabric
+	from   *fabric.HCA
+	subnet *sm.Subnet
+	wall   time.Duration
+	// down lists the cabled ports that are not Active.
+	down []string
+	// reached counts the LIDs a LID-routed SMP reached; unreached lists
+	// the others.
+	reached   int
+	unreached []string
+	frames    int
+}
+
+// bringUp builds t in-process, runs one heavy sweep of the subnet manager
+// from the first HCA (or o.from), checks that every cabled port is Active
+// and that LID-routed SMPs reach every LID, and stops the fabric.
+func bringUp(ctx context.Context, t *topology.Topology, o upOpts) (*upRun, error) {
+	fab, err := fabric.Build(t)
+	if err != nil {
+		return nil, err
+	}
+	from := fab.FirstHCA()
+	if o.from != "" {
+		if from = fab.HCA(o.from); from == nil {
+			return nil, fmt.Errorf("--from %q: no HCA has that id or description", o.from)
+		}
+	}
+	if from == nil {
+		return nil, errors.New("the topology has no HCA to run the subnet manager on")
+	}
+	port := 1
+	for i := 1; i <= from.Topo.NumPorts; i++ {
+		if from.Topo.Ports[i].Connected() {
+			port = i
+			break
+		}
+	}
+	var cw *capture.Writer
+	if o.capture != "" {
+		if cw, err = capture.Create(o.capture); err != nil {
+			return nil, err
+		}
+		fab.Emu.AddTap(cw)
+	}
+	if err := fab.Start(ctx); err != nil {
+		return nil, err
+	}
+	defer fab.Stop()
+	tr := mad.NewInProcess(fab.Emu, from.Device, port)
+	m, err := sm.New(tr, o.cfg)
+	if err != nil {
+		return nil, err
+	}
+	defer m.Close()
+	run := &upRun{fab: fab, from: from}
+	start := time.Now()
+	sn, err := m.Sweep(ctx)
+	run.wall = time.Since(start)
+	if err != nil {
+		return nil, err
+	}
+	run.subnet = sn
+	// Every cabled port must be Active.
+	err = fab.Emu.Do(func() {
+		for _, n := range t.Nodes {
+			en := fab.Node(n.ID)
+			for _, p := range n.Ports {
+				if p == nil || p.Num == 0 || p.Remote == nil || en == nil {
+					continue
+				}
+				if st := en.Port(p.Num).State(); st != wire.PortStateActive {
+					run.down = append(run.down, fmt.Sprintf("%s port %d: %s", n.Desc, p.Num, st))
+				}
+			}
+		}
+	})
+	if err != nil {
+		return nil, err
+	}
+	// Traffic check: a LID-routed NodeInfo to every LID crosses the LFTs
+	// the SM wrote.
+	a, err := mad.NewAgent(tr, mad.Registration{QPN: 0, Class: wire.MgmtClassSubnLID, ClassVersion: wire.SMPClassVersion},
+		mad.Options{Window: 64})
+	if err != nil {
+		return nil, err
+	}
+	defer a.Close()
+	var reqs []mad.Request
+	var want []*sm.Port
+	var lids []wire.LID
+	for _, p := range sn.EndPorts() {
+		for off := range wire.LID(1) << p.LMC {
+			r, err := a.SMPRequest(mad.LIDRoute(p.LID+off), wire.MethodGet, wire.AttrNodeInfo, 0, nil)
+			if err != nil {
+				return nil, err
+			}
+			reqs, want, lids = append(reqs, r), append(want, p), append(lids, p.LID+off)
+		}
+	}
+	if o.progress != nil {
+		fmt.Fprintf(o.progress, "up: traffic check: %d LID-routed SMPs\n", len(reqs))
+	}
+	for i, r := range a.CallMany(ctx, reqs) {
+		ok := r.Err == nil
+		if ok {
+			d, _ := mad.SMPData(r.MAD)
+			ni, perr := wire.ParseNodeInfo(d)
+			ok = perr == nil && ni.NodeGUID() == want[i].Node.GUID()
+		}
+		if ok {
+			run.reached++
+		} else {
+			run.unreached = append(run.unreached, fmt.Sprintf("lid %d (%s)", lids[i], want[i]))
+		}
+	}
+	if cw != nil {
+		fab.Stop()
+		run.frames = cw.Frames()
+		if err := cw.Close(); err != nil {
+			return nil, err
+		}
+	}
+	return run, nil
+}
+
+// runUp implements `ibemu up [TOPOLOGY]`.
+func runUp(stdout, stderr io.Writer, args []string) error {
+	fs := newFlagSet("up", stderr, "up [TOPOLOGY] [--routing minhop|updn|ftree] [--lmc N] [--partitions FILE] [--guid-file FILE] [--from HCA] [--window N] [--capture FILE.pcap] [--quiet] [-v]")
+	routing := fs.String("routing", "minhop", "routing engine: minhop, updn or ftree")
+	lmc := fs.Uint("lmc", 0, "LMC: 2^N LIDs per CA port (0-7)")
+	partitions := fs.String("partitions", "", "partition file (OpenSM partitions.conf syntax)")
+	guidFile := fs.String("guid-file", "", "persistent GUID-to-LID file")
+	from := fs.String("from", "", "HCA (node id or NodeDescription) the subnet manager runs on (default: the first HCA)")
+	capFile := fs.String("capture", "", "write every frame crossing the fabric to this ERF pcap file")
+	window := fs.Int("window", 0, "outstanding SMPs of a sweep (default sm.DefaultWindow)")
+	quiet := fs.Bool("quiet", false, "no progress on stderr")
+	verbose := fs.Bool("v", false, "log the subnet manager's steps on stderr")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the run to this file")
+	pos, err := parseArgs(fs, args)
+	if err != nil {
+		return err
+	}
+	if *cpuProfile != "" {
+		stopProfile, err := startCPUProfile(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer stopProfile()
+	}
+	if len(pos) > 1 {
+		return fmt.Errorf("%w: up takes at most one topology file", errUsage)
+	}
+	var t *topology.Topology
+	name := "built-in topology, a 2-level fat tree of radix 8"
+	if len(pos) == 1 {
+		t, err = topology.Load(pos[0])
+		name = pos[0]
+	} else {
+		t, err = DefaultTopology()
+	}
+	if err != nil {
+		return err
+	}
+	r, err := sm.ParseRouting(*routing)
+	if err != nil {
+		return fmt.Errorf("%w: %w", errUsage, err)
+	}
+	cfg := sm.Config{Routing: r, LMC: uint8(min(*lmc, 255)), GUIDFile: *guidFile, Window: *window}
+	if *lmc > 7 {
+		return fmt.Errorf("%w: --lmc %d above 7", errUsage, *lmc)
+	}
+	if *partitions != "" {
+		if cfg.Partitions, err = sm.LoadPartitions(*partitions); err != nil {
+			return err
+		}
+	}
+	if *verbose {
+		cfg.Logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	} else {
+		cfg.Logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	}
+	o := upOpts{cfg: cfg, from: *from, capture: *capFile}
+	if !*quiet && len(t.Nodes) >= 2000 {
+		o.progress = stderr
+		last := ""
+		o.cfg.Progress = func(p sm.Progress) {
+			if p.Phase == last && p.Phase == "discover" {
+				return
+			}
+			last = p.Phase
+			if p.Total > 0 {
+				fmt.Fprintf(stderr, "up: %s: %d SMPs\n", p.Phase, p.Total)
+			} else {
+				fmt.Fprintf(stderr, "up: %s: %d nodes\n", p.Phase, p.Done)
+			}
+		}
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	sw, ca, links := summarize(t)
+	fmt.Fprintf(stdout, "ibemu up: %s: %d switches, %d HCAs, %d links\n", name, sw, ca, links)
+	run, err := bringUp(ctx, t, o)
+	if err != nil {
+		return err
+	}
+	printUp(stdout, run, r)
+	if len(run.down) > 0 || len(run.unreached) > 0 {
+		return fmt.Errorf("subnet not fully up: %d ports not active, %d lids unreachable", len(run.down), len(run.unreached))
+	}
+	return nil
+}
+
+func printUp(w io.Writer, run *upRun, r sm.Routing) {
+	sn := run.subnet
+	var sws, cas, caPorts int
+	lo, hi := wire.LID(0), wire.LID(0)
+	for _, n := range sn.Nodes {
+		if n.IsSwitch() {
+			sws++
+		} else {
+			cas++
+		}
+	}
+	for _, p := range sn.EndPorts() {
+		if !p.Node.IsSwitch() {
+			caPorts++
+		}
+		last := p.LID + wire.LID(1)<<p.LMC - 1
+		if lo == 0 || p.LID < lo {
+			lo = p.LID
+		}
+		hi = max(hi, last)
+	}
+	fmt.Fprintf(w, "subnet manager on %q port %d: master, %d heavy sweep SMPs, longest route %d hops\n",
+		run.from.Topo.Desc, sn.Local.Num, sn.SMPs, sn.MaxHops)
+	fmt.Fprintf(w, "nodes: %d switches, %d CAs (%d CA ports with LIDs)\n", sws, cas, caPorts)
+	fmt.Fprintf(w, "lids: %d-%d (LMC %d), sm lid %d\n", lo, hi, sn.LMC, sn.Local.LID)
+	fmt.Fprintf(w, "routing: %s, lft top %d\n", r, len(sn.ByLID)-1)
+	fmt.Fprintf(w, "time: %v wall\n", run.wall.Round(time.Microsecond))
+	fmt.Fprintf(w, "traffic check: %d of %d lids answered LID-routed SMPs\n", run.reached, run.reached+len(run.unreached))
+	if len(run.down) == 0 {
+		fmt.Fprintln(w, "all cabled ports are Active")
+	} else {
+		sort.Strings(run.down)
+		fmt.Fprintf(w, "%d ports did not come up:\n", len(run.down))
+		for i, d := range run.down {
+			if i == 20 {
+				fmt.Fprintf(w, "  ... and %d more\n", len(run.down)-20)
+				break
+			}
+			fmt.Fprintf(w, "  %s\n", d)
+		}
+	}
+	for i, u := range run.unreached {
+		if i == 20 {
+			fmt.Fprintf(w, "  ... and %d more unreachable\n", len(run.unreached)-20)
+			break
+		}
+		fmt.Fprintf(w, "  unreachable: %s\n", u)
+	}
+	if len(sn.Problems) > 0 {
+		fmt.Fprintf(w, "%d problems during the sweep:\n", len(sn.Problems))
+		for i, p := range sn.Problems {
+			if i == 10 {
+				fmt.Fprintf(w, "  ... and %d more\n", len(sn.Problems)-10)
+				break
+			}
+			fmt.Fprintf(w, "  %v\n", strings.TrimPrefix(p.Error(), "sm: "))
+		}
+	}
+	if run.frames > 0 {
+		fmt.Fprintf(w, "captured %d frames\n", run.frames)
+	}
+}

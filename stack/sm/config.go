@@ -1,0 +1,181 @@
+package sm
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"time"
+
+	"github.com/ibemu/ibemu/emu/wire"
+)
+
+// Routing names a routing engine.
+type Routing string
+
+// The routing engines (OpenSM's -R names).
+const (
+	// RoutingMinHop sends every LID along a shortest path, balancing the
+	// LIDs over the equal-cost ports (OpenSM "minhop").
+	RoutingMinHop Routing = "minhop"
+	// RoutingUpDown ranks switches from the roots and allows only paths
+	// that go up, then down, which cannot form credit loops (OpenSM
+	// "updn").
+	RoutingUpDown Routing = "updn"
+	// RoutingFatTree is up/down with the roots at the top of a fat tree
+	// and each destination's index choosing among the equal ports, which
+	// spreads destinations evenly over the up links (OpenSM "ftree").
+	RoutingFatTree Routing = "ftree"
+)
+
+// ParseRouting parses a routing engine name.
+func ParseRouting(s string) (Routing, error) {
+	switch r := Routing(s); r {
+	case RoutingMinHop, RoutingUpDown, RoutingFatTree:
+		return r, nil
+	case "":
+		return RoutingMinHop, nil
+	}
+	return "", fmt.Errorf("sm: unknown routing engine %q (minhop, updn, ftree): %w", s, ErrConfig)
+}
+
+// Defaults of Config.
+const (
+	DefaultWindow        = 32
+	DefaultTimeout       = 200 * time.Millisecond
+	DefaultRetries       = 3
+	DefaultSweepInterval = 10 * time.Second // OpenSM sweep_interval
+	DefaultPollInterval  = 10 * time.Second // OpenSM sminfo_polling_timeout
+	DefaultPollRetries   = 4                // OpenSM polling_retry_number
+	DefaultSubnetTimeout = 18               // OpenSM subnet_timeout (4.096 µs × 2^18 ≈ 1 s)
+	DefaultGIDPrefix     = 0xFE80000000000000
+	// DefaultMaxCreditLoopWork bounds the size (switches × LIDs) of a
+	// fabric whose routes are checked for credit loops when
+	// Config.CheckCreditLoops is left at its default.
+	DefaultMaxCreditLoopWork = 64 << 20
+)
+
+// Errors of the package. Returned errors wrap them; test with errors.Is.
+var (
+	// ErrConfig: a configuration value is out of range.
+	ErrConfig = errors.New("sm: bad configuration")
+	// ErrNoLocalPort: the SM's own port did not answer.
+	ErrNoLocalPort = errors.New("sm: local port did not answer")
+	// ErrLIDsExhausted: more end ports than unicast LIDs.
+	ErrLIDsExhausted = errors.New("sm: unicast lids exhausted")
+	// ErrCreditLoop: the routes form a cycle in the channel dependency
+	// graph.
+	ErrCreditLoop = errors.New("sm: credit loop in the routes")
+	// ErrNotMaster: the SM is not the master (it is standby).
+	ErrNotMaster = errors.New("sm: not the master sm")
+	// ErrPartitionFile: a partition file has an error (a *FileError wraps
+	// it).
+	ErrPartitionFile = errors.New("sm: bad partition file")
+	// ErrGUIDFile: the GUID-to-LID file has an error.
+	ErrGUIDFile = errors.New("sm: bad guid-to-lid file")
+)
+
+// Config configures an SM. Zero fields take the defaults given.
+type Config struct {
+	// Priority is SMInfo.Priority, 0-15 (IBTA Vol 1 §14.4.1.1).
+	Priority uint8
+	// SMKey is SMInfo.SM_Key.
+	SMKey uint64
+	// Routing selects the routing engine (RoutingMinHop).
+	Routing Routing
+	// Roots are the root switches of up/down and fat-tree routing by
+	// NodeGUID; empty means found automatically (the switches farthest
+	// from the CAs).
+	Roots []wire.GUID
+	// LMC gives each CA port 2^LMC LIDs (0-7, IBTA Vol 1 §7.11.1).
+	LMC uint8
+	// GUIDFile is the persistent GUID-to-LID file (OpenSM's guid2lid);
+	// empty means none.
+	GUIDFile string
+	// Partitions is the partition configuration (see ParsePartitions);
+	// nil means the default partition 0x7FFF with every port a full
+	// member.
+	Partitions *Partitions
+	// MKey is written to every port and put in every SMP; MKeyProtect is
+	// the protection level (0-3, IBTA Vol 1 §14.2.4.1) and
+	// MKeyLeasePeriod the lease in seconds.
+	MKey            uint64
+	MKeyProtect     uint8
+	MKeyLeasePeriod uint16
+	// SubnetPrefix is the GID prefix (DefaultGIDPrefix).
+	SubnetPrefix uint64
+	// SubnetTimeout is PortInfo.SubnetTimeOut (DefaultSubnetTimeout).
+	SubnetTimeout uint8
+	// Window, Timeout and Retries govern the SMPs of a sweep.
+	Window  int
+	Timeout time.Duration
+	Retries int
+	// SweepInterval is the light-sweep period (negative: no light sweeps,
+	// the master reacts to traps, joins and handovers only); PollInterval and
+	// PollRetries govern a standby's polling of the master.
+	SweepInterval time.Duration
+	PollInterval  time.Duration
+	PollRetries   int
+	// CheckCreditLoops: 1 always checks the routes for credit loops,
+	// -1 never, 0 checks fabrics up to DefaultMaxCreditLoopWork.
+	CheckCreditLoops int
+	// Logger receives the SM's log; nil discards it.
+	Logger *slog.Logger
+	// Progress, when set, is called at each phase of a heavy sweep.
+	Progress func(Progress)
+}
+
+// Progress reports a heavy sweep's phase.
+type Progress struct {
+	Phase string
+	// Done and Total count the work of the phase (nodes, SMPs).
+	Done, Total int
+}
+
+func (c Config) withDefaults() (Config, error) {
+	if c.Priority > 15 {
+		return c, fmt.Errorf("sm: priority %d above 15: %w", c.Priority, ErrConfig)
+	}
+	if c.LMC > 7 {
+		return c, fmt.Errorf("sm: lmc %d above 7: %w", c.LMC, ErrConfig)
+	}
+	if c.MKeyProtect > 3 {
+		return c, fmt.Errorf("sm: m_key protection %d above 3: %w", c.MKeyProtect, ErrConfig)
+	}
+	r, err := ParseRouting(string(c.Routing))
+	if err != nil {
+		return c, err
+	}
+	c.Routing = r
+	if c.Window <= 0 {
+		c.Window = DefaultWindow
+	}
+	if c.Timeout <= 0 {
+		c.Timeout = DefaultTimeout
+	}
+	if c.Retries == 0 {
+		c.Retries = DefaultRetries
+	}
+	if c.SweepInterval == 0 {
+		c.SweepInterval = DefaultSweepInterval
+	}
+	if c.PollInterval <= 0 {
+		c.PollInterval = DefaultPollInterval
+	}
+	if c.PollRetries <= 0 {
+		c.PollRetries = DefaultPollRetries
+	}
+	if c.SubnetPrefix == 0 {
+		c.SubnetPrefix = DefaultGIDPrefix
+	}
+	if c.SubnetTimeout == 0 {
+		c.SubnetTimeout = DefaultSubnetTimeout
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if c.Partitions == nil {
+		c.Partitions = DefaultPartitions()
+	}
+	return c, nil
+}

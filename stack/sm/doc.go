@@ -1,0 +1,51 @@
+// Package sm is ibemu's subnet manager and subnet administrator: host
+// software that brings an InfiniBand subnet up the way OpenSM does and then
+// answers the subnet administration class (IBTA Vol 1 chapter 14 and
+// chapter 15).
+//
+// # What the SM does
+//
+// A heavy sweep (IBTA Vol 1 §14.4.2, OpenSM's osm_state_mgr) walks the fabric
+// with directed-route SMPs through a bounded window of outstanding
+// transactions, reading NodeInfo, NodeDescription, SwitchInfo and PortInfo of
+// every node, and builds a Subnet. It then
+//
+//   - assigns LIDs (§14.4.3) with the configured LMC, keeping the LIDs a
+//     GUID-to-LID file or the ports themselves already carry (OpenSM's
+//     osm_lid_mgr and its guid2lid file);
+//   - computes linear forwarding tables with one of three routing engines,
+//     min-hop, up/down or fat-tree, and checks the result for credit loops
+//     (cycles in the channel dependency graph);
+//   - writes PortInfo (LID, LMC, MasterSMLID, M_Key and protection, neighbour
+//     MTU, operational VLs), P_Key tables from the partition configuration,
+//     SL-to-VL mapping and VL arbitration defaults, the LFT blocks that changed
+//     and the multicast forwarding tables;
+//   - moves every port INIT → ARMED → ACTIVE (§7.2.2), switches and CAs
+//     alike, in OpenSM's order.
+//
+// SMInfo (§14.4.1) runs the election between SMs: priority, then the lower
+// port GUID wins. A standby polls the master and takes over when it stops
+// answering; a master that finds a better standby hands over. Light sweeps
+// poll SwitchInfo.PortStateChange; a Trap 128 or a change found by a light
+// sweep starts a heavy sweep. The IPoIB broadcast group of the default
+// partition (ff12:401b:ffff::ffff:ffff, Q_Key 0x0B1B, MTU 2048) exists from
+// the start.
+//
+// Every timer runs on the clock of the MAD agents (the fabric's virtual clock
+// in-process, the wall clock over the attach protocol).
+//
+// # Subnet administration
+//
+// The SA (sa*.go) answers PathRecord, NodeRecord, PortInfoRecord,
+// LinkRecord, SwitchInfoRecord, LinearForwardingTableRecord,
+// MCMemberRecord (join, leave), ServiceRecord (set, get, delete, lease),
+// InformInfo subscriptions and ClassPortInfo, with component masks, GetTable
+// over RMPP and the SA status codes of IBTA Vol 1 §15.2.1.
+//
+// # Layering
+//
+// sm imports emu (only for emu.Clock), emu/wire and stack/mad. It talks to
+// the fabric only through a mad.Transport, so the same code runs over the
+// in-process emulator, the ibsim attach protocol or a umad device. Commands
+// (ibemu sm, ibemu up), stack/ibtest and scenarios import it.
+package sm

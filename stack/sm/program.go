@@ -1,0 +1,314 @@
+package sm
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+
+	"github.com/ibemu/ibemu/emu/wire"
+	"github.com/ibemu/ibemu/stack/mad"
+)
+
+// configFields returns the PortInfo p should carry, starting from what was
+// read, and whether it differs from it. Fields the SM leaves alone are
+// written as "no change" (IBTA Vol 1 §14.2.5.6: zero LinkWidthEnabled,
+// LinkSpeedEnabled, PortState and PortPhysicalState change nothing).
+func (m *SM) configFields(sn *Subnet, p *Port, state wire.PortState) (wire.PortInfoFields, bool) {
+	f := p.Info
+	changed := false
+	set := func(cond bool) {
+		if cond {
+			changed = true
+		}
+	}
+	if p.EndPort() {
+		set(f.LID != p.LID || f.LMC != p.LMC || f.MasterSMLID != m.masterLID(sn) ||
+			f.SubnetTimeOut != m.cfg.SubnetTimeout || f.GIDPrefix != m.cfg.SubnetPrefix ||
+			f.MKeyProtectBits != m.cfg.MKeyProtect || f.MKeyLeasePeriod != m.cfg.MKeyLeasePeriod)
+		f.LID, f.LMC, f.MasterSMLID = p.LID, p.LMC, m.masterLID(sn)
+		f.SubnetTimeOut, f.GIDPrefix = m.cfg.SubnetTimeout, m.cfg.SubnetPrefix
+		f.MKeyProtectBits, f.MKeyLeasePeriod = m.cfg.MKeyProtect, m.cfg.MKeyLeasePeriod
+		f.MasterSMSL = 0
+	}
+	f.MKey = m.cfg.MKey
+	if p.Remote != nil && p.Remote.Read && p.Num != 0 {
+		mtu := min(f.MTUCap, p.Remote.Info.MTUCap)
+		vls := min(f.VLCap, p.Remote.Info.VLCap)
+		set(f.NeighborMTU != mtu || f.OperationalVLs != vls)
+		f.NeighborMTU, f.OperationalVLs = mtu, vls
+	}
+	if p.Node.IsSwitch() && p.Num != 0 && p.Remote != nil && !p.Remote.Node.IsSwitch() && p.Node.Switch.PartitionEnforcementCap > 0 {
+		set(!f.PartitionEnforcementInbound || !f.PartitionEnforcementOutbound)
+		f.PartitionEnforcementInbound, f.PartitionEnforcementOutbound = true, true
+	}
+	f.PortState = state
+	if state != wire.PortStateNoChange {
+		changed = true
+	}
+	f.PortPhysicalState, f.LinkDownDefaultState = wire.PhysStateNoChange, wire.PhysStateNoChange
+	f.LinkWidthEnabled, f.LinkSpeedEnabled, f.LinkSpeedExtEnabled = 0, 0, 0
+	return f, changed
+}
+
+func (m *SM) masterLID(sn *Subnet) wire.LID { return sn.Local.LID }
+
+// portInfoSet builds a PortInfo Set of p that stores the answer back in
+// p.Info.
+func (m *SM) portInfoSet(sn *Subnet, p *Port, f wire.PortInfoFields) smpQuery {
+	data := make([]byte, wire.SMPDataSize)
+	wire.PortInfo(data).Encode(&f)
+	return smpQuery{path: p.Route(), method: wire.MethodSet, attr: wire.AttrPortInfo, mod: uint32(p.Num), data: data,
+		done: func(d []byte, err error) {
+			if err != nil {
+				m.problem(sn, err)
+				return
+			}
+			if pi, perr := wire.ParsePortInfo(d); perr == nil {
+				p.Info = pi.Fields()
+			}
+		}}
+}
+
+// configurePorts writes LIDs, LMC, MasterSMLID, M_Key, the subnet prefix
+// and timeout to every end port whose PortInfo differs (OpenSM's
+// osm_lid_mgr_process_subnet), switch port 0 included.
+func (m *SM) configurePorts(ctx context.Context, sn *Subnet) {
+	var qs []smpQuery
+	for _, n := range sn.Nodes {
+		for _, p := range n.Ports {
+			if p == nil || !p.Read || !p.EndPort() || p.LID == 0 {
+				continue
+			}
+			if f, changed := m.configFields(sn, p, wire.PortStateNoChange); changed {
+				qs = append(qs, m.portInfoSet(sn, p, f))
+			}
+		}
+	}
+	m.progress("port config", 0, len(qs))
+	m.batch(ctx, qs)
+}
+
+// programSwitches writes SwitchInfo (LinearFDBTop, clearing
+// PortStateChange) and the LFT blocks (IBTA Vol 1 §14.2.5.10) that differ
+// from what the SM last wrote to each switch.
+func (m *SM) programSwitches(ctx context.Context, sn *Subnet) {
+	var qs []smpQuery
+	top := len(sn.ByLID) - 1
+	for _, n := range sn.Switches {
+		if len(n.LFT) == 0 {
+			continue
+		}
+		sf := n.Switch
+		sf.LinearFDBTop = uint16(top)
+		sf.PortStateChange = true // writing 1 clears it
+		if mt := m.mcastTop(); mt != 0 {
+			sf.MulticastFDBTop = uint16(mt)
+		}
+		data := make([]byte, wire.SMPDataSize)
+		wire.SwitchInfo(data).Encode(&sf)
+		qs = append(qs, smpQuery{path: n.Path, method: wire.MethodSet, attr: wire.AttrSwitchInfo, data: data, done: func(d []byte, err error) {
+			if err != nil {
+				m.problem(sn, err)
+				return
+			}
+			if si, perr := wire.ParseSwitchInfo(d); perr == nil {
+				n.Switch = si.Fields()
+			}
+		}})
+		prev := m.lastLFT[n.GUID()]
+		if cp := int(n.Switch.LinearFDBCap); cp > 0 && top >= cp {
+			m.problem(sn, fmt.Errorf("sm: %s: linear fdb cap %d below top lid %d; lids above are not routed", n, cp, top))
+		}
+		blocks := (len(n.LFT) + wire.LinearForwardingTableSize - 1) / wire.LinearForwardingTableSize
+		for b := range blocks {
+			lo := b * wire.LinearForwardingTableSize
+			hi := min(lo+wire.LinearForwardingTableSize, len(n.LFT))
+			if cp := int(n.Switch.LinearFDBCap); cp > 0 && lo >= cp {
+				break
+			}
+			data := make([]byte, wire.SMPDataSize)
+			for i := range data {
+				data[i] = lftUnreachable
+			}
+			copy(data, n.LFT[lo:hi])
+			if hi <= len(prev) && bytes.Equal(prev[lo:hi], n.LFT[lo:hi]) {
+				continue
+			}
+			qs = append(qs, smpQuery{path: n.Path, method: wire.MethodSet, attr: wire.AttrLinearForwardingTable, mod: uint32(b), data: data,
+				done: func(d []byte, err error) {
+					if err != nil {
+						m.problem(sn, err)
+						n.lftFailed = true
+					}
+				}})
+		}
+	}
+	m.progress("lft", 0, len(qs))
+	m.batch(ctx, qs)
+	for _, n := range sn.Switches {
+		if n.lftFailed {
+			delete(m.lastLFT, n.GUID())
+			continue
+		}
+		m.lastLFT[n.GUID()] = n.LFT
+	}
+}
+
+// programPKeys writes the P_Key tables the partition configuration gives
+// each CA port, and the same table to the switch port facing it when the
+// switch enforces partitions (IBTA Vol 1 §14.2.5.7, §10.9.2).
+func (m *SM) programPKeys(ctx context.Context, sn *Subnet) {
+	var qs []smpQuery
+	for _, n := range sn.Nodes {
+		if n.IsSwitch() {
+			continue
+		}
+		for _, p := range n.Ports[1:] {
+			if !p.LinkUp() || p.LID == 0 {
+				continue
+			}
+			p.PKeys = m.cfg.Partitions.pkeysFor(p)
+			qs = append(qs, m.pkeyQueries(sn, p.Route(), p, uint32(0))...)
+			if sp := p.switchPort(); sp != nil && sp.Node.Switch.PartitionEnforcementCap > 0 {
+				sp.PKeys = p.PKeys
+				qs = append(qs, m.pkeyQueries(sn, sp.Node.Path, sp, uint32(sp.Num)<<16)...)
+			}
+		}
+	}
+	m.progress("pkeys", 0, len(qs))
+	m.batch(ctx, qs)
+}
+
+// pkeyQueries returns the P_KeyTable Sets of the blocks of p's table that
+// differ from what the SM wrote last; portMod is the switch port in bits
+// 31-16 of the modifier.
+func (m *SM) pkeyQueries(sn *Subnet, path mad.DRPath, p *Port, portMod uint32) []smpQuery {
+	key := portKey{p.Node.GUID(), p.Num}
+	prev := m.lastPKeys[key]
+	var qs []smpQuery
+	blocks := (len(p.PKeys) + wire.PKeyTableBlockEntries - 1) / wire.PKeyTableBlockEntries
+	for b := range max(blocks, 1) {
+		lo := b * wire.PKeyTableBlockEntries
+		hi := min(lo+wire.PKeyTableBlockEntries, len(p.PKeys))
+		same := len(prev) == len(p.PKeys)
+		for i := lo; same && i < hi; i++ {
+			same = prev[i] == p.PKeys[i]
+		}
+		if same {
+			continue
+		}
+		data := make([]byte, wire.SMPDataSize)
+		t := wire.PKeyTable(data)
+		for i := lo; i < hi; i++ {
+			t.SetPKey(i-lo, p.PKeys[i])
+		}
+		qs = append(qs, smpQuery{path: path, method: wire.MethodSet, attr: wire.AttrPKeyTable, mod: portMod | uint32(b), data: data,
+			done: func(d []byte, err error) {
+				if err != nil {
+					m.problem(sn, err)
+					delete(m.lastPKeys, key)
+					return
+				}
+				m.lastPKeys[key] = p.PKeys
+			}})
+	}
+	return qs
+}
+
+type portKey struct {
+	node wire.GUID
+	num  int
+}
+
+// programQoS writes the default SL-to-VL mapping (SL i → VL i mod the
+// operational data VLs) and VL arbitration (every operational VL weight 1
+// in the low table, an empty high table) to every CA port once (IBTA
+// Vol 1 §14.2.5.8-9; OpenSM's defaults without a QoS policy).
+func (m *SM) programQoS(ctx context.Context, sn *Subnet) {
+	var qs []smpQuery
+	for _, n := range sn.Nodes {
+		if n.IsSwitch() {
+			continue
+		}
+		for _, p := range n.Ports[1:] {
+			if !p.LinkUp() || p.LID == 0 {
+				continue
+			}
+			key := portKey{n.GUID(), p.Num}
+			vls := wire.DataVLs(p.Info.OperationalVLs)
+			if vls <= 0 {
+				vls = 1
+			}
+			if m.lastQoS[key] == vls {
+				continue
+			}
+			sl2vl := make([]byte, wire.SMPDataSize)
+			for sl := range wire.NumSLs {
+				wire.SLtoVLMappingTable(sl2vl).SetVL(sl, uint8(sl%vls))
+			}
+			low := make([]byte, wire.SMPDataSize)
+			nlow := min(int(p.Info.VLArbitrationLowCap), wire.VLArbitrationTableBlockEntries)
+			for i := range nlow {
+				wire.VLArbitrationTable(low).SetEntry(i, wire.VLArbEntry{VL: uint8(i % vls), Weight: 1})
+			}
+			high := make([]byte, wire.SMPDataSize)
+			ok := true
+			done := func(d []byte, err error) {
+				if err != nil {
+					m.problem(sn, err)
+					ok = false
+				}
+			}
+			last := func(d []byte, err error) {
+				done(d, err)
+				if ok {
+					m.lastQoS[key] = vls
+				}
+			}
+			qs = append(qs, smpQuery{path: p.Route(), method: wire.MethodSet, attr: wire.AttrSLtoVLMappingTable, data: sl2vl, done: done})
+			if p.Info.VLArbitrationHighCap == 0 {
+				qs = append(qs, smpQuery{path: p.Route(), method: wire.MethodSet, attr: wire.AttrVLArbitrationTable, mod: wire.VLArbLowBlock0 << 16, data: low, done: last})
+				continue
+			}
+			qs = append(qs,
+				smpQuery{path: p.Route(), method: wire.MethodSet, attr: wire.AttrVLArbitrationTable, mod: wire.VLArbLowBlock0 << 16, data: low, done: done},
+				smpQuery{path: p.Route(), method: wire.MethodSet, attr: wire.AttrVLArbitrationTable, mod: wire.VLArbHighBlock0 << 16, data: high, done: last})
+		}
+	}
+	m.progress("qos", 0, len(qs))
+	m.batch(ctx, qs)
+}
+
+// activate moves every port with a trained link INIT → ARMED, then
+// ARMED → ACTIVE (IBTA Vol 1 §7.2.2; OpenSM's osm_link_mgr in two passes),
+// switch ports and CA ports alike. A link is armed only when the SM knows
+// both ends.
+func (m *SM) activate(ctx context.Context, sn *Subnet) {
+	for _, state := range []wire.PortState{wire.PortStateArmed, wire.PortStateActive} {
+		var qs []smpQuery
+		for _, n := range sn.Nodes {
+			for _, p := range n.Ports {
+				if p == nil || p.Num == 0 || !p.LinkUp() || p.Remote == nil || !p.Remote.Read {
+					continue
+				}
+				if !p.Node.IsSwitch() && p.LID == 0 {
+					continue
+				}
+				cur := p.Info.PortState
+				if cur == wire.PortStateActive || cur >= state || cur == wire.PortStateDown {
+					continue
+				}
+				f, _ := m.configFields(sn, p, state)
+				qs = append(qs, m.portInfoSet(sn, p, f))
+			}
+		}
+		m.progress("activate "+state.String(), 0, len(qs))
+		m.batch(ctx, qs)
+	}
+}
+
+// problem records a configuration problem of the sweep.
+func (m *SM) problem(sn *Subnet, err error) {
+	sn.Problems = append(sn.Problems, err)
+	m.log.Warn("sm: sweep problem", "err", err)
+}
