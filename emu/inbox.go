@@ -135,3 +135,18 @@ func (b *Inbox[T]) close() {
 	default:
 	}
 }
+
+// Hold keeps virtual time still until the returned function is called
+// (once; further calls do nothing). Host software that goes on working
+// after it received something through other means than an Inbox (a result
+// handed from one goroutine to another, say) holds time this way so that
+// what it sends next leaves at the instant it reacted to. Under the wall
+// clock it does nothing.
+func (f *Fabric) Hold() (release func()) {
+	if !f.cfg.virtual {
+		return func() {}
+	}
+	f.loop.hold()
+	var once sync.Once
+	return func() { once.Do(func() { f.loop.release(1) }) }
+}

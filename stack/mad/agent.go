@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ibemu/ibemu/emu"
@@ -136,6 +137,7 @@ type Result struct {
 // through Serve. Its methods are safe for concurrent use.
 type Agent struct {
 	tr      Transport
+	holder  TimeHolder // nil when the transport's time cannot be held
 	ep      Endpoint
 	reg     Registration
 	clock   emu.Clock
@@ -143,6 +145,10 @@ type Agent struct {
 	offload bool
 
 	mu sync.Mutex
+	// handoff holds the transport's time for blocking callers that got
+	// their results and have not yet sent anything else.
+	// +checklocks:mu
+	handoff []func()
 	// +checklocks:mu
 	closed bool
 	// +checklocks:mu
@@ -205,6 +211,7 @@ func NewAgent(t Transport, reg Registration, opts Options) (*Agent, error) {
 		xferSends: map[xferKey]*rmppSend{}, recvs: map[xferKey]*rmppRecv{}}
 	if a.clock == nil {
 		a.clock = t.Clock()
+		a.holder, _ = t.(TimeHolder) // a custom clock is not the transport's to hold
 	}
 	if a.clock == nil {
 		return nil, fmt.Errorf("mad: new agent: transport has no clock and Options.Clock is nil")
@@ -252,6 +259,7 @@ func (a *Agent) Outstanding() int {
 // Close fails every queued and outstanding transaction with ErrClosed,
 // stops RMPP transfers and unregisters the agent. It is idempotent.
 func (a *Agent) Close() error {
+	defer a.releaseHandoffs()
 	a.shutdown(fmt.Errorf("mad: agent %d: %w", a.ep.ID(), ErrClosed))
 	return a.ep.Close()
 }
@@ -301,10 +309,42 @@ func (a *Agent) Call(ctx context.Context, addr Addr, req []byte) ([]byte, error)
 	return a.CallRequest(ctx, Request{Addr: addr, MAD: req})
 }
 
+// handoffHold keeps the transport's time still for a blocking caller that
+// is about to get its result: the hold ends when anything is next
+// submitted on the agent (after it was sent), when the agent closes, or
+// after HandoffLimit of wall time, whichever is first. Called on the
+// delivery context, which holds time itself until it returns.
+func (a *Agent) handoffHold() {
+	if a.holder == nil {
+		return
+	}
+	rel := a.holder.HoldTime()
+	a.mu.Lock()
+	a.handoff = append(a.handoff, rel)
+	a.mu.Unlock()
+	time.AfterFunc(HandoffLimit, rel)
+}
+
+// HandoffLimit bounds how long, in wall time, a blocking caller that got
+// its result keeps a virtual clock still while it works out what to send
+// next.
+const HandoffLimit = 20 * time.Millisecond
+
+// releaseHandoffs ends the holds of callers that have now acted.
+func (a *Agent) releaseHandoffs() {
+	a.mu.Lock()
+	h := a.handoff
+	a.handoff = nil
+	a.mu.Unlock()
+	for _, rel := range h {
+		rel()
+	}
+}
+
 // CallRequest is Call with per-request timeout and retries.
 func (a *Agent) CallRequest(ctx context.Context, req Request) ([]byte, error) {
 	ch := make(chan Result, 1)
-	c, err := a.submit(req, func(r Result) { ch <- r })
+	c, err := a.submit(req, func(r Result) { a.handoffHold(); ch <- r })
 	if err != nil {
 		return nil, err
 	}
@@ -339,11 +379,20 @@ func (a *Agent) CallMany(ctx context.Context, reqs []Request) []Result {
 	res := make([]Result, len(reqs))
 	calls := make([]*call, len(reqs))
 	var wg sync.WaitGroup
+	var left atomic.Int64
+	left.Store(int64(len(reqs)))
 	for i, r := range reqs {
 		wg.Add(1)
-		c, err := a.submit(r, func(r Result) { res[i] = r; wg.Done() })
+		c, err := a.submit(r, func(r Result) {
+			res[i] = r
+			if left.Add(-1) == 0 {
+				a.handoffHold()
+			}
+			wg.Done()
+		})
 		if err != nil {
 			res[i] = Result{Err: err}
+			left.Add(-1)
 			wg.Done()
 			continue
 		}
@@ -406,6 +455,7 @@ func (a *Agent) submit(req Request, done func(Result)) (*call, error) {
 	}
 	a.mu.Unlock()
 	runAll(fin)
+	a.releaseHandoffs()
 	return c, nil
 }
 

@@ -125,6 +125,9 @@ func (t *inProcess) Close() error {
 	return nil
 }
 
+// HoldTime implements TimeHolder with the fabric's Hold.
+func (t *inProcess) HoldTime() func() { return t.f.Hold() }
+
 // ipEndpoint is one hca.Agent.
 type ipEndpoint struct {
 	t       *inProcess

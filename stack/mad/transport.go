@@ -40,6 +40,15 @@ type Transport interface {
 	Close() error
 }
 
+// TimeHolder is implemented by transports whose clock is virtual (the
+// in-process emulator): HoldTime keeps the transport's time still until
+// release is called. The agent uses it to hand a blocking caller the
+// instant its result arrived, so what the caller sends next leaves at that
+// instant and runs replay exactly.
+type TimeHolder interface {
+	HoldTime() (release func())
+}
+
 // Registration says which unsolicited MADs an agent wants, as the umad
 // IB_USER_MAD_REGISTER_AGENT request does (IBTA Vol 1 §13.4.3: one class
 // agent per class and version on a port).
