@@ -6,7 +6,7 @@ IBEMU   := $(CURDIR)/bin/ibemu
 PKGS    := ./...
 TESTTIMEOUT ?= 28m
 
-.PHONY: all build deps demo test unit check fuzz bench bench-discover clean
+.PHONY: all build deps demo test unit check fuzz bench bench-discover bench-sm clean
 
 all: build
 
@@ -42,6 +42,10 @@ bench: build
 
 bench-discover: build
 	@bash .ci/bench-discover.sh
+
+# Real OpenSM against ibemu sm, each on the same real ibsim topology.
+bench-sm: build
+	@bash .ci/bench-sm.sh
 
 clean:
 	rm -rf bin

@@ -15,14 +15,19 @@ import (
 // tail, or deliver to the SMA). Anything else on VL15 is dropped and
 // counted in VL15Dropped of the arrival port.
 func (s *Switch) smi(in *emu.Port, frame []byte) {
-	f, err := agent.ParseFrame(frame)
-	if err != nil || f.Addr.DestQP != agent.QP0 {
+	// Parse into the switch's scratch frame (the event loop runs one
+	// HandlePacket at a time): relaying a directed-route SMP, most of a
+	// sweep's SMI work, keeps nothing, so only frames for the SMA are
+	// copied to the heap.
+	f := &s.scratch
+	if err := f.Parse(frame); err != nil || f.Addr.DestQP != agent.QP0 {
 		s.drop(&in.Counters.VL15Dropped)
 		return
 	}
 	switch f.MAD.MgmtClass() {
 	case wire.MgmtClassSubnLID:
 		s.stats.Local.Add(1)
+		f = s.keepFrame()
 		s.sma.Process(in, f, func(resp wire.MAD) { s.replyLID(f, resp, &s.stats.SMPReplies) })
 	case wire.MgmtClassSubnDirected:
 		s.directed(in, frame, f)
@@ -76,10 +81,20 @@ func (s *Switch) directed(in *emu.Port, frame []byte, f *agent.Frame) {
 			return
 		}
 		s.stats.Local.Add(1)
+		f = s.keepFrame()
 		s.sma.Process(in, f, func(resp wire.MAD) { s.replyDR(in, f, resp) })
 	default:
 		s.drop(&in.Counters.VL15Dropped)
 	}
+}
+
+// keepFrame moves the scratch frame to the heap for an agent that may keep
+// it (the SMA's reply closure).
+func (s *Switch) keepFrame() *agent.Frame {
+	f := new(agent.Frame)
+	*f = s.scratch
+	s.scratch = agent.Frame{}
+	return f
 }
 
 // ownSLID is the SLID of frames port 0 sources: its LID, or the

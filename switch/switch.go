@@ -86,6 +86,10 @@ type Switch struct {
 	noTrap   bool
 	trapTIDs []uint64
 
+	// scratch is the frame the SMI parses into (event-loop owned; see
+	// smi).
+	scratch agent.Frame
+
 	stats stats
 }
 

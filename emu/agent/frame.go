@@ -84,11 +84,25 @@ func ParseFrame(frame []byte) (*Frame, error) {
 	return f, nil
 }
 
+// Parse is ParseFrame into f, which it overwrites: a device that only
+// relays the frame (a switch forwarding a directed-route SMP) parses into a
+// Frame of its own instead of allocating one per packet, and copies it
+// (*copy = *f) only when something keeps it. On error f is zeroed.
+func (f *Frame) Parse(frame []byte) error {
+	if err := f.parse(frame); err != nil {
+		*f = Frame{}
+		return err
+	}
+	return nil
+}
+
 func (f *Frame) parse(frame []byte) error {
-	pkt, err := wire.ParsePacket(frame)
+	var err error
+	f.Packet, err = wire.ParsePacket(frame)
 	if err != nil {
 		return fmt.Errorf("agent: parse mad frame: %w", err)
 	}
+	pkt := &f.Packet
 	if pkt.BTH == nil || pkt.BTH.OpCode() != wire.OpUDSendOnly || pkt.DETH == nil {
 		return fmt.Errorf("agent: parse mad frame: %w", ErrNotUD)
 	}
@@ -99,7 +113,6 @@ func (f *Frame) parse(frame []byte) error {
 	if vl := pkt.LRH.VL(); (qp == QP0) != (vl == VL15) {
 		return fmt.Errorf("agent: parse mad frame: qp %d on vl %d: %w", qp, vl, ErrVL15)
 	}
-	f.Packet = pkt
 	f.VL = pkt.LRH.VL()
 	f.MAD = wire.MAD(pkt.Payload)
 	f.Addr = Addr{

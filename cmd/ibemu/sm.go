@@ -1,0 +1,185 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/ibemu/ibemu/emu/wire"
+	"github.com/ibemu/ibemu/stack/attach"
+	"github.com/ibemu/ibemu/stack/sm"
+)
+
+// smDial attaches `ibemu sm` to its server (a variable so tests can count
+// or replace the attachment).
+var smDial = attach.Dial
+
+// runSM implements `ibemu sm`: the subnet manager (stack/sm) on one port of
+// a fabric served over the ibsim attach protocol, by the real ibsim or by
+// ibemu serve, as OpenSM runs there with libumad2sim.so preloaded. The
+// attach point comes from the same environment variables as libumad2sim's
+// (IBSIM_SOCKNAME, SIM_HOST, IBSIM_SERVER_NAME, IBSIM_SERVER_PORT) unless
+// a flag gives it. With --once it runs one heavy sweep and exits 0 once the
+// subnet is up, like `opensm -o`; otherwise it runs as master or standby
+// (IBTA Vol 1 §14.4.1) until SIGINT or SIGTERM.
+func runSM(stdout, stderr io.Writer, args []string) error {
+	fs := newFlagSet("sm", stderr, "sm [--once] [--priority N] [--routing minhop|updn|ftree] [--guid-file F] [--partitions F] "+
+		"[--lmc N] [--sockname NAME] [--host NODE] [--server HOST] [--server-port N] [--window N] [--timeout D] "+
+		"[--retries N] [--sweep-interval D] [--poll-interval D] [--mkey K --mkey-protect N] [--quiet] [-v]")
+	once := fs.Bool("once", false, "run one heavy sweep and exit 0 when the subnet is up (like opensm -o)")
+	priority := fs.Uint("priority", 0, "SMInfo priority 0-15 (higher wins the master election)")
+	routing := fs.String("routing", "minhop", "routing engine: minhop, updn or ftree")
+	guidFile := fs.String("guid-file", "", "persistent GUID-to-LID file (OpenSM's guid2lid): same LIDs after a restart")
+	partitions := fs.String("partitions", "", "partition file (OpenSM partitions.conf syntax)")
+	lmc := fs.Uint("lmc", 0, "LMC: 2^N LIDs per CA port (0-7)")
+	sock := fs.String("sockname", "", "base name of the server's abstract sockets (default $IBSIM_SOCKNAME, else sim)")
+	host := fs.String("host", "", "node (id or NodeDescription) to attach to (default $SIM_HOST, else the server's choice)")
+	server := fs.String("server", "", "remote mode: the server's host name or IPv4 address (default $IBSIM_SERVER_NAME)")
+	serverPort := fs.Int("server-port", 0, "remote mode: the server's UDP control port (default $IBSIM_SERVER_PORT, else 7070)")
+	window := fs.Int("window", 0, "outstanding SMPs of a sweep (default sm.DefaultWindow)")
+	timeout := fs.Duration("timeout", 0, "SMP timeout (default sm.DefaultTimeout)")
+	retries := fs.Int("retries", 0, "SMP retries (default sm.DefaultRetries)")
+	sweep := fs.Duration("sweep-interval", 0, "light sweep period as master (default 10s; negative: none)")
+	poll := fs.Duration("poll-interval", 0, "SMInfo poll period of the master as standby (default 10s)")
+	mkeyStr := fs.String("mkey", "0", "M_Key to program into every port (IBTA Vol 1 §14.2.4), decimal or 0x hex")
+	mkeyProtect := fs.Uint("mkey-protect", 0, "M_Key protection bits 0-3 (IBTA Vol 1 §14.2.4.1)")
+	attachWait := fs.Duration("attach-wait", 10*time.Second, "how long to retry attaching while the server is not there yet")
+	quiet := fs.Bool("quiet", false, "print only errors")
+	verbose := fs.Bool("v", false, "log the subnet manager's steps on stderr")
+	pos, err := parseArgs(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 0 {
+		fs.Usage()
+		return fmt.Errorf("%w: sm takes no positional arguments", errUsage)
+	}
+	if *priority > 15 {
+		return fmt.Errorf("%w: --priority %d above 15", errUsage, *priority)
+	}
+	if *lmc > 7 {
+		return fmt.Errorf("%w: --lmc %d above 7", errUsage, *lmc)
+	}
+	if *mkeyProtect > 3 {
+		return fmt.Errorf("%w: --mkey-protect %d above 3", errUsage, *mkeyProtect)
+	}
+	mkey, err := strconv.ParseUint(*mkeyStr, 0, 64)
+	if err != nil {
+		return fmt.Errorf("%w: --mkey %q: %v", errUsage, *mkeyStr, err)
+	}
+	r, err := sm.ParseRouting(*routing)
+	if err != nil {
+		return fmt.Errorf("%w: %w", errUsage, err)
+	}
+	level := slog.LevelWarn
+	if *verbose {
+		level = slog.LevelInfo
+	}
+	cfg := sm.Config{
+		Priority: uint8(*priority), Routing: r, LMC: uint8(*lmc), GUIDFile: *guidFile,
+		Window: *window, Timeout: *timeout, Retries: *retries, SweepInterval: *sweep, PollInterval: *poll,
+		MKey: mkey, MKeyProtect: uint8(*mkeyProtect),
+		Logger: slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level})),
+	}
+	if *partitions != "" {
+		if cfg.Partitions, err = sm.LoadPartitions(*partitions); err != nil {
+			return err
+		}
+	}
+	dc := attach.EnvDialConfig()
+	if *sock != "" {
+		dc.SockName = *sock
+	}
+	if *host != "" {
+		dc.Host = *host
+	}
+	if *server != "" {
+		dc.ServerName = *server
+	}
+	if *serverPort != 0 {
+		dc.ServerPort = *serverPort
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	dctx, dcancel := context.WithTimeout(ctx, *attachWait)
+	client, err := smDial(dctx, &dc)
+	dcancel()
+	if err != nil {
+		return err
+	}
+	defer client.Close()
+	m, err := sm.New(client, cfg)
+	if err != nil {
+		return err
+	}
+	defer m.Close()
+	out := stdout
+	if *quiet {
+		out = io.Discard
+	}
+	fmt.Fprintf(out, "ibemu sm: attached to %q (slot %d), priority %d, routing %s\n", client.Node(), client.Slot(), cfg.Priority, r)
+	if *once {
+		start := time.Now()
+		sn, err := m.Sweep(ctx)
+		wall := time.Since(start)
+		if errors.Is(err, sm.ErrNotMaster) {
+			return fmt.Errorf("another subnet manager is master; this one is %s: %w", m.State(), err)
+		}
+		if err != nil {
+			return err
+		}
+		printSMSummary(out, sn, wall)
+		if n := len(sn.Problems); n > 0 {
+			return fmt.Errorf("subnet up with %d problems", n)
+		}
+		return nil
+	}
+	errc := make(chan error, 1)
+	start := time.Now()
+	go func() { errc <- m.Run(ctx) }()
+	go func() {
+		if m.WaitUp(ctx) == nil {
+			if sn := m.Subnet(); sn != nil {
+				printSMSummary(out, sn, time.Since(start))
+			}
+		}
+	}()
+	return <-errc
+}
+
+// printSMSummary prints what a heavy sweep brought up.
+func printSMSummary(w io.Writer, sn *sm.Subnet, wall time.Duration) {
+	var sws, cas int
+	for _, n := range sn.Nodes {
+		if n.IsSwitch() {
+			sws++
+		} else {
+			cas++
+		}
+	}
+	var lo, hi wire.LID
+	for _, p := range sn.EndPorts() {
+		last := p.LID + wire.LID(1)<<p.LMC - 1
+		if lo == 0 || p.LID < lo {
+			lo = p.LID
+		}
+		hi = max(hi, last)
+	}
+	fmt.Fprintf(w, "SUBNET UP: %d switches, %d CAs, lids %d-%d, sm lid %d, %d SMPs, longest route %d hops, %v\n",
+		sws, cas, lo, hi, sn.Local.LID, sn.SMPs, sn.MaxHops, wall.Round(time.Microsecond))
+	for i, p := range sn.Problems {
+		if i == 20 {
+			fmt.Fprintf(w, "  ... and %d more problems\n", len(sn.Problems)-20)
+			break
+		}
+		fmt.Fprintf(w, "  problem: %s\n", strings.TrimPrefix(p.Error(), "sm: "))
+	}
+}

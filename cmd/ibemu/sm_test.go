@@ -1,0 +1,42 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestSMUsageErrors(t *testing.T) {
+	for _, args := range [][]string{
+		{"sm", "--priority", "16"},
+		{"sm", "--routing", "dfsssp"},
+		{"sm", "--lmc", "8"},
+		{"sm", "--mkey-protect", "4"},
+		{"sm", "--mkey", "nope"},
+		{"sm", "extra"},
+	} {
+		_, errOut, code := runCmd(t, args...)
+		if code != 2 {
+			t.Errorf("%v: exit %d, want 2 (usage)\n%s", args, code, errOut)
+		}
+	}
+}
+
+// With no server to attach to, ibemu sm fails after --attach-wait with a
+// clear error instead of hanging.
+func TestSMNoServer(t *testing.T) {
+	sock := fmt.Sprintf("ibemu-nosuch-%d-%d", os.Getpid(), time.Now().UnixNano())
+	start := time.Now()
+	_, errOut, code := runCmd(t, "sm", "--once", "--sockname", sock, "--attach-wait", "200ms")
+	if code != 1 {
+		t.Fatalf("exit %d, want 1\n%s", code, errOut)
+	}
+	if !strings.HasPrefix(errOut, "ibemu sm: ") {
+		t.Errorf("error not reported as ibemu sm: %q", errOut)
+	}
+	if d := time.Since(start); d > 10*time.Second {
+		t.Errorf("gave up after %v, want about 200ms", d)
+	}
+}
