@@ -6,7 +6,7 @@ IBEMU   := $(CURDIR)/bin/ibemu
 PKGS    := ./...
 TESTTIMEOUT ?= 28m
 
-.PHONY: all build deps demo test unit check fuzz bench bench-discover bench-sm clean
+.PHONY: all build deps demo test unit check fuzz bench bench-discover bench-sm clean scenarios
 
 all: build
 
@@ -29,7 +29,12 @@ check:
 unit:
 	$(GO) test -count=1 -timeout $(TESTTIMEOUT) $(PKGS)
 
-test: deps check build
+# The ginkgo scenario suites (scenarios/...), in parallel and random
+# order, with a JUnit report; specs needing root or hardware are left out.
+scenarios:
+	$(GO) run github.com/onsi/ginkgo/v2/ginkgo -r -p --randomize-all --junit-report=junit.xml --label-filter='!(env: containsAny {root, hw})' ./scenarios/
+
+test: deps check build scenarios
 	$(GO) test -count=1 -timeout $(TESTTIMEOUT) $(PKGS)
 	$(GO) test -count=1 -race -timeout 10m ./emu/
 

@@ -31,12 +31,19 @@ var commands map[string]command
 
 func init() {
 	commands = map[string]command{
-		"topo":     {"check or generate topology files", runTopo},
-		"discover": {"walk an emulated fabric with directed-route SMPs and print ibnetdiscover output", runDiscover},
-		"demo":     {"generate a small fat tree, discover it and print a summary", runDemo},
-		"up":       {"bring a topology up in-process with the built-in subnet manager and print a summary", runUp},
-		"serve":    {"serve a topology to OpenSM and infiniband-diags over the ibsim attach protocol", runServe},
-		"perf":     {"perftest bandwidth and latency tests (write_bw, send_lat, ...) between two emulated HCAs", runPerf},
+		"topo":      {"check or generate topology files", runTopo},
+		"discover":  {"walk an emulated fabric with directed-route SMPs and print ibnetdiscover output", runDiscover},
+		"demo":      {"generate a small fat tree, discover it and print a summary", runDemo},
+		"host":      {"create and manage emulated host roots (OS, HCAs, devices, services)", runHost},
+		"msiexec":   {"replay WinOF msiexec command lines (/i, /x, /a) against a host root", runMsiexec},
+		"vstat":     {"print a host's HCAs in WinOF's vstat layout", runVstat},
+		"flint":     {"query and burn HCA firmware on a host", runFlint},
+		"ibscan":    {"list every WinOF file on a host", runIBScan},
+		"ibcleanup": {"remove every WinOF file from a host (not an uninstall)", runIBCleanup},
+		"up":        {"bring a topology up in-process with the built-in subnet manager and print a summary", runUp},
+		"serve":     {"serve a topology to OpenSM and infiniband-diags over the ibsim attach protocol", runServe},
+		"sm":        {"run the subnet manager over the ibsim attach protocol (against ibsim or ibemu serve), like opensm", runSM},
+		"perf":      {"perftest bandwidth and latency tests (write_bw, send_lat, ...) between two emulated HCAs", runPerf},
 	}
 }
 

@@ -1,0 +1,227 @@
+package host
+
+import (
+	"fmt"
+
+	"github.com/ibemu/ibemu/emu"
+	"github.com/ibemu/ibemu/emu/wire"
+	"github.com/ibemu/ibemu/hca"
+	"github.com/ibemu/ibemu/stack/fabric"
+)
+
+// Adapter is the hardware behind an HCA slot: what the PCI bus and the
+// adapter report about themselves, and the live state of its ports. An
+// emulated HCA on a running fabric is one (FabricAdapter); so is an
+// adapter with no cable attached (DetachedAdapter), which lets hosts
+// exist without a fabric for installer-only work.
+type Adapter interface {
+	// Identity describes the adapter as it left the factory.
+	Identity() AdapterIdentity
+	// Ports reads the state of every port, port 1 first.
+	Ports() ([]PortStatus, error)
+}
+
+// AdapterIdentity is the fixed description of an adapter.
+type AdapterIdentity struct {
+	// Name is the fabric node name (or the NodeDescription).
+	Name string
+	// Profile, Family, Part and Board name the model (hca.Profile).
+	Profile, Family, Part, Board string
+	// DeviceID is the PCI device ID; Revision the hardware revision.
+	DeviceID uint16
+	Revision uint32
+	// VendorID is NodeInfo.VendorID (the IEEE OUI).
+	VendorID uint32
+	// NumPorts is the number of IB ports.
+	NumPorts int
+	// NodeGUID, SystemImageGUID and PortGUIDs identify the adapter.
+	NodeGUID        wire.GUID
+	SystemImageGUID wire.GUID
+	PortGUIDs       []wire.GUID
+	// MTUCap, GIDTableLen and PKeyTableLen are port capabilities.
+	MTUCap       wire.MTU
+	GIDTableLen  int
+	PKeyTableLen int
+	// Firmware is the image the adapter shipped with.
+	Firmware FirmwareImage
+}
+
+// PortCounters are a port's PortCounters values, each saturated into the
+// width of its field (IBTA Vol 1 §16.1.3.5).
+type PortCounters struct {
+	LinkErrorRecovery, LinkDowned                           uint64
+	RcvErrors, RcvRemotePhysErrors, RcvSwitchRelayErrors    uint64
+	XmitDiscards, XmitConstraintErrors, RcvConstraintErrors uint64
+	VL15Dropped                                             uint64
+	XmitData, RcvData, XmitPkts, RcvPkts                    uint64
+}
+
+// PortStatus is the live state of one adapter port, the values vstat
+// shows: PortInfo as the port's SMA holds it (IBTA Vol 1 §14.2.5.6) and
+// the link's logical and physical state.
+type PortStatus struct {
+	Num  int
+	GUID wire.GUID
+	// State and Phys are PortInfo.PortState and PortPhysicalState.
+	State wire.PortState
+	Phys  wire.PhysPortState
+	// Width and Speed are the active link width and speed (0 while the
+	// link is down).
+	Width wire.LinkWidth
+	Speed wire.LinkSpeed
+	// LID, LMC, SMLID and GIDPrefix are what the SM assigned.
+	LID       wire.LID
+	LMC       uint8
+	SMLID     wire.LID
+	GIDPrefix uint64
+	// MTUCap is the port's maximum MTU.
+	MTUCap wire.MTU
+	// Counters are the port's PortCounters.
+	Counters PortCounters
+}
+
+// IdentityFromProfile describes an adapter of model p with the given
+// GUIDs (port GUIDs default to node GUID + port number).
+func IdentityFromProfile(p *hca.Profile, name string, nodeGUID, sysGUID wire.GUID, portGUIDs []wire.GUID) AdapterIdentity {
+	if sysGUID == 0 {
+		sysGUID = nodeGUID
+	}
+	guids := make([]wire.GUID, p.NumPorts)
+	for i := range guids {
+		if i < len(portGUIDs) && portGUIDs[i] != 0 {
+			guids[i] = portGUIDs[i]
+		} else {
+			guids[i] = nodeGUID + wire.GUID(i+1)
+		}
+	}
+	fw := p.Firmware
+	return AdapterIdentity{
+		Name: name, Profile: p.Name, Family: p.Family, Part: p.Part, Board: p.Board,
+		DeviceID: p.DeviceID, Revision: p.Revision, VendorID: p.VendorID, NumPorts: p.NumPorts,
+		NodeGUID: nodeGUID, SystemImageGUID: sysGUID, PortGUIDs: guids,
+		MTUCap: p.MTUCap, GIDTableLen: int(p.GIDTableLen), PKeyTableLen: int(p.PartitionCap),
+		Firmware: FirmwareImage{
+			Version: FirmwareVersion{uint16(fw.Major), uint16(fw.Minor), uint16(fw.SubMinor)},
+			PSID:    fw.PSID, BuildID: fw.BuildID,
+		},
+	}
+}
+
+// fabricAdapter is an emulated HCA on a fabric.
+type fabricAdapter struct {
+	h  *fabric.HCA
+	id AdapterIdentity
+}
+
+// FabricAdapter is the Adapter of an emulated HCA built by stack/fabric.
+// Ports reads its state on the fabric's event loop.
+func FabricAdapter(h *fabric.HCA) Adapter {
+	d := h.Device
+	prof := d.Profile()
+	guids := make([]wire.GUID, prof.NumPorts)
+	for i := range guids {
+		guids[i] = d.PortGUID(i + 1)
+	}
+	name := h.Topo.ID
+	if name == "" {
+		name = h.Topo.Desc
+	}
+	return &fabricAdapter{h: h, id: IdentityFromProfile(prof, name, d.NodeGUID(), h.Topo.SysImageGUID, guids)}
+}
+
+// Identity implements Adapter.
+func (a *fabricAdapter) Identity() AdapterIdentity { return a.id }
+
+// HCA returns the fabric HCA behind the adapter, for host software that
+// drives it (MAD agents, verbs).
+func (a *fabricAdapter) HCA() *fabric.HCA { return a.h }
+
+// Ports implements Adapter.
+func (a *fabricAdapter) Ports() ([]PortStatus, error) {
+	n := a.h.Node
+	out := make([]PortStatus, 0, n.NumPorts())
+	err := n.Fabric().Do(func() {
+		for i := 1; i <= n.NumPorts(); i++ {
+			out = append(out, portStatus(a.h.Device, n.Port(i), i))
+		}
+	})
+	if err != nil {
+		return nil, fmt.Errorf("host: hca %s: read ports: %w", a.id.Name, err)
+	}
+	return out, nil
+}
+
+// sat saturates v into bits bits.
+func sat(v uint64, bits uint) uint64 {
+	if m := uint64(1)<<bits - 1; v > m {
+		return m
+	}
+	return v
+}
+
+// portStatus reads port num of d; it runs on the event loop.
+func portStatus(d *hca.Device, p *emu.Port, num int) PortStatus {
+	st := PortStatus{Num: num, GUID: d.PortGUID(num), State: p.State(), Phys: p.PhysState()}
+	if p.IsUp() {
+		st.Width, st.Speed = p.Width(), p.Speed()
+	}
+	if pa := d.SMA().Port(num); pa != nil {
+		st.LID, st.LMC, st.SMLID, st.GIDPrefix = pa.LID, pa.LMC, pa.MasterSMLID, pa.GIDPrefix
+		st.MTUCap = pa.Config.MTUCap
+	}
+	c := &p.Counters
+	st.Counters = PortCounters{
+		LinkErrorRecovery: sat(c.LinkErrorRecovery.Load(), 8), LinkDowned: sat(c.LinkDowned.Load(), 8),
+		RcvErrors: sat(c.RcvErrors.Load(), 16), RcvRemotePhysErrors: sat(c.RcvRemotePhysErrors.Load(), 16),
+		RcvSwitchRelayErrors: sat(c.RcvSwitchRelayErrors.Load(), 16), XmitDiscards: sat(c.XmitDiscards.Load(), 16),
+		XmitConstraintErrors: sat(c.XmitConstraintErrors.Load(), 8), RcvConstraintErrors: sat(c.RcvConstraintErrors.Load(), 8),
+		VL15Dropped: sat(c.VL15Dropped.Load(), 16),
+		XmitData:    sat(c.XmitData.Load(), 32), RcvData: sat(c.RcvData.Load(), 32),
+		XmitPkts: sat(c.XmitPkts.Load(), 32), RcvPkts: sat(c.RcvPkts.Load(), 32),
+	}
+	return st
+}
+
+// detachedAdapter is an adapter with no cable: its ports poll forever.
+type detachedAdapter struct{ id AdapterIdentity }
+
+// DetachedAdapter is an adapter with the given identity and no link: its
+// ports are Down and Polling. Hosts use it for installer-only work and
+// for slots whose fabric HCA is not attached.
+func DetachedAdapter(id AdapterIdentity) Adapter { return detachedAdapter{id: id} }
+
+// Identity implements Adapter.
+func (a detachedAdapter) Identity() AdapterIdentity { return a.id }
+
+// Ports implements Adapter.
+func (a detachedAdapter) Ports() ([]PortStatus, error) {
+	out := make([]PortStatus, a.id.NumPorts)
+	for i := range out {
+		var g wire.GUID
+		if i < len(a.id.PortGUIDs) {
+			g = a.id.PortGUIDs[i]
+		}
+		out[i] = PortStatus{Num: i + 1, GUID: g, State: wire.PortStateDown, Phys: wire.PhysStatePolling, MTUCap: a.id.MTUCap}
+	}
+	return out, nil
+}
+
+// slotFromIdentity builds the slot record of a newly seen adapter.
+func slotFromIdentity(slot int, id AdapterIdentity) HCASlot {
+	return HCASlot{
+		Slot: slot, Name: id.Name, Profile: id.Profile, Family: id.Family, Part: id.Part, Board: id.Board,
+		DeviceID: id.DeviceID, Revision: id.Revision, VendorID: id.VendorID, NumPorts: id.NumPorts,
+		NodeGUID: id.NodeGUID, SystemImageGUID: id.SystemImageGUID, PortGUIDs: append([]wire.GUID(nil), id.PortGUIDs...),
+		MTUCap: id.MTUCap, Firmware: id.Firmware,
+	}
+}
+
+// identityFromSlot describes the adapter a slot record stands for.
+func identityFromSlot(s *HCASlot) AdapterIdentity {
+	return AdapterIdentity{
+		Name: s.Name, Profile: s.Profile, Family: s.Family, Part: s.Part, Board: s.Board,
+		DeviceID: s.DeviceID, Revision: s.Revision, VendorID: s.VendorID, NumPorts: s.NumPorts,
+		NodeGUID: s.NodeGUID, SystemImageGUID: s.SystemImageGUID, PortGUIDs: append([]wire.GUID(nil), s.PortGUIDs...),
+		MTUCap: s.MTUCap, Firmware: s.Firmware,
+	}
+}
