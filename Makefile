@@ -6,7 +6,7 @@ IBEMU   := $(CURDIR)/bin/ibemu
 PKGS    := ./...
 TESTTIMEOUT ?= 28m
 
-.PHONY: all build deps demo test unit check fuzz bench bench-discover bench-sm clean scenarios
+.PHONY: all build deps demo test unit check fuzz bench bench-discover bench-sm bench-interop clean scenarios
 
 all: build
 
@@ -51,6 +51,11 @@ bench-discover: build
 # Real OpenSM against ibemu sm, each on the same real ibsim topology.
 bench-sm: build
 	@bash .ci/bench-sm.sh
+
+# Real ibsim against ibemu serve, same opensm -o, same net files (648 and
+# 11,664 HCAs): wall time, OpenSM phases, server CPU, CPU per SMP, peak RSS.
+bench-interop: build
+	@bash .ci/bench-interop.sh
 
 clean:
 	rm -rf bin

@@ -1,0 +1,120 @@
+#!/usr/bin/env bash
+# bench-interop.sh: the same unmodified `opensm -o` against real ibsim and
+# against `ibemu serve`, on the same net files, in the same run.
+#
+# For each topology and server it reports: OpenSM's wall time to SUBNET UP,
+# the time of its MAD-bound phases from its own log timestamps (discovery:
+# "Entering DISCOVERING state" to "Entering MASTER state"; LFT distribution
+# and port activation: "minhop tables configured" to "SUBNET UP"), the
+# server's CPU time (user+sys, from /proc/PID/stat), its peak RSS (VmHWM),
+# SMPs served per second and CPU microseconds per SMP. The SMP count is
+# the number of MADs OpenSM sent, which ibemu serve counts; ibsim cannot
+# count them, so its rows use the count of the ibemu run of the same
+# topology (the same OpenSM doing the same bring-up).
+#
+# Usage: .ci/bench-interop.sh [SIZES...]   SIZES: 648 11664 (default both)
+# Env: IBEMU (default bin/ibemu), RUNS (runs per server, default 1),
+#      OPENSM_ARGS (extra opensm arguments, e.g. "--maxsmps 0").
+set -euo pipefail
+
+IBEMU=${IBEMU:-bin/ibemu}
+RUNS=${RUNS:-1}
+UMAD2SIM=${UMAD2SIM:-/usr/lib/x86_64-linux-gnu/umad2sim/libumad2sim.so}
+sizes=("$@")
+[ ${#sizes[@]} -eq 0 ] && sizes=(648 11664)
+
+for tool in opensm ibsim; do
+  command -v "$tool" >/dev/null || { echo "bench-interop: $tool not installed (make deps)" >&2; exit 1; }
+done
+[ -e "$UMAD2SIM" ] || { echo "bench-interop: $UMAD2SIM missing (make deps)" >&2; exit 1; }
+[ -x "$IBEMU" ] || { echo "bench-interop: $IBEMU missing (make build)" >&2; exit 1; }
+
+work=$(mktemp -d)
+server_pid=""
+cleanup() {
+  if [ -n "$server_pid" ]; then kill "$server_pid" 2>/dev/null || true; wait "$server_pid" 2>/dev/null || true; fi
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+clk=$(getconf CLK_TCK)
+
+# secs LOGLINE: seconds since midnight of an OpenSM log line's timestamp.
+secs() { awk '{split($3, t, ":"); printf "%.6f\n", t[1]*3600 + t[2]*60 + t[3] + $4/1e6}'; }
+
+# phase LOG FROM TO: seconds between the first line matching FROM and the
+# first line matching TO after it.
+phase() {
+  local a b
+  a=$(grep -m1 -- "$2" "$1" | secs) || true
+  b=$(grep -m1 -- "$3" "$1" | secs) || true
+  if [ -z "$a" ] || [ -z "$b" ]; then echo "-"; return; fi
+  awk -v a="$a" -v b="$b" 'BEGIN { d = b - a; if (d < 0) d += 86400; printf "%.3f", d }'
+}
+
+# wait_sock NAME: wait until the abstract socket @NAME:ctl exists.
+wait_sock() {
+  for _ in $(seq 1 600); do
+    grep -q "@$1:ctl@" /proc/net/unix && return 0
+    kill -0 "$server_pid" 2>/dev/null || { echo "bench-interop: server exited" >&2; return 1; }
+    sleep 0.1
+  done
+  echo "bench-interop: server did not start" >&2
+  return 1
+}
+
+declare -A smps
+
+printf "%-8s %-6s %8s %10s %10s %8s %9s %10s %10s\n" size server "wall(s)" "discov(s)" "lft+act(s)" "cpu(s)" "rss(MB)" "smp/s" "cpu-us/smp"
+for size in "${sizes[@]}"; do
+  case $size in
+  648) gen=(fattree --levels 2 --radix 36) ;;
+  11664) gen=(fattree --levels 3 --radix 36) ;;
+  *) echo "bench-interop: unknown size $size (648 or 11664)" >&2; exit 2 ;;
+  esac
+  net="$work/ft$size.net"
+  "$IBEMU" topo gen "${gen[@]}" >"$net"
+  nodes=$(grep -cE '^(Switch|Ca|Hca)' "$net")
+  for run in $(seq 1 "$RUNS"); do
+    for server in ibemu ibsim; do
+      sock="bench$$-$size-$server-$run"
+      dir="$work/$sock"
+      mkdir -p "$dir"
+      if [ "$server" = ibsim ]; then
+        IBSIM_SOCKNAME=$sock ibsim -s -n -N $((nodes + 16)) -S $((nodes + 16)) -P $((nodes * 40)) "$net" \
+          >"$dir/server.out" 2>&1 &
+      else
+        "$IBEMU" serve --no-console --sockname "$sock" "$net" >"$dir/server.out" 2>"$dir/server.err" &
+      fi
+      server_pid=$!
+      wait_sock "$sock"
+      start=$(date +%s.%N)
+      # shellcheck disable=SC2086
+      (cd "$dir" && LD_PRELOAD=$UMAD2SIM IBSIM_SOCKNAME=$sock OSM_TMP_DIR=$dir OSM_CACHE_DIR=$dir \
+        timeout 1200 opensm -o -f "$dir/opensm.log" ${OPENSM_ARGS:-} >"$dir/opensm.out" 2>&1) || true
+      end=$(date +%s.%N)
+      read -r ut st < <(awk '{print $14, $15}' "/proc/$server_pid/stat")
+      rss=$(awk '/VmHWM/ {printf "%.1f", $2/1024}' "/proc/$server_pid/status")
+      if [ "$server" = ibsim ]; then kill -TERM "$server_pid"; else kill -INT "$server_pid"; fi
+      wait "$server_pid" 2>/dev/null || true
+      server_pid=""
+      if ! grep -q "SUBNET UP" "$dir/opensm.log"; then
+        echo "bench-interop: $server $size: OpenSM did not reach SUBNET UP; log:" >&2
+        tail -20 "$dir/opensm.log" >&2
+        continue
+      fi
+      wall=$(awk -v a="$start" -v b="$end" 'BEGIN { printf "%.3f", b - a }')
+      cpu=$(awk -v u="$ut" -v s="$st" -v c="$clk" 'BEGIN { printf "%.3f", (u + s) / c }')
+      disc=$(phase "$dir/opensm.log" "Entering DISCOVERING state" "Entering MASTER state")
+      lft=$(phase "$dir/opensm.log" "tables configured on all switches" "SUBNET UP")
+      if [ "$server" = ibemu ]; then
+        smps[$size]=$(sed -n 's/^# ibemu serve: \([0-9]*\) datagrams from clients.*/\1/p' "$dir/server.out")
+      fi
+      n=${smps[$size]:-0}
+      rate=$(awk -v n="$n" -v w="$wall" 'BEGIN { if (w > 0 && n > 0) printf "%.0f", n / w; else print "-" }')
+      per=$(awk -v n="$n" -v c="$cpu" 'BEGIN { if (n > 0) printf "%.2f", c * 1e6 / n; else print "-" }')
+      printf "%-8s %-6s %8s %10s %10s %8s %9s %10s %10s\n" "$size" "$server" "$wall" "$disc" "$lft" "$cpu" "$rss" "$rate" "$per"
+    done
+  done
+done
+echo "# SMP counts (from ibemu serve, also used for ibsim): $(for k in "${!smps[@]}"; do printf '%s=%s ' "$k" "${smps[$k]}"; done)"

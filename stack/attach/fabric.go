@@ -1,0 +1,185 @@
+package attach
+
+import (
+	"fmt"
+
+	"github.com/ibemu/ibemu/emu"
+	"github.com/ibemu/ibemu/emu/agent"
+	"github.com/ibemu/ibemu/emu/topology"
+	"github.com/ibemu/ibemu/emu/wire"
+	"github.com/ibemu/ibemu/hca"
+	"github.com/ibemu/ibemu/stack/fabric"
+	ibswitch "github.com/ibemu/ibemu/switch"
+)
+
+// node is one emulated node as the server sees it: the engine node, the
+// device behind it and the topology node it came from. Its dev field is
+// the wrapper the engine calls, which adds the server's hooks (the host
+// side of a switch's management port 0, attribute-specific error
+// injection) in front of the device.
+type node struct {
+	topo *topology.Node
+	en   *emu.Node
+	dev  *nodeDev
+	hca  *hca.Device      // nil on a switch
+	sw   *ibswitch.Switch // nil on a CA
+	sma  *agent.SMA
+
+	// removed remembers the peers of links the console unlinked, by local
+	// port number, for ReLink.
+	removed map[int]*emu.Port
+}
+
+// nodeDev is the emu.Device the engine calls for a node: the HCA or switch
+// device with the server's hooks in front. Every method runs on the event
+// loop.
+type nodeDev struct {
+	n     *node
+	inner emu.Device
+	// host is the attach point of a switch's port 0 while clients are
+	// attached there (nil otherwise, and always nil on CAs).
+	host *attachPoint
+	// errAttr drops, per arrival port, a share of the SMA and PMA requests
+	// for one attribute that end at this node (console Error with an
+	// attribute).
+	errAttr map[int]attrError
+}
+
+// attrError is the attribute-specific drop of one port.
+type attrError struct {
+	attr wire.AttrID
+	rate float64
+}
+
+var (
+	_ emu.Device           = (*nodeDev)(nil)
+	_ emu.Starter          = (*nodeDev)(nil)
+	_ emu.PortStateHandler = (*nodeDev)(nil)
+)
+
+// HandlePacket implements emu.Device.
+func (d *nodeDev) HandlePacket(p *emu.Port, frame []byte) {
+	if len(d.errAttr) > 0 && d.dropByAttr(p, frame) {
+		return
+	}
+	if d.host != nil && d.host.intercept(p, frame) {
+		return
+	}
+	d.inner.HandlePacket(p, frame)
+}
+
+// Start implements emu.Starter.
+func (d *nodeDev) Start(n *emu.Node) {
+	if s, ok := d.inner.(emu.Starter); ok {
+		s.Start(n)
+	}
+}
+
+// PortStateChanged implements emu.PortStateHandler.
+func (d *nodeDev) PortStateChanged(p *emu.Port) {
+	if h, ok := d.inner.(emu.PortStateHandler); ok {
+		h.PortStateChanged(p)
+	}
+	if d.host != nil {
+		d.host.portStateChanged(p)
+	}
+}
+
+// dropByAttr applies the attribute-specific error rate of port p: a
+// request for that attribute, of the SM or performance class, that ends
+// at this node is lost with the port's probability.
+func (d *nodeDev) dropByAttr(p *emu.Port, frame []byte) bool {
+	e, ok := d.errAttr[p.Num()]
+	if !ok || e.rate <= 0 {
+		return false
+	}
+	f, err := agent.ParseFrame(frame)
+	if err != nil {
+		return false
+	}
+	m := f.MAD
+	if m.IsResponse() || m.AttrID() != e.attr {
+		return false
+	}
+	switch m.MgmtClass() {
+	case wire.MgmtClassSubnDirected:
+		s := wire.SMP(append([]byte(nil), m...))
+		act, _, err := wire.DRProcess(s, p.Num(), d.n.sw != nil, d.n.en.NumPorts())
+		if err != nil || act != wire.DRDeliver {
+			return false
+		}
+	case wire.MgmtClassSubnLID, wire.MgmtClassPerf:
+		if !d.n.ownsLID(f.Addr.DLID) {
+			return false
+		}
+	default:
+		return false
+	}
+	return d.n.en.Fabric().Rand().Float64() < e.rate
+}
+
+// ownsLID reports whether l is one of the node's LIDs (port 0's on a
+// switch, any port's on a CA).
+func (n *node) ownsLID(l wire.LID) bool {
+	if n.sw != nil {
+		return n.sma.Port(0).OwnsLID(l)
+	}
+	for i := 1; i <= n.en.NumPorts(); i++ {
+		if n.sma.Port(i).OwnsLID(l) {
+			return true
+		}
+	}
+	return false
+}
+
+// buildFabric creates the devices of t with stack/fabric (device models,
+// GUIDs, descriptions, LIDs and link rates as everywhere else in ibemu)
+// and places them in a new engine behind the server's node wrappers, with
+// the same links. The devices bind to their engine nodes only when the
+// engine starts, so the engine stack/fabric made is discarded unused.
+func buildFabric(t *topology.Topology, fopts []fabric.Option, eopts []emu.Option) (*emu.Fabric, []*node, map[string]*node, error) {
+	sf, err := fabric.Build(t, fopts...)
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("attach: %w", err)
+	}
+	ef := emu.New(eopts...)
+	nodes := make([]*node, 0, len(t.Nodes))
+	byID := make(map[string]*node, len(t.Nodes))
+	for _, tn := range t.Nodes {
+		old := sf.Node(tn.ID)
+		if old == nil {
+			return nil, nil, nil, fmt.Errorf("attach: node %s was not built", tn)
+		}
+		n := &node{topo: tn, removed: map[int]*emu.Port{}}
+		n.dev = &nodeDev{n: n, inner: old.Device()}
+		switch dv := old.Device().(type) {
+		case *hca.Device:
+			n.hca, n.sma = dv, dv.SMA()
+		case *ibswitch.Switch:
+			n.sw, n.sma = dv, dv.SMA()
+		default:
+			return nil, nil, nil, fmt.Errorf("attach: node %s: unexpected device %T", tn, dv)
+		}
+		cfgs := make([]emu.PortConfig, old.NumPorts())
+		for i := range cfgs {
+			p := old.Port(i + 1)
+			cfgs[i] = emu.PortConfig{WidthSupported: p.WidthSupported(), WidthEnabled: p.WidthEnabled(),
+				SpeedSupported: p.SpeedSupported(), SpeedEnabled: p.SpeedEnabled()}
+		}
+		en, err := ef.AddNode(tn.ID, old.Type(), old.NumPorts(), n.dev, cfgs...)
+		if err != nil {
+			return nil, nil, nil, fmt.Errorf("attach: %w", err)
+		}
+		n.en = en
+		nodes = append(nodes, n)
+		byID[tn.ID] = n
+	}
+	for _, l := range t.Links() {
+		a := byID[l.A.Node.ID].en.Port(l.A.Num)
+		b := byID[l.B.Node.ID].en.Port(l.B.Num)
+		if _, err := ef.Connect(a, b); err != nil {
+			return nil, nil, nil, fmt.Errorf("attach: %w", err)
+		}
+	}
+	return ef, nodes, byID, nil
+}

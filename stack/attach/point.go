@@ -1,0 +1,505 @@
+package attach
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/ibemu/ibemu/emu"
+	"github.com/ibemu/ibemu/emu/agent"
+	"github.com/ibemu/ibemu/emu/wire"
+	"github.com/ibemu/ibemu/hca"
+)
+
+// errUndeliverable marks a client MAD the fabric cannot take (no route,
+// port down, a path the attach port cannot start); the client gets it back
+// with status 110.
+var errUndeliverable = errors.New("attach: mad undeliverable")
+
+// attachPoint is one port clients attach to: a CA port, whose MADs go
+// through the HCA's host agent interface (hca.Device.RegisterAgent), or a
+// switch's management port 0, whose host side the server provides itself
+// (the switch model has no host interface). All its state is owned by the
+// event loop.
+type attachPoint struct {
+	s    *Server
+	n    *node
+	port *emu.Port
+	// clients are the clients attached here, in attach order.
+	clients []*client
+	// sm is the client that receives unsolicited SM and SA requests (the
+	// first one that set IsSM), nil when none.
+	sm *client
+	// smAgents serve SM and SA requests for sm on a CA port.
+	smAgents []*hca.Agent
+
+	// Switch port 0 only: TIDs of the traps made up for a local SM, and
+	// the host-side PMA and vendor agents (see localGMP).
+	trapTID uint64
+	pma     *agent.PMA
+	vendor  *agent.Vendor
+}
+
+// Unsolicited requests an SM client may receive: libumad2sim crashes the
+// process when a MAD arrives for a class it did not register (ibsim issue
+// #38), and an SM registers exactly these classes with these methods.
+var (
+	smpMethods = []wire.Method{wire.MethodGet, wire.MethodSet, wire.MethodTrap}
+	saMethods  = []wire.Method{wire.MethodGet, wire.MethodSet, wire.MethodGetTable, wire.MethodGetTraceTable,
+		wire.MethodGetMulti, wire.MethodDelete}
+)
+
+// forSM reports whether m is an unsolicited request an SM client takes.
+func forSM(m wire.MAD) bool {
+	if m.IsResponse() {
+		return false
+	}
+	switch m.MgmtClass() {
+	case wire.MgmtClassSubnLID, wire.MgmtClassSubnDirected:
+		return slices.Contains(smpMethods, m.Method())
+	case wire.MgmtClassSubnAdm:
+		return m.ClassVersion() == wire.SAClassVersion && slices.Contains(saMethods, m.Method())
+	}
+	return false
+}
+
+func (ap *attachPoint) isSwitch() bool { return ap.n.sw != nil }
+
+// pa is the SMA state of the attach port.
+func (ap *attachPoint) pa() *agent.PortAttrs { return ap.n.sma.Port(ap.port.Num()) }
+
+// add attaches c.
+func (ap *attachPoint) add(c *client) {
+	ap.clients = append(ap.clients, c)
+	if ap.isSwitch() {
+		ap.n.dev.host = ap
+	}
+}
+
+// remove detaches c: its agents go, and if it was the SM the next client
+// that set IsSM takes over (or IsSM is cleared).
+func (ap *attachPoint) remove(c *client) {
+	i := slices.Index(ap.clients, c)
+	if i < 0 {
+		return
+	}
+	ap.clients = slices.Delete(ap.clients, i, i+1)
+	for _, a := range c.agents {
+		a.Unregister()
+	}
+	c.agents = nil
+	for _, tr := range c.pending {
+		tr.timer.Stop()
+	}
+	c.pending = nil
+	if ap.sm == c {
+		ap.chooseSM(nil)
+	}
+	if len(ap.clients) == 0 && ap.isSwitch() && ap.n.dev.host == ap {
+		ap.n.dev.host = nil
+	}
+}
+
+// smOnNode returns the SM client attached anywhere on ap's node, or nil.
+func (ap *attachPoint) smOnNode() *client {
+	for _, p := range ap.n.en.Ports() {
+		if p == nil {
+			continue
+		}
+		if o := ap.s.points[p]; o != nil && o.sm != nil {
+			return o.sm
+		}
+	}
+	return nil
+}
+
+// setISSM records whether c holds the SM role (SET_ISSM, or CONNECT with
+// issm set), as opening /dev/infiniband/issmN does on Linux.
+func (ap *attachPoint) setISSM(c *client, on bool) {
+	c.issm = on
+	switch {
+	case on && ap.sm == nil:
+		ap.chooseSM(c)
+	case !on && ap.sm == c:
+		ap.chooseSM(nil)
+	}
+}
+
+// chooseSM makes c the SM client, or, for nil, the first other client
+// with IsSM; with none left the port's IsSM capability is cleared.
+func (ap *attachPoint) chooseSM(c *client) {
+	if c == nil {
+		for _, o := range ap.clients {
+			if o.issm && o != ap.sm {
+				c = o
+				break
+			}
+		}
+	}
+	had := ap.sm != nil
+	ap.sm = c
+	switch {
+	case c != nil && !had:
+		ap.enableSM()
+	case c == nil && had:
+		ap.disableSM()
+	}
+}
+
+// enableSM raises IsSM on the attach port (which sends trap 144 when the
+// port can reach the master SM) and, on a CA, registers the agents that
+// bring SM and SA requests to the SM client.
+func (ap *attachPoint) enableSM() {
+	if ap.isSwitch() {
+		_, _ = ap.n.sma.ModifyCapabilityMask(0, wire.PortCapIsSM, 0)
+		return
+	}
+	specs := []hca.AgentSpec{
+		{QPN: agent.QP0, Class: wire.MgmtClassSubnLID, ClassVersion: wire.SMPClassVersion, Methods: smpMethods},
+		{QPN: agent.QP0, Class: wire.MgmtClassSubnDirected, ClassVersion: wire.SMPClassVersion, Methods: smpMethods[:2]},
+		{QPN: agent.QP1, Class: wire.MgmtClassSubnAdm, ClassVersion: wire.SAClassVersion, Methods: saMethods},
+	}
+	for _, sp := range specs {
+		sp.Port = ap.port.Num()
+		qp := sp.QPN
+		sp.Handler = func(r hca.ReceivedMAD) {
+			if ap.sm != nil {
+				ap.sm.send(ap.datagram(r.Addr.LID, r.Addr.QPN, qp, r.MAD))
+			}
+		}
+		a, err := ap.n.hca.RegisterAgent(sp)
+		if err != nil {
+			ap.s.log.Warn("attach: sm agent not registered", "node", ap.n.topo.ID, "class", sp.Class, "err", err)
+			continue
+		}
+		ap.smAgents = append(ap.smAgents, a)
+	}
+}
+
+// disableSM undoes enableSM.
+func (ap *attachPoint) disableSM() {
+	if ap.isSwitch() {
+		_, _ = ap.n.sma.ModifyCapabilityMask(0, 0, wire.PortCapIsSM)
+		return
+	}
+	for _, a := range ap.smAgents {
+		a.Unregister()
+	}
+	ap.smAgents = nil
+}
+
+// ownLID is the attach port's LID (0 before the SM assigns one).
+func (ap *attachPoint) ownLID() wire.LID { return ap.pa().LID }
+
+// datagram builds the datagram that hands mad, which came from slid's
+// QP sqp, to a client's QP dqp.
+func (ap *attachPoint) datagram(slid wire.LID, sqp, dqp uint32, mad []byte) Datagram {
+	d := NewDatagram()
+	d.SetDLID(ap.ownLID())
+	d.SetSLID(slid)
+	d.SetDQP(dqp)
+	d.SetSQP(sqp)
+	copy(d.MAD(), mad)
+	return d
+}
+
+// fromClient injects a datagram from c into the fabric as sent by the
+// attach port's host. A request that expects a response is tracked as the
+// Linux MAD layer tracks a umad send with a timeout: it is sent again
+// after Config.MADTimeout without a response, up to Config.MADRetries
+// times, and then handed back to the client with status 110 (ETIMEDOUT),
+// which is how OpenSM's umad vendor layer learns that a transaction
+// failed (libumad2sim passes neither timeout nor retries to the server).
+func (ap *attachPoint) fromClient(c *client, d Datagram) {
+	if c.closed.Load() {
+		return
+	}
+	m := d.MAD()
+	var tr *transaction
+	if m.BaseVersion() == wire.MADBaseVersion && expectsResponse(m) {
+		key := txKey(m.TID())
+		if old := c.pending[key]; old != nil {
+			old.timer.Stop()
+		}
+		// forward never changes d, so the transaction keeps it as is.
+		tr = &transaction{d: d, left: ap.s.cfg.MADRetries}
+		if c.pending == nil {
+			c.pending = map[uint64]*transaction{}
+		}
+		c.pending[key] = tr
+		if n := int64(len(c.pending)); n > ap.s.stats.MaxOutstanding.Load() {
+			ap.s.stats.MaxOutstanding.Store(n) // only the event loop writes it
+		}
+		ap.arm(c, key, tr)
+	}
+	if err := ap.forward(c, d); err != nil {
+		ap.failed(c, d, tr, err)
+	}
+}
+
+// forward hands a client MAD to the attach port's host interface.
+func (ap *attachPoint) forward(c *client, d Datagram) error {
+	m := d.MAD()
+	switch {
+	case m.BaseVersion() != wire.MADBaseVersion:
+		return fmt.Errorf("base version %d: %w", m.BaseVersion(), errUndeliverable)
+	case ap.isSwitch():
+		return ap.swSend(c, d)
+	default:
+		return ap.hcaSend(c, d)
+	}
+}
+
+// failed handles a client MAD the fabric could not take: a request comes
+// back at once with status 110, as ibsim returns MADs it cannot route.
+func (ap *attachPoint) failed(c *client, d Datagram, tr *transaction, err error) {
+	m := d.MAD()
+	ap.s.log.Debug("attach: client mad not delivered", "slot", c.slot, "class", m.MgmtClass(),
+		"method", m.Method(), "attr", m.AttrID(), "dlid", d.DLID(), "err", err)
+	if tr != nil {
+		key := txKey(m.TID())
+		if c.pending[key] == tr {
+			delete(c.pending, key)
+			tr.timer.Stop()
+		}
+	}
+	if m.IsResponse() || m.Method() == wire.MethodTrapRepress {
+		return
+	}
+	ap.bounce(c, d)
+}
+
+// transaction is a client request waiting for its response.
+type transaction struct {
+	d     Datagram // the request as the client sent it
+	left  int      // retransmissions left
+	timer emu.Timer
+}
+
+// txKey is the part of a TID that identifies a client's transaction: the
+// client's agent id (bits 32..47) and its own 32 bits; bits 48..63 carry
+// the slot.
+func txKey(tid uint64) uint64 { return tid & 0xFFFF_FFFF_FFFF }
+
+// expectsResponse reports whether a request gets a response (IBTA Vol 1
+// §13.4.5: Get, Set, Report and the SA's table methods do; Send, Trap and
+// TrapRepress do not).
+func expectsResponse(m wire.MAD) bool {
+	if m.IsResponse() {
+		return false
+	}
+	switch m.Method() {
+	case wire.MethodGet, wire.MethodSet, wire.MethodReport, wire.MethodGetTable, wire.MethodGetTraceTable,
+		wire.MethodGetMulti, wire.MethodDelete:
+		return true
+	}
+	return false
+}
+
+// arm starts tr's timeout.
+func (ap *attachPoint) arm(c *client, key uint64, tr *transaction) {
+	tr.timer = ap.s.fab.Clock().AfterFunc(ap.s.cfg.MADTimeout, func() {
+		if c.closed.Load() || c.pending[key] != tr {
+			return
+		}
+		if tr.left <= 0 {
+			delete(c.pending, key)
+			ap.s.stats.TimedOut.Add(1)
+			ap.bounce(c, Datagram(append([]byte(nil), tr.d...)))
+			return
+		}
+		tr.left--
+		ap.s.stats.Retried.Add(1)
+		ap.arm(c, key, tr)
+		if err := ap.forward(c, tr.d); err != nil {
+			ap.failed(c, tr.d, tr, err)
+		}
+	})
+}
+
+// toClient hands a MAD to c. A response completes the client's
+// transaction with its TID; one that answers none (a late answer to a
+// retransmitted request, or a stray) is dropped, as the MAD layer does.
+func (ap *attachPoint) toClient(c *client, d Datagram) {
+	m := d.MAD()
+	if m.IsResponse() {
+		key := txKey(m.TID())
+		tr := c.pending[key]
+		// The class must match too: libumad2sim crashes on a MAD of a class
+		// the process did not register, and a client registered the class of
+		// each request it sent.
+		if tr == nil || tr.d.MAD().MgmtClass() != m.MgmtClass() {
+			ap.s.log.Debug("attach: response matches no request", "slot", c.slot, "tid", fmt.Sprintf("%#x", m.TID()),
+				"class", m.MgmtClass(), "attr", m.AttrID())
+			return
+		}
+		delete(c.pending, key)
+		tr.timer.Stop()
+	}
+	c.send(d)
+}
+
+// bounce returns a client's request with status 110, as ibsim does for
+// MADs it cannot route: the client sees a send timeout.
+func (ap *attachPoint) bounce(c *client, d Datagram) {
+	ap.s.stats.Bounced.Add(1)
+	d.SetStatus(StatusTimeout)
+	c.send(d)
+}
+
+// hcaSend sends a client MAD from a CA port through an HCA host agent.
+// Requests go through an agent of the client's own, one per client agent
+// id (TID bits 32..47), whose responses the HCA routes back by the TID's
+// upper half; the handler restores the client's TID bits before handing
+// the response over.
+func (ap *attachPoint) hcaSend(c *client, d Datagram) error {
+	m := d.MAD()
+	k := agentKey{qp: agent.QP1}
+	if m.MgmtClass().IsSubn() {
+		k.qp = agent.QP0
+	}
+	if m.IsResponse() || m.Method() == wire.MethodTrapRepress {
+		k.responder = true
+	} else {
+		k.agent = uint16(m.TID() >> 32)
+	}
+	a, err := ap.agentFor(c, k)
+	if err != nil {
+		return err
+	}
+	if err := a.Send(hca.MADAddr{LID: d.DLID(), QPN: d.DQP()}, m); err != nil {
+		return fmt.Errorf("%w: %w", errUndeliverable, err)
+	}
+	return nil
+}
+
+// agentFor returns c's agent for k, registering it on first use.
+func (ap *attachPoint) agentFor(c *client, k agentKey) (*hca.Agent, error) {
+	if a := c.agents[k]; a != nil {
+		return a, nil
+	}
+	class := wire.MgmtClassPerf
+	if k.qp == agent.QP0 {
+		class = wire.MgmtClassSubnLID
+	}
+	a, err := ap.n.hca.RegisterAgent(hca.AgentSpec{Port: ap.port.Num(), QPN: k.qp, Class: class, ClassVersion: 1,
+		Handler: func(r hca.ReceivedMAD) {
+			m := wire.MAD(r.MAD)
+			if m.IsResponse() {
+				m.SetTID(uint64(c.slot)<<48 | uint64(k.agent)<<32 | m.TID()&0xFFFFFFFF)
+			}
+			ap.toClient(c, ap.datagram(r.Addr.LID, r.Addr.QPN, k.qp, m))
+		}})
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", errUndeliverable, err)
+	}
+	if c.agents == nil {
+		c.agents = map[agentKey]*hca.Agent{}
+	}
+	c.agents[k] = a
+	return a, nil
+}
+
+// smaGet reads attribute attr (modifier mod) from the node's SMA as the
+// local host does, through port p.
+func (ap *attachPoint) smaGet(p *emu.Port, attr wire.AttrID, mod uint32) ([]byte, error) {
+	mp := ap.n.sma.Port(p.Num())
+	if ap.isSwitch() {
+		mp = ap.n.sma.Port(0)
+	}
+	smp := wire.SMP(make([]byte, wire.MADSize))
+	smp.Encode(&wire.SMPFields{Method: wire.MethodGet, AttrID: attr, AttrMod: mod, MKey: mp.MKey})
+	var out []byte
+	var st wire.MADStatus
+	answered := false
+	ap.n.sma.Process(p, &agent.Frame{MAD: wire.MAD(smp)}, func(resp wire.MAD) {
+		answered = true
+		st = resp.Status()
+		out = append([]byte(nil), wire.SMP(resp).Data()...)
+	})
+	switch {
+	case !answered:
+		return nil, fmt.Errorf("attach: %s of %s: no answer from the sma", attr, ap.n.topo)
+	case st != wire.MADStatusOK:
+		return nil, fmt.Errorf("attach: %s of %s: %w", attr, ap.n.topo, st.Err(wire.MgmtClassSubnLID, attr, 0))
+	}
+	return out, nil
+}
+
+// fwVer is the firmware version in the layout of the Mellanox drivers'
+// fw_ver (major<<32 | minor<<16 | subminor), which libumad2sim prints in
+// hex as the sysfs fw_ver.
+func (ap *attachPoint) fwVer() uint64 {
+	var fw agent.Firmware
+	if ap.isSwitch() {
+		fw = ap.n.sw.Profile().Firmware
+	} else {
+		fw = ap.n.hca.Vendor().Firmware()
+	}
+	return uint64(fw.Major)<<32 | uint64(fw.Minor)<<16 | uint64(fw.SubMinor)
+}
+
+// ctlQuery fills the reply payload of a GET_* control request from the
+// current emulated state.
+func (ap *attachPoint) ctlQuery(typ CtlType, data []byte) error {
+	switch typ {
+	case CtlGetVendor, CtlGetNodeInfo:
+		ni, err := ap.smaGet(ap.port, wire.AttrNodeInfo, 0)
+		if err != nil {
+			return err
+		}
+		clear(data)
+		if typ == CtlGetNodeInfo {
+			copy(data, ni)
+			return nil
+		}
+		n := wire.NodeInfo(ni)
+		v := VendorInfo{VendorID: n.VendorID(), PartID: uint32(n.DeviceID()), HWVer: n.Revision(), FWVer: ap.fwVer()}
+		v.Encode(data)
+	case CtlGetPortInfo:
+		p, mod := ap.port, uint32(ap.port.Num())
+		if num := int(data[0]); num != 0 {
+			if p = ap.n.en.Port(num); p == nil {
+				return fmt.Errorf("attach: GET_PORTINFO: %s has no port %d: %w", ap.n.topo, num, ErrNoNode)
+			}
+			mod = uint32(num)
+		}
+		if ap.isSwitch() {
+			p = ap.port
+		}
+		pi, err := ap.smaGet(p, wire.AttrPortInfo, mod)
+		if err != nil {
+			return err
+		}
+		clear(data)
+		copy(data, pi)
+	case CtlGetPKeys:
+		pk, err := ap.smaGet(ap.port, wire.AttrPKeyTable, 0)
+		if err != nil {
+			return err
+		}
+		clear(data)
+		copy(data, pk)
+	case CtlGetPort:
+		clear(data)
+		hostOrder.PutUint16(data[0:], uint16(ap.ownLID()))
+		data[2] = uint8(ap.port.State())
+	case CtlGetGID:
+		clear(data)
+		pa := ap.pa()
+		guid := pa.Config.GUID
+		if ap.isSwitch() {
+			guid = ap.n.sw.GUID()
+		}
+		for i := range 8 {
+			data[i] = byte(pa.GIDPrefix >> (56 - 8*i))
+			data[8+i] = byte(uint64(guid) >> (56 - 8*i))
+		}
+	case CtlGetGUID:
+		clear(data)
+		hostOrder.PutUint64(data, uint64(ap.n.sma.Node().NodeGUID))
+	default:
+		return fmt.Errorf("attach: %s is not a query: %w", typ, ErrRefused)
+	}
+	return nil
+}

@@ -1,0 +1,302 @@
+package attach
+
+import (
+	"fmt"
+
+	"github.com/ibemu/ibemu/emu"
+	"github.com/ibemu/ibemu/emu/agent"
+	"github.com/ibemu/ibemu/emu/wire"
+)
+
+// The host side of a switch's management port 0. A managed switch runs
+// software (an embedded SM, diagnostics) behind port 0; the switch model
+// relays, answers SMA/PMA/vendor requests and sends traps, but has no
+// interface for such software, so the server provides it here, on the
+// event loop:
+//
+//   - what clients send leaves port 0 as the switch's own frames would:
+//     directed-route SMPs out InitialPath[1] with permissive LIDs (IBTA Vol
+//     1 §14.2.2), LID-routed SMPs and GMPs out the port the
+//     LinearForwardingTable gives, after the port-state checks of §7.2
+//     (SMPs need Init or later, GMPs Active) and, for GMPs, the SL-to-VL
+//     mapping of (port 0, egress port);
+//   - MADs for the switch itself (hop count 0, its own LID) are answered
+//     by its SMA, or handed to the SM client;
+//   - frames arriving for port 0 that are responses (the switch's own
+//     agents send none that expect one) go to the client whose slot is in
+//     TID bits 48..63; SM and SA requests the SMA does not answer go to the
+//     SM client; everything else goes to the switch.
+
+// swSend sends a client MAD from port 0 of the attach switch.
+func (ap *attachPoint) swSend(c *client, d Datagram) error {
+	m := wire.MAD(append([]byte(nil), d.MAD()...))
+	if !m.IsResponse() && m.Method() != wire.MethodTrapRepress {
+		// The response comes back to the client in this slot (ibsim's
+		// rule: requests carry the slot in TID bits 48..63).
+		m.SetTID(uint64(c.slot)<<48 | m.TID()&0xFFFF_FFFF_FFFF)
+	}
+	dlid := d.DLID()
+	own := ap.n.sma.Port(0)
+	switch m.MgmtClass() {
+	case wire.MgmtClassSubnDirected:
+		smp := wire.SMP(m)
+		r, err := agent.RouteDRSend(ap.n.en, smp)
+		if err != nil {
+			return fmt.Errorf("%w: %w", errUndeliverable, err)
+		}
+		switch r.Action {
+		case wire.DRDeliver:
+			return ap.localSMP(c, m, wire.LIDPermissive)
+		case wire.DRForwardPort:
+			a := agent.Addr{DLID: wire.LIDPermissive, SLID: wire.LIDPermissive, DestQP: agent.QP0, SrcQP: agent.QP0,
+				PKey: uint16(wire.PKeyDefault)}
+			frame, err := agent.AppendFrame(nil, &a, m)
+			if err != nil {
+				return fmt.Errorf("%w: %w", errUndeliverable, err)
+			}
+			r.Out.Send(frame)
+			return nil
+		default:
+			return fmt.Errorf("%w: directed route with a LID-routed part from a switch host", errUndeliverable)
+		}
+	case wire.MgmtClassSubnLID:
+		if own.OwnsLID(dlid) {
+			return ap.localSMP(c, m, own.LID)
+		}
+		out, err := ap.swEgress(dlid, false)
+		if err != nil {
+			return err
+		}
+		a := agent.Addr{DLID: dlid, SLID: ap.swSLID(), DestQP: agent.QP0, SrcQP: agent.QP0, PKey: uint16(wire.PKeyDefault)}
+		frame, err := agent.AppendFrame(nil, &a, m)
+		if err != nil {
+			return fmt.Errorf("%w: %w", errUndeliverable, err)
+		}
+		out.Send(frame)
+		return nil
+	}
+	dqp := d.DQP()
+	if dqp == 0 {
+		dqp = agent.QP1
+	}
+	if own.OwnsLID(dlid) {
+		return ap.localGMP(c, m)
+	}
+	out, err := ap.swEgress(dlid, true)
+	if err != nil {
+		return err
+	}
+	a := agent.Addr{DLID: dlid, SLID: ap.swSLID(), DestQP: dqp, SrcQP: agent.QP1, QKey: agent.GSIQKey,
+		PKey: uint16(wire.PKeyDefault)}
+	frame, err := agent.AppendFrame(nil, &a, m)
+	if err != nil {
+		return fmt.Errorf("%w: %w", errUndeliverable, err)
+	}
+	// Data VLs follow the SL-to-VL table of (port 0, egress port).
+	pa := ap.n.sma.Port(out.Num())
+	if len(pa.SLtoVL) > 0 {
+		vl := pa.SLtoVL[0][0]
+		if vl == agent.VL15 || int(vl) >= wire.DataVLs(pa.OperationalVLs) {
+			return fmt.Errorf("%w: sl 0 maps to vl %d on port %d", errUndeliverable, vl, out.Num())
+		}
+		if lrh := wire.LRH(frame); lrh.VL() != vl {
+			lrh.SetVL(vl)
+			wire.ResealVCRC(frame)
+		}
+	}
+	out.Send(frame)
+	return nil
+}
+
+// swSLID is the SLID of frames port 0 sends: its LID, or the permissive
+// LID before the SM assigned one.
+func (ap *attachPoint) swSLID() wire.LID {
+	if l := ap.n.sma.Port(0).LID; l != wire.LIDUnassigned {
+		return l
+	}
+	return wire.LIDPermissive
+}
+
+// swEgress is the port a frame from port 0 to dlid leaves by: the
+// LinearForwardingTable entry, when dlid is within LinearFDBTop, names an
+// external port whose link is up and in a state that carries the frame.
+func (ap *attachPoint) swEgress(dlid wire.LID, data bool) (*emu.Port, error) {
+	sw := ap.n.sw
+	if !dlid.IsUnicast() {
+		return nil, fmt.Errorf("%w: dlid %d is not unicast", errUndeliverable, dlid)
+	}
+	if top := wire.LID(sw.SwitchInfo().LinearFDBTop); dlid > top {
+		return nil, fmt.Errorf("%w: dlid %d above LinearFDBTop %d", errUndeliverable, dlid, top)
+	}
+	num := sw.Route(dlid)
+	out := ap.n.en.Port(int(num))
+	switch {
+	case num == 0 || out == nil:
+		return nil, fmt.Errorf("%w: no route to lid %d (entry %d)", errUndeliverable, dlid, num)
+	case !out.IsUp():
+		return nil, fmt.Errorf("%w: port %d to lid %d is %s", errUndeliverable, num, dlid, out.PhysState())
+	case data && out.State() != wire.PortStateActive, !data && out.State() < wire.PortStateInit:
+		return nil, fmt.Errorf("%w: port %d to lid %d is %s", errUndeliverable, num, dlid, out.State())
+	}
+	return out, nil
+}
+
+// localSMP handles an SMP a client on the switch sends to the switch
+// itself: a response goes to the client whose request it answers, a
+// request the SMA does not implement (SMInfo, a Trap) to the SM client,
+// and everything else to the switch's SMA, whose answer comes back with
+// source slid.
+func (ap *attachPoint) localSMP(c *client, m wire.MAD, slid wire.LID) error {
+	if m.IsResponse() {
+		ap.hostResponse(m, slid, agent.QP0, agent.QP0)
+		return nil
+	}
+	if !ap.n.sma.Supports(m) && ap.sm != nil && ap.sm != c && forSM(m) {
+		ap.sm.send(ap.datagram(slid, agent.QP0, agent.QP0, m))
+		return nil
+	}
+	own := ap.n.sma.Port(0).LID
+	f := &agent.Frame{MAD: m, VL: agent.VL15, Addr: agent.Addr{DLID: own, SLID: own, PKey: uint16(wire.PKeyDefault)}}
+	ap.n.sma.Process(ap.port, f, func(resp wire.MAD) {
+		ap.toClient(c, ap.datagram(slid, agent.QP0, agent.QP0, resp))
+	})
+	return nil
+}
+
+// localGMP handles a GMP a client on the switch sends to the switch's own
+// LID. Responses and SA requests travel between clients; PerfMgt and
+// Mellanox vendor requests are answered by host-side instances of the
+// shared agents over the same port counters and firmware (the switch
+// model does not expose its own; their PortCounters reset baselines are
+// therefore separate from the ones remote requests clear); any other
+// class gets the unsupported-class answer.
+func (ap *attachPoint) localGMP(c *client, m wire.MAD) error {
+	own := ap.n.sma.Port(0).LID
+	if m.IsResponse() {
+		ap.hostResponse(m, own, agent.QP1, agent.QP1)
+		return nil
+	}
+	if m.MgmtClass() == wire.MgmtClassSubnAdm && ap.sm != nil && ap.sm != c && forSM(m) {
+		ap.sm.send(ap.datagram(own, agent.QP1, agent.QP1, m))
+		return nil
+	}
+	var resp wire.MAD
+	var ok bool
+	switch m.MgmtClass() {
+	case wire.MgmtClassPerf:
+		if ap.pma == nil {
+			ap.pma = agent.NewPMA(wire.NodeTypeSwitch, agent.PMAConfig{})
+		}
+		resp, ok = ap.pma.Process(ap.port, m)
+	case wire.MgmtClassMellanox:
+		if ap.vendor == nil {
+			v, err := agent.NewVendor(ap.n.sw.Profile().Firmware)
+			if err != nil {
+				return fmt.Errorf("%w: %w", errUndeliverable, err)
+			}
+			v.Start(ap.s.started)
+			ap.vendor = v
+		}
+		resp, ok = ap.vendor.Process(ap.port, m)
+	default:
+		resp, ok = agent.UnmatchedReply(m)
+	}
+	if ok {
+		ap.toClient(c, ap.datagram(own, agent.QP1, agent.QP1, resp))
+	}
+	return nil
+}
+
+// hostResponse hands a response that reached port 0 to the client whose
+// slot is in TID bits 48..63, if it is attached here.
+func (ap *attachPoint) hostResponse(m wire.MAD, slid wire.LID, sqp, dqp uint32) {
+	slot := int(m.TID() >> 48)
+	for _, c := range ap.clients {
+		if c.slot == slot {
+			ap.toClient(c, ap.datagram(slid, sqp, dqp, m))
+			return
+		}
+	}
+	ap.s.log.Debug("attach: response for no client", "node", ap.n.topo.ID, "slot", slot, "class", m.MgmtClass(),
+		"attr", m.AttrID())
+}
+
+// intercept takes the frames arriving at the switch that are for its host
+// side; it reports false for frames the switch handles itself.
+func (ap *attachPoint) intercept(in *emu.Port, frame []byte) bool {
+	if len(ap.clients) == 0 || len(frame) < wire.LRHSize {
+		return false
+	}
+	own := ap.n.sma.Port(0)
+	lrh := wire.LRH(frame)
+	dlid := lrh.DLID()
+	vl15 := lrh.VL() == agent.VL15
+	if !own.OwnsLID(dlid) && !(vl15 && dlid == wire.LIDPermissive) {
+		return false
+	}
+	f, err := agent.ParseFrame(frame)
+	if err != nil {
+		return false
+	}
+	m := f.MAD
+	if vl15 {
+		switch m.MgmtClass() {
+		case wire.MgmtClassSubnDirected:
+			smp := wire.SMP(append([]byte(nil), m...))
+			r, err := agent.RouteDR(in, smp)
+			if err != nil || r.Action != wire.DRDeliver {
+				return false // relayed (or dropped) by the switch
+			}
+			if r.ToSM || m.IsResponse() {
+				ap.hostResponse(wire.MAD(smp), f.Addr.SLID, f.Addr.SrcQP, agent.QP0)
+				return true
+			}
+			return ap.toSM(wire.MAD(smp), f)
+		case wire.MgmtClassSubnLID:
+			if m.IsResponse() {
+				ap.hostResponse(m, f.Addr.SLID, f.Addr.SrcQP, agent.QP0)
+				return true
+			}
+			return ap.toSM(m, f)
+		}
+		return false
+	}
+	if f.Addr.DestQP != agent.QP1 || f.Addr.QKey != agent.GSIQKey || in.State() != wire.PortStateActive {
+		return false // the switch counts and drops it
+	}
+	if m.IsResponse() {
+		ap.hostResponse(m, f.Addr.SLID, f.Addr.SrcQP, agent.QP1)
+		return true
+	}
+	if m.MgmtClass() == wire.MgmtClassSubnAdm {
+		return ap.toSM(m, f)
+	}
+	return false
+}
+
+// toSM hands an SM or SA request the switch's SMA does not implement to
+// the SM client. It reports false when there is none (the switch then
+// answers the request itself, with an error status).
+func (ap *attachPoint) toSM(m wire.MAD, f *agent.Frame) bool {
+	if ap.sm == nil || !forSM(m) || (m.MgmtClass().IsSubn() && ap.n.sma.Supports(m)) {
+		return false
+	}
+	ap.sm.send(ap.datagram(f.Addr.SLID, f.Addr.SrcQP, f.Addr.DestQP, m))
+	return true
+}
+
+// portStateChanged gives an SM running on this switch the Trap 128 the
+// switch sends on a link change: the switch model only sends traps over
+// a link, and the SM's LID is its own.
+func (ap *attachPoint) portStateChanged(p *emu.Port) {
+	own := ap.n.sma.Port(0)
+	if ap.sm == nil || p.Num() == 0 || own.LID == wire.LIDUnassigned || !own.OwnsLID(own.MasterSMLID) {
+		return
+	}
+	ap.trapTID++
+	smp := wire.SMP(make([]byte, wire.MADSize))
+	smp.Encode(&wire.SMPFields{Method: wire.MethodTrap, TID: ap.trapTID, AttrID: wire.AttrNotice})
+	nf := agent.LinkStateChangeNotice(own.LID)
+	wire.Notice(smp.Data()).Encode(&nf)
+	ap.sm.send(ap.datagram(own.LID, agent.QP0, agent.QP0, smp))
+}
