@@ -185,6 +185,24 @@ func (d *Device) Start(n *emu.Node) {
 // Sets. Nothing else needs doing here.
 func (d *Device) PortStateChanged(p *emu.Port) {}
 
+// LoadFirmware makes the device run firmware fw, as after a flash burn
+// and a device reset: the vendor agent's GeneralInfo reports it (what
+// `vendstat -N` prints) and the firmware's uptime starts again. Call it on
+// the event loop (or before the fabric starts).
+//
+// Equivalent to: `flint -d DEV -i IMAGE burn` followed by a device restart.
+func (d *Device) LoadFirmware(fw agent.Firmware) error {
+	v, err := agent.NewVendor(fw)
+	if err != nil {
+		return fmt.Errorf("hca: load firmware: %w", err)
+	}
+	if d.node != nil {
+		v.Start(d.node.Fabric().Now())
+	}
+	d.vendor = v
+	return nil
+}
+
 // Profile returns the device's model.
 func (d *Device) Profile() *Profile { return d.prof }
 

@@ -21,6 +21,13 @@ type Adapter interface {
 	Ports() ([]PortStatus, error)
 }
 
+// FirmwareLoader is implemented by adapters whose running firmware the
+// host can replace: when the HCA's driver starts the device, the image in
+// its flash becomes the firmware it runs (and reports in GeneralInfo).
+type FirmwareLoader interface {
+	LoadFirmware(FirmwareImage) error
+}
+
 // AdapterIdentity is the fixed description of an adapter.
 type AdapterIdentity struct {
 	// Name is the fabric node name (or the NodeDescription).
@@ -135,6 +142,35 @@ func (a *fabricAdapter) Identity() AdapterIdentity { return a.id }
 // HCA returns the fabric HCA behind the adapter, for host software that
 // drives it (MAD agents, verbs).
 func (a *fabricAdapter) HCA() *fabric.HCA { return a.h }
+
+// LoadFirmware implements FirmwareLoader: the emulated HCA runs image from
+// now on. GeneralInfo has one byte per version part, so a sub-minor above
+// 255 (2.7.9000) is reported as 255 there; vstat reads the host's record.
+func (a *fabricAdapter) LoadFirmware(image FirmwareImage) error {
+	d := a.h.Device
+	var err error
+	if derr := a.h.Node.Fabric().Do(func() {
+		fw := d.Vendor().Firmware()
+		fw.Major, fw.Minor, fw.SubMinor = clampByte(image.Version.Major), clampByte(image.Version.Minor), clampByte(image.Version.SubMinor)
+		if image.PSID != "" {
+			fw.PSID = image.PSID
+		}
+		err = d.LoadFirmware(fw)
+	}); derr != nil {
+		err = derr
+	}
+	if err != nil {
+		return fmt.Errorf("host: hca %s: load firmware %s: %w", a.id.Name, image.Version, err)
+	}
+	return nil
+}
+
+func clampByte(v uint16) uint8 {
+	if v > 255 {
+		return 255
+	}
+	return uint8(v)
+}
 
 // Ports implements Adapter.
 func (a *fabricAdapter) Ports() ([]PortStatus, error) {

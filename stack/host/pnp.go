@@ -669,6 +669,11 @@ func (h *Host) startDevice(i int) error {
 	if d.Slot > 0 && d.Parent == "" {
 		slot := &h.st.HCAs[d.Slot-1]
 		d.LoadedFirmware = slot.Firmware.Version
+		if l, ok := h.adapters[slot.NodeGUID].(FirmwareLoader); ok {
+			if err := l.LoadFirmware(slot.Firmware); err != nil {
+				return err
+			}
+		}
 		for _, r := range pkg.Firmware {
 			if r.DeviceID != slot.DeviceID {
 				continue
