@@ -8,11 +8,10 @@ import (
 	"testing"
 
 	"github.com/ibemu/ibemu/emu/capture"
+	"github.com/ibemu/ibemu/emu/capture/capturetest"
 	"github.com/ibemu/ibemu/emu/wire"
 )
 
-// captureChecker is the shared tshark checker (capture.md).
-const captureChecker = "/work/shared/tools/ib-capture-check"
 
 // TestCaptureDecodesInTshark records the switches' traffic of every kind
 // (directed-route relays with their rewritten hop pointers and return
@@ -20,12 +19,6 @@ const captureChecker = "/work/shared/tools/ib-capture-check"
 // answers, remapped and replicated data, traps) and has tshark, with the
 // CRC-checking post-dissector, judge every frame.
 func TestCaptureDecodesInTshark(t *testing.T) {
-	if _, err := exec.LookPath("tshark"); err != nil {
-		t.Skip("tshark not installed")
-	}
-	if _, err := os.Stat(captureChecker); err != nil {
-		t.Skip("ib-capture-check not available")
-	}
 	path := filepath.Join(t.TempDir(), "switch.pcap")
 	if p := os.Getenv("IBSWITCH_KEEP_PCAP"); p != "" {
 		path = p
@@ -89,11 +82,8 @@ func TestCaptureDecodesInTshark(t *testing.T) {
 	if w.Frames() < 60 {
 		t.Fatalf("only %d frames captured", w.Frames())
 	}
-	out, err := exec.Command(captureChecker, path).CombinedOutput()
-	if err != nil {
-		t.Fatalf("ib-capture-check: %v\n%s", err, out)
-	}
-	if !strings.HasPrefix(string(out), "OK:") {
+	out := capturetest.Check(t, path)
+	if !strings.HasPrefix(out, "OK:") {
 		t.Fatalf("ib-capture-check: %s", out)
 	}
 	// tshark sees the hop pointer advance hop by hop on the 5-hop request.

@@ -1,12 +1,11 @@
 package ibtest_test
 
 import (
-	"os"
-	"os/exec"
 	"testing"
 
 	"go.uber.org/goleak"
 
+	"github.com/ibemu/ibemu/emu/capture/capturetest"
 	"github.com/ibemu/ibemu/emu/topology"
 	"github.com/ibemu/ibemu/stack/ibtest"
 )
@@ -77,18 +76,7 @@ func TestCaptureDecodesInTshark(t *testing.T) {
 	if err := f.Close(); err != nil {
 		t.Fatal(err)
 	}
-	check := "../../../shared/tools/ib-capture-check"
-	if _, err := os.Stat(check); err != nil {
-		t.Fatalf("capture checker not found (shared/ must sit beside the repository): %v", err)
-	}
-	if _, err := exec.LookPath("tshark"); err != nil {
-		t.Fatalf("tshark is needed (make deps installs it): %v", err)
-	}
-	out, err := exec.Command("bash", check, path).CombinedOutput()
-	if err != nil {
-		t.Fatalf("ib-capture-check failed: %v\n%s", err, out)
-	}
-	t.Logf("%s", out)
+	t.Log(capturetest.Check(t, path))
 }
 
 func TestBadSourceFails(t *testing.T) {
