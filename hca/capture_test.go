@@ -13,7 +13,6 @@ import (
 	"github.com/ibemu/ibemu/hca"
 )
 
-
 // TestCaptureDecodesInTshark records what two HCAs exchange (DR and
 // LID-routed SMPs with their answers, PortInfo Sets, PerfMgt, an
 // unsupported-class answer, traps and their repress) and has tshark, with

@@ -12,7 +12,6 @@ import (
 	"github.com/ibemu/ibemu/emu/wire"
 )
 
-
 // TestCaptureDecodesInTshark records the switches' traffic of every kind
 // (directed-route relays with their rewritten hop pointers and return
 // paths, LID-routed lead-in and tail, SMA answers, PMA and vendor
