@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"os"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/ibemu/ibemu/emu"
@@ -65,7 +67,7 @@ func runPerf(stdout, stderr io.Writer, args []string) error {
 	fs := newFlagSet("perf", stderr, "perf "+strings.Join(names, "|")+" [-s SIZE] [-n ITERS] [-a] [-q QPS] [--report_gbits] [-m MTU] [-t DEPTH] [-c RC|UC|UD] [--wall] [--capture FILE]")
 	c := perfConfig{out: stdout}
 	fs.IntVar(&c.size, "s", 0, "message size in bytes (default 65536 for bandwidth, 2 for latency, 8 for atomics)")
-	fs.IntVar(&c.iters, "n", 0, "iterations per size and QP (default 5000 for bandwidth, 1000 for latency)")
+	fs.IntVar(&c.iters, "n", -1, "iterations per size and QP (default 5000 for bandwidth, 1000 for latency)")
 	fs.BoolVar(&c.all, "a", false, "run all sizes from 2 to 2^23 bytes")
 	fs.IntVar(&c.qps, "q", 1, "number of QPs (bandwidth tests)")
 	fs.BoolVar(&c.gbits, "report_gbits", false, "report bandwidth in Gb/sec instead of MB/sec")
@@ -115,7 +117,7 @@ func (c *perfConfig) validate() error {
 		}
 		c.size = 8
 	}
-	if c.iters == 0 {
+	if c.iters == -1 {
 		c.iters = 5000
 		if t.lat {
 			c.iters = 1000
@@ -242,12 +244,16 @@ func (env *perfEnv) side(d *hca.Device) (*perfSide, error) {
 	if s.pd, err = s.ctx.AllocPD(); err != nil {
 		return nil, err
 	}
-	depth := c.txDepth*c.qps + 1024
-	if s.cq, err = s.ctx.CreateCQ(depth, nil); err != nil {
+	// One CQ takes send and receive completions: under the virtual clock
+	// completions hold the clock until polled (HoldClock), so the host's
+	// own speed never shows in the measured (emulated) time, and a host
+	// polling one CQ must not leave another one holding it.
+	if s.cq, err = s.ctx.CreateCQ(c.txDepth*c.qps+c.qps*1024+1024, nil); err != nil {
 		return nil, err
 	}
-	if s.rcq, err = s.ctx.CreateCQ(depth+c.qps*1024, nil); err != nil {
-		return nil, err
+	s.rcq = s.cq
+	if !c.wall {
+		s.cq.HoldClock()
 	}
 	typ := map[string]hv.QPType{"RC": hv.QPTypeRC, "UC": hv.QPTypeUC, "UD": hv.QPTypeUD}[c.conn]
 	for range c.qps {
@@ -395,11 +401,18 @@ func (env *perfEnv) run() error {
 		}
 	}
 	fmt.Fprintln(env.c.out, strings.Repeat("-", 87))
+	if os.Getenv("IBEMU_PERF_DEBUG") != "" {
+		for _, s := range []*perfSide{env.client, env.server} {
+			st := s.ctx.Stats()
+			fmt.Fprintf(env.c.out, " lid %d: sent %d recv %d retransmits %d timeouts %d rnr naks %d duplicates %d out of sequence %d\n",
+				s.lid, st.SentPackets.Load(), st.RecvPackets.Load(), st.Retransmits.Load(), st.Timeouts.Load(), st.RNRNAKs.Load(), st.Duplicates.Load(), st.OutOfSequence.Load())
+		}
+	}
 	return nil
 }
 
-// pollWait waits for completions on cq: it spins briefly, then sleeps
-// until the engine signals one, for at most 10 s of wall time.
+// pollWait waits for completions on cq: it polls, then sleeps until the
+// engine adds one, for at most 10 s of wall time.
 func pollWait(ctx context.Context, cq *verbs.CQ, wc []verbs.WC) (int, error) {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
@@ -408,6 +421,16 @@ func pollWait(ctx context.Context, cq *verbs.CQ, wc []verbs.WC) (int, error) {
 		return 0, fmt.Errorf("perf: no completion for 10 s: %w", err)
 	}
 	return n, err
+}
+
+// drain polls cq until it is empty (giving back the clock it may hold).
+func drain(cq *verbs.CQ) {
+	wc := make([]verbs.WC, 64)
+	for {
+		if n, err := cq.Poll(wc); n == 0 || err != nil {
+			return
+		}
+	}
 }
 
 func checkWC(wc *verbs.WC) error {
@@ -426,8 +449,16 @@ func (env *perfEnv) bandwidth(ctx context.Context, size int) error {
 	op := perfTests[c.test].op
 	cl, sv := env.client, env.server
 	serverErr := make(chan error, 1)
+	clientDone := make(chan struct{})
+	var once sync.Once
+	finish := func() { once.Do(func() { close(clientDone) }) }
+	defer finish()
 	if op == hv.WRSend {
-		go func() { serverErr <- env.sink(ctx, size) }()
+		run, err := env.sink(size)
+		if err != nil {
+			return err
+		}
+		go func() { serverErr <- run(ctx, clientDone) }()
 	} else {
 		serverErr <- nil
 	}
@@ -441,6 +472,7 @@ func (env *perfEnv) bandwidth(ctx context.Context, size int) error {
 	done := 0
 	for done < c.qps {
 		for q, qp := range cl.qps {
+		batch:
 			wrs = wrs[:0]
 			for posted[q]-completed[q] < c.txDepth && posted[q] < c.iters && len(wrs) < cap(wrs) {
 				i := posted[q]
@@ -466,11 +498,12 @@ func (env *perfEnv) bandwidth(ctx context.Context, size int) error {
 				} else if n != len(wrs) {
 					return fmt.Errorf("perf: post send: %d of %d posted", n, len(wrs))
 				}
+				goto batch
 			}
 		}
 		n, err := pollWait(ctx, cl.cq, wc)
 		if err != nil {
-			return err
+			return fmt.Errorf("%w (%s; peer %s)", err, cl.qps[0].Debug(), sv.qps[0].Debug())
 		}
 		now := env.now()
 		got := 0
@@ -488,6 +521,8 @@ func (env *perfEnv) bandwidth(ctx context.Context, size int) error {
 		stamps, counts = append(stamps, now), append(counts, got)
 	}
 	end := env.now()
+	drain(cl.cq)
+	finish()
 	if err := <-serverErr; err != nil {
 		return err
 	}
@@ -496,8 +531,9 @@ func (env *perfEnv) bandwidth(ctx context.Context, size int) error {
 	avg := float64(total) * float64(size) / secs
 	peak := avg
 	// Peak: the best rate over any run of completions covering at least a
-	// twentieth of the messages (perftest's per-burst peak, smoothed).
-	win := max(total/20, 1)
+	// quarter of the messages (perftest's per-burst peak, smoothed: the
+	// host notes completion times when it polls, not when they happen).
+	win := max(total/4, 1)
 	for i, j, acc := 0, 0, 0; j < len(stamps); j++ {
 		acc += counts[j]
 		for i < j && acc-counts[i] >= win {
@@ -521,9 +557,12 @@ func (env *perfEnv) bandwidth(ctx context.Context, size int) error {
 	return nil
 }
 
-// sink is the send_bw server: it keeps receives posted and counts
-// arrivals until every QP received its messages.
-func (env *perfEnv) sink(ctx context.Context, size int) error {
+// sink is the send_bw server: it posts the first receives at once (before
+// the client sends) and returns the loop that keeps receives posted and
+// counts arrivals until every QP has its messages. UD drops what finds no
+// receive posted, so over UD the loop also ends once the client is done
+// and nothing more arrives.
+func (env *perfEnv) sink(size int) (func(context.Context, <-chan struct{}) error, error) {
 	c := env.c
 	sv := env.server
 	got := make([]int, c.qps)
@@ -550,33 +589,52 @@ func (env *perfEnv) sink(ctx context.Context, size int) error {
 	}
 	for q := range sv.qps {
 		if err := post(q); err != nil {
-			return err
+			return nil, err
 		}
 	}
-	wc := make([]verbs.WC, 256)
-	done := 0
-	for done < c.qps {
-		n, err := pollWait(ctx, sv.rcq, wc)
-		if err != nil {
-			return err
-		}
-		for _, w := range wc[:n] {
-			if err := checkWC(&w); err != nil {
+	return func(ctx context.Context, clientDone <-chan struct{}) error {
+		wc := make([]verbs.WC, 256)
+		done := 0
+		defer drain(sv.rcq)
+		for done < c.qps {
+			var n int
+			var err error
+			select {
+			case <-clientDone:
+				if c.conn != "UD" {
+					n, err = pollWait(ctx, sv.rcq, wc)
+					break
+				}
+				qctx, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+				n, err = sv.rcq.PollWait(qctx, wc)
+				cancel()
+				if err != nil && ctx.Err() == nil {
+					return nil // the rest of the datagrams was dropped
+				}
+			default:
+				n, err = pollWait(ctx, sv.rcq, wc)
+			}
+			if err != nil {
 				return err
 			}
-			q := idx[w.QPNum]
-			got[q]++
-			if got[q] == c.iters {
-				done++
+			for _, w := range wc[:n] {
+				if err := checkWC(&w); err != nil {
+					return err
+				}
+				q := idx[w.QPNum]
+				got[q]++
+				if got[q] == c.iters {
+					done++
+				}
+			}
+			for q := range sv.qps {
+				if err := post(q); err != nil {
+					return err
+				}
 			}
 		}
-		for q := range sv.qps {
-			if err := post(q); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
+		return nil
+	}, nil
 }
 
 // latency runs one size of a *_lat test. write_lat and send_lat ping-pong
@@ -606,12 +664,32 @@ func (env *perfEnv) latency(ctx context.Context, size int) error {
 		_, err := s.qps[0].PostRecv([]verbs.RecvWR{{SGL: []verbs.SGE{s.mrs[0].SGE(0, size+grh)}}})
 		return err
 	}
-	wait := func(cq *verbs.CQ) error {
-		var wc [1]verbs.WC
-		if _, err := pollWait(ctx, cq, wc[:]); err != nil {
-			return err
+	// exchange waits for the completions one side of an exchange expects
+	// (its receive, its send, or both, in any order). Under HoldClock the
+	// virtual clock stays held while the host reacts, until its next poll
+	// finds the CQ empty: after it posted its answer.
+	exchange := func(s *perfSide, recv, send bool) error {
+		var wc [2]verbs.WC
+		for recv || send {
+			n, err := pollWait(ctx, s.cq, wc[:])
+			if err != nil {
+				return err
+			}
+			for _, w := range wc[:n] {
+				if err := checkWC(&w); err != nil {
+					return err
+				}
+				switch {
+				case w.Opcode >= hv.WCRecv && recv:
+					recv = false
+				case w.Opcode < hv.WCRecv && send:
+					send = false
+				default:
+					return fmt.Errorf("perf: unexpected completion of wr %d", w.WRID)
+				}
+			}
 		}
-		return checkWC(&wc[0])
+		return nil
 	}
 	if op == hv.WRRDMARead {
 		for range c.iters {
@@ -619,52 +697,84 @@ func (env *perfEnv) latency(ctx context.Context, size int) error {
 			if _, err := cl.qps[0].PostSend([]verbs.SendWR{msg(cl, sv)}); err != nil {
 				return err
 			}
-			if err := wait(cl.cq); err != nil {
+			var wc [1]verbs.WC
+			if _, err := pollWait(ctx, cl.cq, wc[:]); err != nil {
+				return err
+			}
+			if err := checkWC(&wc[0]); err != nil {
 				return err
 			}
 			samples = append(samples, float64(env.now().Sub(t0))/1e3)
+			drain(cl.cq)
 		}
 	} else {
+		// Ping-pong: the time from posting to the peer's answer arriving,
+		// halved. Each side's send completes after its ACK, which may come
+		// before or after the answer; both are collected before the next
+		// round.
+		// Both first receives are posted before anything is sent, so no
+		// RNR NAK waits for a goroutine to start.
+		if err := recv(sv); err != nil {
+			return err
+		}
 		serverErr := make(chan error, 1)
 		go func() {
+			defer drain(sv.cq)
 			serverErr <- func() error {
-				for range c.iters {
-					if err := recv(sv); err != nil {
+				for i := range c.iters {
+					if err := exchange(sv, true, i > 0); err != nil {
 						return err
 					}
-					if err := wait(sv.rcq); err != nil {
-						return err
+					if i+1 < c.iters {
+						if err := recv(sv); err != nil {
+							return err
+						}
 					}
 					if _, err := sv.qps[0].PostSend([]verbs.SendWR{msg(sv, cl)}); err != nil {
 						return err
 					}
-					if err := wait(sv.cq); err != nil {
-						return err
-					}
 				}
-				return nil
+				return exchange(sv, false, true)
 			}()
 		}()
-		for range c.iters {
-			if err := recv(cl); err != nil {
-				return err
-			}
+		if err := recv(cl); err != nil {
+			return err
+		}
+		for i := range c.iters {
 			t0 := env.now()
 			if _, err := cl.qps[0].PostSend([]verbs.SendWR{msg(cl, sv)}); err != nil {
 				return err
 			}
-			if err := wait(cl.rcq); err != nil {
+			var wc [1]verbs.WC
+			if _, err := pollWait(ctx, cl.cq, wc[:]); err != nil {
 				return err
 			}
-			samples = append(samples, float64(env.now().Sub(t0))/2e3)
-			if err := wait(cl.cq); err != nil {
+			if err := checkWC(&wc[0]); err != nil {
 				return err
+			}
+			if wc[0].Opcode >= hv.WCRecv {
+				samples = append(samples, float64(env.now().Sub(t0))/2e3)
+				if err := exchange(cl, false, true); err != nil {
+					return err
+				}
+			} else {
+				if err := exchange(cl, true, false); err != nil {
+					return err
+				}
+				samples = append(samples, float64(env.now().Sub(t0))/2e3)
+			}
+			if i+1 < c.iters {
+				if err := recv(cl); err != nil {
+					return err
+				}
 			}
 		}
+		drain(cl.cq) // give back the clock: the server waits for its last ACK
 		if err := <-serverErr; err != nil {
 			return err
 		}
 	}
+	drain(cl.cq)
 	slices.Sort(samples)
 	var sum, sq float64
 	for _, s := range samples {

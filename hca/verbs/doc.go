@@ -1,0 +1,48 @@
+// Package verbs is the verbs engine of an emulated HCA: protection
+// domains, memory regions, completion queues, queue pairs (RC, UC, UD),
+// shared receive queues and address handles, and the reliable and
+// unreliable transports that carry their work on the wire (IBTA Vol 1
+// chapters 9, 10 and 11).
+//
+// # What it owns
+//
+// An Engine attaches to one hca.Device as its hca.Transport: every frame
+// for a QP other than 0 and 1 reaches Engine.HandleFrame, and every packet
+// a QP sends is a complete, sealed InfiniBand frame (LRH, optional GRH,
+// BTH, extended headers, payload, ICRC, VCRC) sent out of the HCA port, so
+// switches route it by their forwarding tables, the PMA counts it and
+// captures decode it.
+//
+//   - The RC requester (req.go) segments messages at the path MTU, numbers
+//     packets with PSNs, requests acknowledgements sparingly (ACK
+//     coalescing: AckReq on the last packet queued, every 32 packets and
+//     whenever it must stop), keeps a local ACK timer (4.096 µs ×
+//     2^timeout) with retry_cnt, honours RNR NAKs with rnr_retry and the
+//     RNR timer, honours the responder's end-to-end credits (IBTA Vol 1
+//     §9.7.7.2) and goes back N on a PSN sequence error NAK or an implied
+//     NAK. UC and UD messages complete once their packets have left the
+//     port (after the port's serialisation time under the virtual clock).
+//   - The responder (resp.go) checks P_Key, PSN, opcode sequence, R_Key and
+//     bounds, places SEND data in receive WQEs (or the SRQ), performs RDMA
+//     WRITE, READ and atomics, answers duplicates (replaying READ
+//     responses and saved atomic results) and NAKs what it must.
+//   - The completer (comp.go) retires send WQEs in order, and on an error
+//     moves the QP to the Error state and flushes the rest.
+//
+// Completion statuses, opcodes, QP states, attribute masks and access
+// flags carry the numeric values of libibverbs (ibv_wc_status,
+// ibv_qp_attr_mask, ...) so the host API in stack/verbs maps one to one.
+//
+// # Concurrency
+//
+// Control verbs (create, modify, query, destroy) and HandleFrame run on the
+// fabric's event loop. Posting work requests (QP.PostSend, QP.PostRecv,
+// SRQ.PostRecv) and polling a CQ (CQ.Poll) are safe from any goroutine:
+// posting queues the request and rings a doorbell (emu.Fabric.Post) the
+// way a host writes a WQE and rings a hardware doorbell.
+//
+// # Who may import it
+//
+// The host verbs API (stack/verbs), other host stack packages, cmd and
+// tests. It imports emu, emu/agent, emu/wire and hca.
+package verbs

@@ -1,0 +1,648 @@
+package verbs
+
+import (
+	"time"
+
+	"github.com/ibemu/ibemu/emu/agent"
+	"github.com/ibemu/ibemu/emu/wire"
+)
+
+// xmit completes f with the addressing of av and the QP's P_Key, seals
+// it and sends it out of the QP's port (or loops it back when av names
+// the port itself).
+func (qp *QP) xmit(f *wire.PacketFields, av *AHAttr) int {
+	e := qp.e
+	pnum := int(qp.attr.PortNum)
+	p := e.port(pnum)
+	pa := e.dev.SMA().Port(pnum)
+	if p == nil || pa == nil {
+		return 0
+	}
+	sl := av.SL & 0x0F
+	f.LRH.SL = sl
+	if len(pa.SLtoVL) > 0 {
+		f.LRH.VL = pa.SLtoVL[0][sl] & 0x0F
+	}
+	f.LRH.DLID = av.DLID
+	f.LRH.SLID = pa.LID | wire.LID(av.SrcPathBits&(1<<pa.LMC-1))
+	if av.IsGlobal {
+		sgid, _ := e.dev.GID(pnum, int(av.GRH.SGIDIndex))
+		g := wire.GRHFields{TClass: av.GRH.TrafficClass, FlowLabel: av.GRH.FlowLabel, HopLmt: av.GRH.HopLimit,
+			SGID: sgid, DGID: av.GRH.DGID}
+		f.GRH = &g
+	}
+	if int(qp.attr.PKeyIndex) < len(pa.PKeys) {
+		f.BTH.PKey = uint16(pa.PKeys[qp.attr.PKeyIndex])
+	}
+	frame, err := wire.AppendPacket(getFrame(), f)
+	if err != nil {
+		e.stats.Malformed.Add(1)
+		return 0
+	}
+	e.stats.SentPackets.Add(1)
+	n := len(frame)
+	if pa.OwnsLID(av.DLID) {
+		e.fab.Post(func() {
+			if pkt, err := wire.ParsePacket(frame); err == nil {
+				e.HandleFrame(p, &pkt)
+			}
+		})
+		return 0
+	}
+	p.Send(frame)
+	return n
+}
+
+// txDone completes a UC or UD message once its packets (nbytes on the
+// wire) have left the port: at once under the wall clock; under the
+// virtual clock after the port's serialisation time at its width and
+// speed, as an adapter reports a send complete after transmission.
+func (qp *QP) txDone(w *sendWQE, nbytes int) {
+	e := qp.e
+	w.done = true
+	qp.next++
+	pnum := int(qp.attr.PortNum)
+	p := e.port(pnum)
+	if !e.fab.Virtual() || p == nil || p.Width() == 0 {
+		qp.retireSent()
+		return
+	}
+	now := e.fab.Now()
+	start := now
+	if b := e.txBusy[pnum]; b.After(now) {
+		start = b
+	}
+	gbps := float64(p.Width().Lanes()) * p.Speed().LaneGbps()
+	w.doneAt = start.Add(time.Duration(float64(nbytes*8) / gbps))
+	e.txBusy[pnum] = w.doneAt
+	if qp.txTimer == nil {
+		qp.txTimer = e.fab.Clock().AfterFunc(w.doneAt.Sub(now), qp.retireSent)
+	}
+}
+
+// retireSent retires the UC/UD WQEs whose packets have left, in order.
+func (qp *QP) retireSent() {
+	qp.txTimer = nil
+	now := qp.e.fab.Now()
+	for len(qp.sq) > 0 && qp.sq[0].done && !qp.sq[0].doneAt.After(now) {
+		qp.retire(qp.sq[0])
+	}
+	if len(qp.sq) > 0 && qp.sq[0].done {
+		qp.txTimer = qp.e.fab.Clock().AfterFunc(qp.sq[0].doneAt.Sub(now), qp.retireSent)
+	}
+	qp.checkDrained()
+}
+
+// ring runs the requester after the host rang the doorbell.
+func (qp *QP) ring() {
+	if qp.dead {
+		return
+	}
+	qp.take()
+	qp.progress()
+}
+
+// progress sends what the send queue and the window allow.
+func (qp *QP) progress() {
+	switch qp.attr.QPState {
+	case QPStateError, QPStateSQE:
+		qp.flush()
+		return
+	case QPStateRTS, QPStateSQD:
+	default:
+		return
+	}
+	if qp.rnrWait {
+		return
+	}
+	for qp.next < len(qp.sq) {
+		w := qp.sq[qp.next]
+		if qp.attr.QPState == QPStateSQD && !w.started {
+			break
+		}
+		var ok bool
+		switch qp.typ {
+		case QPTypeRC:
+			ok = qp.rcSendOne(w)
+		case QPTypeUC:
+			ok = qp.ucSend(w)
+		default:
+			ok = qp.udSend(w)
+		}
+		if !ok {
+			if qp.typ == QPTypeRC {
+				qp.pokeAck()
+			}
+			break
+		}
+		if s := qp.attr.QPState; s != QPStateRTS && s != QPStateSQD {
+			if s == QPStateError || s == QPStateSQE {
+				qp.flush()
+			}
+			return
+		}
+	}
+	qp.checkDrained()
+}
+
+// pokeAck runs when the requester must wait (window, credits, fence,
+// max_rd_atomic) with packets outstanding: if the last one went without
+// AckReq, nothing would make the responder answer before the local ACK
+// timeout, so it is sent again asking for an ACK (a retransmission the
+// responder answers as a duplicate).
+func (qp *QP) pokeAck() {
+	last := (qp.sndMax - 1) & wire.PSNMask
+	if qp.unacked == qp.sndMax || qp.psn != qp.sndMax || qp.ackPSN == last || qp.next >= len(qp.sq) {
+		return
+	}
+	qp.goBack(last)
+	if qp.next >= len(qp.sq) {
+		return
+	}
+	qp.forceAck = true
+	qp.rcSendOne(qp.sq[qp.next])
+	qp.forceAck = false
+}
+
+// rdOutstanding counts READ and atomic WQEs started and not yet retired:
+// each holds one of max_rd_atomic's slots until it completes in order, so
+// the responder never has to replay more than max_dest_rd_atomic of them.
+// With pending, only those still waiting for their response count (the
+// fence).
+func (qp *QP) rdOutstanding(pending bool) int {
+	n := 0
+	for _, w := range qp.sq {
+		if !w.started {
+			break
+		}
+		if w.needsResponse() && (!pending || !w.done) {
+			n++
+		}
+	}
+	return n
+}
+
+// checkLocal validates a WQE's local SGL against the QP's PD.
+func (qp *QP) checkLocal(w *sendWQE) bool {
+	if w.inline != nil {
+		return true
+	}
+	var need Access
+	if w.needsResponse() {
+		need = AccessLocalWrite
+	}
+	for _, s := range w.wr.SGL {
+		if s.Length == 0 {
+			continue
+		}
+		if _, ok := qp.e.lookup(s.LKey, qp.pd, s.Addr, uint64(s.Length), need); !ok {
+			return false
+		}
+	}
+	return true
+}
+
+// gather returns n bytes of w's message from offset off, or false when a
+// local key no longer resolves.
+func (qp *QP) gather(w *sendWQE, off, n uint64) ([]byte, bool) {
+	if n == 0 {
+		return nil, true
+	}
+	if w.inline != nil {
+		return w.inline[off : off+n], true
+	}
+	sgl := w.wr.SGL
+	if len(sgl) == 1 {
+		return qp.e.lookup(sgl[0].LKey, qp.pd, sgl[0].Addr+off, n, 0)
+	}
+	buf := qp.e.scratch[:0]
+	for _, s := range sgl {
+		l := uint64(s.Length)
+		if off >= l {
+			off -= l
+			continue
+		}
+		take := min(l-off, n-uint64(len(buf)))
+		b, ok := qp.e.lookup(s.LKey, qp.pd, s.Addr+off, take, 0)
+		if !ok {
+			return nil, false
+		}
+		buf = append(buf, b...)
+		off = 0
+		if uint64(len(buf)) == n {
+			break
+		}
+	}
+	qp.e.scratch = buf
+	return buf, uint64(len(buf)) == n
+}
+
+// scatter writes data at offset off of a local SGL (READ responses,
+// receive WQEs); it reports false on a protection error or overflow.
+func (qp *QP) scatter(sgl []SGE, off uint64, data []byte) bool {
+	for _, s := range sgl {
+		if len(data) == 0 {
+			return true
+		}
+		l := uint64(s.Length)
+		if off >= l {
+			off -= l
+			continue
+		}
+		take := min(l-off, uint64(len(data)))
+		b, ok := qp.e.lookup(s.LKey, qp.pd, s.Addr+off, take, AccessLocalWrite)
+		if !ok {
+			return false
+		}
+		copy(b, data[:take])
+		data = data[take:]
+		off = 0
+	}
+	return len(data) == 0
+}
+
+func sglLen(sgl []SGE) uint64 {
+	var n uint64
+	for _, s := range sgl {
+		n += uint64(s.Length)
+	}
+	return n
+}
+
+// start prepares a WQE for its first transmission: local checks, PSN
+// range. It reports false when the WQE failed (the QP is then in error).
+func (qp *QP) start(w *sendWQE, mtu int) bool {
+	if !qp.checkLocal(w) {
+		w.status = WCLocProtErr
+		qp.toErrorOrSQE()
+		return false
+	}
+	w.started = true
+	w.firstPSN = qp.psn
+	switch {
+	case w.wr.Opcode.isAtomic():
+		w.npkts = 1
+	default:
+		w.npkts = uint32(max(1, (w.length+uint64(mtu)-1)/uint64(mtu)))
+	}
+	return true
+}
+
+func (qp *QP) toErrorOrSQE() {
+	if qp.typ == QPTypeRC {
+		qp.toError()
+		return
+	}
+	qp.setState(QPStateSQE)
+	qp.stopTimers()
+	qp.flush()
+}
+
+// rcSendOne sends the next packet of w on an RC QP; false means the
+// window, a fence or max_rd_atomic holds it back.
+func (qp *QP) rcSendOne(w *sendWQE) bool {
+	mtu := qp.mtu()
+	if !w.started {
+		if w.needsResponse() && qp.rdOutstanding(false) >= max(1, int(qp.attr.MaxRdAtomic)) {
+			return false
+		}
+		if w.wr.Flags&SendFence != 0 && qp.rdOutstanding(true) > 0 {
+			return false
+		}
+		if psnDiff(qp.psn, qp.unacked) >= maxInflight {
+			return false
+		}
+		if w.consumesRecv() && !qp.creditOK() {
+			return false
+		}
+		if !qp.start(w, mtu) {
+			return false
+		}
+		qp.ssn = (qp.ssn + 1) & wire.PSNMask
+		w.msn = qp.ssn
+		if w.consumesRecv() {
+			qp.consumers = append(qp.consumers, w.msn)
+		}
+	}
+	if w.needsResponse() && w.done {
+		// Answered already; a go-back-N pass skips it.
+		w.sent = w.npkts
+		qp.psn = (w.lastPSN() + 1) & wire.PSNMask
+		qp.next++
+		return true
+	}
+	if psnDiff(qp.psn, qp.unacked) >= maxInflight {
+		return false
+	}
+	av := &qp.attr.AHAttr
+	f := wire.PacketFields{BTH: wire.BTHFields{DestQP: qp.attr.DestQPNum}}
+	switch op := w.wr.Opcode; {
+	case op == WRRDMARead:
+		off := uint64(w.rdpkts) * uint64(mtu)
+		psn := (w.firstPSN + w.rdpkts) & wire.PSNMask
+		f.BTH.OpCode, f.BTH.PSN, f.BTH.AckReq = wire.OpRCRDMAReadRequest, psn, true
+		qp.ackPSN = w.lastPSN() // the responses answer for the whole range
+		f.RETH = &wire.RETHFields{VA: w.wr.RemoteAddr + off, RKey: w.wr.RKey, DMALen: uint32(w.length - off)}
+		qp.xmit(&f, av)
+		w.sent = w.npkts
+		qp.psn = (w.lastPSN() + 1) & wire.PSNMask
+		qp.next++
+		qp.noAck = 0
+	case op.isAtomic():
+		f.BTH.OpCode, f.BTH.PSN, f.BTH.AckReq = wire.OpRCFetchAdd, w.firstPSN, true
+		qp.ackPSN = w.firstPSN
+		a := wire.AtomicETHFields{VA: w.wr.RemoteAddr, RKey: w.wr.RKey, SwapAdd: w.wr.CompareAdd}
+		if op == WRAtomicCmpAndSwp {
+			f.BTH.OpCode = wire.OpRCCompareSwap
+			a.SwapAdd, a.Compare = w.wr.Swap, w.wr.CompareAdd
+		}
+		f.AtomicETH = &a
+		qp.xmit(&f, av)
+		w.sent = 1
+		qp.psn = (w.firstPSN + 1) & wire.PSNMask
+		qp.next++
+		qp.noAck = 0
+	default:
+		k := w.sent
+		off := uint64(k) * uint64(mtu)
+		n := min(uint64(mtu), w.length-off)
+		payload, ok := qp.gather(w, off, n)
+		if !ok {
+			w.status = WCLocProtErr
+			qp.toError()
+			return false
+		}
+		first, last := k == 0, k == w.npkts-1
+		f.BTH.OpCode = rcOpcode(op, first, last)
+		f.BTH.PSN = (w.firstPSN + k) & wire.PSNMask
+		f.Payload = payload
+		if last && op.hasImm() {
+			imm := w.wr.Imm
+			f.ImmDt = &imm
+		}
+		if first && op.isWrite() {
+			f.RETH = &wire.RETHFields{VA: w.wr.RemoteAddr, RKey: w.wr.RKey, DMALen: uint32(w.length)}
+		}
+		if last && w.wr.Flags&SendSolicited != 0 && (op.isSend() || op == WRRDMAWriteImm) {
+			f.BTH.SE = true
+		}
+		qp.noAck++
+		if qp.noAck >= ackEvery || (last && qp.next+1 == len(qp.sq)) || psnDiff(f.BTH.PSN+1, qp.unacked) >= maxInflight ||
+			last && w.consumesRecv() && qp.credits >= 0 && qp.creditsUsed() >= qp.credits || qp.forceAck {
+			f.BTH.AckReq = true
+			qp.noAck = 0
+			qp.ackPSN = f.BTH.PSN
+		}
+		qp.xmit(&f, av)
+		w.sent++
+		qp.psn = (f.BTH.PSN + 1) & wire.PSNMask
+		if last {
+			qp.next++
+		}
+	}
+	if psnDiff(qp.psn, qp.sndMax) > 0 {
+		qp.sndMax = qp.psn
+	}
+	qp.armTimer()
+	return true
+}
+
+// creditsUsed counts the started messages that take a receive WQE and
+// that the responder has not yet reported complete.
+func (qp *QP) creditsUsed() int {
+	k := 0
+	for k < len(qp.consumers) && psnDiff(qp.consumers[k], qp.creditMSN) <= 0 {
+		k++
+	}
+	if k > 0 {
+		qp.consumers = append(qp.consumers[:0], qp.consumers[k:]...)
+	}
+	return len(qp.consumers)
+}
+
+// creditOK reports whether one more message may take a receive WQE: the
+// responder advertised a free one, or none is outstanding (the single
+// message IBTA Vol 1 §9.7.7.2.5 lets a requester without credits send).
+func (qp *QP) creditOK() bool {
+	if qp.credits < 0 {
+		return true
+	}
+	n := qp.creditsUsed()
+	return n == 0 || n < qp.credits
+}
+
+// rcOpcode returns the RC opcode for a packet of a SEND or RDMA WRITE;
+// UC opcodes are the same operations with transport bits 001.
+func rcOpcode(op WROpcode, first, last bool) wire.OpCode {
+	imm := op.hasImm()
+	if op.isSend() {
+		switch {
+		case first && last && imm:
+			return wire.OpRCSendOnlyImm
+		case first && last:
+			return wire.OpRCSendOnly
+		case first:
+			return wire.OpRCSendFirst
+		case last && imm:
+			return wire.OpRCSendLastImm
+		case last:
+			return wire.OpRCSendLast
+		}
+		return wire.OpRCSendMiddle
+	}
+	switch {
+	case first && last && imm:
+		return wire.OpRCRDMAWriteOnlyImm
+	case first && last:
+		return wire.OpRCRDMAWriteOnly
+	case first:
+		return wire.OpRCRDMAWriteFirst
+	case last && imm:
+		return wire.OpRCRDMAWriteLastImm
+	case last:
+		return wire.OpRCRDMAWriteLast
+	}
+	return wire.OpRCRDMAWriteMiddle
+}
+
+// ucSend sends a whole message on a UC QP and completes it: UC has no
+// acknowledgements (IBTA Vol 1 §9.8.2).
+func (qp *QP) ucSend(w *sendWQE) bool {
+	mtu := qp.mtu()
+	if !qp.start(w, mtu) {
+		return false
+	}
+	av := &qp.attr.AHAttr
+	nbytes := 0
+	for k := uint32(0); k < w.npkts; k++ {
+		off := uint64(k) * uint64(mtu)
+		n := min(uint64(mtu), w.length-off)
+		payload, ok := qp.gather(w, off, n)
+		if !ok {
+			w.status = WCLocProtErr
+			qp.toErrorOrSQE()
+			return false
+		}
+		first, last := k == 0, k == w.npkts-1
+		f := wire.PacketFields{BTH: wire.BTHFields{DestQP: qp.attr.DestQPNum,
+			OpCode: rcOpcode(w.wr.Opcode, first, last) | 0x20, PSN: qp.psn}, Payload: payload}
+		if last && w.wr.Opcode.hasImm() {
+			imm := w.wr.Imm
+			f.ImmDt = &imm
+		}
+		if first && w.wr.Opcode.isWrite() {
+			f.RETH = &wire.RETHFields{VA: w.wr.RemoteAddr, RKey: w.wr.RKey, DMALen: uint32(w.length)}
+		}
+		if last && w.wr.Flags&SendSolicited != 0 {
+			f.BTH.SE = true
+		}
+		nbytes += qp.xmit(&f, av)
+		qp.psn = (qp.psn + 1) & wire.PSNMask
+	}
+	qp.sndMax, qp.unacked = qp.psn, qp.psn
+	qp.txDone(w, nbytes)
+	return true
+}
+
+// udSend sends a one-packet datagram and completes it.
+func (qp *QP) udSend(w *sendWQE) bool {
+	mtu := qp.mtu()
+	if w.length > uint64(mtu) {
+		w.status = WCLocLenErr
+		qp.toErrorOrSQE()
+		return false
+	}
+	if !qp.start(w, mtu) {
+		return false
+	}
+	payload, ok := qp.gather(w, 0, w.length)
+	if !ok {
+		w.status = WCLocProtErr
+		qp.toErrorOrSQE()
+		return false
+	}
+	qkey := w.wr.RemoteQKey
+	if qkey&0x80000000 != 0 {
+		qkey = qp.attr.QKey
+	}
+	f := wire.PacketFields{BTH: wire.BTHFields{DestQP: w.wr.RemoteQPN, OpCode: wire.OpUDSendOnly, PSN: qp.psn},
+		DETH: &wire.DETHFields{QKey: qkey, SrcQP: qp.qpn}, Payload: payload}
+	if w.wr.Opcode == WRSendImm {
+		imm := w.wr.Imm
+		f.ImmDt = &imm
+		f.BTH.OpCode = wire.OpUDSendOnlyImm
+	}
+	f.BTH.SE = w.wr.Flags&SendSolicited != 0
+	av := w.wr.AH.attr
+	n := qp.xmit(&f, &av)
+	qp.psn = (qp.psn + 1) & wire.PSNMask
+	qp.txDone(w, n)
+	return true
+}
+
+// armTimer starts the local ACK timer if it is not running.
+func (qp *QP) armTimer() {
+	if qp.timer == nil && qp.unacked != qp.sndMax {
+		if d := qp.timeout(); d > 0 {
+			qp.timer = qp.e.fab.Clock().AfterFunc(d, qp.onTimeout)
+		}
+	}
+}
+
+// restartTimer restarts the local ACK timer after progress.
+func (qp *QP) restartTimer() {
+	if qp.timer != nil {
+		qp.timer.Stop()
+		qp.timer = nil
+	}
+	if !qp.rnrWait {
+		qp.armTimer()
+	}
+}
+
+// onTimeout is the local ACK timeout (IBTA Vol 1 §9.7.6.1.3): retry from
+// the oldest unacknowledged PSN, or fail with RETRY_EXC_ERR once
+// retry_cnt retries are spent.
+func (qp *QP) onTimeout() {
+	qp.timer = nil
+	if s := qp.attr.QPState; (s != QPStateRTS && s != QPStateSQD) || qp.unacked == qp.sndMax || qp.rnrWait {
+		return
+	}
+	qp.e.stats.Timeouts.Add(1)
+	if qp.retry == 0 {
+		qp.failAt(qp.unacked, WCRetryExcErr)
+		return
+	}
+	qp.retry--
+	qp.goBack(qp.unacked)
+	qp.progress()
+}
+
+// failAt fails the WQE holding psn (or the oldest) with status and moves
+// the QP to the Error state.
+func (qp *QP) failAt(psn uint32, status WCStatus) {
+	var w *sendWQE
+	for _, x := range qp.sq {
+		if !x.started {
+			break
+		}
+		if psnDiff(psn, x.firstPSN) >= 0 && psnDiff(psn, x.lastPSN()) <= 0 {
+			w = x
+			break
+		}
+	}
+	if w == nil && len(qp.sq) > 0 {
+		w = qp.sq[0]
+	}
+	if w != nil {
+		w.status = status
+	}
+	qp.toError()
+}
+
+// goBack rewinds the requester to resend from psn (go-back-N, IBTA Vol 1
+// §9.7.5.1.3 and §9.7.6.1.3). A READ resumes at its first missing
+// response with a new request for the rest.
+func (qp *QP) goBack(psn uint32) {
+	for i, w := range qp.sq {
+		if !w.started {
+			break
+		}
+		if psnDiff(psn, w.firstPSN) < 0 || psnDiff(psn, w.lastPSN()) > 0 {
+			continue
+		}
+		switch {
+		case w.wr.Opcode == WRRDMARead:
+			w.sent = 0
+			qp.psn = (w.firstPSN + w.rdpkts) & wire.PSNMask
+			w.rdRetry = true
+		case w.wr.Opcode.isAtomic():
+			w.sent = 0
+			qp.psn = w.firstPSN
+		default:
+			w.sent = (psn - w.firstPSN) & wire.PSNMask
+			qp.psn = psn
+		}
+		for _, x := range qp.sq[i+1:] {
+			x.sent = 0
+		}
+		qp.next = i
+		qp.noAck = 0
+		qp.e.stats.Retransmits.Add(1)
+		return
+	}
+}
+
+// pkeyAddr is the address block of trap 257/258 for pkt.
+func pkeyAddr(pkt *wire.Packet) agent.Addr {
+	a := agent.Addr{DLID: pkt.LRH.DLID(), SLID: pkt.LRH.SLID(), SL: pkt.LRH.SL(),
+		DestQP: pkt.BTH.DestQP(), PKey: pkt.BTH.PKey()}
+	if pkt.DETH != nil {
+		a.SrcQP, a.QKey = pkt.DETH.SrcQP(), pkt.DETH.QKey()
+	}
+	if pkt.GRH != nil {
+		g := pkt.GRH.Fields()
+		a.GRH = &g
+	}
+	return a
+}
