@@ -187,12 +187,32 @@ func (a *fabricAdapter) Ports() ([]PortStatus, error) {
 	return out, nil
 }
 
-// sat saturates v into bits bits.
-func sat(v uint64, bits uint) uint64 {
-	if m := uint64(1)<<bits - 1; v > m {
-		return m
+// localPortCounters reads port num's PortCounters with a local PerfMgt
+// Get to the HCA's own PMA, as vstat -c does (so a counter reset by
+// `perfquery -R` shows here too). It runs on the event loop.
+func localPortCounters(d *hca.Device, p *emu.Port, num int) PortCounters {
+	req := make([]byte, wire.MADSize)
+	wire.MAD(req).Encode(&wire.MADFields{BaseVersion: 1, MgmtClass: wire.MgmtClassPerf, ClassVersion: 1,
+		Method: wire.MethodGet, AttrID: wire.AttrPortCounters})
+	wire.PortCounters(wire.PerfMAD(req).Data()).Encode(&wire.PortCountersFields{PortSelect: uint8(num)})
+	resp, ok := d.PMA().Process(p, wire.MAD(req))
+	if !ok || resp.Status() != wire.MADStatusOK {
+		return PortCounters{}
 	}
-	return v
+	c, err := wire.ParsePortCounters(wire.PerfMAD(resp).Data())
+	if err != nil {
+		return PortCounters{}
+	}
+	f := c.Fields()
+	return PortCounters{
+		LinkErrorRecovery: uint64(f.LinkErrorRecoveryCounter), LinkDowned: uint64(f.LinkDownedCounter),
+		RcvErrors: uint64(f.PortRcvErrors), RcvRemotePhysErrors: uint64(f.PortRcvRemotePhysicalErrors),
+		RcvSwitchRelayErrors: uint64(f.PortRcvSwitchRelayErrors), XmitDiscards: uint64(f.PortXmitDiscards),
+		XmitConstraintErrors: uint64(f.PortXmitConstraintErrors), RcvConstraintErrors: uint64(f.PortRcvConstraintErrors),
+		VL15Dropped: uint64(f.VL15Dropped),
+		XmitData:    uint64(f.PortXmitData), RcvData: uint64(f.PortRcvData),
+		XmitPkts: uint64(f.PortXmitPkts), RcvPkts: uint64(f.PortRcvPkts),
+	}
 }
 
 // portStatus reads port num of d; it runs on the event loop.
@@ -205,16 +225,7 @@ func portStatus(d *hca.Device, p *emu.Port, num int) PortStatus {
 		st.LID, st.LMC, st.SMLID, st.GIDPrefix = pa.LID, pa.LMC, pa.MasterSMLID, pa.GIDPrefix
 		st.MTUCap = pa.Config.MTUCap
 	}
-	c := &p.Counters
-	st.Counters = PortCounters{
-		LinkErrorRecovery: sat(c.LinkErrorRecovery.Load(), 8), LinkDowned: sat(c.LinkDowned.Load(), 8),
-		RcvErrors: sat(c.RcvErrors.Load(), 16), RcvRemotePhysErrors: sat(c.RcvRemotePhysErrors.Load(), 16),
-		RcvSwitchRelayErrors: sat(c.RcvSwitchRelayErrors.Load(), 16), XmitDiscards: sat(c.XmitDiscards.Load(), 16),
-		XmitConstraintErrors: sat(c.XmitConstraintErrors.Load(), 8), RcvConstraintErrors: sat(c.RcvConstraintErrors.Load(), 8),
-		VL15Dropped: sat(c.VL15Dropped.Load(), 16),
-		XmitData:    sat(c.XmitData.Load(), 32), RcvData: sat(c.RcvData.Load(), 32),
-		XmitPkts: sat(c.XmitPkts.Load(), 32), RcvPkts: sat(c.RcvPkts.Load(), 32),
-	}
+	st.Counters = localPortCounters(d, p, num)
 	return st
 }
 
