@@ -2,14 +2,12 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
 	"time"
 
-	"github.com/ibemu/ibemu/emu/capture"
 	"github.com/ibemu/ibemu/emu/topology"
 	"github.com/ibemu/ibemu/stack/discover"
 	"github.com/ibemu/ibemu/stack/fabric"
@@ -38,46 +36,13 @@ type discoverOpts struct {
 // discoverFabric builds t in-process, starts it, and walks it from an HCA
 // with directed-route SMPs only.
 func discoverFabric(ctx context.Context, t *topology.Topology, o discoverOpts) (*discoverRun, error) {
-	fab, err := fabric.Build(t)
+	ses, err := openSession(ctx, t, o.from, o.port, o.capture, "discovery")
 	if err != nil {
 		return nil, err
 	}
-	from := fab.FirstHCA()
-	if o.from != "" {
-		from = fab.HCA(o.from)
-		if from == nil {
-			return nil, fmt.Errorf("--from %q: no HCA has that id or description", o.from)
-		}
-	}
-	if from == nil {
-		return nil, errors.New("the topology has no HCA to discover from")
-	}
-	port := o.port
-	if port == 0 {
-		port = 1
-		for i := 1; i <= from.Topo.NumPorts; i++ {
-			if from.Topo.Ports[i].Connected() {
-				port = i
-				break
-			}
-		}
-	}
-	if port < 1 || port > from.Topo.NumPorts {
-		return nil, fmt.Errorf("--port %d: %s has ports 1..%d", port, from.Topo, from.Topo.NumPorts)
-	}
-	var cw *capture.Writer
-	if o.capture != "" {
-		if cw, err = capture.Create(o.capture); err != nil {
-			return nil, err
-		}
-		fab.Emu.AddTap(cw)
-	}
-	run := &discoverRun{fab: fab, from: from}
-	if err := fab.Start(ctx); err != nil {
-		return nil, err
-	}
-	defer fab.Stop()
-	tr := mad.NewInProcess(fab.Emu, from.Device, port)
+	defer ses.close()
+	run := &discoverRun{fab: ses.fab, from: ses.from}
+	tr := mad.NewInProcess(ses.fab.Emu, ses.from.Device, ses.port)
 	opts := discover.Options{Window: o.window}
 	if o.progress != nil {
 		total := len(t.Nodes)
@@ -94,14 +59,8 @@ func discoverFabric(ctx context.Context, t *topology.Topology, o discoverOpts) (
 		return nil, err
 	}
 	run.res = res
-	if cw != nil {
-		// Stop the fabric before closing the capture so no frame is
-		// written after the file closes.
-		fab.Stop()
-		run.frames = cw.Frames()
-		if err := cw.Close(); err != nil {
-			return nil, err
-		}
+	if run.frames, err = ses.close(); err != nil {
+		return nil, err
 	}
 	return run, nil
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -12,7 +11,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/ibemu/ibemu/emu/capture"
 	"github.com/ibemu/ibemu/emu/topology"
 	"github.com/ibemu/ibemu/emu/wire"
 	"github.com/ibemu/ibemu/stack/fabric"
@@ -47,37 +45,12 @@ type upRun struct {
 // from the first HCA (or o.from), checks that every cabled port is Active
 // and that LID-routed SMPs reach every LID, and stops the fabric.
 func bringUp(ctx context.Context, t *topology.Topology, o upOpts) (*upRun, error) {
-	fab, err := fabric.Build(t)
+	ses, err := openSession(ctx, t, o.from, 0, o.capture, "the subnet manager")
 	if err != nil {
 		return nil, err
 	}
-	from := fab.FirstHCA()
-	if o.from != "" {
-		if from = fab.HCA(o.from); from == nil {
-			return nil, fmt.Errorf("--from %q: no HCA has that id or description", o.from)
-		}
-	}
-	if from == nil {
-		return nil, errors.New("the topology has no HCA to run the subnet manager on")
-	}
-	port := 1
-	for i := 1; i <= from.Topo.NumPorts; i++ {
-		if from.Topo.Ports[i].Connected() {
-			port = i
-			break
-		}
-	}
-	var cw *capture.Writer
-	if o.capture != "" {
-		if cw, err = capture.Create(o.capture); err != nil {
-			return nil, err
-		}
-		fab.Emu.AddTap(cw)
-	}
-	if err := fab.Start(ctx); err != nil {
-		return nil, err
-	}
-	defer fab.Stop()
+	defer ses.close()
+	fab, from, port := ses.fab, ses.from, ses.port
 	tr := mad.NewInProcess(fab.Emu, from.Device, port)
 	m, err := sm.New(tr, o.cfg)
 	if err != nil {
@@ -145,12 +118,8 @@ func bringUp(ctx context.Context, t *topology.Topology, o upOpts) (*upRun, error
 			run.unreached = append(run.unreached, fmt.Sprintf("lid %d (%s)", lids[i], want[i]))
 		}
 	}
-	if cw != nil {
-		fab.Stop()
-		run.frames = cw.Frames()
-		if err := cw.Close(); err != nil {
-			return nil, err
-		}
+	if run.frames, err = ses.close(); err != nil {
+		return nil, err
 	}
 	return run, nil
 }
