@@ -23,6 +23,8 @@ type Inbox[T any] struct {
 	reacting bool // the consumer holds the last item it received
 	// +checklocks:mu
 	closed bool
+	// +checklocks:mu
+	parked bool // the consumer found no item and waits on ready
 	ready  chan struct{}
 }
 
@@ -44,10 +46,17 @@ func (b *Inbox[T]) Push(v T) bool {
 	}
 	b.items = append(b.items, v)
 	b.f.loop.hold()
+	// Only a parked consumer needs waking: a busy one takes this item
+	// when it next looks, and skipping the channel spares the event loop
+	// a send per item.
+	wake := b.parked
+	b.parked = false
 	b.mu.Unlock()
-	select {
-	case b.ready <- struct{}{}:
-	default:
+	if wake {
+		select {
+		case b.ready <- struct{}{}:
+		default:
+		}
 	}
 	return true
 }
@@ -70,12 +79,16 @@ func (b *Inbox[T]) Recv(ctx context.Context) (T, error) {
 			return v, nil
 		}
 		closed := b.closed
+		b.parked = !closed
 		b.mu.Unlock()
 		if closed {
 			return zero, ErrStopped
 		}
 		select {
 		case <-ctx.Done():
+			b.mu.Lock()
+			b.parked = false
+			b.mu.Unlock()
 			return zero, ctx.Err()
 		case <-b.ready:
 		}

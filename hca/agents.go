@@ -167,9 +167,13 @@ func (d *Device) server(port int, m wire.MAD) *Agent {
 	return a
 }
 
+// deliver hands the MAD of f, which arrived on p, to the agent's handler.
+// The handler gets the MAD where it lies in the frame, without a copy:
+// the device owns every frame it receives (emu.Device) and, once it
+// delivered one to an agent, neither reads nor reuses it again, so the
+// handler may keep the MAD. The slice's capacity ends with the MAD.
 func (a *Agent) deliver(p *emu.Port, f *agent.Frame) {
-	mad := make([]byte, wire.MADSize)
-	copy(mad, f.MAD)
+	mad := f.MAD[:wire.MADSize:wire.MADSize]
 	r := ReceivedMAD{Port: p.Num(), MAD: mad, Addr: MADAddr{
 		LID: f.Addr.SLID, SL: f.Addr.SL, QPN: f.Addr.SrcQP, QKey: f.Addr.QKey, PKey: f.Addr.PKey,
 	}}

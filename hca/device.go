@@ -292,15 +292,13 @@ func (d *Device) HandlePacket(p *emu.Port, frame []byte) {
 			d.stats.BadDLID.Add(1)
 			return
 		}
-		if d.transport == nil {
-			d.stats.NoTransport.Add(1)
-			return
-		}
-		d.transport.HandleFrame(p, &pkt)
+		d.handleTransport(p, pkt)
 		return
 	}
-	f, err := agent.ParseFrame(frame)
-	if err != nil {
+	// A MAD for QP0 or QP1: the Frame reuses the decoded packet rather
+	// than decoding the frame a second time.
+	f := new(agent.Frame)
+	if err := f.FromPacket(&pkt); err != nil {
 		d.stats.Malformed.Add(1)
 		p.Counters.RcvErrors.Add(1)
 		return
@@ -310,6 +308,16 @@ func (d *Device) HandlePacket(p *emu.Port, frame []byte) {
 		return
 	}
 	d.receive(p, f, false)
+}
+
+// handleTransport hands a frame for a QP above 1 to the transport. It
+// takes pkt by value so that only this path's copy escapes to the heap.
+func (d *Device) handleTransport(p *emu.Port, pkt wire.Packet) {
+	if d.transport == nil {
+		d.stats.NoTransport.Add(1)
+		return
+	}
+	d.transport.HandleFrame(p, &pkt)
 }
 
 // dlidOK reports whether a frame with DLID dlid is for port p: one of its
@@ -463,7 +471,11 @@ func (d *Device) reply(p *emu.Port, req *agent.Frame, local bool, resp wire.MAD)
 			return
 		}
 	}
-	frame, err := agent.AppendReply(nil, req, d.portLID(out), resp)
+	// The answer is built in the request's frame, which the device owns
+	// and nobody reads once the agent answered (req's views alias it, so
+	// they are not used past this point); it has the request's headers
+	// and length, so no new buffer is needed.
+	frame, err := agent.AppendReply(req.Packet.Frame[:0], req, d.portLID(out), resp)
 	if err != nil {
 		d.stats.Malformed.Add(1)
 		return

@@ -68,7 +68,7 @@ func FuzzHandlePacket(f *testing.F) {
 		if err := fab.Do(func() {
 			d.HandlePacket(d.Node().Port(1), append([]byte(nil), frame...))
 			// A well-formed request still works afterwards.
-			d.HandlePacket(d.Node().Port(1), seeds[0])
+			d.HandlePacket(d.Node().Port(1), append([]byte(nil), seeds[0]...)) // HandlePacket owns the frame
 		}); err != nil {
 			t.Fatal(err)
 		}

@@ -16,10 +16,14 @@ import (
 // counted in VL15Dropped of the arrival port.
 func (s *Switch) smi(in *emu.Port, frame []byte) {
 	// Parse into the switch's scratch frame (the event loop runs one
-	// HandlePacket at a time): relaying a directed-route SMP, most of a
-	// sweep's SMI work, keeps nothing, so only frames for the SMA are
-	// copied to the heap.
+	// HandlePacket at a time, and nothing keeps a Frame after the SMA's
+	// Process returned). Only a frame reaching the SMI while the SMA is
+	// answering (none does today: port 0 never sends to itself) gets a
+	// Frame of its own.
 	f := &s.scratch
+	if s.inSMA {
+		f = new(agent.Frame)
+	}
 	if err := f.Parse(frame); err != nil || f.Addr.DestQP != agent.QP0 {
 		s.drop(&in.Counters.VL15Dropped)
 		return
@@ -27,8 +31,7 @@ func (s *Switch) smi(in *emu.Port, frame []byte) {
 	switch f.MAD.MgmtClass() {
 	case wire.MgmtClassSubnLID:
 		s.stats.Local.Add(1)
-		f = s.keepFrame()
-		s.sma.Process(in, f, func(resp wire.MAD) { s.replyLID(f, resp, &s.stats.SMPReplies) })
+		s.process(in, f, func(resp wire.MAD) { s.replyLID(frame, f, resp, &s.stats.SMPReplies) })
 	case wire.MgmtClassSubnDirected:
 		s.directed(in, frame, f)
 	default:
@@ -81,20 +84,19 @@ func (s *Switch) directed(in *emu.Port, frame []byte, f *agent.Frame) {
 			return
 		}
 		s.stats.Local.Add(1)
-		f = s.keepFrame()
-		s.sma.Process(in, f, func(resp wire.MAD) { s.replyDR(in, f, resp) })
+		s.process(in, f, func(resp wire.MAD) { s.replyDR(in, frame, f, resp) })
 	default:
 		s.drop(&in.Counters.VL15Dropped)
 	}
 }
 
-// keepFrame moves the scratch frame to the heap for an agent that may keep
-// it (the SMA's reply closure).
-func (s *Switch) keepFrame() *agent.Frame {
-	f := new(agent.Frame)
-	*f = s.scratch
-	s.scratch = agent.Frame{}
-	return f
+// process hands the SMP f to the SMA, which calls reply (at most once)
+// before it returns.
+func (s *Switch) process(in *emu.Port, f *agent.Frame, reply func(resp wire.MAD)) {
+	was := s.inSMA
+	s.inSMA = true
+	s.sma.Process(in, f, reply)
+	s.inSMA = was
 }
 
 // ownSLID is the SLID of frames port 0 sources: its LID, or the
@@ -109,8 +111,11 @@ func (s *Switch) ownSLID() wire.LID {
 // replyDR sends the SMA's answer to a directed-route SMP that arrived on
 // in back along its return path (IBTA Vol 1 §14.2.2.4): out
 // ReturnPath[HopCount] with permissive LIDs, or LID-routed to the end of
-// the directed part when the request came through a LID-routed tail.
-func (s *Switch) replyDR(in *emu.Port, req *agent.Frame, resp wire.MAD) {
+// the directed part when the request came through a LID-routed tail. The
+// answer is built in buf, the request's frame (req's views alias it and
+// are not read once the answer is built), as a switch's SMA answers in
+// the request's buffer: the answer has the request's headers and length.
+func (s *Switch) replyDR(in *emu.Port, buf []byte, req *agent.Frame, resp wire.MAD) {
 	p0 := s.node.Port(0)
 	smp := wire.SMP(resp)
 	route, err := agent.RouteDRSend(s.node, smp)
@@ -130,7 +135,7 @@ func (s *Switch) replyDR(in *emu.Port, req *agent.Frame, resp wire.MAD) {
 	switch route.Action {
 	case wire.DRForwardPort:
 		a.DLID, a.SLID = wire.LIDPermissive, wire.LIDPermissive
-		frame, err := agent.AppendFrame(nil, &a, resp)
+		frame, err := agent.AppendFrame(buf[:0], &a, resp)
 		if err != nil {
 			s.drop(&p0.Counters.VL15Dropped)
 			return
@@ -138,7 +143,7 @@ func (s *Switch) replyDR(in *emu.Port, req *agent.Frame, resp wire.MAD) {
 		s.stats.SMPReplies.Add(1)
 		route.Out.Send(frame)
 	case wire.DRForwardLID:
-		frame, err := agent.AppendFrame(nil, &a, resp)
+		frame, err := agent.AppendFrame(buf[:0], &a, resp)
 		if err != nil {
 			s.drop(&p0.Counters.VL15Dropped)
 			return
@@ -151,9 +156,10 @@ func (s *Switch) replyDR(in *emu.Port, req *agent.Frame, resp wire.MAD) {
 	}
 }
 
-// replyLID sends a LID-routed answer from port 0 to the requester.
-func (s *Switch) replyLID(req *agent.Frame, resp wire.MAD, count *atomic.Uint64) {
-	frame, err := agent.AppendReply(nil, req, s.pa[0].LID, resp)
+// replyLID sends a LID-routed answer from port 0 to the requester, built
+// in buf, the request's frame (req's views alias it; see replyDR).
+func (s *Switch) replyLID(buf []byte, req *agent.Frame, resp wire.MAD, count *atomic.Uint64) {
+	frame, err := agent.AppendReply(buf[:0], req, s.pa[0].LID, resp)
 	if err != nil {
 		s.drop(&s.node.Port(0).Counters.XmitDiscards)
 		return
@@ -201,6 +207,6 @@ func (s *Switch) local(in *emu.Port, frame []byte) {
 		resp, ok = agent.UnmatchedReply(m)
 	}
 	if ok {
-		s.replyLID(f, resp, &s.stats.GMPReplies)
+		s.replyLID(frame, f, resp, &s.stats.GMPReplies)
 	}
 }

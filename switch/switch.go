@@ -89,6 +89,8 @@ type Switch struct {
 	// scratch is the frame the SMI parses into (event-loop owned; see
 	// smi).
 	scratch agent.Frame
+	// inSMA is set while the SMA answers an SMP parsed into scratch.
+	inSMA bool
 
 	stats stats
 }

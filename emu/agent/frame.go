@@ -96,12 +96,30 @@ func (f *Frame) Parse(frame []byte) error {
 	return nil
 }
 
+// FromPacket is Parse for a frame the caller already decoded with
+// wire.ParsePacket (a CA that looked at the BTH first to pick the QP):
+// it fills f, which it overwrites, from pkt without decoding the frame
+// again, and applies the same checks. On error f is zeroed.
+func (f *Frame) FromPacket(pkt *wire.Packet) error {
+	f.Packet = *pkt
+	if err := f.fill(); err != nil {
+		*f = Frame{}
+		return err
+	}
+	return nil
+}
+
 func (f *Frame) parse(frame []byte) error {
 	var err error
 	f.Packet, err = wire.ParsePacket(frame)
 	if err != nil {
 		return fmt.Errorf("agent: parse mad frame: %w", err)
 	}
+	return f.fill()
+}
+
+// fill checks the decoded f.Packet and sets the other fields from it.
+func (f *Frame) fill() error {
 	pkt := &f.Packet
 	if pkt.BTH == nil || pkt.BTH.OpCode() != wire.OpUDSendOnly || pkt.DETH == nil {
 		return fmt.Errorf("agent: parse mad frame: %w", ErrNotUD)

@@ -57,6 +57,18 @@ func TestFrameRoundTrip(t *testing.T) {
 		if f.VL != c.vl || !bytes.Equal(f.MAD, c.mad) {
 			t.Errorf("%s: vl %d, mad equal %v", c.name, f.VL, bytes.Equal(f.MAD, c.mad))
 		}
+		// FromPacket on the decoded packet gives the same Frame.
+		pkt, err := wire.ParsePacket(frame)
+		if err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		var g agent.Frame
+		if err := g.FromPacket(&pkt); err != nil {
+			t.Fatalf("%s: from packet: %v", c.name, err)
+		}
+		if diff := cmp.Diff(f.Addr, g.Addr); diff != "" || g.VL != f.VL || !bytes.Equal(g.MAD, f.MAD) {
+			t.Errorf("%s: from packet differs from parse (-parse +from):\n%s", c.name, diff)
+		}
 	}
 }
 
@@ -93,6 +105,14 @@ func TestParseFrameRejects(t *testing.T) {
 	for _, c := range cases {
 		if _, err := agent.ParseFrame(c.frame()); !errors.Is(err, c.want) {
 			t.Errorf("%s: %v, want %v", c.name, err, c.want)
+		}
+		if pkt, err := wire.ParsePacket(c.frame()); err == nil {
+			var g agent.Frame
+			if err := g.FromPacket(&pkt); !errors.Is(err, c.want) {
+				t.Errorf("%s: from packet: %v, want %v", c.name, err, c.want)
+			} else if g.MAD != nil || g.Packet.Frame != nil {
+				t.Errorf("%s: from packet left a partial frame", c.name)
+			}
 		}
 	}
 	if _, err := agent.AppendFrame(nil, &good, make([]byte, 100)); !errors.Is(err, agent.ErrMADSize) {

@@ -149,27 +149,34 @@ func computeRoutes(sn *Subnet, engine Routing, roots []wire.GUID) error {
 		}
 		for _, dl := range dg.lids {
 			g.sw[d].LFT[dl.lid] = dl.port
-			for s := range int32(S) {
-				c := cands[s]
-				if len(c) == 0 {
-					continue
-				}
+		}
+		// Switch by switch, then LID by LID: each switch's load and LFT
+		// evolve independently of the others', so this order gives the
+		// same tables as LID-major order while writing each LFT in a run
+		// of neighbouring entries instead of one entry per switch per LID.
+		for s := range int32(S) {
+			c := cands[s]
+			if len(c) == 0 {
+				continue
+			}
+			lft, ld := g.sw[s].LFT, load[s]
+			for _, dl := range dg.lids {
 				var port uint8
 				if engine == RoutingFatTree && dl.idx >= 0 {
 					port = c[dl.idx%len(c)]
 				} else {
 					port = c[0]
-					best := load[s][port]
+					best := ld[port]
 					for _, q := range c[1:] {
-						if load[s][q] < best {
-							port, best = q, load[s][q]
+						if ld[q] < best {
+							port, best = q, ld[q]
 						}
 					}
 				}
 				if dl.idx >= 0 {
-					load[s][port]++
+					ld[port]++
 				}
-				g.sw[s].LFT[dl.lid] = port
+				lft[dl.lid] = port
 			}
 		}
 	}
