@@ -108,12 +108,16 @@ func pmaData(m wire.MAD) []byte { return wire.PerfMAD(m).Data() }
 
 // selectPorts resolves PortSelect: the ports whose counters a request
 // reads (and clears). ok false means 0x001C. A CA (or router) serves its
-// own ports 1..N, the arrival port or another; a switch serves 0..N and,
-// with AllPortSelect, 0xFF for all of them.
+// own ports 1..N, and PortSelect 0 means the arrival port (what `perfquery
+// LID` without a port number sends); a switch serves 0..N and, with
+// AllPortSelect, 0xFF for all of them.
 func (a *PMA) selectPorts(p *emu.Port, sel uint8) (ports []*emu.Port, ok bool) {
 	n := p.Node()
 	if a.typ != wire.NodeTypeSwitch {
-		if sel == 0 || int(sel) > n.NumPorts() {
+		if sel == 0 {
+			return []*emu.Port{p}, true
+		}
+		if int(sel) > n.NumPorts() {
 			return nil, false
 		}
 		return []*emu.Port{n.Port(int(sel))}, true

@@ -472,6 +472,12 @@ func TestInteropPerfquery(t *testing.T) {
 	if v, err := strconv.Atoi(pc["PortXmitPkts"]); err != nil || v > 2 {
 		t.Errorf("PortCounters PortXmitPkts %q after perfquery -R, want at most the query's own answers", pc["PortXmitPkts"])
 	}
+	// Without a port number perfquery sends PortSelect 0, which a CA
+	// answers for the port the query arrived on.
+	noPort := fields(h.mustRun(10*time.Second, []string{"SIM_HOST=Hca1"}, "perfquery", strconv.Itoa(int(lid))))
+	if _, ok := noPort["PortXmitPkts"]; !ok {
+		t.Errorf("perfquery LID without a port printed no PortXmitPkts")
+	}
 	var out bytes.Buffer
 	if err := h.srv.Exec(`PerformanceSet "Hca2"[1] PortCounters.SymbolErrorCounter=1234`, &out); err != nil {
 		t.Fatal(err)
