@@ -973,24 +973,16 @@ func cmdUp(s *Server, out io.Writer, args string) error {
 }
 
 func cmdKill(s *Server, out io.Writer, args string) error {
-	a, rest, err := s.parseNodeArg(args)
-	if err != nil {
-		return err
-	}
-	if err := noArgs(rest); err != nil {
-		return err
-	}
-	if a.port >= 0 {
-		return fmt.Errorf("attach: kill takes a node, not a port: %w", ErrCommand)
-	}
-	return s.do(func() error {
-		s.fab.KillNode(a.n.en)
-		fmt.Fprintf(out, "# %s is off\n", a.n.topo)
-		return nil
-	})
+	return setNodePower(s, out, args, "kill", "off", s.fab.KillNode)
 }
 
 func cmdRevive(s *Server, out io.Writer, args string) error {
+	return setNodePower(s, out, args, "revive", "on", s.fab.ReviveNode)
+}
+
+// setNodePower runs a node power command (kill or revive) on the node
+// args names.
+func setNodePower(s *Server, out io.Writer, args, cmd, state string, power func(*emu.Node)) error {
 	a, rest, err := s.parseNodeArg(args)
 	if err != nil {
 		return err
@@ -999,11 +991,11 @@ func cmdRevive(s *Server, out io.Writer, args string) error {
 		return err
 	}
 	if a.port >= 0 {
-		return fmt.Errorf("attach: revive takes a node, not a port: %w", ErrCommand)
+		return fmt.Errorf("attach: %s takes a node, not a port: %w", cmd, ErrCommand)
 	}
 	return s.do(func() error {
-		s.fab.ReviveNode(a.n.en)
-		fmt.Fprintf(out, "# %s is on\n", a.n.topo)
+		power(a.n.en)
+		fmt.Fprintf(out, "# %s is %s\n", a.n.topo, state)
 		return nil
 	})
 }
