@@ -58,10 +58,17 @@ func WithLinkLatency(d time.Duration) Option { return func(c *config) { c.latenc
 // WithLogger sets where the engine and devices log (default: discard).
 func WithLogger(l *slog.Logger) Option { return func(c *config) { c.logger = l } }
 
-// WithCRCCheck makes every receiving port verify the VCRC of every frame,
-// not only of frames fault injection corrupted (default true). A fabric
-// whose devices are all trusted to seal frames correctly can turn it off to
-// save a CRC pass per hop.
+// WithCRCCheck turns off the fabric's CRC offload (default on, that is
+// WithCRCCheck(false)). With the offload, a device may send a frame whose
+// ICRC and VCRC are not yet computed (Port.SendUnsealed) and a device that
+// implements CRCOffloader receives it so; the fabric computes the CRCs
+// the moment the bytes become observable: before a tap captures the frame,
+// before fault injection corrupts it, and before a device that does not
+// implement CRCOffloader receives it. The bytes anyone can see are the
+// ones eager sealing gives, and a corrupted frame still fails its VCRC at
+// the receiver. WithCRCCheck(true) is the strict mode for checking
+// devices: every frame is sealed when sent and every receiving port
+// verifies its VCRC.
 func WithCRCCheck(on bool) Option { return func(c *config) { c.verifyCRC = on } }
 
 // Fabric is a set of nodes joined by links, driven by one event loop.
@@ -93,7 +100,7 @@ type closer interface{ close() }
 
 // New creates an empty fabric.
 func New(opts ...Option) *Fabric {
-	cfg := config{virtual: true, seed: 1, latency: DefaultLinkLatency, verifyCRC: true}
+	cfg := config{virtual: true, seed: 1, latency: DefaultLinkLatency, verifyCRC: false}
 	for _, o := range opts {
 		o(&cfg)
 	}
@@ -141,6 +148,7 @@ func (f *Fabric) AddNode(name string, typ wire.NodeType, nports int, dev Device,
 		return nil, fmt.Errorf("emu: add node %q: no device", name)
 	}
 	n := &Node{fabric: f, name: name, typ: typ, dev: dev, ports: make([]*Port, nports+1), index: len(f.nodes)}
+	n.offload, _ = dev.(CRCOffloader)
 	if typ == wire.NodeTypeSwitch {
 		n.ports[0] = &Port{node: n, num: 0, enabled: true, phys: wire.PhysStateLinkUp, state: wire.PortStateActive}
 	}
@@ -326,9 +334,16 @@ func (f *Fabric) Post(fn func()) { f.loop.scheduleNow(fn) }
 func (f *Fabric) Now() time.Time { return f.clock.Now() }
 
 // deliver hands an arriving frame to the device of port p.
-func (f *Fabric) deliver(p *Port, frame []byte, corrupted bool) {
+func (f *Fabric) deliver(p *Port, frame []byte, corrupted, sealed bool) {
 	if p.node.dead || !p.IsUp() {
 		return // the link went down while the frame was in flight
+	}
+	if !sealed && p.node.offload == nil {
+		if wire.SealPacket(frame) != nil {
+			p.Counters.RcvErrors.Add(1)
+			return
+		}
+		sealed = true
 	}
 	p.Counters.RcvPkts.Add(1)
 	p.Counters.RcvData.Add(uint64(len(frame) / 4))
@@ -340,6 +355,10 @@ func (f *Fabric) deliver(p *Port, frame []byte, corrupted bool) {
 		p.Counters.McastRcv.Add(1)
 	} else {
 		p.Counters.UnicastRcv.Add(1)
+	}
+	if p.node.offload != nil {
+		p.node.offload.HandleFrame(p, frame, sealed)
+		return
 	}
 	p.node.dev.HandlePacket(p, frame)
 }

@@ -21,6 +21,7 @@ type event struct {
 	port      *Port
 	frame     []byte
 	corrupted bool
+	sealed    bool // the frame's CRCs are computed (see Port.SendUnsealed)
 }
 
 // Stop implements Timer.Stop. A stopped event stays queued until the loop
@@ -132,7 +133,7 @@ type loop struct {
 	pending atomic.Bool // in is not empty
 
 	wake    chan struct{}
-	deliver func(p *Port, frame []byte, corrupted bool)
+	deliver func(p *Port, frame []byte, corrupted, sealed bool)
 }
 
 func newLoop(virtual bool) *loop {
@@ -182,7 +183,7 @@ func (l *loop) scheduleNow(fn func()) { l.schedule(l.nowNanos(), fn) }
 
 // scheduleDelivery queues the arrival of frame at port p. Loop goroutine
 // only (devices transmit from the loop).
-func (l *loop) scheduleDelivery(at int64, p *Port, frame []byte, corrupted bool) {
+func (l *loop) scheduleDelivery(at int64, p *Port, frame []byte, corrupted, sealed bool) {
 	if now := l.now.Load(); at < now {
 		at = now
 	}
@@ -193,7 +194,7 @@ func (l *loop) scheduleDelivery(at int64, p *Port, frame []byte, corrupted bool)
 	} else {
 		e = &event{}
 	}
-	e.at, e.seq, e.port, e.frame, e.corrupted = at, l.seq.Add(1), p, frame, corrupted
+	e.at, e.seq, e.port, e.frame, e.corrupted, e.sealed = at, l.seq.Add(1), p, frame, corrupted, sealed
 	l.q.push(e)
 }
 
@@ -313,10 +314,10 @@ func (l *loop) run(ctx context.Context) {
 				}
 				continue
 			}
-			p, frame, bad := e.port, e.frame, e.corrupted
+			p, frame, bad, sealed := e.port, e.frame, e.corrupted, e.sealed
 			e.port, e.frame = nil, nil
 			l.free = append(l.free, e)
-			l.deliver(p, frame, bad)
+			l.deliver(p, frame, bad, sealed)
 			continue
 		}
 		if wait >= 0 {

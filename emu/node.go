@@ -15,6 +15,19 @@ type Device interface {
 	HandlePacket(p *Port, frame []byte)
 }
 
+// CRCOffloader is implemented by devices that accept frames whose ICRC
+// and VCRC have not been computed yet (see WithCRCCheck). The fabric calls
+// HandleFrame instead of HandlePacket for such a device; sealed reports
+// whether the frame's CRCs are already in place. A device that changes a
+// sealed frame and sends it on reseals it (wire.ResealVCRC after a
+// variant field, wire.SealPacket after any other) and sends it with
+// Port.Send; an unsealed frame it changes it sends on with
+// Port.SendUnsealed, and the fabric computes the CRCs if and when the
+// bytes become observable.
+type CRCOffloader interface {
+	HandleFrame(p *Port, frame []byte, sealed bool)
+}
+
 // PortStateHandler is implemented by devices that react when a port's
 // physical link comes up or goes down (to send Trap 128, say). It is called
 // on the event loop after the state has changed.
@@ -34,9 +47,11 @@ type Node struct {
 	name   string
 	typ    wire.NodeType
 	dev    Device
-	ports  []*Port // index = port number; [0] is nil on a CA
-	dead   bool
-	index  int
+	// offload is dev as a CRCOffloader, nil when it is not one.
+	offload CRCOffloader
+	ports   []*Port // index = port number; [0] is nil on a CA
+	dead    bool
+	index   int
 }
 
 // Name is the node's identifier in the topology (the quoted id of a net file).

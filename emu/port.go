@@ -206,7 +206,17 @@ func (p *Port) idlePhys() wire.PhysPortState {
 // Send transmits frame (LRH through VCRC, CRCs already sealed) out of the
 // port. It takes ownership of frame. A port whose link is not up discards
 // the frame and counts it in XmitDiscards.
-func (p *Port) Send(frame []byte) {
+func (p *Port) Send(frame []byte) { p.SendFrame(frame, true) }
+
+// SendUnsealed is Send for a frame whose ICRC and VCRC are not computed
+// yet (built with wire.AppendPacketUnsealed, or changed after it was
+// sealed): the fabric computes them when the bytes become observable (see
+// WithCRCCheck), which yields the bytes sealing here would.
+func (p *Port) SendUnsealed(frame []byte) { p.SendFrame(frame, false) }
+
+// SendFrame is Send when sealed is true and SendUnsealed otherwise, for a
+// device relaying a frame as it arrived (see CRCOffloader).
+func (p *Port) SendFrame(frame []byte, sealed bool) {
 	f := p.node.fabric
 	l := p.link
 	if p.node.dead {
@@ -217,6 +227,12 @@ func (p *Port) Send(frame []byte) {
 		return
 	}
 	peer := l.other(p)
+	if !sealed && (f.cfg.verifyCRC || len(f.taps) > 0 || peer.node.offload == nil) {
+		if !p.seal(frame) {
+			return
+		}
+		sealed = true
+	}
 	words := uint64(len(frame) / 4)
 	p.Counters.XmitPkts.Add(1)
 	p.Counters.XmitData.Add(words)
@@ -235,12 +251,28 @@ func (p *Port) Send(frame []byte) {
 	}
 	corrupted := false
 	if r := max(p.corruptRate, l.corruptRate); r > 0 && f.rng.Float64() < r {
+		if !sealed {
+			if !p.seal(frame) {
+				return
+			}
+			sealed = true
+		}
 		bit := f.rng.IntN(len(frame) * 8)
 		frame[bit/8] ^= 1 << (bit % 8)
 		corrupted = true
 	}
 	at := l.arrival(p, len(frame))
-	f.loop.scheduleDelivery(at, peer, frame, corrupted)
+	f.loop.scheduleDelivery(at, peer, frame, corrupted, sealed)
+}
+
+// seal computes the CRCs of an unsealed frame about to leave the port; a
+// frame too short to seal is discarded and counted in XmitDiscards.
+func (p *Port) seal(frame []byte) bool {
+	if wire.SealPacket(frame) != nil {
+		p.Counters.XmitDiscards.Add(1)
+		return false
+	}
+	return true
 }
 
 func (p *Port) String() string { return fmt.Sprintf("%s port %d", p.node, p.num) }

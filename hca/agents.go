@@ -259,7 +259,7 @@ func (a *Agent) Send(addr MADAddr, mad []byte) error {
 	} else if pa.OwnsLID(fa.DLID) {
 		local = true
 	}
-	frame, err := agent.AppendFrame(nil, &fa, m)
+	frame, err := agent.AppendUnsealedFrame(nil, &fa, m)
 	if err != nil {
 		return fmt.Errorf("hca: agent %d send: %w", a.id, err)
 	}
@@ -270,6 +270,6 @@ func (a *Agent) Send(addr MADAddr, mad []byte) error {
 	if !p.IsUp() {
 		return fmt.Errorf("hca: agent %d send: port %d is %s: %w", a.id, p.Num(), p.PhysState(), ErrPortDown)
 	}
-	p.Send(frame)
+	p.SendUnsealed(frame)
 	return nil
 }

@@ -271,6 +271,13 @@ func (d *Device) portLID(p *emu.Port) wire.LID {
 // Q_Key and P_Key checks to the PMA, the vendor agent or the host's
 // agents, and frames for other QPs to the Transport.
 func (d *Device) HandlePacket(p *emu.Port, frame []byte) {
+	d.HandleFrame(p, frame, true)
+}
+
+// HandleFrame implements emu.CRCOffloader: the HCA's port logic checked
+// the frame on arrival, so its receive path needs no CRC bytes and takes
+// frames sealed or not alike.
+func (d *Device) HandleFrame(p *emu.Port, frame []byte, _ bool) {
 	if d.node == nil {
 		if err := d.attach(p.Node()); err != nil {
 			return
@@ -475,7 +482,7 @@ func (d *Device) reply(p *emu.Port, req *agent.Frame, local bool, resp wire.MAD)
 	// and nobody reads once the agent answered (req's views alias it, so
 	// they are not used past this point); it has the request's headers
 	// and length, so no new buffer is needed.
-	frame, err := agent.AppendReply(req.Packet.Frame[:0], req, d.portLID(out), resp)
+	frame, err := agent.AppendUnsealedReply(req.Packet.Frame[:0], req, d.portLID(out), resp)
 	if err != nil {
 		d.stats.Malformed.Add(1)
 		return
@@ -484,7 +491,7 @@ func (d *Device) reply(p *emu.Port, req *agent.Frame, local bool, resp wire.MAD)
 		d.loopback(p, frame)
 		return
 	}
-	out.Send(frame)
+	out.SendUnsealed(frame)
 }
 
 // transmitSMA sends a frame the SMA originates (a trap) from port p. A

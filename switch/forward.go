@@ -21,7 +21,12 @@ const grhBTHOffset = wire.LRHSize + wire.GRHSize
 // both ports, is routed by the LinearForwardingTable (unicast) or
 // replicated by the MulticastForwardingTable, and leaves on the VL the
 // SLtoVL table of its (in, out) port pair gives.
-func (s *Switch) HandlePacket(in *emu.Port, frame []byte) {
+func (s *Switch) HandlePacket(in *emu.Port, frame []byte) { s.HandleFrame(in, frame, true) }
+
+// HandleFrame is HandlePacket for a frame whose CRCs may not be computed
+// yet (emu.CRCOffloader): the switch relays it as it came, sealing only
+// what it changes in a frame that was sealed.
+func (s *Switch) HandleFrame(in *emu.Port, frame []byte, sealed bool) {
 	if in == nil || s.node == nil || in.Node() != s.node || in.Num() == 0 {
 		return // not one of this switch's external ports
 	}
@@ -37,14 +42,14 @@ func (s *Switch) HandlePacket(in *emu.Port, frame []byte) {
 	dlid := lrh.DLID()
 	if lrh.VL() == agent.VL15 {
 		if dlid == wire.LIDPermissive || s.pa[0].OwnsLID(dlid) {
-			s.smi(in, frame)
+			s.smi(in, frame, sealed)
 			return
 		}
 		if dlid.IsMulticast() || dlid == wire.LIDUnassigned {
 			s.drop(&in.Counters.VL15Dropped) // SMPs are never multicast
 			return
 		}
-		s.forwardUnicast(in, frame, dlid, false)
+		s.forwardUnicast(in, frame, sealed, dlid, false)
 		return
 	}
 	if ops := wire.DataVLs(s.pa[in.Num()].OperationalVLs); int(lrh.VL()) >= ops {
@@ -56,11 +61,11 @@ func (s *Switch) HandlePacket(in *emu.Port, frame []byte) {
 	}
 	switch {
 	case dlid.IsMulticast():
-		s.forwardMulticast(in, frame, dlid)
+		s.forwardMulticast(in, frame, sealed, dlid)
 	case dlid == wire.LIDPermissive || dlid == wire.LIDUnassigned:
 		s.drop(&in.Counters.RcvSwitchRelayErrors) // only SMPs may use the permissive LID
 	default:
-		s.forwardUnicast(in, frame, dlid, true)
+		s.forwardUnicast(in, frame, sealed, dlid, true)
 	}
 }
 
@@ -89,8 +94,9 @@ func (s *Switch) unicastEgress(dlid wire.LID) (uint8, bool) {
 }
 
 // forwardUnicast routes one unicast frame that arrived on in (nil for a
-// frame port 0 originates) to dlid.
-func (s *Switch) forwardUnicast(in *emu.Port, frame []byte, dlid wire.LID, data bool) {
+// frame port 0 originates) to dlid; sealed tells whether its CRCs are
+// computed.
+func (s *Switch) forwardUnicast(in *emu.Port, frame []byte, sealed bool, dlid wire.LID, data bool) {
 	out, ok := s.unicastEgress(dlid)
 	if !ok {
 		if in == nil {
@@ -109,17 +115,17 @@ func (s *Switch) forwardUnicast(in *emu.Port, frame []byte, dlid wire.LID, data 
 			s.drop(&s.node.Port(0).Counters.XmitDiscards)
 			return
 		}
-		s.local(in, frame)
+		s.local(in, frame, sealed)
 		return
 	}
 	op := s.node.Port(int(out))
-	if !s.egress(in, op, frame, data) {
+	if !s.egress(in, op, frame, sealed, data) {
 		return
 	}
 	if in != nil {
 		s.stats.Forwarded.Add(1)
 	}
-	op.Send(frame)
+	op.SendFrame(frame, sealed)
 }
 
 // portUsable applies the link-state rules of IBTA Vol 1 §7.2 to one side
@@ -144,7 +150,7 @@ func portUsable(p *emu.Port, data bool) bool {
 // resealing the VCRC when the lane changes). A refused frame is counted
 // in out's PortXmitDiscards or PortXmitConstraintErrors, and egress
 // reports false.
-func (s *Switch) egress(in, out *emu.Port, frame []byte, data bool) bool {
+func (s *Switch) egress(in, out *emu.Port, frame []byte, sealed, data bool) bool {
 	if !portUsable(in, data) || !portUsable(out, data) {
 		s.drop(&out.Counters.XmitDiscards)
 		return false
@@ -168,7 +174,9 @@ func (s *Switch) egress(in, out *emu.Port, frame []byte, data bool) bool {
 	}
 	if vl != lrh.VL() {
 		lrh.SetVL(vl)
-		wire.ResealVCRC(frame)
+		if sealed {
+			wire.ResealVCRC(frame)
+		}
 	}
 	return true
 }
@@ -256,7 +264,7 @@ func (s *Switch) mcastAboveTop(mlid wire.LID) bool {
 // from that port, to DefaultMulticastNotPrimaryPort (§14.2.5.4); without
 // those, and above MulticastFDBTop, it is dropped as a relay error. Each
 // copy gets its own buffer except the last, which reuses frame.
-func (s *Switch) forwardMulticast(in *emu.Port, frame []byte, mlid wire.LID) {
+func (s *Switch) forwardMulticast(in *emu.Port, frame []byte, sealed bool, mlid wire.LID) {
 	var outs [256]uint8
 	n := 0
 	if s.mcastAboveTop(mlid) {
@@ -299,21 +307,22 @@ func (s *Switch) forwardMulticast(in *emu.Port, frame []byte, mlid wire.LID) {
 			f = append([]byte(nil), frame...)
 		}
 		if o == 0 {
-			s.local(in, f)
+			s.local(in, f, sealed)
 			continue
 		}
 		op := s.node.Port(int(o))
-		if !s.egress(in, op, f, true) {
+		if !s.egress(in, op, f, sealed, true) {
 			continue
 		}
 		s.stats.Replicated.Add(1)
-		op.Send(f)
+		op.SendFrame(f, sealed)
 	}
 }
 
 // sendFromPort0 routes a frame management port 0 originates (an SMP or
-// GMP response, a trap) by its DLID, as if it arrived on port 0.
-func (s *Switch) sendFromPort0(frame []byte) {
+// GMP response, a trap) by its DLID, as if it arrived on port 0; sealed
+// tells whether its CRCs are computed.
+func (s *Switch) sendFromPort0(frame []byte, sealed bool) {
 	if s.node == nil || len(frame) < wire.LRHSize+wire.VCRCSize {
 		return
 	}
@@ -323,5 +332,5 @@ func (s *Switch) sendFromPort0(frame []byte) {
 		s.drop(&s.node.Port(0).Counters.XmitDiscards)
 		return
 	}
-	s.forwardUnicast(nil, frame, dlid, lrh.VL() != agent.VL15)
+	s.forwardUnicast(nil, frame, sealed, dlid, lrh.VL() != agent.VL15)
 }

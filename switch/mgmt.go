@@ -14,7 +14,7 @@ import (
 // §14.2.2 (relay out a path port, LID-route the lead-in's return or the
 // tail, or deliver to the SMA). Anything else on VL15 is dropped and
 // counted in VL15Dropped of the arrival port.
-func (s *Switch) smi(in *emu.Port, frame []byte) {
+func (s *Switch) smi(in *emu.Port, frame []byte, sealed bool) {
 	// Parse into the switch's scratch frame (the event loop runs one
 	// HandlePacket at a time, and nothing keeps a Frame after the SMA's
 	// Process returned). Only a frame reaching the SMI while the SMA is
@@ -33,7 +33,7 @@ func (s *Switch) smi(in *emu.Port, frame []byte) {
 		s.stats.Local.Add(1)
 		s.process(in, f, func(resp wire.MAD) { s.replyLID(frame, f, resp, &s.stats.SMPReplies) })
 	case wire.MgmtClassSubnDirected:
-		s.directed(in, frame, f)
+		s.directed(in, frame, sealed, f)
 	default:
 		s.drop(&in.Counters.VL15Dropped)
 	}
@@ -41,7 +41,7 @@ func (s *Switch) smi(in *emu.Port, frame []byte) {
 
 // directed applies the directed-route rules to a DR SMP that reached the
 // SMI through port in, updating frame in place.
-func (s *Switch) directed(in *emu.Port, frame []byte, f *agent.Frame) {
+func (s *Switch) directed(in *emu.Port, frame []byte, sealed bool, f *agent.Frame) {
 	smp := wire.SMP(f.MAD)
 	route, err := agent.RouteDR(in, smp)
 	if err != nil {
@@ -56,12 +56,12 @@ func (s *Switch) directed(in *emu.Port, frame []byte, f *agent.Frame) {
 		// the way hands the SMP to its SMI (IBTA Vol 1 §14.2.2).
 		lrh.SetDLID(wire.LIDPermissive)
 		lrh.SetSLID(wire.LIDPermissive)
-		if err := wire.SealPacket(frame); err != nil {
+		if sealed && wire.SealPacket(frame) != nil {
 			s.drop(&in.Counters.VL15Dropped)
 			return
 		}
 		s.stats.DRRelayed.Add(1)
-		route.Out.Send(frame)
+		route.Out.SendFrame(frame, sealed)
 	case wire.DRForwardLID:
 		// The outbound tail goes to DrDLID, the return after a lead-in to
 		// DrSLID; the switch is the LID-routed part's source.
@@ -71,12 +71,12 @@ func (s *Switch) directed(in *emu.Port, frame []byte, f *agent.Frame) {
 		}
 		lrh.SetDLID(dst)
 		lrh.SetSLID(s.ownSLID())
-		if err := wire.SealPacket(frame); err != nil || !dst.IsUnicast() {
+		if !dst.IsUnicast() || sealed && wire.SealPacket(frame) != nil {
 			s.drop(&in.Counters.VL15Dropped)
 			return
 		}
 		s.stats.DRRelayed.Add(1)
-		s.forwardUnicast(in, frame, dst, false)
+		s.forwardUnicast(in, frame, sealed, dst, false)
 	case wire.DRDeliver:
 		if route.ToSM {
 			// A response for an SM on this switch: none runs here.
@@ -135,21 +135,21 @@ func (s *Switch) replyDR(in *emu.Port, buf []byte, req *agent.Frame, resp wire.M
 	switch route.Action {
 	case wire.DRForwardPort:
 		a.DLID, a.SLID = wire.LIDPermissive, wire.LIDPermissive
-		frame, err := agent.AppendFrame(buf[:0], &a, resp)
+		frame, err := agent.AppendUnsealedFrame(buf[:0], &a, resp)
 		if err != nil {
 			s.drop(&p0.Counters.VL15Dropped)
 			return
 		}
 		s.stats.SMPReplies.Add(1)
-		route.Out.Send(frame)
+		route.Out.SendUnsealed(frame)
 	case wire.DRForwardLID:
-		frame, err := agent.AppendFrame(buf[:0], &a, resp)
+		frame, err := agent.AppendUnsealedFrame(buf[:0], &a, resp)
 		if err != nil {
 			s.drop(&p0.Counters.VL15Dropped)
 			return
 		}
 		s.stats.SMPReplies.Add(1)
-		s.sendFromPort0(frame)
+		s.sendFromPort0(frame, false)
 	default:
 		// A hop-count-0 request answered to an SM on the switch itself.
 		s.drop(&p0.Counters.VL15Dropped)
@@ -159,13 +159,13 @@ func (s *Switch) replyDR(in *emu.Port, buf []byte, req *agent.Frame, resp wire.M
 // replyLID sends a LID-routed answer from port 0 to the requester, built
 // in buf, the request's frame (req's views alias it; see replyDR).
 func (s *Switch) replyLID(buf []byte, req *agent.Frame, resp wire.MAD, count *atomic.Uint64) {
-	frame, err := agent.AppendReply(buf[:0], req, s.pa[0].LID, resp)
+	frame, err := agent.AppendUnsealedReply(buf[:0], req, s.pa[0].LID, resp)
 	if err != nil {
 		s.drop(&s.node.Port(0).Counters.XmitDiscards)
 		return
 	}
 	count.Add(1)
-	s.sendFromPort0(frame)
+	s.sendFromPort0(frame, false)
 }
 
 // local delivers a frame the forwarding table sends to port 0. VL15
@@ -173,9 +173,9 @@ func (s *Switch) replyLID(buf []byte, req *agent.Frame, resp wire.MAD, count *at
 // base switch has no other QP), pass the GSI's Q_Key and P_Key checks
 // (IBTA Vol 1 §10.9.3, §13.5.2) and are answered by the PMA, the Mellanox
 // vendor agent, or with "unsupported" for any other class.
-func (s *Switch) local(in *emu.Port, frame []byte) {
+func (s *Switch) local(in *emu.Port, frame []byte, sealed bool) {
 	if wire.LRH(frame).VL() == agent.VL15 {
-		s.smi(in, frame)
+		s.smi(in, frame, sealed)
 		return
 	}
 	p0 := s.node.Port(0)

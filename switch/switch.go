@@ -179,7 +179,7 @@ func New(cfg Config) (*Switch, error) {
 	}
 
 	opts := agent.SMAOptions{TrapRetry: cfg.TrapRetry, TrapRetries: cfg.TrapRetries}
-	opts.Transmit = func(_ *emu.Port, frame []byte) { s.sendFromPort0(frame) }
+	opts.Transmit = func(_ *emu.Port, frame []byte) { s.sendFromPort0(frame, true) }
 	port0 := agent.PortConfig{
 		CapabilityMask: wire.PortCapabilityMask(prof.CapabilityMask),
 		MTUCap:         prof.MTUCap,

@@ -154,6 +154,16 @@ func (f *Frame) fill() error {
 // otherwise, the GRH when a.GRH is set, BTH UD SEND Only with a.PKey, DETH
 // with a.QKey and a.SrcQP, ICRC and VCRC.
 func AppendFrame(dst []byte, a *Addr, mad []byte) ([]byte, error) {
+	return appendFrame(dst, a, mad, true)
+}
+
+// AppendUnsealedFrame is AppendFrame without the ICRC and VCRC, for
+// Port.SendUnsealed (the fabric computes them when they are observed).
+func AppendUnsealedFrame(dst []byte, a *Addr, mad []byte) ([]byte, error) {
+	return appendFrame(dst, a, mad, false)
+}
+
+func appendFrame(dst []byte, a *Addr, mad []byte, seal bool) ([]byte, error) {
 	if len(mad) != wire.MADSize {
 		return dst, fmt.Errorf("agent: build mad frame: %d bytes: %w", len(mad), ErrMADSize)
 	}
@@ -168,7 +178,11 @@ func AppendFrame(dst []byte, a *Addr, mad []byte) ([]byte, error) {
 		DETH:    &wire.DETHFields{QKey: a.QKey, SrcQP: a.SrcQP & wire.QPNMask},
 		Payload: mad,
 	}
-	out, err := wire.AppendPacket(dst, &f)
+	build := wire.AppendPacket
+	if !seal {
+		build = wire.AppendPacketUnsealed
+	}
+	out, err := build(dst, &f)
 	if err != nil {
 		return dst, fmt.Errorf("agent: build mad frame: %w", err)
 	}
@@ -180,4 +194,11 @@ func AppendFrame(dst []byte, a *Addr, mad []byte) ([]byte, error) {
 func AppendReply(dst []byte, req *Frame, ownLID wire.LID, mad []byte) ([]byte, error) {
 	a := req.Addr.Reply(ownLID)
 	return AppendFrame(dst, &a, mad)
+}
+
+// AppendUnsealedReply is AppendReply without the ICRC and VCRC, for
+// Port.SendUnsealed.
+func AppendUnsealedReply(dst []byte, req *Frame, ownLID wire.LID, mad []byte) ([]byte, error) {
+	a := req.Addr.Reply(ownLID)
+	return AppendUnsealedFrame(dst, &a, mad)
 }

@@ -106,8 +106,22 @@ func EncodePacket(f *PacketFields) ([]byte, error) { return AppendPacket(nil, f)
 // when a payload is given to an opcode that carries none, or when the
 // frame would exceed MaxPacketSize.
 func AppendPacket(dst []byte, f *PacketFields) ([]byte, error) {
+	return appendPacket(dst, f, true)
+}
+
+// AppendPacketUnsealed is AppendPacket without the CRCs: the ICRC and
+// VCRC bytes are left zero for whoever observes the frame first to fill
+// in with SealPacket (the emulator's CRC offload: a frame's CRCs are a
+// function of its other bytes, so computing them when the frame is
+// captured, corrupted or handed to a device that checks them gives the
+// same bytes as computing them here).
+func AppendPacketUnsealed(dst []byte, f *PacketFields) ([]byte, error) {
+	return appendPacket(dst, f, false)
+}
+
+func appendPacket(dst []byte, f *PacketFields, seal bool) ([]byte, error) {
 	if f.Raw {
-		return appendRaw(dst, f)
+		return appendRaw(dst, f, seal)
 	}
 	op := f.BTH.OpCode
 	info := &opTable[op]
@@ -192,6 +206,10 @@ func AppendPacket(dst []byte, f *PacketFields) ([]byte, error) {
 	}
 	off += copy(b[off:], f.Payload)
 	clear(b[off : off+pad])
+	if !seal {
+		clear(b[off+pad:])
+		return dst, nil
+	}
 	if err := SealPacket(b); err != nil {
 		return dst[:start], err // unreachable: b always holds LRH+BTH+ICRC+VCRC
 	}
@@ -199,7 +217,7 @@ func AppendPacket(dst []byte, f *PacketFields) ([]byte, error) {
 }
 
 // appendRaw is AppendPacket for raw packets.
-func appendRaw(dst []byte, f *PacketFields) ([]byte, error) {
+func appendRaw(dst []byte, f *PacketFields, seal bool) ([]byte, error) {
 	if f.LRH.LNH != LNHRaw && f.LRH.LNH != LNHIPv6 {
 		return dst, fmt.Errorf("%w: raw packet needs lnh 0 or 1, got %d", ErrMalformedPacket, f.LRH.LNH)
 	}
@@ -220,7 +238,11 @@ func appendRaw(dst []byte, f *PacketFields) ([]byte, error) {
 	lrh.PktLen = uint16(n / 4)
 	LRH(b).Encode(&lrh)
 	copy(b[LRHSize:], f.Payload)
-	ResealVCRC(b)
+	if seal {
+		ResealVCRC(b)
+	} else {
+		clear(b[n:])
+	}
 	return dst, nil
 }
 

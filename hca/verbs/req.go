@@ -34,7 +34,7 @@ func (qp *QP) xmit(f *wire.PacketFields, av *AHAttr) int {
 	if int(qp.attr.PKeyIndex) < len(pa.PKeys) {
 		f.BTH.PKey = uint16(pa.PKeys[qp.attr.PKeyIndex])
 	}
-	frame, err := wire.AppendPacket(getFrame(), f)
+	frame, err := wire.AppendPacketUnsealed(getFrame(), f)
 	if err != nil {
 		e.stats.Malformed.Add(1)
 		return 0
@@ -49,7 +49,7 @@ func (qp *QP) xmit(f *wire.PacketFields, av *AHAttr) int {
 		})
 		return 0
 	}
-	p.Send(frame)
+	p.SendUnsealed(frame)
 	return n
 }
 
