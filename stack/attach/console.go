@@ -41,7 +41,7 @@ func init() {
 		{"Link", `Link "nodeid"[port] "remoteid"[port]: connect two free ports`, cmdLink},
 		{"Unlink", `Unlink "nodeid"[port] | Unlink "nodeid": take the link(s) away, remembering the peer`, cmdUnlink},
 		{"Clear", `Clear "nodeid"[port] | Clear "nodeid": unlink and reset LID, LMC and SM LID`, cmdClear},
-		{"Guid", `Guid "nodeid"[port] <guid>: change a CA port's GUID`, cmdGUID},
+		{"Guid", `Guid "nodeid" <guid>: change a node's GUID (CA port GUIDs follow as GUID+port); Guid "nodeid"[port] <guid>: change one CA port's GUID`, cmdGUID},
 		{"Error", `Error "nodeid"[port] <rate%> [attrid]: lose frames arriving at the port (or only SMA/PMA requests for attrid)`, cmdError},
 		{"Baselid", `Baselid "nodeid"[port] <lid> [lmc]: change a port's LID (a switch's is port 0's)`, cmdBaselid},
 		{"Start", `Start: (the network always runs; accepted for ibsim scripts)`, cmdStart},
@@ -610,12 +610,22 @@ func cmdGUID(s *Server, out io.Writer, args string) error {
 	if err != nil || g == 0 {
 		return fmt.Errorf("attach: guid %q is not a non-zero number: %w", rest, ErrCommand)
 	}
-	switch {
-	case a.port < 0:
-		return fmt.Errorf("attach: %s: the emulated devices cannot change their node GUID while running; a CA port's GUID can be changed with \"%s\"[port]: %w",
+	if a.port < 0 {
+		// ibsim's form: the node GUID changes and the port GUIDs derived
+		// from it (NodeGUID+port on a CA) follow.
+		return s.do(func() error {
+			if a.n.sw != nil {
+				a.n.sw.SetNodeGUID(wire.GUID(g))
+			} else {
+				a.n.hca.SetNodeGUID(wire.GUID(g))
+			}
+			fmt.Fprintf(out, "# %s has node GUID 0x%016x\n", a.n.topo, g)
+			return nil
+		})
+	}
+	if a.n.sw != nil {
+		return fmt.Errorf("attach: %s: switch ports all carry the switch's GUID; change it with \"%s\" <guid>: %w",
 			a.n.topo, a.n.topo.ID, ErrCommand)
-	case a.n.sw != nil:
-		return fmt.Errorf("attach: %s: switch ports all carry the switch's GUID: %w", a.n.topo, ErrCommand)
 	}
 	return s.do(func() error {
 		pa := a.n.sma.Port(a.port)

@@ -111,6 +111,28 @@ func TestConsoleLinks(t *testing.T) {
 			t.Errorf("Guid: port guid %#x", g)
 		}
 	})
+	// ibsim's form changes the node GUID; port GUIDs that followed
+	// NodeGUID+port follow it, an explicitly set one stays.
+	run(t, srv, `Guid "Hca4" 0x777000`)
+	run(t, srv, `Guid "Switch2" 0x888000`)
+	onLoop(t, srv, func() {
+		n := srv.byID["Hca4"]
+		if g := n.sma.Node().NodeGUID; g != 0x777000 || n.hca.NodeGUID() != 0x777000 {
+			t.Errorf("Guid: node guid %#x / %#x", g, n.hca.NodeGUID())
+		}
+		if g := n.sma.Port(1).Config.GUID; g != 0x1234 {
+			t.Errorf("Guid: explicit port guid changed to %#x", g)
+		}
+		if n.sma.Node().NumPorts > 1 {
+			if g := n.sma.Port(2).Config.GUID; g != 0x777002 {
+				t.Errorf("Guid: port 2 guid %#x, want 0x777002", g)
+			}
+		}
+		sw := srv.byID["Switch2"]
+		if sw.sw.GUID() != 0x888000 || sw.sma.Port(0).Config.GUID != 0x888000 || sw.sma.Node().NodeGUID != 0x888000 {
+			t.Errorf("Guid: switch guid %#x port0 %#x", sw.sw.GUID(), sw.sma.Port(0).Config.GUID)
+		}
+	})
 }
 
 func TestConsoleFaults(t *testing.T) {
@@ -278,7 +300,8 @@ func TestConsoleBadCommands(t *testing.T) {
 		`Flap "Hca1"[2] 3`,
 		`Flap "Hca1"[1] 0`,
 		`Kill "Hca1"[1]`,
-		`Guid "Hca1" 0x55`,
+		`Guid "Hca1" 0`,
+		`Guid "Hca1" nope`,
 		`Guid "Switch1"[1] 0x55`,
 		`X 99`,
 		`Route 1`,
