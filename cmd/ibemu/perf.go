@@ -1,13 +1,16 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"math"
+	"net"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -18,6 +21,7 @@ import (
 	"github.com/ibemu/ibemu/emu/wire"
 	"github.com/ibemu/ibemu/hca"
 	hv "github.com/ibemu/ibemu/hca/verbs"
+	"github.com/ibemu/ibemu/stack/attach"
 	"github.com/ibemu/ibemu/stack/fabric"
 	"github.com/ibemu/ibemu/stack/verbs"
 )
@@ -51,20 +55,32 @@ type perfConfig struct {
 	wall    bool
 	capture string
 	out     io.Writer
+
+	// Two processes (DATAPATH.md): this side attaches to node attach of
+	// a running ibemu serve and meets its peer over TCP on 127.0.0.1:port.
+	attach   string
+	server   bool
+	connect  string
+	port     int
+	sockName string
+	dpAddr   string
+	timeout  time.Duration
 }
 
 // runPerf implements `ibemu perf TEST`: perftest's bandwidth and latency
 // tests between two HCAs of an in-process fabric (one switch), with
 // perftest's flags and table layout. Times are the fabric's virtual time
 // (what the emulated 4x QDR hardware takes) unless --wall asks for the
-// emulator's own wall-clock speed.
+// emulator's own wall-clock speed. With --attach the two sides run in two
+// processes on a fabric served by `ibemu serve` (runPerfAttached).
 func runPerf(stdout, stderr io.Writer, args []string) error {
 	names := make([]string, 0, len(perfTests))
 	for n := range perfTests {
 		names = append(names, n)
 	}
 	slices.Sort(names)
-	fs := newFlagSet("perf", stderr, "perf "+strings.Join(names, "|")+" [-s SIZE] [-n ITERS] [-a] [-q QPS] [--report_gbits] [-m MTU] [-t DEPTH] [-c RC|UC|UD] [--wall] [--capture FILE]")
+	fs := newFlagSet("perf", stderr, "perf "+strings.Join(names, "|")+" [-s SIZE] [-n ITERS] [-a] [-q QPS] [--report_gbits] [-m MTU] [-t DEPTH] [-c RC|UC|UD] [--wall] [--capture FILE]\n"+
+		"       [--attach NODE (--server | --connect PEER) [-p PORT] [--sockname NAME | --attach-server HOST:PORT]]")
 	c := perfConfig{out: stdout}
 	fs.IntVar(&c.size, "s", 0, "message size in bytes (default 65536 for bandwidth, 2 for latency, 8 for atomics)")
 	fs.IntVar(&c.iters, "n", -1, "iterations per size and QP (default 5000 for bandwidth, 1000 for latency)")
@@ -77,6 +93,13 @@ func runPerf(stdout, stderr io.Writer, args []string) error {
 	fs.StringVar(&c.conn, "c", "RC", "connection type: RC, UC or UD")
 	fs.BoolVar(&c.wall, "wall", false, "measure the emulator's wall-clock time instead of the fabric's virtual time")
 	fs.StringVar(&c.capture, "capture", "", "write every frame to this ERF pcap file")
+	fs.StringVar(&c.attach, "attach", "", "two processes: attach this side's own HCA to NODE (id, NodeDescription or GUID) of a running `ibemu serve`")
+	fs.BoolVar(&c.server, "server", false, "with --attach: be the server side (wait for the client on 127.0.0.1:-p)")
+	fs.StringVar(&c.connect, "connect", "", "with --attach: be the client side; PEER is the server side's node id or LID (checked)")
+	fs.IntVar(&c.port, "p", 18515, "with --attach: TCP port on 127.0.0.1 of the out-of-band exchange (perftest's -p)")
+	fs.StringVar(&c.sockName, "sockname", "", "with --attach: base name of the server's sockets (default $IBSIM_SOCKNAME, else sim)")
+	fs.StringVar(&c.dpAddr, "attach-server", "", "with --attach: remote mode, the server's TCP data-path address HOST:PORT")
+	fs.DurationVar(&c.timeout, "attach-wait", 30*time.Second, "with --attach: how long to wait for the server, an Active port and the peer")
 	pos, err := parseArgs(fs, args)
 	if err != nil {
 		return err
@@ -87,6 +110,9 @@ func runPerf(stdout, stderr io.Writer, args []string) error {
 	c.test = pos[0]
 	if err := c.validate(); err != nil {
 		return err
+	}
+	if c.attach != "" {
+		return runPerfAttached(&c)
 	}
 	env, err := newPerfEnv(&c)
 	if err != nil {
@@ -147,11 +173,24 @@ func (c *perfConfig) validate() error {
 		return fmt.Errorf("%w: UD messages fit one MTU (%d bytes)", errUsage, c.mtu)
 	}
 	c.cqMod = min(c.cqMod, c.txDepth)
+	switch {
+	case c.attach == "" && (c.server || c.connect != "" || c.sockName != "" || c.dpAddr != ""):
+		return fmt.Errorf("%w: --server, --connect, --sockname and --attach-server go with --attach", errUsage)
+	case c.attach != "" && c.server == (c.connect != ""):
+		return fmt.Errorf("%w: --attach needs --server or --connect PEER (one of them)", errUsage)
+	case c.attach != "" && (c.port < 1 || c.port > 65535):
+		return fmt.Errorf("%w: -p %d", errUsage, c.port)
+	case c.attach != "":
+		c.wall = true // two processes share no virtual clock
+	}
 	return nil
 }
 
 // perfSide is one HCA's end of the test.
 type perfSide struct {
+	dev  *hca.Device
+	port int
+	peer perfPeer
 	ctx  *verbs.Context
 	pd   *verbs.PD
 	cq   *verbs.CQ
@@ -163,13 +202,37 @@ type perfSide struct {
 	lid  wire.LID
 }
 
+// perfPeer is what one side knows of the other's QPs (what perftest
+// exchanges over its side channel).
+type perfPeer struct {
+	node  string
+	lid   wire.LID
+	qpns  []uint32
+	rkeys []uint32
+	addrs []uint64
+}
+
+// info describes s to its peer.
+func (s *perfSide) info(node string) perfPeer {
+	p := perfPeer{node: node, lid: s.lid}
+	for i, qp := range s.qps {
+		p.qpns, p.rkeys, p.addrs = append(p.qpns, qp.Num()), append(p.rkeys, s.mrs[i].RKey()), append(p.addrs, s.mrs[i].Addr())
+	}
+	return p
+}
+
 type perfEnv struct {
-	c      *perfConfig
-	fb     *fabric.Fabric
-	cap    *capture.Writer
+	c   *perfConfig
+	fb  *fabric.Fabric
+	emu *emu.Fabric
+	cap *capture.Writer
+	// client is this process's side (the one that posts the work);
+	// server the other side when it runs in this process, else nil.
 	client *perfSide
 	server *perfSide
 	bufLen int
+	// oob is the out-of-band channel to the peer process (two processes).
+	oob *perfOOB
 }
 
 func newPerfEnv(c *perfConfig) (*perfEnv, error) {
@@ -192,7 +255,7 @@ func newPerfEnv(c *perfConfig) (*perfEnv, error) {
 	if err := verbs.ConfigureStatic(fb.Emu); err != nil {
 		return nil, err
 	}
-	env := &perfEnv{c: c, fb: fb}
+	env := &perfEnv{c: c, fb: fb, emu: fb.Emu}
 	if c.capture != "" {
 		if env.cap, err = capture.Create(c.capture); err != nil {
 			return nil, err
@@ -206,18 +269,12 @@ func newPerfEnv(c *perfConfig) (*perfEnv, error) {
 	if err := fb.Emu.Do(func() {}); err != nil {
 		return nil, err
 	}
-	env.bufLen = c.size
-	if c.all {
-		env.bufLen = 1 << 23
-	}
-	env.bufLen = max(env.bufLen, 8)
-	if c.conn == "UD" {
-		env.bufLen += hv.GRHBytes
-	}
-	if env.client, err = env.side(fb.HCAs[0].Device); err == nil {
-		env.server, err = env.side(fb.HCAs[1].Device)
+	env.setBufLen()
+	if env.client, err = env.side(fb.HCAs[0].Device, 1); err == nil {
+		env.server, err = env.side(fb.HCAs[1].Device, 1)
 	}
 	if err == nil {
+		env.client.peer, env.server.peer = env.server.info(""), env.client.info("")
 		err = env.connect()
 	}
 	if err != nil {
@@ -227,16 +284,35 @@ func newPerfEnv(c *perfConfig) (*perfEnv, error) {
 	return env, nil
 }
 
+// setBufLen sizes each QP's buffer for the largest message.
+func (env *perfEnv) setBufLen() {
+	c := env.c
+	env.bufLen = c.size
+	if c.all {
+		env.bufLen = 1 << 23
+	}
+	env.bufLen = max(env.bufLen, 8)
+	if c.conn == "UD" {
+		env.bufLen += hv.GRHBytes
+	}
+}
+
 func (env *perfEnv) close() {
-	env.fb.Stop()
+	if env.fb != nil {
+		env.fb.Stop()
+	}
 	if env.cap != nil {
 		env.cap.Close()
 	}
 }
 
-func (env *perfEnv) side(d *hca.Device) (*perfSide, error) {
+func (env *perfEnv) side(d *hca.Device, port int) (*perfSide, error) {
 	c := env.c
-	s := &perfSide{lid: d.SMA().Port(1).LID}
+	var lid wire.LID
+	if err := d.Node().Fabric().Do(func() { lid = d.SMA().Port(port).LID }); err != nil {
+		return nil, err
+	}
+	s := &perfSide{dev: d, port: port, lid: lid}
 	var err error
 	if s.ctx, err = verbs.Open(d); err != nil {
 		return nil, err
@@ -279,11 +355,14 @@ const perfPSN = 0x5a5a5
 func (env *perfEnv) connect() error {
 	c := env.c
 	mtu := map[int]wire.MTU{256: wire.MTU256, 512: wire.MTU512, 1024: wire.MTU1024, 2048: wire.MTU2048, 4096: wire.MTU4096}[c.mtu]
-	for _, pair := range [][2]*perfSide{{env.client, env.server}, {env.server, env.client}} {
-		x, y := pair[0], pair[1]
+	for _, x := range []*perfSide{env.client, env.server} {
+		if x == nil {
+			continue
+		}
+		y, port := x.peer, uint8(x.port)
 		for i, qp := range x.qps {
 			if c.conn == "UD" {
-				if err := qp.Modify(&verbs.QPAttr{QPState: hv.QPStateInit, PortNum: 1, QKey: 0x11111111}, hv.AttrState|hv.AttrPort|hv.AttrPKeyIndex|hv.AttrQKey); err != nil {
+				if err := qp.Modify(&verbs.QPAttr{QPState: hv.QPStateInit, PortNum: port, QKey: 0x11111111}, hv.AttrState|hv.AttrPort|hv.AttrPKeyIndex|hv.AttrQKey); err != nil {
 					return err
 				}
 				if err := qp.Modify(&verbs.QPAttr{QPState: hv.QPStateRTR}, hv.AttrState); err != nil {
@@ -292,7 +371,7 @@ func (env *perfEnv) connect() error {
 				if err := qp.Modify(&verbs.QPAttr{QPState: hv.QPStateRTS, SQPSN: perfPSN}, hv.AttrState|hv.AttrSQPSN); err != nil {
 					return err
 				}
-				ah, err := x.pd.CreateAH(verbs.AHAttr{DLID: y.lid, PortNum: 1})
+				ah, err := x.pd.CreateAH(verbs.AHAttr{DLID: y.lid, PortNum: port})
 				if err != nil {
 					return err
 				}
@@ -300,11 +379,11 @@ func (env *perfEnv) connect() error {
 				continue
 			}
 			acc := hv.AccessRemoteWrite | hv.AccessRemoteRead | hv.AccessRemoteAtomic
-			if err := qp.Modify(&verbs.QPAttr{QPState: hv.QPStateInit, PortNum: 1, QPAccessFlags: acc}, hv.AttrState|hv.AttrPort|hv.AttrPKeyIndex|hv.AttrAccessFlags); err != nil {
+			if err := qp.Modify(&verbs.QPAttr{QPState: hv.QPStateInit, PortNum: port, QPAccessFlags: acc}, hv.AttrState|hv.AttrPort|hv.AttrPKeyIndex|hv.AttrAccessFlags); err != nil {
 				return err
 			}
-			rtr := verbs.QPAttr{QPState: hv.QPStateRTR, PathMTU: mtu, DestQPNum: y.qps[i].Num(), RQPSN: perfPSN,
-				MaxDestRdAtomic: 16, MinRNRTimer: 12, AHAttr: verbs.AHAttr{DLID: y.lid, PortNum: 1}}
+			rtr := verbs.QPAttr{QPState: hv.QPStateRTR, PathMTU: mtu, DestQPNum: y.qpns[i], RQPSN: perfPSN,
+				MaxDestRdAtomic: 16, MinRNRTimer: 12, AHAttr: verbs.AHAttr{DLID: y.lid, PortNum: port}}
 			mask := hv.AttrState | hv.AttrAV | hv.AttrPathMTU | hv.AttrDestQPN | hv.AttrRQPSN
 			if c.conn == "RC" {
 				mask |= hv.AttrMaxDestRdAtomic | hv.AttrMinRNRTimer
@@ -330,7 +409,7 @@ func (env *perfEnv) now() time.Time {
 	if env.c.wall {
 		return time.Now()
 	}
-	return env.fb.Emu.Now()
+	return env.emu.Now()
 }
 
 func (env *perfEnv) sizes() []int {
@@ -344,13 +423,14 @@ func (env *perfEnv) sizes() []int {
 	return s
 }
 
-func (env *perfEnv) header() {
+// header prints perftest's preamble as side s sees the test.
+func (env *perfEnv) header(s *perfSide) {
 	c, w := env.c, env.c.out
 	t := perfTests[c.test]
 	line := strings.Repeat("-", 87)
 	fmt.Fprintln(w, line)
 	fmt.Fprintf(w, "                    %s\n", t.title)
-	fmt.Fprintf(w, " Dual-port       : OFF\t\tDevice         : %s\n", env.fb.HCAs[0].Device.Profile().Name)
+	fmt.Fprintf(w, " Dual-port       : OFF\t\tDevice         : %s\n", s.dev.Profile().Name)
 	fmt.Fprintf(w, " Number of qps   : %d\t\tTransport type : IB\n", c.qps)
 	fmt.Fprintf(w, " Connection type : %s\t\tUsing SRQ      : OFF\n", c.conn)
 	if !t.lat {
@@ -365,13 +445,14 @@ func (env *perfEnv) header() {
 	}
 	fmt.Fprintf(w, " Clock           : %s\n", clock)
 	fmt.Fprintln(w, line)
-	for i, qp := range env.client.qps {
+	for i, qp := range s.qps {
 		fmt.Fprintf(w, " local address: LID %#04x QPN %#06x PSN %#06x RKey %#08x VAddr %#016x\n",
-			uint16(env.client.lid), qp.Num(), perfPSN, env.client.mrs[i].RKey(), env.client.mrs[i].Addr())
+			uint16(s.lid), qp.Num(), perfPSN, s.mrs[i].RKey(), s.mrs[i].Addr())
 	}
-	for i, qp := range env.server.qps {
+	peer := s.peer
+	for i, qpn := range peer.qpns {
 		fmt.Fprintf(w, " remote address: LID %#04x QPN %#06x PSN %#06x RKey %#08x VAddr %#016x\n",
-			uint16(env.server.lid), qp.Num(), perfPSN, env.server.mrs[i].RKey(), env.server.mrs[i].Addr())
+			uint16(peer.lid), qpn, perfPSN, peer.rkeys[i], peer.addrs[i])
 	}
 	fmt.Fprintln(w, line)
 	if t.lat {
@@ -386,7 +467,7 @@ func (env *perfEnv) header() {
 }
 
 func (env *perfEnv) run() error {
-	env.header()
+	env.header(env.client)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
 	defer cancel()
 	for _, size := range env.sizes() {
@@ -403,6 +484,9 @@ func (env *perfEnv) run() error {
 	fmt.Fprintln(env.c.out, strings.Repeat("-", 87))
 	if os.Getenv("IBEMU_PERF_DEBUG") != "" {
 		for _, s := range []*perfSide{env.client, env.server} {
+			if s == nil {
+				continue
+			}
 			st := s.ctx.Stats()
 			fmt.Fprintf(env.c.out, " lid %d: sent %d recv %d retransmits %d timeouts %d rnr naks %d duplicates %d out of sequence %d\n",
 				s.lid, st.SentPackets.Load(), st.RecvPackets.Load(), st.Retransmits.Load(), st.Timeouts.Load(), st.RNRNAKs.Load(), st.Duplicates.Load(), st.OutOfSequence.Load())
@@ -453,14 +537,19 @@ func (env *perfEnv) bandwidth(ctx context.Context, size int) error {
 	var once sync.Once
 	finish := func() { once.Do(func() { close(clientDone) }) }
 	defer finish()
-	if op == hv.WRSend {
-		run, err := env.sink(size)
+	if op == hv.WRSend && sv != nil {
+		run, err := env.sink(sv, size)
 		if err != nil {
 			return err
 		}
 		go func() { serverErr <- run(ctx, clientDone) }()
 	} else {
 		serverErr <- nil
+	}
+	if env.oob != nil {
+		if err := env.oob.begin(size); err != nil {
+			return err
+		}
 	}
 	posted := make([]int, c.qps)
 	completed := make([]int, c.qps)
@@ -482,12 +571,12 @@ func (env *perfEnv) bandwidth(ctx context.Context, size int) error {
 				}
 				switch op {
 				case hv.WRRDMAWrite, hv.WRRDMARead:
-					wr.RemoteAddr, wr.RKey = sv.mrs[q].Addr(), sv.mrs[q].RKey()
+					wr.RemoteAddr, wr.RKey = cl.peer.addrs[q], cl.peer.rkeys[q]
 				case hv.WRAtomicFetchAndAdd:
-					wr.RemoteAddr, wr.RKey, wr.CompareAdd = sv.mrs[q].Addr(), sv.mrs[q].RKey(), 1
+					wr.RemoteAddr, wr.RKey, wr.CompareAdd = cl.peer.addrs[q], cl.peer.rkeys[q], 1
 				}
 				if c.conn == "UD" {
-					wr.AH, wr.RemoteQPN, wr.RemoteQKey = cl.ahs[q].Engine(), sv.qps[q].Num(), 0x11111111
+					wr.AH, wr.RemoteQPN, wr.RemoteQKey = cl.ahs[q].Engine(), cl.peer.qpns[q], 0x11111111
 				}
 				wrs = append(wrs, wr)
 				posted[q]++
@@ -503,6 +592,9 @@ func (env *perfEnv) bandwidth(ctx context.Context, size int) error {
 		}
 		n, err := pollWait(ctx, cl.cq, wc)
 		if err != nil {
+			if sv == nil {
+				return fmt.Errorf("%w (%s)", err, cl.qps[0].Debug())
+			}
 			return fmt.Errorf("%w (%s; peer %s)", err, cl.qps[0].Debug(), sv.qps[0].Debug())
 		}
 		now := env.now()
@@ -525,6 +617,11 @@ func (env *perfEnv) bandwidth(ctx context.Context, size int) error {
 	finish()
 	if err := <-serverErr; err != nil {
 		return err
+	}
+	if env.oob != nil {
+		if err := env.oob.end(); err != nil {
+			return err
+		}
 	}
 	total := c.iters * c.qps
 	secs := end.Sub(start).Seconds()
@@ -562,9 +659,8 @@ func (env *perfEnv) bandwidth(ctx context.Context, size int) error {
 // counts arrivals until every QP has its messages. UD drops what finds no
 // receive posted, so over UD the loop also ends once the client is done
 // and nothing more arrives.
-func (env *perfEnv) sink(size int) (func(context.Context, <-chan struct{}) error, error) {
+func (env *perfEnv) sink(sv *perfSide, size int) (func(context.Context, <-chan struct{}) error, error) {
 	c := env.c
-	sv := env.server
 	got := make([]int, c.qps)
 	postedRecv := make([]int, c.qps)
 	idx := map[uint32]int{}
@@ -637,6 +733,78 @@ func (env *perfEnv) sink(size int) (func(context.Context, <-chan struct{}) error
 	}, nil
 }
 
+// latMsg is the work request one side of a latency test sends.
+func (env *perfEnv) latMsg(from *perfSide, size int) verbs.SendWR {
+	c := env.c
+	op := perfTests[c.test].op
+	wr := verbs.SendWR{Opcode: op, Flags: hv.SendSignaled, SGL: []verbs.SGE{from.mrs[0].SGE(0, size)}}
+	if op != hv.WRSend {
+		wr.RemoteAddr, wr.RKey = from.peer.addrs[0], from.peer.rkeys[0]
+	}
+	if c.conn == "UD" {
+		wr.AH, wr.RemoteQPN, wr.RemoteQKey = from.ahs[0].Engine(), from.peer.qpns[0], 0x11111111
+	}
+	return wr
+}
+
+// latRecv posts one receive for a latency message.
+func (env *perfEnv) latRecv(s *perfSide, size int) error {
+	grh := 0
+	if env.c.conn == "UD" {
+		grh = hv.GRHBytes
+	}
+	_, err := s.qps[0].PostRecv([]verbs.RecvWR{{SGL: []verbs.SGE{s.mrs[0].SGE(0, size+grh)}}})
+	return err
+}
+
+// exchange waits for the completions one side of an exchange expects
+// (its receive, its send, or both, in any order). Under HoldClock the
+// virtual clock stays held while the host reacts, until its next poll
+// finds the CQ empty: after it posted its answer.
+func exchange(ctx context.Context, s *perfSide, recv, send bool) error {
+	var wc [2]verbs.WC
+	for recv || send {
+		n, err := pollWait(ctx, s.cq, wc[:])
+		if err != nil {
+			return err
+		}
+		for _, w := range wc[:n] {
+			if err := checkWC(&w); err != nil {
+				return err
+			}
+			switch {
+			case w.Opcode >= hv.WCRecv && recv:
+				recv = false
+			case w.Opcode < hv.WCRecv && send:
+				send = false
+			default:
+				return fmt.Errorf("perf: unexpected completion of wr %d", w.WRID)
+			}
+		}
+	}
+	return nil
+}
+
+// latResponder is the server side of a ping-pong: it answers each
+// message once it has arrived. Its first receive is posted already.
+func (env *perfEnv) latResponder(ctx context.Context, sv *perfSide, size int) error {
+	defer drain(sv.cq)
+	for i := range env.c.iters {
+		if err := exchange(ctx, sv, true, i > 0); err != nil {
+			return err
+		}
+		if i+1 < env.c.iters {
+			if err := env.latRecv(sv, size); err != nil {
+				return err
+			}
+		}
+		if _, err := sv.qps[0].PostSend([]verbs.SendWR{env.latMsg(sv, size)}); err != nil {
+			return err
+		}
+	}
+	return exchange(ctx, sv, false, true)
+}
+
 // latency runs one size of a *_lat test. write_lat and send_lat ping-pong
 // and report half the round trip (write_lat uses RDMA WRITE with
 // immediate so the receiver learns of the arrival from its CQ); read_lat
@@ -646,55 +814,15 @@ func (env *perfEnv) latency(ctx context.Context, size int) error {
 	op := perfTests[c.test].op
 	cl, sv := env.client, env.server
 	samples := make([]float64, 0, c.iters)
-	grh := 0
-	if c.conn == "UD" {
-		grh = hv.GRHBytes
-	}
-	msg := func(from, to *perfSide) verbs.SendWR {
-		wr := verbs.SendWR{Opcode: op, Flags: hv.SendSignaled, SGL: []verbs.SGE{from.mrs[0].SGE(0, size)}}
-		if op != hv.WRSend {
-			wr.RemoteAddr, wr.RKey = to.mrs[0].Addr(), to.mrs[0].RKey()
-		}
-		if c.conn == "UD" {
-			wr.AH, wr.RemoteQPN, wr.RemoteQKey = from.ahs[0].Engine(), to.qps[0].Num(), 0x11111111
-		}
-		return wr
-	}
-	recv := func(s *perfSide) error {
-		_, err := s.qps[0].PostRecv([]verbs.RecvWR{{SGL: []verbs.SGE{s.mrs[0].SGE(0, size+grh)}}})
-		return err
-	}
-	// exchange waits for the completions one side of an exchange expects
-	// (its receive, its send, or both, in any order). Under HoldClock the
-	// virtual clock stays held while the host reacts, until its next poll
-	// finds the CQ empty: after it posted its answer.
-	exchange := func(s *perfSide, recv, send bool) error {
-		var wc [2]verbs.WC
-		for recv || send {
-			n, err := pollWait(ctx, s.cq, wc[:])
-			if err != nil {
+	if op == hv.WRRDMARead {
+		if env.oob != nil {
+			if err := env.oob.begin(size); err != nil {
 				return err
 			}
-			for _, w := range wc[:n] {
-				if err := checkWC(&w); err != nil {
-					return err
-				}
-				switch {
-				case w.Opcode >= hv.WCRecv && recv:
-					recv = false
-				case w.Opcode < hv.WCRecv && send:
-					send = false
-				default:
-					return fmt.Errorf("perf: unexpected completion of wr %d", w.WRID)
-				}
-			}
 		}
-		return nil
-	}
-	if op == hv.WRRDMARead {
 		for range c.iters {
 			t0 := env.now()
-			if _, err := cl.qps[0].PostSend([]verbs.SendWR{msg(cl, sv)}); err != nil {
+			if _, err := cl.qps[0].PostSend([]verbs.SendWR{env.latMsg(cl, size)}); err != nil {
 				return err
 			}
 			var wc [1]verbs.WC
@@ -714,35 +842,26 @@ func (env *perfEnv) latency(ctx context.Context, size int) error {
 		// round.
 		// Both first receives are posted before anything is sent, so no
 		// RNR NAK waits for a goroutine to start.
-		if err := recv(sv); err != nil {
-			return err
-		}
 		serverErr := make(chan error, 1)
-		go func() {
-			defer drain(sv.cq)
-			serverErr <- func() error {
-				for i := range c.iters {
-					if err := exchange(sv, true, i > 0); err != nil {
-						return err
-					}
-					if i+1 < c.iters {
-						if err := recv(sv); err != nil {
-							return err
-						}
-					}
-					if _, err := sv.qps[0].PostSend([]verbs.SendWR{msg(sv, cl)}); err != nil {
-						return err
-					}
-				}
-				return exchange(sv, false, true)
-			}()
-		}()
-		if err := recv(cl); err != nil {
+		if sv != nil {
+			if err := env.latRecv(sv, size); err != nil {
+				return err
+			}
+			go func() { serverErr <- env.latResponder(ctx, sv, size) }()
+		} else {
+			serverErr <- nil
+			// The server process posts its first receive before it
+			// answers ready.
+			if err := env.oob.begin(size); err != nil {
+				return err
+			}
+		}
+		if err := env.latRecv(cl, size); err != nil {
 			return err
 		}
 		for i := range c.iters {
 			t0 := env.now()
-			if _, err := cl.qps[0].PostSend([]verbs.SendWR{msg(cl, sv)}); err != nil {
+			if _, err := cl.qps[0].PostSend([]verbs.SendWR{env.latMsg(cl, size)}); err != nil {
 				return err
 			}
 			var wc [1]verbs.WC
@@ -754,23 +873,28 @@ func (env *perfEnv) latency(ctx context.Context, size int) error {
 			}
 			if wc[0].Opcode >= hv.WCRecv {
 				samples = append(samples, float64(env.now().Sub(t0))/2e3)
-				if err := exchange(cl, false, true); err != nil {
+				if err := exchange(ctx, cl, false, true); err != nil {
 					return err
 				}
 			} else {
-				if err := exchange(cl, true, false); err != nil {
+				if err := exchange(ctx, cl, true, false); err != nil {
 					return err
 				}
 				samples = append(samples, float64(env.now().Sub(t0))/2e3)
 			}
 			if i+1 < c.iters {
-				if err := recv(cl); err != nil {
+				if err := env.latRecv(cl, size); err != nil {
 					return err
 				}
 			}
 		}
 		drain(cl.cq) // give back the clock: the server waits for its last ACK
 		if err := <-serverErr; err != nil {
+			return err
+		}
+	}
+	if env.oob != nil {
+		if err := env.oob.end(); err != nil {
 			return err
 		}
 	}
@@ -789,5 +913,292 @@ func (env *perfEnv) latency(ctx context.Context, size int) error {
 	}
 	fmt.Fprintf(c.out, " %-7d %-7d          %-7.2f        %-7.2f      %-7.2f  \t       %-7.2f     \t%-7.2f\t\t%-7.2f \t\t%-7.2f\n",
 		size, c.iters, samples[0], samples[len(samples)-1], samples[len(samples)/2], avg, math.Sqrt(sq/float64(len(samples))), pct(0.99), pct(0.999))
+	return nil
+}
+
+// runPerfAttached is ibemu perf in two processes, as perftest runs on two
+// hosts: each process attaches its own HCA to a node of a running `ibemu
+// serve` through the data path (stack/attach/DATAPATH.md), the two meet
+// over TCP on 127.0.0.1 (-p) to check they run the same test and to
+// exchange LID, QPN, PSN, rkey and address of every QP, and the RC/UC/UD
+// traffic crosses the server's switches. The client (--connect) posts the
+// work and prints the results; the server (--server) answers (receives
+// for send tests, the other half of the ping-pong) and prints its header.
+// Times are wall-clock: the two processes share no virtual clock.
+func runPerfAttached(c *perfConfig) error {
+	ctx := context.Background()
+	wctx, wcancel := context.WithTimeout(ctx, c.timeout)
+	defer wcancel()
+	h, err := attach.DialDataPath(wctx, attach.DataPathDialConfig{SockName: c.sockName, Server: c.dpAddr, Node: c.attach})
+	if err != nil {
+		return err
+	}
+	defer h.Close()
+	if err := h.WaitActive(wctx); err != nil {
+		return err
+	}
+	env := &perfEnv{c: c, emu: h.Fabric()}
+	if c.capture != "" {
+		if env.cap, err = capture.Create(c.capture); err != nil {
+			return err
+		}
+		if err := h.Fabric().Do(func() { h.Fabric().AddTap(env.cap) }); err != nil {
+			return err
+		}
+	}
+	defer env.close()
+	env.setBufLen()
+	side, err := env.side(h.HCA(), h.Port())
+	if err != nil {
+		return err
+	}
+	if env.oob, err = dialPerfOOB(wctx, c); err != nil {
+		return err
+	}
+	defer env.oob.close()
+	if err := env.oob.agree(c); err != nil {
+		return err
+	}
+	if side.peer, err = env.oob.swap(side.info(h.NodeID())); err != nil {
+		return err
+	}
+	if c.server {
+		env.server = side
+	} else {
+		env.client = side
+		if err := checkPeer(c.connect, side.peer); err != nil {
+			return err
+		}
+	}
+	if err := env.connect(); err != nil {
+		return err
+	}
+	if c.server {
+		return env.serveAttached(ctx)
+	}
+	if err := env.run(); err != nil {
+		return err
+	}
+	return env.oob.send("end")
+}
+
+// checkPeer checks that the server side is the node (id) or LID the
+// client named.
+func checkPeer(want string, p perfPeer) error {
+	if want == p.node {
+		return nil
+	}
+	if v, err := strconv.ParseUint(want, 0, 16); err == nil && wire.LID(v) == p.lid {
+		return nil
+	}
+	return fmt.Errorf("perf: --connect %s: the server side is %s, lid %d", want, p.node, p.lid)
+}
+
+// serveAttached is the server process's side of the test: for every size
+// the client announces it prepares (posts receives), answers ready, runs
+// its part and reports when the client is done.
+func (env *perfEnv) serveAttached(ctx context.Context) error {
+	c, sv := env.c, env.server
+	t := perfTests[c.test]
+	env.header(sv)
+	for {
+		line, err := env.oob.recv()
+		if err != nil {
+			return err
+		}
+		f := strings.Fields(line)
+		switch {
+		case len(f) == 1 && f[0] == "end":
+			fmt.Fprintln(c.out, strings.Repeat("-", 87))
+			return nil
+		case len(f) == 2 && f[0] == "size":
+		default:
+			return fmt.Errorf("perf: peer said %q", line)
+		}
+		size, err := strconv.Atoi(f[1])
+		if err != nil || size < 0 || size > env.bufLen {
+			return fmt.Errorf("perf: peer asked for size %q", f[1])
+		}
+		clientDone := make(chan struct{})
+		var part func(context.Context) error
+		switch {
+		case t.lat && t.op != hv.WRRDMARead:
+			if err := env.latRecv(sv, size); err != nil {
+				return err
+			}
+			part = func(ctx context.Context) error { return env.latResponder(ctx, sv, size) }
+		case !t.lat && t.op == hv.WRSend:
+			run, err := env.sink(sv, size)
+			if err != nil {
+				return err
+			}
+			part = func(ctx context.Context) error { return run(ctx, clientDone) }
+		}
+		errc := make(chan error, 1)
+		if part == nil {
+			errc <- nil
+		} else {
+			go func() { errc <- part(ctx) }()
+		}
+		if err := env.oob.send("ready"); err != nil {
+			return err
+		}
+		line, err = env.oob.recv()
+		close(clientDone)
+		perr := <-errc
+		if err != nil {
+			return err
+		}
+		if line != "done" {
+			return fmt.Errorf("perf: peer said %q, want done", line)
+		}
+		if perr != nil {
+			_ = env.oob.send("err " + perr.Error())
+			return perr
+		}
+		if err := env.oob.send("ok"); err != nil {
+			return err
+		}
+	}
+}
+
+// perfOOB is the out-of-band channel of the two processes: TCP on
+// 127.0.0.1, one line per message (perftest uses a TCP socket the same
+// way).
+type perfOOB struct {
+	conn net.Conn
+	r    *bufio.Reader
+}
+
+// dialPerfOOB opens the channel: the server listens on 127.0.0.1:-p and
+// takes one client; the client connects, retrying until ctx is done.
+func dialPerfOOB(ctx context.Context, c *perfConfig) (*perfOOB, error) {
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(c.port))
+	if c.server {
+		var lc net.ListenConfig
+		ln, err := lc.Listen(ctx, "tcp4", addr)
+		if err != nil {
+			return nil, fmt.Errorf("perf: out-of-band listen: %w", err)
+		}
+		defer ln.Close()
+		stop := context.AfterFunc(ctx, func() { _ = ln.Close() })
+		defer stop()
+		conn, err := ln.Accept()
+		if err != nil {
+			return nil, fmt.Errorf("perf: waiting for the client on %s: %w", addr, err)
+		}
+		return &perfOOB{conn: conn, r: bufio.NewReader(conn)}, nil
+	}
+	for {
+		var d net.Dialer
+		conn, err := d.DialContext(ctx, "tcp4", addr)
+		if err == nil {
+			return &perfOOB{conn: conn, r: bufio.NewReader(conn)}, nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("perf: no server side on %s: %w", addr, err)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+func (o *perfOOB) close() { _ = o.conn.Close() }
+
+func (o *perfOOB) send(line string) error {
+	if _, err := io.WriteString(o.conn, line+"\n"); err != nil {
+		return fmt.Errorf("perf: out-of-band send: %w", err)
+	}
+	return nil
+}
+
+func (o *perfOOB) recv() (string, error) {
+	line, err := o.r.ReadString('\n')
+	if err != nil {
+		return "", fmt.Errorf("perf: out-of-band: the peer went away: %w", err)
+	}
+	return strings.TrimSuffix(line, "\n"), nil
+}
+
+// agree checks that both sides run the same test with the same
+// parameters.
+func (o *perfOOB) agree(c *perfConfig) error {
+	mine := fmt.Sprintf("IBEMU-PERF 1 %s %s size=%d iters=%d qps=%d mtu=%d all=%t depth=%d",
+		c.test, c.conn, c.size, c.iters, c.qps, c.mtu, c.all, c.txDepth)
+	if err := o.send(mine); err != nil {
+		return err
+	}
+	theirs, err := o.recv()
+	if err != nil {
+		return err
+	}
+	if theirs != mine {
+		return fmt.Errorf("perf: the two sides differ: this one runs %q, the peer %q", mine, theirs)
+	}
+	return nil
+}
+
+// swap sends this side's QPs and reads the peer's.
+func (o *perfOOB) swap(me perfPeer) (perfPeer, error) {
+	msg := fmt.Sprintf("node %s lid %d qps %d", me.node, me.lid, len(me.qpns))
+	for i := range me.qpns {
+		msg += fmt.Sprintf(" %#x:%#x:%#x:%#x", me.qpns[i], perfPSN, me.rkeys[i], me.addrs[i])
+	}
+	if err := o.send(msg); err != nil {
+		return perfPeer{}, err
+	}
+	line, err := o.recv()
+	if err != nil {
+		return perfPeer{}, err
+	}
+	bad := fmt.Errorf("perf: peer described itself as %q", line)
+	f := strings.Fields(line)
+	if len(f) < 6 || f[0] != "node" || f[2] != "lid" || f[4] != "qps" {
+		return perfPeer{}, bad
+	}
+	lid, err1 := strconv.ParseUint(f[3], 10, 16)
+	n, err2 := strconv.Atoi(f[5])
+	if err1 != nil || err2 != nil || n != len(me.qpns) || len(f) != 6+n {
+		return perfPeer{}, bad
+	}
+	p := perfPeer{node: f[1], lid: wire.LID(lid)}
+	for _, q := range f[6:] {
+		var qpn, psn, rkey uint32
+		var addr uint64
+		if _, err := fmt.Sscanf(q, "%v:%v:%v:%v", &qpn, &psn, &rkey, &addr); err != nil || psn != perfPSN {
+			return perfPeer{}, bad
+		}
+		p.qpns, p.rkeys, p.addrs = append(p.qpns, qpn), append(p.rkeys, rkey), append(p.addrs, addr)
+	}
+	return p, nil
+}
+
+// begin announces one size and waits until the server side is ready.
+func (o *perfOOB) begin(size int) error {
+	if err := o.send(fmt.Sprintf("size %d", size)); err != nil {
+		return err
+	}
+	line, err := o.recv()
+	if err != nil {
+		return err
+	}
+	if line != "ready" {
+		return fmt.Errorf("perf: server side said %q, want ready", line)
+	}
+	return nil
+}
+
+// end reports the size done and waits for the server side's verdict.
+func (o *perfOOB) end() error {
+	if err := o.send("done"); err != nil {
+		return err
+	}
+	line, err := o.recv()
+	if err != nil {
+		return err
+	}
+	if line != "ok" {
+		return fmt.Errorf("perf: server side: %s", strings.TrimPrefix(line, "err "))
+	}
 	return nil
 }

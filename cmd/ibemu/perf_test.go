@@ -1,10 +1,19 @@
 package main
 
 import (
+	"bytes"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/ibemu/ibemu/emu/capture/capturetest"
 )
@@ -105,6 +114,10 @@ func TestPerfUsageErrors(t *testing.T) {
 		{"perf", "send_lat", "-q", "2"},
 		{"perf", "write_bw", "-n", "0"},
 		{"perf", "atomic_bw", "-s", "16"},
+		{"perf", "write_bw", "--server"},
+		{"perf", "write_bw", "--attach", "h1"},
+		{"perf", "write_bw", "--attach", "h1", "--server", "--connect", "h2"},
+		{"perf", "write_bw", "--attach", "h1", "--server", "-p", "0"},
 	} {
 		if _, errOut, code := runCmd(t, args...); code != 2 || errOut == "" {
 			t.Errorf("%v: exit %d, stderr %q", args, code, errOut)
@@ -129,5 +142,251 @@ func TestPerfCaptureDecodes(t *testing.T) {
 			t.Fatalf("%v: %s", args, errOut)
 		}
 		capturetest.Check(t, capFile)
+	}
+}
+
+// perfNet is two switches with two hosts each: traffic between h1 and h3
+// crosses both.
+const perfNet = `Switch 8 "sw1"
+[1] "h1"[1]
+[2] "h2"[1]
+[3] "sw2"[3]
+
+Switch 8 "sw2"
+[1] "h3"[1]
+[2] "h4"[1]
+[3] "sw1"[3]
+
+Hca 1 "h1"
+[1] "sw1"[1]
+
+Hca 1 "h2"
+[1] "sw1"[2]
+
+Hca 1 "h3"
+[1] "sw2"[1]
+
+Hca 1 "h4"
+[1] "sw2"[2]
+`
+
+// lockedBuffer is a bytes.Buffer a process writes while the test reads.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// perfProc is a process the test started; the test's cleanup kills it by
+// PID if it is still running.
+type perfProc struct {
+	args     []string
+	cmd      *exec.Cmd
+	out, err lockedBuffer
+	done     chan struct{}
+	code     int
+}
+
+func startPerfProc(t *testing.T, env []string, bin string, args ...string) *perfProc {
+	t.Helper()
+	p := &perfProc{args: args, cmd: exec.Command(bin, args...), done: make(chan struct{})}
+	p.cmd.Env = append(os.Environ(), env...)
+	p.cmd.Stdout, p.cmd.Stderr = &p.out, &p.err
+	if err := p.cmd.Start(); err != nil {
+		t.Fatalf("start %v: %v", args, err)
+	}
+	go func() {
+		_ = p.cmd.Wait()
+		p.code = p.cmd.ProcessState.ExitCode()
+		close(p.done)
+	}()
+	t.Cleanup(func() {
+		select {
+		case <-p.done:
+		default:
+			_ = p.cmd.Process.Kill()
+			<-p.done
+		}
+	})
+	return p
+}
+
+// wait waits up to d for the exit code.
+func (p *perfProc) wait(t *testing.T, d time.Duration) int {
+	t.Helper()
+	select {
+	case <-p.done:
+		return p.code
+	case <-time.After(d):
+		t.Fatalf("%v did not exit within %v\nstdout:\n%s\nstderr:\n%s", p.args, d, p.out.String(), p.err.String())
+		return -1
+	}
+}
+
+// waitOutput waits up to d for s on the process's stdout.
+func (p *perfProc) waitOutput(t *testing.T, s string, d time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !strings.Contains(p.out.String(), s) {
+		select {
+		case <-p.done:
+			t.Fatalf("%v exited (%d) before printing %q\nstdout:\n%s\nstderr:\n%s", p.args, p.code, s, p.out.String(), p.err.String())
+		case <-time.After(20 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%v did not print %q within %v:\n%s", p.args, s, d, p.out.String())
+		}
+	}
+}
+
+var perfSeq atomic.Uint32
+
+// freeTCPPort returns a loopback TCP port nobody listens on now (and,
+// for remote mode, whose UDP port and the next few are free too).
+func freeTCPPort(t *testing.T) int {
+	t.Helper()
+	for range 20 {
+		l, err := net.Listen("tcp4", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		port := l.Addr().(*net.TCPAddr).Port
+		_ = l.Close()
+		if port+4 > 65000 {
+			continue
+		}
+		ok := true
+		for i := range 4 {
+			u, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: port + i})
+			if err != nil {
+				ok = false
+				break
+			}
+			_ = u.Close()
+		}
+		if ok {
+			return port
+		}
+	}
+	t.Fatal("no free port")
+	return 0
+}
+
+// buildIbemu builds the ibemu binary into a temporary directory.
+func buildIbemu(t *testing.T) string {
+	t.Helper()
+	goBin := filepath.Join(runtime.GOROOT(), "bin", "go")
+	if _, err := os.Stat(goBin); err != nil {
+		if goBin, err = exec.LookPath("go"); err != nil {
+			t.Fatalf("no go tool to build ibemu: %v", err)
+		}
+	}
+	bin := filepath.Join(t.TempDir(), "ibemu")
+	if runtime.GOOS == "windows" {
+		bin += ".exe"
+	}
+	if out, err := exec.Command(goBin, "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// TestPerfTwoProcesses runs `ibemu serve` with our SM and the two sides
+// of ibemu perf as two more processes, each with its own HCA attached
+// through the data path (abstract unix sockets on Linux, TCP elsewhere):
+// RC RDMA WRITE bandwidth, SEND latency and a parameter mismatch.
+func TestPerfTwoProcesses(t *testing.T) {
+	bin := buildIbemu(t)
+	dir := t.TempDir()
+	topo := filepath.Join(dir, "net")
+	if err := os.WriteFile(topo, []byte(perfNet), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	sock := fmt.Sprintf("ibemu-perf2p-%d-%d", os.Getpid(), perfSeq.Add(1))
+	env := []string{"IBSIM_SOCKNAME=" + sock}
+	serveArgs := []string{"serve", topo, "--no-console"}
+	var attachArgs, smArgs []string
+	if runtime.GOOS != "linux" {
+		port := freeTCPPort(t)
+		serveArgs = append(serveArgs, "--listen", "127.0.0.1:"+strconv.Itoa(port))
+		attachArgs = []string{"--attach-server", "127.0.0.1:" + strconv.Itoa(port)}
+		smArgs = []string{"--server", "127.0.0.1", "--server-port", strconv.Itoa(port)}
+	}
+	srv := startPerfProc(t, env, bin, serveArgs...)
+	srv.waitOutput(t, "data path at", 20*time.Second)
+	// The SM keeps running: when a perf process ends, its port goes back
+	// to the server's own HCA through a link flap that the SM answers.
+	sm := startPerfProc(t, env, bin, append([]string{"sm", "--host", "h4", "--sweep-interval", "1s"}, smArgs...)...)
+	sm.waitOutput(t, "SUBNET UP", 30*time.Second)
+	pair := func(args ...string) (server, client *perfProc) {
+		t.Helper()
+		p := strconv.Itoa(freeTCPPort(t))
+		server = startPerfProc(t, env, bin, append(append(append([]string{"perf"}, args...), "--attach", "h3", "--server", "-p", p), attachArgs...)...)
+		client = startPerfProc(t, env, bin, append(append(append([]string{"perf"}, args...), "--attach", "h1", "--connect", "h3", "-p", p), attachArgs...)...)
+		return server, client
+	}
+	// RDMA WRITE bandwidth, 64 KiB: the client prints the table.
+	ps, pc := pair("write_bw", "-n", "300")
+	if code := pc.wait(t, 120*time.Second); code != 0 {
+		t.Fatalf("client: exit %d: %s\n%s", code, pc.err.String(), pc.out.String())
+	}
+	if code := ps.wait(t, 30*time.Second); code != 0 {
+		t.Fatalf("server: exit %d: %s\n%s", code, ps.err.String(), ps.out.String())
+	}
+	row := perfRow(t, pc.out.String(), " #bytes     #iterations    BW peak[MB/sec]")
+	if len(row) != 5 || row[0] != "65536" || row[1] != "300" {
+		t.Fatalf("write_bw row %q", row)
+	}
+	if avg, err := strconv.ParseFloat(row[3], 64); err != nil || avg <= 0 {
+		t.Fatalf("write_bw average %q", row[3])
+	}
+	for _, p := range []*perfProc{ps, pc} {
+		out := p.out.String()
+		if !strings.Contains(out, "RDMA_Write BW Test") || !strings.Contains(out, "Clock           : wall") ||
+			!strings.Contains(out, " local address: LID") || !strings.Contains(out, " remote address: LID") {
+			t.Errorf("%v: header:\n%s", p.args, out)
+		}
+	}
+	// SEND latency (ping-pong): the client prints the table.
+	ps, pc = pair("send_lat", "-n", "200", "-s", "8")
+	if code := pc.wait(t, 120*time.Second); code != 0 {
+		t.Fatalf("client: exit %d: %s\n%s", code, pc.err.String(), pc.out.String())
+	}
+	if code := ps.wait(t, 30*time.Second); code != 0 {
+		t.Fatalf("server: exit %d: %s", code, ps.err.String())
+	}
+	row = perfRow(t, pc.out.String(), " #bytes #iterations    t_min[usec]")
+	if len(row) != 9 || row[0] != "8" || row[1] != "200" {
+		t.Fatalf("send_lat row %q", row)
+	}
+	if lo, err := strconv.ParseFloat(row[2], 64); err != nil || lo <= 0 {
+		t.Fatalf("send_lat t_min %q", row[2])
+	}
+	// Sides that disagree on the test both fail, with the reason.
+	p := strconv.Itoa(freeTCPPort(t))
+	ps = startPerfProc(t, env, bin, append([]string{"perf", "write_bw", "-n", "100", "--attach", "h3", "--server", "-p", p}, attachArgs...)...)
+	pc = startPerfProc(t, env, bin, append([]string{"perf", "write_bw", "-n", "200", "--attach", "h1", "--connect", "h3", "-p", p}, attachArgs...)...)
+	for _, x := range []*perfProc{ps, pc} {
+		if code := x.wait(t, 60*time.Second); code != 1 || !strings.Contains(x.err.String(), "the two sides differ") {
+			t.Errorf("%v: exit %d: %s", x.args, code, x.err.String())
+		}
+	}
+	for _, p := range []*perfProc{srv, sm} {
+		select {
+		case <-p.done:
+			t.Fatalf("%v exited: %s", p.args, p.err.String())
+		default:
+		}
 	}
 }

@@ -26,7 +26,7 @@ var serveStdin io.Reader = os.Stdin
 // ibsim's commands (and more) from stdin and from --commands.
 func runServe(stdout, stderr io.Writer, args []string) error {
 	fs := newFlagSet("serve", stderr,
-		"serve TOPOLOGY [--listen ADDR:PORT] [--sockname NAME] [--commands FILE] [--no-console] [-v N]")
+		"serve TOPOLOGY [--listen ADDR:PORT] [--sockname NAME] [--commands FILE] [--no-console] [-v N] [--cpuprofile FILE]")
 	listen := fs.String("listen", "", "remote mode: serve UDP on ADDR:PORT (PORT alone binds 127.0.0.1); default: abstract unix sockets")
 	sock := fs.String("sockname", "", "base name of the abstract unix sockets (default $IBSIM_SOCKNAME, else sim)")
 	cmds := fs.String("commands", "", "run the console commands of FILE after start")
@@ -34,6 +34,7 @@ func runServe(stdout, stderr io.Writer, args []string) error {
 	verbose := fs.Int("v", 0, "log level: 0 warnings, 1 info, 2 debug")
 	hcaProf := fs.String("hca-profile", "", "use this HCA model for every CA")
 	swProf := fs.String("switch-profile", "", "use this switch model for every switch")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the server's run to this file")
 	pos, err := parseArgs(fs, args)
 	if err != nil {
 		return err
@@ -85,8 +86,23 @@ func runServe(stdout, stderr io.Writer, args []string) error {
 		return err
 	}
 	defer srv.Close()
+	// The data path (stack/attach/DATAPATH.md): processes attach their own
+	// HCA to a CA port and run verbs traffic through the fabric.
+	dp, err := attach.ListenDataPath(srv, attach.DataPathConfig{})
+	if err != nil {
+		return err
+	}
+	defer dp.Close()
 	defer tuneGC()()
+	if *cpuProfile != "" {
+		stopProfile, err := startCPUProfile(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer stopProfile()
+	}
 	fmt.Fprintf(stdout, "# ibemu serve: %d nodes from %s, clients attach at %s\n", len(t.Nodes), pos[0], srv.Addr())
+	fmt.Fprintf(stdout, "# ibemu serve: data path at %s\n", dp.Addr())
 	if *cmds != "" {
 		if err := srv.ExecFile(*cmds, stdout); err != nil {
 			fmt.Fprintf(stdout, "# %v\n", err)

@@ -1,6 +1,7 @@
 package attach
 
 import (
+	"encoding/binary"
 	"errors"
 	"net"
 	"sync"
@@ -8,12 +9,24 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/ibemu/ibemu/emu/wire"
 	"github.com/ibemu/ibemu/hca"
 )
 
 // client is one attached process: its slot, its data socket, the queue of
 // datagrams waiting to be written to it, and the host agents it uses on
 // an HCA attach point.
+//
+// The data path is built like ibsim's poll loop, with the fabric work
+// batched: the reader goroutine takes every datagram the socket holds in
+// one call (recvmmsg on Linux) and hands the whole batch to the event
+// loop in one event; the loop queues the answers without a system call;
+// the writer goroutine writes everything queued in one call (sendmmsg)
+// once the loop has nothing left to do. With the server on one processor
+// (ibemu serve) the writer runs exactly when the loop goes idle, so a
+// client with several MADs outstanding gets all their answers in one
+// write, and a lone MAD still gets its answer as soon as the fabric has
+// produced it.
 type client struct {
 	s     *Server
 	slot  int
@@ -21,7 +34,7 @@ type client struct {
 	from  string // address of its control socket
 	point *attachPoint
 	conn  net.Conn
-	raw   syscall.RawConn // conn's descriptor, for writes and reads that must not wait
+	raw   syscall.RawConn // conn's descriptor, for batched reads and writes
 	out   *outQueue
 
 	closed atomic.Bool
@@ -47,102 +60,251 @@ type agentKey struct {
 	responder bool
 }
 
-// send hands a datagram to the client. It never blocks: when nothing is
-// queued it tries to write at once without waiting (the common case, which
-// saves a goroutine switch per MAD); otherwise, or when the socket is full,
-// the datagram joins the queue the writer goroutine drains, so a slow
-// client only grows its own queue and the event loop never waits for a
-// process.
-func (c *client) send(d Datagram) {
+// deliver queues for the client a datagram that hands it mad (256
+// bytes), addressed from slid's QP sqp to the client's QP dqp at dlid. It
+// never blocks and keeps nothing of mad: a slow client only grows its own
+// queue and the event loop never waits for a process.
+func (c *client) deliver(dlid, slid wire.LID, sqp, dqp uint32, mad []byte) {
 	if c.closed.Load() {
 		return
 	}
-	if c.out.sendDirect(c.raw, d) {
-		c.recvd.Add(1)
-		c.s.stats.ToClients.Add(1)
+	c.out.put(dlid, slid, sqp, dqp, 0, mad)
+}
+
+// bounce queues d, a datagram the client sent, back to it with status
+// st.
+func (c *client) bounce(d Datagram, st uint32) {
+	if c.closed.Load() {
+		return
 	}
+	c.out.put(d.DLID(), d.SLID(), d.SQP(), d.DQP(), st, d.MAD())
+}
+
+// rxBatch is the datagrams of one read: their bytes, back to back in
+// rxSlot-byte slots (one more than a datagram, to see oversized ones),
+// and the views of the well-formed ones. The event loop processes a batch
+// in one event and returns it to the pool.
+type rxBatch struct {
+	c    *client
+	buf  []byte
+	lens []int // bytes received per slot
+	ds   []Datagram
+	run  func() // b.process, made once so posting allocates nothing
+}
+
+const (
+	// rxMax is the most datagrams one read takes.
+	rxMax = 64
+	// rxSlot is the room for one datagram: one byte more than the
+	// protocol's size, so a longer datagram shows as malformed.
+	rxSlot = DatagramSize + 1
+)
+
+// rxPool recycles batches between the readers and the event loop.
+var rxPool sync.Pool
+
+func init() {
+	rxPool.New = func() any {
+		b := &rxBatch{buf: make([]byte, rxMax*rxSlot), lens: make([]int, rxMax), ds: make([]Datagram, 0, rxMax)}
+		b.run = b.process
+		return b
+	}
+}
+
+// slot is the buffer of datagram i.
+func (b *rxBatch) slot(i int) []byte { return b.buf[i*rxSlot : (i+1)*rxSlot] }
+
+// process runs on the event loop: every datagram of the batch enters the
+// fabric, in order.
+func (b *rxBatch) process() {
+	c := b.c
+	for _, d := range b.ds {
+		c.point.fromClient(c, d)
+	}
+	b.release()
+}
+
+func (b *rxBatch) release() {
+	clear(b.ds)
+	b.ds = b.ds[:0]
+	b.c = nil
+	rxPool.Put(b)
+}
+
+// take checks the n datagrams read into b and hands the well-formed ones
+// to the event loop; it reports whether any went.
+func (c *client) take(b *rxBatch, n int) bool {
+	for i := range n {
+		d, err := ParseDatagram(b.slot(i)[:b.lens[i]])
+		if err != nil {
+			c.s.stats.Malformed.Add(1)
+			c.s.log.Warn("attach: datagram dropped", "slot", c.slot, "err", err)
+			continue
+		}
+		b.ds = append(b.ds, d)
+	}
+	if len(b.ds) == 0 {
+		return false
+	}
+	c.sent.Add(uint64(len(b.ds)))
+	c.s.stats.FromClients.Add(uint64(len(b.ds)))
+	b.c = c
+	c.s.fab.Post(b.run)
+	return true
 }
 
 // readLoop receives the client's datagrams and hands them to the event
-// loop in order, in batches of whatever has arrived.
+// loop in order, a batch of everything that has arrived per event.
 func (c *client) readLoop() {
 	defer c.s.wg.Done()
-	var batch []Datagram
 	for {
-		buf := make([]byte, DatagramSize+1) // one more, to see oversized datagrams
-		n, err := c.conn.Read(buf)
-		if err != nil {
-			if c.closed.Load() || errors.Is(err, net.ErrClosed) {
-				return
-			}
-			if gone(err) {
-				c.s.dropClient(c, "data socket: "+err.Error())
-				return
-			}
-			c.s.log.Warn("attach: client read", "slot", c.slot, "err", err)
-			select {
-			case <-c.s.done:
-				return
-			case <-time.After(10 * time.Millisecond):
-			}
-			continue
+		err := c.readBatches()
+		if err == nil || c.closed.Load() || errors.Is(err, net.ErrClosed) {
+			return
 		}
-		batch = c.take(batch[:0], buf[:n])
-		// Whatever else has arrived goes to the loop in the same event.
-		for len(batch) < 64 {
-			buf = make([]byte, DatagramSize+1)
-			n, ok := readNow(c.raw, buf)
-			if !ok {
-				break
-			}
-			batch = c.take(batch, buf[:n])
+		if gone(err) {
+			c.s.dropClient(c, "data socket: "+err.Error())
+			return
 		}
-		if len(batch) == 0 {
-			continue
+		c.s.log.Warn("attach: client read", "slot", c.slot, "err", err)
+		select {
+		case <-c.s.done:
+			return
+		case <-time.After(10 * time.Millisecond):
 		}
-		ds := append([]Datagram(nil), batch...)
-		c.s.fab.Post(func() {
-			for _, d := range ds {
-				c.point.fromClient(c, d)
-			}
-		})
 	}
 }
 
-// take checks one received datagram and appends it to batch.
-func (c *client) take(batch []Datagram, b []byte) []Datagram {
-	d, err := ParseDatagram(b)
+// readBatches reads until the socket fails or closes. On unix it reads
+// through the raw descriptor, without waiting, everything the socket
+// holds, and only then waits for more; elsewhere one blocking read per
+// datagram.
+func (c *client) readBatches() error {
+	if c.raw == nil || !batchedIO {
+		return c.readEach()
+	}
+	var rerr error
+	v := new(ioVec)
+	b := rxPool.Get().(*rxBatch)
+	err := c.raw.Read(func(fd uintptr) bool {
+		for {
+			n, err := v.recvBatch(fd, b)
+			switch {
+			case err == syscall.EAGAIN || err == syscall.EINTR:
+				c.s.stats.Wakeups.Add(1)
+				return false
+			case err != nil:
+				rerr = err
+				return true
+			}
+			c.s.stats.Reads.Add(1)
+			if c.take(b, n) {
+				b = rxPool.Get().(*rxBatch)
+			}
+			if n < rxMax {
+				// The socket was empty when the read returned: wait for
+				// the next arrival (the poller reports every one).
+				return false
+			}
+		}
+	})
+	rxPool.Put(b)
 	if err != nil {
-		c.s.stats.Malformed.Add(1)
-		c.s.log.Warn("attach: datagram dropped", "slot", c.slot, "err", err)
-		return batch
+		return err
 	}
-	c.sent.Add(1)
-	c.s.stats.FromClients.Add(1)
-	return append(batch, d)
+	return rerr
 }
 
-// writeLoop writes the queued datagrams to the client. A write that fails
-// because the client's socket is gone drops the client.
+// readEach is readBatches with one blocking read per datagram.
+func (c *client) readEach() error {
+	for {
+		b := rxPool.Get().(*rxBatch)
+		n, err := c.conn.Read(b.slot(0))
+		if err != nil {
+			rxPool.Put(b)
+			return err
+		}
+		b.lens[0] = n
+		c.s.stats.Reads.Add(1)
+		if !c.take(b, 1) {
+			rxPool.Put(b)
+		}
+	}
+}
+
+// writeLoop writes the queued datagrams to the client, everything queued
+// at once. A write that fails because the client's socket is gone drops
+// the client.
 func (c *client) writeLoop() {
 	defer c.s.wg.Done()
+	w := &writer{c: c}
+	w.fn = w.write
 	for {
 		batch, ok := c.out.wait()
 		if !ok {
 			return
 		}
-		for _, b := range batch {
-			if _, err := c.conn.Write(b); err != nil {
-				if !c.closed.Load() {
-					c.s.dropClient(c, "data socket: "+err.Error())
-				}
-				return
+		if err := w.writeAll(batch); err != nil {
+			if !c.closed.Load() {
+				c.s.dropClient(c, "data socket: "+err.Error())
 			}
-			c.recvd.Add(1)
-			c.s.stats.ToClients.Add(1)
+			return
 		}
+		n := uint64(len(batch) / DatagramSize)
+		c.recvd.Add(n)
+		c.s.stats.ToClients.Add(n)
 		c.out.recycle(batch)
 	}
+}
+
+// writer is a client's writer goroutine's state: the batch being written
+// and the function the raw descriptor calls, made once.
+type writer struct {
+	c     *client
+	v     ioVec
+	batch []byte
+	err   error
+	fn    func(fd uintptr) bool
+}
+
+// writeAll writes the datagrams of batch (DatagramSize bytes each) in
+// order.
+func (w *writer) writeAll(batch []byte) error {
+	c := w.c
+	if c.raw == nil || !batchedIO {
+		for off := 0; off < len(batch); off += DatagramSize {
+			if _, err := c.conn.Write(batch[off : off+DatagramSize]); err != nil {
+				return err
+			}
+			c.s.stats.Writes.Add(1)
+		}
+		return nil
+	}
+	w.batch, w.err = batch, nil
+	err := c.raw.Write(w.fn)
+	w.batch = nil
+	if err != nil {
+		return err
+	}
+	return w.err
+}
+
+// write is what the raw descriptor runs: it writes w.batch without
+// waiting, and asks to wait (false) while the socket is full.
+func (w *writer) write(fd uintptr) bool {
+	for len(w.batch) > 0 {
+		n, err := w.v.sendBatch(fd, w.batch)
+		switch {
+		case err == syscall.EAGAIN || err == syscall.EINTR:
+			return false // the socket is full: wait until it drains
+		case err != nil:
+			w.err = err
+			return true
+		}
+		w.c.s.stats.Writes.Add(1)
+		w.batch = w.batch[n*DatagramSize:]
+	}
+	return true
 }
 
 // gone reports whether a socket error means the peer no longer exists.
@@ -152,13 +314,15 @@ func gone(err error) bool {
 }
 
 // outQueue is an unbounded FIFO of datagrams between the event loop
-// (producer) and a client's writer goroutine (consumer).
+// (producer) and a client's writer goroutine (consumer). The datagrams lie
+// back to back in one buffer, which the writer takes whole; two buffers
+// alternate, so queueing allocates nothing once they have grown.
 type outQueue struct {
 	mu sync.Mutex
 	// +checklocks:mu
-	q [][]byte
+	q []byte
 	// +checklocks:mu
-	spare [][]byte
+	spare []byte
 	// +checklocks:mu
 	closed bool
 	// busy is set while the writer goroutine holds a batch.
@@ -169,38 +333,27 @@ type outQueue struct {
 
 func newOutQueue() *outQueue { return &outQueue{ready: make(chan struct{}, 1)} }
 
-// sendDirect writes b at once through rc when nothing is queued or being
-// written (so order is kept) and the socket takes it without waiting; it
-// reports whether it did. Otherwise b is queued for the writer.
-func (o *outQueue) sendDirect(rc syscall.RawConn, b []byte) bool {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	if o.closed {
-		return false
-	}
-	if rc != nil && !o.busy && len(o.q) == 0 && writeNow(rc, b) {
-		return true
-	}
-	o.q = append(o.q, b)
-	if len(o.q) == 1 {
-		select {
-		case o.ready <- struct{}{}:
-		default:
-		}
-	}
-	return false
-}
-
-func (o *outQueue) push(b []byte) {
+// put appends the datagram (dlid, slid, dqp, sqp, status, mad) and wakes
+// the writer when it was idle with nothing queued.
+func (o *outQueue) put(dlid, slid wire.LID, sqp, dqp, status uint32, mad []byte) {
 	o.mu.Lock()
 	if o.closed {
 		o.mu.Unlock()
 		return
 	}
-	o.q = append(o.q, b)
-	first := len(o.q) == 1
+	off := len(o.q)
+	o.q = append(o.q, make([]byte, DatagramSize)...)
+	d := Datagram(o.q[off:])
+	binary.BigEndian.PutUint16(d[0:], uint16(dlid))
+	binary.BigEndian.PutUint16(d[4:], uint16(slid))
+	binary.BigEndian.PutUint32(d[8:], dqp)
+	binary.BigEndian.PutUint32(d[12:], sqp)
+	binary.BigEndian.PutUint32(d[16:], status)
+	binary.BigEndian.PutUint64(d[24:], wire.MADSize)
+	copy(d[DatagramHeaderSize:], mad)
+	wake := off == 0 && !o.busy
 	o.mu.Unlock()
-	if first {
+	if wake {
 		select {
 		case o.ready <- struct{}{}:
 		default:
@@ -208,9 +361,9 @@ func (o *outQueue) push(b []byte) {
 	}
 }
 
-// wait returns everything queued, waiting for at least one item; ok is
-// false once the queue is closed.
-func (o *outQueue) wait() (batch [][]byte, ok bool) {
+// wait returns everything queued, waiting for at least one datagram; ok
+// is false once the queue is closed.
+func (o *outQueue) wait() (batch []byte, ok bool) {
 	for {
 		o.mu.Lock()
 		if o.closed {
@@ -225,24 +378,32 @@ func (o *outQueue) wait() (batch [][]byte, ok bool) {
 			o.mu.Unlock()
 			return batch, true
 		}
+		o.busy = false
 		o.mu.Unlock()
 		<-o.ready
 	}
 }
 
-// recycle gives a drained batch back for reuse; the writer is idle again.
-func (o *outQueue) recycle(batch [][]byte) {
-	clear(batch)
+// recycle gives a written batch back for reuse. The writer stays busy
+// until its next wait finds the queue empty, so the producer does not
+// wake it for what it will see anyway.
+func (o *outQueue) recycle(batch []byte) {
 	o.mu.Lock()
-	o.spare = batch[:0]
-	o.busy = false
+	if cap(batch) <= maxSpare {
+		o.spare = batch[:0]
+	}
 	o.mu.Unlock()
 }
+
+// maxSpare bounds the buffer a queue keeps for reuse (a client that once
+// fell far behind does not pin its backlog's memory).
+const maxSpare = 256 * DatagramSize
 
 func (o *outQueue) close() {
 	o.mu.Lock()
 	o.closed = true
 	o.q = nil
+	o.spare = nil
 	o.mu.Unlock()
 	select {
 	case o.ready <- struct{}{}:
@@ -250,8 +411,9 @@ func (o *outQueue) close() {
 	}
 }
 
+// len is the number of datagrams queued.
 func (o *outQueue) len() int {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	return len(o.q)
+	return len(o.q) / DatagramSize
 }

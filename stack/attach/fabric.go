@@ -36,6 +36,8 @@ type node struct {
 type nodeDev struct {
 	n     *node
 	inner emu.Device
+	// offload is inner as an emu.CRCOffloader, nil when it is not one.
+	offload emu.CRCOffloader
 	// host is the attach point of a switch's port 0 while clients are
 	// attached there (nil otherwise, and always nil on CAs).
 	host *attachPoint
@@ -53,16 +55,33 @@ type attrError struct {
 
 var (
 	_ emu.Device           = (*nodeDev)(nil)
+	_ emu.CRCOffloader     = (*nodeDev)(nil)
 	_ emu.Starter          = (*nodeDev)(nil)
 	_ emu.PortStateHandler = (*nodeDev)(nil)
 )
 
 // HandlePacket implements emu.Device.
-func (d *nodeDev) HandlePacket(p *emu.Port, frame []byte) {
+func (d *nodeDev) HandlePacket(p *emu.Port, frame []byte) { d.HandleFrame(p, frame, true) }
+
+// HandleFrame implements emu.CRCOffloader, so frames cross the server's
+// nodes with their CRCs still to compute, as they cross the bare devices:
+// the server's hooks read headers and MADs only, the HCA and switch
+// models take unsealed frames too, and a frame is sealed here only for an
+// inner device that does not.
+func (d *nodeDev) HandleFrame(p *emu.Port, frame []byte, sealed bool) {
 	if len(d.errAttr) > 0 && d.dropByAttr(p, frame) {
 		return
 	}
 	if d.host != nil && d.host.intercept(p, frame) {
+		d.host.s.recycleFrame(frame)
+		return
+	}
+	if d.offload != nil {
+		d.offload.HandleFrame(p, frame, sealed)
+		return
+	}
+	if !sealed && wire.SealPacket(frame) != nil {
+		p.Counters.RcvErrors.Add(1)
 		return
 	}
 	d.inner.HandlePacket(p, frame)
@@ -152,6 +171,7 @@ func buildFabric(t *topology.Topology, fopts []fabric.Option, eopts []emu.Option
 		}
 		n := &node{topo: tn, removed: map[int]*emu.Port{}}
 		n.dev = &nodeDev{n: n, inner: old.Device()}
+		n.dev.offload, _ = old.Device().(emu.CRCOffloader)
 		switch dv := old.Device().(type) {
 		case *hca.Device:
 			n.hca, n.sma = dv, dv.SMA()

@@ -58,11 +58,15 @@ func FuzzClientDatagram(f *testing.F) {
 		}
 		for c.out.len() > 0 {
 			batch, _ := c.out.wait()
-			for _, x := range batch {
-				if _, err := ParseDatagram(x); err != nil {
+			if len(batch)%DatagramSize != 0 {
+				t.Fatalf("server queued %d bytes, not whole datagrams", len(batch))
+			}
+			for off := 0; off < len(batch); off += DatagramSize {
+				if _, err := ParseDatagram(batch[off : off+DatagramSize]); err != nil {
 					t.Fatalf("server produced a bad datagram: %v", err)
 				}
 			}
+			c.out.recycle(batch)
 		}
 	})
 }

@@ -15,7 +15,7 @@ import (
 // testWriter sends log lines to t.Log until the test ends.
 type testWriter struct {
 	mu   sync.Mutex
-	t    *testing.T
+	t    testing.TB
 	done bool
 }
 
@@ -29,7 +29,7 @@ func (w *testWriter) Write(b []byte) (int, error) {
 }
 
 // testLogger logs warnings and errors to the test's log.
-func testLogger(t *testing.T) *slog.Logger {
+func testLogger(t testing.TB) *slog.Logger {
 	w := &testWriter{t: t}
 	t.Cleanup(func() {
 		w.mu.Lock()
@@ -67,7 +67,7 @@ Hca	2 "Hca4"
 [1]	"Switch2"[2]
 `
 
-func parseTestNet(t *testing.T) *topology.Topology {
+func parseTestNet(t testing.TB) *topology.Topology {
 	t.Helper()
 	topo, err := topology.Parse("testnet", strings.NewReader(testNet))
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/ibemu/ibemu/emu"
 	"github.com/ibemu/ibemu/emu/agent"
@@ -38,6 +39,11 @@ type attachPoint struct {
 	trapTID uint64
 	pma     *agent.PMA
 	vendor  *agent.Vendor
+	// rx and drCopy are intercept's scratch: the parsed frame, and the
+	// copy of a directed-route SMP it routes (nothing keeps either once
+	// intercept returns).
+	rx     agent.Frame
+	drCopy [wire.MADSize]byte
 }
 
 // Unsolicited requests an SM client may receive: libumad2sim crashes the
@@ -89,7 +95,7 @@ func (ap *attachPoint) remove(c *client) {
 	}
 	c.agents = nil
 	for _, tr := range c.pending {
-		tr.timer.Stop()
+		ap.s.txs.done(tr)
 	}
 	c.pending = nil
 	if ap.sm == c {
@@ -164,7 +170,7 @@ func (ap *attachPoint) enableSM() {
 		qp := sp.QPN
 		sp.Handler = func(r hca.ReceivedMAD) {
 			if ap.sm != nil {
-				ap.sm.send(ap.datagram(r.Addr.LID, r.Addr.QPN, qp, r.MAD))
+				ap.hand(ap.sm, r.Addr.LID, r.Addr.QPN, qp, r.MAD)
 			}
 		}
 		a, err := ap.n.hca.RegisterAgent(sp)
@@ -191,16 +197,9 @@ func (ap *attachPoint) disableSM() {
 // ownLID is the attach port's LID (0 before the SM assigns one).
 func (ap *attachPoint) ownLID() wire.LID { return ap.pa().LID }
 
-// datagram builds the datagram that hands mad, which came from slid's
-// QP sqp, to a client's QP dqp.
-func (ap *attachPoint) datagram(slid wire.LID, sqp, dqp uint32, mad []byte) Datagram {
-	d := NewDatagram()
-	d.SetDLID(ap.ownLID())
-	d.SetSLID(slid)
-	d.SetDQP(dqp)
-	d.SetSQP(sqp)
-	copy(d.MAD(), mad)
-	return d
+// hand queues mad, which came from slid's QP sqp, for c's QP dqp.
+func (ap *attachPoint) hand(c *client, slid wire.LID, sqp, dqp uint32, mad []byte) {
+	c.deliver(ap.ownLID(), slid, sqp, dqp, mad)
 }
 
 // fromClient injects a datagram from c into the fabric as sent by the
@@ -210,6 +209,7 @@ func (ap *attachPoint) datagram(slid wire.LID, sqp, dqp uint32, mad []byte) Data
 // times, and then handed back to the client with status 110 (ETIMEDOUT),
 // which is how OpenSM's umad vendor layer learns that a transaction
 // failed (libumad2sim passes neither timeout nor retries to the server).
+// d is not kept: it is the reader's buffer.
 func (ap *attachPoint) fromClient(c *client, d Datagram) {
 	if c.closed.Load() {
 		return
@@ -219,10 +219,9 @@ func (ap *attachPoint) fromClient(c *client, d Datagram) {
 	if m.BaseVersion() == wire.MADBaseVersion && expectsResponse(m) {
 		key := txKey(m.TID())
 		if old := c.pending[key]; old != nil {
-			old.timer.Stop()
+			ap.s.txs.done(old)
 		}
-		// forward never changes d, so the transaction keeps it as is.
-		tr = &transaction{d: d, left: ap.s.cfg.MADRetries}
+		tr = ap.s.txs.add(c, key, d)
 		if c.pending == nil {
 			c.pending = map[uint64]*transaction{}
 		}
@@ -230,14 +229,14 @@ func (ap *attachPoint) fromClient(c *client, d Datagram) {
 		if n := int64(len(c.pending)); n > ap.s.stats.MaxOutstanding.Load() {
 			ap.s.stats.MaxOutstanding.Store(n) // only the event loop writes it
 		}
-		ap.arm(c, key, tr)
 	}
 	if err := ap.forward(c, d); err != nil {
 		ap.failed(c, d, tr, err)
 	}
 }
 
-// forward hands a client MAD to the attach port's host interface.
+// forward hands a client MAD to the attach port's host interface. It does
+// not change d.
 func (ap *attachPoint) forward(c *client, d Datagram) error {
 	m := d.MAD()
 	switch {
@@ -251,29 +250,119 @@ func (ap *attachPoint) forward(c *client, d Datagram) error {
 }
 
 // failed handles a client MAD the fabric could not take: a request comes
-// back at once with status 110, as ibsim returns MADs it cannot route.
+// back at once with status 110, as ibsim returns MADs it cannot route. tr
+// is the request's transaction, if it has one; it ends here.
 func (ap *attachPoint) failed(c *client, d Datagram, tr *transaction, err error) {
 	m := d.MAD()
 	ap.s.log.Debug("attach: client mad not delivered", "slot", c.slot, "class", m.MgmtClass(),
 		"method", m.Method(), "attr", m.AttrID(), "dlid", d.DLID(), "err", err)
-	if tr != nil {
-		key := txKey(m.TID())
-		if c.pending[key] == tr {
-			delete(c.pending, key)
-			tr.timer.Stop()
-		}
+	if !m.IsResponse() && m.Method() != wire.MethodTrapRepress {
+		ap.bounce(c, d)
 	}
-	if m.IsResponse() || m.Method() == wire.MethodTrapRepress {
-		return
+	if tr != nil && c.pending[tr.key] == tr {
+		delete(c.pending, tr.key)
+		ap.s.txs.done(tr) // after the bounce: d may be tr's copy
 	}
-	ap.bounce(c, d)
 }
 
 // transaction is a client request waiting for its response.
 type transaction struct {
-	d     Datagram // the request as the client sent it
-	left  int      // retransmissions left
-	timer emu.Timer
+	c    *client
+	key  uint64   // txKey of the request's TID
+	d    Datagram // the request as the client sent it (the table's copy)
+	left int      // retransmissions left
+	sent uint64   // the table's sweep count when it was last sent
+}
+
+// txTable tracks the transactions of every client without a timer per
+// request: one sweep every quarter of Config.MADTimeout, armed while any
+// transaction is open, resends or bounces those whose time is up, so a
+// request is retransmitted between 1 and 1.25 MADTimeouts after it went.
+// Transactions and their datagram copies are recycled. Loop-owned.
+type txTable struct {
+	s     *Server
+	free  []*transaction
+	open  int           // transactions in flight
+	sweep uint64        // sweeps done
+	every time.Duration // sweep period
+	armed bool
+	run   func() // t.expire, made once
+}
+
+// txTicks is the number of sweeps after which a transaction is due: with
+// sweeps a quarter of the timeout apart, at least one full timeout.
+const txTicks = 5
+
+func (t *txTable) init(s *Server) {
+	t.s = s
+	t.every = max(s.cfg.MADTimeout/(txTicks-1), time.Microsecond)
+	t.run = t.expire
+}
+
+// add opens a transaction for d (copied) of c.
+func (t *txTable) add(c *client, key uint64, d Datagram) *transaction {
+	var tr *transaction
+	if n := len(t.free); n > 0 {
+		tr = t.free[n-1]
+		t.free[n-1] = nil
+		t.free = t.free[:n-1]
+	} else {
+		tr = &transaction{d: make(Datagram, DatagramSize)}
+	}
+	copy(tr.d, d)
+	tr.c, tr.key, tr.left, tr.sent = c, key, t.s.cfg.MADRetries, t.sweep
+	t.open++
+	if !t.armed {
+		t.armed = true
+		t.s.fab.Clock().AfterFunc(t.every, t.run)
+	}
+	return tr
+}
+
+// done closes tr, which its client no longer lists.
+func (t *txTable) done(tr *transaction) {
+	tr.c = nil
+	t.open--
+	if len(t.free) < 4096 {
+		t.free = append(t.free, tr)
+	}
+}
+
+// expire is the sweep: every transaction sent txTicks sweeps ago or
+// earlier is sent again, or, with no retransmission left, handed back
+// to its client with status 110.
+func (t *txTable) expire() {
+	t.sweep++
+	for _, ap := range t.s.points {
+		for _, c := range ap.clients {
+			if c.closed.Load() {
+				continue
+			}
+			for key, tr := range c.pending {
+				if t.sweep-tr.sent < txTicks {
+					continue
+				}
+				if tr.left <= 0 {
+					delete(c.pending, key)
+					t.s.stats.TimedOut.Add(1)
+					ap.bounce(c, tr.d)
+					t.done(tr)
+					continue
+				}
+				tr.left--
+				tr.sent = t.sweep
+				t.s.stats.Retried.Add(1)
+				if err := ap.forward(c, tr.d); err != nil {
+					ap.failed(c, tr.d, tr, err)
+				}
+			}
+		}
+	}
+	if t.open > 0 {
+		t.s.fab.Clock().AfterFunc(t.every, t.run)
+	} else {
+		t.armed = false
+	}
 }
 
 // txKey is the part of a TID that identifies a client's transaction: the
@@ -296,32 +385,12 @@ func expectsResponse(m wire.MAD) bool {
 	return false
 }
 
-// arm starts tr's timeout.
-func (ap *attachPoint) arm(c *client, key uint64, tr *transaction) {
-	tr.timer = ap.s.fab.Clock().AfterFunc(ap.s.cfg.MADTimeout, func() {
-		if c.closed.Load() || c.pending[key] != tr {
-			return
-		}
-		if tr.left <= 0 {
-			delete(c.pending, key)
-			ap.s.stats.TimedOut.Add(1)
-			ap.bounce(c, Datagram(append([]byte(nil), tr.d...)))
-			return
-		}
-		tr.left--
-		ap.s.stats.Retried.Add(1)
-		ap.arm(c, key, tr)
-		if err := ap.forward(c, tr.d); err != nil {
-			ap.failed(c, tr.d, tr, err)
-		}
-	})
-}
-
-// toClient hands a MAD to c. A response completes the client's
-// transaction with its TID; one that answers none (a late answer to a
-// retransmitted request, or a stray) is dropped, as the MAD layer does.
-func (ap *attachPoint) toClient(c *client, d Datagram) {
-	m := d.MAD()
+// toClient hands mad, from slid's QP sqp, to c's QP dqp. A response
+// completes the client's transaction with its TID; one that answers none
+// (a late answer to a retransmitted request, or a stray) is dropped, as
+// the MAD layer does.
+func (ap *attachPoint) toClient(c *client, slid wire.LID, sqp, dqp uint32, mad []byte) {
+	m := wire.MAD(mad)
 	if m.IsResponse() {
 		key := txKey(m.TID())
 		tr := c.pending[key]
@@ -334,17 +403,16 @@ func (ap *attachPoint) toClient(c *client, d Datagram) {
 			return
 		}
 		delete(c.pending, key)
-		tr.timer.Stop()
+		ap.s.txs.done(tr)
 	}
-	c.send(d)
+	ap.hand(c, slid, sqp, dqp, mad)
 }
 
 // bounce returns a client's request with status 110, as ibsim does for
 // MADs it cannot route: the client sees a send timeout.
 func (ap *attachPoint) bounce(c *client, d Datagram) {
 	ap.s.stats.Bounced.Add(1)
-	d.SetStatus(StatusTimeout)
-	c.send(d)
+	c.bounce(d, StatusTimeout)
 }
 
 // hcaSend sends a client MAD from a CA port through an HCA host agent.
@@ -388,7 +456,7 @@ func (ap *attachPoint) agentFor(c *client, k agentKey) (*hca.Agent, error) {
 			if m.IsResponse() {
 				m.SetTID(uint64(c.slot)<<48 | uint64(k.agent)<<32 | m.TID()&0xFFFFFFFF)
 			}
-			ap.toClient(c, ap.datagram(r.Addr.LID, r.Addr.QPN, k.qp, m))
+			ap.toClient(c, r.Addr.LID, r.Addr.QPN, k.qp, m)
 		}})
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", errUndeliverable, err)

@@ -4,9 +4,13 @@ package attach
 
 import "syscall"
 
-// writeNow never writes without the writer goroutine off unix: every
-// datagram goes through the queue.
-func writeNow(syscall.RawConn, []byte) bool { return false }
+// batchedIO: off unix the data sockets are read and written with the net
+// package's blocking calls, one datagram each.
+const batchedIO = false
 
-// readNow reads nothing beyond what the blocking read returned off unix.
-func readNow(syscall.RawConn, []byte) (int, bool) { return 0, false }
+// ioVec is unused off unix.
+type ioVec struct{}
+
+func (*ioVec) recvBatch(uintptr, *rxBatch) (int, error) { return 0, syscall.EINVAL }
+
+func (*ioVec) sendBatch(uintptr, []byte) (int, error) { return 0, syscall.EINVAL }

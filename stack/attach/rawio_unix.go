@@ -1,30 +1,52 @@
-//go:build unix
+//go:build unix && !(linux && (amd64 || arm64))
 
 package attach
 
 import "syscall"
 
-// writeNow writes b to rc's socket if it can do so without waiting.
-func writeNow(rc syscall.RawConn, b []byte) bool {
-	ok := false
-	err := rc.Write(func(fd uintptr) bool {
-		n, err := syscall.Write(int(fd), b)
-		ok = err == nil && n == len(b)
-		return true // never wait: the caller queues what could not go now
-	})
-	return err == nil && ok
+// batchedIO: the data sockets are read and written through their raw
+// descriptors, all that is ready per wakeup.
+const batchedIO = true
+
+// ioVec is the scratch of one goroutine's batched reads and writes (none
+// needed here: one system call per datagram).
+type ioVec struct{}
+
+// recvBatch reads, without waiting, as many datagrams as fd holds (at
+// most rxMax) into b's slots, one read each. It returns how many it read,
+// or syscall.EAGAIN when there were none.
+func (*ioVec) recvBatch(fd uintptr, b *rxBatch) (int, error) {
+	n := 0
+	for n < rxMax {
+		k, err := syscall.Read(int(fd), b.slot(n))
+		if err != nil {
+			if n > 0 {
+				return n, nil
+			}
+			return 0, err
+		}
+		b.lens[n] = k
+		n++
+	}
+	return n, nil
 }
 
-// readNow reads one datagram from rc's socket into b if one is waiting.
-func readNow(rc syscall.RawConn, b []byte) (int, bool) {
-	if rc == nil {
-		return 0, false
+// sendBatch writes, without waiting, the first datagrams of batch (at
+// most rxMax of DatagramSize bytes each) to fd. It returns how many went,
+// or the error of the first (syscall.EAGAIN when the socket is full).
+func (*ioVec) sendBatch(fd uintptr, batch []byte) (int, error) {
+	if len(batch) < DatagramSize {
+		return 0, syscall.EINVAL
 	}
-	n, ok := 0, false
-	err := rc.Read(func(fd uintptr) bool {
-		k, err := syscall.Read(int(fd), b)
-		n, ok = k, err == nil && k > 0
-		return true
-	})
-	return n, err == nil && ok
+	n := 0
+	for n < rxMax && (n+1)*DatagramSize <= len(batch) {
+		if _, err := syscall.Write(int(fd), batch[n*DatagramSize:(n+1)*DatagramSize]); err != nil {
+			if n > 0 {
+				return n, nil
+			}
+			return 0, err
+		}
+		n++
+	}
+	return n, nil
 }

@@ -65,6 +65,9 @@ type Config struct {
 	// Linux MAD layer applies a umad send's timeout_ms and retries
 	// (libumad2sim does not pass them on). Defaults: 200ms (OpenSM's
 	// transaction_timeout) and 3 (its transaction_retries); a negative MADRetries means none.
+	// One sweep per quarter MADTimeout checks every open request, so a
+	// request goes again between one and 1.25 MADTimeouts after it was
+	// last sent.
 	MADTimeout time.Duration
 	MADRetries int
 	// LogLevel, when set, is the level of Logger's handler; the console's
@@ -88,6 +91,10 @@ type Server struct {
 
 	// points holds the attach points in use, by attach port. Loop-owned.
 	points map[*emu.Port]*attachPoint
+	// txs tracks the clients' open requests. Loop-owned.
+	txs txTable
+	// frames are recycled frame buffers (see recycleFrame). Loop-owned.
+	frames [][]byte
 
 	mu sync.Mutex
 	// +checklocks:mu
@@ -125,6 +132,10 @@ type Stats struct {
 	// Connects and Drops count clients attached and clients dropped (gone
 	// away without DISCONNECT, or forced out with X).
 	Connects, Drops atomic.Uint64
+	// Reads and Writes count the data sockets' reads and writes that moved
+	// datagrams (each takes or writes a batch of them); Wakeups counts the
+	// times a client's reader found nothing to read.
+	Reads, Writes, Wakeups atomic.Uint64
 }
 
 // New builds the fabric of cfg.Topology and prepares the server. It opens
@@ -167,16 +178,20 @@ func New(cfg Config) (*Server, error) {
 		}
 		netw = u
 	}
-	// Every frame comes from a device model that seals it; the receiving
-	// port still checks the VCRC of frames fault injection corrupted.
+	// The devices and the server's node wrappers take frames unsealed (the
+	// engine's CRC offload): CRCs are computed only where someone looks
+	// (a capture, fault injection), and a corrupted frame still fails its
+	// VCRC at the receiving port.
 	eopts := append([]emu.Option{emu.WithWallClock(), emu.WithLogger(cfg.Logger), emu.WithCRCCheck(false)},
 		cfg.EmuOptions...)
 	fab, nodes, byID, err := buildFabric(cfg.Topology, cfg.FabricOptions, eopts)
 	if err != nil {
 		return nil, err
 	}
-	return &Server{cfg: cfg, log: cfg.Logger, fab: fab, nodes: nodes, byID: byID, netw: netw,
-		points: map[*emu.Port]*attachPoint{}, done: make(chan struct{})}, nil
+	s := &Server{cfg: cfg, log: cfg.Logger, fab: fab, nodes: nodes, byID: byID, netw: netw,
+		points: map[*emu.Port]*attachPoint{}, done: make(chan struct{})}
+	s.txs.init(s)
+	return s, nil
 }
 
 // Fabric is the emulated fabric.

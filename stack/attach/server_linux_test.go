@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"strings"
@@ -14,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ibemu/ibemu/emu"
+	"github.com/ibemu/ibemu/emu/agent"
 	"github.com/ibemu/ibemu/emu/topology"
 	"github.com/ibemu/ibemu/emu/wire"
 	"github.com/ibemu/ibemu/stack/mad"
@@ -21,7 +24,7 @@ import (
 
 // startServer starts a local-mode server for topo on a socket name of its
 // own.
-func startServer(t *testing.T, topo *topology.Topology, set func(*Config)) *Server {
+func startServer(t testing.TB, topo *topology.Topology, set func(*Config)) *Server {
 	t.Helper()
 	cfg := Config{Topology: topo, Logger: testLogger(t),
 		SockName: fmt.Sprintf("ibemu-unit-%d-%d", os.Getpid(), sockSeq.Add(1))}
@@ -189,7 +192,7 @@ func TestSMClientRouting(t *testing.T) {
 // rawClient speaks the protocol by hand, to send what libumad2sim never
 // would.
 type rawClient struct {
-	t    *testing.T
+	t    testing.TB
 	ctl  *net.UnixConn
 	data *net.UnixConn
 	base string
@@ -199,7 +202,7 @@ type rawClient struct {
 var rawSeq sync.Mutex
 var rawID uint32 = 3 << 22
 
-func newRaw(t *testing.T, srv *Server) *rawClient {
+func newRaw(t testing.TB, srv *Server) *rawClient {
 	t.Helper()
 	rawSeq.Lock()
 	rawID++
@@ -361,6 +364,138 @@ func TestManyOutstanding(t *testing.T) {
 	if len(got) != n {
 		t.Errorf("%d of %d answers arrived", len(got), n)
 	}
+	// The data path is batched: a burst is read and written many
+	// datagrams per system call (recvmmsg/sendmmsg on Linux).
+	st := srv.Stats()
+	from, to, reads, writes := st.FromClients.Load(), st.ToClients.Load(), st.Reads.Load(), st.Writes.Load()
+	t.Logf("%d datagrams in %d reads, %d out in %d writes", from, reads, to, writes)
+	if reads == 0 || writes == 0 || reads >= from || writes >= to {
+		t.Errorf("%d datagrams in %d reads, %d out in %d writes: not batched", from, reads, to, writes)
+	}
+}
+
+// TestRetransmitAndTimeout: a request whose answer is lost is sent again
+// after each MADTimeout (the sweep sends it between one and 1.25
+// timeouts after the last send), MADRetries times, and then comes back
+// to the client with status 110; the transaction and its copy are
+// released, and the next request is answered.
+func TestRetransmitAndTimeout(t *testing.T) {
+	const timeout, retries = 40 * time.Millisecond, 2
+	srv := startServer(t, parseTestNet(t), func(c *Config) { c.MADTimeout = timeout; c.MADRetries = retries })
+	r := newRaw(t, srv)
+	if err := srv.Exec(`Drop "Hca2"[1] 100`, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	r.send(drSMP(7, 0, 1, 3, 1)) // Hca1 -> Switch1 -> Switch2 -> Hca2, whose answers are lost
+	d := r.recv(5 * time.Second)
+	took := time.Since(start)
+	if d == nil || d.Status() != StatusTimeout || d.MAD().TID()&0xFFFFFFFF != 7 {
+		t.Fatalf("lost request: got %v, want it back with status %d", d, StatusTimeout)
+	}
+	st := srv.Stats()
+	if st.Retried.Load() != retries || st.TimedOut.Load() != 1 {
+		t.Errorf("retried %d, timed out %d; want %d and 1", st.Retried.Load(), st.TimedOut.Load(), retries)
+	}
+	minWait := (retries + 1) * timeout
+	if maxWait := (retries+1)*timeout*5/4 + 2*time.Second; took < minWait || took > maxWait {
+		t.Errorf("bounced after %v, want %v..%v", took, minWait, maxWait)
+	}
+	if err := srv.Exec(`Drop "Hca2"[1] 0`, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	r.send(drSMP(8, 0, 1, 3, 1))
+	if d := r.recv(5 * time.Second); d == nil || d.Status() != 0 || d.MAD().TID()&0xFFFFFFFF != 8 {
+		t.Fatalf("request after the drop ended: got %v", d)
+	}
+	var open int
+	if err := srv.Fabric().Do(func() { open = srv.txs.open }); err != nil {
+		t.Fatal(err)
+	}
+	if open != 0 {
+		t.Errorf("%d transactions still open after every request was answered or bounced", open)
+	}
+}
+
+// sealCheck is a tap that verifies every frame it sees is sealed: the
+// server's devices pass frames unsealed (CRC offload), and the engine
+// must compute their CRCs before anyone can observe them.
+type sealCheck struct {
+	mu       sync.Mutex
+	n, bad   int
+	firstBad error
+}
+
+func (c *sealCheck) TapPacket(_ time.Time, from *emu.Port, frame []byte) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.n++
+	if err := wire.CheckPacket(frame); err != nil {
+		c.bad++
+		if c.firstBad == nil {
+			c.firstBad = fmt.Errorf("frame from %s: %w", from, err)
+		}
+	}
+}
+
+// TestCaptureSeesSealedFrames: client MADs cross the server's nodes with
+// their CRCs still to compute, and a tap (a capture) sees every frame
+// with correct ICRC and VCRC, through switches, the host side of a
+// switch's port 0 and HCAs alike.
+func TestCaptureSeesSealedFrames(t *testing.T) {
+	srv := startServer(t, parseTestNet(t), nil)
+	tap := &sealCheck{}
+	if err := srv.Fabric().Do(func() { srv.Fabric().AddTap(tap) }); err != nil {
+		t.Fatal(err)
+	}
+	ca := newRaw(t, srv)
+	sw := dial(t, srv, "Switch2", false)
+	a := newAgent(t, sw, smiReg)
+	for i := range 20 {
+		ca.send(drSMP(uint64(100+i), 0, 1, 3, 1))
+		if d := ca.recv(5 * time.Second); d == nil || d.Status() != 0 {
+			t.Fatalf("answer %d from the CA: %v", i, d)
+		}
+		// Switch2 -> Switch1 -> Hca3.
+		if _, err := a.SMPGet(context.Background(), mad.DRPath{3, 2}, wire.AttrNodeInfo, 0); err != nil {
+			t.Fatalf("SMP from the switch host: %v", err)
+		}
+	}
+	tap.mu.Lock()
+	defer tap.mu.Unlock()
+	if tap.n < 20*6 || tap.bad != 0 {
+		t.Errorf("tap saw %d frames, %d not sealed (first: %v)", tap.n, tap.bad, tap.firstBad)
+	}
+}
+
+// plainDev is a device that does not take unsealed frames: it records
+// what it receives.
+type plainDev struct{ got [][]byte }
+
+func (d *plainDev) HandlePacket(_ *emu.Port, frame []byte) { d.got = append(d.got, frame) }
+
+// TestNodeDevSealsForPlainDevices: the server's node wrapper passes a
+// frame on unsealed only to a device that takes it so; any other device
+// gets it sealed.
+func TestNodeDevSealsForPlainDevices(t *testing.T) {
+	srv := startServer(t, parseTestNet(t), nil)
+	inner := &plainDev{}
+	nd := &nodeDev{n: srv.byID["Hca1"], inner: inner}
+	a := agent.Addr{DLID: 3, SLID: 1, DestQP: agent.QP1, SrcQP: agent.QP1, QKey: agent.GSIQKey, PKey: 0xFFFF}
+	frame, err := agent.AppendUnsealedFrame(nil, &a, make([]byte, wire.MADSize))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if wire.CheckPacket(frame) == nil {
+		t.Fatal("an unsealed frame passes the CRC check")
+	}
+	p := srv.byID["Hca1"].en.Port(1)
+	if err := srv.Fabric().Do(func() { nd.HandleFrame(p, frame, false) }); err != nil {
+		t.Fatal(err)
+	}
+	if len(inner.got) != 1 || wire.CheckPacket(inner.got[0]) != nil {
+		t.Fatalf("plain device got %d frames, first sealed: %v", len(inner.got), len(inner.got) > 0 && wire.CheckPacket(inner.got[0]) == nil)
+	}
 }
 
 // TestClientVanishes: a client that dies mid-transaction, without
@@ -416,4 +551,36 @@ func TestClientVanishes(t *testing.T) {
 	if _, err := other.SMPGet(context.Background(), mad.DRPath{1, 3, 2}, wire.AttrNodeInfo, 0); err != nil {
 		t.Errorf("fabric after the client died: %v", err)
 	}
+}
+
+// BenchmarkDataPath is the attach data path under OpenSM's default load:
+// one client keeps 4 directed-route SMPs outstanding (OpenSM's
+// max_wire_smps), each crossing two switches to an HCA and back, through
+// the sockets, the server and the fabric. It reports the system calls per
+// datagram the server made (reads plus writes, both directions).
+func BenchmarkDataPath(b *testing.B) {
+	srv := startServer(b, parseTestNet(b), nil)
+	r := newRaw(b, srv)
+	const window = 4
+	for i := range window {
+		r.send(drSMP(uint64(i), 0, 1, 3, 1))
+	}
+	b.ResetTimer()
+	sent := window
+	for range b.N {
+		d := r.recv(5 * time.Second)
+		if d == nil || d.Status() != 0 {
+			b.Fatalf("answer: %v", d)
+		}
+		r.send(drSMP(uint64(sent), 0, 1, 3, 1))
+		sent++
+	}
+	b.StopTimer()
+	for range window {
+		if r.recv(5*time.Second) == nil {
+			b.Fatal("an answer of the last window is missing")
+		}
+	}
+	st := srv.Stats()
+	b.ReportMetric(float64(st.Reads.Load()+st.Writes.Load())/float64(st.FromClients.Load()+st.ToClients.Load()), "syscalls/datagram")
 }

@@ -27,20 +27,29 @@ import (
 //     TID bits 48..63; SM and SA requests the SMA does not answer go to the
 //     SM client; everything else goes to the switch.
 
-// swSend sends a client MAD from port 0 of the attach switch.
+// swSend sends a client MAD from port 0 of the attach switch. The MAD is
+// copied once, into the frame that carries it (sent with its CRCs still
+// to compute, as the switch's own frames are), and the copy gets the
+// client's slot in its TID; d is not changed.
 func (ap *attachPoint) swSend(c *client, d Datagram) error {
-	m := wire.MAD(append([]byte(nil), d.MAD()...))
-	if !m.IsResponse() && m.Method() != wire.MethodTrapRepress {
+	src := d.MAD()
+	tid := src.TID()
+	if !src.IsResponse() && src.Method() != wire.MethodTrapRepress {
 		// The response comes back to the client in this slot (ibsim's
 		// rule: requests carry the slot in TID bits 48..63).
-		m.SetTID(uint64(c.slot)<<48 | m.TID()&0xFFFF_FFFF_FFFF)
+		tid = uint64(c.slot)<<48 | tid&0xFFFF_FFFF_FFFF
 	}
 	dlid := d.DLID()
 	own := ap.n.sma.Port(0)
-	switch m.MgmtClass() {
+	switch src.MgmtClass() {
 	case wire.MgmtClassSubnDirected:
-		smp := wire.SMP(m)
-		r, err := agent.RouteDRSend(ap.n.en, smp)
+		a := agent.Addr{DLID: wire.LIDPermissive, SLID: wire.LIDPermissive, DestQP: agent.QP0, SrcQP: agent.QP0,
+			PKey: uint16(wire.PKeyDefault)}
+		frame, m, err := ap.s.madFrame(&a, src, tid)
+		if err != nil {
+			return err
+		}
+		r, err := agent.RouteDRSend(ap.n.en, wire.SMP(m))
 		if err != nil {
 			return fmt.Errorf("%w: %w", errUndeliverable, err)
 		}
@@ -48,19 +57,15 @@ func (ap *attachPoint) swSend(c *client, d Datagram) error {
 		case wire.DRDeliver:
 			return ap.localSMP(c, m, wire.LIDPermissive)
 		case wire.DRForwardPort:
-			a := agent.Addr{DLID: wire.LIDPermissive, SLID: wire.LIDPermissive, DestQP: agent.QP0, SrcQP: agent.QP0,
-				PKey: uint16(wire.PKeyDefault)}
-			frame, err := agent.AppendFrame(nil, &a, m)
-			if err != nil {
-				return fmt.Errorf("%w: %w", errUndeliverable, err)
-			}
-			r.Out.Send(frame)
+			r.Out.SendUnsealed(frame)
 			return nil
 		default:
 			return fmt.Errorf("%w: directed route with a LID-routed part from a switch host", errUndeliverable)
 		}
 	case wire.MgmtClassSubnLID:
 		if own.OwnsLID(dlid) {
+			m := wire.MAD(append([]byte(nil), src...))
+			m.SetTID(tid)
 			return ap.localSMP(c, m, own.LID)
 		}
 		out, err := ap.swEgress(dlid, false)
@@ -68,11 +73,11 @@ func (ap *attachPoint) swSend(c *client, d Datagram) error {
 			return err
 		}
 		a := agent.Addr{DLID: dlid, SLID: ap.swSLID(), DestQP: agent.QP0, SrcQP: agent.QP0, PKey: uint16(wire.PKeyDefault)}
-		frame, err := agent.AppendFrame(nil, &a, m)
+		frame, _, err := ap.s.madFrame(&a, src, tid)
 		if err != nil {
-			return fmt.Errorf("%w: %w", errUndeliverable, err)
+			return err
 		}
-		out.Send(frame)
+		out.SendUnsealed(frame)
 		return nil
 	}
 	dqp := d.DQP()
@@ -80,6 +85,8 @@ func (ap *attachPoint) swSend(c *client, d Datagram) error {
 		dqp = agent.QP1
 	}
 	if own.OwnsLID(dlid) {
+		m := wire.MAD(append([]byte(nil), src...))
+		m.SetTID(tid)
 		return ap.localGMP(c, m)
 	}
 	out, err := ap.swEgress(dlid, true)
@@ -88,9 +95,9 @@ func (ap *attachPoint) swSend(c *client, d Datagram) error {
 	}
 	a := agent.Addr{DLID: dlid, SLID: ap.swSLID(), DestQP: dqp, SrcQP: agent.QP1, QKey: agent.GSIQKey,
 		PKey: uint16(wire.PKeyDefault)}
-	frame, err := agent.AppendFrame(nil, &a, m)
+	frame, _, err := ap.s.madFrame(&a, src, tid)
 	if err != nil {
-		return fmt.Errorf("%w: %w", errUndeliverable, err)
+		return err
 	}
 	// Data VLs follow the SL-to-VL table of (port 0, egress port).
 	pa := ap.n.sma.Port(out.Num())
@@ -99,14 +106,56 @@ func (ap *attachPoint) swSend(c *client, d Datagram) error {
 		if vl == agent.VL15 || int(vl) >= wire.DataVLs(pa.OperationalVLs) {
 			return fmt.Errorf("%w: sl 0 maps to vl %d on port %d", errUndeliverable, vl, out.Num())
 		}
-		if lrh := wire.LRH(frame); lrh.VL() != vl {
-			lrh.SetVL(vl)
-			wire.ResealVCRC(frame)
-		}
+		wire.LRH(frame).SetVL(vl)
 	}
-	out.Send(frame)
+	out.SendUnsealed(frame)
 	return nil
 }
+
+// madFrame builds the unsealed frame that carries a copy of mad, with TID
+// tid, to a, and returns it with a view of the copy. The frame's buffer
+// comes from the server's pool when it has one.
+func (s *Server) madFrame(a *agent.Addr, mad wire.MAD, tid uint64) (frame []byte, m wire.MAD, err error) {
+	frame, err = agent.AppendUnsealedFrame(s.frameBuf(), a, mad)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: %w", errUndeliverable, err)
+	}
+	end := len(frame) - wire.ICRCSize - wire.VCRCSize
+	m = wire.MAD(frame[end-wire.MADSize : end])
+	m.SetTID(tid)
+	return frame, m, nil
+}
+
+// frameBuf returns an empty buffer for a MAD frame: a recycled one when
+// there is one. Loop-owned, like recycleFrame.
+func (s *Server) frameBuf() []byte {
+	if n := len(s.frames); n > 0 {
+		b := s.frames[n-1]
+		s.frames[n-1] = nil
+		s.frames = s.frames[:n-1]
+		return b[:0]
+	}
+	return make([]byte, 0, madFrameCap)
+}
+
+// recycleFrame keeps the buffer of a frame the server consumed (nothing
+// references it once the device call that delivered it returned), for
+// the next frame a client sends through a switch: a MAD's request and
+// response travel in one buffer (the devices answer in place), so the
+// buffers circle between clients and the fabric.
+func (s *Server) recycleFrame(frame []byte) {
+	if cap(frame) >= madFrameCap && len(s.frames) < maxFrames {
+		s.frames = append(s.frames, frame)
+	}
+}
+
+const (
+	// madFrameCap holds a MAD frame with a GRH.
+	madFrameCap = wire.LRHSize + wire.GRHSize + wire.BTHSize + wire.DETHSize + wire.MADSize +
+		wire.ICRCSize + wire.VCRCSize
+	// maxFrames bounds the recycled frame buffers.
+	maxFrames = 1024
+)
 
 // swSLID is the SLID of frames port 0 sends: its LID, or the permissive
 // LID before the SM assigned one.
@@ -152,13 +201,13 @@ func (ap *attachPoint) localSMP(c *client, m wire.MAD, slid wire.LID) error {
 		return nil
 	}
 	if !ap.n.sma.Supports(m) && ap.sm != nil && ap.sm != c && forSM(m) {
-		ap.sm.send(ap.datagram(slid, agent.QP0, agent.QP0, m))
+		ap.hand(ap.sm, slid, agent.QP0, agent.QP0, m)
 		return nil
 	}
 	own := ap.n.sma.Port(0).LID
 	f := &agent.Frame{MAD: m, VL: agent.VL15, Addr: agent.Addr{DLID: own, SLID: own, PKey: uint16(wire.PKeyDefault)}}
 	ap.n.sma.Process(ap.port, f, func(resp wire.MAD) {
-		ap.toClient(c, ap.datagram(slid, agent.QP0, agent.QP0, resp))
+		ap.toClient(c, slid, agent.QP0, agent.QP0, resp)
 	})
 	return nil
 }
@@ -177,7 +226,7 @@ func (ap *attachPoint) localGMP(c *client, m wire.MAD) error {
 		return nil
 	}
 	if m.MgmtClass() == wire.MgmtClassSubnAdm && ap.sm != nil && ap.sm != c && forSM(m) {
-		ap.sm.send(ap.datagram(own, agent.QP1, agent.QP1, m))
+		ap.hand(ap.sm, own, agent.QP1, agent.QP1, m)
 		return nil
 	}
 	var resp wire.MAD
@@ -202,7 +251,7 @@ func (ap *attachPoint) localGMP(c *client, m wire.MAD) error {
 		resp, ok = agent.UnmatchedReply(m)
 	}
 	if ok {
-		ap.toClient(c, ap.datagram(own, agent.QP1, agent.QP1, resp))
+		ap.toClient(c, own, agent.QP1, agent.QP1, resp)
 	}
 	return nil
 }
@@ -213,7 +262,7 @@ func (ap *attachPoint) hostResponse(m wire.MAD, slid wire.LID, sqp, dqp uint32) 
 	slot := int(m.TID() >> 48)
 	for _, c := range ap.clients {
 		if c.slot == slot {
-			ap.toClient(c, ap.datagram(slid, sqp, dqp, m))
+			ap.toClient(c, slid, sqp, dqp, m)
 			return
 		}
 	}
@@ -234,15 +283,18 @@ func (ap *attachPoint) intercept(in *emu.Port, frame []byte) bool {
 	if !own.OwnsLID(dlid) && !(vl15 && dlid == wire.LIDPermissive) {
 		return false
 	}
-	f, err := agent.ParseFrame(frame)
-	if err != nil {
+	f := &ap.rx
+	if f.Parse(frame) != nil {
 		return false
 	}
 	m := f.MAD
 	if vl15 {
 		switch m.MgmtClass() {
 		case wire.MgmtClassSubnDirected:
-			smp := wire.SMP(append([]byte(nil), m...))
+			// Route a copy: the switch relays the frame as it came when
+			// it is not for port 0.
+			smp := wire.SMP(ap.drCopy[:])
+			copy(smp, m)
 			r, err := agent.RouteDR(in, smp)
 			if err != nil || r.Action != wire.DRDeliver {
 				return false // relayed (or dropped) by the switch
@@ -281,7 +333,7 @@ func (ap *attachPoint) toSM(m wire.MAD, f *agent.Frame) bool {
 	if ap.sm == nil || !forSM(m) || (m.MgmtClass().IsSubn() && ap.n.sma.Supports(m)) {
 		return false
 	}
-	ap.sm.send(ap.datagram(f.Addr.SLID, f.Addr.SrcQP, f.Addr.DestQP, m))
+	ap.hand(ap.sm, f.Addr.SLID, f.Addr.SrcQP, f.Addr.DestQP, m)
 	return true
 }
 
@@ -298,5 +350,5 @@ func (ap *attachPoint) portStateChanged(p *emu.Port) {
 	smp.Encode(&wire.SMPFields{Method: wire.MethodTrap, TID: ap.trapTID, AttrID: wire.AttrNotice})
 	nf := agent.LinkStateChangeNotice(own.LID)
 	wire.Notice(smp.Data()).Encode(&nf)
-	ap.sm.send(ap.datagram(own.LID, agent.QP0, agent.QP0, smp))
+	ap.hand(ap.sm, own.LID, agent.QP0, agent.QP0, smp)
 }

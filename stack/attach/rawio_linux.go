@@ -1,0 +1,70 @@
+//go:build linux && (amd64 || arm64)
+
+package attach
+
+import (
+	"syscall"
+	"unsafe"
+)
+
+// batchedIO: the data sockets are read and written through their raw
+// descriptors, many datagrams per system call.
+const batchedIO = true
+
+// mmsghdr is the kernel's struct mmsghdr: a msghdr and the byte count of
+// its message.
+type mmsghdr struct {
+	hdr syscall.Msghdr
+	n   uint32
+}
+
+// ioVec is the scratch of one goroutine's recvmmsg and sendmmsg calls.
+type ioVec struct {
+	hdrs [rxMax]mmsghdr
+	iovs [rxMax]syscall.Iovec
+}
+
+// recvBatch reads, without waiting, as many datagrams as fd holds (at
+// most rxMax) into b's slots with one recvmmsg, and records their sizes.
+// It returns how many it read, or syscall.EAGAIN when there were none.
+func (v *ioVec) recvBatch(fd uintptr, b *rxBatch) (int, error) {
+	for i := range rxMax {
+		s := b.slot(i)
+		v.iovs[i] = syscall.Iovec{Base: &s[0], Len: uint64(len(s))}
+		v.hdrs[i] = mmsghdr{hdr: syscall.Msghdr{Iov: &v.iovs[i], Iovlen: 1}}
+	}
+	r, _, e := syscall.RawSyscall6(syscall.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&v.hdrs[0])), rxMax,
+		syscall.MSG_DONTWAIT, 0, 0)
+	if e != 0 {
+		return 0, e
+	}
+	n := int(r)
+	for i := range n {
+		b.lens[i] = int(v.hdrs[i].n)
+		if v.hdrs[i].hdr.Flags&syscall.MSG_TRUNC != 0 {
+			b.lens[i] = rxSlot // longer than a slot: malformed
+		}
+	}
+	return n, nil
+}
+
+// sendBatch writes, without waiting, the first datagrams of batch (at most
+// rxMax of DatagramSize bytes each) to fd with one sendmmsg. It returns
+// how many went, or the error of the first (syscall.EAGAIN when the
+// socket is full).
+func (v *ioVec) sendBatch(fd uintptr, batch []byte) (int, error) {
+	n := min(len(batch)/DatagramSize, rxMax)
+	if n == 0 {
+		return 0, syscall.EINVAL
+	}
+	for i := range n {
+		v.iovs[i] = syscall.Iovec{Base: &batch[i*DatagramSize], Len: DatagramSize}
+		v.hdrs[i] = mmsghdr{hdr: syscall.Msghdr{Iov: &v.iovs[i], Iovlen: 1}}
+	}
+	r, _, e := syscall.RawSyscall6(sysSendmmsg, fd, uintptr(unsafe.Pointer(&v.hdrs[0])), uintptr(n),
+		syscall.MSG_DONTWAIT, 0, 0)
+	if e != 0 {
+		return 0, e
+	}
+	return int(r), nil
+}
