@@ -5,9 +5,10 @@
 // VCRC.
 //
 // A Writer is an emu.PacketTap: add it to a fabric and every frame any port
-// transmits onto a link is written, once per hop. capture is the only
-// package of ibemu that imports gopacket. It may be imported by anything
-// above emu.
+// transmits onto a link is written, once per hop. The pcap container is
+// written and read here (pcap.go: the classic libpcap format with
+// nanosecond timestamps), so a binary that only may capture carries no
+// packet-dissection tables. It may be imported by anything above emu.
 package capture
 
 import (
@@ -20,15 +21,11 @@ import (
 	"sync"
 	"time"
 
-	"github.com/gopacket/gopacket"
-	"github.com/gopacket/gopacket/layers"
-	"github.com/gopacket/gopacket/pcapgo"
-
 	"github.com/ibemu/ibemu/emu"
 )
 
 // LinkTypeERF is the pcap link type of Endace ERF records.
-const LinkTypeERF = layers.LinkType(197)
+const LinkTypeERF = 197
 
 // ERF record constants (capture.md): type 21 is InfiniBand; flag 0x04 marks
 // a variable-length record.
@@ -44,7 +41,7 @@ const (
 type Writer struct {
 	mu     sync.Mutex
 	bw     *bufio.Writer
-	w      *pcapgo.Writer
+	hdr    [pcapRecordHeaderSize]byte
 	c      io.Closer
 	frames int
 	err    error
@@ -56,11 +53,10 @@ var _ emu.PacketTap = (*Writer)(nil)
 // NewWriter writes the pcap file header to w and returns a Writer.
 func NewWriter(w io.Writer) (*Writer, error) {
 	bw := bufio.NewWriterSize(w, 1<<16)
-	pw := pcapgo.NewWriterNanos(bw)
-	if err := pw.WriteFileHeader(snapLen, LinkTypeERF); err != nil {
+	if _, err := bw.Write(pcapFileHeader(snapLen, LinkTypeERF)); err != nil {
 		return nil, fmt.Errorf("capture: write pcap header: %w", err)
 	}
-	return &Writer{bw: bw, w: pw}, nil
+	return &Writer{bw: bw}, nil
 }
 
 // Create creates (or truncates) the file at path and returns a Writer that
@@ -112,8 +108,11 @@ func (w *Writer) WriteFrame(at time.Time, frame []byte) error {
 	binary.BigEndian.PutUint16(rec[12:], 0) // loss counter
 	binary.BigEndian.PutUint16(rec[14:], uint16(len(frame)))
 	copy(rec[ERFHeaderSize:], frame)
-	ci := gopacket.CaptureInfo{Timestamp: at, CaptureLength: n, Length: n}
-	if err := w.w.WritePacket(ci, rec); err != nil {
+	putPcapRecordHeader(w.hdr[:], at, n)
+	if _, err := w.bw.Write(w.hdr[:]); err != nil {
+		return fmt.Errorf("capture: write frame: %w", err)
+	}
+	if _, err := w.bw.Write(rec); err != nil {
 		return fmt.Errorf("capture: write frame: %w", err)
 	}
 	w.frames++
@@ -163,16 +162,16 @@ type Record struct {
 
 // ReadAll reads every record of an ERF InfiniBand pcap stream.
 func ReadAll(r io.Reader) ([]Record, error) {
-	pr, err := pcapgo.NewReader(r)
+	pr, err := newPcapReader(r)
 	if err != nil {
 		return nil, fmt.Errorf("capture: read pcap header: %w", err)
 	}
-	if pr.LinkType() != LinkTypeERF {
-		return nil, fmt.Errorf("capture: link type %d, want %d (erf)", pr.LinkType(), LinkTypeERF)
+	if pr.linkType != LinkTypeERF {
+		return nil, fmt.Errorf("capture: link type %d, want %d (erf)", pr.linkType, LinkTypeERF)
 	}
 	var out []Record
 	for i := 1; ; i++ {
-		data, ci, err := pr.ReadPacketData()
+		data, at, err := pr.next()
 		if errors.Is(err, io.EOF) {
 			return out, nil
 		}
@@ -186,6 +185,6 @@ func ReadAll(r io.Reader) ([]Record, error) {
 		if ERFHeaderSize+wlen > len(data) {
 			return out, fmt.Errorf("capture: record %d: wlen %d exceeds the record", i, wlen)
 		}
-		out = append(out, Record{Time: ci.Timestamp, Frame: append([]byte(nil), data[ERFHeaderSize:ERFHeaderSize+wlen]...)})
+		out = append(out, Record{Time: at, Frame: append([]byte(nil), data[ERFHeaderSize:ERFHeaderSize+wlen]...)})
 	}
 }
