@@ -202,12 +202,8 @@ func (a *Agent) Send(addr MADAddr, mad []byte) error {
 	case len(mad) != wire.MADSize:
 		return fmt.Errorf("hca: agent %d send: %d bytes, a mad is %d: %w", a.id, len(mad), wire.MADSize, ErrBadMAD)
 	}
-	m := wire.MAD(slices.Clone(mad))
-	if m.MgmtClass().IsSubn() != (a.qpn == agent.QP0) {
-		return fmt.Errorf("hca: agent %d send: class %s on qp %d: %w", a.id, m.MgmtClass(), a.qpn, ErrBadMAD)
-	}
-	if !m.IsResponse() && m.Method() != wire.MethodTrapRepress {
-		m.SetTID(uint64(a.id)<<32 | m.TID()&0xFFFFFFFF)
+	if wire.MAD(mad).MgmtClass().IsSubn() != (a.qpn == agent.QP0) {
+		return fmt.Errorf("hca: agent %d send: class %s on qp %d: %w", a.id, wire.MAD(mad).MgmtClass(), a.qpn, ErrBadMAD)
 	}
 	p := d.node.Port(a.spec.Port)
 	pa := d.sma.Port(a.spec.Port)
@@ -239,6 +235,17 @@ func (a *Agent) Send(addr MADAddr, mad []byte) error {
 		}
 		fa.GRH = &g
 	}
+	// The frame holds the only copy of the MAD the HCA changes (the TID,
+	// the directed-route hop pointer): the caller's bytes stay as they
+	// are. The CRCs are computed later (SendUnsealed), after the changes.
+	frame, err := agent.AppendUnsealedFrame(nil, &fa, mad)
+	if err != nil {
+		return fmt.Errorf("hca: agent %d send: %w", a.id, err)
+	}
+	m := frameMAD(frame)
+	if !m.IsResponse() && m.Method() != wire.MethodTrapRepress {
+		m.SetTID(uint64(a.id)<<32 | m.TID()&0xFFFFFFFF)
+	}
 	local := false
 	if m.MgmtClass() == wire.MgmtClassSubnDirected {
 		r, err := agent.RouteDRSend(d.node, wire.SMP(m))
@@ -259,10 +266,6 @@ func (a *Agent) Send(addr MADAddr, mad []byte) error {
 	} else if pa.OwnsLID(fa.DLID) {
 		local = true
 	}
-	frame, err := agent.AppendUnsealedFrame(nil, &fa, m)
-	if err != nil {
-		return fmt.Errorf("hca: agent %d send: %w", a.id, err)
-	}
 	if local {
 		d.loopback(p, frame)
 		return nil
@@ -272,4 +275,11 @@ func (a *Agent) Send(addr MADAddr, mad []byte) error {
 	}
 	p.SendUnsealed(frame)
 	return nil
+}
+
+// frameMAD is the view of the 256-byte MAD in a frame built by
+// agent.AppendUnsealedFrame: it ends before the ICRC and VCRC.
+func frameMAD(frame []byte) wire.MAD {
+	end := len(frame) - wire.ICRCSize - wire.VCRCSize
+	return wire.MAD(frame[end-wire.MADSize : end])
 }

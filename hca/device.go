@@ -79,6 +79,14 @@ type Device struct {
 
 	transport Transport
 	stats     Stats
+
+	// scratch is the Frame an arriving MAD is decoded into (event-loop
+	// owned): nothing keeps a Frame once receive returns, agents get the
+	// MAD and a copy of the address. inRecv is set while it is in use, so
+	// a frame arriving meanwhile (none does: sends never deliver
+	// synchronously) would get a Frame of its own.
+	scratch agent.Frame
+	inRecv  bool
 }
 
 var (
@@ -283,6 +291,17 @@ func (d *Device) HandleFrame(p *emu.Port, frame []byte, _ bool) {
 			return
 		}
 	}
+	f := &d.scratch
+	if d.inRecv {
+		f = new(agent.Frame)
+	}
+	// A MAD without a GRH (nearly all management traffic) decodes at its
+	// fixed offsets; anything else, or a frame that turns out not to be
+	// for QP0 or QP1, takes the general path below.
+	if len(frame) == agent.MADFrameLen && f.Parse(frame) == nil && f.Addr.DestQP <= agent.QP1 {
+		d.receiveMAD(p, f)
+		return
+	}
 	pkt, err := wire.ParsePacket(frame)
 	if err != nil {
 		d.stats.Malformed.Add(1)
@@ -304,17 +323,27 @@ func (d *Device) HandleFrame(p *emu.Port, frame []byte, _ bool) {
 	}
 	// A MAD for QP0 or QP1: the Frame reuses the decoded packet rather
 	// than decoding the frame a second time.
-	f := new(agent.Frame)
 	if err := f.FromPacket(&pkt); err != nil {
 		d.stats.Malformed.Add(1)
 		p.Counters.RcvErrors.Add(1)
 		return
 	}
-	if !d.dlidOK(p, f.Addr.DLID, qp == agent.QP0) {
+	d.receiveMAD(p, f)
+}
+
+// receiveMAD checks the DLID of a decoded MAD frame and dispatches it.
+func (d *Device) receiveMAD(p *emu.Port, f *agent.Frame) {
+	if !d.dlidOK(p, f.Addr.DLID, f.Addr.DestQP == agent.QP0) {
 		d.stats.BadDLID.Add(1)
 		return
 	}
+	was := d.inRecv
+	d.inRecv = true
 	d.receive(p, f, false)
+	d.inRecv = was
+	if f == &d.scratch {
+		d.scratch = agent.Frame{} // drop the references to the frame
+	}
 }
 
 // handleTransport hands a frame for a QP above 1 to the transport. It

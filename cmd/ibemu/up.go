@@ -126,11 +126,12 @@ func bringUp(ctx context.Context, t *topology.Topology, o upOpts) (*upRun, error
 
 // runUp implements `ibemu up [TOPOLOGY]`.
 func runUp(stdout, stderr io.Writer, args []string) error {
-	fs := newFlagSet("up", stderr, "up [TOPOLOGY] [--routing minhop|updn|ftree] [--lmc N] [--partitions FILE] [--guid-file FILE] [--from HCA] [--window N] [--capture FILE.pcap] [--quiet] [-v]")
+	fs := newFlagSet("up", stderr, "up [TOPOLOGY] [--routing minhop|updn|ftree] [--lmc N] [--partitions FILE] [--guid-file FILE] [--qos] [--from HCA] [--window N] [--capture FILE.pcap] [--quiet] [-v]")
 	routing := fs.String("routing", "minhop", "routing engine: minhop, updn or ftree")
 	lmc := fs.Uint("lmc", 0, "LMC: 2^N LIDs per CA port (0-7)")
 	partitions := fs.String("partitions", "", "partition file (OpenSM partitions.conf syntax)")
 	guidFile := fs.String("guid-file", "", "persistent GUID-to-LID file")
+	qos := fs.Bool("qos", false, "program OpenSM's default QoS tables (SL-to-VL, VL arbitration) on every port, as opensm -Q")
 	from := fs.String("from", "", "HCA (node id or NodeDescription) the subnet manager runs on (default: the first HCA)")
 	capFile := fs.String("capture", "", "write every frame crossing the fabric to this ERF pcap file")
 	window := fs.Int("window", 0, "outstanding SMPs of a sweep (default sm.DefaultWindow)")
@@ -166,7 +167,7 @@ func runUp(stdout, stderr io.Writer, args []string) error {
 	if err != nil {
 		return fmt.Errorf("%w: %w", errUsage, err)
 	}
-	cfg := sm.Config{Routing: r, LMC: uint8(min(*lmc, 255)), GUIDFile: *guidFile, Window: *window}
+	cfg := sm.Config{Routing: r, LMC: uint8(min(*lmc, 255)), GUIDFile: *guidFile, Window: *window, QoS: *qos}
 	if *lmc > 7 {
 		return fmt.Errorf("%w: --lmc %d above 7", errUsage, *lmc)
 	}

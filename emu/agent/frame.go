@@ -109,7 +109,29 @@ func (f *Frame) FromPacket(pkt *wire.Packet) error {
 	return nil
 }
 
+// MADFrameLen is the length of a MAD frame without a GRH: LRH, BTH,
+// DETH, the 256-byte MAD, ICRC and VCRC (IBTA Vol 1 §13.5.1: MADs travel
+// as UD SEND Only datagrams).
+const MADFrameLen = wire.LRHSize + wire.BTHSize + wire.DETHSize + wire.MADSize + wire.ICRCSize + wire.VCRCSize
+
 func (f *Frame) parse(frame []byte) error {
+	// Nearly every management frame is a UD SEND Only without a GRH and
+	// without pad bytes: take its views at their fixed offsets. This
+	// accepts exactly what wire.ParsePacket would accept for such a
+	// frame; anything else takes the general decoder.
+	if len(frame) == MADFrameLen {
+		lrh := wire.LRH(frame[:wire.LRHSize:wire.LRHSize])
+		const bthAt, dethAt = wire.LRHSize, wire.LRHSize + wire.BTHSize
+		const madAt = dethAt + wire.DETHSize
+		bth := wire.BTH(frame[bthAt : bthAt+wire.BTHSize : bthAt+wire.BTHSize])
+		if lrh.LNH() == wire.LNHIBALocal && int(lrh.PktLen())*4+wire.VCRCSize == len(frame) &&
+			bth.OpCode() == wire.OpUDSendOnly && bth.PadCnt() == 0 {
+			f.Packet = wire.Packet{Frame: frame, LRH: lrh, BTH: bth,
+				DETH:    wire.DETH(frame[dethAt : dethAt+wire.DETHSize : dethAt+wire.DETHSize]),
+				Payload: frame[madAt : madAt+wire.MADSize : madAt+wire.MADSize]}
+			return f.fill()
+		}
+	}
 	var err error
 	f.Packet, err = wire.ParsePacket(frame)
 	if err != nil {
@@ -171,18 +193,22 @@ func appendFrame(dst []byte, a *Addr, mad []byte, seal bool) ([]byte, error) {
 	if a.DestQP == QP0 {
 		vl = VL15
 	}
+	deth := wire.DETHFields{QKey: a.QKey, SrcQP: a.SrcQP & wire.QPNMask}
 	f := wire.PacketFields{
 		LRH:     wire.LRHFields{VL: vl, SL: a.SL & 0x0F, DLID: a.DLID, SLID: a.SLID},
 		GRH:     a.GRH,
 		BTH:     wire.BTHFields{OpCode: wire.OpUDSendOnly, PKey: a.PKey, DestQP: a.DestQP & wire.QPNMask},
-		DETH:    &wire.DETHFields{QKey: a.QKey, SrcQP: a.SrcQP & wire.QPNMask},
+		DETH:    &deth,
 		Payload: mad,
 	}
-	build := wire.AppendPacket
-	if !seal {
-		build = wire.AppendPacketUnsealed
+	// Direct calls, not a function value, so f stays on the stack.
+	var out []byte
+	var err error
+	if seal {
+		out, err = wire.AppendPacket(dst, &f)
+	} else {
+		out, err = wire.AppendPacketUnsealed(dst, &f)
 	}
-	out, err := build(dst, &f)
 	if err != nil {
 		return dst, fmt.Errorf("agent: build mad frame: %w", err)
 	}

@@ -236,8 +236,9 @@ func TestBadMKeyNoticeRoundTrip(t *testing.T) {
 	}
 }
 
-// FuzzParseFrame: ParseFrame never panics, and what it accepts rebuilds
-// into a frame that parses to the same address and MAD.
+// FuzzParseFrame: ParseFrame never panics, agrees with wire.ParsePacket
+// and Frame.FromPacket, and what it accepts rebuilds into a frame that
+// parses to the same address and MAD.
 func FuzzParseFrame(f *testing.F) {
 	a := agent.Addr{DLID: 4, SLID: 9, DestQP: 1, SrcQP: 1, QKey: agent.GSIQKey, PKey: 0xFFFF}
 	seed, _ := agent.AppendFrame(nil, &a, mad(wire.MgmtClassPerf, wire.MethodGet, wire.AttrPortCounters))
@@ -248,8 +249,21 @@ func FuzzParseFrame(f *testing.F) {
 	f.Add([]byte{1, 2, 3})
 	f.Fuzz(func(t *testing.T, b []byte) {
 		fr, err := agent.ParseFrame(b)
+		// The fast path for frames without a GRH must agree with the
+		// general decoder on what it accepts and on every view.
+		var general agent.Frame
+		pkt, gerr := wire.ParsePacket(b)
+		if gerr == nil {
+			gerr = general.FromPacket(&pkt)
+		}
+		if (err == nil) != (gerr == nil) {
+			t.Fatalf("ParseFrame error %v, general decoder error %v", err, gerr)
+		}
 		if err != nil {
 			return
+		}
+		if diff := cmp.Diff(&general, fr); diff != "" {
+			t.Fatalf("ParseFrame differs from the general decoder (-general +got):\n%s", diff)
 		}
 		again, err := agent.AppendFrame(nil, &fr.Addr, fr.MAD)
 		if err != nil {

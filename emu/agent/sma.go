@@ -275,6 +275,14 @@ type SMA struct {
 
 	n     *emu.Node
 	traps trapState
+
+	// req and reply are the Request and reply MAD Process answers an SMP
+	// with (event-loop owned; reply hands the answer on before Process
+	// returns). busy marks them in use, so a Process nested in a reply
+	// (none is today) would allocate its own.
+	req   Request
+	reply [wire.MADSize]byte
+	busy  bool
 }
 
 // NewSMA creates the SMA of a node described by node, with one PortConfig
@@ -495,9 +503,10 @@ func (s *SMA) mkeyPort(p *emu.Port) *PortAttrs {
 // The SMA checks versions, M_Key (IBTA Vol 1 §14.2.4: an SMP that fails
 // the check is dropped, counted in M_KeyViolations and reported with trap
 // 256), method and attribute, runs the attribute handler and calls reply
-// with the answer: a new 256-byte MAD with R set (and D for a
-// directed-route SMP), hop pointer untouched. reply is called at most
-// once, before Process returns; it is not called for an SMP that is
+// with the answer: a 256-byte MAD with R set (and D for a directed-route
+// SMP), hop pointer untouched, which belongs to the SMA and is valid only
+// until reply returns (copy it to keep it). reply is called at most once,
+// before Process returns; it is not called for an SMP that is
 // dropped or needs no answer (a TrapRepress, a response). Changes the
 // Set makes to the link take effect LinkChangeDelay later.
 func (s *SMA) Process(p *emu.Port, f *Frame, reply func(resp wire.MAD)) {
@@ -532,8 +541,20 @@ func (s *SMA) Process(p *emu.Port, f *Frame, reply func(resp wire.MAD)) {
 		}
 		return
 	}
-	r := &Request{SMA: s, Port: p, Frame: f, Req: smp, MKeyOK: ok, Reply: wire.SMP(ErrorReply(m, wire.MADStatusOK))}
 	// The reply starts as a copy with the R bit; the handler fills it.
+	var r *Request
+	if s.busy {
+		r = &Request{Reply: wire.SMP(ErrorReply(m, wire.MADStatusOK))}
+	} else {
+		s.busy = true
+		defer func() { s.busy = false; s.req = Request{} }()
+		r = &s.req
+		resp := wire.MAD(s.reply[:])
+		copy(resp, m)
+		resp.SetResponse(wire.MADStatusOK)
+		r.Reply = wire.SMP(resp)
+	}
+	r.SMA, r.Port, r.Frame, r.Req, r.MKeyOK = s, p, f, smp, ok
 	st := s.attrs[m.AttrID()].fn(r)
 	r.Reply.SetStatus(st)
 	if st != wire.MADStatusOK && m.Method() == wire.MethodSet {

@@ -143,6 +143,7 @@ type Agent struct {
 	clock   emu.Clock
 	opts    Options
 	offload bool
+	borrows bool // the endpoint copies a MAD before Send's caller may reuse it
 
 	mu sync.Mutex
 	// handoff holds the transport's time for blocking callers that got
@@ -170,6 +171,27 @@ type Agent struct {
 	handler Handler
 	// +checklocks:mu
 	stats Stats
+	// deadlines holds the response deadlines of waiting calls; dlTimer
+	// fires at dlAt, the earliest of them (see armCallLocked).
+	// +checklocks:mu
+	deadlines deadlineQueue
+	// +checklocks:mu
+	dlTimer emu.Timer
+	// +checklocks:mu
+	dlAt int64 // UnixNano of the clock time dlTimer fires at
+	// +checklocks:mu
+	dlSeq uint64
+	// +checklocks:mu
+	dlStale int
+	// dlLive counts the calls whose deadline is armed.
+	// +checklocks:mu
+	dlLive int
+	// streams counts the open Streams; starve releases the time they hold
+	// (see starveCheckLocked).
+	// +checklocks:mu
+	streams int
+	// +checklocks:mu
+	starve func()
 }
 
 // callState is where a transaction is in its life.
@@ -191,10 +213,14 @@ type call struct {
 	timeout time.Duration
 	retries int
 	done    func(Result)
+	// batch and idx, when batch is set, take the result instead of done
+	// (Start: no closure per request).
+	batch *Batch
+	idx   int
 
 	state callState
-	timer emu.Timer
-	gen   uint64 // bumps whenever timer is re-armed or stopped
+	gen   uint64 // bumps whenever the response deadline is set or dropped
+	armed bool   // a deadline of this call counts in Agent.dlLive
 	send  *rmppSend
 	recv  *rmppRecv
 }
@@ -227,6 +253,9 @@ func NewAgent(t Transport, reg Registration, opts Options) (*Agent, error) {
 	a.ep = ep
 	if o, ok := ep.(RMPPOffloader); ok {
 		a.offload = o.OffloadsRMPP()
+	}
+	if b, ok := ep.(borrower); ok {
+		a.borrows = b.borrowsMAD()
 	}
 	return a, nil
 }
@@ -280,6 +309,15 @@ func (a *Agent) shutdown(err error) bool {
 	a.queue = nil
 	for _, c := range a.pending {
 		fin = append(fin, a.finishLocked(c, Result{Err: err}))
+	}
+	if a.dlTimer != nil {
+		a.dlTimer.Stop()
+		a.dlTimer = nil
+	}
+	a.deadlines.reset()
+	if a.starve != nil {
+		fin = append(fin, a.starve)
+		a.starve = nil
 	}
 	for _, s := range a.reqSends {
 		s.stopTimer()
@@ -376,45 +414,176 @@ func (a *Agent) Go(req Request, done func(Result)) error {
 // results are in the order of reqs. If ctx ends first, the transactions
 // still outstanding fail with ctx's error.
 func (a *Agent) CallMany(ctx context.Context, reqs []Request) []Result {
-	res := make([]Result, len(reqs))
-	calls := make([]*call, len(reqs))
-	var wg sync.WaitGroup
-	var left atomic.Int64
-	left.Store(int64(len(reqs)))
+	return a.Start(reqs).Wait(ctx)
+}
+
+// Batch is a set of transactions started together with Start.
+type Batch struct {
+	a      *Agent
+	stream *Stream // nil for Start
+	res    []Result
+	calls  []*call
+	left   atomic.Int64
+	done   chan struct{}
+}
+
+// Start starts reqs through the window and returns at once; Wait gets
+// the results. Under a virtual clock the transport's time stands still
+// while Start queues the requests, so the batch leaves at one instant
+// whatever the goroutines do, and runs replay exactly. A request Start
+// cannot queue (malformed, agent closed) fails in its Result.
+func (a *Agent) Start(reqs []Request) *Batch {
+	var release func()
+	if a.holder != nil {
+		release = a.holder.HoldTime()
+	}
+	b := a.start(reqs, nil)
+	if release != nil {
+		release()
+	}
+	return b
+}
+
+func (a *Agent) start(reqs []Request, st *Stream) *Batch {
+	b := &Batch{a: a, stream: st, res: make([]Result, len(reqs)), calls: make([]*call, len(reqs)), done: make(chan struct{})}
+	b.left.Store(int64(len(reqs)) + 1)
 	for i, r := range reqs {
-		wg.Add(1)
-		c, err := a.submit(r, func(r Result) {
-			res[i] = r
-			if left.Add(-1) == 0 {
-				a.handoffHold()
-			}
-			wg.Done()
-		})
+		c, err := a.submitBatch(r, b, i)
 		if err != nil {
-			res[i] = Result{Err: err}
-			left.Add(-1)
-			wg.Done()
+			b.res[i] = Result{Err: err}
+			b.finished()
 			continue
 		}
-		calls[i] = c
+		b.calls[i] = c
 	}
-	done := make(chan struct{})
-	go func() { wg.Wait(); close(done) }()
+	b.finished() // start's own count: no completion is final before it
+	return b
+}
+
+// Stream is an open sequence of batches (Stream.Start) that leave as one:
+// while a stream is open and the agent has a free window slot and no
+// request queued, the transport's time stands still (under a virtual
+// clock), so a producer that builds the next requests while earlier ones
+// are on the wire sends them at exactly the instants a single batch given
+// all of them at once would. Close the stream when the last batch is
+// started, before waiting for it.
+type Stream struct {
+	a      *Agent
+	closed atomic.Bool
+}
+
+// Stream opens a stream of batches on the agent.
+func (a *Agent) Stream() *Stream {
+	st := &Stream{a: a}
+	a.mu.Lock()
+	a.streams++
+	rel := a.starveCheckLocked()
+	a.mu.Unlock()
+	if rel != nil {
+		rel()
+	}
+	return st
+}
+
+// Start starts reqs as the stream's next batch (see Agent.Start). Give
+// each batch more requests than the window holds, or close the stream
+// before waiting for a batch: a stream that waits with a free window
+// slot and nothing queued holds the time it needs to advance.
+func (st *Stream) Start(reqs []Request) *Batch {
+	return st.a.start(reqs, st)
+}
+
+// Close ends the stream. It is idempotent.
+func (st *Stream) Close() {
+	if !st.closed.CompareAndSwap(false, true) {
+		return
+	}
+	a := st.a
+	a.mu.Lock()
+	a.streams--
+	rel := a.starveCheckLocked()
+	a.mu.Unlock()
+	if rel != nil {
+		rel()
+	}
+}
+
+// starveCheckLocked holds the transport's time while an open stream has a
+// free window slot and nothing queued (the producer is about to add
+// more), and returns the release to call, unlocked, when that ends. A
+// hold lasts at most HandoffLimit of wall time.
+//
+// +checklocks:a.mu
+func (a *Agent) starveCheckLocked() func() {
+	want := a.streams > 0 && !a.closed && a.inflight < a.opts.Window && len(a.queue) == 0 && a.holder != nil
+	switch {
+	case want && a.starve == nil:
+		rel := a.holder.HoldTime()
+		a.starve = rel
+		time.AfterFunc(HandoffLimit, rel)
+	case !want && a.starve != nil:
+		rel := a.starve
+		a.starve = nil
+		return rel
+	}
+	return nil
+}
+
+// finished counts one completion; the last one closes done.
+func (b *Batch) finished() {
+	if b.left.Add(-1) == 0 {
+		close(b.done)
+	}
+}
+
+// complete stores the result of request i. It runs on the delivery
+// context; the last result hands the waiting caller the instant it came.
+func (b *Batch) complete(i int, r Result) {
+	b.res[i] = r
+	if b.left.Load() == 1 && (b.stream == nil || b.stream.closed.Load()) {
+		// Within an open stream the next batch is (or will be, at this
+		// instant) queued already: no hand-off is needed.
+		b.a.handoffHold()
+	}
+	b.finished()
+}
+
+// Wait waits for every transaction of the batch and returns the results in
+// the order of the requests. If ctx ends first, the transactions still
+// outstanding fail with ctx's error. Call it once.
+func (b *Batch) Wait(ctx context.Context) []Result {
 	select {
-	case <-done:
+	case <-b.done:
 	case <-ctx.Done():
-		for _, c := range calls {
+		for _, c := range b.calls {
 			if c != nil {
-				a.cancel(c, ctx.Err())
+				b.a.cancel(c, ctx.Err())
 			}
 		}
-		<-done
+		<-b.done
 	}
-	return res
+	return b.res
 }
 
 // submit validates req, allocates its TID and starts or queues it.
 func (a *Agent) submit(req Request, done func(Result)) (*call, error) {
+	c, err := a.submitCall(req, done, nil, 0)
+	if err == nil {
+		a.releaseHandoffs()
+	}
+	return c, err
+}
+
+// submitBatch is submit for request i of b.
+func (a *Agent) submitBatch(req Request, b *Batch, i int) (*call, error) {
+	c, err := a.submitCall(req, nil, b, i)
+	if err == nil && i == 0 {
+		a.releaseHandoffs()
+	}
+	return c, err
+}
+
+func (a *Agent) submitCall(req Request, done func(Result), b *Batch, idx int) (*call, error) {
 	m := req.MAD
 	if err := a.checkOutgoing(m, false); err != nil {
 		return nil, err
@@ -422,7 +591,7 @@ func (a *Agent) submit(req Request, done func(Result)) (*call, error) {
 	if wire.MAD(m).IsResponse() {
 		return nil, fmt.Errorf("mad: request method %s has the response bit: %w", wire.MAD(m).Method(), ErrBadMAD)
 	}
-	c := &call{addr: req.Addr, msg: m, timeout: req.Timeout, retries: req.Retries, done: done}
+	c := &call{addr: req.Addr, msg: m, timeout: req.Timeout, retries: req.Retries, done: done, batch: b, idx: idx}
 	if c.timeout <= 0 {
 		c.timeout = a.opts.Timeout
 	}
@@ -453,9 +622,12 @@ func (a *Agent) submit(req Request, done func(Result)) (*call, error) {
 	} else {
 		a.queue = append(a.queue, c)
 	}
+	rel := a.starveCheckLocked()
 	a.mu.Unlock()
+	if rel != nil {
+		rel()
+	}
 	runAll(fin)
-	a.releaseHandoffs()
 	return c, nil
 }
 
@@ -506,7 +678,11 @@ func (a *Agent) transmitLocked(c *call) []func() {
 		return s.sendWindowLocked()
 	}
 	c.state = callWaiting
-	out := Outgoing{Addr: c.addr, MAD: a.prepare(c.msg), Timeout: c.timeout}
+	msg := c.msg
+	if !a.borrows || len(msg) != wire.MADSize {
+		msg = a.prepare(msg)
+	}
+	out := Outgoing{Addr: c.addr, MAD: msg, Timeout: c.timeout}
 	if err := a.sendLocked(out); err != nil {
 		return []func(){a.finishLocked(c, Result{Err: err})}
 	}
@@ -542,51 +718,285 @@ func (a *Agent) sendLocked(out Outgoing) error {
 	return nil
 }
 
-// armCallLocked (re)starts the response timer of c.
+// armCallLocked (re)starts the response timer of c. The agent keeps one
+// clock timer for all its transactions, armed at the earliest response
+// deadline: a window of thousands of SMPs per second then costs no timer
+// per request.
 //
 // +checklocks:a.mu
 func (a *Agent) armCallLocked(c *call, d time.Duration) {
-	if c.timer != nil {
-		c.timer.Stop()
-	}
 	c.gen++
-	gen := c.gen
-	c.timer = a.clock.AfterFunc(d, func() { a.callTimeout(c, gen) })
+	if !c.armed {
+		c.armed = true
+		a.dlLive++
+	}
+	a.dlSeq++
+	a.deadlines.push(deadline{at: a.clock.Now().Add(d).UnixNano(), seq: a.dlSeq, c: c, gen: c.gen})
+	a.scheduleDeadlineLocked()
 }
 
 // +checklocks:a.mu
 func (a *Agent) stopCallTimerLocked(c *call) {
-	if c.timer != nil {
-		c.timer.Stop()
-		c.timer = nil
-	}
 	c.gen++
+	if !c.armed {
+		return
+	}
+	a.disarmLocked(c)
+	if a.dlLive == 0 {
+		// Nothing waits any more: no timer may be left to move a virtual
+		// clock (a stopped timer never does).
+		if a.dlTimer != nil {
+			a.dlTimer.Stop()
+			a.dlTimer = nil
+		}
+		a.deadlines.reset()
+		a.dlStale = 0
+		return
+	}
+	a.dlStale++
+	// Deadlines of answered calls stay queued until they reach the head;
+	// when they make up most of the queue, drop them all at once.
+	if a.dlStale > 1024 && a.dlStale*2 > a.deadlines.len() {
+		a.deadlines.compact()
+		a.dlStale = 0
+	}
 }
 
-// callTimeout runs when c's response timer fires.
-func (a *Agent) callTimeout(c *call, gen uint64) {
+// scheduleDeadlineLocked drops answered calls from the head of the
+// deadline queue and makes sure the timer fires at the head's deadline.
+//
+// +checklocks:a.mu
+func (a *Agent) scheduleDeadlineLocked() {
+	for {
+		d := a.deadlines.peek()
+		if d == nil || d.live() {
+			break
+		}
+		a.deadlines.pop()
+		a.dlStale = max(a.dlStale-1, 0)
+	}
+	d := a.deadlines.peek()
+	if d == nil || a.closed {
+		return
+	}
+	if a.dlTimer != nil && a.dlAt <= d.at {
+		return // fires at or before the head's deadline already
+	}
+	if a.dlTimer != nil {
+		a.dlTimer.Stop()
+	}
+	a.dlAt = d.at
+	a.dlTimer = a.clock.AfterFunc(time.Duration(d.at-a.clock.Now().UnixNano()), a.deadlineTimer)
+}
+
+// deadlineTimer runs when the agent's timer fires: every call whose
+// deadline has passed is retransmitted or fails with ErrTimeout, in the
+// order the deadlines were set.
+func (a *Agent) deadlineTimer() {
 	a.mu.Lock()
-	if c.gen != gen || c.state != callWaiting || a.closed {
+	a.dlTimer = nil
+	if a.closed {
 		a.mu.Unlock()
 		return
 	}
-	c.timer = nil
+	now := a.clock.Now().UnixNano()
 	var fin []func()
+	for h := a.deadlines.peek(); h != nil && h.at <= now; h = a.deadlines.peek() {
+		d := a.deadlines.pop()
+		if !d.live() {
+			a.dlStale = max(a.dlStale-1, 0)
+			continue
+		}
+		fin = append(fin, a.callTimeoutLocked(d.c)...)
+	}
+	a.scheduleDeadlineLocked()
+	a.mu.Unlock()
+	runAll(fin)
+}
+
+// callTimeoutLocked handles the deadline of c, which waits for its
+// response: a retransmission while retries are left, ErrTimeout after.
+//
+// +checklocks:a.mu
+func (a *Agent) callTimeoutLocked(c *call) []func() {
+	c.gen++
+	a.disarmLocked(c)
 	// An RMPP request is not sent again once every segment was
 	// acknowledged: the responder holds it (the Linux MAD layer does the
 	// same).
 	if c.retries > 0 && c.send == nil && !a.needsRMPP(c.msg) {
 		c.retries--
 		a.stats.Retries++
-		fin = a.transmitLocked(c)
-	} else {
-		a.stats.Timeouts++
-		fin = []func(){a.finishLocked(c, Result{Err: fmt.Errorf("mad: %s %s tid 0x%016x to %s: %w",
-			wire.MAD(c.msg).MgmtClass(), wire.AttrName(wire.MAD(c.msg).MgmtClass(), wire.MAD(c.msg).AttrID()),
-			c.tid, c.addr, ErrTimeout)})}
+		return a.transmitLocked(c)
 	}
-	a.mu.Unlock()
-	runAll(fin)
+	a.stats.Timeouts++
+	return []func(){a.finishLocked(c, Result{Err: fmt.Errorf("mad: %s %s tid 0x%016x to %s: %w",
+		wire.MAD(c.msg).MgmtClass(), wire.AttrName(wire.MAD(c.msg).MgmtClass(), wire.MAD(c.msg).AttrID()),
+		c.tid, c.addr, ErrTimeout)})}
+}
+
+// disarmLocked marks c as no longer waiting for a deadline.
+//
+// +checklocks:a.mu
+func (a *Agent) disarmLocked(c *call) {
+	if c.armed {
+		c.armed = false
+		a.dlLive--
+	}
+}
+
+// deadline is a call's response deadline (UnixNano of the agent's clock);
+// it counts only while the call still has the generation it had when the
+// deadline was set.
+type deadline struct {
+	at  int64
+	seq uint64
+	c   *call
+	gen uint64
+}
+
+func (d *deadline) live() bool { return d.c.gen == d.gen && d.c.state == callWaiting }
+
+func (d *deadline) before(o *deadline) bool {
+	return d.at < o.at || d.at == o.at && d.seq < o.seq
+}
+
+// deadlineQueue orders deadlines by (at, seq). An agent's requests mostly
+// share one timeout on a clock that never goes back, so deadlines come in
+// order: those go to a FIFO, the rare earlier one to a heap.
+type deadlineQueue struct {
+	fifo []deadline
+	head int // fifo[head:] is pending
+	heap deadlineHeap
+}
+
+func (q *deadlineQueue) len() int { return len(q.fifo) - q.head + len(q.heap) }
+
+func (q *deadlineQueue) reset() {
+	clear(q.fifo)
+	q.fifo, q.head = q.fifo[:0], 0
+	clear(q.heap)
+	q.heap = q.heap[:0]
+}
+
+func (q *deadlineQueue) push(d deadline) {
+	if n := len(q.fifo); n == q.head || !d.before(&q.fifo[n-1]) {
+		if q.head > 1024 && q.head*2 > n {
+			// Reuse the consumed front of the FIFO.
+			k := copy(q.fifo, q.fifo[q.head:])
+			clear(q.fifo[k:])
+			q.fifo, q.head = q.fifo[:k], 0
+		}
+		q.fifo = append(q.fifo, d)
+		return
+	}
+	q.heap.push(d)
+}
+
+// peek returns the earliest deadline, or nil.
+func (q *deadlineQueue) peek() *deadline {
+	var f *deadline
+	if q.head < len(q.fifo) {
+		f = &q.fifo[q.head]
+	}
+	if len(q.heap) > 0 && (f == nil || q.heap[0].before(f)) {
+		return &q.heap[0]
+	}
+	return f
+}
+
+// pop removes and returns the earliest deadline; the queue must not be
+// empty.
+func (q *deadlineQueue) pop() deadline {
+	if q.head < len(q.fifo) && (len(q.heap) == 0 || !q.heap[0].before(&q.fifo[q.head])) {
+		d := q.fifo[q.head]
+		q.fifo[q.head] = deadline{}
+		q.head++
+		if q.head == len(q.fifo) {
+			q.fifo, q.head = q.fifo[:0], 0
+		}
+		return d
+	}
+	return q.heap.pop()
+}
+
+// compact drops the deadlines of calls that no longer wait.
+func (q *deadlineQueue) compact() {
+	k := 0
+	for _, d := range q.fifo[q.head:] {
+		if d.live() {
+			q.fifo[k] = d
+			k++
+		}
+	}
+	clear(q.fifo[k:])
+	q.fifo, q.head = q.fifo[:k], 0
+	q.heap.compact()
+}
+
+// deadlineHeap is a binary min-heap of deadlines by (at, seq).
+type deadlineHeap []deadline
+
+func (h *deadlineHeap) push(d deadline) {
+	q := append(*h, d)
+	i := len(q) - 1
+	for i > 0 {
+		p := (i - 1) / 2
+		if !d.before(&q[p]) {
+			break
+		}
+		q[i] = q[p]
+		i = p
+	}
+	q[i] = d
+	*h = q
+}
+
+func (h *deadlineHeap) pop() deadline {
+	q := *h
+	top := q[0]
+	n := len(q) - 1
+	last := q[n]
+	q[n] = deadline{}
+	q = q[:n]
+	*h = q
+	if n == 0 {
+		return top
+	}
+	i := 0
+	for {
+		c := 2*i + 1
+		if c >= n {
+			break
+		}
+		if r := c + 1; r < n && q[r].before(&q[c]) {
+			c = r
+		}
+		if !q[c].before(&last) {
+			break
+		}
+		q[i] = q[c]
+		i = c
+	}
+	q[i] = last
+	return top
+}
+
+// compact drops the deadlines of calls that no longer wait and restores
+// the heap order.
+func (h *deadlineHeap) compact() {
+	old := *h
+	q := old[:0]
+	for _, d := range old {
+		if d.live() {
+			q = append(q, d)
+		}
+	}
+	clear(old[len(q):])
+	*h = q[:0]
+	for _, d := range q[:len(q):len(q)] {
+		h.push(d)
+	}
 }
 
 // cancel ends c with err unless it already completed.
@@ -611,8 +1021,24 @@ func (a *Agent) cancel(c *call, err error) {
 //
 // +checklocks:a.mu
 func (a *Agent) finishLocked(c *call, r Result) func() {
-	if c.state == callDone {
+	fin, ok := a.finishCoreLocked(c)
+	if !ok {
 		return func() {}
+	}
+	return func() {
+		runAll(fin)
+		c.complete(r)
+	}
+}
+
+// finishCoreLocked is finishLocked without the closure: it returns what
+// the queued transactions it started need run unlocked, and false when c
+// had completed already. The caller then runs those and c.complete.
+//
+// +checklocks:a.mu
+func (a *Agent) finishCoreLocked(c *call) ([]func(), bool) {
+	if c.state == callDone {
+		return nil, false
 	}
 	wasStarted := c.state != callQueued
 	c.state = callDone
@@ -640,12 +1066,22 @@ func (a *Agent) finishLocked(c *call, r Result) func() {
 			a.queue = a.queue[1:]
 			fin = append(fin, a.startLocked(next)...)
 		}
+		if a.streams > 0 {
+			if rel := a.starveCheckLocked(); rel != nil {
+				fin = append(fin, rel)
+			}
+		}
 	}
-	done := c.done
-	return func() {
-		runAll(fin)
-		done(r)
+	return fin, true
+}
+
+// complete hands r to whoever waits for c.
+func (c *call) complete(r Result) {
+	if c.batch != nil {
+		c.batch.complete(c.idx, r)
+		return
 	}
+	c.done(r)
 }
 
 // deliver is the transport's callback for everything received.
@@ -698,9 +1134,12 @@ func (a *Agent) response(m []byte) {
 		a.mu.Unlock()
 		return
 	}
-	f := a.finishLocked(c, Result{MAD: m, Err: mm.Err()})
+	fin, ok := a.finishCoreLocked(c)
 	a.mu.Unlock()
-	f()
+	if ok {
+		runAll(fin)
+		c.complete(Result{MAD: m, Err: mm.Err()})
+	}
 }
 
 // matches reports whether response m can answer c: same class (the two SM

@@ -23,7 +23,8 @@
 //     timeout and turning a non-success MAD status into a
 //     *wire.MADStatusError (style-anchors D: status is data until this
 //     edge);
-//   - Go and CallMany run many requests at once through a bounded window of
+//   - Go, CallMany, Start (a Batch) and Stream (batches that leave as
+//     one) run many requests at once through a bounded window of
 //     outstanding transactions, as discovery and the subnet manager need;
 //   - Serve answers unsolicited requests (the SA, the PMA of a host);
 //   - RMPP (IBTA Vol 1 §13.6) segments and reassembles long messages of the
@@ -35,16 +36,24 @@
 // # Time and concurrency
 //
 // Every timeout and retransmission runs on an emu.Clock: the transport's
-// clock unless Options.Clock says otherwise. The in-process transport gives
-// the fabric's clock, so virtual time governs timeouts, and it runs every
-// delivery and every timer callback on one goroutine fed by an emu.Inbox:
-// virtual time stands still while an agent reacts to a response, so the
-// requests a completion callback sends leave at the instant the response
-// arrived and a run is repeatable.
+// clock unless Options.Clock says otherwise. An agent keeps one clock
+// timer for all its transactions, armed at the earliest response
+// deadline, and stops it when nothing waits. The in-process transport
+// gives the fabric's clock, so virtual time governs timeouts, and its
+// delivery context is the fabric's event loop itself: a response is
+// handed to the agent in the event that delivered it, and what the agent
+// sends in reaction (the next request of the window, a retransmission,
+// a Serve answer) leaves at that virtual instant, without crossing
+// goroutines, so a run is repeatable. A blocking caller (Call, CallMany,
+// Batch.Wait) is handed its result while virtual time is held for it
+// (see HandoffLimit), and a Stream holds virtual time while its producer
+// is behind, so batches built while earlier ones are on the wire leave
+// as one.
 //
-// Agent methods are safe for concurrent use. Completion callbacks (Go,
-// CallMany) and Serve handlers run on the transport's delivery goroutine;
-// they may call Go, Send and Respond but must not block on the agent (Call
+// Agent methods are safe for concurrent use. Completion callbacks (Go),
+// Serve handlers and clock callbacks run on the transport's delivery
+// context (for the in-process transport, the event loop); they may call
+// Go, Start, Send and Respond but must not block (Call or Batch.Wait
 // inside a callback would wait for a response that cannot be delivered).
 //
 // # Layering

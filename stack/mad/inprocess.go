@@ -14,18 +14,33 @@ import (
 )
 
 // inProcess is the Transport of one port of an emulated HCA in the same
-// process. Registration and sends cross to the fabric's event loop with
-// Fabric.Do and Fabric.Post; received MADs and timer callbacks come back
-// through one emu.Inbox, whose single consumer goroutine is the delivery
-// context. Under the virtual clock the inbox holds time still while a
-// delivery or a timer callback runs, so what the agent sends in reaction
-// leaves at the same virtual instant.
+// process. Its delivery context is the fabric's event loop itself:
+// received MADs and timer callbacks reach the agents on the loop, in the
+// event that produced them, so an agent's reaction (the next request of a
+// window, a retransmission, a Serve answer) leaves at the same virtual
+// instant without crossing goroutines. Registration crosses to the loop
+// with Fabric.Do; sends made on other goroutines wait in an outbound queue
+// that one posted event drains. An emu.Inbox is kept only to learn that
+// the fabric stopped.
 type inProcess struct {
 	f     *emu.Fabric
 	dev   *hca.Device
 	port  int
 	inbox *emu.Inbox[func()]
 	done  chan struct{}
+
+	// outMu guards the outbound queue. onLoop is set while the loop runs
+	// a delivery or timer callback of this transport: sends made then are
+	// drained when the callback returns, so none needs its own event.
+	outMu sync.Mutex
+	// +checklocks:outMu
+	out []ipSend
+	// +checklocks:outMu
+	spare []ipSend
+	// +checklocks:outMu
+	onLoop bool
+	// +checklocks:outMu
+	posted bool // a drain is queued on the loop
 
 	mu sync.Mutex
 	// +checklocks:mu
@@ -34,12 +49,21 @@ type inProcess struct {
 	eps map[*ipEndpoint]struct{}
 }
 
+// ipSend is one MAD waiting for the event loop.
+type ipSend struct {
+	ep  *ipEndpoint
+	out Outgoing
+}
+
 var _ Transport = (*inProcess)(nil)
 
 // NewInProcess returns the Transport of port port (1-based) of the
 // emulated HCA dev in fabric f. Its clock is the fabric's, so virtual time
-// governs the agents' timeouts. It may be created before or after the
-// fabric starts; it closes when the fabric stops.
+// governs the agents' timeouts, and its delivery context is the fabric's
+// event loop (see Transport): completion callbacks, Serve handlers and
+// timer callbacks of its agents run there and must not block. It may be
+// created before or after the fabric starts; it closes when the fabric
+// stops.
 func NewInProcess(f *emu.Fabric, dev *hca.Device, port int) Transport {
 	t := &inProcess{f: f, dev: dev, port: port, inbox: emu.NewInbox[func()](f), done: make(chan struct{}),
 		eps: map[*ipEndpoint]struct{}{}}
@@ -47,17 +71,63 @@ func NewInProcess(f *emu.Fabric, dev *hca.Device, port int) Transport {
 	return t
 }
 
-// run is the delivery context: it runs what the event loop pushed, in
-// order, one at a time.
+// run waits for the fabric to stop (or the transport to close) and then
+// tells the agents.
 func (t *inProcess) run() {
 	defer close(t.done)
 	for {
 		fn, err := t.inbox.Recv(context.Background())
 		if err != nil {
-			t.shutdown(fmt.Errorf("mad: in-process transport of port %d: %w", t.port, err))
+			cause := fmt.Errorf("mad: in-process transport of port %d: %w", t.port, err)
+			// On the loop when it still runs, so the news is not
+			// concurrent with a delivery; directly once it has stopped.
+			if t.f.Do(func() { t.shutdown(cause) }) != nil {
+				t.shutdown(cause)
+			}
 			return
 		}
 		fn()
+	}
+}
+
+// onLoopRun runs fn on the event loop as this transport's delivery
+// context, then transmits what fn (or another goroutine meanwhile) sent.
+func (t *inProcess) onLoopRun(fn func()) {
+	t.outMu.Lock()
+	nested := t.onLoop
+	t.onLoop = true
+	t.outMu.Unlock()
+	if fn != nil {
+		fn()
+	}
+	if nested {
+		return // the outer call drains
+	}
+	t.drain()
+}
+
+// drain transmits the outbound queue on the event loop until it is empty.
+func (t *inProcess) drain() {
+	for {
+		t.outMu.Lock()
+		batch := t.out
+		if len(batch) == 0 {
+			t.onLoop, t.posted = false, false
+			t.outMu.Unlock()
+			return
+		}
+		t.onLoop = true
+		t.out, t.spare = t.spare[:0], nil
+		t.outMu.Unlock()
+		for i := range batch {
+			batch[i].ep.transmit(batch[i].out)
+			batch[i] = ipSend{}
+		}
+		t.outMu.Lock()
+		if t.spare == nil {
+			t.spare = batch[:0]
+		}
+		t.outMu.Unlock()
 	}
 }
 
@@ -138,9 +208,12 @@ type ipEndpoint struct {
 	unreg   sync.Once
 }
 
-// handle runs on the event loop for every MAD for the agent; the agent
-// sees it on the delivery context.
+// handle runs on the event loop for every MAD for the agent, which sees
+// it there and then.
 func (ep *ipEndpoint) handle(r hca.ReceivedMAD) {
+	if ep.closed.Load() {
+		return
+	}
 	in := Incoming{MAD: r.MAD, Addr: Addr{LID: r.Addr.LID, SL: r.Addr.SL, QPN: r.Addr.QPN, QKey: r.Addr.QKey, PKey: r.Addr.PKey}}
 	if pa := ep.t.dev.SMA().Port(r.Port); pa != nil {
 		if i := pa.PKeyIndex(wire.PKey(r.Addr.PKey)); i >= 0 {
@@ -150,19 +223,17 @@ func (ep *ipEndpoint) handle(r hca.ReceivedMAD) {
 	if g := r.Addr.GRH; g != nil {
 		in.Addr.GRH = &GRH{GID: g.SGID, HopLimit: g.HopLmt, TrafficClass: g.TClass, FlowLabel: g.FlowLabel}
 	}
-	ep.t.inbox.Push(func() {
-		if !ep.closed.Load() {
-			ep.deliver(in)
-		}
-	})
+	ep.t.onLoopRun(func() { ep.deliver(in) })
 }
 
 // ID implements Endpoint.ID: the hca.Agent's ID, which the HCA puts in the
 // upper TID bits.
 func (ep *ipEndpoint) ID() uint32 { return ep.id }
 
-// Send implements Endpoint.Send: the MAD goes to the event loop with
-// Fabric.Post. A failure the HCA reports comes back through deliver.
+// Send implements Endpoint.Send: the MAD joins the outbound queue, which
+// the event loop drains after the delivery or timer callback it runs now,
+// or in an event posted for it. A failure the HCA reports comes back
+// through deliver.
 func (ep *ipEndpoint) Send(out Outgoing) error {
 	if ep.closed.Load() {
 		return fmt.Errorf("mad: send on port %d: %w", ep.t.port, ErrClosed)
@@ -171,21 +242,36 @@ func (ep *ipEndpoint) Send(out Outgoing) error {
 		return fmt.Errorf("mad: send on port %d: %d bytes, the in-process transport takes %d-byte mads: %w",
 			ep.t.port, len(out.MAD), wire.MADSize, ErrBadMAD)
 	}
-	send := func() {
-		err := ep.a.Send(ep.hcaAddr(out.Addr), out.MAD)
-		if err != nil {
-			ep.t.inbox.Push(func() {
-				if !ep.closed.Load() {
-					ep.deliver(Incoming{Addr: out.Addr, MAD: out.MAD, Err: err})
-				}
-			})
-		}
+	t := ep.t
+	t.outMu.Lock()
+	t.out = append(t.out, ipSend{ep: ep, out: out})
+	post := !t.onLoop && !t.posted
+	if post {
+		t.posted = true
 	}
-	// Post also from the event loop itself (a custom clock's callback):
-	// the MAD then leaves after the events of this instant already queued,
-	// and no goroutine check is needed on this hot path.
-	ep.t.f.Post(send)
+	t.outMu.Unlock()
+	if post {
+		// Posted from any goroutine (the event loop included, for a
+		// custom clock's callback): the MAD leaves after the events of
+		// this instant already queued.
+		t.f.Post(func() { t.onLoopRun(nil) })
+	}
 	return nil
+}
+
+// borrowsMAD implements borrower: transmit copies the MAD into the
+// frame (hca.Agent.Send) on the event loop, before an answer or a timeout
+// of the request can be seen.
+func (ep *ipEndpoint) borrowsMAD() bool { return true }
+
+// transmit hands out to the HCA, on the event loop.
+func (ep *ipEndpoint) transmit(out Outgoing) {
+	if ep.closed.Load() {
+		return
+	}
+	if err := ep.a.Send(ep.hcaAddr(out.Addr), out.MAD); err != nil {
+		ep.deliver(Incoming{Addr: out.Addr, MAD: out.MAD, Err: err})
+	}
 }
 
 // hcaAddr converts a to the HCA's address, on the event loop: a P_Key
@@ -235,11 +321,11 @@ type ipClock struct{ t *inProcess }
 func (c ipClock) Now() time.Time { return c.t.f.Now() }
 
 // AfterFunc implements emu.Clock.AfterFunc: the fabric's timer fires on
-// the event loop and pushes fn to the inbox.
+// the event loop, where fn runs as the transport's delivery context.
 func (c ipClock) AfterFunc(d time.Duration, fn func()) emu.Timer {
 	tm := &ipTimer{}
 	tm.inner = c.t.f.Clock().AfterFunc(d, func() {
-		c.t.inbox.Push(func() {
+		c.t.onLoopRun(func() {
 			if tm.state.CompareAndSwap(timerPending, timerFired) {
 				fn()
 			}

@@ -238,3 +238,47 @@ func TestInProcessStopFailsOutstanding(t *testing.T) {
 		}
 	}
 }
+
+// TestStreamLeavesAsOneBatch: batches started on a Stream by a producer
+// that is slower than the wire leave at the same virtual instants as one
+// batch of all the requests: the window never drains between them, so
+// the last answer comes at the same virtual time.
+func TestStreamLeavesAsOneBatch(t *testing.T) {
+	run := func(stream bool) time.Duration {
+		th := newTwoHosts(t)
+		a := th.agent(t, th.h1, smpReg, mad.Options{Window: 4})
+		var reqs []mad.Request
+		for range 60 {
+			r, err := a.SMPRequest(mad.DRPath{1, 2}, wire.MethodGet, wire.AttrNodeInfo, 0, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			reqs = append(reqs, r)
+		}
+		ctx := context.Background()
+		start := th.fab.Emu.Now()
+		var bs []*mad.Batch
+		if stream {
+			st := a.Stream()
+			for i := 0; i < len(reqs); i += 20 {
+				bs = append(bs, st.Start(reqs[i:i+20]))
+				time.Sleep(3 * time.Millisecond) // a slow producer
+			}
+			st.Close()
+		} else {
+			bs = append(bs, a.Start(reqs))
+		}
+		for _, b := range bs {
+			for i, r := range b.Wait(ctx) {
+				if r.Err != nil {
+					t.Fatalf("request %d: %v", i, r.Err)
+				}
+			}
+		}
+		return th.fab.Emu.Now().Sub(start)
+	}
+	one, streamed := run(false), run(true)
+	if one != streamed || one == 0 {
+		t.Errorf("one batch took %v of virtual time, the stream %v", one, streamed)
+	}
+}

@@ -93,6 +93,15 @@ type RMPPOffloader interface {
 	OffloadsRMPP() bool
 }
 
+// borrower is implemented by endpoints that copy a sent MAD into their
+// own frame before the transaction it belongs to can complete (the
+// in-process transport does so on the event loop, before any answer or
+// timeout): the agent then hands them the request itself instead of a
+// copy.
+type borrower interface {
+	borrowsMAD() bool
+}
+
 // Addr is the remote end of a MAD: the destination of a send or the source
 // of a received MAD. It carries the fields of the ib_user_mad header's
 // address that a MAD needs (IBTA Vol 1 §13.5.1: MADs travel as UD

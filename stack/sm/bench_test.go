@@ -116,6 +116,9 @@ func BenchmarkBringUpAbove40kLIDs(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
+		if len(sn.Problems) > 0 {
+			b.Fatalf("%d problems, first %v", len(sn.Problems), sn.Problems[0])
+		}
 		smps, lids = sn.SMPs, len(sn.ByLID)-1
 		m.Close()
 		f.Close()

@@ -116,6 +116,11 @@ type Config struct {
 	SweepInterval time.Duration
 	PollInterval  time.Duration
 	PollRetries   int
+	// QoS programs OpenSM's default QoS tables (SL-to-VL mapping, VL
+	// arbitration, VLHighLimit) on every CA port and switch port, as
+	// OpenSM does with "qos TRUE" (opensm -Q). Off, as OpenSM's default,
+	// the SM leaves the tables the ports power up with (see programQoS).
+	QoS bool
 	// CheckCreditLoops: 1 always checks the routes for credit loops,
 	// -1 never, 0 checks fabrics up to DefaultMaxCreditLoopWork.
 	CheckCreditLoops int

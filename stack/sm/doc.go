@@ -17,9 +17,12 @@
 //     min-hop, up/down or fat-tree, and checks the result for credit loops
 //     (cycles in the channel dependency graph);
 //   - writes PortInfo (LID, LMC, MasterSMLID, M_Key and protection, neighbour
-//     MTU, operational VLs), P_Key tables from the partition configuration,
-//     SL-to-VL mapping and VL arbitration defaults, the LFT blocks that changed
-//     and the multicast forwarding tables;
+//     MTU, operational VLs) and P_Key tables from the partition
+//     configuration while the routes are computed, then the LFT blocks
+//     that changed, the QoS tables when Config.QoS asks for them (OpenSM's
+//     default QoS tables on CA and switch ports; off by default, as in
+//     OpenSM, which leaves the ports' own SL-to-VL and VL arbitration
+//     tables alone) and the multicast forwarding tables;
 //   - moves every port INIT → ARMED → ACTIVE (§7.2.2), switches and CAs
 //     alike, in OpenSM's order.
 //
@@ -30,6 +33,12 @@
 // sweep starts a heavy sweep. The IPoIB broadcast group of the default
 // partition (ff12:401b:ffff::ffff:ffff, Q_Key 0x0B1B, MTU 2048) exists from
 // the start.
+//
+// Every SMP is directed-route, as OpenSM's (osm_req_get and osm_req_set
+// always address by DR path with permissive LIDs). A phase's SMPs go
+// through the agent's window as one mad.Stream: the next SMPs are built
+// while earlier ones are on the wire, and they leave at the instants one
+// batch of all of them would, so runs replay exactly.
 //
 // Every timer runs on the clock of the MAD agents (the fabric's virtual clock
 // in-process, the wall clock over the attach protocol).

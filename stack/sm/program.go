@@ -41,6 +41,11 @@ func (m *SM) configFields(sn *Subnet, p *Port, state wire.PortState) (wire.PortI
 		set(!f.PartitionEnforcementInbound || !f.PartitionEnforcementOutbound)
 		f.PartitionEnforcementInbound, f.PartitionEnforcementOutbound = true, true
 	}
+	if m.cfg.QoS && f.VLHighLimit != qosVLHighLimit {
+		// OpenSM's link manager writes the QoS VLHighLimit with QoS on.
+		changed = true
+		f.VLHighLimit = qosVLHighLimit
+	}
 	f.PortState = state
 	if state != wire.PortStateNoChange {
 		changed = true
@@ -90,61 +95,54 @@ func (m *SM) configurePorts(ctx context.Context, sn *Subnet) {
 
 // programSwitches writes SwitchInfo (LinearFDBTop, clearing
 // PortStateChange) and the LFT blocks (IBTA Vol 1 §14.2.5.10) that differ
-// from what the SM last wrote to each switch.
+// from what the SM last wrote to each switch. The queries are generated
+// while earlier ones are on the wire (batchSeq).
 func (m *SM) programSwitches(ctx context.Context, sn *Subnet) {
-	var qs []smpQuery
 	top := len(sn.ByLID) - 1
+	blocks := 0
 	for _, n := range sn.Switches {
-		if len(n.LFT) == 0 {
-			continue
-		}
-		sf := n.Switch
-		sf.LinearFDBTop = uint16(top)
-		sf.PortStateChange = true // writing 1 clears it
-		if mt := m.mcastTop(); mt != 0 {
-			sf.MulticastFDBTop = uint16(mt)
-		}
-		data := make([]byte, wire.SMPDataSize)
-		wire.SwitchInfo(data).Encode(&sf)
-		qs = append(qs, smpQuery{path: n.Path, method: wire.MethodSet, attr: wire.AttrSwitchInfo, data: data, done: func(d []byte, err error) {
-			if err != nil {
-				m.problem(sn, err)
-				return
-			}
-			if si, perr := wire.ParseSwitchInfo(d); perr == nil {
-				n.Switch = si.Fields()
-			}
-		}})
-		prev := m.lastLFT[n.GUID()]
-		if cp := int(n.Switch.LinearFDBCap); cp > 0 && top >= cp {
+		blocks += (len(n.LFT) + wire.LinearForwardingTableSize - 1) / wire.LinearForwardingTableSize
+		if cp := int(n.Switch.LinearFDBCap); len(n.LFT) > 0 && cp > 0 && top >= cp {
 			m.problem(sn, fmt.Errorf("sm: %s: linear fdb cap %d below top lid %d; lids above are not routed", n, cp, top))
 		}
-		blocks := (len(n.LFT) + wire.LinearForwardingTableSize - 1) / wire.LinearForwardingTableSize
-		for b := range blocks {
-			lo := b * wire.LinearForwardingTableSize
-			hi := min(lo+wire.LinearForwardingTableSize, len(n.LFT))
-			if cp := int(n.Switch.LinearFDBCap); cp > 0 && lo >= cp {
-				break
-			}
-			data := make([]byte, wire.SMPDataSize)
-			for i := range data {
-				data[i] = lftUnreachable
-			}
-			copy(data, n.LFT[lo:hi])
-			if hi <= len(prev) && bytes.Equal(prev[lo:hi], n.LFT[lo:hi]) {
+	}
+	m.progress("lft", 0, blocks+len(sn.Switches))
+	m.batchSeq(ctx, func(yield func(smpQuery) bool) {
+		for _, n := range sn.Switches {
+			if len(n.LFT) == 0 {
 				continue
 			}
-			qs = append(qs, smpQuery{path: n.Path, method: wire.MethodSet, attr: wire.AttrLinearForwardingTable, mod: uint32(b), data: data,
-				done: func(d []byte, err error) {
-					if err != nil {
-						m.problem(sn, err)
-						n.lftFailed = true
+			if !yield(m.switchInfoSet(sn, n, top)) {
+				return
+			}
+			prev := m.lastLFT[n.GUID()]
+			nb := (len(n.LFT) + wire.LinearForwardingTableSize - 1) / wire.LinearForwardingTableSize
+			for b := range nb {
+				lo := b * wire.LinearForwardingTableSize
+				hi := min(lo+wire.LinearForwardingTableSize, len(n.LFT))
+				if cp := int(n.Switch.LinearFDBCap); cp > 0 && lo >= cp {
+					break
+				}
+				if hi <= len(prev) && bytes.Equal(prev[lo:hi], n.LFT[lo:hi]) {
+					continue
+				}
+				// A whole block is sent straight from the table (the request
+				// copies it); only the last one is padded with 0xFF.
+				data := n.LFT[lo:hi]
+				if hi-lo < wire.LinearForwardingTableSize {
+					data = make([]byte, wire.SMPDataSize)
+					for i := range data {
+						data[i] = lftUnreachable
 					}
-				}})
+					copy(data, n.LFT[lo:hi])
+				}
+				if !yield(smpQuery{path: n.Path, method: wire.MethodSet, attr: wire.AttrLinearForwardingTable, mod: uint32(b), data: data,
+					done: n.lftDone(m, sn)}) {
+					return
+				}
+			}
 		}
-	}
-	m.progress("lft", 0, len(qs))
-	m.batch(ctx, qs)
+	})
 	for _, n := range sn.Switches {
 		if n.lftFailed {
 			delete(m.lastLFT, n.GUID())
@@ -152,6 +150,42 @@ func (m *SM) programSwitches(ctx context.Context, sn *Subnet) {
 		}
 		m.lastLFT[n.GUID()] = n.LFT
 	}
+}
+
+// lftDone is the completion of an LFT block Set to n: a failure marks the
+// switch's table as not written.
+func (n *Node) lftDone(m *SM, sn *Subnet) func([]byte, error) {
+	if n.lftDoneFn == nil {
+		n.lftDoneFn = func(_ []byte, err error) {
+			if err != nil {
+				m.problem(sn, err)
+				n.lftFailed = true
+			}
+		}
+	}
+	return n.lftDoneFn
+}
+
+// switchInfoSet is the SwitchInfo Set that gives n its LinearFDBTop and
+// MulticastFDBTop and clears PortStateChange (writing 1 clears it).
+func (m *SM) switchInfoSet(sn *Subnet, n *Node, top int) smpQuery {
+	sf := n.Switch
+	sf.LinearFDBTop = uint16(top)
+	sf.PortStateChange = true
+	if mt := m.mcastTop(); mt != 0 {
+		sf.MulticastFDBTop = uint16(mt)
+	}
+	data := make([]byte, wire.SMPDataSize)
+	wire.SwitchInfo(data).Encode(&sf)
+	return smpQuery{path: n.Path, method: wire.MethodSet, attr: wire.AttrSwitchInfo, data: data, done: func(d []byte, err error) {
+		if err != nil {
+			m.problem(sn, err)
+			return
+		}
+		if si, perr := wire.ParseSwitchInfo(d); perr == nil {
+			n.Switch = si.Fields()
+		}
+	}}
 }
 
 // programPKeys writes the P_Key tables the partition configuration gives
@@ -220,90 +254,47 @@ type portKey struct {
 	num  int
 }
 
-// programQoS writes the default SL-to-VL mapping (SL i → VL i mod the
-// operational data VLs) and VL arbitration (every operational VL weight 1
-// in the low table, an empty high table) to every CA port once (IBTA
-// Vol 1 §14.2.5.8-9; OpenSM's defaults without a QoS policy).
-func (m *SM) programQoS(ctx context.Context, sn *Subnet) {
-	var qs []smpQuery
-	for _, n := range sn.Nodes {
-		if n.IsSwitch() {
-			continue
-		}
-		for _, p := range n.Ports[1:] {
-			if !p.LinkUp() || p.LID == 0 {
-				continue
-			}
-			key := portKey{n.GUID(), p.Num}
-			vls := wire.DataVLs(p.Info.OperationalVLs)
-			if vls <= 0 {
-				vls = 1
-			}
-			if m.lastQoS[key] == vls {
-				continue
-			}
-			sl2vl := make([]byte, wire.SMPDataSize)
-			for sl := range wire.NumSLs {
-				wire.SLtoVLMappingTable(sl2vl).SetVL(sl, uint8(sl%vls))
-			}
-			low := make([]byte, wire.SMPDataSize)
-			nlow := min(int(p.Info.VLArbitrationLowCap), wire.VLArbitrationTableBlockEntries)
-			for i := range nlow {
-				wire.VLArbitrationTable(low).SetEntry(i, wire.VLArbEntry{VL: uint8(i % vls), Weight: 1})
-			}
-			high := make([]byte, wire.SMPDataSize)
-			ok := true
-			done := func(d []byte, err error) {
-				if err != nil {
-					m.problem(sn, err)
-					ok = false
-				}
-			}
-			last := func(d []byte, err error) {
-				done(d, err)
-				if ok {
-					m.lastQoS[key] = vls
-				}
-			}
-			qs = append(qs, smpQuery{path: p.Route(), method: wire.MethodSet, attr: wire.AttrSLtoVLMappingTable, data: sl2vl, done: done})
-			if p.Info.VLArbitrationHighCap == 0 {
-				qs = append(qs, smpQuery{path: p.Route(), method: wire.MethodSet, attr: wire.AttrVLArbitrationTable, mod: wire.VLArbLowBlock0 << 16, data: low, done: last})
-				continue
-			}
-			qs = append(qs,
-				smpQuery{path: p.Route(), method: wire.MethodSet, attr: wire.AttrVLArbitrationTable, mod: wire.VLArbLowBlock0 << 16, data: low, done: done},
-				smpQuery{path: p.Route(), method: wire.MethodSet, attr: wire.AttrVLArbitrationTable, mod: wire.VLArbHighBlock0 << 16, data: high, done: last})
-		}
-	}
-	m.progress("qos", 0, len(qs))
-	m.batch(ctx, qs)
-}
-
 // activate moves every port with a trained link INIT → ARMED, then
 // ARMED → ACTIVE (IBTA Vol 1 §7.2.2; OpenSM's osm_link_mgr in two passes),
 // switch ports and CA ports alike. A link is armed only when the SM knows
 // both ends.
 func (m *SM) activate(ctx context.Context, sn *Subnet) {
 	for _, state := range []wire.PortState{wire.PortStateArmed, wire.PortStateActive} {
-		var qs []smpQuery
+		want := func(p *Port) bool {
+			if p == nil || p.Num == 0 || !p.LinkUp() || p.Remote == nil || !p.Remote.Read {
+				return false
+			}
+			if !p.Node.IsSwitch() && p.LID == 0 {
+				return false
+			}
+			cur := p.Info.PortState
+			return cur != wire.PortStateActive && cur < state && cur != wire.PortStateDown
+		}
+		total := 0
 		for _, n := range sn.Nodes {
 			for _, p := range n.Ports {
-				if p == nil || p.Num == 0 || !p.LinkUp() || p.Remote == nil || !p.Remote.Read {
-					continue
+				if want(p) {
+					total++
 				}
-				if !p.Node.IsSwitch() && p.LID == 0 {
-					continue
-				}
-				cur := p.Info.PortState
-				if cur == wire.PortStateActive || cur >= state || cur == wire.PortStateDown {
-					continue
-				}
-				f, _ := m.configFields(sn, p, state)
-				qs = append(qs, m.portInfoSet(sn, p, f))
 			}
 		}
-		m.progress("activate "+state.String(), 0, len(qs))
-		m.batch(ctx, qs)
+		m.progress("activate "+state.String(), 0, total)
+		m.batchSeq(ctx, func(yield func(smpQuery) bool) {
+			for _, n := range sn.Nodes {
+				for _, p := range n.Ports {
+					// want is asked again here: the answers of earlier Sets
+					// (settled while this runs) only ever raise a port's
+					// state toward the one asked for.
+					if !want(p) {
+						continue
+					}
+					f, _ := m.configFields(sn, p, state)
+					if !yield(m.portInfoSet(sn, p, f)) {
+						return
+					}
+				}
+			}
+		})
 	}
 }
 

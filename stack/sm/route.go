@@ -3,6 +3,9 @@ package sm
 import (
 	"fmt"
 	"math/bits"
+	"runtime"
+	"sync"
+	"sync/atomic"
 
 	"github.com/ibemu/ibemu/emu/wire"
 )
@@ -15,6 +18,7 @@ const (
 // swEdge is one switch-to-switch link seen from switch s.
 type swEdge struct {
 	port uint8 // output port on s
+	up   bool  // the move s → to goes up (up/down and fat-tree; see router)
 	to   int32 // switch index
 }
 
@@ -31,7 +35,7 @@ func buildGraph(sn *Subnet) *graph {
 			if p == nil || p.Remote == nil || !p.Remote.Node.IsSwitch() || p.Remote.Node == n {
 				continue
 			}
-			g.adj[i] = append(g.adj[i], swEdge{uint8(p.Num), int32(p.Remote.Node.swIdx)})
+			g.adj[i] = append(g.adj[i], swEdge{port: uint8(p.Num), to: int32(p.Remote.Node.swIdx)})
 		}
 	}
 	return g
@@ -74,7 +78,19 @@ func destinations(sn *Subnet) []destGroup {
 }
 
 // computeRoutes fills n.LFT of every switch with the chosen engine.
+//
+// The work per destination switch (distances to it, and each switch's
+// candidate ports toward it) is independent of the other destinations,
+// so workers compute it in parallel; the LFTs are then filled from those
+// results one destination at a time, in the order destinations returns,
+// because the load that spreads LIDs over equal ports depends on that
+// order. The tables are therefore the same whatever the number of
+// workers.
 func computeRoutes(sn *Subnet, engine Routing, roots []wire.GUID) error {
+	return computeRoutesWorkers(sn, engine, roots, runtime.GOMAXPROCS(0))
+}
+
+func computeRoutesWorkers(sn *Subnet, engine Routing, roots []wire.GUID, workers int) error {
 	g := buildGraph(sn)
 	S := len(g.sw)
 	top := len(sn.ByLID)
@@ -87,66 +103,32 @@ func computeRoutes(sn *Subnet, engine Routing, roots []wire.GUID) error {
 	if S == 0 {
 		return nil
 	}
-	var rank []int32
-	if engine != RoutingMinHop {
-		rank = ranks(sn, g, roots)
+	rt := &router{g: g, engine: engine, guid: make([]wire.GUID, S)}
+	for i, n := range g.sw {
+		rt.guid[i] = n.GUID()
 	}
-	up := func(s, t int32) bool {
-		return rank[t] < rank[s] || rank[t] == rank[s] && g.sw[t].GUID() < g.sw[s].GUID()
+	if engine != RoutingMinHop {
+		rt.rank = ranks(sn, g, roots)
+		// Ranks and GUIDs are fixed for the whole computation: mark each
+		// edge's direction once.
+		for s := range g.adj {
+			for k := range g.adj[s] {
+				g.adj[s][k].up = rt.up(int32(s), g.adj[s][k].to)
+			}
+		}
+	}
+	var groups []destGroup
+	for _, dg := range destinations(sn) {
+		if len(dg.lids) > 0 {
+			groups = append(groups, dg)
+		}
 	}
 	load := make([][]uint32, S)
 	for i, n := range g.sw {
 		load[i] = make([]uint32, len(n.Ports))
 	}
-	dist := make([]int32, S)
-	ddown := make([]int32, S)
-	queue := make([]int32, 0, S)
-	cands := make([][]uint8, S)
-	candBuf := make([]uint8, 0, S*4)
-	for _, dg := range destinations(sn) {
-		if len(dg.lids) == 0 {
-			continue
-		}
+	fill := func(dg destGroup, c *towards) {
 		d := dg.sw
-		// Distances to d.
-		for i := range dist {
-			dist[i], ddown[i] = infHops, infHops
-		}
-		switch engine {
-		case RoutingMinHop:
-			bfs(g, d, dist, queue, nil)
-		default:
-			// Down-only distances: walk from d along moves that are up
-			// when reversed.
-			bfs(g, d, ddown, queue, func(from, to int32) bool { return up(from, to) })
-			copy(dist, ddown)
-			upwardFill(g, dist, ddown, up)
-		}
-		// Candidate ports of every switch toward d.
-		candBuf = candBuf[:0]
-		for s := range int32(S) {
-			cands[s] = nil
-			if s == d || dist[s] == infHops {
-				continue
-			}
-			start := len(candBuf)
-			for _, e := range g.adj[s] {
-				t := e.to
-				ok := false
-				switch {
-				case engine == RoutingMinHop:
-					ok = dist[t] == dist[s]-1
-				case ddown[s] != infHops:
-					ok = !up(s, t) && ddown[t] == ddown[s]-1
-				default:
-					ok = up(s, t) && dist[t] == dist[s]-1
-				}
-				if ok {
-					candBuf = append(candBuf, e.port)
-				}
-			}
-			cands[s] = candBuf[start:len(candBuf):len(candBuf)]
-		}
 		for _, dl := range dg.lids {
 			g.sw[d].LFT[dl.lid] = dl.port
 		}
@@ -155,19 +137,19 @@ func computeRoutes(sn *Subnet, engine Routing, roots []wire.GUID) error {
 		// same tables as LID-major order while writing each LFT in a run
 		// of neighbouring entries instead of one entry per switch per LID.
 		for s := range int32(S) {
-			c := cands[s]
-			if len(c) == 0 {
+			cs := c.ports(s)
+			if len(cs) == 0 {
 				continue
 			}
 			lft, ld := g.sw[s].LFT, load[s]
 			for _, dl := range dg.lids {
 				var port uint8
 				if engine == RoutingFatTree && dl.idx >= 0 {
-					port = c[dl.idx%len(c)]
+					port = cs[dl.idx%len(cs)]
 				} else {
-					port = c[0]
+					port = cs[0]
 					best := ld[port]
-					for _, q := range c[1:] {
+					for _, q := range cs[1:] {
 						if ld[q] < best {
 							port, best = q, ld[q]
 						}
@@ -180,13 +162,142 @@ func computeRoutes(sn *Subnet, engine Routing, roots []wire.GUID) error {
 			}
 		}
 	}
+	workers = max(1, min(workers, len(groups)/8))
+	if workers == 1 {
+		sc, c := rt.newScratch(), &towards{}
+		for _, dg := range groups {
+			rt.candidates(dg.sw, sc, c)
+			fill(dg, c)
+		}
+		return nil
+	}
+	// Workers take a result buffer before a destination, so the
+	// destination the filler waits for always has its buffer and the
+	// pipeline cannot stall; the buffers bound the memory in flight.
+	free := make(chan *towards, 4*workers)
+	for range cap(free) {
+		free <- &towards{}
+	}
+	slots := make([]chan *towards, len(groups))
+	for i := range slots {
+		slots[i] = make(chan *towards, 1)
+	}
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sc := rt.newScratch()
+			for {
+				c := <-free
+				i := int(next.Add(1) - 1)
+				if i >= len(groups) {
+					free <- c
+					return
+				}
+				rt.candidates(groups[i].sw, sc, c)
+				slots[i] <- c
+			}
+		}()
+	}
+	for i, dg := range groups {
+		c := <-slots[i]
+		fill(dg, c)
+		free <- c
+	}
+	wg.Wait()
 	return nil
 }
 
-// bfs computes hop counts to d over the switch graph into dist; when
-// allow is set, only moves from a node u to a neighbour v with
-// allow(v, u) (the move v→u is permitted toward d) are followed.
-func bfs(g *graph, d int32, dist []int32, queue []int32, allow func(from, to int32) bool) {
+// router is what every destination's computation reads: the switch
+// graph, the ranks of up/down and fat-tree and the switch GUIDs that
+// break rank ties.
+type router struct {
+	g      *graph
+	engine Routing
+	rank   []int32
+	guid   []wire.GUID
+}
+
+// up reports whether the move s → t goes up (toward the roots).
+func (rt *router) up(s, t int32) bool {
+	return rt.rank[t] < rt.rank[s] || rt.rank[t] == rt.rank[s] && rt.guid[t] < rt.guid[s]
+}
+
+// routeScratch is one worker's working memory.
+type routeScratch struct {
+	dist, ddown, queue []int32
+	buckets            [][]int32
+}
+
+func (rt *router) newScratch() *routeScratch {
+	S := len(rt.g.sw)
+	return &routeScratch{dist: make([]int32, S), ddown: make([]int32, S), queue: make([]int32, 0, S)}
+}
+
+// towards is the candidate output ports of every switch toward one
+// destination switch: ports(s) is ports[start[s]:start[s+1]].
+type towards struct {
+	start []int32
+	list  []uint8
+}
+
+func (c *towards) ports(s int32) []uint8 { return c.list[c.start[s]:c.start[s+1]] }
+
+// candidates computes, for destination switch d, every switch's ports
+// on a shortest path allowed by the engine: min-hop takes every
+// neighbour one hop closer; up/down and fat-tree go down when a
+// down-only path exists and up otherwise.
+func (rt *router) candidates(d int32, sc *routeScratch, c *towards) {
+	g := rt.g
+	S := int32(len(g.sw))
+	dist, ddown := sc.dist, sc.ddown
+	for i := range dist {
+		dist[i], ddown[i] = infHops, infHops
+	}
+	if rt.engine == RoutingMinHop {
+		bfs(g, d, dist, sc.queue, false)
+	} else {
+		// Down-only distances: walk from d along moves that are up when
+		// reversed.
+		bfs(g, d, ddown, sc.queue, true)
+		copy(dist, ddown)
+		sc.buckets = upwardFill(g, dist, ddown, sc.buckets)
+	}
+	if cap(c.start) < int(S)+1 {
+		c.start = make([]int32, S+1)
+	}
+	c.start = c.start[:S+1]
+	c.list = c.list[:0]
+	for s := range S {
+		c.start[s] = int32(len(c.list))
+		if s == d || dist[s] == infHops {
+			continue
+		}
+		for _, e := range g.adj[s] {
+			t := e.to
+			var ok bool
+			switch {
+			case rt.engine == RoutingMinHop:
+				ok = dist[t] == dist[s]-1
+			case ddown[s] != infHops:
+				ok = ddown[t] == ddown[s]-1 && !e.up
+			default:
+				ok = dist[t] == dist[s]-1 && e.up
+			}
+			if ok {
+				c.list = append(c.list, e.port)
+			}
+		}
+	}
+	c.start[S] = int32(len(c.list))
+}
+
+// bfs computes hop counts to d over the switch graph into dist; with
+// downOnly, only moves that go down toward d are followed (a node v
+// reaches d through its neighbour u when the edge u → v goes up).
+func bfs(g *graph, d int32, dist []int32, queue []int32, downOnly bool) {
 	dist[d] = 0
 	queue = append(queue[:0], d)
 	for len(queue) > 0 {
@@ -194,12 +305,7 @@ func bfs(g *graph, d int32, dist []int32, queue []int32, allow func(from, to int
 		queue = queue[1:]
 		for _, e := range g.adj[u] {
 			v := e.to
-			if dist[v] != infHops {
-				continue
-			}
-			// v reaches d through u by the move v→u; allow(u, v) says
-			// whether that move is permitted.
-			if allow != nil && !allow(u, v) {
+			if dist[v] != infHops || downOnly && !e.up {
 				continue
 			}
 			dist[v] = dist[u] + 1
@@ -211,15 +317,23 @@ func bfs(g *graph, d int32, dist []int32, queue []int32, allow func(from, to int
 // upwardFill extends up/down distances to switches that have no down-only
 // path: such a switch first goes up to a switch that has one, so its
 // distance is one more than its best up neighbour (a bucket-ordered
-// Dijkstra over unit weights).
-func upwardFill(g *graph, dist, ddown []int32, up func(s, t int32) bool) {
+// Dijkstra over unit weights). buckets is scratch memory, returned for
+// reuse.
+func upwardFill(g *graph, dist, ddown []int32, buckets [][]int32) [][]int32 {
 	maxD := int32(0)
 	for _, v := range dist {
 		if v != infHops {
 			maxD = max(maxD, v)
 		}
 	}
-	buckets := make([][]int32, int(maxD)+1+len(dist))
+	nb := int(maxD) + 1 + len(dist)
+	if cap(buckets) < nb {
+		buckets = append(buckets[:cap(buckets)], make([][]int32, nb-cap(buckets))...)
+	}
+	buckets = buckets[:nb]
+	for i := range buckets {
+		buckets[i] = buckets[i][:0]
+	}
 	for s, v := range dist {
 		if v != infHops {
 			buckets[v] = append(buckets[v], int32(s))
@@ -233,8 +347,10 @@ func upwardFill(g *graph, dist, ddown []int32, up func(s, t int32) bool) {
 			}
 			for _, e := range g.adj[u] {
 				s := e.to
-				// s goes up to u.
-				if ddown[s] != infHops || !up(s, u) || dist[s] <= int32(b)+1 {
+				// s goes up to u: the edge u → s goes down (distinct
+				// switches differ in rank or GUID, so exactly one
+				// direction of a link is up).
+				if ddown[s] != infHops || dist[s] <= int32(b)+1 || e.up {
 					continue
 				}
 				dist[s] = int32(b) + 1
@@ -244,6 +360,7 @@ func upwardFill(g *graph, dist, ddown []int32, up func(s, t int32) bool) {
 			}
 		}
 	}
+	return buckets
 }
 
 // ranks gives every switch its distance from the nearest root. Without
@@ -345,30 +462,47 @@ func CheckCreditLoops(sn *Subnet) error {
 		depBase[i+1] = depBase[i] + len(n.Ports)*words[i]
 	}
 	deps := make([]uint64, depBase[S])
+	// link[s][p] is the switch-to-switch link leaving switch s by port p:
+	// the switch it reaches and the port it enters by (to < 0: none). The
+	// table spares the walk below a pointer chase per LFT entry.
+	type hop struct {
+		to   int32
+		port int32
+	}
+	link := make([][]hop, S)
+	for i, n := range sn.Switches {
+		link[i] = make([]hop, len(n.Ports))
+		for p := range n.Ports {
+			link[i][p].to = -1
+			if p == 0 || n.Ports[p] == nil {
+				continue
+			}
+			if rp := n.Ports[p].Remote; rp != nil && rp.Node.IsSwitch() && rp.Node != n {
+				link[i][p] = hop{int32(rp.Node.swIdx), int32(rp.Num)}
+			}
+		}
+	}
 	for s, n := range sn.Switches {
+		ls := link[s]
 		for lid, p := range n.LFT {
-			if p == 0 || p == lftUnreachable || int(p) >= len(n.Ports) {
-				continue
+			if int(p) >= len(ls) {
+				continue // 0xFF (unreachable) included
 			}
-			rp := n.Ports[p].Remote
-			if rp == nil || !rp.Node.IsSwitch() || rp.Node == n {
-				continue
+			h := ls[p]
+			if h.to < 0 {
+				continue // port 0, a CA, or no link
 			}
-			t := rp.Node
+			t := sn.Switches[h.to]
 			if lid >= len(t.LFT) {
 				continue
 			}
 			q := t.LFT[lid]
-			if q == 0 || q == lftUnreachable || int(q) >= len(t.Ports) {
+			if int(q) >= len(link[h.to]) || link[h.to][q].to < 0 {
 				continue
 			}
-			if r := t.Ports[q].Remote; r == nil || !r.Node.IsSwitch() {
-				continue
-			}
-			ti := t.swIdx
-			deps[depBase[ti]+rp.Num*words[ti]+int(q)/64] |= 1 << (q % 64)
+			ti := int(h.to)
+			deps[depBase[ti]+int(h.port)*words[ti]+int(q)/64] |= 1 << (q % 64)
 		}
-		_ = s
 	}
 	// Iterative DFS over channels.
 	color := make([]uint8, chanBase[S])

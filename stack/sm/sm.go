@@ -262,7 +262,15 @@ func (m *SM) configure(ctx context.Context, sn *Subnet) error {
 		}
 	}
 	m.progress("routing", 0, len(sn.Switches))
-	if err := computeRoutes(sn, m.cfg.Routing, m.cfg.Roots); err != nil {
+	// The routes are computed while the port configuration and the P_Key
+	// tables go out: neither needs them, and computeRoutes reads only the
+	// topology and the LIDs, which those phases leave alone (they write
+	// PortInfo and P_Key state the routing never reads).
+	routed := make(chan error, 1)
+	go func() { routed <- computeRoutes(sn, m.cfg.Routing, m.cfg.Roots) }()
+	m.configurePorts(ctx, sn)
+	m.programPKeys(ctx, sn)
+	if err := <-routed; err != nil {
 		return err
 	}
 	check := m.cfg.CheckCreditLoops > 0 ||
@@ -277,9 +285,7 @@ func (m *SM) configure(ctx context.Context, sn *Subnet) error {
 			}
 		}
 	}
-	m.configurePorts(ctx, sn)
 	m.programSwitches(ctx, sn)
-	m.programPKeys(ctx, sn)
 	m.programQoS(ctx, sn)
 	m.programMulticast(ctx, sn)
 	m.activate(ctx, sn)

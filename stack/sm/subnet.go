@@ -55,8 +55,10 @@ type Node struct {
 	swIdx int
 	// entry is the port the node was first reached by.
 	entry uint8
-	// lftFailed is set when an LFT block could not be written.
+	// lftFailed is set when an LFT block could not be written;
+	// lftDoneFn is the completion shared by the node's LFT block Sets.
 	lftFailed bool
+	lftDoneFn func([]byte, error)
 }
 
 // Port is one port of a node.

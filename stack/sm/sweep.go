@@ -3,6 +3,8 @@ package sm
 import (
 	"context"
 	"fmt"
+	"iter"
+	"slices"
 
 	"github.com/ibemu/ibemu/emu/wire"
 	"github.com/ibemu/ibemu/stack/mad"
@@ -19,26 +21,105 @@ type smpQuery struct {
 	done func(data []byte, err error)
 }
 
+// batchChunk is how many SMPs a batch hands the agent at once (at least;
+// see batchSeq): while one chunk is on the wire the next is built, and
+// only a few chunks of requests are alive at a time.
+const batchChunk = 4096
+
 // batch sends qs through the agent's window and calls each done in order.
-func (m *SM) batch(ctx context.Context, qs []smpQuery) {
-	if len(qs) == 0 {
-		return
+func (m *SM) batch(ctx context.Context, qs []smpQuery) { m.batchSeq(ctx, slices.Values(qs)) }
+
+// smpChunk is a chunk of a batch: its queries, their requests (nil for a
+// query whose request could not be built, failed in errs) and the
+// agent's batch once started.
+type smpChunk struct {
+	qs   []smpQuery
+	reqs []mad.Request
+	pos  []int   // index in qs of each request
+	errs []error // per query: why its request could not be built
+	b    *mad.Batch
+}
+
+// batchSeq sends the queries seq yields through the agent's window and
+// calls each done on the calling goroutine, in order. The queries are
+// handed to the agent in chunks on one mad.Stream: while a chunk is on
+// the wire the next is built, the window never drains between chunks,
+// and the SMPs leave at the instants one batch of all of them would. The
+// done calls of a chunk run while later chunks are on the wire.
+func (m *SM) batchSeq(ctx context.Context, seq iter.Seq[smpQuery]) {
+	// A chunk larger than the window keeps requests queued in the agent
+	// when the producer waits for an earlier chunk (see mad.Stream).
+	size := max(batchChunk, 2*m.cfg.Window)
+	st := m.dr.Stream()
+	defer st.Close()
+	var inflight, spare *smpChunk
+	newChunk := func() *smpChunk {
+		if c := spare; c != nil {
+			spare = nil
+			return c
+		}
+		// Small to start (most batches of a light sweep or a poll are
+		// tiny); a chunk that grew is reused by the next but one.
+		const first = 64
+		return &smpChunk{qs: make([]smpQuery, 0, first), reqs: make([]mad.Request, 0, first),
+			pos: make([]int, 0, first), errs: make([]error, 0, first)}
 	}
-	reqs := make([]mad.Request, 0, len(qs))
-	idx := make([]int, 0, len(qs))
-	for i, q := range qs {
+	cur := newChunk()
+	flush := func(last bool) {
+		cur.b = st.Start(cur.reqs) // a done ctx fails them in Wait
+		m.smps.Add(uint64(len(cur.reqs)))
+		if last {
+			st.Close()
+		}
+		if inflight != nil {
+			inflight.settle(inflight.b.Wait(ctx))
+			inflight.reset()
+			spare = inflight
+		}
+		inflight, cur = cur, newChunk()
+	}
+	for q := range seq {
+		i := len(cur.qs)
+		cur.qs = append(cur.qs, q)
 		r, err := m.dr.SMPRequest(q.path, q.method, q.attr, q.mod, q.data)
-		if err != nil {
-			q.done(nil, fmt.Errorf("sm: %s %s along %s: %w", q.method, q.attr, q.path, err))
+		if err == nil {
+			cur.reqs = append(cur.reqs, r)
+			cur.pos = append(cur.pos, i)
+		}
+		cur.errs = append(cur.errs, err)
+		if len(cur.qs) == size {
+			flush(false)
+		}
+	}
+	if len(cur.qs) > 0 || inflight == nil {
+		flush(true)
+	}
+	st.Close()
+	if inflight != nil {
+		inflight.settle(inflight.b.Wait(ctx))
+	}
+}
+
+// reset empties a settled chunk for reuse (every request of it has
+// completed, so the agent holds none of them any more).
+func (c *smpChunk) reset() {
+	clear(c.qs)
+	clear(c.reqs)
+	clear(c.errs)
+	c.qs, c.reqs, c.pos, c.errs, c.b = c.qs[:0], c.reqs[:0], c.pos[:0], c.errs[:0], nil
+}
+
+// settle calls the done of every query of the chunk, in order, with the
+// results of its requests.
+func (c *smpChunk) settle(res []mad.Result) {
+	j := 0
+	for i, q := range c.qs {
+		if err := c.errs[i]; err != nil {
+			q.done(nil, &PathError{Path: q.path, Method: q.method, Attr: q.attr, Mod: q.mod, Err: err})
 			continue
 		}
-		reqs = append(reqs, r)
-		idx = append(idx, i)
-	}
-	res := m.dr.CallMany(ctx, reqs)
-	m.smps.Add(uint64(len(reqs)))
-	for j, r := range res {
-		q := qs[idx[j]]
+		r := res[j]
+		j++
 		if r.Err != nil {
 			q.done(nil, &PathError{Path: q.path, Method: q.method, Attr: q.attr, Mod: q.mod, Err: r.Err})
 			continue
@@ -149,6 +230,7 @@ func (m *SM) discover(ctx context.Context) (*Subnet, error) {
 			break
 		}
 		newNodes = newNodes[:0:0]
+		inNew := map[*Node]bool{}
 		qs := make([]smpQuery, 0, len(frontier))
 		for _, fi := range frontier {
 			qs = append(qs, smpQuery{path: fi.path, method: wire.MethodGet, attr: wire.AttrNodeInfo, done: func(d []byte, err error) {
@@ -171,6 +253,7 @@ func (m *SM) discover(ctx context.Context) (*Subnet, error) {
 					n = m.newNode(sn, f, fi.path)
 					n.entry = f.LocalPortNum
 					newNodes = append(newNodes, n)
+					inNew[n] = true
 				} else if n.Info.NodeType != f.NodeType || n.Info.NumPorts != f.NumPorts {
 					problem(fmt.Errorf("sm: %s answers as a %d-port %s along %s: inconsistent", n, f.NumPorts, f.NodeType, fi.path))
 					return
@@ -191,8 +274,9 @@ func (m *SM) discover(ctx context.Context) (*Subnet, error) {
 					}
 					if p.Path == nil {
 						p.Path = fi.path
-						if !p.Read && !containsNode(newNodes, n) {
+						if !p.Read && !inNew[n] {
 							newNodes = append(newNodes, n)
+							inNew[n] = true
 						}
 					}
 				}
@@ -213,15 +297,6 @@ func (m *SM) discover(ctx context.Context) (*Subnet, error) {
 		}
 	}
 	return sn, nil
-}
-
-func containsNode(ns []*Node, n *Node) bool {
-	for _, x := range ns {
-		if x == n {
-			return true
-		}
-	}
-	return false
 }
 
 // newNode records a node found along path.
