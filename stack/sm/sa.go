@@ -38,7 +38,7 @@ type subscription struct {
 }
 
 // saMethods are the SA requests served (IBTA Vol 1 §15.2.2).
-var saMethods = []wire.Method{wire.MethodGet, wire.MethodSet, wire.MethodGetTable, wire.MethodDelete}
+var saMethods = []wire.Method{wire.MethodGet, wire.MethodSet, wire.MethodGetTable, wire.MethodGetMulti, wire.MethodDelete}
 
 func newSA(m *SM) (*SA, error) {
 	a, err := mad.NewAgent(m.t, mad.Registration{QPN: 1, Class: wire.MgmtClassSubnAdm, ClassVersion: wire.SAClassVersion,
@@ -89,7 +89,9 @@ func (s *SA) serve(r *mad.Received) {
 		_ = r.RespondStatus(wire.MADStatusUnsupportedMethodAttr)
 		return
 	}
-	q.rec = make([]byte, max(size, wire.SADataSize))
+	// A request reassembled from RMPP segments (GetMulti) may carry more
+	// than one MAD's records.
+	q.rec = make([]byte, max(size, wire.SADataSize, len(r.MAD)-wire.SADataOffset))
 	copy(q.rec, r.MAD[wire.SADataOffset:])
 	sn := s.m.Subnet()
 	if sn == nil {
@@ -114,6 +116,8 @@ func (s *SA) serve(r *mad.Received) {
 			return
 		}
 		s.answer(q, recs)
+	case wire.AttrMultiPathRecord:
+		s.multiPathRecords(sn, q)
 	case wire.AttrMCMemberRecord:
 		s.mcMember(sn, q)
 	case wire.AttrServiceRecord:
@@ -121,6 +125,10 @@ func (s *SA) serve(r *mad.Received) {
 	case wire.AttrInformInfo:
 		s.informInfo(sn, q)
 	default:
+		if tableAttr(q.attr) {
+			s.tables(sn, q)
+			return
+		}
 		_ = r.RespondStatus(wire.MADStatusUnsupportedMethodAttr)
 	}
 }
@@ -153,21 +161,31 @@ func (s *SA) answer(q *saReq, recs [][]byte) {
 		wire.SAHeader(resp[wire.SAHeaderOffset:wire.SADataOffset]).SetAttributeOffset(wire.SAAttributeOffset(len(recs[0])))
 		_ = q.r.Respond(resp)
 	case wire.MethodGetTable:
-		size := recordSize(q.attr)
-		stride := int(wire.SAAttributeOffset(size)) * 8
-		resp := s.header(q, wire.MethodGetTableResp, len(recs)*stride)
-		for i, rec := range recs {
-			copy(resp[wire.SADataOffset+i*stride:], rec)
-		}
-		if len(recs) > 0 {
-			wire.SAHeader(resp[wire.SAHeaderOffset:wire.SADataOffset]).SetAttributeOffset(uint16(stride / 8))
-		}
-		rh := wire.RMPPHeader(resp[wire.RMPPHeaderOffset:wire.SAHeaderOffset])
-		rh.Encode(&wire.RMPPHeaderFields{Version: 1, Type: wire.RMPPTypeData, Flags: wire.RMPPFlagActive})
-		_ = q.r.Respond(resp)
+		s.respondTable(q, wire.MethodGetTableResp, q.attr, recordSize(q.attr), recs)
 	default:
 		_ = q.r.RespondStatus(wire.MADStatusUnsupportedMethod)
 	}
+}
+
+// respondTable answers q with every record of recs (size bytes each) over
+// RMPP: a GetTableResp, or the GetMultiResp of a MultiPathRecord request
+// (IBTA Vol 1 §15.4; none is success with AttributeOffset 0).
+func (s *SA) respondTable(q *saReq, method wire.Method, attr wire.AttrID, size int, recs [][]byte) {
+	stride := int(wire.SAAttributeOffset(size)) * 8
+	// The message is exactly as long as its records: RMPP's PayloadLength
+	// tells the requester how many there are (IBTA Vol 1 §13.6.2.3,
+	// §15.2.1.1), even when they fit in one segment.
+	resp := s.header(q, method, len(recs)*stride)[:wire.SADataOffset+len(recs)*stride]
+	wire.MAD(resp).SetAttrID(attr)
+	for i, rec := range recs {
+		copy(resp[wire.SADataOffset+i*stride:], rec)
+	}
+	if len(recs) > 0 {
+		wire.SAHeader(resp[wire.SAHeaderOffset:wire.SADataOffset]).SetAttributeOffset(uint16(stride / 8))
+	}
+	rh := wire.RMPPHeader(resp[wire.RMPPHeaderOffset:wire.SAHeaderOffset])
+	rh.Encode(&wire.RMPPHeaderFields{Version: 1, Type: wire.RMPPTypeData, Flags: wire.RMPPFlagActive})
+	_ = q.r.Respond(resp)
 }
 
 // header returns a response of method with the request's headers, room

@@ -136,13 +136,161 @@ func selected(sel wire.Selector, v, want float64) bool {
 
 func mtuBytes(m wire.MTU) float64 { return float64(int(128) << m) }
 
+// pathLimit is the most paths a NumbPath-less GetTable or GetMulti
+// returns per port pair: all of them (OpenSM), and for a MultiPathRecord
+// OpenSM's OSM_SA_MPR_MAX_NUM_PATH in total.
+const (
+	pathLimitAll        = 1 << 30
+	multiPathMaxNumPath = 127
+)
+
+// pathConstraints are the components of a PathRecord or MultiPathRecord
+// request that every path must satisfy (IBTA Vol 1 §15.2.5.16,
+// §15.2.5.20).
+type pathConstraints struct {
+	serviceID            uint64
+	pkey                 wire.PKey
+	hasPKey              bool
+	sl                   uint8
+	hasSL                bool
+	mtuSel               wire.Selector
+	mtu                  wire.MTU
+	hasMTU               bool
+	rateSel              wire.Selector
+	rate                 wire.Rate
+	hasRate              bool
+	lifeSel              wire.Selector
+	life                 uint8
+	hasLife              bool
+	reversible           bool // only reversible paths
+	fixedSLID, fixedDLID wire.LID
+}
+
+// checkValues rejects an MTU or rate code outside the defined ones when
+// the request selects on it (OpenSM: ERR_REQ_INVALID).
+func (c *pathConstraints) checkValues() wire.MADStatus {
+	if c.hasMTU && (c.mtu < wire.MTU256 || c.mtu > wire.MTU4096) {
+		return wire.SAStatusRequestInvalid
+	}
+	if c.hasRate && (c.rate < 2 || c.rate > wire.Rate1200Gbps) {
+		return wire.SAStatusRequestInvalid
+	}
+	return wire.MADStatusOK
+}
+
+// portLIDs is the LIDs of end port p: its base LID and the 2^LMC that
+// follow (IBTA Vol 1 §7.11.1).
+func portLIDs(p *Port) (lo, hi wire.LID) {
+	ep := endPortOf(p)
+	return ep.LID, ep.LID + wire.LID(1)<<ep.LMC - 1
+}
+
+// portPairPaths appends to out up to limit paths from src to dst that
+// satisfy c, in OpenSM's order (osm_sa_path_record.c): first the LID
+// pairs at the same offset in both ranges (preference 0, the most
+// redundant), then every other pair (preference 2). A fixed SLID or DLID
+// narrows its range to that LID.
+func (s *SA) portPairPaths(sn *Subnet, src, dst *Port, c *pathConstraints, limit int, out [][]byte) ([][]byte, int) {
+	if limit <= 0 {
+		return out, 0
+	}
+	sLo, sHi := portLIDs(src)
+	dLo, dHi := portLIDs(dst)
+	if c.fixedSLID != 0 {
+		sLo, sHi = c.fixedSLID, c.fixedSLID
+	}
+	if c.fixedDLID != 0 {
+		dLo, dHi = c.fixedDLID, c.fixedDLID
+	}
+	if sLo == 0 || dLo == 0 {
+		return out, 0
+	}
+	n := 0
+	try := func(slid, dlid wire.LID, pref uint8) {
+		if rec := s.lidPairPath(sn, src, dst, slid, dlid, pref, c); rec != nil {
+			out = append(out, rec)
+			n++
+		}
+	}
+	for sl, dl := sLo, dLo; n < limit && sl <= sHi && dl <= dHi; sl, dl = sl+1, dl+1 {
+		try(sl, dl, 0)
+	}
+	for si := 0; n < limit && sLo+wire.LID(si) <= sHi; si++ {
+		for di := 0; n < limit && dLo+wire.LID(di) <= dHi; di++ {
+			if si != di {
+				try(sLo+wire.LID(si), dLo+wire.LID(di), 2)
+			}
+		}
+	}
+	return out, n
+}
+
+// lidPairPath builds the PathRecord from src (LID slid) to dst (LID
+// dlid), or nil when the route does not arrive or a constraint fails.
+// Reversible is set when the route back arrives too; a loopback path has
+// PacketLifeTime 0 (IBTA Vol 1 §15.2.5.16 Table 205).
+func (s *SA) lidPairPath(sn *Subnet, src, dst *Port, slid, dlid wire.LID, pref uint8, c *pathConstraints) []byte {
+	mtu, rate, ok := pathProps(sn, src, dst, dlid)
+	if !ok {
+		return nil
+	}
+	_, _, rev := pathProps(sn, dst, src, slid)
+	if c.reversible && !rev {
+		return nil
+	}
+	pkey, ok := sharedPKey(src, dst, c.pkey, c.hasPKey)
+	if !ok {
+		return nil
+	}
+	if c.hasSL && c.sl != 0 {
+		return nil
+	}
+	life := uint8(pathLifeTime)
+	if src == dst {
+		life = 0
+	}
+	if c.hasMTU && !selected(c.mtuSel, mtuBytes(mtu), mtuBytes(c.mtu)) ||
+		c.hasRate && !selected(c.rateSel, rate.Gbps(), c.rate.Gbps()) ||
+		c.hasLife && !selected(c.lifeSel, float64(life), float64(c.life)) {
+		return nil
+	}
+	prefix := s.m.cfg.SubnetPrefix
+	rec := make([]byte, wire.PathRecordSize)
+	wire.PathRecord(rec).Encode(&wire.PathRecordFields{
+		ServiceID: c.serviceID, DGID: dst.GID(prefix), SGID: src.GID(prefix), DLID: dlid, SLID: slid,
+		Reversible: rev, PKey: pkey, SL: 0,
+		MTUSelector: wire.SelectorExactly, MTU: mtu, RateSelector: wire.SelectorExactly, Rate: rate,
+		PacketLifeTimeSelector: wire.SelectorExactly, PacketLifeTime: life, Preference: pref,
+	})
+	return rec
+}
+
 // pathRecords answers PathRecord Get and GetTable (IBTA Vol 1 §15.2.5.16)
 // for the source and destination the request names by GID or LID (the
-// requester and every end port when absent).
+// requester and every end port when absent). With LMC > 0 each port pair
+// has a path per LID pair, OpenSM's set: a Get gets the first, a GetTable
+// NumbPath of them per pair when the component is given, else all.
 func (s *SA) pathRecords(sn *Subnet, q *saReq) ([][]byte, wire.MADStatus) {
 	req := wire.PathRecord(q.rec)
 	mask := q.mask
 	prefix := s.m.cfg.SubnetPrefix
+	if sid := mask & wire.PathRecordCompServiceID; sid != 0 && sid != wire.PathRecordCompServiceID {
+		// Both halves of the ServiceID or neither (OpenSM).
+		return nil, wire.SAStatusInsufficientComponents
+	}
+	c := &pathConstraints{
+		serviceID: req.ServiceID(),
+		pkey:      req.PKey(), hasPKey: mask.Has(wire.PathRecordCompPKey),
+		sl: req.SL(), hasSL: mask.Has(wire.PathRecordCompSL),
+		mtuSel: req.MTUSelector(), mtu: req.MTU(), hasMTU: mask.Has(wire.PathRecordCompMTUSelector | wire.PathRecordCompMTU),
+		rateSel: req.RateSelector(), rate: req.Rate(), hasRate: mask.Has(wire.PathRecordCompRateSelector | wire.PathRecordCompRate),
+		lifeSel: req.PacketLifeTimeSelector(), life: req.PacketLifeTime(),
+		hasLife:    mask.Has(wire.PathRecordCompLifeSelector | wire.PathRecordCompPacketLifeTime),
+		reversible: mask.Has(wire.PathRecordCompReversible) && req.Reversible(),
+	}
+	if st := c.checkValues(); st != wire.MADStatusOK {
+		return nil, st
+	}
 	byGID := func(g wire.GID) (*Port, wire.MADStatus) {
 		if prefixFromGID(g) != prefix {
 			return nil, wire.SAStatusInvalidGID
@@ -154,89 +302,65 @@ func (s *SA) pathRecords(sn *Subnet, q *saReq) ([][]byte, wire.MADStatus) {
 		return p, wire.MADStatusOK
 	}
 	var srcs, dsts []*Port
-	switch {
-	case mask.Has(wire.PathRecordCompSGID):
+	if mask.Has(wire.PathRecordCompSLID) {
+		c.fixedSLID = req.SLID()
+		p := sn.EndPortOf(req.SLID())
+		if p == nil {
+			return nil, wire.MADStatusOK
+		}
+		srcs = []*Port{p}
+	}
+	if mask.Has(wire.PathRecordCompSGID) {
 		p, st := byGID(req.SGID())
 		if st != wire.MADStatusOK {
 			return nil, st
 		}
-		srcs = []*Port{p}
-	case mask.Has(wire.PathRecordCompSLID):
-		if p := sn.EndPortOf(req.SLID()); p != nil {
-			srcs = []*Port{p}
+		if srcs != nil && srcs[0] != p {
+			// SGID and SLID name different ports (OpenSM: ERR_REQ_INVALID).
+			return nil, wire.SAStatusRequestInvalid
 		}
-	default:
+		srcs = []*Port{p}
+	}
+	if srcs == nil {
 		if p := s.requester(sn, q); p != nil {
 			srcs = []*Port{p}
 		}
 	}
-	switch {
-	case mask.Has(wire.PathRecordCompDGID):
+	if mask.Has(wire.PathRecordCompDLID) {
+		c.fixedDLID = req.DLID()
+		p := sn.EndPortOf(req.DLID())
+		if p == nil {
+			return nil, wire.MADStatusOK
+		}
+		dsts = []*Port{p}
+	}
+	if mask.Has(wire.PathRecordCompDGID) {
 		p, st := byGID(req.DGID())
 		if st != wire.MADStatusOK {
 			return nil, st
 		}
-		dsts = []*Port{p}
-	case mask.Has(wire.PathRecordCompDLID):
-		if p := sn.EndPortOf(req.DLID()); p != nil {
-			dsts = []*Port{p}
+		if dsts != nil && dsts[0] != p {
+			return nil, wire.SAStatusRequestInvalid
 		}
-	case q.method == wire.MethodGet:
-		return nil, wire.SAStatusInsufficientComponents
-	default:
+		dsts = []*Port{p}
+	}
+	if dsts == nil {
+		if q.method == wire.MethodGet {
+			return nil, wire.SAStatusInsufficientComponents
+		}
 		dsts = sn.EndPorts()
+	}
+	limit := pathLimitAll
+	switch {
+	case q.method == wire.MethodGet:
+		limit = 1 // IBTA 1.2 erratum: a Get asks for NumbPath 1
+	case mask.Has(wire.PathRecordCompNumbPath):
+		limit = int(req.NumbPath())
 	}
 	var out [][]byte
 	for _, src := range srcs {
 		for _, dst := range dsts {
-			slid, dlid := src.LID, dst.LID
-			if src.Node.IsSwitch() {
-				slid = src.Node.Ports[0].LID
-			}
-			if dst.Node.IsSwitch() {
-				dlid = dst.Node.Ports[0].LID
-			}
-			if mask.Has(wire.PathRecordCompSLID) {
-				if sn.EndPortOf(req.SLID()) != src {
-					continue
-				}
-				slid = req.SLID()
-			}
-			if mask.Has(wire.PathRecordCompDLID) {
-				if sn.EndPortOf(req.DLID()) != dst {
-					continue
-				}
-				dlid = req.DLID()
-			}
-			mtu, rate, ok := pathProps(sn, src, dst, dlid)
-			if !ok {
-				continue
-			}
-			pkey, ok := sharedPKey(src, dst, req.PKey(), mask.Has(wire.PathRecordCompPKey))
-			if !ok {
-				continue
-			}
-			if mask.Has(wire.PathRecordCompSL) && req.SL() != 0 {
-				continue
-			}
-			if mask.Has(wire.PathRecordCompMTUSelector|wire.PathRecordCompMTU) && !selected(req.MTUSelector(), mtuBytes(mtu), mtuBytes(req.MTU())) {
-				continue
-			}
-			if mask.Has(wire.PathRecordCompRateSelector|wire.PathRecordCompRate) && !selected(req.RateSelector(), rate.Gbps(), req.Rate().Gbps()) {
-				continue
-			}
-			if mask.Has(wire.PathRecordCompLifeSelector|wire.PathRecordCompPacketLifeTime) &&
-				!selected(req.PacketLifeTimeSelector(), pathLifeTime, float64(req.PacketLifeTime())) {
-				continue
-			}
-			rec := make([]byte, wire.PathRecordSize)
-			wire.PathRecord(rec).Encode(&wire.PathRecordFields{
-				ServiceID: req.ServiceID(), DGID: dst.GID(prefix), SGID: src.GID(prefix), DLID: dlid, SLID: slid,
-				Reversible: true, PKey: pkey, SL: 0,
-				MTUSelector: wire.SelectorExactly, MTU: mtu, RateSelector: wire.SelectorExactly, Rate: rate,
-				PacketLifeTimeSelector: wire.SelectorExactly, PacketLifeTime: pathLifeTime,
-			})
-			out = append(out, rec)
+			out, _ = s.portPairPaths(sn, src, dst, c, limit, out)
 		}
 	}
 	return out, wire.MADStatusOK
