@@ -15,6 +15,7 @@ import (
 
 	"github.com/ibemu/ibemu/emu/wire"
 	"github.com/ibemu/ibemu/stack/attach"
+	"github.com/ibemu/ibemu/stack/mad"
 	"github.com/ibemu/ibemu/stack/sm"
 )
 
@@ -54,6 +55,7 @@ func runSM(stdout, stderr io.Writer, args []string) error {
 	attachWait := fs.Duration("attach-wait", 10*time.Second, "how long to retry attaching while the server is not there yet")
 	quiet := fs.Bool("quiet", false, "print only errors")
 	verbose := fs.Bool("v", false, "log the subnet manager's steps on stderr")
+	umadPort := fs.String("umad", "", "run on real hardware through Linux umad instead of the attach protocol: CA[:PORT] (e.g. mlx4_0:1; \"any\" for the first active port)")
 	pos, err := parseArgs(fs, args)
 	if err != nil {
 		return err
@@ -94,29 +96,14 @@ func runSM(stdout, stderr io.Writer, args []string) error {
 			return err
 		}
 	}
-	dc := attach.EnvDialConfig()
-	if *sock != "" {
-		dc.SockName = *sock
-	}
-	if *host != "" {
-		dc.Host = *host
-	}
-	if *server != "" {
-		dc.ServerName = *server
-	}
-	if *serverPort != 0 {
-		dc.ServerPort = *serverPort
-	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	dctx, dcancel := context.WithTimeout(ctx, *attachWait)
-	client, err := smDial(dctx, &dc)
-	dcancel()
+	t, where, closeT, err := smTransport(ctx, *umadPort, *sock, *host, *server, *serverPort, *attachWait)
 	if err != nil {
 		return err
 	}
-	defer client.Close()
-	m, err := sm.New(client, cfg)
+	defer closeT()
+	m, err := sm.New(t, cfg)
 	if err != nil {
 		return err
 	}
@@ -125,7 +112,7 @@ func runSM(stdout, stderr io.Writer, args []string) error {
 	if *quiet {
 		out = io.Discard
 	}
-	fmt.Fprintf(out, "ibemu sm: attached to %q (slot %d), priority %d, routing %s\n", client.Node(), client.Slot(), cfg.Priority, r)
+	fmt.Fprintf(out, "ibemu sm: %s, priority %d, routing %s\n", where, cfg.Priority, r)
 	if *once {
 		start := time.Now()
 		sn, err := m.Sweep(ctx)
@@ -182,4 +169,50 @@ func printSMSummary(w io.Writer, sn *sm.Subnet, wall time.Duration) {
 		}
 		fmt.Fprintf(w, "  problem: %s\n", strings.TrimPrefix(p.Error(), "sm: "))
 	}
+}
+
+// smTransport opens the MAD transport of `ibemu sm`: the Linux umad device
+// of CA[:PORT] when umadPort is given, else the attach protocol to an ibsim
+// or ibemu serve fabric. It returns the transport, a phrase saying where
+// the SM runs, and the function that closes it.
+func smTransport(ctx context.Context, umadPort, sock, host, server string, serverPort int, wait time.Duration) (mad.Transport, string, func(), error) {
+	if umadPort != "" {
+		ca, port := umadPort, 0
+		if i := strings.LastIndexByte(umadPort, ':'); i >= 0 {
+			n, err := strconv.Atoi(umadPort[i+1:])
+			if err != nil || n < 1 || n > 254 {
+				return nil, "", nil, fmt.Errorf("%w: --umad %q: port must be 1..254", errUsage, umadPort)
+			}
+			ca, port = umadPort[:i], n
+		}
+		if ca == "any" {
+			ca = ""
+		}
+		u, err := mad.OpenUmad(ca, port, nil)
+		if err != nil {
+			return nil, "", nil, fmt.Errorf("open umad port %q: %w", umadPort, err)
+		}
+		p := u.Port()
+		return u, fmt.Sprintf("on %s port %d (%s, LID %d)", p.CA, p.Port, p.Device, p.LID), func() { u.Close() }, nil
+	}
+	dc := attach.EnvDialConfig()
+	if sock != "" {
+		dc.SockName = sock
+	}
+	if host != "" {
+		dc.Host = host
+	}
+	if server != "" {
+		dc.ServerName = server
+	}
+	if serverPort != 0 {
+		dc.ServerPort = serverPort
+	}
+	dctx, dcancel := context.WithTimeout(ctx, wait)
+	client, err := smDial(dctx, &dc)
+	dcancel()
+	if err != nil {
+		return nil, "", nil, err
+	}
+	return client, fmt.Sprintf("attached to %q (slot %d)", client.Node(), client.Slot()), func() { client.Close() }, nil
 }

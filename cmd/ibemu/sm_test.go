@@ -16,6 +16,8 @@ func TestSMUsageErrors(t *testing.T) {
 		{"sm", "--mkey-protect", "4"},
 		{"sm", "--mkey", "nope"},
 		{"sm", "extra"},
+		{"sm", "--umad", "mlx4_0:0"},
+		{"sm", "--umad", "mlx4_0:x"},
 	} {
 		_, errOut, code := runCmd(t, args...)
 		if code != 2 {
@@ -38,5 +40,18 @@ func TestSMNoServer(t *testing.T) {
 	}
 	if d := time.Since(start); d > 10*time.Second {
 		t.Errorf("gave up after %v, want about 200ms", d)
+	}
+}
+
+// On a machine without that HCA (this one has none), --umad fails with an
+// error naming what it looked for instead of falling back to the attach
+// protocol.
+func TestSMUmadWithoutHardware(t *testing.T) {
+	if _, err := os.Stat("/sys/class/infiniband_mad/umad0"); err == nil {
+		t.Skip("this machine has a umad device; the error path is not reachable")
+	}
+	_, errOut, code := runCmd(t, "sm", "--once", "--umad", "nosuchca0:1")
+	if code != 1 || !strings.HasPrefix(errOut, "ibemu sm: ") || !strings.Contains(errOut, "nosuchca0") {
+		t.Fatalf("exit %d, stderr %q; want exit 1 and an error naming the CA", code, errOut)
 	}
 }
