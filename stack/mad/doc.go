@@ -9,8 +9,12 @@
 // for a management class, class version and set of unsolicited methods,
 // sends MADs to an address and hands received MADs back. Three
 // implementations fit it: the in-process one over an emulated HCA
-// (NewInProcess, in this package), the ibsim attach-protocol client and the
-// Linux umad device (/dev/infiniband/umadN). Their differences are kept out
+// (NewInProcess, in this package), the ibsim attach-protocol client
+// (stack/attach.Dial) and the Linux umad device /dev/infiniband/umadN
+// (OpenUmad and OpenUmadGUID, in this package; Linux only: each request is
+// written with timeout_ms set and no kernel retries, so the kernel passes
+// its response back and the agent does its own retransmission, as
+// libibmad does). Their differences are kept out
 // of the agents: the ibsim client and umad rewrite the upper bits of the
 // transaction ID, so agents match responses on the low 32 bits; umad can
 // segment RMPP in the kernel, which an endpoint announces through
