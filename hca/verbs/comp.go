@@ -138,20 +138,16 @@ func (qp *QP) rnrNAK(psn uint32, t wire.RNRTimer) {
 	if qp.attr.RNRRetry != 7 {
 		qp.rnrRetry--
 	}
-	if qp.timer != nil {
-		qp.timer.Stop()
-		qp.timer = nil
-	}
+	qp.timer.Stop()
 	qp.goBack(psn)
 	qp.rnrWait = true
-	if qp.rnrTimer != nil {
-		qp.rnrTimer.Stop()
-	}
-	qp.rnrTimer = qp.e.fab.Clock().AfterFunc(t.Duration(), func() {
-		qp.rnrTimer = nil
-		qp.rnrWait = false
-		qp.progress()
-	})
+	qp.rnrTimer.Reset(t.Duration())
+}
+
+// onRNRTimer resends after the RNR wait.
+func (qp *QP) onRNRTimer() {
+	qp.rnrWait = false
+	qp.progress()
 }
 
 // atomicAck stores the original remote value of an atomic and completes it.

@@ -20,8 +20,11 @@
 //     2^timeout) with retry_cnt, honours RNR NAKs with rnr_retry and the
 //     RNR timer, honours the responder's end-to-end credits (IBTA Vol 1
 //     §9.7.7.2) and goes back N on a PSN sequence error NAK or an implied
-//     NAK. UC and UD messages complete once their packets have left the
-//     port (after the port's serialisation time under the virtual clock).
+//     NAK. Under the virtual clock it streams packets at the port's link
+//     rate, building each one just before the transmitter is free, as an
+//     adapter's send engine does. UC and UD messages complete once their
+//     packets have left the port (after the port's serialisation time
+//     under the virtual clock).
 //   - The responder (resp.go) checks P_Key, PSN, opcode sequence, R_Key and
 //     bounds, places SEND data in receive WQEs (or the SRQ), performs RDMA
 //     WRITE, READ and atomics, answers duplicates (replaying READ
@@ -37,9 +40,20 @@
 //
 // Control verbs (create, modify, query, destroy) and HandleFrame run on the
 // fabric's event loop. Posting work requests (QP.PostSend, QP.PostRecv,
-// SRQ.PostRecv) and polling a CQ (CQ.Poll) are safe from any goroutine:
-// posting queues the request and rings a doorbell (emu.Fabric.Post) the
-// way a host writes a WQE and rings a hardware doorbell.
+// SRQ.PostRecv) and polling a CQ (CQ.Poll, CQ.Wait) are safe from any
+// goroutine: posting queues the request and rings a doorbell
+// (emu.Fabric.Post) the way a host writes a WQE and rings a hardware
+// doorbell; a CQ is a ring the event loop fills and pollers drain
+// without a lock while it is empty.
+//
+// # Data path
+//
+// The payload is copied once each way: gathered from the sender's memory
+// region into the frame, scattered from the frame into the receiver's.
+// Frames come from a process-wide pool of aligned slots (the payload
+// starts on a 16-byte boundary, where copies run at full speed), send
+// WQEs and receive WQEs are recycled, and timers are emu.LoopTimers, so
+// the engine allocates nothing per packet once it runs steadily.
 //
 // # Who may import it
 //

@@ -1,6 +1,7 @@
 package verbs
 
 import (
+	"context"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -57,7 +58,8 @@ type Engine struct {
 	onAsync func(AsyncEvent)
 	stats   Stats
 	scratch []byte
-	txBusy  []time.Time // per port: when the last UC/UD packet has left (virtual clock)
+	fcache  [][]byte        // frame slots of this engine (see frames); event loop only
+	txBusy  []time.Duration // per port: when the last packet sent has left the port (virtual clock, fabric.Elapsed)
 }
 
 type mcastKey struct {
@@ -77,7 +79,7 @@ func New(dev *hca.Device) (*Engine, error) {
 	e := &Engine{
 		dev: dev, node: dev.Node(), fab: dev.Node().Fabric(), attr: DefaultDeviceAttr,
 		qps: map[uint32]*QP{}, mrs: map[uint32]*MR{}, mcast: map[mcastKey][]*QP{},
-		nextQPN: 0x48, nextKey: 0x100, txBusy: make([]time.Time, dev.Node().NumPorts()+1),
+		nextQPN: 0x48, nextKey: 0x100, txBusy: make([]time.Duration, dev.Node().NumPorts()+1),
 	}
 	dev.SetTransport(e)
 	return e, nil
@@ -315,21 +317,30 @@ func (e *Engine) checkAV(a *AHAttr) error {
 	return nil
 }
 
-// CQ is a completion queue (IBTA Vol 1 §10.2.6). Poll and ReqNotify are
-// safe from any goroutine.
+// CQ is a completion queue (IBTA Vol 1 §10.2.6). Poll, Wait and
+// ReqNotify are safe from any goroutine.
+//
+// The ring has one producer, the event loop, and lock-free counters: the
+// loop publishes a completion by advancing tail, a poller consumes by
+// advancing head, so polling an empty CQ (what a busy ibv_poll_cq loop
+// mostly does) takes no lock and never delays the loop.
 type CQ struct {
 	e *Engine
 
-	mu       sync.Mutex
 	ring     []WC
-	head, n  int
-	armed    bool
-	solOnly  bool
-	overflow bool
-	dead     bool
+	head     atomic.Uint64 // completions consumed
+	tail     atomic.Uint64 // completions added (event loop only)
+	overflow atomic.Bool
+	dead     atomic.Bool
+	armed    atomic.Bool
+	holding  atomic.Bool  // HoldClock was called
+	waiters  atomic.Int32 // goroutines in Wait
+
+	mu      sync.Mutex // serialises consumers; guards solOnly and the hold token
+	solOnly bool
 
 	notify func(*CQ)
-	ready  chan struct{} // signalled after each push, for pollers that sleep
+	ready  chan struct{} // signalled after a push while someone waits
 
 	// HoldClock's token (guarded by mu): held while a completion waits
 	// unpolled or the host reacts to what it polled.
@@ -366,32 +377,33 @@ func (cq *CQ) Destroy() error {
 	}
 	cq.mu.Lock()
 	defer cq.mu.Unlock()
-	if cq.dead {
+	if cq.dead.Load() {
 		return fmt.Errorf("verbs: destroy cq: %w", ErrDestroyed)
 	}
-	cq.dead = true
+	cq.dead.Store(true)
 	cq.e.counts.cq--
+	cq.wake()
 	return nil
 }
 
 // Poll moves up to len(wc) completions into wc, oldest first, and returns
 // how many (ibv_poll_cq). A CQ that overflowed returns -1 forever after.
 func (cq *CQ) Poll(wc []WC) int {
-	cq.mu.Lock()
-	defer cq.mu.Unlock()
-	if cq.overflow || cq.dead {
+	if cq.overflow.Load() || cq.dead.Load() {
 		return -1
 	}
-	k := 0
-	for k < len(wc) && cq.n > 0 {
-		wc[k] = cq.ring[cq.head]
-		cq.head++
-		if cq.head == len(cq.ring) {
-			cq.head = 0
-		}
-		cq.n--
-		k++
+	if !cq.holding.Load() && cq.head.Load() == cq.tail.Load() {
+		return 0
 	}
+	cq.mu.Lock()
+	defer cq.mu.Unlock()
+	h := cq.head.Load()
+	k := int(min(uint64(len(wc)), cq.tail.Load()-h))
+	size := uint64(len(cq.ring))
+	for i := range k {
+		wc[i] = cq.ring[(h+uint64(i))%size]
+	}
+	cq.head.Store(h + uint64(k))
 	if cq.holdBox != nil {
 		switch {
 		case k > 0 && !cq.reacting:
@@ -410,11 +422,7 @@ func (cq *CQ) Poll(wc []WC) int {
 }
 
 // Len returns the number of completions waiting.
-func (cq *CQ) Len() int {
-	cq.mu.Lock()
-	defer cq.mu.Unlock()
-	return cq.n
-}
+func (cq *CQ) Len() int { return int(cq.tail.Load() - cq.head.Load()) }
 
 // ReqNotify arms the CQ: the next completion (the next solicited one or
 // error, with solicitedOnly) calls the completion channel once
@@ -422,16 +430,16 @@ func (cq *CQ) Len() int {
 func (cq *CQ) ReqNotify(solicitedOnly bool) error {
 	cq.mu.Lock()
 	defer cq.mu.Unlock()
-	if cq.dead {
+	if cq.dead.Load() {
 		return fmt.Errorf("verbs: req notify cq: %w", ErrDestroyed)
 	}
 	if cq.notify == nil {
 		return fmt.Errorf("verbs: req notify cq: %w: the cq has no completion channel", ErrInvalid)
 	}
-	if !cq.armed || !solicitedOnly {
+	if !cq.armed.Load() || !solicitedOnly {
 		cq.solOnly = solicitedOnly
 	}
-	cq.armed = true
+	cq.armed.Store(true)
 	return nil
 }
 
@@ -439,40 +447,62 @@ func (cq *CQ) ReqNotify(solicitedOnly bool) error {
 // overflowed (IBTA Vol 1 §11.4.2.1: the CQ goes to error and the
 // consumer is told with a CQ error event).
 func (cq *CQ) push(wc WC, solicited bool) bool {
-	cq.mu.Lock()
-	if cq.overflow || cq.dead {
-		cq.mu.Unlock()
+	if cq.overflow.Load() || cq.dead.Load() {
 		return false
 	}
-	if cq.n == len(cq.ring) {
-		cq.overflow = true
-		cq.mu.Unlock()
+	t := cq.tail.Load()
+	if t-cq.head.Load() >= uint64(len(cq.ring)) {
+		cq.overflow.Store(true)
+		cq.wake()
 		cq.e.event(AsyncEvent{Type: EventCQErr, CQ: cq})
 		return false
 	}
-	i := cq.head + cq.n
-	if i >= len(cq.ring) {
-		i -= len(cq.ring)
+	// The completion is published before the arming is read, and
+	// ReqNotify arms before its caller polls again: either the
+	// notification fires or that poll finds the completion.
+	locked := cq.holding.Load()
+	if locked {
+		// A poller must see the completion and the clock hold it takes
+		// together: one that took the completion without its hold would
+		// leave the hold behind and stop virtual time.
+		cq.mu.Lock()
+		if cq.holdBox != nil && !cq.held {
+			cq.held = true
+			cq.holdBox.Push(struct{}{})
+		}
 	}
-	cq.ring[i] = wc
-	cq.n++
-	if cq.holdBox != nil && !cq.held {
-		cq.held = true
-		cq.holdBox.Push(struct{}{})
+	cq.ring[t%uint64(len(cq.ring))] = wc
+	cq.tail.Store(t + 1)
+	fire := false
+	if cq.armed.Load() {
+		if !locked {
+			cq.mu.Lock()
+			locked = true
+		}
+		fire = cq.armed.Load() && (!cq.solOnly || solicited || wc.Status != WCSuccess)
+		if fire {
+			cq.armed.Store(false)
+		}
 	}
-	fire := cq.armed && (!cq.solOnly || solicited || wc.Status != WCSuccess)
-	if fire {
-		cq.armed = false
+	if locked {
+		cq.mu.Unlock()
 	}
-	cq.mu.Unlock()
-	select {
-	case cq.ready <- struct{}{}:
-	default:
-	}
+	cq.wake()
 	if fire {
 		cq.notify(cq)
 	}
 	return true
+}
+
+// wake signals a goroutine blocked in Wait, if there is one: a poller
+// that keeps polling costs the event loop nothing.
+func (cq *CQ) wake() {
+	if cq.waiters.Load() > 0 {
+		select {
+		case cq.ready <- struct{}{}:
+		default:
+		}
+	}
 }
 
 // HoldClock makes the CQ hold the fabric's virtual clock from the moment
@@ -485,18 +515,107 @@ func (cq *CQ) HoldClock() {
 	defer cq.mu.Unlock()
 	if cq.holdBox == nil {
 		cq.holdBox = emu.NewInbox[struct{}](cq.e.fab)
+		cq.holding.Store(true)
 	}
 }
 
-// Ready is signalled (at most one pending signal) whenever a completion
-// is added, so a poller may sleep between polls without arming the CQ.
-// A signal may be stale: poll again after each.
-func (cq *CQ) Ready() <-chan struct{} { return cq.ready }
+// Wait blocks until the CQ holds a completion (or has overflowed or been
+// destroyed) or ctx is done, without arming the CQ: a poller that found
+// the CQ empty sleeps here instead of spinning. Poll afterwards.
+func (cq *CQ) Wait(ctx context.Context) error {
+	cq.waiters.Add(1)
+	defer cq.waiters.Add(-1)
+	for {
+		if cq.head.Load() != cq.tail.Load() || cq.overflow.Load() || cq.dead.Load() {
+			return nil
+		}
+		select {
+		case <-cq.ready:
+		case <-ctx.Done():
+			return fmt.Errorf("verbs: wait cq: %w", ctx.Err())
+		}
+	}
+}
 
-// recvWQE is a posted receive work request.
+// recvWQE is a posted receive work request. A one-element scatter list,
+// the common case, is kept in the WQE itself, so posting it allocates
+// nothing.
 type recvWQE struct {
 	wrID uint64
-	sgl  []SGE
+	one  [1]SGE
+	n    int   // entries in the scatter list
+	more []SGE // the scatter list when it has more than one entry
+}
+
+func newRecvWQE(wr *RecvWR) recvWQE {
+	w := recvWQE{wrID: wr.WRID, n: len(wr.SGL)}
+	switch len(wr.SGL) {
+	case 0:
+	case 1:
+		w.one[0] = wr.SGL[0]
+	default:
+		w.more = append([]SGE(nil), wr.SGL...)
+	}
+	return w
+}
+
+// list is the WQE's scatter list; it aliases w.
+func (w *recvWQE) list() []SGE {
+	if w.more != nil {
+		return w.more
+	}
+	return w.one[:w.n]
+}
+
+// recvQueue is a FIFO of receive WQEs that reuses its storage: taking
+// from the front advances an index, and the entries move back to the
+// start only when the slice is full.
+type recvQueue struct {
+	q    []recvWQE
+	head int
+}
+
+func (r *recvQueue) len() int { return len(r.q) - r.head }
+
+func (r *recvQueue) push(w recvWQE) {
+	if r.head > 0 && len(r.q) == cap(r.q) {
+		n := copy(r.q, r.q[r.head:])
+		clear(r.q[n:])
+		r.q, r.head = r.q[:n], 0
+	}
+	r.q = append(r.q, w)
+}
+
+func (r *recvQueue) pop() (recvWQE, bool) {
+	if r.head == len(r.q) {
+		return recvWQE{}, false
+	}
+	w := r.q[r.head]
+	r.q[r.head] = recvWQE{}
+	r.head++
+	if r.head == len(r.q) {
+		r.q, r.head = r.q[:0], 0
+	}
+	return w, true
+}
+
+// unshift puts w back at the front.
+func (r *recvQueue) unshift(w recvWQE) {
+	if r.head > 0 {
+		r.head--
+		r.q[r.head] = w
+		return
+	}
+	r.q = append(r.q, recvWQE{})
+	copy(r.q[1:], r.q)
+	r.q[0] = w
+}
+
+// takeAll empties the queue and returns its entries in order.
+func (r *recvQueue) takeAll() []recvWQE {
+	all := r.q[r.head:]
+	r.q, r.head = nil, 0
+	return all
 }
 
 // SRQ is a shared receive queue (IBTA Vol 1 §10.2.9). PostRecv is safe
@@ -505,7 +624,7 @@ type SRQ struct {
 	pd *PD
 
 	mu     sync.Mutex
-	q      []recvWQE
+	q      recvQueue
 	maxWR  int
 	maxSGE int
 	limit  int
@@ -550,7 +669,7 @@ func (s *SRQ) Modify(attr SRQAttr, mask SRQAttrMask) error {
 	}
 	maxWR := s.maxWR
 	if mask&SRQMaxWR != 0 {
-		if attr.MaxWR < uint32(len(s.q)) || int(attr.MaxWR) > s.pd.e.attr.MaxSRQWR || attr.MaxWR == 0 {
+		if attr.MaxWR < uint32(s.q.len()) || int(attr.MaxWR) > s.pd.e.attr.MaxSRQWR || attr.MaxWR == 0 {
 			return fmt.Errorf("verbs: modify srq: %w: max_wr %d", ErrInvalid, attr.MaxWR)
 		}
 		maxWR = int(attr.MaxWR)
@@ -600,10 +719,10 @@ func (s *SRQ) PostRecv(wrs []RecvWR) (int, error) {
 		if len(wrs[i].SGL) > s.maxSGE {
 			return i, fmt.Errorf("verbs: post srq recv: %w: %d sges exceed max_sge %d", ErrInvalid, len(wrs[i].SGL), s.maxSGE)
 		}
-		if len(s.q) >= s.maxWR {
+		if s.q.len() >= s.maxWR {
 			return i, fmt.Errorf("verbs: post srq recv: %w: queue full (%d)", ErrNoMem, s.maxWR)
 		}
-		s.q = append(s.q, recvWQE{wrID: wrs[i].WRID, sgl: append([]SGE(nil), wrs[i].SGL...)})
+		s.q.push(newRecvWQE(&wrs[i]))
 	}
 	return len(wrs), nil
 }
@@ -612,13 +731,11 @@ func (s *SRQ) PostRecv(wrs []RecvWR) (int, error) {
 func (s *SRQ) take() (recvWQE, bool, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if len(s.q) == 0 {
+	w, ok := s.q.pop()
+	if !ok {
 		return recvWQE{}, false, false
 	}
-	w := s.q[0]
-	s.q[0] = recvWQE{}
-	s.q = s.q[1:]
-	fire := s.limit > 0 && len(s.q) < s.limit
+	fire := s.limit > 0 && s.q.len() < s.limit
 	if fire {
 		s.limit = 0 // the event disarms the limit (IBTA Vol 1 §10.2.9.4)
 	}
@@ -628,37 +745,118 @@ func (s *SRQ) take() (recvWQE, bool, bool) {
 func (s *SRQ) has() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return len(s.q) > 0
+	return s.q.len() > 0
 }
 
 // frames recycles frame buffers: a received frame the engine owns is
-// reused for the next packet any engine of the process sends.
+// reused for the next packet any engine of the process sends. Frames are
+// slots of slabs the pool allocates, so that a frame handed back by the
+// fabric (which may start a few bytes into its slot) maps back to its
+// whole slot; frames the pool did not make are left to the collector.
+// Each engine keeps a few slots of its own (Engine.fcache, used on the
+// event loop only) and trades them with the shared pool in batches, so
+// the pool's lock is taken once per frameBatch frames.
+//
+// The pool also aligns: a frame starts in its slot so that its payload
+// begins on a 16-byte boundary. The payload is copied in from the
+// sender's memory region and out into the receiver's, which are usually
+// page-aligned, and copying from an address off a 16-byte boundary runs
+// at less than half the speed.
 var frames struct {
 	mu   sync.Mutex
-	free [][]byte
+	free [][]byte // whole slots, length 0
+	// slabs is the list of slabs, replaced (never changed) when one is
+	// added, so that putFrame reads it without the lock.
+	slabs atomic.Pointer[[][]byte]
 }
 
-const frameCap = 4096 + 128 // the largest frame: 4 KiB payload and headers
+const (
+	frameCap   = 4096 + 128            // the largest frame: 4 KiB payload and headers
+	frameSlot  = frameCap + 128        // a slot: a frame and room to align it (a multiple of 16)
+	slabSlots  = 256                   // slots per slab
+	maxSlabs   = 64                    // at most 64 × 256 × 4.3 KB ≈ 70 MB of slabs
+	slabBytes  = slabSlots * frameSlot // bytes per slab
+	frameBatch = 32                    // slots an engine trades with the pool at a time
+)
 
-func getFrame() []byte {
-	frames.mu.Lock()
-	if n := len(frames.free); n > 0 {
-		b := frames.free[n-1]
-		frames.free = frames.free[:n-1]
-		frames.mu.Unlock()
-		return b[:0]
+// getFrame returns an empty frame buffer with room for the largest
+// frame, placed so that a payload after hdr bytes of headers starts on a
+// 16-byte boundary. Call it on the event loop.
+func (e *Engine) getFrame(hdr int) []byte {
+	if len(e.fcache) == 0 {
+		e.fcache = takeSlots(e.fcache)
 	}
-	frames.mu.Unlock()
-	return make([]byte, 0, frameCap)
+	var b []byte
+	if n := len(e.fcache); n > 0 {
+		b = e.fcache[n-1]
+		e.fcache[n-1] = nil
+		e.fcache = e.fcache[:n-1]
+	} else {
+		b = make([]byte, 0, frameSlot)
+	}
+	k := int(-(uintptr(unsafe.Pointer(unsafe.SliceData(b[:1]))) + uintptr(hdr)) & 15)
+	return b[k:k]
 }
 
-func putFrame(b []byte) {
-	if cap(b) < frameCap {
+// putFrame takes a frame back once nothing refers to it. Call it on the
+// event loop.
+func (e *Engine) putFrame(b []byte) {
+	slot, ok := frameSlotOf(b)
+	if !ok {
 		return
 	}
-	frames.mu.Lock()
-	if len(frames.free) < 4096 {
-		frames.free = append(frames.free, b[:0])
+	e.fcache = append(e.fcache, slot)
+	if len(e.fcache) >= 2*frameBatch {
+		k := len(e.fcache) - frameBatch
+		frames.mu.Lock()
+		frames.free = append(frames.free, e.fcache[k:]...)
+		frames.mu.Unlock()
+		clear(e.fcache[k:])
+		e.fcache = e.fcache[:k]
 	}
-	frames.mu.Unlock()
+}
+
+// takeSlots moves up to frameBatch slots from the shared pool to c,
+// making a slab when the pool is empty.
+func takeSlots(c [][]byte) [][]byte {
+	frames.mu.Lock()
+	defer frames.mu.Unlock()
+	if len(frames.free) == 0 {
+		var slabs [][]byte
+		if p := frames.slabs.Load(); p != nil {
+			slabs = *p
+		}
+		if len(slabs) >= maxSlabs {
+			return c
+		}
+		slab := make([]byte, slabBytes)
+		next := append(slabs[:len(slabs):len(slabs)], slab)
+		frames.slabs.Store(&next)
+		for i := slabSlots - 1; i >= 0; i-- {
+			frames.free = append(frames.free, slab[i*frameSlot:i*frameSlot:(i+1)*frameSlot])
+		}
+	}
+	k := max(0, len(frames.free)-frameBatch)
+	c = append(c, frames.free[k:]...)
+	clear(frames.free[k:])
+	frames.free = frames.free[:k]
+	return c
+}
+
+// frameSlotOf returns the whole slot b lies in, or false when b is not
+// in a slab of the pool.
+func frameSlotOf(b []byte) ([]byte, bool) {
+	p := frames.slabs.Load()
+	if cap(b) == 0 || p == nil {
+		return nil, false
+	}
+	a := uintptr(unsafe.Pointer(unsafe.SliceData(b[:1])))
+	for _, slab := range *p {
+		base := uintptr(unsafe.Pointer(unsafe.SliceData(slab)))
+		if a >= base && a < base+slabBytes {
+			i := int(a-base) / frameSlot
+			return slab[i*frameSlot : i*frameSlot : (i+1)*frameSlot], true
+		}
+	}
+	return nil, false
 }

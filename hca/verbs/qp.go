@@ -36,28 +36,34 @@ type QP struct {
 
 	state atomic.Uint32 // attr.QPState, readable by posting goroutines
 
-	mu      sync.Mutex // guards pending, bell, sqUsed, rq
-	pending []*sendWQE
-	bell    bool
-	sqUsed  int
-	rq      []recvWQE
+	mu       sync.Mutex // guards pending, bell, sqUsed, rq, freeWQEs
+	pending  []*sendWQE
+	freeWQEs []*sendWQE // retired WQEs for reuse
+	ringFn   func()     // qp.ring, made once: the doorbell posts it
+	bell     bool
+	sqUsed   int
+	rq       recvQueue
 
 	// Requester (event loop only).
-	sq       []*sendWQE // taken from pending, not yet retired
-	next     int        // index in sq of the WQE to transmit next
-	psn      uint32     // next PSN to send
-	sndMax   uint32     // one past the highest PSN sent
-	unacked  uint32     // oldest PSN not acknowledged (RC)
-	noAck    int        // packets since the last AckReq
-	ackPSN   uint32     // PSN of the last packet sent with AckReq
-	forceAck bool       // the next packet asks for an ACK
-	retry    uint8      // retries left (retry_cnt)
-	rnrRetry uint8      // RNR retries left (rnr_retry; 7 is infinite)
-	timer    emu.Timer  // local ACK timeout
-	rnrTimer emu.Timer  // RNR NAK wait
-	txTimer  emu.Timer  // UC/UD: completes WQEs once their packets left
-	rnrWait  bool
-	drainEv  bool // SQD reached: tell the host once the SQ drained
+	sq       []*sendWQE     // taken from pending, not yet retired
+	sqBuf    []*sendWQE     // the array sq lives in, from its start
+	next     int            // index in sq of the WQE to transmit next
+	psn      uint32         // next PSN to send
+	sndMax   uint32         // one past the highest PSN sent
+	unacked  uint32         // oldest PSN not acknowledged (RC)
+	noAck    int            // packets since the last AckReq
+	ackPSN   uint32         // PSN of the last packet sent with AckReq
+	forceAck bool           // the next packet asks for an ACK
+	retry    uint8          // retries left (retry_cnt)
+	rnrRetry uint8          // RNR retries left (rnr_retry; 7 is infinite)
+	timer    *emu.LoopTimer // local ACK timeout
+	rnrTimer *emu.LoopTimer // RNR NAK wait
+	txTimer  *emu.LoopTimer // UC/UD: completes WQEs once their packets left
+	// paceTimer resumes an RC requester when its port's transmitter is
+	// free (virtual clock, see txWait).
+	paceTimer *emu.LoopTimer
+	rnrWait   bool
+	drainEv   bool // SQD reached: tell the host once the SQ drained
 	// End-to-end flow control (IBTA Vol 1 §9.7.7.2): ssn counts the
 	// request messages started; the responder's last ACK said it had
 	// completed creditMSN messages and had credits receive WQEs free
@@ -76,7 +82,9 @@ type QP struct {
 // sendWQE is a send work request the QP holds.
 type sendWQE struct {
 	wr       SendWR
-	inline   []byte
+	sgl      [2]SGE // storage of wr.SGL for short lists
+	inline   []byte // the data of an inline WQE
+	ibuf     []byte // storage kept for inline data when the WQE is reused
 	length   uint64
 	firstPSN uint32
 	npkts    uint32 // PSNs the message takes
@@ -86,8 +94,8 @@ type sendWQE struct {
 	rdpkts   uint32 // READ response packets received in order
 	rdRetry  bool   // a READ request for the missing rest is out
 	status   WCStatus
-	msn      uint32    // message number (ssn when it started)
-	doneAt   time.Time // UC/UD: when the last packet has left the port
+	msn      uint32        // message number (ssn when it started)
+	doneAt   time.Duration // UC/UD: when the last packet has left the port (fabric.Elapsed)
 }
 
 // consumesRecv reports whether the message takes a receive WQE at the
@@ -115,7 +123,7 @@ func (pd *PD) CreateQP(init QPInitAttr) (*QP, error) {
 		return nil, fmt.Errorf("verbs: create qp: %w: qp type %d", ErrInvalid, init.QPType)
 	case init.SendCQ == nil || init.RecvCQ == nil:
 		return nil, fmt.Errorf("verbs: create qp: %w: send and receive cqs are required", ErrInvalid)
-	case init.SendCQ.dead || init.RecvCQ.dead || (init.SRQ != nil && init.SRQ.dead):
+	case init.SendCQ.dead.Load() || init.RecvCQ.dead.Load() || (init.SRQ != nil && init.SRQ.dead):
 		return nil, fmt.Errorf("verbs: create qp: %w: cq or srq destroyed", ErrInvalid)
 	case init.SendCQ.e != e || init.RecvCQ.e != e || (init.SRQ != nil && init.SRQ.pd.e != e):
 		return nil, fmt.Errorf("verbs: create qp: %w: cq or srq of another device", ErrInvalid)
@@ -142,6 +150,11 @@ func (pd *PD) CreateQP(init QPInitAttr) (*QP, error) {
 			break
 		}
 	}
+	qp.ringFn = qp.ring
+	qp.timer = e.fab.NewLoopTimer(qp.onTimeout)
+	qp.rnrTimer = e.fab.NewLoopTimer(qp.onRNRTimer)
+	qp.txTimer = e.fab.NewLoopTimer(qp.retireSent)
+	qp.paceTimer = e.fab.NewLoopTimer(qp.progress)
 	qp.attr.Cap = c
 	qp.attr.PathMTU = wire.MTU1024
 	qp.credits = -1
@@ -197,12 +210,12 @@ func (qp *QP) Destroy() error {
 // credits). Call it on the event loop.
 func (qp *QP) Debug() string {
 	qp.mu.Lock()
-	rq, pend := len(qp.rq), len(qp.pending)
+	rq, pend := qp.rq.len(), len(qp.pending)
 	qp.mu.Unlock()
 	return fmt.Sprintf("qp %#x %s %s: sq %d (next %d) pending %d psn %#x sndMax %#x unacked %#x ackPSN %#x retry %d rnr %d rnrWait %v timer %v "+
 		"ssn %d credits %d creditMSN %d consumers %d | resp epsn %#x msn %d nak %v inMsg %v rq %d",
 		qp.qpn, qp.typ, qp.attr.QPState, len(qp.sq), qp.next, pend, qp.psn, qp.sndMax, qp.unacked, qp.ackPSN, qp.retry, qp.rnrRetry,
-		qp.rnrWait, qp.timer != nil, qp.ssn, qp.credits, qp.creditMSN, len(qp.consumers), qp.resp.epsn, qp.resp.msn, qp.resp.nakSent, qp.resp.inMsg, rq)
+		qp.rnrWait, qp.timer.Armed(), qp.ssn, qp.credits, qp.creditMSN, len(qp.consumers), qp.resp.epsn, qp.resp.msn, qp.resp.nakSent, qp.resp.inMsg, rq)
 }
 
 func (qp *QP) setState(s QPState) {
@@ -472,7 +485,7 @@ func (qp *QP) applyModify(attr *QPAttr, mask AttrMask) {
 	default:
 		qp.setState(next)
 		if next == QPStateRTS && prev != QPStateRTS {
-			qp.e.fab.Post(qp.ring)
+			qp.e.fab.Post(qp.ringFn)
 		}
 	}
 }
@@ -482,9 +495,9 @@ func (qp *QP) applyModify(attr *QPAttr, mask AttrMask) {
 func (qp *QP) reset() {
 	qp.stopTimers()
 	qp.mu.Lock()
-	qp.pending, qp.rq, qp.sqUsed = nil, nil, 0
+	qp.pending, qp.rq, qp.sqUsed = nil, recvQueue{}, 0
 	qp.mu.Unlock()
-	qp.sq, qp.next = nil, 0
+	qp.sq, qp.sqBuf, qp.next = nil, nil, 0
 	qp.psn, qp.sndMax, qp.unacked, qp.noAck = 0, 0, 0, 0
 	qp.rnrWait, qp.drainEv = false, false
 	qp.ssn, qp.credits, qp.creditMSN, qp.consumers = 0, -1, 0, nil
@@ -493,18 +506,10 @@ func (qp *QP) reset() {
 }
 
 func (qp *QP) stopTimers() {
-	if qp.timer != nil {
-		qp.timer.Stop()
-		qp.timer = nil
-	}
-	if qp.rnrTimer != nil {
-		qp.rnrTimer.Stop()
-		qp.rnrTimer = nil
-	}
-	if qp.txTimer != nil {
-		qp.txTimer.Stop()
-		qp.txTimer = nil
-	}
+	qp.timer.Stop()
+	qp.rnrTimer.Stop()
+	qp.txTimer.Stop()
+	qp.paceTimer.Stop()
 }
 
 // outstanding reports whether the requester has work in flight.
@@ -556,8 +561,7 @@ func (qp *QP) flush() {
 		return // SQE flushes only the send queue
 	}
 	qp.mu.Lock()
-	rq := qp.rq
-	qp.rq = nil
+	rq := qp.rq.takeAll()
 	qp.mu.Unlock()
 	for _, r := range rq {
 		qp.rcq.push(WC{WRID: r.wrID, Status: WCWRFlushErr, Opcode: WCRecv, QPNum: qp.qpn}, false)
@@ -573,7 +577,17 @@ func (qp *QP) take() {
 	qp.mu.Lock()
 	qp.bell = false
 	if len(qp.pending) > 0 {
+		// Retiring slides sq along its array; move it back to the start
+		// rather than let append allocate a new one.
+		if need := len(qp.sq) + len(qp.pending); need > cap(qp.sq) && need <= cap(qp.sqBuf) {
+			n := copy(qp.sqBuf[:cap(qp.sqBuf)], qp.sq)
+			clear(qp.sqBuf[n:cap(qp.sqBuf)])
+			qp.sq = qp.sqBuf[:n]
+		}
 		qp.sq = append(qp.sq, qp.pending...)
+		if cap(qp.sq) > cap(qp.sqBuf) {
+			qp.sqBuf = qp.sq[:0]
+		}
 		clear(qp.pending)
 		qp.pending = qp.pending[:0]
 	}
@@ -588,20 +602,20 @@ func (qp *QP) retire(w *sendWQE) {
 	if qp.next > 0 {
 		qp.next--
 	}
+	signaled := w.status != WCSuccess || qp.sigAll || w.wr.Flags&SendSignaled != 0
+	wc := WC{WRID: w.wr.WRID, Status: w.status, Opcode: wcOpcode(w.wr.Opcode), QPNum: qp.qpn}
+	if w.status == WCSuccess && w.wr.Opcode == WRRDMARead {
+		wc.ByteLen = uint32(w.length)
+	}
+	if w.status == WCSuccess && w.wr.Opcode.isAtomic() {
+		wc.ByteLen = 8
+	}
 	qp.mu.Lock()
 	qp.sqUsed--
+	qp.freeWQE(w)
 	qp.mu.Unlock()
-	if w.status != WCSuccess || qp.sigAll || w.wr.Flags&SendSignaled != 0 {
-		wc := WC{WRID: w.wr.WRID, Status: w.status, Opcode: wcOpcode(w.wr.Opcode), QPNum: qp.qpn}
-		if w.status == WCSuccess && w.wr.Opcode == WRRDMARead {
-			wc.ByteLen = uint32(w.length)
-		}
-		if w.status == WCSuccess && w.wr.Opcode.isAtomic() {
-			wc.ByteLen = 8
-		}
-		if !qp.scq.push(wc, false) {
-			qp.cqOverflow()
-		}
+	if signaled && !qp.scq.push(wc, false) {
+		qp.cqOverflow()
 	}
 }
 
@@ -637,67 +651,130 @@ func (qp *QP) PostSend(wrs []SendWR) (int, error) {
 	case st < QPStateRTS:
 		return 0, fmt.Errorf("verbs: post send: %w: qp %#x is %s", ErrInvalid, qp.qpn, st)
 	}
-	var one [1]*sendWQE
-	ws := one[:0]
-	if len(wrs) > 1 {
-		ws = make([]*sendWQE, 0, len(wrs))
-	}
 	var err error
+	n := 0
+	qp.mu.Lock()
 	for i := range wrs {
-		w, e := qp.checkSend(&wrs[i])
+		wr := &wrs[i]
+		length, e := qp.checkSend(wr)
 		if e != nil {
 			err = fmt.Errorf("verbs: post send: wr %d: %w", i, e)
 			break
 		}
-		ws = append(ws, w)
-	}
-	qp.mu.Lock()
-	defer qp.mu.Unlock()
-	for i, w := range ws {
 		if qp.sqUsed >= int(qp.cap.MaxSendWR) {
 			err = fmt.Errorf("verbs: post send: wr %d: %w: send queue full (%d)", i, ErrNoMem, qp.cap.MaxSendWR)
-			ws = ws[:i]
+			break
+		}
+		w := qp.newWQE(wr, length)
+		if e := qp.copyInline(w, wr); e != nil {
+			qp.freeWQE(w)
+			err = fmt.Errorf("verbs: post send: wr %d: %w", i, e)
 			break
 		}
 		qp.sqUsed++
 		qp.pending = append(qp.pending, w)
+		n++
 	}
 	if !qp.bell && len(qp.pending) > 0 {
 		qp.bell = true
-		qp.e.fab.Post(qp.ring)
+		qp.e.fab.Post(qp.ringFn)
 	}
-	return len(ws), err
+	qp.mu.Unlock()
+	return n, err
+}
+
+// newWQE takes a WQE from the QP's free list (qp.mu held) and fills it
+// from wr. A scatter/gather list of up to two entries is kept in the WQE
+// itself, so a steady stream of posts allocates nothing.
+func (qp *QP) newWQE(wr *SendWR, length uint64) *sendWQE {
+	var w *sendWQE
+	if n := len(qp.freeWQEs); n > 0 {
+		w = qp.freeWQEs[n-1]
+		qp.freeWQEs[n-1] = nil
+		qp.freeWQEs = qp.freeWQEs[:n-1]
+		*w = sendWQE{sgl: w.sgl, ibuf: w.ibuf[:0]}
+	} else {
+		w = &sendWQE{}
+	}
+	w.wr, w.length = *wr, length
+	w.wr.SGL = nil
+	if len(wr.SGL) > 0 && !w.isInline() {
+		if len(wr.SGL) <= len(w.sgl) {
+			n := copy(w.sgl[:], wr.SGL)
+			w.wr.SGL = w.sgl[:n:n]
+		} else {
+			w.wr.SGL = append([]SGE(nil), wr.SGL...)
+		}
+	}
+	return w
+}
+
+// freeWQE returns a WQE nobody refers to any more to the free list
+// (qp.mu held).
+func (qp *QP) freeWQE(w *sendWQE) {
+	if len(qp.freeWQEs) < int(qp.cap.MaxSendWR) {
+		w.wr.AH = nil
+		qp.freeWQEs = append(qp.freeWQEs, w)
+	}
+}
+
+// isInline reports whether the WQE carries its data inline (copied at
+// post time): SEND and RDMA WRITE with the inline flag.
+func (w *sendWQE) isInline() bool {
+	op := w.wr.Opcode
+	return w.wr.Flags&SendInline != 0 && (op == WRSend || op == WRSendImm || op == WRRDMAWrite || op == WRRDMAWriteImm)
+}
+
+// copyInline copies the data of an inline WQE from the registered memory
+// its SGEs name (inline data names memory by address only).
+func (qp *QP) copyInline(w *sendWQE, wr *SendWR) error {
+	if !w.isInline() {
+		return nil
+	}
+	w.inline = w.ibuf[:0]
+	for _, s := range wr.SGL {
+		if s.Length == 0 {
+			continue
+		}
+		b := qp.e.findMRShared(qp.pd, s.Addr, uint64(s.Length))
+		if b == nil {
+			return fmt.Errorf("%w: inline sge %#x+%d is in no memory region of the pd", ErrInvalid, s.Addr, s.Length)
+		}
+		w.inline = append(w.inline, b...)
+	}
+	w.ibuf = w.inline
+	return nil
 }
 
 // checkSend validates a send WR the way providers do at post time and
-// builds its WQE. Inline data is copied now; other SGEs are read when the
-// packets are built.
-func (qp *QP) checkSend(wr *SendWR) (*sendWQE, error) {
+// returns its message length. Inline data is copied when the WQE is
+// built; other SGEs are read when the packets are built.
+func (qp *QP) checkSend(wr *SendWR) (uint64, error) {
 	if len(wr.SGL) > int(qp.cap.MaxSendSGE) {
-		return nil, fmt.Errorf("%w: %d sges exceed max_send_sge %d", ErrInvalid, len(wr.SGL), qp.cap.MaxSendSGE)
+		return 0, fmt.Errorf("%w: %d sges exceed max_send_sge %d", ErrInvalid, len(wr.SGL), qp.cap.MaxSendSGE)
 	}
 	if wr.Flags&^(SendFence|SendSignaled|SendSolicited|SendInline) != 0 {
-		return nil, fmt.Errorf("%w: send flags %#x", ErrInvalid, uint32(wr.Flags))
+		return 0, fmt.Errorf("%w: send flags %#x", ErrInvalid, uint32(wr.Flags))
 	}
 	op := wr.Opcode
 	switch qp.typ {
 	case QPTypeUD:
 		if op != WRSend && op != WRSendImm {
-			return nil, fmt.Errorf("%w: %s on a UD qp", ErrInvalid, op)
+			return 0, fmt.Errorf("%w: %s on a UD qp", ErrInvalid, op)
 		}
 		if wr.AH == nil || wr.AH.dead || wr.AH.pd != qp.pd {
-			return nil, fmt.Errorf("%w: ud send needs a live address handle of the qp's pd", ErrInvalid)
+			return 0, fmt.Errorf("%w: ud send needs a live address handle of the qp's pd", ErrInvalid)
 		}
 		if wr.RemoteQPN > wire.QPNMask {
-			return nil, fmt.Errorf("%w: remote_qpn %#x", ErrInvalid, wr.RemoteQPN)
+			return 0, fmt.Errorf("%w: remote_qpn %#x", ErrInvalid, wr.RemoteQPN)
 		}
 	case QPTypeUC:
 		if op != WRSend && op != WRSendImm && op != WRRDMAWrite && op != WRRDMAWriteImm {
-			return nil, fmt.Errorf("%w: %s on a UC qp", ErrInvalid, op)
+			return 0, fmt.Errorf("%w: %s on a UC qp", ErrInvalid, op)
 		}
 	default:
 		if op > WRAtomicFetchAndAdd {
-			return nil, fmt.Errorf("%w: opcode %d", ErrInvalid, op)
+			return 0, fmt.Errorf("%w: opcode %d", ErrInvalid, op)
 		}
 	}
 	var n uint64
@@ -705,37 +782,21 @@ func (qp *QP) checkSend(wr *SendWR) (*sendWQE, error) {
 		n += uint64(s.Length)
 	}
 	if n > 1<<31 {
-		return nil, fmt.Errorf("%w: message of %d bytes exceeds 2^31", ErrInvalid, n)
+		return 0, fmt.Errorf("%w: message of %d bytes exceeds 2^31", ErrInvalid, n)
 	}
 	if op.isAtomic() {
 		if len(wr.SGL) != 1 || wr.SGL[0].Length != 8 {
-			return nil, fmt.Errorf("%w: an atomic needs one 8-byte sge", ErrInvalid)
+			return 0, fmt.Errorf("%w: an atomic needs one 8-byte sge", ErrInvalid)
 		}
 		if wr.RemoteAddr%8 != 0 {
-			return nil, fmt.Errorf("%w: atomic remote_addr %#x is not 8-byte aligned", ErrInvalid, wr.RemoteAddr)
+			return 0, fmt.Errorf("%w: atomic remote_addr %#x is not 8-byte aligned", ErrInvalid, wr.RemoteAddr)
 		}
 	}
-	w := &sendWQE{wr: *wr, length: n}
-	w.wr.SGL = nil
-	if wr.Flags&SendInline != 0 && (op == WRSend || op == WRSendImm || op == WRRDMAWrite || op == WRRDMAWriteImm) {
-		if n > uint64(qp.cap.MaxInlineData) {
-			return nil, fmt.Errorf("%w: %d inline bytes exceed max_inline_data %d", ErrInvalid, n, qp.cap.MaxInlineData)
-		}
-		w.inline = make([]byte, 0, n)
-		for _, s := range wr.SGL {
-			if s.Length == 0 {
-				continue
-			}
-			b := qp.e.findMRShared(qp.pd, s.Addr, uint64(s.Length))
-			if b == nil {
-				return nil, fmt.Errorf("%w: inline sge %#x+%d is in no memory region of the pd", ErrInvalid, s.Addr, s.Length)
-			}
-			w.inline = append(w.inline, b...)
-		}
-	} else if len(wr.SGL) > 0 {
-		w.wr.SGL = append([]SGE(nil), wr.SGL...)
+	if wr.Flags&SendInline != 0 && (op == WRSend || op == WRSendImm || op == WRRDMAWrite || op == WRRDMAWriteImm) &&
+		n > uint64(qp.cap.MaxInlineData) {
+		return 0, fmt.Errorf("%w: %d inline bytes exceed max_inline_data %d", ErrInvalid, n, qp.cap.MaxInlineData)
 	}
-	return w, nil
+	return n, nil
 }
 
 // PostRecv posts receive work requests (ibv_post_recv), safe from any
@@ -755,14 +816,14 @@ func (qp *QP) PostRecv(wrs []RecvWR) (int, error) {
 		if len(wrs[i].SGL) > int(qp.cap.MaxRecvSGE) {
 			return i, fmt.Errorf("verbs: post recv: wr %d: %w: %d sges exceed max_recv_sge %d", i, ErrInvalid, len(wrs[i].SGL), qp.cap.MaxRecvSGE)
 		}
-		if len(qp.rq) >= int(qp.cap.MaxRecvWR) {
+		if qp.rq.len() >= int(qp.cap.MaxRecvWR) {
 			return i, fmt.Errorf("verbs: post recv: wr %d: %w: receive queue full (%d)", i, ErrNoMem, qp.cap.MaxRecvWR)
 		}
-		qp.rq = append(qp.rq, recvWQE{wrID: wrs[i].WRID, sgl: append([]SGE(nil), wrs[i].SGL...)})
+		qp.rq.push(newRecvWQE(&wrs[i]))
 	}
 	if qp.State() == QPStateError && len(wrs) > 0 && !qp.bell {
 		qp.bell = true
-		qp.e.fab.Post(qp.ring)
+		qp.e.fab.Post(qp.ringFn)
 	}
 	return len(wrs), nil
 }
@@ -778,13 +839,7 @@ func (qp *QP) takeRecv() (recvWQE, bool) {
 	}
 	qp.mu.Lock()
 	defer qp.mu.Unlock()
-	if len(qp.rq) == 0 {
-		return recvWQE{}, false
-	}
-	w := qp.rq[0]
-	qp.rq[0] = recvWQE{}
-	qp.rq = qp.rq[1:]
-	return w, true
+	return qp.rq.pop()
 }
 
 func (qp *QP) hasRecv() bool {
@@ -793,7 +848,7 @@ func (qp *QP) hasRecv() bool {
 	}
 	qp.mu.Lock()
 	defer qp.mu.Unlock()
-	return len(qp.rq) > 0
+	return qp.rq.len() > 0
 }
 
 // timeout is the local ACK timeout: 4.096 µs × 2^Timeout; 0 is infinite

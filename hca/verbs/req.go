@@ -3,6 +3,7 @@ package verbs
 import (
 	"time"
 
+	"github.com/ibemu/ibemu/emu"
 	"github.com/ibemu/ibemu/emu/agent"
 	"github.com/ibemu/ibemu/emu/wire"
 )
@@ -34,7 +35,7 @@ func (qp *QP) xmit(f *wire.PacketFields, av *AHAttr) int {
 	if int(qp.attr.PKeyIndex) < len(pa.PKeys) {
 		f.BTH.PKey = uint16(pa.PKeys[qp.attr.PKeyIndex])
 	}
-	frame, err := wire.AppendPacketUnsealed(getFrame(), f)
+	frame, err := wire.AppendPacketUnsealed(e.getFrame(headerLen(f)), f)
 	if err != nil {
 		e.stats.Malformed.Add(1)
 		return 0
@@ -49,8 +50,81 @@ func (qp *QP) xmit(f *wire.PacketFields, av *AHAttr) int {
 		})
 		return 0
 	}
+	if e.fab.Virtual() {
+		// The port's transmitter is busy until the frame has left at the
+		// link's width and speed (the link serialises it the same way).
+		start := max(e.txBusy[pnum], e.fab.Elapsed())
+		e.txBusy[pnum] = start + serialisation(p, n)
+	}
 	p.SendUnsealed(frame)
 	return n
+}
+
+// headerLen is the size of the headers wire.AppendPacket writes before
+// f's payload (IBTA Vol 1 §5.3: LRH, GRH, BTH, extended headers).
+func headerLen(f *wire.PacketFields) int {
+	n := wire.LRHSize + wire.BTHSize
+	if f.GRH != nil {
+		n += wire.GRHSize
+	}
+	if f.RDETH != nil {
+		n += wire.RDETHSize
+	}
+	if f.DETH != nil {
+		n += wire.DETHSize
+	}
+	if f.RETH != nil {
+		n += wire.RETHSize
+	}
+	if f.AtomicETH != nil {
+		n += wire.AtomicETHSize
+	}
+	if f.AETH != nil {
+		n += wire.AETHSize
+	}
+	if f.AtomicAckETH != nil {
+		n += wire.AtomicAckETHSize
+	}
+	if f.ImmDt != nil {
+		n += wire.ImmDtSize
+	}
+	if f.IETH != nil {
+		n += 4
+	}
+	return n
+}
+
+// serialisation is the time n bytes take to leave port p at its active
+// width and speed (0 when the link is down).
+func serialisation(p *emu.Port, n int) time.Duration {
+	gbps := float64(p.Width().Lanes()) * p.Speed().LaneGbps() // bits per ns
+	if gbps <= 0 {
+		return 0
+	}
+	return time.Duration(float64(n*8) / gbps)
+}
+
+// txWait reports whether an RC requester must wait for its port's
+// transmitter before it builds the next packet, and if so arms the timer
+// that resumes it when the transmitter is free. Under the virtual clock a
+// requester streams its packets at the link's rate, as an adapter's send
+// engine does, rather than queueing its whole window at one instant: the
+// frames arrive at the same times (the link serialises them either way),
+// but each is built just before it leaves, so the window's frames do not
+// all sit in memory at once, and acknowledgements that arrive meanwhile
+// act on what is still to be sent.
+func (qp *QP) txWait() bool {
+	e := qp.e
+	if !e.fab.Virtual() {
+		return false
+	}
+	now := e.fab.Elapsed()
+	busy := e.txBusy[qp.attr.PortNum]
+	if busy <= now {
+		return false
+	}
+	qp.paceTimer.Reset(busy - now)
+	return true
 }
 
 // txDone completes a UC or UD message once its packets (nbytes on the
@@ -63,32 +137,26 @@ func (qp *QP) txDone(w *sendWQE, nbytes int) {
 	qp.next++
 	pnum := int(qp.attr.PortNum)
 	p := e.port(pnum)
-	if !e.fab.Virtual() || p == nil || p.Width() == 0 {
+	if !e.fab.Virtual() || p == nil || p.Width() == 0 || nbytes == 0 {
 		qp.retireSent()
 		return
 	}
-	now := e.fab.Now()
-	start := now
-	if b := e.txBusy[pnum]; b.After(now) {
-		start = b
-	}
-	gbps := float64(p.Width().Lanes()) * p.Speed().LaneGbps()
-	w.doneAt = start.Add(time.Duration(float64(nbytes*8) / gbps))
-	e.txBusy[pnum] = w.doneAt
-	if qp.txTimer == nil {
-		qp.txTimer = e.fab.Clock().AfterFunc(w.doneAt.Sub(now), qp.retireSent)
+	// xmit advanced the port's busy time by each packet of the message.
+	now := e.fab.Elapsed()
+	w.doneAt = max(now, e.txBusy[pnum])
+	if !qp.txTimer.Armed() {
+		qp.txTimer.Reset(w.doneAt - now)
 	}
 }
 
 // retireSent retires the UC/UD WQEs whose packets have left, in order.
 func (qp *QP) retireSent() {
-	qp.txTimer = nil
-	now := qp.e.fab.Now()
-	for len(qp.sq) > 0 && qp.sq[0].done && !qp.sq[0].doneAt.After(now) {
+	now := qp.e.fab.Elapsed()
+	for len(qp.sq) > 0 && qp.sq[0].done && qp.sq[0].doneAt <= now {
 		qp.retire(qp.sq[0])
 	}
 	if len(qp.sq) > 0 && qp.sq[0].done {
-		qp.txTimer = qp.e.fab.Clock().AfterFunc(qp.sq[0].doneAt.Sub(now), qp.retireSent)
+		qp.txTimer.Reset(qp.sq[0].doneAt - now)
 	}
 	qp.checkDrained()
 }
@@ -118,6 +186,9 @@ func (qp *QP) progress() {
 	for qp.next < len(qp.sq) {
 		w := qp.sq[qp.next]
 		if qp.attr.QPState == QPStateSQD && !w.started {
+			break
+		}
+		if qp.typ == QPTypeRC && qp.txWait() {
 			break
 		}
 		var ok bool
@@ -184,7 +255,7 @@ func (qp *QP) rdOutstanding(pending bool) int {
 
 // checkLocal validates a WQE's local SGL against the QP's PD.
 func (qp *QP) checkLocal(w *sendWQE) bool {
-	if w.inline != nil {
+	if w.isInline() {
 		return true
 	}
 	var need Access
@@ -208,7 +279,7 @@ func (qp *QP) gather(w *sendWQE, off, n uint64) ([]byte, bool) {
 	if n == 0 {
 		return nil, true
 	}
-	if w.inline != nil {
+	if w.isInline() {
 		return w.inline[off : off+n], true
 	}
 	sgl := w.wr.SGL
@@ -542,29 +613,26 @@ func (qp *QP) udSend(w *sendWQE) bool {
 
 // armTimer starts the local ACK timer if it is not running.
 func (qp *QP) armTimer() {
-	if qp.timer == nil && qp.unacked != qp.sndMax {
+	if !qp.timer.Armed() && qp.unacked != qp.sndMax {
 		if d := qp.timeout(); d > 0 {
-			qp.timer = qp.e.fab.Clock().AfterFunc(d, qp.onTimeout)
+			qp.timer.Reset(d)
 		}
 	}
 }
 
 // restartTimer restarts the local ACK timer after progress.
 func (qp *QP) restartTimer() {
-	if qp.timer != nil {
+	if qp.rnrWait || qp.unacked == qp.sndMax || qp.timeout() == 0 {
 		qp.timer.Stop()
-		qp.timer = nil
+		return
 	}
-	if !qp.rnrWait {
-		qp.armTimer()
-	}
+	qp.timer.Reset(qp.timeout())
 }
 
 // onTimeout is the local ACK timeout (IBTA Vol 1 §9.7.6.1.3): retry from
 // the oldest unacknowledged PSN, or fail with RETRY_EXC_ERR once
 // retry_cnt retries are spent.
 func (qp *QP) onTimeout() {
-	qp.timer = nil
 	if s := qp.attr.QPState; (s != QPStateRTS && s != QPStateSQD) || qp.unacked == qp.sndMax || qp.rnrWait {
 		return
 	}

@@ -61,7 +61,7 @@ const (
 // afterwards: nothing keeps a reference to it.
 func (e *Engine) HandleFrame(p *emu.Port, pkt *wire.Packet) {
 	e.stats.RecvPackets.Add(1)
-	defer putFrame(pkt.Frame)
+	defer e.putFrame(pkt.Frame)
 	if pkt.BTH == nil {
 		e.stats.Malformed.Add(1)
 		return
@@ -144,7 +144,7 @@ func (qp *QP) ackSyn() wire.AETHSyndrome {
 		return wire.ACKSyndrome(wire.AETHCreditInvalid)
 	}
 	qp.mu.Lock()
-	n := len(qp.rq)
+	n := qp.rq.len()
 	qp.mu.Unlock()
 	return wire.ACKSyndrome(wire.CreditCode(n))
 }
@@ -273,7 +273,7 @@ func (qp *QP) rcvSend(pkt *wire.Packet, op uint8, psn uint32) bool {
 		qp.nakError(wire.NAKInvalidRequest, WCRemInvReqErr)
 		return false
 	}
-	if r.recvOff+uint64(len(pkt.Payload)) > sglLen(r.recv.sgl) {
+	if r.recvOff+uint64(len(pkt.Payload)) > sglLen(r.recv.list()) {
 		if qp.typ == QPTypeRC {
 			qp.nakError(wire.NAKInvalidRequest, WCLocLenErr)
 		} else {
@@ -281,7 +281,7 @@ func (qp *QP) rcvSend(pkt *wire.Packet, op uint8, psn uint32) bool {
 		}
 		return false
 	}
-	if !qp.scatter(r.recv.sgl, r.recvOff, pkt.Payload) {
+	if !qp.scatter(r.recv.list(), r.recvOff, pkt.Payload) {
 		if qp.typ == QPTypeRC {
 			qp.nakError(wire.NAKRemoteOperationalError, WCLocProtErr)
 		} else {
@@ -559,12 +559,12 @@ func (qp *QP) ucRequest(pkt *wire.Packet) {
 func (qp *QP) unread(w recvWQE) {
 	if qp.srq != nil {
 		qp.srq.mu.Lock()
-		qp.srq.q = append([]recvWQE{w}, qp.srq.q...)
+		qp.srq.q.unshift(w)
 		qp.srq.mu.Unlock()
 		return
 	}
 	qp.mu.Lock()
-	qp.rq = append([]recvWQE{w}, qp.rq...)
+	qp.rq.unshift(w)
 	qp.mu.Unlock()
 }
 
@@ -599,11 +599,11 @@ func (qp *QP) udRecv(p *emu.Port, pkt *wire.Packet) {
 	}
 	total := uint64(GRHBytes + len(pkt.Payload))
 	switch {
-	case total > sglLen(w.sgl):
+	case total > sglLen(w.list()):
 		wc.Status = WCLocLenErr
-	case pkt.GRH != nil && !qp.scatter(w.sgl, 0, pkt.GRH[:GRHBytes]):
+	case pkt.GRH != nil && !qp.scatter(w.list(), 0, pkt.GRH[:GRHBytes]):
 		wc.Status = WCLocProtErr
-	case !qp.scatter(w.sgl, GRHBytes, pkt.Payload):
+	case !qp.scatter(w.list(), GRHBytes, pkt.Payload):
 		wc.Status = WCLocProtErr
 	default:
 		wc.ByteLen = uint32(total)

@@ -62,9 +62,7 @@ var (
 )
 
 func spin(b *testing.B, cq *verbs.CQ, wc []verbs.WC) int {
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	n, err := cq.PollWait(ctx, wc)
+	n, err := cq.PollWait(b.Context(), wc)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -143,12 +141,14 @@ func BenchmarkRCSend8B(b *testing.B) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	recvDone := make(chan int, 1)
+	// The receiver posts from one array of WRs, as a real one would.
+	rsgl := []verbs.SGE{y.mr.SGE(0, 8)}
+	rwrs := make([]verbs.RecvWR, 16384)
+	for i := range rwrs {
+		rwrs[i] = verbs.RecvWR{SGL: rsgl}
+	}
 	post := func(n int) {
-		wrs := make([]verbs.RecvWR, n)
-		for i := range wrs {
-			wrs[i] = verbs.RecvWR{SGL: []verbs.SGE{y.mr.SGE(0, 8)}}
-		}
-		if _, err := y.qp.PostRecv(wrs); err != nil {
+		if _, err := y.qp.PostRecv(rwrs[:n]); err != nil {
 			b.Error(err)
 		}
 	}
@@ -168,13 +168,14 @@ func BenchmarkRCSend8B(b *testing.B) {
 	}()
 	wc := make([]verbs.WC, 16)
 	wrs := make([]verbs.SendWR, batch)
+	ssgl := []verbs.SGE{x.mr.SGE(0, 8)}
 	posted, done := 0, 0
 	m := startCPU(b)
 	for done < b.N {
 		for posted < b.N && posted-done+batch <= depth {
 			k := min(batch, b.N-posted)
 			for i := range k {
-				wrs[i] = verbs.SendWR{WRID: uint64(posted + i), Opcode: hv.WRSend, SGL: []verbs.SGE{x.mr.SGE(0, 8)}}
+				wrs[i] = verbs.SendWR{WRID: uint64(posted + i), Opcode: hv.WRSend, SGL: ssgl}
 				if (posted+i+1)%mod == 0 || posted+i+1 == b.N {
 					wrs[i].Flags = hv.SendSignaled
 				}

@@ -37,6 +37,8 @@ import (
 	"fmt"
 	"runtime"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/ibemu/ibemu/emu"
 	"github.com/ibemu/ibemu/emu/wire"
@@ -431,6 +433,8 @@ type CQ struct {
 	c  *Context
 	cq *hv.CQ
 	ch *CompChannel
+	// spin is PollWait's busy-poll budget in nanoseconds (see PollWait).
+	spin atomic.Int64
 }
 
 // HoldClock makes the CQ hold the fabric's virtual clock from the moment
@@ -446,6 +450,7 @@ func (cq *CQ) HoldClock() { cq.cq.HoldClock() }
 // none) (ibv_create_cq).
 func (c *Context) CreateCQ(cqe int, ch *CompChannel) (*CQ, error) {
 	cq := &CQ{c: c, ch: ch}
+	cq.spin.Store(int64(pollSpin))
 	var notify func(*hv.CQ)
 	if ch != nil {
 		notify = func(*hv.CQ) { ch.box.Push(cq) }
@@ -508,25 +513,51 @@ func (cq *CQ) Wait(ctx context.Context, wc []WC) (int, error) {
 // Channel returns the CQ's completion channel (nil without one).
 func (cq *CQ) Channel() *CompChannel { return cq.ch }
 
-// PollWait polls until at least one completion arrives: it spins for a
-// few microseconds, then sleeps until the engine adds a completion. It
-// does not arm the CQ or hold the virtual clock; use it where a program
-// would busy-poll (benchmarks, perftest) without starving the event loop
-// of a core.
+// PollWait polls until at least one completion arrives. It busy-polls
+// like an ibv_poll_cq loop, yielding the processor now and then so that
+// the event loop and other hosts keep running, then sleeps until the
+// engine adds a completion. An empty poll takes no lock, so spinning
+// does not slow the event loop. The spin budget adapts (up to pollSpin):
+// it is restored when a completion came soon after the poller slept and
+// halves when the wait outlasted it, so a consumer of a deep queue, whose
+// completions come seldom, sleeps at once and leaves the cores to the
+// fabric. PollWait does not arm the CQ or hold the virtual clock; use it
+// where a program would busy-poll (benchmarks, perftest).
 func (cq *CQ) PollWait(ctx context.Context, wc []WC) (int, error) {
-	for {
-		for range 256 {
+	if n, err := cq.Poll(wc); n > 0 || err != nil {
+		return n, err
+	}
+	start := time.Now()
+	if budget := time.Duration(cq.spin.Load()); budget > 0 {
+		for i := 1; ; i++ {
 			if n, err := cq.Poll(wc); n > 0 || err != nil {
 				return n, err
 			}
+			if i&31 == 0 {
+				if time.Since(start) >= budget {
+					break
+				}
+				runtime.Gosched()
+			}
 		}
-		select {
-		case <-cq.cq.Ready():
-		case <-ctx.Done():
+	}
+	for {
+		if err := cq.cq.Wait(ctx); err != nil {
 			return 0, fmt.Errorf("verbs: poll cq: %w", ctx.Err())
+		}
+		if n, err := cq.Poll(wc); n > 0 || err != nil {
+			if time.Since(start) <= pollSpin {
+				cq.spin.Store(int64(pollSpin))
+			} else {
+				cq.spin.Store(cq.spin.Load() / 2)
+			}
+			return n, err
 		}
 	}
 }
+
+// pollSpin is the longest PollWait busy-polls before it sleeps.
+const pollSpin = 50 * time.Microsecond
 
 // Destroy destroys the CQ (ibv_destroy_cq).
 func (cq *CQ) Destroy() error {
