@@ -80,6 +80,13 @@ type Device struct {
 	transport Transport
 	stats     Stats
 
+	// tpkt is the Packet a frame for the Transport is decoded into
+	// (event-loop owned; the Transport may use it only during HandleFrame),
+	// so that the per-frame path allocates nothing. inTransport is set
+	// while it is in use, as inRecv is for scratch.
+	tpkt        wire.Packet
+	inTransport bool
+
 	// scratch is the Frame an arriving MAD is decoded into (event-loop
 	// owned): nothing keeps a Frame once receive returns, agents get the
 	// MAD and a copy of the address. inRecv is set while it is in use, so
@@ -318,7 +325,7 @@ func (d *Device) HandleFrame(p *emu.Port, frame []byte, _ bool) {
 			d.stats.BadDLID.Add(1)
 			return
 		}
-		d.handleTransport(p, pkt)
+		d.handleTransport(p, &pkt)
 		return
 	}
 	// A MAD for QP0 or QP1: the Frame reuses the decoded packet rather
@@ -346,14 +353,28 @@ func (d *Device) receiveMAD(p *emu.Port, f *agent.Frame) {
 	}
 }
 
-// handleTransport hands a frame for a QP above 1 to the transport. It
-// takes pkt by value so that only this path's copy escapes to the heap.
-func (d *Device) handleTransport(p *emu.Port, pkt wire.Packet) {
+// handleTransport hands a frame for a QP above 1 to the transport. The
+// Packet it passes is the Device's tpkt, valid only during the call (see
+// Transport.HandleFrame): a decoded packet escaping to the transport would
+// otherwise cost a heap allocation per frame. pkt itself does not escape.
+func (d *Device) handleTransport(p *emu.Port, pkt *wire.Packet) {
 	if d.transport == nil {
 		d.stats.NoTransport.Add(1)
 		return
 	}
-	d.transport.HandleFrame(p, &pkt)
+	if d.inTransport {
+		// A frame delivered while the transport handles another (none is:
+		// sends never deliver synchronously) gets a Packet of its own.
+		q := new(wire.Packet)
+		*q = *pkt
+		d.transport.HandleFrame(p, q)
+		return
+	}
+	d.inTransport = true
+	d.tpkt = *pkt
+	d.transport.HandleFrame(p, &d.tpkt)
+	d.tpkt = wire.Packet{} // drop the views of the frame the transport owns
+	d.inTransport = false
 }
 
 // dlidOK reports whether a frame with DLID dlid is for port p: one of its

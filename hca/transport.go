@@ -13,8 +13,10 @@ import (
 type Transport interface {
 	// HandleFrame is called on the event loop with an arriving frame for
 	// QP pkt.BTH.DestQP() on port p. pkt's views alias the frame, which the
-	// transport owns from now on. The transport does its own P_Key and
-	// Q_Key checks (counting violations in p.Counters).
+	// transport owns from now on; pkt itself is the Device's scratch Packet,
+	// valid only during the call (the transport must not keep the pointer:
+	// copy the Packet or its views to keep them). The transport does its
+	// own P_Key and Q_Key checks (counting violations in p.Counters).
 	HandleFrame(p *emu.Port, pkt *wire.Packet)
 }
 
