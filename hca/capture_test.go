@@ -3,7 +3,6 @@ package hca_test
 import (
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -18,7 +17,7 @@ import (
 // unsupported-class answer, traps and their repress) and has tshark, with
 // the CRC-checking post-dissector, judge every frame.
 func TestCaptureDecodesInTshark(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "hca.pcap")
+	path := capturetest.Path(t, "hca.pcap")
 	if p := os.Getenv("HCA_KEEP_PCAP"); p != "" {
 		path = p
 	}

@@ -3,7 +3,6 @@ package ibswitch_test
 import (
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -18,7 +17,7 @@ import (
 // answers, remapped and replicated data, traps) and has tshark, with the
 // CRC-checking post-dissector, judge every frame.
 func TestCaptureDecodesInTshark(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "switch.pcap")
+	path := capturetest.Path(t, "switch.pcap")
 	if p := os.Getenv("IBSWITCH_KEEP_PCAP"); p != "" {
 		path = p
 	}

@@ -3,7 +3,6 @@ package capture_test
 import (
 	"bytes"
 	"encoding/binary"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -74,7 +73,7 @@ func TestWriteReadRoundTrip(t *testing.T) {
 }
 
 func TestTsharkReadsCapture(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "c.pcap")
+	path := capturetest.Path(t, "c.pcap")
 	w, err := capture.Create(path)
 	if err != nil {
 		t.Fatal(err)

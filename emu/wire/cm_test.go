@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -261,7 +260,7 @@ func TestCMNamesAndTimeouts(t *testing.T) {
 // frames must decode as InfiniBand CM too (tshark has no field dissector
 // for them: "Dissector Not Implemented").
 func TestCMDecodesInTshark(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "cm.pcap")
+	path := capturetest.Path(t, "cm.pcap")
 	w, err := capture.Create(path)
 	if err != nil {
 		t.Fatal(err)

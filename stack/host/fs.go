@@ -7,6 +7,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strings"
 )
@@ -117,13 +118,16 @@ func (h *Host) rooted(p string) string {
 }
 
 // resolveFold appends comps to dir, matching each against existing
-// entries without regard to case.
+// entries without regard to case, so a path names an existing entry by the
+// case it was created with. On a file system that already ignores case
+// (Windows, macOS) a component found by Lstat may differ in case from the
+// entry, so the entry's own name is looked up there too.
 func resolveFold(dir string, comps []string) string {
 	cur, exists := dir, true
 	for _, c := range comps {
 		next := filepath.Join(cur, c)
 		if exists {
-			if _, err := os.Lstat(next); err != nil {
+			if _, err := os.Lstat(next); err != nil || foldingFS {
 				next = ""
 				if ents, err := os.ReadDir(cur); err == nil {
 					for _, e := range ents {
@@ -142,6 +146,9 @@ func resolveFold(dir string, comps []string) string {
 	}
 	return cur
 }
+
+// foldingFS is set where the native file system ignores case.
+var foldingFS = runtime.GOOS == "windows" || runtime.GOOS == "darwin"
 
 // HostPath maps a real path under the root back to the host's path
 // ("C:\Windows\System32\drivers\mthca.sys").

@@ -598,7 +598,7 @@ func (h *Host) Reimage() error {
 		if e.Name() == StateFile {
 			continue
 		}
-		if err := os.RemoveAll(filepath.Join(h.root, e.Name())); err != nil {
+		if err := RemoveTree(filepath.Join(h.root, e.Name())); err != nil {
 			return fmt.Errorf("host: reimage: %w", err)
 		}
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/ibemu/ibemu/emu/wire"
 	"github.com/ibemu/ibemu/hca"
 	"github.com/ibemu/ibemu/stack/host"
+	"github.com/ibemu/ibemu/stack/host/hosttest"
 )
 
 var fixedNow = func() time.Time { return time.Date(2010, 1, 20, 12, 0, 0, 0, time.UTC) }
@@ -27,7 +28,7 @@ func adapter(t testing.TB, profile string, guid wire.GUID) host.Adapter {
 
 func newHost(t testing.TB, os host.OS, arch host.Arch, adapters ...host.Adapter) *host.Host {
 	t.Helper()
-	h, err := host.Create(filepath.Join(t.TempDir(), "root"), host.Config{Name: "node1", OS: os, Arch: arch, Adapters: adapters, Now: fixedNow})
+	h, err := host.Create(filepath.Join(hosttest.TempDir(t), "root"), host.Config{Name: "node1", OS: os, Arch: arch, Adapters: adapters, Now: fixedNow})
 	if err != nil {
 		t.Fatalf("Create: %v", err)
 	}
@@ -100,7 +101,7 @@ func TestCreateLayoutAndReopen(t *testing.T) {
 }
 
 func TestCreateRefusesBadInput(t *testing.T) {
-	dir := t.TempDir()
+	dir := hosttest.TempDir(t)
 	if _, err := host.Create(dir, host.Config{OS: 99, Arch: host.X86}); !errors.Is(err, host.ErrBadConfig) {
 		t.Errorf("bad os: %v", err)
 	}

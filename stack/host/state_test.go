@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/ibemu/ibemu/stack/host"
+	"github.com/ibemu/ibemu/stack/host/hosttest"
 )
 
 func mustJSON(t testing.TB, v any) string {
@@ -70,13 +71,13 @@ func TestOpenCorruptState(t *testing.T) {
 			}
 		})
 	}
-	if _, err := host.Open(t.TempDir()); !errors.Is(err, host.ErrNoHost) {
+	if _, err := host.Open(hosttest.TempDir(t)); !errors.Is(err, host.ErrNoHost) {
 		t.Errorf("Open of an empty dir = %v, want ErrNoHost", err)
 	}
 }
 
 func FuzzOpenState(f *testing.F) {
-	root := f.TempDir()
+	root := hosttest.TempDir(f)
 	h, err := host.Create(filepath.Join(root, "seed"), host.Config{OS: host.Server2008, Arch: host.X64, Now: fixedNow})
 	if err != nil {
 		f.Fatal(err)
@@ -86,7 +87,7 @@ func FuzzOpenState(f *testing.F) {
 	f.Add([]byte("{}"))
 	f.Add([]byte(`{"format":"ibemu-host/1","name":"X","os":"xp","arch":"x86","hcas":[{"slot":1,"num_ports":1}],"devices":[{"slot":9}]}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		dir := t.TempDir()
+		dir := hosttest.TempDir(t)
 		if err := os.WriteFile(filepath.Join(dir, host.StateFile), data, 0o644); err != nil {
 			t.Fatal(err)
 		}

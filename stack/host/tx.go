@@ -267,7 +267,7 @@ func undo(root, dir string, entries []journalEntry) error {
 		real := filepath.Join(root, filepath.FromSlash(e.Path))
 		switch e.Op {
 		case opCreate:
-			if err := os.RemoveAll(real); err != nil {
+			if err := RemoveTree(real); err != nil {
 				errs = append(errs, err)
 			}
 		case opMkdir:
@@ -293,7 +293,7 @@ func undo(root, dir string, entries []journalEntry) error {
 				errs = append(errs, err)
 				continue
 			}
-			_ = os.RemoveAll(real)
+			_ = RemoveTree(real)
 			mode := e.Mode
 			if mode == 0 {
 				mode = 0o644

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/ibemu/ibemu/stack/host"
+	"github.com/ibemu/ibemu/stack/host/hosttest"
 )
 
 // change makes a mix of changes inside an open transaction.
@@ -129,7 +130,7 @@ func TestTxForeignLiveOwnerIsBusy(t *testing.T) {
 	h := prepare(t)
 	dir := filepath.Join(h.Root(), "C", "Config.Msi")
 	os.MkdirAll(dir, 0o755)
-	rec, _ := json.Marshal(map[string]any{"op": "begin", "name": "other install", "pid": os.Getppid(), "token": "00000000000000aa"})
+	rec, _ := json.Marshal(map[string]any{"op": "begin", "name": "other install", "pid": hosttest.LiveProcess(t), "token": "00000000000000aa"})
 	os.WriteFile(filepath.Join(dir, "ibemu-00000000000000aa.rbs"), append(rec, '\n'), 0o644)
 	if _, err := host.Open(h.Root()); !errors.Is(err, host.ErrBusy) {
 		t.Errorf("Open = %v, want ErrBusy", err)

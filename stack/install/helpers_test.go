@@ -10,6 +10,7 @@ import (
 	"github.com/ibemu/ibemu/emu/wire"
 	"github.com/ibemu/ibemu/hca"
 	"github.com/ibemu/ibemu/stack/host"
+	"github.com/ibemu/ibemu/stack/host/hosttest"
 	"github.com/ibemu/ibemu/stack/install"
 )
 
@@ -36,7 +37,7 @@ func newHost(t testing.TB, o host.OS, a host.Arch, adapters ...host.Adapter) *ho
 	if adapters == nil {
 		adapters = []host.Adapter{adapter(t, hca.ProfileConnectX2QDR2p, guidCX), adapter(t, hca.ProfileInfiniHostIIIEx, guidIH)}
 	}
-	h, err := host.Create(filepath.Join(t.TempDir(), "root"), host.Config{Name: "node1", OS: o, Arch: a, Adapters: adapters, Now: fixedNow})
+	h, err := host.Create(filepath.Join(hosttest.TempDir(t), "root"), host.Config{Name: "node1", OS: o, Arch: a, Adapters: adapters, Now: fixedNow})
 	if err != nil {
 		t.Fatalf("Create: %v", err)
 	}

@@ -63,3 +63,19 @@ func Check(t testing.TB, path string) string {
 	}
 	return string(out)
 }
+
+// Path returns the path of a new empty file for a capture named after
+// name, removed when the test ends. It is a single file rather than a
+// t.TempDir tree, so the cleanup also works where directory trees cannot
+// be removed (Windows binaries under Wine 8).
+func Path(t testing.TB, name string) string {
+	t.Helper()
+	f, err := os.CreateTemp("", "ibemu-*-"+name)
+	if err != nil {
+		t.Fatalf("capturetest: %v", err)
+	}
+	p := f.Name()
+	f.Close()
+	t.Cleanup(func() { os.Remove(p) })
+	return p
+}
