@@ -92,7 +92,12 @@ run_sm() {
     # shellcheck disable=SC2086
     (cd "$dir" && IBSIM_SOCKNAME=$sock SIM_HOST=$host \
       timeout 1800 /usr/bin/time -f '%U %S %M' -o "$dir/time" "${pre[@]}" "$IBEMU" sm --once ${IBEMU_SM_ARGS:-} \
-      >"$dir/sm.out" 2>"$dir/sm.err") && ok=1
+      >"$dir/sm.out" 2>"$dir/sm.err") || true
+    # Up is up, as for OpenSM's "SUBNET UP": a sweep problem such as a
+    # credit loop in min-hop routes (which OpenSM does not check) makes
+    # `ibemu sm --once` exit 1 but is printed, not hidden.
+    grep -q "^SUBNET UP" "$dir/sm.out" && ok=1
+    grep "^  problem:" "$dir/sm.out" >&2 || true
   fi
   end=$(date +%s.%N)
   read -r ut st < <(awk '{print $14, $15}' "/proc/$sim_pid/stat")
