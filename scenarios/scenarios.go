@@ -18,6 +18,7 @@ import (
 	"github.com/ibemu/ibemu/hca"
 	"github.com/ibemu/ibemu/stack/fabric"
 	"github.com/ibemu/ibemu/stack/host"
+	"github.com/ibemu/ibemu/stack/host/hosttest"
 	"github.com/ibemu/ibemu/stack/ibtest"
 	"github.com/ibemu/ibemu/stack/install"
 )
@@ -48,7 +49,7 @@ var unsafeName = regexp.MustCompile(`[^A-Za-z0-9._-]+`)
 func StartFabric(src ibtest.Source, opts ...ibtest.Option) *ibtest.Fabric {
 	GinkgoHelper()
 	seed := Seed()
-	capPath := filepath.Join(GinkgoT().TempDir(), "capture.pcap")
+	capPath := filepath.Join(hosttest.TempDir(GinkgoT()), "capture.pcap")
 	f, err := ibtest.Start(src, append([]ibtest.Option{ibtest.WithSeed(seed), ibtest.WithCapture(capPath)}, opts...)...)
 	Expect(err).NotTo(HaveOccurred())
 	AddReportEntry("fabric seed", fmt.Sprintf("%d (suite --seed=%d)", seed, GinkgoRandomSeed()), ReportEntryVisibilityFailureOrVerbose)
@@ -121,7 +122,7 @@ func NewHost(cfg host.Config) *host.Host {
 	if cfg.Name == "" {
 		cfg.Name = fmt.Sprintf("NODE%d", GinkgoParallelProcess())
 	}
-	h, err := host.Create(filepath.Join(GinkgoT().TempDir(), "host"), cfg)
+	h, err := host.Create(filepath.Join(hosttest.TempDir(GinkgoT()), "host"), cfg)
 	Expect(err).NotTo(HaveOccurred())
 	DeferCleanup(func() { Expect(h.Close()).To(Succeed()) })
 	DeferCleanup(func() {

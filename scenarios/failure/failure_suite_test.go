@@ -14,6 +14,7 @@ import (
 
 	. "github.com/ibemu/ibemu/scenarios"
 	"github.com/ibemu/ibemu/stack/host"
+	"github.com/ibemu/ibemu/stack/host/hosttest"
 	"github.com/ibemu/ibemu/stack/install"
 )
 
@@ -36,12 +37,13 @@ var faulted = []struct {
 	{"an uninstall", host.Server2008, host.X64, `msiexec /i WinOF_2-2-1_wlh_x64.msi /qn SRP=1 OSMS=1`, `msiexec /x WinOF_2-2-1_wlh_x64.msi /quiet /forcerestart`},
 }
 
+func TestMain(m *testing.M) {
+	hosttest.MaybeServe() // a live foreign installer for the busy-lock spec
+	os.Exit(m.Run())
+}
+
 func TestFailure(t *testing.T) {
-	dir, err := os.MkdirTemp("", "ibemu-plan-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer os.RemoveAll(dir)
+	dir := hosttest.TempDir(t)
 	for i, f := range faulted {
 		h, err := host.Create(filepath.Join(dir, f.Name), host.Config{OS: f.OS, Arch: f.Arch})
 		if err != nil {

@@ -13,6 +13,7 @@ import (
 	"github.com/ibemu/ibemu/hca"
 	. "github.com/ibemu/ibemu/scenarios"
 	"github.com/ibemu/ibemu/stack/host"
+	"github.com/ibemu/ibemu/stack/host/hosttest"
 	"github.com/ibemu/ibemu/stack/install"
 )
 
@@ -178,11 +179,11 @@ var _ = Describe("an install in progress in another process", Label("kind:failur
 		// The journal of an install whose process (our parent) still runs.
 		dir := filepath.Join(h.Root(), "C", "Config.Msi")
 		Expect(os.MkdirAll(dir, 0o755)).To(Succeed())
-		rec, _ := json.Marshal(map[string]any{"op": "begin", "name": "WinOF install", "pid": os.Getppid(), "token": "00000000000000bb"})
+		rec, _ := json.Marshal(map[string]any{"op": "begin", "name": "WinOF install", "pid": hosttest.LiveProcess(GinkgoT()), "token": "00000000000000bb"})
 		Expect(os.WriteFile(filepath.Join(dir, "ibemu-00000000000000bb.rbs"), append(rec, '\n'), 0o644)).To(Succeed())
 		_, err := Msiexec(h, `msiexec /i WinOF_2-2-1_wlh_x64.msi /qn`, install.Options{})
 		Expect(err).To(MatchError(install.ErrBusy))
 		Expect(install.ExitCode(err)).To(Equal(1618))
-		Expect(os.RemoveAll(dir)).To(Succeed())
+		Expect(host.RemoveTree(dir)).To(Succeed())
 	})
 })

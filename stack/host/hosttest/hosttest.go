@@ -11,7 +11,6 @@ import (
 	"os"
 	"os/exec"
 	"strings"
-	"testing"
 	"time"
 
 	"github.com/ibemu/ibemu/stack/host"
@@ -21,7 +20,7 @@ import (
 // with host.RemoveTree when the test ends, which works under Wine 8 too
 // (t.TempDir's os.RemoveAll needs FileDispositionInformationEx, which Wine
 // lacks). A tree that cannot be removed fails the test.
-func TempDir(t testing.TB) string {
+func TempDir(t TB) string {
 	t.Helper()
 	name := strings.Map(func(r rune) rune {
 		if r == '/' || r == '\\' || r == ':' || r == '#' || r == ' ' {
@@ -39,6 +38,16 @@ func TempDir(t testing.TB) string {
 		}
 	})
 	return dir
+}
+
+// TB is the part of testing.TB that TempDir uses; ginkgo's GinkgoT()
+// has it too.
+type TB interface {
+	Helper()
+	Name() string
+	Cleanup(func())
+	Errorf(format string, args ...any)
+	Fatalf(format string, args ...any)
 }
 
 // helperEnv makes a test binary started by LiveProcess wait instead of
@@ -61,7 +70,7 @@ func MaybeServe() {
 // until the test ends (its TestMain must call MaybeServe first) and
 // returns its PID: a live process that is not the test itself, on every
 // OS, Windows under Wine included.
-func LiveProcess(t testing.TB) int {
+func LiveProcess(t TB) int {
 	t.Helper()
 	exe, err := os.Executable()
 	if err != nil {
