@@ -94,7 +94,17 @@ type Fabric struct {
 	loopGID atomic.Uint64
 
 	dropped atomic.Uint64 // frames lost to injected drops
+
+	// receiving is how deep the event loop is in nested arrivals: 1 while
+	// a device handles a frame the loop delivered, more while frames cut
+	// through (loop-owned).
+	receiving int
 }
+
+// maxCutThrough bounds the nesting of cut-through arrivals (a
+// directed-route SMP and its answer cross at most 2*63 hops; deeper
+// chains continue through the event loop).
+const maxCutThrough = 32
 
 type closer interface{ close() }
 
@@ -333,8 +343,44 @@ func (f *Fabric) Post(fn func()) { f.loop.scheduleNow(fn) }
 // Now is the fabric's current time.
 func (f *Fabric) Now() time.Time { return f.clock.Now() }
 
-// deliver hands an arriving frame to the device of port p.
+// deliver is the event loop's arrival of a frame it queued for port p.
 func (f *Fabric) deliver(p *Port, frame []byte, corrupted, sealed bool) {
+	p.arriving--
+	f.receive(p, frame, corrupted, sealed)
+}
+
+// cutThrough reports whether frame, which a device sends to port to while
+// it handles an arriving frame, arrives at once, in the sender's call,
+// instead of through the event loop's queue. Under the wall clock frames
+// move at once anyway; handing a management frame (VL15: SMPs relayed hop
+// by hop, IBTA Vol 1 §14.2.2) straight on saves the queueing per hop,
+// which is most of a directed-route SMP's cost. It applies only when
+// nothing can tell the difference: the wall clock, no packet taps, no
+// frame queued for the same port (the link keeps its order), no injected
+// corruption, and a bounded nesting. Data VLs always go through the loop,
+// so the transport engines never see an arrival nested in their own
+// sends.
+func (f *Fabric) cutThrough(to *Port, frame []byte, corrupted bool) bool {
+	return f.receiving > 0 && f.receiving < maxCutThrough && !f.cfg.virtual && !corrupted &&
+		to.arriving == 0 && len(f.taps) == 0 && len(frame) >= wire.LRHSize && wire.LRH(frame).VL() == 15
+}
+
+// CutThrough runs fn as the event loop runs a device's handling of an
+// arriving frame: the management frames fn sends, and those the devices
+// send in turn, arrive at once where cutThrough allows (see there)
+// instead of through the loop's queue. A server that injects a batch of
+// requests into the fabric calls it so that each request's whole round
+// trip completes before fn returns. Call it on the event loop.
+func (f *Fabric) CutThrough(fn func()) {
+	f.receiving++
+	defer func() { f.receiving-- }()
+	fn()
+}
+
+// receive hands an arriving frame to the device of port p.
+func (f *Fabric) receive(p *Port, frame []byte, corrupted, sealed bool) {
+	f.receiving++
+	defer func() { f.receiving-- }()
 	if p.node.dead || !p.IsUp() {
 		return // the link went down while the frame was in flight
 	}

@@ -146,14 +146,16 @@ func (l *Link) renegotiate() {
 
 // arrival is the loop time at which a frame of n bytes sent now from p
 // reaches the other end. Under the wall clock frames move at once, in
-// order; under the virtual clock the link serialises them at its data rate
-// and adds its latency.
+// order: they arrive at the loop time of the event that sends them, which
+// saves a clock read per hop (the loop runs whatever is due, so the frame
+// is handed over as soon as the sending event returns). Under the virtual
+// clock the link serialises them at its data rate and adds its latency.
 func (l *Link) arrival(from *Port, n int) int64 {
 	lp := l.fabric.loop
-	now := lp.nowNanos()
 	if !lp.virtual {
-		return now
+		return lp.now.Load()
 	}
+	now := lp.nowNanos()
 	d := l.dir(from)
 	start := max(now, l.busy[d])
 	gbps := float64(l.width.Lanes()) * l.speed.LaneGbps() // bits per ns

@@ -30,6 +30,11 @@ type Port struct {
 
 	// Counters are the port's traffic and error counters.
 	Counters Counters
+
+	// arriving counts the frames queued on the event loop to arrive at
+	// this port (loop-owned); a frame may cut through (Fabric.cutThrough)
+	// only when none is, so frames on one link direction stay in order.
+	arriving int32
 }
 
 // PortConfig is a port's link capabilities, set when the node is added.
@@ -205,7 +210,11 @@ func (p *Port) idlePhys() wire.PhysPortState {
 
 // Send transmits frame (LRH through VCRC, CRCs already sealed) out of the
 // port. It takes ownership of frame. A port whose link is not up discards
-// the frame and counts it in XmitDiscards.
+// the frame and counts it in XmitDiscards. The frame arrives through the
+// event loop, except a management frame that cuts through under the wall
+// clock (Fabric.CutThrough): that one has arrived when Send returns, so a
+// device must not count on running its code after Send before the answer
+// comes back to it.
 func (p *Port) Send(frame []byte) { p.SendFrame(frame, true) }
 
 // SendUnsealed is Send for a frame whose ICRC and VCRC are not computed
@@ -261,7 +270,12 @@ func (p *Port) SendFrame(frame []byte, sealed bool) {
 		frame[bit/8] ^= 1 << (bit % 8)
 		corrupted = true
 	}
+	if f.cutThrough(peer, frame, corrupted) {
+		f.receive(peer, frame, false, sealed)
+		return
+	}
 	at := l.arrival(p, len(frame))
+	peer.arriving++
 	f.loop.scheduleDelivery(at, peer, frame, corrupted, sealed)
 }
 

@@ -26,7 +26,7 @@ var serveStdin io.Reader = os.Stdin
 // ibsim's commands (and more) from stdin and from --commands.
 func runServe(stdout, stderr io.Writer, args []string) error {
 	fs := newFlagSet("serve", stderr,
-		"serve TOPOLOGY [--listen ADDR:PORT] [--sockname NAME] [--commands FILE] [--no-console] [-v N] [--cpuprofile FILE]")
+		"serve TOPOLOGY [--listen ADDR:PORT] [--sockname NAME] [--commands FILE] [--no-console] [-v N] [--cpuprofile FILE] [--memprofile FILE]")
 	listen := fs.String("listen", "", "remote mode: serve UDP on ADDR:PORT (PORT alone binds 127.0.0.1); default: abstract unix sockets")
 	sock := fs.String("sockname", "", "base name of the abstract unix sockets (default $IBSIM_SOCKNAME, else sim)")
 	cmds := fs.String("commands", "", "run the console commands of FILE after start")
@@ -35,6 +35,7 @@ func runServe(stdout, stderr io.Writer, args []string) error {
 	hcaProf := fs.String("hca-profile", "", "use this HCA model for every CA")
 	swProf := fs.String("switch-profile", "", "use this switch model for every switch")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the server's run to this file")
+	memProfile := fs.String("memprofile", "", "write a heap profile to this file when the server stops")
 	pos, err := parseArgs(fs, args)
 	if err != nil {
 		return err
@@ -116,9 +117,16 @@ func runServe(stdout, stderr io.Writer, args []string) error {
 	case <-quit:
 	case <-srv.Done():
 	}
+	if *memProfile != "" {
+		if err := writeHeapProfile(*memProfile); err != nil {
+			fmt.Fprintf(stderr, "# ibemu serve: %v\n", err)
+		}
+	}
 	st := srv.Stats()
 	fmt.Fprintf(stdout, "# ibemu serve: %d datagrams from clients, %d to clients, %d returned undeliverable, %d retransmitted, %d malformed\n",
 		st.FromClients.Load(), st.ToClients.Load(), st.Bounced.Load(), st.Retried.Load(), st.Malformed.Load())
+	fmt.Fprintf(stdout, "# ibemu serve: %d reads, %d writes, %d read wakeups, at most %d requests outstanding, at most %d in one read\n",
+		st.Reads.Load(), st.Writes.Load(), st.Wakeups.Load(), st.MaxOutstanding.Load(), st.MaxBatch.Load())
 	return nil
 }
 

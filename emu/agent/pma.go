@@ -54,22 +54,35 @@ func NewPMA(typ wire.NodeType, cfg PMAConfig) *PMA {
 	if cfg.RespTimeValue == 0 {
 		cfg.RespTimeValue = 18
 	}
-	get := []wire.Method{wire.MethodGet}
-	getSet := []wire.Method{wire.MethodGet, wire.MethodSet}
 	a := &PMA{typ: typ, cfg: cfg, bases: map[*emu.Port]*pmaBase{}}
-	a.cs = ClassSupport{
-		Versions: []uint8{wire.PMAClassVersion},
-		Methods:  []wire.Method{wire.MethodGet, wire.MethodSet},
-		Attrs: map[wire.AttrID][]wire.Method{
-			wire.AttrClassPortInfo: get,
-			wire.AttrPortCounters:  getSet,
-		},
-	}
+	a.cs = pmaSupport[0]
 	if cfg.CapabilityMask&(wire.PerfCapExtendedWidth|wire.PerfCapExtendedWidthNoIETF) != 0 {
-		a.cs.Attrs[wire.AttrPortCountersExtended] = getSet
+		a.cs = pmaSupport[1]
 	}
 	return a
 }
+
+// pmaSupport is what a PMA serves without ([0]) and with ([1])
+// PortCountersExtended (IBTA Vol 1 §16.1.3, §16.1.4). Every PMA shares
+// these tables, which nothing changes after init: a fabric of thousands
+// of nodes keeps one copy instead of a map per node.
+var pmaSupport = func() [2]ClassSupport {
+	get := []wire.Method{wire.MethodGet}
+	getSet := []wire.Method{wire.MethodGet, wire.MethodSet}
+	var cs [2]ClassSupport
+	for i := range cs {
+		cs[i] = ClassSupport{
+			Versions: []uint8{wire.PMAClassVersion},
+			Methods:  []wire.Method{wire.MethodGet, wire.MethodSet},
+			Attrs: map[wire.AttrID][]wire.Method{
+				wire.AttrClassPortInfo: get,
+				wire.AttrPortCounters:  getSet,
+			},
+		}
+	}
+	cs[1].Attrs[wire.AttrPortCountersExtended] = getSet
+	return cs
+}()
 
 // CapabilityMask returns the ClassPortInfo.CapabilityMask the PMA reports.
 func (a *PMA) CapabilityMask() uint16 { return a.cfg.CapabilityMask }

@@ -2,6 +2,7 @@ package agent
 
 import (
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/ibemu/ibemu/emu"
@@ -270,8 +271,10 @@ type SMA struct {
 	node  NodeConfig
 	ports []*PortAttrs // index = port number; [0] nil on a CA
 	opts  SMAOptions
+	// attrs holds the handlers registered with Handle (nil until the
+	// first); the SMA's own attributes are served by ownAttr, so a node
+	// keeps no table of its own handlers.
 	attrs map[wire.AttrID]attrEntry
-	cs    ClassSupport
 
 	n     *emu.Node
 	traps trapState
@@ -309,7 +312,7 @@ func NewSMA(node NodeConfig, ports []PortConfig, opts SMAOptions) (*SMA, error) 
 	if opts.TrapRetries == 0 {
 		opts.TrapRetries = 3
 	}
-	s := &SMA{node: node, opts: opts, ports: make([]*PortAttrs, node.NumPorts+1), attrs: map[wire.AttrID]attrEntry{}}
+	s := &SMA{node: node, opts: opts, ports: make([]*PortAttrs, node.NumPorts+1)}
 	first := 1
 	if node.Type == wire.NodeTypeSwitch {
 		first = 0
@@ -325,17 +328,86 @@ func NewSMA(node NodeConfig, ports []PortConfig, opts SMAOptions) (*SMA, error) 
 		}
 		s.ports[num] = pa
 	}
-	get := []wire.Method{wire.MethodGet}
-	getSet := []wire.Method{wire.MethodGet, wire.MethodSet}
-	s.attrs[wire.AttrNodeDescription] = attrEntry{get, s.nodeDescription}
-	s.attrs[wire.AttrNodeInfo] = attrEntry{get, s.nodeInfo}
-	s.attrs[wire.AttrPortInfo] = attrEntry{getSet, s.portInfo}
-	s.attrs[wire.AttrGUIDInfo] = attrEntry{getSet, s.guidInfo}
-	s.attrs[wire.AttrPKeyTable] = attrEntry{getSet, s.pkeyTable}
-	s.attrs[wire.AttrSLtoVLMappingTable] = attrEntry{getSet, s.sl2vlTable}
-	s.attrs[wire.AttrVLArbitrationTable] = attrEntry{getSet, s.vlArbTable}
-	s.rebuildSupport()
 	return s, nil
+}
+
+// Methods the SMA's own attributes accept (shared, never changed).
+var (
+	smaGet    = []wire.Method{wire.MethodGet}
+	smaGetSet = []wire.Method{wire.MethodGet, wire.MethodSet}
+)
+
+// ownAttr reports the methods the SMA's own handler for attr accepts
+// (IBTA Vol 1 §14.2.5, Table 145): NodeDescription and NodeInfo Get;
+// PortInfo, GUIDInfo, P_KeyTable, SLtoVLMappingTable and
+// VLArbitrationTable Get and Set. nil: the SMA has no handler of its own.
+func ownAttr(attr wire.AttrID) []wire.Method {
+	switch attr {
+	case wire.AttrNodeDescription, wire.AttrNodeInfo:
+		return smaGet
+	case wire.AttrPortInfo, wire.AttrGUIDInfo, wire.AttrPKeyTable, wire.AttrSLtoVLMappingTable,
+		wire.AttrVLArbitrationTable:
+		return smaGetSet
+	}
+	return nil
+}
+
+// serveOwn runs the SMA's own handler for r's attribute (one ownAttr
+// lists).
+func (s *SMA) serveOwn(r *Request) wire.MADStatus {
+	switch wire.MAD(r.Req).AttrID() {
+	case wire.AttrNodeDescription:
+		return s.nodeDescription(r)
+	case wire.AttrNodeInfo:
+		return s.nodeInfo(r)
+	case wire.AttrPortInfo:
+		return s.portInfo(r)
+	case wire.AttrGUIDInfo:
+		return s.guidInfo(r)
+	case wire.AttrPKeyTable:
+		return s.pkeyTable(r)
+	case wire.AttrSLtoVLMappingTable:
+		return s.sl2vlTable(r)
+	case wire.AttrVLArbitrationTable:
+		return s.vlArbTable(r)
+	}
+	return wire.MADStatusUnsupportedMethodAttr
+}
+
+// methods returns the methods attribute attr accepts: those a handler
+// registered with Handle gave, else those of the SMA's own handler (nil:
+// the attribute is not served). h is the registered handler, nil for the
+// SMA's own.
+func (s *SMA) methods(attr wire.AttrID) (ms []wire.Method, h AttrHandler) {
+	if e, ok := s.attrs[attr]; ok {
+		return e.methods, e.fn
+	}
+	return ownAttr(attr), nil
+}
+
+// check returns the status SMP m gets for its header alone, as
+// ClassSupport.Check does for the classes of the other agents: class
+// version 1, methods Get, Set and TrapRepress (the last for Notice only),
+// and the attribute's own methods.
+func (s *SMA) check(m wire.MAD) wire.MADStatus {
+	if m.BaseVersion() != wire.MADBaseVersion || m.ClassVersion() != wire.SMPClassVersion {
+		return wire.MADStatusBadVersion
+	}
+	switch m.Method() {
+	case wire.MethodGet, wire.MethodSet:
+	case wire.MethodTrapRepress:
+		if m.AttrID() == wire.AttrNotice {
+			return wire.MADStatusOK
+		}
+		return wire.MADStatusUnsupportedMethodAttr
+	default:
+		return wire.MADStatusUnsupportedMethod
+	}
+	ms, _ := s.methods(m.AttrID())
+	if !slices.Contains(ms, m.Method()) {
+		return wire.MADStatusUnsupportedMethodAttr
+	}
+	return wire.MADStatusOK
 }
 
 func (s *SMA) newPort(num int, pc PortConfig) (*PortAttrs, error) {
@@ -419,20 +491,10 @@ func (s *SMA) newPort(num int, pc PortConfig) (*PortAttrs, error) {
 // Set), replacing the SMA's own handler if it has one. A switch registers
 // SwitchInfo, LinearForwardingTable, MulticastForwardingTable and so on.
 func (s *SMA) Handle(attr wire.AttrID, methods []wire.Method, h AttrHandler) {
+	if s.attrs == nil {
+		s.attrs = map[wire.AttrID]attrEntry{}
+	}
 	s.attrs[attr] = attrEntry{append([]wire.Method(nil), methods...), h}
-	s.rebuildSupport()
-}
-
-func (s *SMA) rebuildSupport() {
-	s.cs = ClassSupport{
-		Versions: []uint8{wire.SMPClassVersion},
-		Methods:  []wire.Method{wire.MethodGet, wire.MethodSet, wire.MethodTrapRepress},
-		Attrs:    map[wire.AttrID][]wire.Method{},
-	}
-	for a, e := range s.attrs {
-		s.cs.Attrs[a] = e.methods
-	}
-	s.cs.Attrs[wire.AttrNotice] = []wire.Method{wire.MethodTrapRepress}
 }
 
 // Bind attaches the SMA to its node. Devices call it from Start; Process
@@ -482,7 +544,7 @@ func (s *SMA) Supports(m wire.MAD) bool {
 	if m.Method() == wire.MethodTrapRepress {
 		return m.AttrID() == wire.AttrNotice
 	}
-	return s.cs.Supports(m)
+	return s.check(m) == wire.MADStatusOK
 }
 
 // mkeyPort is the port whose M_Key guards an SMP that arrived on p: the
@@ -535,9 +597,9 @@ func (s *SMA) Process(p *emu.Port, f *Frame, reply func(resp wire.MAD)) {
 		s.trapRepressed(p, smp)
 		return
 	}
-	if resp, answered, refused := Refuse(&s.cs, m); refused {
-		if answered {
-			reply(resp)
+	if st := s.check(m); st != wire.MADStatusOK {
+		if Answered(m.Method()) {
+			reply(ErrorReply(m, st))
 		}
 		return
 	}
@@ -555,7 +617,12 @@ func (s *SMA) Process(p *emu.Port, f *Frame, reply func(resp wire.MAD)) {
 		r.Reply = wire.SMP(resp)
 	}
 	r.SMA, r.Port, r.Frame, r.Req, r.MKeyOK = s, p, f, smp, ok
-	st := s.attrs[m.AttrID()].fn(r)
+	var st wire.MADStatus
+	if _, h := s.methods(m.AttrID()); h != nil {
+		st = h(r)
+	} else {
+		st = s.serveOwn(r)
+	}
 	r.Reply.SetStatus(st)
 	if st != wire.MADStatusOK && m.Method() == wire.MethodSet {
 		r.after = nil // a refused Set changes nothing

@@ -71,16 +71,22 @@ func NewVendor(fw Firmware) (*Vendor, error) {
 	if err := fw.Validate(); err != nil {
 		return nil, err
 	}
+	return &Vendor{fw: fw, cs: vendorSupport}, nil
+}
+
+// vendorSupport is what the vendor agent serves. Every Vendor shares it
+// (nothing changes it after init), so a large fabric keeps one copy.
+var vendorSupport = func() ClassSupport {
 	get := []wire.Method{wire.MethodGet}
-	return &Vendor{fw: fw, cs: ClassSupport{
+	return ClassSupport{
 		Versions: []uint8{wire.MellanoxClassVersion},
 		Methods:  []wire.Method{wire.MethodGet, wire.MethodSet},
 		Attrs: map[wire.AttrID][]wire.Method{
 			wire.AttrClassPortInfo:     get,
 			wire.AttrVendorGeneralInfo: get,
 		},
-	}}, nil
-}
+	}
+}()
 
 // Firmware returns the firmware description.
 func (v *Vendor) Firmware() Firmware { return v.fw }

@@ -17,16 +17,17 @@ import (
 // datagrams waiting to be written to it, and the host agents it uses on
 // an HCA attach point.
 //
-// The data path is built like ibsim's poll loop, with the fabric work
-// batched: the reader goroutine takes every datagram the socket holds in
-// one call (recvmmsg on Linux) and hands the whole batch to the event
-// loop in one event; the loop queues the answers without a system call;
-// the writer goroutine writes everything queued in one call (sendmmsg)
-// once the loop has nothing left to do. With the server on one processor
-// (ibemu serve) the writer runs exactly when the loop goes idle, so a
-// client with several MADs outstanding gets all their answers in one
-// write, and a lone MAD still gets its answer as soon as the fabric has
-// produced it.
+// The data path is built like ibsim's poll loop, with the reads batched:
+// the reader goroutine takes every datagram the socket holds in one call
+// (recvmmsg on Linux) and hands the whole batch to the event loop in one
+// event. The loop writes each answer to the socket itself, without
+// waiting, the moment the fabric produces it, as ibsim's loop does: no
+// goroutine is woken per answer, and the answer leaves at once (an SM
+// with few MADs outstanding waits for each one). Only when the client's
+// socket is full (or its writer still has datagrams queued, whose order
+// must hold) do answers queue, and the writer goroutine writes everything
+// queued in one call (sendmmsg) once the socket takes it: a slow client
+// never blocks the event loop.
 type client struct {
 	s     *Server
 	slot  int
@@ -90,6 +91,7 @@ type rxBatch struct {
 	lens []int // bytes received per slot
 	ds   []Datagram
 	run  func() // b.process, made once so posting allocates nothing
+	all  func() // b.inject, made once
 }
 
 const (
@@ -107,6 +109,7 @@ func init() {
 	rxPool.New = func() any {
 		b := &rxBatch{buf: make([]byte, rxMax*rxSlot), lens: make([]int, rxMax), ds: make([]Datagram, 0, rxMax)}
 		b.run = b.process
+		b.all = b.inject
 		return b
 	}
 }
@@ -115,13 +118,31 @@ func init() {
 func (b *rxBatch) slot(i int) []byte { return b.buf[i*rxSlot : (i+1)*rxSlot] }
 
 // process runs on the event loop: every datagram of the batch enters the
-// fabric, in order.
+// fabric, in order, its management frames cutting through the fabric
+// (emu.Fabric.CutThrough), so most answers are ready when the batch has
+// gone in; the client's answers are held meanwhile and leave together in
+// one write, like the batch came in one read.
 func (b *rxBatch) process() {
+	c := b.c
+	st := &c.s.stats
+	if n := int64(len(b.ds)); n > st.MaxBatch.Load() {
+		st.MaxBatch.Store(n) // only the event loop writes it
+	}
+	if n := int64(len(c.pending) + len(b.ds)); n > st.MaxOutstanding.Load() {
+		st.MaxOutstanding.Store(n) // at most: responses in the batch count too
+	}
+	c.out.hold()
+	c.s.fab.CutThrough(b.all)
+	c.out.flush()
+	b.release()
+}
+
+// inject hands every datagram of the batch to the fabric.
+func (b *rxBatch) inject() {
 	c := b.c
 	for _, d := range b.ds {
 		c.point.fromClient(c, d)
 	}
-	b.release()
 }
 
 func (b *rxBatch) release() {
@@ -307,6 +328,84 @@ func (w *writer) write(fd uintptr) bool {
 	return true
 }
 
+// directSender writes single datagrams to a client's socket from the
+// event loop (outQueue.send), without waiting. Its state is guarded by the
+// client's outQueue lock.
+type directSender struct {
+	c      *client
+	v      ioVec
+	d      []byte
+	n      int
+	err    error
+	fn     func(fd uintptr) bool
+	fnMany func(fd uintptr) bool
+}
+
+// setDirect gives c's outQueue its direct send functions, when c's socket
+// is written through its raw descriptor.
+func (c *client) setDirect() {
+	if c.raw == nil || !batchedIO {
+		return
+	}
+	ds := &directSender{c: c}
+	ds.fn = ds.write
+	ds.fnMany = ds.writeMany
+	c.out.send = ds.send
+	c.out.sendMany = ds.sendMany
+}
+
+// sendMany writes the datagrams of batch now, as many as the socket takes
+// (sendmmsg on Linux), and returns how many went.
+func (ds *directSender) sendMany(batch []byte) int {
+	sent := 0
+	for len(batch) > 0 {
+		ds.d, ds.err, ds.n = batch, nil, 0
+		err := ds.c.raw.Write(ds.fnMany)
+		ds.d = nil
+		if err == nil {
+			err = ds.err
+		}
+		if err != nil || ds.n == 0 {
+			break
+		}
+		sent += ds.n
+		batch = batch[ds.n*DatagramSize:]
+		ds.c.recvd.Add(uint64(ds.n))
+		ds.c.s.stats.ToClients.Add(uint64(ds.n))
+		ds.c.s.stats.Writes.Add(1)
+	}
+	return sent
+}
+
+// writeMany is what the raw descriptor runs for sendMany: one try.
+func (ds *directSender) writeMany(fd uintptr) bool {
+	ds.n, ds.err = ds.v.sendBatch(fd, ds.d)
+	return true
+}
+
+// send writes d now, or fails (syscall.EAGAIN when the socket is full).
+func (ds *directSender) send(d Datagram) error {
+	ds.d, ds.err = d, nil
+	err := ds.c.raw.Write(ds.fn)
+	ds.d = nil
+	if err == nil {
+		err = ds.err
+	}
+	if err != nil {
+		return err
+	}
+	ds.c.recvd.Add(1)
+	ds.c.s.stats.ToClients.Add(1)
+	ds.c.s.stats.Writes.Add(1)
+	return nil
+}
+
+// write is what the raw descriptor runs: one try, never a wait.
+func (ds *directSender) write(fd uintptr) bool {
+	_, ds.err = ds.v.sendBatch(fd, ds.d)
+	return true
+}
+
 // gone reports whether a socket error means the peer no longer exists.
 func gone(err error) bool {
 	return errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ENOTCONN) ||
@@ -314,9 +413,12 @@ func gone(err error) bool {
 }
 
 // outQueue is an unbounded FIFO of datagrams between the event loop
-// (producer) and a client's writer goroutine (consumer). The datagrams lie
-// back to back in one buffer, which the writer takes whole; two buffers
-// alternate, so queueing allocates nothing once they have grown.
+// (producer) and a client's socket. The loop writes a datagram itself
+// when nothing is queued before it (send), or a held batch at once
+// (flush, sendMany); whatever the socket does not take waits here for the
+// client's writer goroutine (consumer). The datagrams lie back to back in
+// one buffer, which the writer takes whole; two buffers alternate, so
+// queueing allocates nothing once they have grown.
 type outQueue struct {
 	mu sync.Mutex
 	// +checklocks:mu
@@ -327,14 +429,30 @@ type outQueue struct {
 	closed bool
 	// busy is set while the writer goroutine holds a batch.
 	// +checklocks:mu
-	busy  bool
+	busy bool
+	// held is set while the event loop collects answers to write together
+	// (hold, flush).
+	// +checklocks:mu
+	held  bool
 	ready chan struct{}
+	// send, when set, writes one datagram to the client without waiting
+	// (syscall.EAGAIN when its socket is full); put uses it while nothing
+	// is queued, so an answer leaves without waking the writer. one is its
+	// datagram's buffer.
+	send func(d Datagram) error
+	// sendMany, when set, writes datagrams of a batch (DatagramSize bytes
+	// each) without waiting and returns how many went.
+	sendMany func(batch []byte) int
+	// +checklocks:mu
+	one [DatagramSize]byte
 }
 
 func newOutQueue() *outQueue { return &outQueue{ready: make(chan struct{}, 1)} }
 
-// put appends the datagram (dlid, slid, dqp, sqp, status, mad) and wakes
-// the writer when it was idle with nothing queued.
+// put sends the datagram (dlid, slid, dqp, sqp, status, mad): at once
+// through send when nothing is queued before it and the socket takes it,
+// else appended to the queue, waking the writer when it was idle with
+// nothing queued.
 func (o *outQueue) put(dlid, slid wire.LID, sqp, dqp, status uint32, mad []byte) {
 	o.mu.Lock()
 	if o.closed {
@@ -342,23 +460,74 @@ func (o *outQueue) put(dlid, slid wire.LID, sqp, dqp, status uint32, mad []byte)
 		return
 	}
 	off := len(o.q)
+	if off == 0 && !o.busy && !o.held && o.send != nil {
+		d := Datagram(o.one[:])
+		encodeDatagram(d, dlid, slid, sqp, dqp, status, mad)
+		if o.send(d) == nil {
+			o.mu.Unlock()
+			return
+		}
+		// The socket is full (or failing): the writer waits for room, or
+		// meets the error and drops the client.
+	}
 	o.q = append(o.q, make([]byte, DatagramSize)...)
-	d := Datagram(o.q[off:])
+	encodeDatagram(Datagram(o.q[off:]), dlid, slid, sqp, dqp, status, mad)
+	wake := off == 0 && !o.busy && !o.held
+	o.mu.Unlock()
+	if wake {
+		o.wake()
+	}
+}
+
+func (o *outQueue) wake() {
+	select {
+	case o.ready <- struct{}{}:
+	default:
+	}
+}
+
+// hold makes put queue without writing until flush.
+func (o *outQueue) hold() {
+	o.mu.Lock()
+	o.held = true
+	o.mu.Unlock()
+}
+
+// flush ends hold: what was queued meanwhile is written at once when the
+// writer is idle and the socket takes it (sendMany), else the writer is
+// woken for the rest.
+func (o *outQueue) flush() {
+	o.mu.Lock()
+	o.held = false
+	if len(o.q) == 0 || o.busy {
+		o.mu.Unlock()
+		return
+	}
+	if o.sendMany != nil {
+		n := o.sendMany(o.q)
+		rest := copy(o.q, o.q[n*DatagramSize:])
+		o.q = o.q[:rest]
+		if rest == 0 {
+			o.mu.Unlock()
+			return
+		}
+	}
+	o.mu.Unlock()
+	o.wake()
+}
+
+// encodeDatagram fills d (DatagramSize bytes) with the datagram (dlid,
+// slid, dqp, sqp, status, mad).
+func encodeDatagram(d Datagram, dlid, slid wire.LID, sqp, dqp, status uint32, mad []byte) {
+	clear(d[:DatagramHeaderSize])
 	binary.BigEndian.PutUint16(d[0:], uint16(dlid))
 	binary.BigEndian.PutUint16(d[4:], uint16(slid))
 	binary.BigEndian.PutUint32(d[8:], dqp)
 	binary.BigEndian.PutUint32(d[12:], sqp)
 	binary.BigEndian.PutUint32(d[16:], status)
 	binary.BigEndian.PutUint64(d[24:], wire.MADSize)
-	copy(d[DatagramHeaderSize:], mad)
-	wake := off == 0 && !o.busy
-	o.mu.Unlock()
-	if wake {
-		select {
-		case o.ready <- struct{}{}:
-		default:
-		}
-	}
+	n := copy(d[DatagramHeaderSize:], mad)
+	clear(d[DatagramHeaderSize+n:])
 }
 
 // wait returns everything queued, waiting for at least one datagram; ok

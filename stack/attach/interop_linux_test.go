@@ -634,10 +634,11 @@ func TestInteropDrop(t *testing.T) {
 }
 
 // TestInteropMaxSMPs: OpenSM with no limit on outstanding SMPs (--maxsmps
-// 0, which makes ibsim spin forever) keeps hundreds of SMPs in flight and
-// brings up a 128-HCA fat tree; the server answers every one. (On bigger
-// fabrics OpenSM itself gives up: its umad layer tracks at most 1000
-// pending MADs and evicts the rest, "ERR 5401".)
+// 0, which makes ibsim spin forever) keeps many SMPs in flight (the server
+// reads dozens in one batch, where OpenSM's default allows 4) and brings
+// up a 128-HCA fat tree; the server answers every one. (On bigger fabrics
+// OpenSM itself gives up: its umad layer tracks at most 1000 pending MADs
+// and evicts the rest, "ERR 5401".)
 func TestInteropMaxSMPs(t *testing.T) {
 	needInterop(t)
 	ft, err := topology.FatTree(2, 16)
@@ -649,6 +650,7 @@ func TestInteropMaxSMPs(t *testing.T) {
 		st := h.srv.Stats()
 		t.Logf("%d datagrams in, %d out, %d retransmitted, %d timed out, at most %d outstanding", st.FromClients.Load(),
 			st.ToClients.Load(), st.Retried.Load(), st.TimedOut.Load(), st.MaxOutstanding.Load())
+		t.Logf("at most %d datagrams in one read", st.MaxBatch.Load())
 	}()
 	h.opensmOnce(120*time.Second, nil, "--maxsmps", "0")
 	h.checkAllActive()
@@ -659,8 +661,8 @@ func TestInteropMaxSMPs(t *testing.T) {
 	if in, out := st.FromClients.Load(), st.ToClients.Load(); in != out || in == 0 {
 		t.Errorf("%d requests, %d answers", in, out)
 	}
-	if m := st.MaxOutstanding.Load(); m < 100 {
-		t.Errorf("at most %d SMPs were outstanding; the test wants hundreds", m)
+	if m := st.MaxBatch.Load(); m < rxMax/2 {
+		t.Errorf("at most %d SMPs arrived in one read; the test wants OpenSM unthrottled (dozens)", m)
 	}
 }
 

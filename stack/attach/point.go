@@ -226,9 +226,6 @@ func (ap *attachPoint) fromClient(c *client, d Datagram) {
 			c.pending = map[uint64]*transaction{}
 		}
 		c.pending[key] = tr
-		if n := int64(len(c.pending)); n > ap.s.stats.MaxOutstanding.Load() {
-			ap.s.stats.MaxOutstanding.Store(n) // only the event loop writes it
-		}
 	}
 	if err := ap.forward(c, d); err != nil {
 		ap.failed(c, d, tr, err)

@@ -127,8 +127,13 @@ type Stats struct {
 	// Malformed counts datagrams and control messages dropped as malformed.
 	Malformed atomic.Uint64
 	// MaxOutstanding is the largest number of requests one client had
-	// waiting for a response at once.
+	// waiting for a response at once, as the server saw them: those it
+	// had taken into the fabric unanswered plus those of the read being
+	// taken in. MaxBatch is the most datagrams one read took from a
+	// client: a client that keeps many requests in flight shows there
+	// even when the server answers each batch before the next read.
 	MaxOutstanding atomic.Int64
+	MaxBatch       atomic.Int64
 	// Connects and Drops count clients attached and clients dropped (gone
 	// away without DISCONNECT, or forced out with X).
 	Connects, Drops atomic.Uint64
@@ -431,6 +436,7 @@ func (s *Server) connect(c Ctl, from net.Addr) error {
 			cl.raw = rc
 		}
 	}
+	cl.setDirect()
 	if err := s.fab.Do(func() {
 		ap.add(cl)
 		if ci.ISSM != 0 {
