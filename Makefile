@@ -6,7 +6,7 @@ IBEMU   := $(CURDIR)/bin/ibemu
 PKGS    := ./...
 TESTTIMEOUT ?= 28m
 
-.PHONY: all build deps demo test unit check fuzz bench bench-discover bench-sm bench-interop clean scenarios
+.PHONY: all build deps demo test unit check fuzz bench bench-discover bench-sm bench-interop clean scenarios wine-test
 
 all: build
 
@@ -40,6 +40,13 @@ test: deps check build scenarios
 
 fuzz:
 	@bash .ci/fuzz.sh $${FUZZTIME:-5}
+
+# The Windows-facing packages (the emulated hosts, the WinOF installer and
+# its scenarios, the wire codecs) as real Windows binaries under Wine
+# (installs wine64 and mingw-w64 on first use, as root).
+WINEPKGS ?= ./emu/wire ./emu/capture ./stack/host ./stack/install ./scenarios/install ./scenarios/uninstall ./scenarios/failure
+wine-test:
+	@bash ../shared/tools/wine-go-test $(WINEPKGS)
 
 bench: build
 	$(GO) test -run '^$$' -bench . -benchmem -count 1 -timeout 30m $(PKGS)

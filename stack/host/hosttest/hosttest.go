@@ -22,12 +22,18 @@ import (
 // lacks). A tree that cannot be removed fails the test.
 func TempDir(t TB) string {
 	t.Helper()
+	// A name every file system takes: letters, digits, dot, dash,
+	// underscore, and short (spec texts can be long).
 	name := strings.Map(func(r rune) rune {
-		if r == '/' || r == '\\' || r == ':' || r == '#' || r == ' ' {
-			return '_'
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '.', r == '-':
+			return r
 		}
-		return r
+		return '_'
 	}, t.Name())
+	if len(name) > 40 {
+		name = name[:40]
+	}
 	dir, err := os.MkdirTemp("", "ibemu-"+name+"-")
 	if err != nil {
 		t.Fatalf("hosttest: temp dir: %v", err)
