@@ -292,12 +292,18 @@ func (f *Fabric) MADTransport(hcaName string, port int) (mad.Transport, error) {
 // DiscoverFrom walks the fabric from port of the named HCA with
 // directed-route SMPs, as ibnetdiscover does.
 func (f *Fabric) DiscoverFrom(ctx context.Context, hcaName string, port int) (*discover.Result, error) {
+	return f.DiscoverFromWith(ctx, hcaName, port, discover.Options{})
+}
+
+// DiscoverFromWith is DiscoverFrom with discovery options (more retries
+// for a lossy fabric, say).
+func (f *Fabric) DiscoverFromWith(ctx context.Context, hcaName string, port int, opts discover.Options) (*discover.Result, error) {
 	tr, err := f.MADTransport(hcaName, port)
 	if err != nil {
 		return nil, err
 	}
 	defer tr.Close()
-	return discover.Discover(ctx, tr, discover.Options{})
+	return discover.Discover(ctx, tr, opts)
 }
 
 // Discover walks the fabric from the first HCA's first port, within a
