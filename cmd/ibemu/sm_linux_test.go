@@ -3,7 +3,6 @@
 package main
 
 import (
-	"context"
 	"encoding/binary"
 	"fmt"
 	"net/netip"
@@ -20,8 +19,6 @@ import (
 
 	"github.com/ibemu/ibemu/emu/topology"
 	"github.com/ibemu/ibemu/emu/wire"
-	"github.com/ibemu/ibemu/stack/attach"
-	"github.com/ibemu/ibemu/stack/mad"
 )
 
 // These tests are the cross-checks with real peers: our SM brings
@@ -462,31 +459,9 @@ func TestSMServesSAToRealTools(t *testing.T) {
 // the SA at smLID, over the attach protocol.
 func registerService(t *testing.T, sock, host string, smLID wire.LID, guid wire.GUID) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	c, err := attach.Dial(ctx, &attach.DialConfig{SockName: sock, Host: host})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	a, err := mad.NewAgent(c, mad.Registration{QPN: 1, Class: wire.MgmtClassSubnAdm, ClassVersion: wire.SAClassVersion}, mad.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer a.Close()
-	req := make([]byte, wire.MADSize)
+	rec := make([]byte, wire.ServiceRecordSize)
+	wire.ServiceRecord(rec).Encode(&wire.ServiceRecordFields{ServiceID: 0x10000CE100415453,
+		ServiceGID: linkLocal(guid), ServicePKey: 0xFFFF, ServiceLease: wire.ServiceLeaseInfinite, ServiceName: "ibemu interop"})
 	mask := wire.ServiceRecordCompServiceID | wire.ServiceRecordCompServiceGID | wire.ServiceRecordCompServicePKey
-	wire.SAMAD(req).Encode(&wire.SAMADFields{
-		MAD: wire.MADFields{BaseVersion: 1, MgmtClass: wire.MgmtClassSubnAdm, ClassVersion: wire.SAClassVersion,
-			Method: wire.MethodSet, AttrID: wire.AttrServiceRecord},
-		SA: wire.SAHeaderFields{ComponentMask: mask},
-	})
-	var gid wire.GID
-	gid[0], gid[1] = 0xfe, 0x80
-	binary.BigEndian.PutUint64(gid[8:], uint64(guid))
-	wire.ServiceRecord(req[wire.SADataOffset:]).Encode(&wire.ServiceRecordFields{ServiceID: 0x10000CE100415453,
-		ServiceGID: gid, ServicePKey: 0xFFFF, ServiceLease: wire.ServiceLeaseInfinite, ServiceName: "ibemu interop"})
-	if _, err := a.Call(ctx, mad.Addr{LID: smLID, QPN: 1}, req); err != nil {
-		t.Fatalf("ServiceRecord Set: %v", err)
-	}
+	saCall(t, sock, host, smLID, wire.MethodSet, wire.AttrServiceRecord, mask, rec)
 }
