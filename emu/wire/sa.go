@@ -118,6 +118,20 @@ func SARecordSize(a AttrID) int {
 		return MCMemberRecordSize
 	case AttrInformInfoRecord:
 		return InformInfoRecordSize
+	case AttrSMInfoRecord:
+		return SMInfoRecordSize
+	case AttrPKeyTableRecord:
+		return PKeyTableRecordSize
+	case AttrSLtoVLMappingTableRecord:
+		return SLtoVLMappingTableRecordSize
+	case AttrVLArbitrationTableRecord:
+		return VLArbitrationTableRecordSize
+	case AttrMulticastForwardingTableRecord:
+		return MulticastForwardingTableRecordSize
+	case AttrGUIDInfoRecord:
+		return GUIDInfoRecordSize
+	case AttrMultiPathRecord:
+		return MultiPathRecordSize
 	}
 	return 0
 }

@@ -317,21 +317,10 @@ func (u *Umad) registerLocked(req *UmadRegReq) (uint32, error) {
 // the device (which stops the reader), tells every endpoint, and stops
 // the delivery goroutine once that is delivered.
 func (u *Umad) Close() error {
-	u.mu.Lock()
-	if u.closed {
-		u.mu.Unlock()
+	eps, ok := u.shut()
+	if !ok {
 		return nil
 	}
-	u.closed = true
-	var eps []*umadEP
-	for i, ep := range u.eps {
-		if ep != nil {
-			eps = append(eps, ep)
-			u.eps[i] = nil
-		}
-	}
-	clear(u.outstanding)
-	u.mu.Unlock()
 	var errs []error
 	for _, ep := range eps {
 		if err := ep.unregister(); err != nil {
@@ -370,21 +359,10 @@ func (u *Umad) finish(eps []*umadEP, cause error) {
 // fail ends the transport after the device failed (the HCA went away:
 // reads return EIO).
 func (u *Umad) fail(err error) {
-	u.mu.Lock()
-	if u.closed {
-		u.mu.Unlock()
+	eps, ok := u.shut()
+	if !ok {
 		return
 	}
-	u.closed = true
-	var eps []*umadEP
-	for i, ep := range u.eps {
-		if ep != nil {
-			eps = append(eps, ep)
-			u.eps[i] = nil
-		}
-	}
-	clear(u.outstanding)
-	u.mu.Unlock()
 	_ = u.closeDevice()
 	u.finish(eps, fmt.Errorf("mad: umad %s port %d: %w", u.port.CA, u.port.Port, err))
 }
@@ -810,4 +788,23 @@ func (t *umadTimer) Stop() bool {
 		return true
 	}
 	return false
+}
+
+// shut marks the transport closed and takes its endpoints and outstanding
+// sends away, once: ok is false when it was already closed.
+func (u *Umad) shut() (eps []*umadEP, ok bool) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.closed {
+		return nil, false
+	}
+	u.closed = true
+	for i, ep := range u.eps {
+		if ep != nil {
+			eps = append(eps, ep)
+			u.eps[i] = nil
+		}
+	}
+	clear(u.outstanding)
+	return eps, true
 }

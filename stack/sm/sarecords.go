@@ -120,20 +120,6 @@ func recordSize(attr wire.AttrID) int {
 		return SwitchInfoRecordSize
 	case wire.AttrLinearForwardingTableRecord:
 		return LFTRecordSize
-	case wire.AttrSMInfoRecord:
-		return wire.SMInfoRecordSize
-	case wire.AttrPKeyTableRecord:
-		return wire.PKeyTableRecordSize
-	case wire.AttrSLtoVLMappingTableRecord:
-		return wire.SLtoVLMappingTableRecordSize
-	case wire.AttrVLArbitrationTableRecord:
-		return wire.VLArbitrationTableRecordSize
-	case wire.AttrMulticastForwardingTableRecord:
-		return wire.MulticastForwardingTableRecordSize
-	case wire.AttrGUIDInfoRecord:
-		return wire.GUIDInfoRecordSize
-	case wire.AttrMultiPathRecord:
-		return wire.MultiPathRecordSize
 	}
 	return wire.SARecordSize(attr)
 }
