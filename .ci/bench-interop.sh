@@ -15,7 +15,12 @@
 # measure); the run-cpu columns count only the CPU spent after the server
 # was ready for clients, while OpenSM ran (ibsim's loading grows faster
 # than linearly with the fabric, so the two tell loading and serving
-# apart).
+# apart). The usr and sys columns split the CPU per SMP into user time
+# and kernel time (utime and stime of /proc/PID/stat): the kernel's share
+# (receiving and sending the datagrams, waking OpenSM, switching between
+# processes) is a floor that any server moving the same datagrams through
+# the same sockets pays, so they show what part of the difference between
+# the servers is their own code.
 #
 # Usage: .ci/bench-interop.sh [SIZES...]   SIZES: 648 11664 (default both)
 # Env: IBEMU (default bin/ibemu), RUNS (runs per server, default 1),
@@ -70,8 +75,10 @@ wait_sock() {
 
 declare -A smps
 
-printf "%-8s %-6s %8s %10s %10s %8s %9s %10s %10s %11s %10s\n" size server "wall(s)" "discov(s)" "lft+act(s)" "cpu(s)" \
-  "rss(MB)" "smp/s" "cpu-us/smp" "run-cpu(s)" "run-us/smp"
+row="%-8s %-6s %8s %10s %10s %8s %9s %10s %10s %8s %8s %11s %10s %8s %8s\n"
+# shellcheck disable=SC2059
+printf "$row" size server "wall(s)" "discov(s)" "lft+act(s)" "cpu(s)" "rss(MB)" "smp/s" "cpu-us/smp" "usr-us" "sys-us" \
+  "run-cpu(s)" "run-us/smp" "run-usr" "run-sys"
 for size in "${sizes[@]}"; do
   case $size in
   648) gen=(fattree --levels 2 --radix 36) ;;
@@ -119,12 +126,20 @@ for size in "${sizes[@]}"; do
         smps[$size]=$(sed -n 's/^# ibemu serve: \([0-9]*\) datagrams from clients.*/\1/p' "$dir/server.out")
       fi
       n=${smps[$size]:-0}
+      # persmp TICKS: clock ticks of CPU as microseconds per SMP.
+      persmp() { awk -v n="$n" -v t="$1" -v c="$clk" 'BEGIN { if (n > 0) printf "%.2f", t / c * 1e6 / n; else print "-" }'; }
+      usr=$(persmp "$ut")
+      sys=$(persmp "$st")
+      runusr=$(persmp "$((ut - ut0))")
+      runsys=$(persmp "$((st - st0))")
       rate=$(awk -v n="$n" -v w="$wall" 'BEGIN { if (w > 0 && n > 0) printf "%.0f", n / w; else print "-" }')
       per=$(awk -v n="$n" -v c="$cpu" 'BEGIN { if (n > 0) printf "%.2f", c * 1e6 / n; else print "-" }')
       runper=$(awk -v n="$n" -v c="$runcpu" 'BEGIN { if (n > 0) printf "%.2f", c * 1e6 / n; else print "-" }')
-      printf "%-8s %-6s %8s %10s %10s %8s %9s %10s %10s %11s %10s\n" "$size" "$server" "$wall" "$disc" "$lft" "$cpu" "$rss" \
-        "$rate" "$per" "$runcpu" "$runper"
+      # shellcheck disable=SC2059
+      printf "$row" "$size" "$server" "$wall" "$disc" "$lft" "$cpu" "$rss" "$rate" "$per" "$usr" "$sys" \
+        "$runcpu" "$runper" "$runusr" "$runsys"
     done
   done
 done
+echo "# usr-us and sys-us: user and kernel CPU microseconds per SMP (whole life); run-usr and run-sys: the same while OpenSM ran"
 echo "# SMP counts (from ibemu serve, also used for ibsim): $(for k in "${!smps[@]}"; do printf '%s=%s ' "$k" "${smps[$k]}"; done)"

@@ -1,52 +1,75 @@
 package emu
 
-import "sync/atomic"
+// Counter is one of a port's traffic or error counters, kept at full
+// 64-bit width. It belongs to the event loop, like the port: the packet
+// path counts with plain adds instead of atomic ones, which took a
+// locked instruction per counter per frame at every hop. Read and change
+// it on the event loop (device code, a Clock callback, Fabric.Do);
+// another goroutine takes a consistent copy of all of a port's counters
+// with Fabric.ReadCounters.
+type Counter struct{ v uint64 }
 
-// Counters are a port's traffic and error counters, kept at full 64-bit
-// width. A device's performance management agent reads them and saturates
-// each into the width of its PortCounters field; PortCountersExtended shows
-// them whole. They are atomic: safe to read from any goroutine.
+// Add adds n and returns the new count. Call it on the event loop.
+func (c *Counter) Add(n uint64) uint64 {
+	c.v += n
+	return c.v
+}
+
+// Load returns the count. Call it on the event loop.
+func (c *Counter) Load() uint64 { return c.v }
+
+// Store sets the count (a PMA Set, a console command). Call it on the
+// event loop.
+func (c *Counter) Store(v uint64) { c.v = v }
+
+// Counters are a port's traffic and error counters (IBTA Vol 1 §16.1.3.5
+// PortCounters, §16.1.4.8 PortCountersExtended, §14.2.5.6 PortInfo
+// violation counters). A device's performance management agent reads
+// them and saturates each into the width of its PortCounters field;
+// PortCountersExtended shows them whole. They belong to the event loop
+// (see Counter); Snapshot copies them there, Fabric.ReadCounters from
+// any goroutine.
 type Counters struct {
-	XmitData    atomic.Uint64 // octets transmitted, divided by 4 (IBTA PortXmitData)
-	RcvData     atomic.Uint64 // octets received, divided by 4
-	XmitPkts    atomic.Uint64
-	RcvPkts     atomic.Uint64
-	UnicastXmit atomic.Uint64
-	UnicastRcv  atomic.Uint64
-	McastXmit   atomic.Uint64
-	McastRcv    atomic.Uint64
+	XmitData    Counter // octets transmitted, divided by 4 (IBTA PortXmitData)
+	RcvData     Counter // octets received, divided by 4
+	XmitPkts    Counter
+	RcvPkts     Counter
+	UnicastXmit Counter
+	UnicastRcv  Counter
+	McastXmit   Counter
+	McastRcv    Counter
 
-	SymbolErrors         atomic.Uint64
-	LinkErrorRecovery    atomic.Uint64
-	LinkDowned           atomic.Uint64
-	RcvErrors            atomic.Uint64 // bad CRC, bad length, malformed
-	RcvRemotePhysErrors  atomic.Uint64
-	RcvSwitchRelayErrors atomic.Uint64 // no route (LFT miss, DLID out of range)
-	XmitDiscards         atomic.Uint64 // link down, port not active, head-of-queue timeout
-	XmitConstraintErrors atomic.Uint64 // outbound P_Key / raw filter
-	RcvConstraintErrors  atomic.Uint64 // inbound P_Key / raw filter
-	LocalLinkIntegrity   atomic.Uint64
-	ExcessiveBufOverrun  atomic.Uint64
-	VL15Dropped          atomic.Uint64
-	XmitWait             atomic.Uint64
-	PKeyViolations       atomic.Uint64 // PortInfo.P_KeyViolations
-	QKeyViolations       atomic.Uint64
-	MKeyViolations       atomic.Uint64
+	SymbolErrors         Counter
+	LinkErrorRecovery    Counter
+	LinkDowned           Counter
+	RcvErrors            Counter // bad CRC, bad length, malformed
+	RcvRemotePhysErrors  Counter
+	RcvSwitchRelayErrors Counter // no route (LFT miss, DLID out of range)
+	XmitDiscards         Counter // link down, port not active, head-of-queue timeout
+	XmitConstraintErrors Counter // outbound P_Key / raw filter
+	RcvConstraintErrors  Counter // inbound P_Key / raw filter
+	LocalLinkIntegrity   Counter
+	ExcessiveBufOverrun  Counter
+	VL15Dropped          Counter
+	XmitWait             Counter
+	PKeyViolations       Counter // PortInfo.P_KeyViolations
+	QKeyViolations       Counter
+	MKeyViolations       Counter
 }
 
-// Reset sets every counter to zero.
-func (c *Counters) Reset() {
-	for _, p := range c.all() {
-		p.Store(0)
-	}
-}
+// Reset sets every counter to zero. Call it on the event loop.
+func (c *Counters) Reset() { *c = Counters{} }
 
-func (c *Counters) all() []*atomic.Uint64 {
-	return []*atomic.Uint64{&c.XmitData, &c.RcvData, &c.XmitPkts, &c.RcvPkts,
-		&c.UnicastXmit, &c.UnicastRcv, &c.McastXmit, &c.McastRcv,
-		&c.SymbolErrors, &c.LinkErrorRecovery, &c.LinkDowned, &c.RcvErrors,
-		&c.RcvRemotePhysErrors, &c.RcvSwitchRelayErrors, &c.XmitDiscards,
-		&c.XmitConstraintErrors, &c.RcvConstraintErrors, &c.LocalLinkIntegrity,
-		&c.ExcessiveBufOverrun, &c.VL15Dropped, &c.XmitWait,
-		&c.PKeyViolations, &c.QKeyViolations, &c.MKeyViolations}
+// Snapshot returns a copy of the counters, all taken at one instant.
+// Call it on the event loop; Fabric.ReadCounters works from anywhere.
+func (c *Counters) Snapshot() Counters { return *c }
+
+// ReadCounters returns a consistent copy of port p's counters, taken on
+// the event loop (so safe from any goroutine; before Start or on the
+// loop it copies at once). It fails with ErrStopped once the fabric has
+// stopped.
+func (f *Fabric) ReadCounters(p *Port) (Counters, error) {
+	var c Counters
+	err := f.Do(func() { c = p.Counters })
+	return c, err
 }

@@ -10,17 +10,47 @@
 // switch, a router, a test double) and Ports numbered as on hardware (port 0
 // is a switch's management port and never carries a link). Devices never see
 // sockets, files or processes: they receive frames through
-// Device.HandlePacket and transmit with Port.Send.
+// Device.HandlePacket and transmit with Port.Send, which hands the frame
+// over; a frame the fabric itself drops (injected loss, a link down, a
+// bad CRC) is offered back to the registered FrameRecyclers, so devices
+// that pool their buffers lose none.
 //
 // # Concurrency
 //
 // Every device callback, every Clock timer and every frame delivery runs on
-// the fabric's single event-loop goroutine, so device code needs no locks.
+// the fabric's event loop, one at a time, so device code needs no locks.
 // Methods of Node, Port and Link that read or change state must be called on
-// that goroutine: from device code, from a Clock callback, or inside
-// Fabric.Do. The Fabric's own methods (Do, Post, SetPortEnabled, SetDropRate,
-// ...) are safe from any goroutine. Port counters are atomic and may be read
-// anywhere.
+// the event loop: from device code, from a Clock callback, or inside
+// Fabric.Do. The Fabric's own methods (Do, Post, Enter, SetPortEnabled,
+// SetDropRate, ...) are safe from any goroutine. Port counters belong to
+// the event loop too (plain adds on the packet path); another goroutine
+// reads them with Fabric.ReadCounters.
+//
+// The event loop is a token rather than a goroutine: whoever holds it runs
+// the events. Under the virtual clock the loop goroutine holds it for good.
+// Under the wall clock the loop goroutine lets go whenever nothing is due,
+// and a goroutine that calls Fabric.Enter while nobody holds it takes the
+// loop over inline: it runs its callback and every event due (the frames
+// the callback sends cross the switches and reach the receiving devices, a
+// completion lands in a host's queue) on its own goroutine, then lets go,
+// sparing the two goroutine hand-overs of a doorbell. Fabric.Do runs its
+// function inline the same way but leaves what follows to the loop
+// goroutine, since its callers may hold locks that device code takes. While it
+// runs, it is the event loop (Fabric.OnLoop is true there); work others
+// queue meanwhile runs before it lets go (it looks at the queue again after
+// letting go, so nothing queued in that instant is left behind); a timer
+// it arms that falls due before the loop goroutine would wake up wakes it;
+// after an inline budget of events the rest is handed to the loop
+// goroutine; and Stop waits for it to finish. Nested calls never run
+// inline: Enter from a callback (the caller already runs the loop) queues
+// behind the current event at the same instant, and Do runs its function
+// at once, as on the loop goroutine. At most one goroutine in the process
+// runs a loop inline at a time (a callback of one fabric that enters
+// another queues there), which lets OnLoop recognise it without the
+// goroutine id that a cheap entry cannot afford. Post never runs inline:
+// it is the doorbell for callers that hold locks the callback takes.
+// Events keep their (time, sequence) order whoever runs them, and frames
+// to one port arrive in the order sent.
 //
 // # Time
 //

@@ -82,6 +82,8 @@ type Fabric struct {
 	nodes []*Node
 	links []*Link
 	taps  []PacketTap
+	// recyclers take back the frames the fabric discards (loop-owned).
+	recyclers []FrameRecycler
 
 	started bool
 
@@ -223,6 +225,37 @@ func (f *Fabric) Disconnect(p *Port) {
 // Start or on the event loop.
 func (f *Fabric) AddTap(t PacketTap) { f.taps = append(f.taps, t) }
 
+// FrameRecycler takes back a frame the fabric discarded, so that the
+// device whose buffer pool it came from can use the buffer again.
+// RecycleFrame runs on the event loop; it reports whether it took the
+// frame, and must leave frames it did not make alone.
+type FrameRecycler interface {
+	RecycleFrame(frame []byte) bool
+}
+
+// AddFrameRecycler registers r to be offered every frame the fabric
+// itself discards: lost to an injected drop, sent on a port whose link is
+// down, arriving at a dead node or a port gone down, or failing its CRC.
+// (A frame a device discards is that device's business.) Registering the
+// same r again does nothing. Call it before Start or on the event loop.
+func (f *Fabric) AddFrameRecycler(r FrameRecycler) {
+	for _, x := range f.recyclers {
+		if x == r {
+			return
+		}
+	}
+	f.recyclers = append(f.recyclers, r)
+}
+
+// discard offers a frame the fabric drops to the recyclers.
+func (f *Fabric) discard(frame []byte) {
+	for _, r := range f.recyclers {
+		if r.RecycleFrame(frame) {
+			return
+		}
+	}
+}
+
 // RemoveTap unregisters a tap.
 func (f *Fabric) RemoveTap(t PacketTap) {
 	for i, x := range f.taps {
@@ -301,15 +334,25 @@ func (f *Fabric) running() bool {
 	return f.started && !f.stopped
 }
 
-// OnLoop reports whether the caller runs on the fabric's event loop.
+// OnLoop reports whether the caller runs on the fabric's event loop: it is
+// the loop goroutine, or a goroutine that runs the loop inline (Enter, Do).
+// It costs a look at the caller's stack; device code knows where it runs
+// and need not ask.
 func (f *Fabric) OnLoop() bool {
+	if inlineLoop.Load() == f.loop && onInlineStack() {
+		return true
+	}
 	id := f.loopGID.Load()
 	return id != 0 && id == goid()
 }
 
 // Do runs fn on the event loop and waits for it to return. Before Start it
-// runs fn at once; on the event loop itself it calls fn directly. It
-// returns ErrStopped if the fabric stops first.
+// runs fn at once; on the event loop itself it calls fn directly. Under
+// the wall clock, when no goroutine runs the loop, the caller runs fn
+// inline as Enter does, instead of waiting for the loop goroutine, but
+// leaves what fn causes to the loop goroutine: a caller of Do may hold
+// locks that device code takes. It returns ErrStopped if the fabric stops
+// first.
 func (f *Fabric) Do(fn func()) error {
 	f.mu.Lock()
 	started, stopped, done := f.started, f.stopped, f.done
@@ -317,7 +360,15 @@ func (f *Fabric) Do(fn func()) error {
 	if stopped {
 		return ErrStopped
 	}
-	if !started || f.OnLoop() {
+	if !started {
+		fn()
+		return nil
+	}
+	if f.loop.enter() {
+		runInline(f.loop, fn, 0, 0)
+		return nil
+	}
+	if f.OnLoop() {
 		fn()
 		return nil
 	}
@@ -337,8 +388,51 @@ func (f *Fabric) Do(fn func()) error {
 }
 
 // Post queues fn to run on the event loop at the current time and returns
-// at once. Before Start, fn runs when the fabric starts.
+// at once. Before Start, fn runs when the fabric starts. Post never runs
+// fn on the caller's goroutine, so it may be called with locks held that
+// fn takes; see Enter for the faster doorbell.
 func (f *Fabric) Post(fn func()) { f.loop.scheduleNow(fn) }
+
+// Enter runs fn on the event loop at the current time, on the calling
+// goroutine when it can: under the wall clock, when no goroutine runs the
+// loop, the caller takes the loop over (it is then the event loop: OnLoop
+// is true, device code and timers run on it), runs fn and every event due
+// after it (the frames fn sends cross the fabric and what they cause at
+// once runs too), lets the loop go and returns true. Otherwise it queues
+// fn as Post does and returns false at once: under the virtual clock
+// (which stays on its single goroutine), before Start, after Stop, while
+// another goroutine runs the loop, and when the caller itself runs it (a
+// nested Enter from a callback queues fn behind the current event, at the
+// same instant, in order). Events keep their (time, sequence) order
+// either way, and a goroutine that posts while Enter runs the loop has
+// its work run before Enter returns.
+//
+// Enter is the doorbell of host code on the data path: it saves the
+// hand-over to the loop goroutine and back. The caller must not hold
+// locks that fn or device code takes, and should expect to spend the time
+// the fabric takes to carry out what fn starts (at most a bounded number
+// of events; the loop goroutine takes over the rest).
+func (f *Fabric) Enter(fn func()) bool {
+	l := f.loop
+	if l.virtual {
+		l.scheduleNow(fn)
+		return false
+	}
+	if l.enter() {
+		runInline(l, fn, 0, inlineBudget)
+		return true
+	}
+	// Queue fn, then try again: a goroutine that holds the token looks at
+	// the list after it lets go, so either it runs fn or, if it let go
+	// first, the token is free here. When it cannot be taken for another
+	// reason, enter hands fn to the loop goroutine.
+	seq := l.queueAt(l.nowNanos(), fn)
+	if l.enter() {
+		runInline(l, nil, seq, inlineBudget)
+		return true
+	}
+	return false
+}
 
 // Now is the fabric's current time.
 func (f *Fabric) Now() time.Time { return f.clock.Now() }
@@ -382,11 +476,13 @@ func (f *Fabric) receive(p *Port, frame []byte, corrupted, sealed bool) {
 	f.receiving++
 	defer func() { f.receiving-- }()
 	if p.node.dead || !p.IsUp() {
-		return // the link went down while the frame was in flight
+		f.discard(frame) // the link went down while the frame was in flight
+		return
 	}
 	if !sealed && p.node.offload == nil {
 		if wire.SealPacket(frame) != nil {
 			p.Counters.RcvErrors.Add(1)
+			f.discard(frame)
 			return
 		}
 		sealed = true
@@ -395,6 +491,7 @@ func (f *Fabric) receive(p *Port, frame []byte, corrupted, sealed bool) {
 	p.Counters.RcvData.Add(uint64(len(frame) / 4))
 	if (corrupted || f.cfg.verifyCRC) && !wire.CheckVCRC(frame) {
 		p.Counters.RcvErrors.Add(1)
+		f.discard(frame)
 		return
 	}
 	if len(frame) >= wire.LRHSize && wire.LRH(frame).DLID().IsMulticast() {

@@ -15,6 +15,7 @@ type Link struct {
 
 	width wire.LinkWidth // negotiated; valid while the link is up
 	speed wire.LinkSpeed
+	gbps  float64 // data rate at width and speed, in bits per ns (0: none)
 
 	latency time.Duration
 	busy    [2]int64 // virtual time each direction's serialiser is busy until
@@ -87,6 +88,17 @@ func (l *Link) negotiate() {
 	if s := a.speedEnabled & b.speedEnabled; s != 0 {
 		l.speed = wire.LinkSpeed(1) << (bits.Len16(uint16(s)) - 1)
 	}
+	l.gbps = float64(l.width.Lanes()) * l.speed.LaneGbps()
+}
+
+// SerialisationTime is how long n bytes take to leave a port of the link
+// at its negotiated width and speed (0 when the ends share none), the
+// time the virtual clock's link model spends on each frame.
+func (l *Link) SerialisationTime(n int) time.Duration {
+	if l.gbps <= 0 {
+		return 0
+	}
+	return time.Duration(float64(n*8) / l.gbps)
 }
 
 // trainable reports whether the link can come up now.
@@ -158,11 +170,6 @@ func (l *Link) arrival(from *Port, n int) int64 {
 	now := lp.nowNanos()
 	d := l.dir(from)
 	start := max(now, l.busy[d])
-	gbps := float64(l.width.Lanes()) * l.speed.LaneGbps() // bits per ns
-	ser := int64(0)
-	if gbps > 0 {
-		ser = int64(float64(n*8) / gbps)
-	}
-	l.busy[d] = start + ser
+	l.busy[d] = start + int64(l.SerialisationTime(n))
 	return l.busy[d] + int64(l.latency)
 }

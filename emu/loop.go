@@ -2,6 +2,8 @@ package emu
 
 import (
 	"context"
+	"math"
+	"reflect"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -17,8 +19,8 @@ type event struct {
 	// state is 0 while pending, 1 once the callback ran or was stopped.
 	state atomic.Uint32
 	l     *loop // the loop of a timer (fn != nil)
-	// pooled marks a callback queued by scheduleNow: nobody holds it, so
-	// the loop recycles it once the callback ran.
+	// pooled marks a callback queued by queueAt (Post, Enter, Do): nobody
+	// holds it, so the loop recycles it once the callback ran.
 	pooled bool
 
 	// A frame delivery (fn == nil): the frame arrives at port.
@@ -43,6 +45,7 @@ type event struct {
 type fifo struct {
 	q       []*event // ring buffer; its length is a power of two
 	head, n int
+	port    *Port // whose arrivals it holds
 }
 
 func (f *fifo) tail() *event { return f.q[(f.head+f.n-1)&(len(f.q)-1)] }
@@ -195,24 +198,34 @@ func (l *loop) popHead() *event {
 	return l.q.pop()
 }
 
-// loop is the single-goroutine scheduler behind a Fabric.
+// loop is the scheduler behind a Fabric.
 //
-// The event heap belongs to the loop goroutine (and, before Start, to the
-// goroutine building the fabric): frame deliveries, which devices schedule
-// from the loop, go straight into it. Callbacks scheduled from anywhere
-// (timers, Post, Do) pass through the locked inbound list, which the loop
-// drains before it picks the next event. Time, holds and sequence numbers
-// are atomics, so the hot path takes no lock.
+// Whoever holds the loop's token runs its events: the loop goroutine, or
+// (under the wall clock) a goroutine that entered the loop inline (see
+// Fabric.Enter). The event heap, the arrival queues and everything the
+// devices keep belong to the token's holder (and, before Start, to the
+// goroutine building the fabric, which holds the token until the loop
+// goroutine takes it over): frame deliveries, which devices schedule while
+// they run, go straight into the heap. Callbacks scheduled from anywhere
+// (timers, Post, Do) pass through the locked inbound list, which the
+// holder drains before it picks the next event, and which it looks at
+// again after it let go of the token, so nothing queued while it ran is
+// left behind. Time, holds and sequence numbers are atomics, so the hot
+// path takes no lock.
 type loop struct {
 	virtual bool
 	base    time.Time // real time of now=0 (wall) or Epoch (virtual)
 
-	q     eventHeap       // loop goroutine only
-	free  []*event        // delivery events for reuse; loop goroutine only
-	fifos map[*Port]*fifo // arrival queues; loop goroutine only
+	q    eventHeap // token holder only
+	free []*event  // delivery events for reuse; token holder only
+	// Arrival queues, by node index and port number (a table, which
+	// costs less per frame than a map), or by port for a port of no node;
+	// token holder only.
+	byNode [][]*fifo
+	fifos  map[*Port]*fifo
 
 	seq   atomic.Uint64
-	now   atomic.Int64 // current loop time, written by the loop goroutine
+	now   atomic.Int64 // current loop time, written by the token holder
 	holds atomic.Int64 // Inbox items not yet reacted to (virtual mode)
 	// stopped counts timers stopped since the last compaction.
 	stopped atomic.Int64
@@ -222,29 +235,68 @@ type loop struct {
 	in []*event
 	// +checklocks:inMu
 	inFree  []*event    // recycled scheduleNow events
-	inSpare []*event    // the other buffer of in; loop goroutine only
-	done    []*event    // scheduleNow events that ran; loop goroutine only
+	inSpare []*event    // the other buffer of in; token holder only
+	done    []*event    // scheduleNow events that ran; token holder only
 	pending atomic.Bool // in is not empty
 
+	// token says who runs the events: nobody (tokenFree), a goroutine
+	// (tokenHeld), or nobody ever again (tokenClosed, once the loop
+	// goroutine exited).
+	token atomic.Int32
+	// sleepUntil is the loop time up to which the loop goroutine may
+	// sleep without looking at the heap (math.MaxInt64: until woken). A
+	// goroutine that leaves an inline run with an event due earlier wakes
+	// it.
+	sleepUntil atomic.Int64
+	// closing is set once the loop goroutine is on its way out: an inline
+	// holder then always wakes it when it lets go.
+	closing atomic.Bool
+	// inlineRuns counts the inline runs (Fabric.Enter, Fabric.Do that
+	// took the loop on the caller's goroutine).
+	inlineRuns atomic.Uint64
+
 	// kicks counts the reasons to look again (something queued, a hold
-	// released); parked is set while the loop goroutine sleeps on wake, so
-	// that only then does poke pay for a channel send.
+	// released, an earlier event left by an inline run); parked is set
+	// while the loop goroutine sleeps on wake, so that only then does poke
+	// pay for a channel send.
 	kicks  atomic.Uint64
 	parked atomic.Bool
 	// spin is how long the idle loop polls for work before it parks; it
 	// adapts between 0 and maxSpin (loop goroutine only).
 	spin time.Duration
+	// procs is GOMAXPROCS as the loop goroutine last read it (when it
+	// started and whenever it woke from parking: reading it takes the
+	// scheduler's lock, which yielding goroutines contend for).
+	procs int
 
 	wake    chan struct{}
 	deliver func(p *Port, frame []byte, corrupted, sealed bool)
 }
 
+// Token states of a loop.
+const (
+	tokenFree   int32 = iota // nobody runs events
+	tokenHeld                // a goroutine runs events
+	tokenClosed              // the loop goroutine exited; nobody runs events again
+)
+
 // maxSpin bounds how long an idle event loop keeps polling for work (and
 // yielding its core to other goroutines) before it parks. A host that
 // posts work again within it hands the work over without waking a
-// sleeping goroutine, which sets the latency floor of a ping-pong; a
-// fabric left idle spins at most this long and then burns no CPU.
+// sleeping goroutine; a fabric left idle spins at most this long and then
+// burns no CPU. Work entered inline (Fabric.Enter) needs no hand-over, so
+// a fabric driven that way lets the budget decay to nothing.
 const maxSpin = 50 * time.Microsecond
+
+// loopBatch is how many events the loop goroutine runs between looks at
+// its context; inlineBudget is how many an inline run may take on before
+// it hands what is left to the loop goroutine, so that a goroutine that
+// entered the loop gets back to its own work even while other goroutines
+// keep queueing.
+const (
+	loopBatch    = 1024
+	inlineBudget = 1 << 14
+)
 
 func newLoop(virtual bool) *loop {
 	l := &loop{virtual: virtual, wake: make(chan struct{}, 1), spin: maxSpin}
@@ -253,6 +305,10 @@ func newLoop(virtual bool) *loop {
 	} else {
 		l.base = time.Now()
 	}
+	// The goroutine building the fabric owns the loop until Start hands
+	// it to the loop goroutine.
+	l.token.Store(tokenHeld)
+	l.sleepUntil.Store(math.MaxInt64)
 	return l
 }
 
@@ -266,9 +322,9 @@ func (l *loop) nowNanos() int64 {
 	return l.now.Load()
 }
 
-// poke tells the loop to look again. The channel send, which wakes a
-// sleeping goroutine, happens only when the loop goroutine is parked: a
-// running or spinning loop sees the kick count move.
+// poke tells the loop goroutine to look again. The channel send, which
+// wakes a sleeping goroutine, happens only when the loop goroutine is
+// parked: a running or spinning loop sees the kick count move.
 func (l *loop) poke() {
 	l.kicks.Add(1)
 	if l.parked.Load() {
@@ -277,6 +333,20 @@ func (l *loop) poke() {
 		default:
 		}
 	}
+}
+
+// queued tells the loop that something was added to the inbound list.
+// Under the wall clock a goroutine that holds the token drains the list
+// before it lets go and looks at it again afterwards (see run and leave),
+// so only work queued while nobody runs the loop needs a poke; this spares
+// a goroutine that posts while the loop runs (inline or not) the wake-up
+// of the loop goroutine. Under the virtual clock the loop goroutine holds
+// the token for good, and every queued item pokes it.
+func (l *loop) queued() {
+	if !l.virtual && l.token.Load() == tokenHeld {
+		return
+	}
+	l.poke()
 }
 
 // schedule queues fn to run at loop time at (ns). Safe from any goroutine.
@@ -289,7 +359,7 @@ func (l *loop) schedule(at int64, fn func()) *event {
 	l.in = append(l.in, e)
 	l.pending.Store(true)
 	l.inMu.Unlock()
-	l.poke()
+	l.queued()
 	return e
 }
 
@@ -297,7 +367,13 @@ func (l *loop) schedule(at int64, fn func()) *event {
 // queued for that time. Safe from any goroutine. Its event is never handed
 // out, so the loop recycles it after the callback ran.
 func (l *loop) scheduleNow(fn func()) {
-	at := l.nowNanos()
+	l.queueAt(l.nowNanos(), fn)
+	l.queued()
+}
+
+// queueAt adds a pooled callback event at loop time at to the inbound
+// list without telling anyone and returns its sequence number.
+func (l *loop) queueAt(at int64, fn func()) uint64 {
 	l.inMu.Lock()
 	var e *event
 	if n := len(l.inFree); n > 0 {
@@ -310,15 +386,16 @@ func (l *loop) scheduleNow(fn func()) {
 	}
 	// The sequence number is taken under the lock so that callbacks queued
 	// for the same instant run in the order they were queued.
-	e.at, e.seq, e.fn, e.idx = at, l.seq.Add(1), fn, -1
+	seq := l.seq.Add(1)
+	e.at, e.seq, e.fn, e.idx = at, seq, fn, -1
 	l.in = append(l.in, e)
 	l.pending.Store(true)
 	l.inMu.Unlock()
-	l.poke()
+	return seq
 }
 
-// scheduleDelivery queues the arrival of frame at port p. Loop goroutine
-// only (devices transmit from the loop).
+// scheduleDelivery queues the arrival of frame at port p. Token holder
+// only (devices transmit while they run).
 func (l *loop) scheduleDelivery(at int64, p *Port, frame []byte, corrupted, sealed bool) {
 	if now := l.now.Load(); at < now {
 		at = now
@@ -331,14 +408,7 @@ func (l *loop) scheduleDelivery(at int64, p *Port, frame []byte, corrupted, seal
 		e = &event{}
 	}
 	e.at, e.seq, e.port, e.frame, e.corrupted, e.sealed = at, l.seq.Add(1), p, frame, corrupted, sealed
-	f := l.fifos[p]
-	if f == nil {
-		if l.fifos == nil {
-			l.fifos = map[*Port]*fifo{}
-		}
-		f = &fifo{}
-		l.fifos[p] = f
-	}
+	f := l.fifoOf(p)
 	switch {
 	case f.n == 0:
 		e.fifo = f
@@ -352,7 +422,42 @@ func (l *loop) scheduleDelivery(at int64, p *Port, frame []byte, corrupted, seal
 	}
 }
 
-// drain moves the inbound events into the heap. Loop goroutine only.
+// fifoOf returns the arrival queue of port p, made on first use. Token
+// holder only.
+func (l *loop) fifoOf(p *Port) *fifo {
+	n := p.node
+	if n == nil {
+		f := l.fifos[p]
+		if f == nil {
+			if l.fifos == nil {
+				l.fifos = map[*Port]*fifo{}
+			}
+			f = &fifo{port: p}
+			l.fifos[p] = f
+		}
+		return f
+	}
+	if n.index < len(l.byNode) {
+		if ps := l.byNode[n.index]; p.num < len(ps) {
+			if f := ps[p.num]; f != nil && f.port == p {
+				return f
+			}
+		}
+	}
+	for len(l.byNode) <= n.index {
+		l.byNode = append(l.byNode, nil)
+	}
+	ps := l.byNode[n.index]
+	for len(ps) <= p.num {
+		ps = append(ps, nil)
+	}
+	f := &fifo{port: p}
+	ps[p.num] = f
+	l.byNode[n.index] = ps
+	return f
+}
+
+// drain moves the inbound events into the heap. Token holder only.
 func (l *loop) drain() {
 	l.inMu.Lock()
 	in := l.in
@@ -386,7 +491,7 @@ func (l *loop) release(n int) {
 }
 
 // next pops the event to run now, or says how long to wait (-1: until
-// woken) when there is none.
+// woken) when there is none. Token holder only.
 func (l *loop) next() (*event, time.Duration) {
 	for {
 		if l.pending.Load() {
@@ -405,9 +510,15 @@ func (l *loop) next() (*event, time.Duration) {
 		}
 		head := l.q[0]
 		if !l.virtual {
-			now := int64(time.Since(l.base))
-			if head.at <= now {
+			// Frames that devices send arrive at the loop time of the
+			// event that sent them, which is already due: the clock is
+			// read only when the head lies beyond the time last read.
+			now := l.now.Load()
+			if head.at > now {
+				now = int64(time.Since(l.base))
 				l.now.Store(now)
+			}
+			if head.at <= now {
 				return l.popHead(), 0
 			}
 			return nil, time.Duration(head.at - now)
@@ -429,8 +540,33 @@ func (l *loop) next() (*event, time.Duration) {
 	}
 }
 
+// headAt is the loop time of the first event in the heap, math.MaxInt64
+// when it is empty. Token holder only.
+func (l *loop) headAt() int64 {
+	if len(l.q) == 0 {
+		return math.MaxInt64
+	}
+	return l.q[0].at
+}
+
+// runDue runs up to limit events that are due. It returns how many it
+// ran, how long until the next event when none is due (-1: none queued)
+// and whether it stopped at the limit with events still due. Token holder
+// only.
+func (l *loop) runDue(limit int) (ran int, wait time.Duration, more bool) {
+	for ran < limit {
+		e, w := l.next()
+		if e == nil {
+			return ran, w, false
+		}
+		l.dispatch(e)
+		ran++
+	}
+	return ran, 0, true
+}
+
 // compact drops every stopped timer from the heap and restores the heap
-// order. Loop goroutine only.
+// order. Token holder only.
 func (l *loop) compact() {
 	l.stopped.Store(0)
 	q := l.q[:0]
@@ -450,32 +586,79 @@ func (l *loop) compact() {
 	}
 }
 
-// run processes events until ctx is done.
+// run is the loop goroutine: it processes events until ctx is done. It
+// starts as the token's holder (Start hands it over). Under the wall clock
+// it lets go of the token whenever nothing is due, so that a goroutine
+// that posts work may run it itself (enter), and sleeps until the next
+// event is due or it is poked; an inline holder that leaves an event due
+// before that wakes it. Under the virtual clock it keeps the token: time
+// moves only here.
 func (l *loop) run(ctx context.Context) {
 	var timer *time.Timer
+	owned := true
 	defer func() {
 		if timer != nil {
 			timer.Stop()
 		}
+		l.close(owned)
 	}()
 	done := ctx.Done()
-	for n := 0; ; n++ {
-		if n&1023 == 0 {
-			select {
-			case <-done:
-				return
-			default:
-			}
+	l.procs = runtime.GOMAXPROCS(0)
+	for {
+		select {
+		case <-done:
+			return
+		default:
 		}
 		// Any kick after this snapshot makes the idle loop look again.
 		kick := l.kicks.Load()
-		e, wait := l.next()
-		if e != nil {
-			l.dispatch(e)
-			continue
+		if !owned {
+			owned = l.token.CompareAndSwap(tokenFree, tokenHeld)
 		}
-		if l.idleSpin(kick, wait) {
-			continue
+		var wait time.Duration = -1
+		if owned {
+			var more bool
+			if _, wait, more = l.runDue(loopBatch); more {
+				continue
+			}
+			if !l.virtual {
+				// Let go while idle. The deadline is published before the
+				// token: an inline holder that sees the token free and
+				// arms an earlier timer sees this deadline and wakes us.
+				l.sleepUntil.Store(l.headAt())
+				l.token.Store(tokenFree)
+				owned = false
+				// Work queued while we held the token skipped the poke
+				// (see queued): look again.
+				if l.pending.Load() {
+					continue
+				}
+			}
+		} else {
+			// An inline holder runs the loop; it wakes us when it leaves
+			// an event due before our deadline, so sleep until then. A
+			// deadline that has passed is replaced by "until woken", and
+			// the token looked at again afterwards: a holder that let go
+			// before it could see the store left the token free.
+			d := l.sleepUntil.Load()
+			if now := l.nowNanos(); d > now {
+				if d != math.MaxInt64 {
+					wait = time.Duration(d - now)
+				}
+			} else {
+				l.sleepUntil.Store(math.MaxInt64)
+				if l.token.Load() == tokenFree {
+					continue
+				}
+			}
+		}
+		// Spinning helps only when the work comes through us; while a
+		// goroutine runs the loop inline it would only take a processor
+		// from it.
+		if owned || l.token.Load() == tokenFree {
+			if l.idleSpin(kick, wait) {
+				continue
+			}
 		}
 		l.parked.Store(true)
 		if l.kicks.Load() != kick {
@@ -491,6 +674,7 @@ func (l *loop) run(ctx context.Context) {
 			}
 			select {
 			case <-done:
+				l.parked.Store(false)
 				return
 			case <-l.wake:
 				timer.Stop()
@@ -499,17 +683,203 @@ func (l *loop) run(ctx context.Context) {
 		} else {
 			select {
 			case <-done:
+				l.parked.Store(false)
 				return
 			case <-l.wake:
 			}
 		}
 		l.parked.Store(false)
+		l.procs = runtime.GOMAXPROCS(0)
 		// Work that came soon after the loop parked says spinning would
 		// have caught it: spin longer next time.
 		if time.Since(parkedAt) < maxSpin {
 			l.spin = maxSpin
 		}
 	}
+}
+
+// close takes the token for good as the loop goroutine exits, waiting for
+// an inline holder to finish first: once close returns nobody runs the
+// loop's events again.
+func (l *loop) close(owned bool) {
+	l.closing.Store(true)
+	if owned {
+		l.token.Store(tokenClosed)
+		return
+	}
+	for !l.token.CompareAndSwap(tokenFree, tokenClosed) {
+		l.parked.Store(true)
+		if l.token.Load() == tokenFree {
+			l.parked.Store(false)
+			continue
+		}
+		// The holder pokes us when it lets go (closing is set); the
+		// timeout only bounds a wake-up lost to a holder that let go
+		// before it saw closing.
+		t := time.NewTimer(time.Millisecond)
+		select {
+		case <-l.wake:
+		case <-t.C:
+		}
+		t.Stop()
+		l.parked.Store(false)
+	}
+}
+
+// inlineLoop is the loop an inline run holds, nil while there is none. At
+// most one goroutine in the process runs a loop inline at a time: that
+// lets OnLoop recognise it by the runInline frame on its stack, with no
+// goroutine id to compute on entry (which costs more than the run).
+var inlineLoop atomic.Pointer[loop]
+
+// enter takes the token for an inline run on the caller's goroutine. It
+// fails under the virtual clock, before the loop goroutine started, after
+// it exited, while any goroutine runs this loop (the caller itself
+// included: nested calls queue) and while another goroutine runs some
+// loop inline.
+//
+// The token is taken before inlineLoop: a goroutine that finds the token
+// held may leave what it queued to the holder (see queued), and every
+// holder, whether it goes on to run or not, looks at the inbound list
+// after it let go (letGo, leave).
+func (l *loop) enter() bool {
+	if l.virtual || l.token.Load() != tokenFree || !l.token.CompareAndSwap(tokenFree, tokenHeld) {
+		return false
+	}
+	if inlineLoop.CompareAndSwap(nil, l) {
+		l.inlineRuns.Add(1)
+		return true
+	}
+	// Another goroutine runs a loop inline: let go, and leave what is
+	// queued to the loop goroutine.
+	l.letGo(true)
+	return false
+}
+
+// letGo lets go of the token (inlineLoop already let go). It wakes the
+// loop goroutine when the heap's first event is due before the loop
+// goroutine's deadline, when the loop goroutine waits to exit, or, with
+// handOver, when work is queued.
+func (l *loop) letGo(handOver bool) {
+	h := l.headAt()
+	l.token.Store(tokenFree)
+	// The deadline and the list are read after the token is let go: a
+	// loop goroutine that failed to take the token publishes its
+	// deadline before it looks at the token again (see run), a goroutine
+	// that queues work sets pending before it looks at the token (see
+	// queued), so one of the two sees the other.
+	if h < l.sleepUntil.Load() || l.closing.Load() || handOver && l.pending.Load() {
+		l.poke()
+	}
+}
+
+// inlineEntry is the entry address of runInline, which OnLoop looks for on
+// the caller's stack.
+var inlineEntry = runtime.FuncForPC(reflect.ValueOf(runInline).Pointer()).Entry()
+
+// onInlineStack reports whether the calling goroutine is inside runInline,
+// that is whether it is the goroutine running inlineLoop.
+func onInlineStack() bool {
+	pcs := make([]uintptr, 64)
+	for {
+		n := runtime.Callers(1, pcs)
+		if n < len(pcs) {
+			pcs = pcs[:n]
+			break
+		}
+		pcs = make([]uintptr, 2*len(pcs))
+	}
+	frames := runtime.CallersFrames(pcs)
+	for {
+		fr, more := frames.Next()
+		if fr.Entry == inlineEntry {
+			return true
+		}
+		if !more {
+			return false
+		}
+	}
+}
+
+// runInline runs the loop on the calling goroutine, which holds the token
+// (enter): first fn (when not nil; or, when seq is not 0, every event up
+// to the queued one numbered seq), then events due while budget lasts,
+// then it lets go and leaves what remains to the loop goroutine. It is a
+// function of its own, never inlined, because OnLoop recognises the
+// inline holder by its frame.
+//
+//go:noinline
+func runInline(l *loop, fn func(), seq uint64, budget int) {
+	finished := false
+	defer func() {
+		if !finished {
+			// A callback panicked: let go, so the loop goroutine goes on.
+			l.leave(0)
+		}
+	}()
+	switch {
+	case fn != nil:
+		budget -= l.runFirst(fn)
+	case seq != 0:
+		budget -= l.runThrough(seq)
+	}
+	for {
+		if budget > 0 {
+			ran, _, _ := l.runDue(budget)
+			budget -= ran
+		}
+		if !l.leave(budget) {
+			break
+		}
+	}
+	finished = true
+}
+
+// runFirst runs fn at the current time as the first thing of an inline
+// run and returns how many events it ran. With nothing queued and nothing
+// due it calls fn at once; otherwise it queues fn behind what came first
+// and runs events, in (time, sequence) order, until fn has run.
+func (l *loop) runFirst(fn func()) int {
+	now := int64(time.Since(l.base))
+	if !l.pending.Load() && (len(l.q) == 0 || l.q[0].at > now) {
+		if now > l.now.Load() {
+			l.now.Store(now)
+		}
+		fn()
+		return 1
+	}
+	return l.runThrough(l.queueAt(now, fn))
+}
+
+// runThrough runs events in order until the one numbered seq, which is
+// due, has run (or nothing is due: another holder ran it), and returns
+// how many it ran.
+func (l *loop) runThrough(seq uint64) int {
+	for ran := 0; ; ran++ {
+		e, _ := l.next()
+		if e == nil {
+			return ran
+		}
+		s := e.seq
+		l.dispatch(e)
+		if s == seq {
+			return ran + 1
+		}
+	}
+}
+
+// leave ends a stretch of an inline run: it lets go of the loop and
+// reports whether it took it back to run work queued meanwhile. Once the
+// budget is spent, queued work is left to the loop goroutine.
+func (l *loop) leave(budget int) bool {
+	inlineLoop.Store(nil)
+	l.letGo(budget <= 0)
+	if budget <= 0 || !l.pending.Load() {
+		return false
+	}
+	// Whoever holds the token now drains the list; if nobody does, run
+	// it here.
+	return l.enter()
 }
 
 // dispatch runs one event popped from the heap.
@@ -544,7 +914,7 @@ func (l *loop) dispatch(e *event) {
 // them.
 func (l *loop) idleSpin(kick uint64, wait time.Duration) bool {
 	budget := l.spin
-	if runtime.GOMAXPROCS(0) < 2 {
+	if l.procs < 2 {
 		budget = 0
 	}
 	timerDue := wait >= 0 && wait <= budget

@@ -1,9 +1,16 @@
 package emu
 
 import (
+	"fmt"
 	"math/rand/v2"
 	"testing"
+
+	"github.com/ibemu/ibemu/emu/wire"
 )
+
+type nopDevice struct{}
+
+func (nopDevice) HandlePacket(*Port, []byte) {}
 
 // TestDeliveryQueuesKeepOrder checks the per-port arrival queues against
 // the contract of the heap they sit in front of: deliveries come out in
@@ -14,9 +21,20 @@ func TestDeliveryQueuesKeepOrder(t *testing.T) {
 	r := rand.New(rand.NewPCG(3, 4))
 	f := New()
 	l := f.loop
-	ports := make([]*Port, 5)
+	// Ports of no node (queues kept by port) and ports of nodes (queues
+	// kept in the table by node index and port number).
+	ports := make([]*Port, 3)
 	for i := range ports {
 		ports[i] = &Port{num: i + 1}
+	}
+	for i, np := range []int{1, 3} {
+		n, err := f.AddNode(fmt.Sprint("n", i), wire.NodeTypeSwitch, np, nopDevice{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for j := 0; j <= np; j++ {
+			ports = append(ports, n.Port(j))
+		}
 	}
 	var timers []*LoopTimer
 	for range 4 {
@@ -31,7 +49,7 @@ func TestDeliveryQueuesKeepOrder(t *testing.T) {
 			at := l.now.Load() + int64(r.IntN(40))
 			if r.IntN(4) > 0 {
 				// Mostly in order per port, as links deliver.
-				if fq := l.fifos[p]; fq != nil && fq.n > 0 {
+				if fq := l.fifoOf(p); fq.n > 0 {
 					at = fq.tail().at + int64(r.IntN(3))
 				}
 			}

@@ -9,8 +9,9 @@ import (
 // Port is one numbered port of a node. Port 0 of a switch is its management
 // port: it has no link and its state is whatever the switch sets.
 //
-// Methods that read or change state must be called on the event loop (see
-// the package doc); Counters may be read anywhere.
+// Methods that read or change state, and Counters, must be used on the
+// event loop (see the package doc); Fabric.ReadCounters copies the
+// counters from any goroutine.
 type Port struct {
 	node *Node
 	num  int
@@ -229,10 +230,12 @@ func (p *Port) SendFrame(frame []byte, sealed bool) {
 	f := p.node.fabric
 	l := p.link
 	if p.node.dead {
+		f.discard(frame)
 		return
 	}
 	if l == nil || !p.IsUp() {
 		p.Counters.XmitDiscards.Add(1)
+		f.discard(frame)
 		return
 	}
 	peer := l.other(p)
@@ -256,6 +259,7 @@ func (p *Port) SendFrame(frame []byte, sealed bool) {
 	}
 	if r := max(p.dropRate, l.dropRate); r > 0 && f.rng.Float64() < r {
 		f.dropped.Add(1)
+		f.discard(frame)
 		return
 	}
 	corrupted := false
@@ -284,6 +288,7 @@ func (p *Port) SendFrame(frame []byte, sealed bool) {
 func (p *Port) seal(frame []byte) bool {
 	if wire.SealPacket(frame) != nil {
 		p.Counters.XmitDiscards.Add(1)
+		p.node.fabric.discard(frame)
 		return false
 	}
 	return true

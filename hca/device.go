@@ -80,10 +80,10 @@ type Device struct {
 	transport Transport
 	stats     Stats
 
-	// tpkt is the Packet a frame for the Transport is decoded into
-	// (event-loop owned; the Transport may use it only during HandleFrame),
-	// so that the per-frame path allocates nothing. inTransport is set
-	// while it is in use, as inRecv is for scratch.
+	// tpkt is the Packet an arriving frame is decoded into (event-loop
+	// owned; the Transport may use it only during HandleFrame), so that
+	// the per-frame path allocates nothing and copies no Packet. inTransport
+	// is set while the Transport uses it, as inRecv is for scratch.
 	tpkt        wire.Packet
 	inTransport bool
 
@@ -254,13 +254,13 @@ func (d *Device) GID(num, index int) (wire.GID, error) {
 	if pa == nil {
 		return wire.GID{}, fmt.Errorf("hca: gid of port %d: %w", num, ErrBadPort)
 	}
-	if index < 0 || index >= len(pa.GUIDs) {
-		return wire.GID{}, fmt.Errorf("hca: gid %d of port %d: table has %d entries: %w", index, num, len(pa.GUIDs), ErrBadPort)
+	if index < 0 || index >= pa.NumGUIDs() {
+		return wire.GID{}, fmt.Errorf("hca: gid %d of port %d: table has %d entries: %w", index, num, pa.NumGUIDs(), ErrBadPort)
 	}
 	var g wire.GID
 	for i := range 8 {
 		g[i] = byte(pa.GIDPrefix >> (56 - 8*i))
-		g[8+i] = byte(uint64(pa.GUIDs[index]) >> (56 - 8*i))
+		g[8+i] = byte(uint64(pa.GUID(index)) >> (56 - 8*i))
 	}
 	return g, nil
 }
@@ -309,8 +309,16 @@ func (d *Device) HandleFrame(p *emu.Port, frame []byte, _ bool) {
 		d.receiveMAD(p, f)
 		return
 	}
-	pkt, err := wire.ParsePacket(frame)
-	if err != nil {
+	// The frame decodes into the Device's tpkt, which the transport gets
+	// (a frame arriving while the transport handles another, which none
+	// does since sends never deliver synchronously, gets a Packet of its
+	// own).
+	pkt := &d.tpkt
+	if d.inTransport {
+		pkt = new(wire.Packet)
+	}
+	var err error
+	if *pkt, err = wire.ParsePacket(frame); err != nil {
 		d.stats.Malformed.Add(1)
 		p.Counters.RcvErrors.Add(1)
 		return
@@ -325,12 +333,12 @@ func (d *Device) HandleFrame(p *emu.Port, frame []byte, _ bool) {
 			d.stats.BadDLID.Add(1)
 			return
 		}
-		d.handleTransport(p, &pkt)
+		d.handleTransport(p, pkt)
 		return
 	}
 	// A MAD for QP0 or QP1: the Frame reuses the decoded packet rather
 	// than decoding the frame a second time.
-	if err := f.FromPacket(&pkt); err != nil {
+	if err := f.FromPacket(pkt); err != nil {
 		d.stats.Malformed.Add(1)
 		p.Counters.RcvErrors.Add(1)
 		return
@@ -353,27 +361,25 @@ func (d *Device) receiveMAD(p *emu.Port, f *agent.Frame) {
 	}
 }
 
-// handleTransport hands a frame for a QP above 1 to the transport. The
-// Packet it passes is the Device's tpkt, valid only during the call (see
-// Transport.HandleFrame): a decoded packet escaping to the transport would
-// otherwise cost a heap allocation per frame. pkt itself does not escape.
+// handleTransport hands a frame for a QP above 1 to the transport. pkt
+// is the Device's tpkt (or, for a frame arriving during the transport's
+// handling of another, a Packet of its own), valid only during the call
+// (see Transport.HandleFrame): a decoded packet escaping to the
+// transport would otherwise cost a heap allocation per frame.
 func (d *Device) handleTransport(p *emu.Port, pkt *wire.Packet) {
 	if d.transport == nil {
 		d.stats.NoTransport.Add(1)
 		return
 	}
-	if d.inTransport {
-		// A frame delivered while the transport handles another (none is:
-		// sends never deliver synchronously) gets a Packet of its own.
-		q := new(wire.Packet)
-		*q = *pkt
-		d.transport.HandleFrame(p, q)
+	if pkt != &d.tpkt {
+		d.transport.HandleFrame(p, pkt)
 		return
 	}
 	d.inTransport = true
-	d.tpkt = *pkt
-	d.transport.HandleFrame(p, &d.tpkt)
-	d.tpkt = wire.Packet{} // drop the views of the frame the transport owns
+	d.transport.HandleFrame(p, pkt)
+	// Drop the reference to the frame, which the transport owns now; the
+	// other views are overwritten by the next frame's decoding.
+	d.tpkt.Frame = nil
 	d.inTransport = false
 }
 

@@ -62,7 +62,7 @@ func FuzzHandlePacket(f *testing.F) {
 			t.Fatal(err)
 		}
 		before := d.SMA().Node()
-		nPKeys := len(d.SMA().Port(1).PKeys)
+		nPKeys := d.SMA().Port(1).NumPKeys()
 		// The fabric is not started: Do runs at once, and what the device
 		// sends is queued, never delivered.
 		if err := fab.Do(func() {
@@ -76,8 +76,8 @@ func FuzzHandlePacket(f *testing.F) {
 			t.Fatalf("node config changed: %+v", got)
 		}
 		pa := d.SMA().Port(1)
-		if pa.GUIDs[0] != guidB+1 || len(pa.PKeys) != nPKeys || d.PortGUID(1) != guidB+1 {
-			t.Fatalf("port identity changed: guid %v, %d p_keys", pa.GUIDs[0], len(pa.PKeys))
+		if pa.GUID(0) != guidB+1 || pa.NumPKeys() != nPKeys || d.PortGUID(1) != guidB+1 {
+			t.Fatalf("port identity changed: guid %v, %d p_keys", pa.GUID(0), pa.NumPKeys())
 		}
 		buf := make([]byte, wire.PortInfoSize)
 		if !d.SMA().FillPortInfo(buf, 1, 1, true) {

@@ -49,7 +49,7 @@ func TestCaptureDecodesInTshark(t *testing.T) {
 	wire.PortCounters(pc).SetPortSelect(0xFF)
 	tf.gmp(a, 13, wire.MgmtClassPerf, wire.MethodGet, wire.AttrPortCounters, 0, pc, wire.PMADataOffset)
 	tf.do(func() {
-		s[1].SMA().Port(2).SLtoVL[1][0] = 3
+		s[1].SMA().Port(2).SetSLtoVL(1, 0, 3)
 		a.port().Send(dataFrame(t, 1, 2, 0, 0xFFFF, 1, 300))
 		a.port().Send(dataFrame(t, 1, 0xC001, 0, 0xFFFF, 2, 40))
 	})

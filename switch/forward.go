@@ -167,7 +167,7 @@ func (s *Switch) egress(in, out *emu.Port, frame []byte, sealed, data bool) bool
 		inNum = in.Num()
 	}
 	pa := s.pa[out.Num()]
-	vl := pa.SLtoVL[inNum][lrh.SL()&0x0F]
+	vl := pa.SLtoVL(inNum, int(lrh.SL()&0x0F))
 	if vl == agent.VL15 || int(vl) >= wire.DataVLs(pa.OperationalVLs) {
 		s.drop(&out.Counters.XmitDiscards) // SL mapped to VL15 or to a VL not running
 		return false

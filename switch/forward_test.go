@@ -145,7 +145,7 @@ func TestSLtoVLRemapsAndReseals(t *testing.T) {
 	s2 := tf.sw[1]
 	tf.do(func() {
 		// Traffic entering S2 on port 1 and leaving on port 2: SL 3 -> VL 6.
-		s2.SMA().Port(2).SLtoVL[1][3] = 6
+		s2.SMA().Port(2).SetSLtoVL(1, 3, 6)
 	})
 	tf.do(func() { a.port().Send(dataFrame(t, 1, 2, 3, 0xFFFF, 7, 100)) })
 	tf.settle()
@@ -160,7 +160,7 @@ func TestSLtoVLRemapsAndReseals(t *testing.T) {
 		t.Errorf("remapped frame: %v", err)
 	}
 	// SL 3 mapped to VL15 means drop (IBTA Vol 1 §7.6.6).
-	tf.do(func() { s2.SMA().Port(2).SLtoVL[1][3] = 15 })
+	tf.do(func() { s2.SMA().Port(2).SetSLtoVL(1, 3, 15) })
 	tf.do(func() { a.port().Send(dataFrame(t, 1, 2, 3, 0xFFFF, 8, 100)) })
 	tf.settle()
 	if got := tf.take(b); len(got) != 0 {
@@ -258,7 +258,7 @@ func TestMulticastReplication(t *testing.T) {
 
 	// Copies are independent buffers: a VL remap on one egress does not
 	// touch the other.
-	tf.do(func() { s.SMA().Port(3).SLtoVL[1][0] = 2 })
+	tf.do(func() { s.SMA().Port(3).SetSLtoVL(1, 0, 2) })
 	tf.do(func() { cas[0].port().Send(dataFrame(t, 1, mlid, 0, 0xFFFF, 6, 128)) })
 	tf.settle()
 	g2, g3 := tf.take(cas[1]), tf.take(cas[2])
@@ -404,7 +404,7 @@ func TestPKeyEnforcement(t *testing.T) {
 	in, out := s.Node().Port(1), s.Node().Port(2)
 	tf.do(func() {
 		pa := s.SMA().Port(2)
-		pa.PKeys[0] = 0x8001 // full member of partition 1 only
+		pa.SetPKey(0, 0x8001) // full member of partition 1 only
 		pa.PartitionEnforcementOutbound = true
 	})
 	send := func(pkey uint16) int {
@@ -429,7 +429,7 @@ func TestPKeyEnforcement(t *testing.T) {
 	// same partition do not match it (IBTA Vol 1 §10.9.3).
 	tf.do(func() {
 		pa := s.SMA().Port(1)
-		pa.PKeys[0] = 0x0001
+		pa.SetPKey(0, 0x0001)
 		pa.PartitionEnforcementInbound = true
 	})
 	if send(0x0001) != 0 {

@@ -94,7 +94,7 @@ func fuzzFabric(t testing.TB) (*emu.Fabric, *ibswitch.Switch, *testCA) {
 	s1.SMA().Port(3).PartitionEnforcementInbound = true
 	s1.SMA().Port(3).PartitionEnforcementOutbound = true
 	s1.SMA().Port(3).FilterRawInbound = true
-	s1.SMA().Port(3).PKeys[0] = 0x8001
+	s1.SMA().Port(3).SetPKey(0, 0x8001)
 	for _, l := range f.Links() {
 		a, b := l.Ends()
 		_ = a.SetState(wire.PortStateArmed)

@@ -1,6 +1,7 @@
 package ibswitch
 
 import (
+	"sync"
 	"sync/atomic"
 
 	"github.com/ibemu/ibemu/emu"
@@ -15,15 +16,15 @@ import (
 // tail, or deliver to the SMA). Anything else on VL15 is dropped and
 // counted in VL15Dropped of the arrival port.
 func (s *Switch) smi(in *emu.Port, frame []byte, sealed bool) {
-	// Parse into the switch's scratch frame (the event loop runs one
-	// HandlePacket at a time, and nothing keeps a Frame after the SMA's
-	// Process returned). Only a frame reaching the SMI while the SMA is
-	// answering (none does today: port 0 never sends to itself) gets a
-	// Frame of its own.
-	f := &s.scratch
-	if s.inSMA {
-		f = new(agent.Frame)
+	// A directed-route SMP in the usual layout is routed from its views
+	// alone: most reach the SMI only to be relayed, and the whole frame
+	// is parsed only when the SMA answers it.
+	if smp, ok := agent.DirectedSMP(frame); ok {
+		s.directed(in, frame, sealed, smp, nil)
+		return
 	}
+	f := framePool.Get().(*agent.Frame)
+	defer framePool.Put(f)
 	if err := f.Parse(frame); err != nil || f.Addr.DestQP != agent.QP0 {
 		s.drop(&in.Counters.VL15Dropped)
 		return
@@ -33,16 +34,26 @@ func (s *Switch) smi(in *emu.Port, frame []byte, sealed bool) {
 		s.stats.Local.Add(1)
 		s.process(in, f, func(resp wire.MAD) { s.replyLID(frame, f, resp, &s.stats.SMPReplies) })
 	case wire.MgmtClassSubnDirected:
-		s.directed(in, frame, sealed, f)
+		s.directed(in, frame, sealed, wire.SMP(f.MAD), f)
 	default:
 		s.drop(&in.Counters.VL15Dropped)
 	}
 }
 
-// directed applies the directed-route rules to a DR SMP that reached the
-// SMI through port in, updating frame in place.
-func (s *Switch) directed(in *emu.Port, frame []byte, sealed bool, f *agent.Frame) {
-	smp := wire.SMP(f.MAD)
+// framePool holds the Frames the SMI parses into: nothing keeps one once
+// the SMI returned, and the switches of a fabric share them, so the Frame
+// a parse writes (most of its cost is those stores) was written by the
+// last parse too and is still in the cache, where a Frame per switch was
+// cold at every hop of a large fabric. A frame reaching an SMI nested in
+// another's handling (cut-through relays) gets a Frame of its own.
+var framePool = sync.Pool{New: func() any { return new(agent.Frame) }}
+
+// directed applies the directed-route rules to smp, a DR SMP that reached
+// the SMI through port in in frame, updating frame in place. f is the
+// parsed frame, or nil when it was not parsed: only an SMP for the SMA
+// needs it, and it is parsed then (the routing changes the SMP's hop
+// pointer and return path, which the Frame's MAD view shows either way).
+func (s *Switch) directed(in *emu.Port, frame []byte, sealed bool, smp wire.SMP, f *agent.Frame) {
 	route, err := agent.RouteDR(in, smp)
 	if err != nil {
 		s.log.Debug("ibswitch: dr smp dropped", "port", in.Num(), "err", err)
@@ -83,6 +94,14 @@ func (s *Switch) directed(in *emu.Port, frame []byte, sealed bool, f *agent.Fram
 			s.drop(&in.Counters.VL15Dropped)
 			return
 		}
+		if f == nil {
+			f = framePool.Get().(*agent.Frame)
+			defer framePool.Put(f)
+			if f.Parse(frame) != nil { // DirectedSMP accepted it: cannot fail
+				s.drop(&in.Counters.VL15Dropped)
+				return
+			}
+		}
 		s.stats.Local.Add(1)
 		s.process(in, f, func(resp wire.MAD) { s.replyDR(in, frame, f, resp) })
 	default:
@@ -93,10 +112,7 @@ func (s *Switch) directed(in *emu.Port, frame []byte, sealed bool, f *agent.Fram
 // process hands the SMP f to the SMA, which calls reply (at most once)
 // before it returns.
 func (s *Switch) process(in *emu.Port, f *agent.Frame, reply func(resp wire.MAD)) {
-	was := s.inSMA
-	s.inSMA = true
 	s.sma.Process(in, f, reply)
-	s.inSMA = was
 }
 
 // ownSLID is the SLID of frames port 0 sources: its LID, or the

@@ -88,6 +88,9 @@ func (s *Switch) setSwitchInfo(in wire.SwitchInfo) wire.MADStatus {
 		}
 	}
 	s.info.linearFDBTop = wire.LID(f.LinearFDBTop)
+	// The SM programs the blocks up to the new top next: make room for
+	// them once, rather than doubling the table as they come.
+	s.lft.reserve(int(f.LinearFDBTop)/LFTBlockSize + 1)
 	s.info.defaultPort = f.DefaultPort
 	s.info.defMcastPrimary = f.DefaultMulticastPrimaryPort
 	s.info.defMcastNotPrim = f.DefaultMulticastNotPrimaryPort

@@ -225,7 +225,7 @@ func TestSharedAttributesWithSwitchModifiers(t *testing.T) {
 		t.Errorf("P_KeyTable Set port 3: %v", r.Status())
 	}
 	var k wire.PKey
-	tf.do(func() { k = s.SMA().Port(3).PKeys[1] })
+	tf.do(func() { k = s.SMA().Port(3).PKey(1) })
 	if k != 0x8123 {
 		t.Errorf("port 3 P_Key[1] = %v", k)
 	}

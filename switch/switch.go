@@ -86,12 +86,6 @@ type Switch struct {
 	noTrap   bool
 	trapTIDs []uint64
 
-	// scratch is the frame the SMI parses into (event-loop owned; see
-	// smi).
-	scratch agent.Frame
-	// inSMA is set while the SMA answers an SMP parsed into scratch.
-	inSMA bool
-
 	stats stats
 }
 

@@ -50,6 +50,19 @@ func (t *lft) set(lid wire.LID, port uint8) bool {
 	return true
 }
 
+// reserve makes room for blocks blocks without changing the table's
+// contents, so growing to them later copies nothing. It never reserves
+// past LinearFDBCap.
+func (t *lft) reserve(blocks int) {
+	n := min(blocks*LFTBlockSize, (t.cap+LFTBlockSize-1)/LFTBlockSize*LFTBlockSize)
+	if n <= cap(t.e) {
+		return
+	}
+	e := make([]uint8, len(t.e), n)
+	copy(e, t.e)
+	t.e = e
+}
+
 func (t *lft) grow(blocks int) {
 	n := blocks * LFTBlockSize
 	if n <= len(t.e) {
@@ -72,11 +85,13 @@ func (t *lft) grow(blocks int) {
 // LinearFDBCap read as DropPort.
 func (t *lft) getBlock(b int, dst []byte) {
 	base := b * LFTBlockSize
-	for i := range LFTBlockSize {
-		dst[i] = t.lookup(wire.LID(base + i))
-		if base+i >= t.cap {
-			dst[i] = DropPort
-		}
+	dst = dst[:LFTBlockSize]
+	n := 0
+	if base < min(len(t.e), t.cap) {
+		n = copy(dst, t.e[base:min(len(t.e), t.cap)])
+	}
+	for i := n; i < len(dst); i++ {
+		dst[i] = DropPort
 	}
 }
 
@@ -85,10 +100,8 @@ func (t *lft) getBlock(b int, dst []byte) {
 func (t *lft) setBlock(b int, src []byte) {
 	base := b * LFTBlockSize
 	t.grow(b + 1)
-	for i := range LFTBlockSize {
-		if base+i < t.cap {
-			t.e[base+i] = src[i]
-		}
+	if n := min(LFTBlockSize, t.cap-base); n > 0 {
+		copy(t.e[base:base+n], src[:n])
 	}
 }
 

@@ -18,7 +18,8 @@
 //     0x000C unsupported method/attribute); ErrorReply and UnmatchedReply
 //     build the answers for refused requests and for classes the node has
 //     no agent for (IBTA Vol 1 §13.4.7).
-//   - The subnet management agent (sma.go, smaport.go, tables.go, mkey.go):
+//   - The subnet management agent (sma.go, smaport.go, tables.go,
+//     porttables.go, mkey.go):
 //     node and per-port SMA state (NodeConfig, PortConfig, PortAttrs),
 //     Get/Set of NodeInfo, NodeDescription, PortInfo, GUIDInfo,
 //     P_KeyTable, SLtoVLMappingTable and VLArbitrationTable (IBTA Vol 1
@@ -27,7 +28,11 @@
 //     LinkChangeDelay after the reply left), M_Key protection levels and
 //     lease (IBTA Vol 1 §14.2.4), and a hook (SMA.Handle) through which a
 //     device adds attributes of its own (a switch adds SwitchInfo,
-//     LinearForwardingTable, MulticastForwardingTable ...). SMA.Process
+//     LinearForwardingTable, MulticastForwardingTable ...). A port's
+//     GUIDInfo, P_KeyTable, SLtoVL and VLArbitration tables are read and
+//     written through PortAttrs accessors and share their power-on
+//     contents until a write changes them (copy on write), so a large
+//     fabric keeps one default instead of a copy per port. SMA.Process
 //     answers; SMA.Supports tells a device whether to offer an SMP to a
 //     host SM agent first (SMInfo, vendor attributes).
 //   - Directed-route routing at a node (dr.go): RouteDR and RouteDRSend wrap

@@ -114,6 +114,31 @@ func (f *Frame) FromPacket(pkt *wire.Packet) error {
 // as UD SEND Only datagrams).
 const MADFrameLen = wire.LRHSize + wire.BTHSize + wire.DETHSize + wire.MADSize + wire.ICRCSize + wire.VCRCSize
 
+// DirectedSMP reports whether frame is a directed-route SMP in the layout
+// nearly every management frame has (no GRH, UD SEND Only without pad
+// bytes, QP0 on VL15, class 0x81) and returns a view of the SMP. Every
+// frame it accepts, ParseFrame accepts too, with Addr.DestQP QP0 and
+// that MAD: a switch relaying a directed-route SMP (IBTA Vol 1 §14.2.2)
+// needs only the SMP and the LRH, and parses the whole frame only for an
+// SMP it answers. It never panics.
+func DirectedSMP(frame []byte) (wire.SMP, bool) {
+	const bthAt, madAt = wire.LRHSize, wire.LRHSize + wire.BTHSize + wire.DETHSize
+	if len(frame) != MADFrameLen {
+		return nil, false
+	}
+	lrh := wire.LRH(frame[:wire.LRHSize:wire.LRHSize])
+	bth := wire.BTH(frame[bthAt : bthAt+wire.BTHSize : bthAt+wire.BTHSize])
+	if lrh.LNH() != wire.LNHIBALocal || int(lrh.PktLen())*4+wire.VCRCSize != len(frame) || lrh.VL() != VL15 ||
+		bth.OpCode() != wire.OpUDSendOnly || bth.PadCnt() != 0 || bth.DestQP() != QP0 {
+		return nil, false
+	}
+	m := wire.MAD(frame[madAt : madAt+wire.MADSize : madAt+wire.MADSize])
+	if m.MgmtClass() != wire.MgmtClassSubnDirected {
+		return nil, false
+	}
+	return wire.SMP(m), true
+}
+
 func (f *Frame) parse(frame []byte) error {
 	// Nearly every management frame is a UD SEND Only without a GRH and
 	// without pad bytes: take its views at their fixed offsets. This
@@ -126,9 +151,18 @@ func (f *Frame) parse(frame []byte) error {
 		bth := wire.BTH(frame[bthAt : bthAt+wire.BTHSize : bthAt+wire.BTHSize])
 		if lrh.LNH() == wire.LNHIBALocal && int(lrh.PktLen())*4+wire.VCRCSize == len(frame) &&
 			bth.OpCode() == wire.OpUDSendOnly && bth.PadCnt() == 0 {
-			f.Packet = wire.Packet{Frame: frame, LRH: lrh, BTH: bth,
-				DETH:    wire.DETH(frame[dethAt : dethAt+wire.DETHSize : dethAt+wire.DETHSize]),
-				Payload: frame[madAt : madAt+wire.MADSize : madAt+wire.MADSize]}
+			// Set the five views one by one: assigning a whole
+			// wire.Packet (13 slices) per hop was most of the parse.
+			// The views such a frame lacks are nil already unless the
+			// general decoder filled f last.
+			p := &f.Packet
+			if p.GRH != nil || p.RDETH != nil || p.RETH != nil || p.AtomicETH != nil || p.AETH != nil ||
+				p.AtomicAckETH != nil || p.ImmDt != nil || p.IETH != nil {
+				*p = wire.Packet{}
+			}
+			p.Frame, p.LRH, p.BTH = frame, lrh, bth
+			p.DETH = wire.DETH(frame[dethAt : dethAt+wire.DETHSize : dethAt+wire.DETHSize])
+			p.Payload = frame[madAt : madAt+wire.MADSize : madAt+wire.MADSize]
 			return f.fill()
 		}
 	}

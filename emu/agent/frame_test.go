@@ -249,6 +249,19 @@ func FuzzParseFrame(f *testing.F) {
 	f.Add([]byte{1, 2, 3})
 	f.Fuzz(func(t *testing.T, b []byte) {
 		fr, err := agent.ParseFrame(b)
+		// DirectedSMP accepts only frames ParseFrame accepts as a
+		// directed-route SMP on QP0, with the same MAD view, and every
+		// such frame of the usual layout (no GRH, no pad bytes).
+		smp, isDR := agent.DirectedSMP(b)
+		wantDR := err == nil && fr.Addr.DestQP == agent.QP0 && fr.MAD.MgmtClass() == wire.MgmtClassSubnDirected
+		switch {
+		case isDR && !wantDR:
+			t.Fatalf("DirectedSMP accepted a frame ParseFrame gives %v (err %v)", fr, err)
+		case isDR && &smp[0] != &fr.MAD[0]:
+			t.Fatal("DirectedSMP's view is not the frame's MAD")
+		case !isDR && wantDR && fr.Packet.GRH == nil && len(b) == agent.MADFrameLen && fr.Packet.BTH.PadCnt() == 0:
+			t.Fatal("DirectedSMP refused a directed-route SMP of the usual layout")
+		}
 		// The fast path for frames without a GRH must agree with the
 		// general decoder on what it accepts and on every view.
 		var general agent.Frame
@@ -277,4 +290,33 @@ func FuzzParseFrame(f *testing.F) {
 			t.Fatalf("round trip changed the frame")
 		}
 	})
+}
+
+// TestDirectedSMP: the relay fast path takes directed-route SMPs of the
+// usual layout and nothing else.
+func TestDirectedSMP(t *testing.T) {
+	perm := agent.Addr{DLID: wire.LIDPermissive, SLID: wire.LIDPermissive, PKey: 0xFFFF}
+	dr, _ := agent.AppendFrame(nil, &perm, mad(wire.MgmtClassSubnDirected, wire.MethodGet, wire.AttrNodeInfo))
+	if smp, ok := agent.DirectedSMP(dr); !ok || !smp.IsDirected() || &smp[0] != &dr[agent.MADFrameLen-wire.MADSize-wire.ICRCSize-wire.VCRCSize] {
+		t.Fatalf("directed SMP refused or wrong view (ok %v)", ok)
+	}
+	lid, _ := agent.AppendFrame(nil, &agent.Addr{DLID: 3, SLID: 1, PKey: 0xFFFF},
+		mad(wire.MgmtClassSubnLID, wire.MethodGet, wire.AttrNodeInfo))
+	gmp, _ := agent.AppendFrame(nil, &agent.Addr{DLID: 3, SLID: 1, DestQP: 1, SrcQP: 1, QKey: agent.GSIQKey, PKey: 0xFFFF},
+		mad(wire.MgmtClassPerf, wire.MethodGet, wire.AttrPortCounters))
+	g := wire.GRHFields{HopLmt: 1}
+	withGRH := perm
+	withGRH.GRH = &g
+	grh, _ := agent.AppendFrame(nil, &withGRH, mad(wire.MgmtClassSubnDirected, wire.MethodGet, wire.AttrNodeInfo))
+	if _, err := agent.ParseFrame(grh); err != nil {
+		t.Fatalf("a directed SMP with a GRH does not parse: %v", err)
+	}
+	onVL0 := append([]byte(nil), dr...)
+	wire.LRH(onVL0).SetVL(0)
+	for name, fr := range map[string][]byte{"lid-routed": lid, "gmp": gmp, "grh": grh, "vl0": onVL0,
+		"short": dr[:len(dr)-4], "empty": nil} {
+		if _, ok := agent.DirectedSMP(fr); ok {
+			t.Errorf("%s: accepted", name)
+		}
+	}
 }

@@ -31,8 +31,8 @@ func (s *SMA) SetNodeGUID(g wire.GUID) {
 			continue
 		}
 		pa.Config.GUID = newPort
-		if len(pa.GUIDs) > 0 && pa.GUIDs[0] == oldPort {
-			pa.GUIDs[0] = newPort
+		if pa.GUID(0) == oldPort {
+			pa.SetGUID(0, newPort)
 		}
 	}
 }

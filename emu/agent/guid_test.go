@@ -19,7 +19,7 @@ func TestSetNodeGUIDFollowsDerivedGUIDs(t *testing.T) {
 	if g := ca.Port(1).Config.GUID; g != 0x501 {
 		t.Errorf("port 1 guid %#x, want 0x501", g)
 	}
-	if g := ca.Port(1).GUIDs[0]; g != 0x501 {
+	if g := ca.Port(1).GUID(0); g != 0x501 {
 		t.Errorf("port 1 guidinfo[0] %#x, want 0x501", g)
 	}
 	if g := ca.Port(2).Config.GUID; g != 0x999 {

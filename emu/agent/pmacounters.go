@@ -1,8 +1,6 @@
 package agent
 
 import (
-	"sync/atomic"
-
 	"github.com/ibemu/ibemu/emu"
 )
 
@@ -11,29 +9,29 @@ import (
 // stands for CounterSelect2 bit 0, PortXmitWait).
 type pcCounter struct {
 	name string
-	get  func(c *emu.Counters) *atomic.Uint64
+	get  func(c *emu.Counters) *emu.Counter
 	bits uint
 }
 
 // The PortCounters fields in CounterSelect bit order.
 var pcCounters = [...]pcCounter{
-	{"SymbolErrorCounter", func(c *emu.Counters) *atomic.Uint64 { return &c.SymbolErrors }, 16},
-	{"LinkErrorRecoveryCounter", func(c *emu.Counters) *atomic.Uint64 { return &c.LinkErrorRecovery }, 8},
-	{"LinkDownedCounter", func(c *emu.Counters) *atomic.Uint64 { return &c.LinkDowned }, 8},
-	{"PortRcvErrors", func(c *emu.Counters) *atomic.Uint64 { return &c.RcvErrors }, 16},
-	{"PortRcvRemotePhysicalErrors", func(c *emu.Counters) *atomic.Uint64 { return &c.RcvRemotePhysErrors }, 16},
-	{"PortRcvSwitchRelayErrors", func(c *emu.Counters) *atomic.Uint64 { return &c.RcvSwitchRelayErrors }, 16},
-	{"PortXmitDiscards", func(c *emu.Counters) *atomic.Uint64 { return &c.XmitDiscards }, 16},
-	{"PortXmitConstraintErrors", func(c *emu.Counters) *atomic.Uint64 { return &c.XmitConstraintErrors }, 8},
-	{"PortRcvConstraintErrors", func(c *emu.Counters) *atomic.Uint64 { return &c.RcvConstraintErrors }, 8},
-	{"LocalLinkIntegrityErrors", func(c *emu.Counters) *atomic.Uint64 { return &c.LocalLinkIntegrity }, 4},
-	{"ExcessiveBufferOverrunErrors", func(c *emu.Counters) *atomic.Uint64 { return &c.ExcessiveBufOverrun }, 4},
-	{"VL15Dropped", func(c *emu.Counters) *atomic.Uint64 { return &c.VL15Dropped }, 16},
-	{"PortXmitData", func(c *emu.Counters) *atomic.Uint64 { return &c.XmitData }, 32},
-	{"PortRcvData", func(c *emu.Counters) *atomic.Uint64 { return &c.RcvData }, 32},
-	{"PortXmitPkts", func(c *emu.Counters) *atomic.Uint64 { return &c.XmitPkts }, 32},
-	{"PortRcvPkts", func(c *emu.Counters) *atomic.Uint64 { return &c.RcvPkts }, 32},
-	{"PortXmitWait", func(c *emu.Counters) *atomic.Uint64 { return &c.XmitWait }, 32},
+	{"SymbolErrorCounter", func(c *emu.Counters) *emu.Counter { return &c.SymbolErrors }, 16},
+	{"LinkErrorRecoveryCounter", func(c *emu.Counters) *emu.Counter { return &c.LinkErrorRecovery }, 8},
+	{"LinkDownedCounter", func(c *emu.Counters) *emu.Counter { return &c.LinkDowned }, 8},
+	{"PortRcvErrors", func(c *emu.Counters) *emu.Counter { return &c.RcvErrors }, 16},
+	{"PortRcvRemotePhysicalErrors", func(c *emu.Counters) *emu.Counter { return &c.RcvRemotePhysErrors }, 16},
+	{"PortRcvSwitchRelayErrors", func(c *emu.Counters) *emu.Counter { return &c.RcvSwitchRelayErrors }, 16},
+	{"PortXmitDiscards", func(c *emu.Counters) *emu.Counter { return &c.XmitDiscards }, 16},
+	{"PortXmitConstraintErrors", func(c *emu.Counters) *emu.Counter { return &c.XmitConstraintErrors }, 8},
+	{"PortRcvConstraintErrors", func(c *emu.Counters) *emu.Counter { return &c.RcvConstraintErrors }, 8},
+	{"LocalLinkIntegrityErrors", func(c *emu.Counters) *emu.Counter { return &c.LocalLinkIntegrity }, 4},
+	{"ExcessiveBufferOverrunErrors", func(c *emu.Counters) *emu.Counter { return &c.ExcessiveBufOverrun }, 4},
+	{"VL15Dropped", func(c *emu.Counters) *emu.Counter { return &c.VL15Dropped }, 16},
+	{"PortXmitData", func(c *emu.Counters) *emu.Counter { return &c.XmitData }, 32},
+	{"PortRcvData", func(c *emu.Counters) *emu.Counter { return &c.RcvData }, 32},
+	{"PortXmitPkts", func(c *emu.Counters) *emu.Counter { return &c.XmitPkts }, 32},
+	{"PortRcvPkts", func(c *emu.Counters) *emu.Counter { return &c.RcvPkts }, 32},
+	{"PortXmitWait", func(c *emu.Counters) *emu.Counter { return &c.XmitWait }, 32},
 }
 
 const numPCCounters = len(pcCounters)
@@ -41,14 +39,14 @@ const numPCCounters = len(pcCounters)
 // The PortCountersExtended fields in CounterSelect bit order (IBTA Vol 1
 // §16.1.4.8, Table 240): all 64 bits wide.
 var extCounters = [...]pcCounter{
-	{"PortXmitData", func(c *emu.Counters) *atomic.Uint64 { return &c.XmitData }, 64},
-	{"PortRcvData", func(c *emu.Counters) *atomic.Uint64 { return &c.RcvData }, 64},
-	{"PortXmitPkts", func(c *emu.Counters) *atomic.Uint64 { return &c.XmitPkts }, 64},
-	{"PortRcvPkts", func(c *emu.Counters) *atomic.Uint64 { return &c.RcvPkts }, 64},
-	{"PortUnicastXmitPkts", func(c *emu.Counters) *atomic.Uint64 { return &c.UnicastXmit }, 64},
-	{"PortUnicastRcvPkts", func(c *emu.Counters) *atomic.Uint64 { return &c.UnicastRcv }, 64},
-	{"PortMulticastXmitPkts", func(c *emu.Counters) *atomic.Uint64 { return &c.McastXmit }, 64},
-	{"PortMulticastRcvPkts", func(c *emu.Counters) *atomic.Uint64 { return &c.McastRcv }, 64},
+	{"PortXmitData", func(c *emu.Counters) *emu.Counter { return &c.XmitData }, 64},
+	{"PortRcvData", func(c *emu.Counters) *emu.Counter { return &c.RcvData }, 64},
+	{"PortXmitPkts", func(c *emu.Counters) *emu.Counter { return &c.XmitPkts }, 64},
+	{"PortRcvPkts", func(c *emu.Counters) *emu.Counter { return &c.RcvPkts }, 64},
+	{"PortUnicastXmitPkts", func(c *emu.Counters) *emu.Counter { return &c.UnicastXmit }, 64},
+	{"PortUnicastRcvPkts", func(c *emu.Counters) *emu.Counter { return &c.UnicastRcv }, 64},
+	{"PortMulticastXmitPkts", func(c *emu.Counters) *emu.Counter { return &c.McastXmit }, 64},
+	{"PortMulticastRcvPkts", func(c *emu.Counters) *emu.Counter { return &c.McastRcv }, 64},
 }
 
 const numExtCounters = len(extCounters)

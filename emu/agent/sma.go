@@ -3,6 +3,7 @@ package agent
 import (
 	"fmt"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/ibemu/ibemu/emu"
@@ -114,18 +115,17 @@ type PortAttrs struct {
 	FilterRawOutbound                   bool
 	MulticastPKeyTrapSuppressionEnabled uint8
 
-	// GUIDs is the GUIDInfo table (GUIDCap entries; entry 0 is the port
-	// GUID and cannot be set).
-	GUIDs []wire.GUID
-	// PKeys is the P_Key table (PKeyCap entries; entry 0 starts as the
-	// default partition 0xFFFF).
-	PKeys []wire.PKey
-	// SLtoVL maps SL to VL for traffic leaving this port; on a switch it
-	// is indexed by input port (0..NumPorts), on a CA it has one row.
-	SLtoVL [][16]uint8
-	// VLArbLow and VLArbHigh are the low- and high-priority
-	// VLArbitration tables (VLArbLowCap and VLArbHighCap entries).
-	VLArbLow, VLArbHigh []wire.VLArbEntry
+	// guid0 is GUIDInfo entry 0, the port GUID (IBTA Vol 1 §14.2.5.5).
+	guid0 wire.GUID
+	// tables holds the GUIDInfo, P_KeyTable, SLtoVLMappingTable and
+	// VLArbitrationTable contents that differ from their defaults; nil
+	// (and each table nil inside) while they are all as NewSMA made them.
+	// Read and write them through GUID/SetGUID, PKey/SetPKey,
+	// SLtoVL/SetSLtoVL and VLArbLow/VLArbHigh (porttables.go).
+	tables *portTables
+	// sl2vlRows is the number of SLtoVL rows: NumPorts+1 on a switch
+	// (one per input port), 1 elsewhere.
+	sl2vlRows uint8
 
 	lease      emu.Timer // M_Key lease countdown, nil when not running
 	leaseEnded bool      // test hook: the lease ran out at least once
@@ -138,18 +138,6 @@ func (pa *PortAttrs) OwnsLID(l wire.LID) bool {
 		return false
 	}
 	return l >= pa.LID && uint32(l) <= uint32(pa.LID)+(1<<pa.LMC)-1
-}
-
-// PKeyIndex returns the index of the first entry of the port's P_Key
-// table that accepts a packet carrying key (wire.PKey.Matches, IBTA Vol 1
-// §10.9.3), or -1 when none does.
-func (pa *PortAttrs) PKeyIndex(key wire.PKey) int {
-	for i, e := range pa.PKeys {
-		if key.Matches(e) {
-			return i
-		}
-	}
-	return -1
 }
 
 // PortEvent says what an SMP changed on a port, for the host software
@@ -255,6 +243,7 @@ const LinkChangeDelay = 50 * time.Microsecond
 type AttrHandler func(r *Request) wire.MADStatus
 
 type attrEntry struct {
+	attr    wire.AttrID
 	methods []wire.Method
 	fn      AttrHandler
 }
@@ -272,21 +261,26 @@ type SMA struct {
 	ports []*PortAttrs // index = port number; [0] nil on a CA
 	opts  SMAOptions
 	// attrs holds the handlers registered with Handle (nil until the
-	// first); the SMA's own attributes are served by ownAttr, so a node
-	// keeps no table of its own handlers.
-	attrs map[wire.AttrID]attrEntry
+	// first; a switch has three), searched in order: for so few a scan
+	// beats a map lookup on every SMP. The SMA's own attributes are served
+	// by ownAttr, so a node keeps no table of its own handlers.
+	attrs []attrEntry
 
 	n     *emu.Node
 	traps trapState
+}
 
-	// req and reply are the Request and reply MAD Process answers an SMP
-	// with (event-loop owned; reply hands the answer on before Process
-	// returns). busy marks them in use, so a Process nested in a reply
-	// (none is today) would allocate its own.
+// smaScratch is the Request and the reply MAD Process answers an SMP
+// with. Nothing keeps either once Process returned (reply hands the
+// answer on before), so the SMAs of a process share them through a pool
+// instead of each keeping its own (a 648-HCA fabric has 702 SMAs; one
+// scratch each was a tenth of its heap).
+type smaScratch struct {
 	req   Request
 	reply [wire.MADSize]byte
-	busy  bool
 }
+
+var smaScratchPool = sync.Pool{New: func() any { return new(smaScratch) }}
 
 // NewSMA creates the SMA of a node described by node, with one PortConfig
 // per port (ports[i] for port i+1; for a switch ports[0] is port 0 and
@@ -379,8 +373,10 @@ func (s *SMA) serveOwn(r *Request) wire.MADStatus {
 // the attribute is not served). h is the registered handler, nil for the
 // SMA's own.
 func (s *SMA) methods(attr wire.AttrID) (ms []wire.Method, h AttrHandler) {
-	if e, ok := s.attrs[attr]; ok {
-		return e.methods, e.fn
+	for i := range s.attrs {
+		if e := &s.attrs[i]; e.attr == attr {
+			return e.methods, e.fn
+		}
 	}
 	return ownAttr(attr), nil
 }
@@ -390,24 +386,31 @@ func (s *SMA) methods(attr wire.AttrID) (ms []wire.Method, h AttrHandler) {
 // version 1, methods Get, Set and TrapRepress (the last for Notice only),
 // and the attribute's own methods.
 func (s *SMA) check(m wire.MAD) wire.MADStatus {
+	st, _ := s.checkHandler(m)
+	return st
+}
+
+// checkHandler is check that also returns the attribute's registered
+// handler (nil for the SMA's own), so Process looks it up once.
+func (s *SMA) checkHandler(m wire.MAD) (wire.MADStatus, AttrHandler) {
 	if m.BaseVersion() != wire.MADBaseVersion || m.ClassVersion() != wire.SMPClassVersion {
-		return wire.MADStatusBadVersion
+		return wire.MADStatusBadVersion, nil
 	}
 	switch m.Method() {
 	case wire.MethodGet, wire.MethodSet:
 	case wire.MethodTrapRepress:
 		if m.AttrID() == wire.AttrNotice {
-			return wire.MADStatusOK
+			return wire.MADStatusOK, nil
 		}
-		return wire.MADStatusUnsupportedMethodAttr
+		return wire.MADStatusUnsupportedMethodAttr, nil
 	default:
-		return wire.MADStatusUnsupportedMethod
+		return wire.MADStatusUnsupportedMethod, nil
 	}
-	ms, _ := s.methods(m.AttrID())
+	ms, h := s.methods(m.AttrID())
 	if !slices.Contains(ms, m.Method()) {
-		return wire.MADStatusUnsupportedMethodAttr
+		return wire.MADStatusUnsupportedMethodAttr, nil
 	}
-	return wire.MADStatusOK
+	return wire.MADStatusOK, h
 }
 
 func (s *SMA) newPort(num int, pc PortConfig) (*PortAttrs, error) {
@@ -463,26 +466,11 @@ func (s *SMA) newPort(num int, pc PortConfig) (*PortAttrs, error) {
 		SubnetTimeOut:        0,
 		LocalPhyErrors:       8,
 		OverrunErrors:        8,
-		GUIDs:                make([]wire.GUID, pc.GUIDCap),
-		PKeys:                make([]wire.PKey, pc.PKeyCap),
-		VLArbLow:             make([]wire.VLArbEntry, pc.VLArbLowCap),
-		VLArbHigh:            make([]wire.VLArbEntry, pc.VLArbHighCap),
+		guid0:                pc.GUID,
+		sl2vlRows:            1,
 	}
-	pa.GUIDs[0] = pc.GUID
-	pa.PKeys[0] = wire.PKeyDefault
-	rows := 1
 	if isSwitch {
-		rows = s.node.NumPorts + 1
-	}
-	pa.SLtoVL = make([][16]uint8, rows)
-	vls := uint8(wire.DataVLs(pc.VLCap))
-	for r := range pa.SLtoVL {
-		for sl := range 16 {
-			pa.SLtoVL[r][sl] = uint8(sl) % vls
-		}
-	}
-	for i := range pa.VLArbLow {
-		pa.VLArbLow[i] = wire.VLArbEntry{VL: uint8(i) % vls, Weight: 1}
+		pa.sl2vlRows = uint8(s.node.NumPorts + 1)
 	}
 	return pa, nil
 }
@@ -491,10 +479,14 @@ func (s *SMA) newPort(num int, pc PortConfig) (*PortAttrs, error) {
 // Set), replacing the SMA's own handler if it has one. A switch registers
 // SwitchInfo, LinearForwardingTable, MulticastForwardingTable and so on.
 func (s *SMA) Handle(attr wire.AttrID, methods []wire.Method, h AttrHandler) {
-	if s.attrs == nil {
-		s.attrs = map[wire.AttrID]attrEntry{}
+	e := attrEntry{attr, append([]wire.Method(nil), methods...), h}
+	for i := range s.attrs {
+		if s.attrs[i].attr == attr {
+			s.attrs[i] = e
+			return
+		}
 	}
-	s.attrs[attr] = attrEntry{append([]wire.Method(nil), methods...), h}
+	s.attrs = append(s.attrs, e)
 }
 
 // Bind attaches the SMA to its node. Devices call it from Start; Process
@@ -597,28 +589,26 @@ func (s *SMA) Process(p *emu.Port, f *Frame, reply func(resp wire.MAD)) {
 		s.trapRepressed(p, smp)
 		return
 	}
-	if st := s.check(m); st != wire.MADStatusOK {
+	st, h := s.checkHandler(m)
+	if st != wire.MADStatusOK {
 		if Answered(m.Method()) {
 			reply(ErrorReply(m, st))
 		}
 		return
 	}
 	// The reply starts as a copy with the R bit; the handler fills it.
-	var r *Request
-	if s.busy {
-		r = &Request{Reply: wire.SMP(ErrorReply(m, wire.MADStatusOK))}
-	} else {
-		s.busy = true
-		defer func() { s.busy = false; s.req = Request{} }()
-		r = &s.req
-		resp := wire.MAD(s.reply[:])
-		copy(resp, m)
-		resp.SetResponse(wire.MADStatusOK)
-		r.Reply = wire.SMP(resp)
-	}
+	sc := smaScratchPool.Get().(*smaScratch)
+	defer func() {
+		sc.req = Request{}
+		smaScratchPool.Put(sc)
+	}()
+	r := &sc.req
+	resp := wire.MAD(sc.reply[:])
+	copy(resp, m)
+	resp.SetResponse(wire.MADStatusOK)
+	r.Reply = wire.SMP(resp)
 	r.SMA, r.Port, r.Frame, r.Req, r.MKeyOK = s, p, f, smp, ok
-	var st wire.MADStatus
-	if _, h := s.methods(m.AttrID()); h != nil {
+	if h != nil {
 		st = h(r)
 	} else {
 		st = s.serveOwn(r)

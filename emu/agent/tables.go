@@ -28,23 +28,23 @@ func (s *SMA) guidInfo(r *Request) wire.MADStatus {
 	}
 	block := int(r.AttrMod())
 	first := block * wire.GUIDInfoBlockEntries
-	if pa == nil || r.AttrMod() > 0xFFFF || first >= len(pa.GUIDs) {
+	if pa == nil || r.AttrMod() > 0xFFFF || first >= pa.NumGUIDs() {
 		return wire.MADStatusInvalidField
 	}
 	g := wire.GUIDInfo(r.Data())
 	if r.Method() == wire.MethodSet {
 		in := wire.GUIDInfo(r.Req.Data())
 		for i := range wire.GUIDInfoBlockEntries {
-			if idx := first + i; idx > 0 && idx < len(pa.GUIDs) {
-				pa.GUIDs[idx] = in.GUID(i)
+			if idx := first + i; idx > 0 {
+				pa.SetGUID(idx, in.GUID(i))
 			}
 		}
 		s.event(r.Port, EventGIDChange)
 	}
 	clear(r.Data())
 	for i := range wire.GUIDInfoBlockEntries {
-		if idx := first + i; idx < len(pa.GUIDs) {
-			g.SetGUID(i, pa.GUIDs[idx])
+		if idx := first + i; idx < pa.NumGUIDs() {
+			g.SetGUID(i, pa.GUID(idx))
 		}
 	}
 	return wire.MADStatusOK
@@ -58,7 +58,7 @@ func (s *SMA) pkeyTable(r *Request) wire.MADStatus {
 	pa := s.tablePort(r, r.AttrMod()>>16)
 	block := int(r.AttrMod() & 0xFFFF)
 	first := block * wire.PKeyTableBlockEntries
-	if pa == nil || first >= len(pa.PKeys) {
+	if pa == nil || first >= pa.NumPKeys() {
 		return wire.MADStatusInvalidField
 	}
 	t := wire.PKeyTable(r.Data())
@@ -66,8 +66,8 @@ func (s *SMA) pkeyTable(r *Request) wire.MADStatus {
 		in := wire.PKeyTable(r.Req.Data())
 		changed := false
 		for i := range wire.PKeyTableBlockEntries {
-			if idx := first + i; idx < len(pa.PKeys) && pa.PKeys[idx] != in.PKey(i) {
-				pa.PKeys[idx] = in.PKey(i)
+			if idx := first + i; idx < pa.NumPKeys() && pa.PKey(idx) != in.PKey(i) {
+				pa.SetPKey(idx, in.PKey(i))
 				changed = true
 			}
 		}
@@ -77,8 +77,8 @@ func (s *SMA) pkeyTable(r *Request) wire.MADStatus {
 	}
 	clear(r.Data())
 	for i := range wire.PKeyTableBlockEntries {
-		if idx := first + i; idx < len(pa.PKeys) {
-			t.SetPKey(i, pa.PKeys[idx])
+		if idx := first + i; idx < pa.NumPKeys() {
+			t.SetPKey(i, pa.PKey(idx))
 		}
 	}
 	return wire.MADStatusOK
@@ -107,13 +107,13 @@ func (s *SMA) sl2vlTable(r *Request) wire.MADStatus {
 	if r.Method() == wire.MethodSet {
 		in := wire.SLtoVLMappingTable(r.Req.Data())
 		for sl := range wire.NumSLs {
-			pa.SLtoVL[row][sl] = in.VL(sl)
+			pa.SetSLtoVL(row, sl, in.VL(sl))
 		}
 		s.event(s.emuPort(pa.Num), EventSLtoVLChange)
 	}
 	clear(r.Data())
 	for sl := range wire.NumSLs {
-		t.SetVL(sl, pa.SLtoVL[row][sl])
+		t.SetVL(sl, pa.SLtoVL(row, sl))
 	}
 	return wire.MADStatusOK
 }
@@ -128,36 +128,42 @@ func (s *SMA) vlArbTable(r *Request) wire.MADStatus {
 	if pa == nil {
 		return wire.MADStatusInvalidField
 	}
-	var tbl []wire.VLArbEntry
-	first := 0
+	var (
+		high     bool
+		first, n int
+	)
 	switch r.AttrMod() >> 16 {
 	case wire.VLArbLowBlock0:
-		tbl = pa.VLArbLow
+		n = int(pa.Config.VLArbLowCap)
 	case wire.VLArbLowBlock1:
-		tbl, first = pa.VLArbLow, wire.VLArbitrationTableBlockEntries
+		n, first = int(pa.Config.VLArbLowCap), wire.VLArbitrationTableBlockEntries
 	case wire.VLArbHighBlock0:
-		tbl = pa.VLArbHigh
+		high, n = true, int(pa.Config.VLArbHighCap)
 	case wire.VLArbHighBlock1:
-		tbl, first = pa.VLArbHigh, wire.VLArbitrationTableBlockEntries
+		high, n, first = true, int(pa.Config.VLArbHighCap), wire.VLArbitrationTableBlockEntries
 	default:
 		return wire.MADStatusInvalidField
 	}
-	if first >= len(tbl) {
+	if first >= n {
 		return wire.MADStatusInvalidField
+	}
+	get := pa.VLArbLow
+	if high {
+		get = pa.VLArbHigh
 	}
 	t := wire.VLArbitrationTable(r.Data())
 	if r.Method() == wire.MethodSet {
 		in := wire.VLArbitrationTable(r.Req.Data())
 		for i := range wire.VLArbitrationTableBlockEntries {
-			if idx := first + i; idx < len(tbl) {
-				tbl[idx] = in.Entry(i)
+			if idx := first + i; idx < n {
+				pa.setVLArb(high, idx, in.Entry(i))
 			}
 		}
 	}
 	clear(r.Data())
 	for i := range wire.VLArbitrationTableBlockEntries {
-		if idx := first + i; idx < len(tbl) {
-			t.SetEntry(i, tbl[idx])
+		if idx := first + i; idx < n {
+			t.SetEntry(i, get(idx))
 		}
 	}
 	return wire.MADStatusOK

@@ -51,9 +51,21 @@
 // The payload is copied once each way: gathered from the sender's memory
 // region into the frame, scattered from the frame into the receiver's.
 // Frames come from a process-wide pool of aligned slots (the payload
-// starts on a 16-byte boundary, where copies run at full speed), send
-// WQEs and receive WQEs are recycled, and timers are emu.LoopTimers, so
-// the engine allocates nothing per packet once it runs steadily.
+// starts on a 16-byte boundary, where copies run at full speed); frames
+// the fabric discards come back to it (emu.FrameRecycler), and so do the
+// slots an engine kept when it is dropped. Send WQEs and receive WQEs are
+// recycled, and timers are emu.LoopTimers, so the engine allocates
+// nothing per packet once it runs steadily.
+//
+// Host and engine share queues the way a host and an adapter share
+// memory, without making either wait for the other: receive WQEs go into
+// a ring the loop reads without a lock, fetching a burst at a time (rq.go);
+// a CQ keeps what the loop writes, what pollers write and the flags both
+// read on separate cache lines; retired send WQEs go back to the host's
+// free list once per doorbell rather than under a lock each. Under the
+// virtual clock an RC requester builds its packets up to txAhead of
+// serialisation before its port's transmitter needs them, so the loop
+// wakes it once per burst rather than once per packet.
 //
 // # Who may import it
 //

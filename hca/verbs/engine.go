@@ -3,6 +3,7 @@ package verbs
 import (
 	"context"
 	"fmt"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -47,9 +48,16 @@ type Engine struct {
 	fab  *emu.Fabric
 	attr DeviceAttr
 
-	qps     map[uint32]*QP
-	mrMu    sync.RWMutex // held for writing by the loop when mrs changes
-	mrs     map[uint32]*MR
+	qps map[uint32]*QP
+	// lastQP is the QP the last frame was for (nil after a QP is
+	// destroyed): a stream of frames for one QP skips the map lookup.
+	lastQP *QP
+	mrMu   sync.RWMutex // held for writing by the loop when mrs changes
+	mrs    map[uint32]*MR
+	// lastMR is the region the last key lookup found (event loop only):
+	// keys are never reused and a deregistered region is marked dead, so
+	// a stream of packets naming one region skips the map lookup.
+	lastMR  *MR
 	mcast   map[mcastKey][]*QP
 	nextQPN uint32
 	nextKey uint32
@@ -58,7 +66,7 @@ type Engine struct {
 	onAsync func(AsyncEvent)
 	stats   Stats
 	scratch []byte
-	fcache  [][]byte        // frame slots of this engine (see frames); event loop only
+	fcache  *slotCache      // frame slots of this engine (see frames); event loop only
 	txBusy  []time.Duration // per port: when the last packet sent has left the port (virtual clock, fabric.Elapsed)
 }
 
@@ -81,6 +89,13 @@ func New(dev *hca.Device) (*Engine, error) {
 		qps: map[uint32]*QP{}, mrs: map[uint32]*MR{}, mcast: map[mcastKey][]*QP{},
 		nextQPN: 0x48, nextKey: 0x100, txBusy: make([]time.Duration, dev.Node().NumPorts()+1),
 	}
+	e.fcache = &slotCache{}
+	// An engine nobody refers to any more (its fabric is gone) hands its
+	// cached slots back to the shared pool: without that, every engine
+	// made and dropped (a test, a benchmark round) would take up to
+	// 2*frameBatch slots with it until the pool ran out of slabs.
+	runtime.AddCleanup(e, (*slotCache).release, e.fcache)
+	e.fab.AddFrameRecycler(poolRecycler{})
 	dev.SetTransport(e)
 	return e, nil
 }
@@ -220,6 +235,9 @@ func (mr *MR) Dereg() error {
 		return fmt.Errorf("verbs: dereg mr: %w", ErrDestroyed)
 	}
 	mr.dead = true
+	if mr.pd.e.lastMR == mr {
+		mr.pd.e.lastMR = nil
+	}
 	mr.pd.e.mrMu.Lock()
 	delete(mr.pd.e.mrs, mr.key)
 	mr.pd.e.mrMu.Unlock()
@@ -240,14 +258,27 @@ func (mr *MR) slice(addr uint64, n uint64) ([]byte, bool) {
 // lookup resolves a key for pd with the access needed; n == 0 accepts any
 // address (a zero-length access touches no memory).
 func (e *Engine) lookup(key uint32, pd *PD, addr, n uint64, need Access) ([]byte, bool) {
-	mr := e.mrs[key]
+	b, _, ok := e.lookupMR(key, pd, addr, n, need)
+	return b, ok
+}
+
+// lookupMR is lookup that also returns the region (nil when n == 0).
+func (e *Engine) lookupMR(key uint32, pd *PD, addr, n uint64, need Access) ([]byte, *MR, bool) {
+	mr := e.lastMR
+	if mr == nil || mr.key != key || mr.dead {
+		mr = e.mrs[key]
+		if mr != nil {
+			e.lastMR = mr
+		}
+	}
 	if mr == nil || mr.pd != pd || mr.access&need != need {
-		return nil, false
+		return nil, nil, false
 	}
 	if n == 0 {
-		return nil, true
+		return nil, nil, true
 	}
-	return mr.slice(addr, n)
+	b, ok := mr.slice(addr, n)
+	return b, mr, ok
 }
 
 // findMR returns a region of pd holding [addr, addr+n) (inline data names
@@ -324,17 +355,35 @@ func (e *Engine) checkAV(a *AHAttr) error {
 // loop publishes a completion by advancing tail, a poller consumes by
 // advancing head, so polling an empty CQ (what a busy ibv_poll_cq loop
 // mostly does) takes no lock and never delays the loop.
+//
+// The fields sit on separate cache lines by who writes them: the event
+// loop writes tail, pollers write head, Wait writes waiters, and the
+// flags both sides read on every push and poll change seldom. Sharing a
+// line, every completion and every poll would take the line from the
+// other core (a tenth of the loop's time per 8-byte SEND went to these
+// misses).
 type CQ struct {
-	e *Engine
+	e    *Engine
+	ring []WC
 
-	ring     []WC
-	head     atomic.Uint64 // completions consumed
-	tail     atomic.Uint64 // completions added (event loop only)
 	overflow atomic.Bool
 	dead     atomic.Bool
 	armed    atomic.Bool
-	holding  atomic.Bool  // HoldClock was called
-	waiters  atomic.Int32 // goroutines in Wait
+	holding  atomic.Bool // HoldClock was called
+	_        cacheLinePad
+
+	tail atomic.Uint64 // completions added (event loop only)
+	// seenHead is the last value of head the event loop read: the ring
+	// has room while tail-seenHead < len(ring), and only a push that
+	// finds it full reads head again (event loop only).
+	seenHead uint64
+	_        cacheLinePad
+
+	head atomic.Uint64 // completions consumed
+	_    cacheLinePad
+
+	waiters atomic.Int32 // goroutines in Wait
+	_       cacheLinePad
 
 	mu      sync.Mutex // serialises consumers; guards solOnly and the hold token
 	solOnly bool
@@ -451,7 +500,10 @@ func (cq *CQ) push(wc WC, solicited bool) bool {
 		return false
 	}
 	t := cq.tail.Load()
-	if t-cq.head.Load() >= uint64(len(cq.ring)) {
+	if t-cq.seenHead >= uint64(len(cq.ring)) {
+		cq.seenHead = cq.head.Load()
+	}
+	if t-cq.seenHead >= uint64(len(cq.ring)) {
 		cq.overflow.Store(true)
 		cq.wake()
 		cq.e.event(AsyncEvent{Type: EventCQErr, CQ: cq})
@@ -537,24 +589,31 @@ func (cq *CQ) Wait(ctx context.Context) error {
 	}
 }
 
+// cacheLinePad keeps the fields after it off the cache line of those
+// before it (64-byte lines; two of them, as adjacent-line prefetch pairs
+// lines on x86).
+type cacheLinePad struct{ _ [128]byte }
+
 // recvWQE is a posted receive work request. A one-element scatter list,
 // the common case, is kept in the WQE itself, so posting it allocates
-// nothing.
+// nothing, and the WQE takes 32 bytes: two to a cache line of the
+// receive ring the event loop reads them from. An empty list is kept as
+// one entry of length 0, which scatters the same (nothing fits in it).
 type recvWQE struct {
 	wrID uint64
 	one  [1]SGE
-	n    int   // entries in the scatter list
-	more []SGE // the scatter list when it has more than one entry
+	more *[]SGE // the scatter list when it has more than one entry
 }
 
 func newRecvWQE(wr *RecvWR) recvWQE {
-	w := recvWQE{wrID: wr.WRID, n: len(wr.SGL)}
+	w := recvWQE{wrID: wr.WRID}
 	switch len(wr.SGL) {
 	case 0:
 	case 1:
 		w.one[0] = wr.SGL[0]
 	default:
-		w.more = append([]SGE(nil), wr.SGL...)
+		l := append([]SGE(nil), wr.SGL...)
+		w.more = &l
 	}
 	return w
 }
@@ -562,9 +621,9 @@ func newRecvWQE(wr *RecvWR) recvWQE {
 // list is the WQE's scatter list; it aliases w.
 func (w *recvWQE) list() []SGE {
 	if w.more != nil {
-		return w.more
+		return *w.more
 	}
-	return w.one[:w.n]
+	return w.one[:]
 }
 
 // recvQueue is a FIFO of receive WQEs that reuses its storage: taking
@@ -783,14 +842,14 @@ const (
 // frame, placed so that a payload after hdr bytes of headers starts on a
 // 16-byte boundary. Call it on the event loop.
 func (e *Engine) getFrame(hdr int) []byte {
-	if len(e.fcache) == 0 {
-		e.fcache = takeSlots(e.fcache)
+	if len(e.fcache.s) == 0 {
+		e.fcache.s = takeSlots(e.fcache.s)
 	}
 	var b []byte
-	if n := len(e.fcache); n > 0 {
-		b = e.fcache[n-1]
-		e.fcache[n-1] = nil
-		e.fcache = e.fcache[:n-1]
+	if n := len(e.fcache.s); n > 0 {
+		b = e.fcache.s[n-1]
+		e.fcache.s[n-1] = nil
+		e.fcache.s = e.fcache.s[:n-1]
 	} else {
 		b = make([]byte, 0, frameSlot)
 	}
@@ -805,15 +864,43 @@ func (e *Engine) putFrame(b []byte) {
 	if !ok {
 		return
 	}
-	e.fcache = append(e.fcache, slot)
-	if len(e.fcache) >= 2*frameBatch {
-		k := len(e.fcache) - frameBatch
+	e.fcache.s = append(e.fcache.s, slot)
+	if len(e.fcache.s) >= 2*frameBatch {
+		k := len(e.fcache.s) - frameBatch
 		frames.mu.Lock()
-		frames.free = append(frames.free, e.fcache[k:]...)
+		frames.free = append(frames.free, e.fcache.s[k:]...)
 		frames.mu.Unlock()
-		clear(e.fcache[k:])
-		e.fcache = e.fcache[:k]
+		clear(e.fcache.s[k:])
+		e.fcache.s = e.fcache.s[:k]
 	}
+}
+
+// slotCache is an engine's own stock of frame slots (Engine.fcache).
+type slotCache struct{ s [][]byte }
+
+// release returns the stock to the shared pool.
+func (c *slotCache) release() {
+	frames.mu.Lock()
+	frames.free = append(frames.free, c.s...)
+	frames.mu.Unlock()
+	c.s = nil
+}
+
+// poolRecycler takes the frames of the pool back from the fabric when it
+// discards them (injected drops, links down), which would otherwise be
+// lost to the pool for good. One value serves every engine.
+type poolRecycler struct{}
+
+// RecycleFrame implements emu.FrameRecycler.
+func (poolRecycler) RecycleFrame(b []byte) bool {
+	slot, ok := frameSlotOf(b)
+	if !ok {
+		return false
+	}
+	frames.mu.Lock()
+	frames.free = append(frames.free, slot)
+	frames.mu.Unlock()
+	return true
 }
 
 // takeSlots moves up to frameBatch slots from the shared pool to c,

@@ -25,7 +25,7 @@ func TestFramePayloadAligned(t *testing.T) {
 		{GRH: &wire.GRHFields{HopLmt: 1}, BTH: wire.BTHFields{OpCode: wire.OpUDSendOnlyImm}, DETH: &wire.DETHFields{QKey: 1}, ImmDt: &imm, Payload: payload[:64]},
 		{BTH: wire.BTHFields{OpCode: wire.OpRCSendOnly}, Payload: payload[:8]},
 	}
-	e := &Engine{}
+	e := &Engine{fcache: &slotCache{}}
 	for round := 0; round < 100; round++ {
 		for i := range layouts {
 			f := &layouts[i]
@@ -67,18 +67,18 @@ func TestFramePayloadAligned(t *testing.T) {
 	for _, b := range out {
 		e.putFrame(b)
 	}
-	if len(e.fcache) >= 2*frameBatch {
-		t.Fatalf("engine keeps %d slots", len(e.fcache))
+	if len(e.fcache.s) >= 2*frameBatch {
+		t.Fatalf("engine keeps %d slots", len(e.fcache.s))
 	}
 	// A frame the pool did not make is not taken into it.
-	n := len(e.fcache)
+	n := len(e.fcache.s)
 	e.putFrame(make([]byte, 64, frameSlot))
-	if len(e.fcache) != n {
+	if len(e.fcache.s) != n {
 		t.Fatalf("a foreign frame joined the pool")
 	}
 	frames.mu.Lock()
 	defer frames.mu.Unlock()
-	for _, b := range append(e.fcache, frames.free...) {
+	for _, b := range append(e.fcache.s, frames.free...) {
 		if cap(b) != frameSlot || len(b) != 0 {
 			t.Fatalf("a slot of cap %d len %d in the pool", cap(b), len(b))
 		}

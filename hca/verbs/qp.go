@@ -36,13 +36,19 @@ type QP struct {
 
 	state atomic.Uint32 // attr.QPState, readable by posting goroutines
 
-	mu       sync.Mutex // guards pending, bell, sqUsed, rq, freeWQEs
+	mu       sync.Mutex // guards pending, bell, freeWQEs
 	pending  []*sendWQE
 	freeWQEs []*sendWQE // retired WQEs for reuse
 	ringFn   func()     // qp.ring, made once: the doorbell posts it
 	bell     bool
-	sqUsed   int
-	rq       recvQueue
+	// sqUsed counts the send WQEs posted and not retired: posters add
+	// under mu, the event loop subtracts as it retires.
+	sqUsed atomic.Int32
+	// retired holds WQEs retired since the last doorbell (event loop
+	// only); take hands them back to freeWQEs under the lock it takes
+	// anyway, so retiring takes no lock per WQE.
+	retired []*sendWQE
+	rq      recvRing
 
 	// Requester (event loop only).
 	sq       []*sendWQE     // taken from pending, not yet retired
@@ -81,8 +87,12 @@ type QP struct {
 
 // sendWQE is a send work request the QP holds.
 type sendWQE struct {
-	wr       SendWR
-	sgl      [2]SGE // storage of wr.SGL for short lists
+	wr  SendWR
+	sgl [2]SGE // storage of wr.SGL for short lists
+	// mr is the region of a one-entry SGL once checkLocal resolved it:
+	// each packet gathers from it without a lookup of the key, while it
+	// is not deregistered.
+	mr       *MR
 	inline   []byte // the data of an inline WQE
 	ibuf     []byte // storage kept for inline data when the WQE is reused
 	length   uint64
@@ -197,6 +207,7 @@ func (qp *QP) Destroy() error {
 	qp.dead = true
 	qp.setState(QPStateReset)
 	delete(qp.e.qps, qp.qpn)
+	qp.e.lastQP = nil
 	qp.pd.refs--
 	qp.scq.refs--
 	qp.rcq.refs--
@@ -210,8 +221,9 @@ func (qp *QP) Destroy() error {
 // credits). Call it on the event loop.
 func (qp *QP) Debug() string {
 	qp.mu.Lock()
-	rq, pend := qp.rq.len(), len(qp.pending)
+	pend := len(qp.pending)
 	qp.mu.Unlock()
+	rq := qp.rq.len()
 	return fmt.Sprintf("qp %#x %s %s: sq %d (next %d) pending %d psn %#x sndMax %#x unacked %#x ackPSN %#x retry %d rnr %d rnrWait %v timer %v "+
 		"ssn %d credits %d creditMSN %d consumers %d | resp epsn %#x msn %d nak %v inMsg %v rq %d",
 		qp.qpn, qp.typ, qp.attr.QPState, len(qp.sq), qp.next, pend, qp.psn, qp.sndMax, qp.unacked, qp.ackPSN, qp.retry, qp.rnrRetry,
@@ -354,7 +366,7 @@ func (qp *QP) checkModify(attr *QPAttr, mask AttrMask) error {
 		}
 	}
 	pa := e.dev.SMA().Port(portNum)
-	if mask&AttrPKeyIndex != 0 && (pa == nil || int(attr.PKeyIndex) >= len(pa.PKeys)) {
+	if mask&AttrPKeyIndex != 0 && (pa == nil || int(attr.PKeyIndex) >= pa.NumPKeys()) {
 		return fmt.Errorf("%w: pkey_index %d", ErrInvalid, attr.PKeyIndex)
 	}
 	if mask&AttrAccessFlags != 0 && attr.QPAccessFlags&^accessValid != 0 {
@@ -495,8 +507,11 @@ func (qp *QP) applyModify(attr *QPAttr, mask AttrMask) {
 func (qp *QP) reset() {
 	qp.stopTimers()
 	qp.mu.Lock()
-	qp.pending, qp.rq, qp.sqUsed = nil, recvQueue{}, 0
+	qp.pending = nil
+	qp.sqUsed.Store(0)
 	qp.mu.Unlock()
+	qp.retired = nil
+	qp.rq.clear()
 	qp.sq, qp.sqBuf, qp.next = nil, nil, 0
 	qp.psn, qp.sndMax, qp.unacked, qp.noAck = 0, 0, 0, 0
 	qp.rnrWait, qp.drainEv = false, false
@@ -560,10 +575,7 @@ func (qp *QP) flush() {
 	if qp.attr.QPState != QPStateError {
 		return // SQE flushes only the send queue
 	}
-	qp.mu.Lock()
-	rq := qp.rq.takeAll()
-	qp.mu.Unlock()
-	for _, r := range rq {
+	for _, r := range qp.rq.takeAll() {
 		qp.rcq.push(WC{WRID: r.wrID, Status: WCWRFlushErr, Opcode: WCRecv, QPNum: qp.qpn}, false)
 	}
 	if cur := qp.resp.recv; cur != nil {
@@ -576,6 +588,11 @@ func (qp *QP) flush() {
 func (qp *QP) take() {
 	qp.mu.Lock()
 	qp.bell = false
+	for i, w := range qp.retired {
+		qp.freeWQE(w)
+		qp.retired[i] = nil
+	}
+	qp.retired = qp.retired[:0]
 	if len(qp.pending) > 0 {
 		// Retiring slides sq along its array; move it back to the start
 		// rather than let append allocate a new one.
@@ -602,7 +619,11 @@ func (qp *QP) retire(w *sendWQE) {
 	if qp.next > 0 {
 		qp.next--
 	}
-	signaled := w.status != WCSuccess || qp.sigAll || w.wr.Flags&SendSignaled != 0
+	qp.retired = append(qp.retired, w)
+	qp.sqUsed.Add(-1)
+	if w.status == WCSuccess && !qp.sigAll && w.wr.Flags&SendSignaled == 0 {
+		return // unsignaled: no completion
+	}
 	wc := WC{WRID: w.wr.WRID, Status: w.status, Opcode: wcOpcode(w.wr.Opcode), QPNum: qp.qpn}
 	if w.status == WCSuccess && w.wr.Opcode == WRRDMARead {
 		wc.ByteLen = uint32(w.length)
@@ -610,11 +631,7 @@ func (qp *QP) retire(w *sendWQE) {
 	if w.status == WCSuccess && w.wr.Opcode.isAtomic() {
 		wc.ByteLen = 8
 	}
-	qp.mu.Lock()
-	qp.sqUsed--
-	qp.freeWQE(w)
-	qp.mu.Unlock()
-	if signaled && !qp.scq.push(wc, false) {
+	if !qp.scq.push(wc, false) {
 		qp.cqOverflow()
 	}
 }
@@ -661,7 +678,7 @@ func (qp *QP) PostSend(wrs []SendWR) (int, error) {
 			err = fmt.Errorf("verbs: post send: wr %d: %w", i, e)
 			break
 		}
-		if qp.sqUsed >= int(qp.cap.MaxSendWR) {
+		if int(qp.sqUsed.Load()) >= int(qp.cap.MaxSendWR) {
 			err = fmt.Errorf("verbs: post send: wr %d: %w: send queue full (%d)", i, ErrNoMem, qp.cap.MaxSendWR)
 			break
 		}
@@ -671,15 +688,18 @@ func (qp *QP) PostSend(wrs []SendWR) (int, error) {
 			err = fmt.Errorf("verbs: post send: wr %d: %w", i, e)
 			break
 		}
-		qp.sqUsed++
+		qp.sqUsed.Add(1)
 		qp.pending = append(qp.pending, w)
 		n++
 	}
-	if !qp.bell && len(qp.pending) > 0 {
-		qp.bell = true
-		qp.e.fab.Post(qp.ringFn)
-	}
+	ring := !qp.bell && len(qp.pending) > 0
+	qp.bell = qp.bell || ring
 	qp.mu.Unlock()
+	if ring {
+		// The doorbell, rung after qp.mu is let go: the poster runs the
+		// send itself when the event loop is idle (emu.Fabric.Enter).
+		qp.e.fab.Enter(qp.ringFn)
+	}
 	return n, err
 }
 
@@ -692,11 +712,10 @@ func (qp *QP) newWQE(wr *SendWR, length uint64) *sendWQE {
 		w = qp.freeWQEs[n-1]
 		qp.freeWQEs[n-1] = nil
 		qp.freeWQEs = qp.freeWQEs[:n-1]
-		*w = sendWQE{sgl: w.sgl, ibuf: w.ibuf[:0]}
+		*w = sendWQE{wr: *wr, sgl: w.sgl, ibuf: w.ibuf[:0], length: length}
 	} else {
-		w = &sendWQE{}
+		w = &sendWQE{wr: *wr, length: length}
 	}
-	w.wr, w.length = *wr, length
 	w.wr.SGL = nil
 	if len(wr.SGL) > 0 && !w.isInline() {
 		if len(wr.SGL) <= len(w.sgl) {
@@ -713,7 +732,7 @@ func (qp *QP) newWQE(wr *SendWR, length uint64) *sendWQE {
 // (qp.mu held).
 func (qp *QP) freeWQE(w *sendWQE) {
 	if len(qp.freeWQEs) < int(qp.cap.MaxSendWR) {
-		w.wr.AH = nil
+		w.wr.AH, w.mr = nil, nil
 		qp.freeWQEs = append(qp.freeWQEs, w)
 	}
 }
@@ -800,10 +819,9 @@ func (qp *QP) checkSend(wr *SendWR) (uint64, error) {
 }
 
 // PostRecv posts receive work requests (ibv_post_recv), safe from any
-// goroutine. A QP with an SRQ takes none.
+// goroutine. A QP with an SRQ takes none. The WQEs go into the QP's
+// receive ring (recvRing), which the event loop reads without a lock.
 func (qp *QP) PostRecv(wrs []RecvWR) (int, error) {
-	qp.mu.Lock()
-	defer qp.mu.Unlock()
 	switch st := qp.State(); {
 	case qp.dead:
 		return 0, fmt.Errorf("verbs: post recv: %w", ErrDestroyed)
@@ -812,20 +830,40 @@ func (qp *QP) PostRecv(wrs []RecvWR) (int, error) {
 	case st == QPStateReset:
 		return 0, fmt.Errorf("verbs: post recv: %w: qp %#x is %s", ErrInvalid, qp.qpn, st)
 	}
+	rq := &qp.rq
+	rq.mu.Lock()
+	n, err := len(wrs), error(nil)
+	used := rq.bound()
 	for i := range wrs {
 		if len(wrs[i].SGL) > int(qp.cap.MaxRecvSGE) {
-			return i, fmt.Errorf("verbs: post recv: wr %d: %w: %d sges exceed max_recv_sge %d", i, ErrInvalid, len(wrs[i].SGL), qp.cap.MaxRecvSGE)
+			n, err = i, fmt.Errorf("verbs: post recv: wr %d: %w: %d sges exceed max_recv_sge %d", i, ErrInvalid, len(wrs[i].SGL), qp.cap.MaxRecvSGE)
+			break
 		}
-		if qp.rq.len() >= int(qp.cap.MaxRecvWR) {
-			return i, fmt.Errorf("verbs: post recv: wr %d: %w: receive queue full (%d)", i, ErrNoMem, qp.cap.MaxRecvWR)
+		if used >= int(qp.cap.MaxRecvWR) {
+			// The loop may have taken some since: look again.
+			rq.refresh()
+			if used = rq.bound() + i; used >= int(qp.cap.MaxRecvWR) {
+				n, err = i, fmt.Errorf("verbs: post recv: wr %d: %w: receive queue full (%d)", i, ErrNoMem, qp.cap.MaxRecvWR)
+				break
+			}
 		}
-		qp.rq.push(newRecvWQE(&wrs[i]))
+		used++
 	}
-	if qp.State() == QPStateError && len(wrs) > 0 && !qp.bell {
-		qp.bell = true
-		qp.e.fab.Post(qp.ringFn)
+	// The WQEs before the first bad one are posted, all at once.
+	rq.pushAll(wrs[:n])
+	rq.mu.Unlock()
+	// A QP in the Error state flushes what is posted: ring so that the
+	// loop does (it sets the state before it takes the queue, so either
+	// it took these WQEs or this load sees the state).
+	if n > 0 && qp.State() == QPStateError {
+		qp.mu.Lock()
+		if !qp.bell {
+			qp.bell = true
+			qp.e.fab.Post(qp.ringFn)
+		}
+		qp.mu.Unlock()
 	}
-	return len(wrs), nil
+	return n, err
 }
 
 // takeRecv removes the next receive WQE (from the SRQ when there is one).
@@ -837,8 +875,6 @@ func (qp *QP) takeRecv() (recvWQE, bool) {
 		}
 		return w, ok
 	}
-	qp.mu.Lock()
-	defer qp.mu.Unlock()
 	return qp.rq.pop()
 }
 
@@ -846,8 +882,6 @@ func (qp *QP) hasRecv() bool {
 	if qp.srq != nil {
 		return qp.srq.has()
 	}
-	qp.mu.Lock()
-	defer qp.mu.Unlock()
 	return qp.rq.len() > 0
 }
 

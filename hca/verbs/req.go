@@ -21,8 +21,8 @@ func (qp *QP) xmit(f *wire.PacketFields, av *AHAttr) int {
 	}
 	sl := av.SL & 0x0F
 	f.LRH.SL = sl
-	if len(pa.SLtoVL) > 0 {
-		f.LRH.VL = pa.SLtoVL[0][sl] & 0x0F
+	if pa.NumSLtoVLRows() > 0 {
+		f.LRH.VL = pa.SLtoVL(0, int(sl)) & 0x0F
 	}
 	f.LRH.DLID = av.DLID
 	f.LRH.SLID = pa.LID | wire.LID(av.SrcPathBits&(1<<pa.LMC-1))
@@ -32,8 +32,8 @@ func (qp *QP) xmit(f *wire.PacketFields, av *AHAttr) int {
 			SGID: sgid, DGID: av.GRH.DGID}
 		f.GRH = &g
 	}
-	if int(qp.attr.PKeyIndex) < len(pa.PKeys) {
-		f.BTH.PKey = uint16(pa.PKeys[qp.attr.PKeyIndex])
+	if int(qp.attr.PKeyIndex) < pa.NumPKeys() {
+		f.BTH.PKey = uint16(pa.PKey(int(qp.attr.PKeyIndex)))
 	}
 	frame, err := wire.AppendPacketUnsealed(e.getFrame(headerLen(f)), f)
 	if err != nil {
@@ -97,11 +97,10 @@ func headerLen(f *wire.PacketFields) int {
 // serialisation is the time n bytes take to leave port p at its active
 // width and speed (0 when the link is down).
 func serialisation(p *emu.Port, n int) time.Duration {
-	gbps := float64(p.Width().Lanes()) * p.Speed().LaneGbps() // bits per ns
-	if gbps <= 0 {
-		return 0
+	if l := p.Link(); l != nil && p.IsUp() {
+		return l.SerialisationTime(n)
 	}
-	return time.Duration(float64(n*8) / gbps)
+	return 0
 }
 
 // txWait reports whether an RC requester must wait for its port's
@@ -110,9 +109,16 @@ func serialisation(p *emu.Port, n int) time.Duration {
 // requester streams its packets at the link's rate, as an adapter's send
 // engine does, rather than queueing its whole window at one instant: the
 // frames arrive at the same times (the link serialises them either way),
-// but each is built just before it leaves, so the window's frames do not
-// all sit in memory at once, and acknowledgements that arrive meanwhile
-// act on what is still to be sent.
+// but each is built shortly before it leaves, so the window's frames do
+// not all sit in memory at once, and acknowledgements that arrive
+// meanwhile act on what is still to be sent.
+//
+// The requester fills the transmitter up to txAhead of work and then
+// waits until it has drained: one wake-up per txAhead of serialisation
+// rather than one per packet (which, for small messages, was a third of
+// the loop's events). The link starts each frame when the previous one
+// has left, so the arrival times are those of a requester fed packet by
+// packet.
 func (qp *QP) txWait() bool {
 	e := qp.e
 	if !e.fab.Virtual() {
@@ -120,12 +126,18 @@ func (qp *QP) txWait() bool {
 	}
 	now := e.fab.Elapsed()
 	busy := e.txBusy[qp.attr.PortNum]
-	if busy <= now {
+	if busy-now <= txAhead {
 		return false
 	}
 	qp.paceTimer.Reset(busy - now)
 	return true
 }
+
+// txAhead is how much serialisation time an RC requester queues ahead of
+// its port's transmitter under the virtual clock (see txWait): eight
+// 4 KiB packets at 4x QDR (32 KiB of frames per port), and more small
+// ones than the send window holds.
+const txAhead = 8 * time.Microsecond
 
 // txDone completes a UC or UD message once its packets (nbytes on the
 // wire) have left the port: at once under the wall clock; under the
@@ -266,8 +278,12 @@ func (qp *QP) checkLocal(w *sendWQE) bool {
 		if s.Length == 0 {
 			continue
 		}
-		if _, ok := qp.e.lookup(s.LKey, qp.pd, s.Addr, uint64(s.Length), need); !ok {
+		_, mr, ok := qp.e.lookupMR(s.LKey, qp.pd, s.Addr, uint64(s.Length), need)
+		if !ok {
 			return false
+		}
+		if len(w.wr.SGL) == 1 {
+			w.mr = mr
 		}
 	}
 	return true
@@ -284,6 +300,9 @@ func (qp *QP) gather(w *sendWQE, off, n uint64) ([]byte, bool) {
 	}
 	sgl := w.wr.SGL
 	if len(sgl) == 1 {
+		if mr := w.mr; mr != nil && !mr.dead {
+			return mr.slice(sgl[0].Addr+off, n)
+		}
 		return qp.e.lookup(sgl[0].LKey, qp.pd, sgl[0].Addr+off, n, 0)
 	}
 	buf := qp.e.scratch[:0]
@@ -614,7 +633,7 @@ func (qp *QP) udSend(w *sendWQE) bool {
 // armTimer starts the local ACK timer if it is not running.
 func (qp *QP) armTimer() {
 	if !qp.timer.Armed() && qp.unacked != qp.sndMax {
-		if d := qp.timeout(); d > 0 {
+		if d := qp.ackTimeout(); d > 0 {
 			qp.timer.Reset(d)
 		}
 	}
@@ -626,7 +645,23 @@ func (qp *QP) restartTimer() {
 		qp.timer.Stop()
 		return
 	}
-	qp.timer.Reset(qp.timeout())
+	qp.timer.Reset(qp.ackTimeout())
+}
+
+// ackTimeout is the local ACK timeout counted from now. Under the virtual
+// clock the packets queued ahead of the port's transmitter (up to
+// txAhead of them, see txWait) have not left yet, and the timer runs from
+// their transmission, as on an adapter: the time until the transmitter
+// is free is added, so a short timeout does not expire on packets still
+// waiting to leave.
+func (qp *QP) ackTimeout() time.Duration {
+	d := qp.timeout()
+	if d > 0 && qp.e.fab.Virtual() {
+		if q := qp.e.txBusy[qp.attr.PortNum] - qp.e.fab.Elapsed(); q > 0 {
+			d += q
+		}
+	}
+	return d
 }
 
 // onTimeout is the local ACK timeout (IBTA Vol 1 §9.7.6.1.3): retry from

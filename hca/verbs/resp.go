@@ -70,7 +70,12 @@ func (e *Engine) HandleFrame(p *emu.Port, pkt *wire.Packet) {
 		e.multicast(p, pkt)
 		return
 	}
-	qp := e.qps[pkt.BTH.DestQP()]
+	qpn := pkt.BTH.DestQP()
+	qp := e.lastQP
+	if qp == nil || qp.qpn != qpn {
+		qp = e.qps[qpn]
+		e.lastQP = qp
+	}
 	if qp == nil || int(qp.attr.PortNum) != p.Num() || qp.attr.QPState < QPStateRTR || qp.attr.QPState == QPStateError {
 		e.stats.NoQP.Add(1)
 		return
@@ -106,7 +111,7 @@ func (e *Engine) HandleFrame(p *emu.Port, pkt *wire.Packet) {
 func (e *Engine) pkeyOK(p *emu.Port, qp *QP, pkt *wire.Packet) bool {
 	pa := e.dev.SMA().Port(p.Num())
 	key := wire.PKey(pkt.BTH.PKey())
-	if pa != nil && int(qp.attr.PKeyIndex) < len(pa.PKeys) && key.Matches(pa.PKeys[qp.attr.PKeyIndex]) {
+	if pa != nil && int(qp.attr.PKeyIndex) < pa.NumPKeys() && key.Matches(pa.PKey(int(qp.attr.PKeyIndex))) {
 		return true
 	}
 	e.stats.PKeyDropped.Add(1)
@@ -143,9 +148,7 @@ func (qp *QP) ackSyn() wire.AETHSyndrome {
 	if qp.srq != nil {
 		return wire.ACKSyndrome(wire.AETHCreditInvalid)
 	}
-	qp.mu.Lock()
 	n := qp.rq.len()
-	qp.mu.Unlock()
 	return wire.ACKSyndrome(wire.CreditCode(n))
 }
 
@@ -563,9 +566,7 @@ func (qp *QP) unread(w recvWQE) {
 		qp.srq.mu.Unlock()
 		return
 	}
-	qp.mu.Lock()
 	qp.rq.unshift(w)
-	qp.mu.Unlock()
 }
 
 // udRecv delivers a datagram: Q_Key check, a receive WQE whose first 40

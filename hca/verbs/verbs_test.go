@@ -117,7 +117,7 @@ func TestPKeyViolationDroppedCountedTrapped(t *testing.T) {
 	tn.do(func() {
 		tn.f.AddTap(tap)
 		pa := tn.hcas[1].SMA().Port(1)
-		pa.PKeys[1] = 0x8001
+		pa.SetPKey(1, 0x8001)
 		pa.MasterSMLID = 3 // the SM runs on h3
 	})
 	a := tn.endpoint(0, epOpts{typ: verbs.QPTypeRC})

@@ -19,8 +19,8 @@ import (
 //
 // The data path is built like ibsim's poll loop, with the reads batched:
 // the reader goroutine takes every datagram the socket holds in one call
-// (recvmmsg on Linux) and hands the whole batch to the event loop in one
-// event. The loop writes each answer to the socket itself, without
+// (recvmmsg on Linux) and runs the whole batch as one event of the event
+// loop, on its own goroutine when the loop is idle (emu.Fabric.Enter). The loop writes each answer to the socket itself, without
 // waiting, the moment the fabric produces it, as ibsim's loop does: no
 // goroutine is woken per answer, and the answer leaves at once (an SM
 // with few MADs outstanding waits for each one). Only when the client's
@@ -92,6 +92,7 @@ type rxBatch struct {
 	ds   []Datagram
 	run  func() // b.process, made once so posting allocates nothing
 	all  func() // b.inject, made once
+	hdr  rxHeaders
 }
 
 const (
@@ -152,8 +153,9 @@ func (b *rxBatch) release() {
 	rxPool.Put(b)
 }
 
-// take checks the n datagrams read into b and hands the well-formed ones
-// to the event loop; it reports whether any went.
+// take checks the n datagrams read into b and runs the well-formed ones
+// on the event loop; it reports whether any went (b then belongs to the
+// loop, which returns it to the pool).
 func (c *client) take(b *rxBatch, n int) bool {
 	for i := range n {
 		d, err := ParseDatagram(b.slot(i)[:b.lens[i]])
@@ -170,7 +172,13 @@ func (c *client) take(b *rxBatch, n int) bool {
 	c.sent.Add(uint64(len(b.ds)))
 	c.s.stats.FromClients.Add(uint64(len(b.ds)))
 	b.c = c
-	c.s.fab.Post(b.run)
+	// Enter runs the batch on this goroutine when nobody else runs the
+	// event loop (most of the time): the datagrams cross the fabric and
+	// the answers are written here, without waking the loop goroutine
+	// and waiting for it. Otherwise the batch queues like a Post. The
+	// reader holds only its socket's read side, which nothing on the
+	// loop takes.
+	c.s.fab.Enter(b.run)
 	return true
 }
 

@@ -10,7 +10,6 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	"github.com/ibemu/ibemu/emu"
@@ -630,9 +629,7 @@ func cmdGUID(s *Server, out io.Writer, args string) error {
 	return s.do(func() error {
 		pa := a.n.sma.Port(a.port)
 		pa.Config.GUID = wire.GUID(g)
-		if len(pa.GUIDs) > 0 {
-			pa.GUIDs[0] = wire.GUID(g)
-		}
+		pa.SetGUID(0, wire.GUID(g))
 		fmt.Fprintf(out, "# port %d of %s has GUID 0x%016x\n", a.port, a.n.topo, g)
 		return nil
 	})
@@ -830,7 +827,7 @@ func cmdQuit(s *Server, out io.Writer, _ string) error {
 // field's width and its CounterSelect bit (16 stands for CounterSelect2
 // bit 0, PortXmitWait; IBTA Vol 1 §16.1.3.5, §16.1.4.8).
 type perfField struct {
-	get  func(c *emu.Counters) *atomic.Uint64
+	get  func(c *emu.Counters) *emu.Counter
 	bits uint
 	sel  int
 }
@@ -838,31 +835,31 @@ type perfField struct {
 // perfFields maps PerformanceSet attribute.field names (any case) to
 // their counters.
 var perfFields = map[string]perfField{
-	"portcounters.symbolerrorcounter":            {func(c *emu.Counters) *atomic.Uint64 { return &c.SymbolErrors }, 16, 0},
-	"portcounters.linkerrorrecoverycounter":      {func(c *emu.Counters) *atomic.Uint64 { return &c.LinkErrorRecovery }, 8, 1},
-	"portcounters.linkdownedcounter":             {func(c *emu.Counters) *atomic.Uint64 { return &c.LinkDowned }, 8, 2},
-	"portcounters.portrcverrors":                 {func(c *emu.Counters) *atomic.Uint64 { return &c.RcvErrors }, 16, 3},
-	"portcounters.portrcvremotephysicalerrors":   {func(c *emu.Counters) *atomic.Uint64 { return &c.RcvRemotePhysErrors }, 16, 4},
-	"portcounters.portrcvswitchrelayerrors":      {func(c *emu.Counters) *atomic.Uint64 { return &c.RcvSwitchRelayErrors }, 16, 5},
-	"portcounters.portxmitdiscards":              {func(c *emu.Counters) *atomic.Uint64 { return &c.XmitDiscards }, 16, 6},
-	"portcounters.portxmitconstrainterrors":      {func(c *emu.Counters) *atomic.Uint64 { return &c.XmitConstraintErrors }, 8, 7},
-	"portcounters.portrcvconstrainterrors":       {func(c *emu.Counters) *atomic.Uint64 { return &c.RcvConstraintErrors }, 8, 8},
-	"portcounters.locallinkintegrityerrors":      {func(c *emu.Counters) *atomic.Uint64 { return &c.LocalLinkIntegrity }, 4, 9},
-	"portcounters.excessivebufferoverrunerrors":  {func(c *emu.Counters) *atomic.Uint64 { return &c.ExcessiveBufOverrun }, 4, 10},
-	"portcounters.vl15dropped":                   {func(c *emu.Counters) *atomic.Uint64 { return &c.VL15Dropped }, 16, 11},
-	"portcounters.portxmitdata":                  {func(c *emu.Counters) *atomic.Uint64 { return &c.XmitData }, 32, 12},
-	"portcounters.portrcvdata":                   {func(c *emu.Counters) *atomic.Uint64 { return &c.RcvData }, 32, 13},
-	"portcounters.portxmitpkts":                  {func(c *emu.Counters) *atomic.Uint64 { return &c.XmitPkts }, 32, 14},
-	"portcounters.portrcvpkts":                   {func(c *emu.Counters) *atomic.Uint64 { return &c.RcvPkts }, 32, 15},
-	"portcounters.portxmitwait":                  {func(c *emu.Counters) *atomic.Uint64 { return &c.XmitWait }, 32, 16},
-	"portcountersextended.portxmitdata":          {func(c *emu.Counters) *atomic.Uint64 { return &c.XmitData }, 64, 0},
-	"portcountersextended.portrcvdata":           {func(c *emu.Counters) *atomic.Uint64 { return &c.RcvData }, 64, 1},
-	"portcountersextended.portxmitpkts":          {func(c *emu.Counters) *atomic.Uint64 { return &c.XmitPkts }, 64, 2},
-	"portcountersextended.portrcvpkts":           {func(c *emu.Counters) *atomic.Uint64 { return &c.RcvPkts }, 64, 3},
-	"portcountersextended.portunicastxmitpkts":   {func(c *emu.Counters) *atomic.Uint64 { return &c.UnicastXmit }, 64, 4},
-	"portcountersextended.portunicastrcvpkts":    {func(c *emu.Counters) *atomic.Uint64 { return &c.UnicastRcv }, 64, 5},
-	"portcountersextended.portmulticastxmitpkts": {func(c *emu.Counters) *atomic.Uint64 { return &c.McastXmit }, 64, 6},
-	"portcountersextended.portmulticastrcvpkts":  {func(c *emu.Counters) *atomic.Uint64 { return &c.McastRcv }, 64, 7},
+	"portcounters.symbolerrorcounter":            {func(c *emu.Counters) *emu.Counter { return &c.SymbolErrors }, 16, 0},
+	"portcounters.linkerrorrecoverycounter":      {func(c *emu.Counters) *emu.Counter { return &c.LinkErrorRecovery }, 8, 1},
+	"portcounters.linkdownedcounter":             {func(c *emu.Counters) *emu.Counter { return &c.LinkDowned }, 8, 2},
+	"portcounters.portrcverrors":                 {func(c *emu.Counters) *emu.Counter { return &c.RcvErrors }, 16, 3},
+	"portcounters.portrcvremotephysicalerrors":   {func(c *emu.Counters) *emu.Counter { return &c.RcvRemotePhysErrors }, 16, 4},
+	"portcounters.portrcvswitchrelayerrors":      {func(c *emu.Counters) *emu.Counter { return &c.RcvSwitchRelayErrors }, 16, 5},
+	"portcounters.portxmitdiscards":              {func(c *emu.Counters) *emu.Counter { return &c.XmitDiscards }, 16, 6},
+	"portcounters.portxmitconstrainterrors":      {func(c *emu.Counters) *emu.Counter { return &c.XmitConstraintErrors }, 8, 7},
+	"portcounters.portrcvconstrainterrors":       {func(c *emu.Counters) *emu.Counter { return &c.RcvConstraintErrors }, 8, 8},
+	"portcounters.locallinkintegrityerrors":      {func(c *emu.Counters) *emu.Counter { return &c.LocalLinkIntegrity }, 4, 9},
+	"portcounters.excessivebufferoverrunerrors":  {func(c *emu.Counters) *emu.Counter { return &c.ExcessiveBufOverrun }, 4, 10},
+	"portcounters.vl15dropped":                   {func(c *emu.Counters) *emu.Counter { return &c.VL15Dropped }, 16, 11},
+	"portcounters.portxmitdata":                  {func(c *emu.Counters) *emu.Counter { return &c.XmitData }, 32, 12},
+	"portcounters.portrcvdata":                   {func(c *emu.Counters) *emu.Counter { return &c.RcvData }, 32, 13},
+	"portcounters.portxmitpkts":                  {func(c *emu.Counters) *emu.Counter { return &c.XmitPkts }, 32, 14},
+	"portcounters.portrcvpkts":                   {func(c *emu.Counters) *emu.Counter { return &c.RcvPkts }, 32, 15},
+	"portcounters.portxmitwait":                  {func(c *emu.Counters) *emu.Counter { return &c.XmitWait }, 32, 16},
+	"portcountersextended.portxmitdata":          {func(c *emu.Counters) *emu.Counter { return &c.XmitData }, 64, 0},
+	"portcountersextended.portrcvdata":           {func(c *emu.Counters) *emu.Counter { return &c.RcvData }, 64, 1},
+	"portcountersextended.portxmitpkts":          {func(c *emu.Counters) *emu.Counter { return &c.XmitPkts }, 64, 2},
+	"portcountersextended.portrcvpkts":           {func(c *emu.Counters) *emu.Counter { return &c.RcvPkts }, 64, 3},
+	"portcountersextended.portunicastxmitpkts":   {func(c *emu.Counters) *emu.Counter { return &c.UnicastXmit }, 64, 4},
+	"portcountersextended.portunicastrcvpkts":    {func(c *emu.Counters) *emu.Counter { return &c.UnicastRcv }, 64, 5},
+	"portcountersextended.portmulticastxmitpkts": {func(c *emu.Counters) *emu.Counter { return &c.McastXmit }, 64, 6},
+	"portcountersextended.portmulticastrcvpkts":  {func(c *emu.Counters) *emu.Counter { return &c.McastRcv }, 64, 7},
 }
 
 func cmdPerfSet(s *Server, out io.Writer, args string) error {

@@ -309,22 +309,18 @@ func (h *DataPathHost) seed() {
 	pa.MulticastPKeyTrapSuppressionEnabled = pi.MulticastPKeyTrapSuppressionEnabled()
 	for b, blk := range w.PKeyBlocks {
 		for j := range 32 {
-			if i := b*32 + j; i < len(pa.PKeys) {
-				pa.PKeys[i] = wire.PKeyTable(blk).PKey(j)
-			}
+			pa.SetPKey(b*32+j, wire.PKeyTable(blk).PKey(j))
 		}
 	}
 	for b, blk := range w.GUIDBlocks {
 		for j := range 8 {
-			if i := b*8 + j; i > 0 && i < len(pa.GUIDs) {
-				pa.GUIDs[i] = wire.GUIDInfo(blk).GUID(j)
+			if i := b*8 + j; i > 0 {
+				pa.SetGUID(i, wire.GUIDInfo(blk).GUID(j))
 			}
 		}
 	}
-	if len(pa.SLtoVL) > 0 {
-		for sl := range 16 {
-			pa.SLtoVL[0][sl] = wire.SLtoVLMappingTable(w.SLtoVL).VL(sl)
-		}
+	for sl := range 16 {
+		pa.SetSLtoVL(0, sl, wire.SLtoVLMappingTable(w.SLtoVL).VL(sl))
 	}
 	h.setState(pi.PortState())
 }

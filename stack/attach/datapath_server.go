@@ -429,24 +429,24 @@ func dataPathWelcome(n *node, p *emu.Port) (DataPathWelcomeMsg, error) {
 		w.PortGUIDs = append(w.PortGUIDs, n.hca.PortGUID(i))
 	}
 	pa := n.sma.Port(p.Num())
-	for i := 0; i < len(pa.PKeys); i += 32 {
+	for i := 0; i < pa.NumPKeys(); i += 32 {
 		t := wire.PKeyTable(make([]byte, wire.PKeyTableSize))
-		for j := 0; j < 32 && i+j < len(pa.PKeys); j++ {
-			t.SetPKey(j, pa.PKeys[i+j])
+		for j := 0; j < 32 && i+j < pa.NumPKeys(); j++ {
+			t.SetPKey(j, pa.PKey(i+j))
 		}
 		w.PKeyBlocks = append(w.PKeyBlocks, t)
 	}
-	for i := 0; i < len(pa.GUIDs); i += 8 {
+	for i := 0; i < pa.NumGUIDs(); i += 8 {
 		t := wire.GUIDInfo(make([]byte, wire.GUIDInfoSize))
-		for j := 0; j < 8 && i+j < len(pa.GUIDs); j++ {
-			t.SetGUID(j, pa.GUIDs[i+j])
+		for j := 0; j < 8 && i+j < pa.NumGUIDs(); j++ {
+			t.SetGUID(j, pa.GUID(i+j))
 		}
 		w.GUIDBlocks = append(w.GUIDBlocks, t)
 	}
 	t := wire.SLtoVLMappingTable(make([]byte, wire.SLtoVLMappingTableSize))
-	if len(pa.SLtoVL) > 0 {
+	if pa.NumSLtoVLRows() > 0 {
 		for sl := range 16 {
-			t.SetVL(sl, pa.SLtoVL[0][sl])
+			t.SetVL(sl, pa.SLtoVL(0, sl))
 		}
 	}
 	w.SLtoVL = t

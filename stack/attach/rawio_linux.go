@@ -18,30 +18,45 @@ type mmsghdr struct {
 	n   uint32
 }
 
-// ioVec is the scratch of one goroutine's recvmmsg and sendmmsg calls.
+// ioVec is the scratch of one goroutine's sendmmsg calls.
 type ioVec struct {
 	hdrs [rxMax]mmsghdr
 	iovs [rxMax]syscall.Iovec
 }
 
-// recvBatch reads, without waiting, as many datagrams as fd holds (at
-// most rxMax) into b's slots with one recvmmsg, and records their sizes.
-// It returns how many it read, or syscall.EAGAIN when there were none.
-func (v *ioVec) recvBatch(fd uintptr, b *rxBatch) (int, error) {
-	for i := range rxMax {
-		s := b.slot(i)
-		v.iovs[i] = syscall.Iovec{Base: &s[0], Len: uint64(len(s))}
-		v.hdrs[i] = mmsghdr{hdr: syscall.Msghdr{Iov: &v.iovs[i], Iovlen: 1}}
+// rxHeaders are a batch's recvmmsg headers, one per slot, each pointing
+// at its slot of the batch's buffer. They are built on the batch's first
+// read and kept with it (batches are recycled), so a read sets up nothing:
+// the kernel writes only the byte count and the flags of each message it
+// fills.
+type rxHeaders struct {
+	hdrs  [rxMax]mmsghdr
+	iovs  [rxMax]syscall.Iovec
+	ready bool
+}
+
+// recvBatch reads, without waiting, as many datagrams as fd holds (at most
+// rxMax) into b's slots with one recvmmsg, and records their sizes. It
+// returns how many it read, or syscall.EAGAIN when there were none.
+func (*ioVec) recvBatch(fd uintptr, b *rxBatch) (int, error) {
+	h := &b.hdr
+	if !h.ready {
+		for i := range rxMax {
+			s := b.slot(i)
+			h.iovs[i] = syscall.Iovec{Base: &s[0], Len: uint64(len(s))}
+			h.hdrs[i] = mmsghdr{hdr: syscall.Msghdr{Iov: &h.iovs[i], Iovlen: 1}}
+		}
+		h.ready = true
 	}
-	r, _, e := syscall.RawSyscall6(syscall.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&v.hdrs[0])), rxMax,
+	r, _, e := syscall.RawSyscall6(syscall.SYS_RECVMMSG, fd, uintptr(unsafe.Pointer(&h.hdrs[0])), rxMax,
 		syscall.MSG_DONTWAIT, 0, 0)
 	if e != 0 {
 		return 0, e
 	}
 	n := int(r)
 	for i := range n {
-		b.lens[i] = int(v.hdrs[i].n)
-		if v.hdrs[i].hdr.Flags&syscall.MSG_TRUNC != 0 {
+		b.lens[i] = int(h.hdrs[i].n)
+		if h.hdrs[i].hdr.Flags&syscall.MSG_TRUNC != 0 {
 			b.lens[i] = rxSlot // longer than a slot: malformed
 		}
 	}

@@ -14,3 +14,6 @@ type ioVec struct{}
 func (*ioVec) recvBatch(uintptr, *rxBatch) (int, error) { return 0, syscall.EINVAL }
 
 func (*ioVec) sendBatch(uintptr, []byte) (int, error) { return 0, syscall.EINVAL }
+
+// rxHeaders is unused off unix.
+type rxHeaders struct{}

@@ -101,8 +101,8 @@ func (ap *attachPoint) swSend(c *client, d Datagram) error {
 	}
 	// Data VLs follow the SL-to-VL table of (port 0, egress port).
 	pa := ap.n.sma.Port(out.Num())
-	if len(pa.SLtoVL) > 0 {
-		vl := pa.SLtoVL[0][0]
+	if pa.NumSLtoVLRows() > 0 {
+		vl := pa.SLtoVL(0, 0)
 		if vl == agent.VL15 || int(vl) >= wire.DataVLs(pa.OperationalVLs) {
 			return fmt.Errorf("%w: sl 0 maps to vl %d on port %d", errUndeliverable, vl, out.Num())
 		}
@@ -282,6 +282,27 @@ func (ap *attachPoint) intercept(in *emu.Port, frame []byte) bool {
 	vl15 := lrh.VL() == agent.VL15
 	if !own.OwnsLID(dlid) && !(vl15 && dlid == wire.LIDPermissive) {
 		return false
+	}
+	if smp, ok := agent.DirectedSMP(frame); ok {
+		// The answers to a client's directed-route SMPs end here, one per
+		// request: route a copy (the switch relays the frame as it came
+		// when it is not for port 0) from the SMP's view alone.
+		cp := wire.SMP(ap.drCopy[:])
+		copy(cp, smp)
+		r, err := agent.RouteDR(in, cp)
+		if err != nil || r.Action != wire.DRDeliver {
+			return false // relayed (or dropped) by the switch
+		}
+		if r.ToSM || smp.MAD().IsResponse() {
+			const dethAt = wire.LRHSize + wire.BTHSize
+			ap.hostResponse(wire.MAD(cp), lrh.SLID(), wire.DETH(frame[dethAt:dethAt+wire.DETHSize]).SrcQP(), agent.QP0)
+			return true
+		}
+		f := &ap.rx
+		if f.Parse(frame) != nil {
+			return false
+		}
+		return ap.toSM(wire.MAD(cp), f)
 	}
 	f := &ap.rx
 	if f.Parse(frame) != nil {

@@ -279,8 +279,8 @@ func (ep *ipEndpoint) transmit(out Outgoing) {
 func (ep *ipEndpoint) hcaAddr(a Addr) hca.MADAddr {
 	h := hca.MADAddr{LID: a.LID, SL: a.SL, QPN: a.QPN, QKey: a.QKey, PKey: a.PKey}
 	if h.PKey == 0 && a.PKeyIndex != 0 {
-		if pa := ep.t.dev.SMA().Port(ep.t.port); pa != nil && int(a.PKeyIndex) < len(pa.PKeys) {
-			h.PKey = uint16(pa.PKeys[a.PKeyIndex])
+		if pa := ep.t.dev.SMA().Port(ep.t.port); pa != nil && int(a.PKeyIndex) < pa.NumPKeys() {
+			h.PKey = uint16(pa.PKey(int(a.PKeyIndex)))
 		}
 	}
 	if g := a.GRH; g != nil {

@@ -28,9 +28,15 @@ func readTables(t *testing.T, f *ibtest.UpFabric, sma func() *agent.SMA, num int
 	t.Helper()
 	err := f.Emu.Do(func() {
 		pa := sma().Port(num)
-		sl2vl = append(sl2vl, pa.SLtoVL...)
-		low = append(low, pa.VLArbLow...)
-		high = append(high, pa.VLArbHigh...)
+		for in := range pa.NumSLtoVLRows() {
+			sl2vl = append(sl2vl, pa.SLtoVLRow(in))
+		}
+		for i := range int(pa.Config.VLArbLowCap) {
+			low = append(low, pa.VLArbLow(i))
+		}
+		for i := range int(pa.Config.VLArbHighCap) {
+			high = append(high, pa.VLArbHigh(i))
+		}
 		ops, highLimit = pa.OperationalVLs, pa.VLHighLimit
 	})
 	if err != nil {
@@ -49,22 +55,22 @@ func TestQoSOffLeavesTables(t *testing.T) {
 	marked := [16]uint8{3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3, 3}
 	var before [16]uint8
 	if err := f.Emu.Do(func() {
-		before = f.HCAs[1].Device.SMA().Port(1).SLtoVL[0]
-		sw.SMA().Port(2).SLtoVL[1] = marked
-		sw.SMA().Port(2).VLArbLow[0] = wire.VLArbEntry{VL: 2, Weight: 9}
+		before = f.HCAs[1].Device.SMA().Port(1).SLtoVLRow(0)
+		sw.SMA().Port(2).SetSLtoVLRow(1, marked)
+		sw.SMA().Port(2).SetVLArbLow(0, wire.VLArbEntry{VL: 2, Weight: 9})
 	}); err != nil {
 		t.Fatal(err)
 	}
 	m := newSM(t, f, f.FirstHCA().Topo.ID, sm.Config{})
 	sweep(t, m)
 	if err := f.Emu.Do(func() {
-		if got := sw.SMA().Port(2).SLtoVL[1]; got != marked {
+		if got := sw.SMA().Port(2).SLtoVLRow(1); got != marked {
 			t.Errorf("switch port 2 SL-to-VL from port 1 rewritten with qos off: %v", got)
 		}
-		if got := sw.SMA().Port(2).VLArbLow[0]; got != (wire.VLArbEntry{VL: 2, Weight: 9}) {
+		if got := sw.SMA().Port(2).VLArbLow(0); got != (wire.VLArbEntry{VL: 2, Weight: 9}) {
 			t.Errorf("switch port 2 VLArbitration rewritten with qos off: %+v", got)
 		}
-		if got := f.HCAs[1].Device.SMA().Port(1).SLtoVL[0]; got != before {
+		if got := f.HCAs[1].Device.SMA().Port(1).SLtoVLRow(0); got != before {
 			t.Errorf("CA SL-to-VL changed with qos off: %v, was %v", got, before)
 		}
 	}); err != nil {

@@ -252,7 +252,7 @@ func (c *Context) QueryPort(num int) (PortAttr, error) {
 		}
 		a = PortAttr{State: p.State(), PhysState: p.PhysState(), MaxMTU: pa.Config.MTUCap, ActiveMTU: min(pa.Config.MTUCap, pa.NeighborMTU),
 			LID: pa.LID, LMC: pa.LMC, SMLID: pa.MasterSMLID, SMSL: pa.MasterSMSL, ActiveWidth: p.Width(), ActiveSpeed: p.Speed(),
-			PKeyTblLen: len(pa.PKeys), GIDTblLen: len(pa.GUIDs)}
+			PKeyTblLen: pa.NumPKeys(), GIDTblLen: pa.NumGUIDs()}
 		if a.ActiveMTU == 0 {
 			a.ActiveMTU = pa.Config.MTUCap
 		}
@@ -280,10 +280,10 @@ func (c *Context) QueryPKey(num, index int) (wire.PKey, error) {
 	var k wire.PKey
 	err := c.do("query pkey", func() error {
 		pa := c.dev.SMA().Port(num)
-		if pa == nil || index < 0 || index >= len(pa.PKeys) {
+		if pa == nil || index < 0 || index >= pa.NumPKeys() {
 			return fmt.Errorf("verbs: query pkey %d of port %d: %w", index, num, ErrInvalid)
 		}
-		k = pa.PKeys[index]
+		k = pa.PKey(index)
 		return nil
 	})
 	return k, err
