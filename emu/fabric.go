@@ -247,6 +247,14 @@ func (f *Fabric) AddFrameRecycler(r FrameRecycler) {
 	f.recyclers = append(f.recyclers, r)
 }
 
+// Recycle offers frame to the registered FrameRecyclers, as the fabric
+// does with a frame it discards: a device or host that consumed a frame
+// another device sent (wrote it to a socket, copied it out) calls it so
+// that the buffer goes back to the pool it came from. A frame no recycler
+// takes is left to the garbage collector. Call it on the event loop, and
+// only once per frame.
+func (f *Fabric) Recycle(frame []byte) { f.discard(frame) }
+
 // discard offers a frame the fabric drops to the recyclers.
 func (f *Fabric) discard(frame []byte) {
 	for _, r := range f.recyclers {
@@ -472,14 +480,18 @@ func (f *Fabric) CutThrough(fn func()) {
 }
 
 // receive hands an arriving frame to the device of port p.
+//
+// It reads the port and not its Node: a port of a killed node is never up
+// (Link.update), and the port caches the node's device (Port.offload).
 func (f *Fabric) receive(p *Port, frame []byte, corrupted, sealed bool) {
 	f.receiving++
 	defer func() { f.receiving-- }()
-	if p.node.dead || !p.IsUp() {
-		f.discard(frame) // the link went down while the frame was in flight
+	if !p.IsUp() {
+		f.discard(frame) // the link went down (or the node died) while the frame was in flight
 		return
 	}
-	if !sealed && p.node.offload == nil {
+	off := p.offload
+	if !sealed && off == nil {
 		if wire.SealPacket(frame) != nil {
 			p.Counters.RcvErrors.Add(1)
 			f.discard(frame)
@@ -499,8 +511,8 @@ func (f *Fabric) receive(p *Port, frame []byte, corrupted, sealed bool) {
 	} else {
 		p.Counters.UnicastRcv.Add(1)
 	}
-	if p.node.offload != nil {
-		p.node.offload.HandleFrame(p, frame, sealed)
+	if off != nil {
+		off.HandleFrame(p, frame, sealed)
 		return
 	}
 	p.node.dev.HandlePacket(p, frame)

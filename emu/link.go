@@ -49,10 +49,18 @@ func (l *Link) SetCut(cut bool) {
 }
 
 // SetDropRate sets the probability that a frame is lost in either direction.
-func (l *Link) SetDropRate(rate float64) { l.dropRate = clampRate(rate) }
+func (l *Link) SetDropRate(rate float64) {
+	l.dropRate = clampRate(rate)
+	l.ends[0].setLossy()
+	l.ends[1].setLossy()
+}
 
 // SetCorruptRate sets the probability that a frame is corrupted in either direction.
-func (l *Link) SetCorruptRate(rate float64) { l.corruptRate = clampRate(rate) }
+func (l *Link) SetCorruptRate(rate float64) {
+	l.corruptRate = clampRate(rate)
+	l.ends[0].setLossy()
+	l.ends[1].setLossy()
+}
 
 // SetLatency sets the one-way propagation latency the virtual clock models.
 func (l *Link) SetLatency(d time.Duration) { l.latency = d }
@@ -109,12 +117,23 @@ func (l *Link) trainable() bool {
 }
 
 // update recomputes the physical state of both ends and tells the devices
-// about any change.
+// about any change. It also refreshes what each end caches for the
+// packet path (Port.peer, Port.fabric, Port.offload, Port.lossy) and for
+// PortInfo (Port.width, Port.speed): every change that
+// can bring a port up runs it (Connect, enable, re-plug, node revival),
+// so a port that is up always holds its current peer, and a killed
+// node's ports are never up (trainable), which is what lets the path
+// skip the Node of the port a frame arrives at.
 func (l *Link) update() {
 	l.negotiate()
 	up := l.trainable()
 	var changed []*Port
-	for _, p := range l.ends {
+	for i, p := range l.ends {
+		p.peer = l.ends[1-i]
+		p.width, p.speed = l.width, l.speed
+		p.fabric = p.node.fabric
+		p.offload = p.node.offload
+		p.setLossy()
 		was := p.IsUp()
 		if up {
 			p.phys = wire.PhysStateLinkUp

@@ -43,14 +43,18 @@ type Starter interface {
 
 // Node is one device in the fabric with its numbered ports.
 type Node struct {
+	// What a frame's hop reads comes first, in one cache line: the
+	// device's routing (Port, NumPorts, Type) and the sending side of
+	// Port.SendFrame (fabric, dead).
+	ports  []*Port // index = port number; [0] is nil on a CA
 	fabric *Fabric
-	name   string
 	typ    wire.NodeType
-	dev    Device
+	dead   bool
+
+	name string
+	dev  Device
 	// offload is dev as a CRCOffloader, nil when it is not one.
 	offload CRCOffloader
-	ports   []*Port // index = port number; [0] is nil on a CA
-	dead    bool
 	index   int
 }
 

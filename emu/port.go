@@ -13,30 +13,73 @@ import (
 // event loop (see the package doc); Fabric.ReadCounters copies the
 // counters from any goroutine.
 type Port struct {
+	// The fields a frame's hop reads and writes come first, packed into
+	// the port's first cache line, with the traffic counters (the first
+	// eight of Counters) in the second: at scale every port a hop
+	// crosses is cold, and each line it touches is a miss. The cached
+	// ones (peer, fabric, offload, lossy) save the dependent misses on
+	// the Link and on the Nodes of both ends that a hop took before;
+	// Link.update keeps them (see there). Port is padded to 320 bytes, a size class whose
+	// objects all start on a cache line, so the two lines are the same
+	// two for every port.
+
 	node *Node
-	num  int
-	link *Link
-
-	enabled bool // administratively enabled; false shows as PhysState Disabled
-	phys    wire.PhysPortState
-	state   wire.PortState
-
-	widthSupported uint8          // LinkWidthSupported mask
-	widthEnabled   uint8          // LinkWidthEnabled mask
-	speedSupported wire.LinkSpeed // LinkSpeedSupported | LinkSpeedExtSupported<<8
-	speedEnabled   wire.LinkSpeed
-
-	dropRate    float64 // probability a transmitted frame is lost
-	corruptRate float64 // probability a transmitted frame is corrupted
-
-	// Counters are the port's traffic and error counters.
-	Counters Counters
+	// peer is the port at the other end of the link while the link is
+	// up (Link.update sets it; stale but unused while the port is not
+	// up). Use Peer elsewhere.
+	peer *Port
+	// fabric is node.fabric, copied when a link attaches (Link.update),
+	// so a frame leaving an up port does not look at the Node.
+	fabric *Fabric
+	// offload is the node's device as an emu.CRCOffloader (nil when it
+	// is not one), copied from the Node when a link attaches, so a frame
+	// arriving here reaches the device without a look at the Node.
+	offload CRCOffloader
+	num     int
 
 	// arriving counts the frames queued on the event loop to arrive at
 	// this port (loop-owned); a frame may cut through (Fabric.cutThrough)
 	// only when none is, so frames on one link direction stay in order.
 	arriving int32
+
+	enabled bool // administratively enabled; false shows as PhysState Disabled
+	phys    wire.PhysPortState
+	state   wire.PortState
+	// lossy is set while the port or its link has a drop or corruption
+	// rate above zero, so a frame leaving a clean port reads no rate.
+	lossy bool
+
+	// The enable masks, which PortInfo reads and a PortInfo Set checks
+	// against the peer's (the rest of the line: Counters start on the
+	// second).
+	widthSupported uint8          // LinkWidthSupported mask
+	widthEnabled   uint8          // LinkWidthEnabled mask
+	speedSupported wire.LinkSpeed // LinkSpeedSupported | LinkSpeedExtSupported<<8
+	speedEnabled   wire.LinkSpeed
+	_              [2]byte
+
+	// Counters are the port's traffic and error counters.
+	Counters Counters
+
+	link *Link
+	// width and speed are the link's negotiated width and speed, copied
+	// by Link.update, so PortInfo reads them beside link.
+	width wire.LinkWidth
+	speed wire.LinkSpeed
+
+	dropRate    float64 // probability a transmitted frame is lost
+	corruptRate float64 // probability a transmitted frame is corrupted
+
+	_ [portPad]byte
 }
+
+// portPad pads Port to portSize (port_layout_internal_test.go checks
+// the layout).
+const portPad = 32
+
+// portSize is Port's size: a size class of the Go allocator whose objects
+// all start on a 64-byte boundary (320 = 5 lines).
+const portSize = 320
 
 // PortConfig is a port's link capabilities, set when the node is added.
 type PortConfig struct {
@@ -76,7 +119,7 @@ func (p *Port) Peer() *Port {
 	if p.link == nil {
 		return nil
 	}
-	return p.link.other(p)
+	return p.peer // Link.update set it when the link was connected
 }
 
 // PhysState is the physical port state (LinkUp when the link trained).
@@ -93,18 +136,18 @@ func (p *Port) IsUp() bool { return p.phys == wire.PhysStateLinkUp }
 
 // Width is the active link width (0 when the link is down).
 func (p *Port) Width() wire.LinkWidth {
-	if p.link == nil || !p.IsUp() {
+	if !p.IsUp() || p.link == nil {
 		return 0
 	}
-	return p.link.width
+	return p.width
 }
 
 // Speed is the active link speed (0 when the link is down).
 func (p *Port) Speed() wire.LinkSpeed {
-	if p.link == nil || !p.IsUp() {
+	if !p.IsUp() || p.link == nil {
 		return 0
 	}
-	return p.link.speed
+	return p.speed
 }
 
 // WidthSupported is the LinkWidthSupported mask.
@@ -167,24 +210,43 @@ func (p *Port) SetEnabled(on bool) {
 // SetLinkEnables changes the enabled width and speed masks (0 leaves a mask
 // as it is) and retrains the link, which then runs at the highest width
 // and speed both ends enable.
+//
+// Masks that stay as they were change nothing (the link already runs at
+// what they give), so the link is not looked at: an SM writes the enables
+// of every port it activates, most often unchanged.
 func (p *Port) SetLinkEnables(width uint8, speed wire.LinkSpeed) {
+	ow, os := p.widthEnabled, p.speedEnabled
 	if width != 0 {
 		p.widthEnabled = width & p.widthSupported
 	}
 	if speed != 0 {
 		p.speedEnabled = speed & p.speedSupported
 	}
-	if p.link != nil {
+	if p.link != nil && (p.widthEnabled != ow || p.speedEnabled != os) {
 		p.link.renegotiate()
 	}
 }
 
 // SetDropRate sets the probability that a frame this port transmits is lost.
-func (p *Port) SetDropRate(rate float64) { p.dropRate = clampRate(rate) }
+func (p *Port) SetDropRate(rate float64) {
+	p.dropRate = clampRate(rate)
+	p.setLossy()
+}
 
 // SetCorruptRate sets the probability that a frame this port transmits is
 // corrupted on the wire (the receiver then fails its VCRC and drops it).
-func (p *Port) SetCorruptRate(rate float64) { p.corruptRate = clampRate(rate) }
+func (p *Port) SetCorruptRate(rate float64) {
+	p.corruptRate = clampRate(rate)
+	p.setLossy()
+}
+
+// setLossy recomputes lossy from the port's and its link's rates.
+func (p *Port) setLossy() {
+	p.lossy = p.dropRate > 0 || p.corruptRate > 0
+	if l := p.link; l != nil {
+		p.lossy = p.lossy || l.dropRate > 0 || l.corruptRate > 0
+	}
+}
 
 // DropRate is the port's transmit loss probability.
 func (p *Port) DropRate() float64 { return p.dropRate }
@@ -227,29 +289,28 @@ func (p *Port) SendUnsealed(frame []byte) { p.SendFrame(frame, false) }
 // SendFrame is Send when sealed is true and SendUnsealed otherwise, for a
 // device relaying a frame as it arrived (see CRCOffloader).
 func (p *Port) SendFrame(frame []byte, sealed bool) {
-	f := p.node.fabric
-	l := p.link
-	if p.node.dead {
-		f.discard(frame)
+	// peer and fabric are set whenever the port is up (Link.update), and
+	// only a linked port of a live node comes up (port 0, always up, has
+	// no peer): a frame that leaves reads the port, not its Node.
+	peer := p.peer
+	if p.phys != wire.PhysStateLinkUp || peer == nil {
+		n := p.node
+		if !n.dead {
+			p.Counters.XmitDiscards.Add(1)
+		}
+		n.fabric.discard(frame)
 		return
 	}
-	if l == nil || !p.IsUp() {
-		p.Counters.XmitDiscards.Add(1)
-		f.discard(frame)
-		return
-	}
-	peer := l.other(p)
-	if !sealed && (f.cfg.verifyCRC || len(f.taps) > 0 || peer.node.offload == nil) {
+	f := p.fabric
+	if !sealed && (peer.offload == nil || f.cfg.verifyCRC || len(f.taps) > 0) {
 		if !p.seal(frame) {
 			return
 		}
 		sealed = true
 	}
-	words := uint64(len(frame) / 4)
 	p.Counters.XmitPkts.Add(1)
-	p.Counters.XmitData.Add(words)
-	mcast := len(frame) >= wire.LRHSize && wire.LRH(frame).DLID().IsMulticast()
-	if mcast {
+	p.Counters.XmitData.Add(uint64(len(frame) / 4))
+	if len(frame) >= wire.LRHSize && wire.LRH(frame).DLID().IsMulticast() {
 		p.Counters.McastXmit.Add(1)
 	} else {
 		p.Counters.UnicastXmit.Add(1)
@@ -257,28 +318,31 @@ func (p *Port) SendFrame(frame []byte, sealed bool) {
 	for _, t := range f.taps {
 		t.TapPacket(f.clock.Now(), p, frame)
 	}
-	if r := max(p.dropRate, l.dropRate); r > 0 && f.rng.Float64() < r {
-		f.dropped.Add(1)
-		f.discard(frame)
-		return
-	}
 	corrupted := false
-	if r := max(p.corruptRate, l.corruptRate); r > 0 && f.rng.Float64() < r {
-		if !sealed {
-			if !p.seal(frame) {
-				return
-			}
-			sealed = true
+	if p.lossy {
+		l := p.link
+		if r := max(p.dropRate, l.dropRate); r > 0 && f.rng.Float64() < r {
+			f.dropped.Add(1)
+			f.discard(frame)
+			return
 		}
-		bit := f.rng.IntN(len(frame) * 8)
-		frame[bit/8] ^= 1 << (bit % 8)
-		corrupted = true
+		if r := max(p.corruptRate, l.corruptRate); r > 0 && f.rng.Float64() < r {
+			if !sealed {
+				if !p.seal(frame) {
+					return
+				}
+				sealed = true
+			}
+			bit := f.rng.IntN(len(frame) * 8)
+			frame[bit/8] ^= 1 << (bit % 8)
+			corrupted = true
+		}
 	}
 	if f.cutThrough(peer, frame, corrupted) {
 		f.receive(peer, frame, false, sealed)
 		return
 	}
-	at := l.arrival(p, len(frame))
+	at := p.link.arrival(p, len(frame))
 	peer.arriving++
 	f.loop.scheduleDelivery(at, peer, frame, corrupted, sealed)
 }

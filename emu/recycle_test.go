@@ -66,3 +66,32 @@ func TestFrameRecyclerGetsDiscards(t *testing.T) {
 		t.Fatalf("recycled %d (want 14), other recycler %d (want 0), delivered %d (want 5)", got, otherGot, len(rb.got))
 	}
 }
+
+// TestFabricRecycle checks that Fabric.Recycle offers a consumed frame to
+// the recyclers in order, stops at the first that takes it, and leaves a
+// frame no recycler made to the garbage collector.
+func TestFabricRecycle(t *testing.T) {
+	f, _, _, _ := pair(t)
+	first := &counting{mine: map[*byte]bool{}}
+	second := &counting{mine: map[*byte]bool{}}
+	f.AddFrameRecycler(first)
+	f.AddFrameRecycler(second)
+	if err := f.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	defer f.Stop()
+	mineFirst, mineSecond, stranger := make([]byte, 64), make([]byte, 64), make([]byte, 64)
+	first.mine[&mineFirst[0]] = true
+	second.mine[&mineSecond[0]] = true
+	second.mine[&mineFirst[0]] = true // both could take it: the first registered wins
+	if err := f.Do(func() {
+		f.Recycle(mineFirst)
+		f.Recycle(mineSecond)
+		f.Recycle(stranger)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if first.got != 1 || second.got != 1 {
+		t.Fatalf("recyclers took %d and %d frames, want 1 and 1", first.got, second.got)
+	}
+}

@@ -36,7 +36,9 @@
 // Like every emu device a Switch runs on the fabric's event loop: every
 // method that reads or changes state must be called there (from device
 // code, a Clock callback or inside emu.Fabric.Do), or before the fabric
-// starts. Counters live in the emu.Port and are atomic.
+// starts. Counters live in the emu.Port and belong to the event loop
+// (emu.Fabric.ReadCounters copies them from elsewhere); the Stats
+// counters are atomic.
 //
 // # Who may import it
 //

@@ -54,7 +54,7 @@ var framePool = sync.Pool{New: func() any { return new(agent.Frame) }}
 // needs it, and it is parsed then (the routing changes the SMP's hop
 // pointer and return path, which the Frame's MAD view shows either way).
 func (s *Switch) directed(in *emu.Port, frame []byte, sealed bool, smp wire.SMP, f *agent.Frame) {
-	route, err := agent.RouteDR(in, smp)
+	route, err := agent.RouteSwitchDR(s.ports, in.Num(), smp)
 	if err != nil {
 		s.log.Debug("ibswitch: dr smp dropped", "port", in.Num(), "err", err)
 		s.drop(&in.Counters.VL15Dropped)
@@ -132,19 +132,18 @@ func (s *Switch) ownSLID() wire.LID {
 // are not read once the answer is built), as a switch's SMA answers in
 // the request's buffer: the answer has the request's headers and length.
 func (s *Switch) replyDR(in *emu.Port, buf []byte, req *agent.Frame, resp wire.MAD) {
-	p0 := s.node.Port(0)
 	smp := wire.SMP(resp)
-	route, err := agent.RouteDRSend(s.node, smp)
+	route, err := agent.RouteSwitchDR(s.ports, 0, smp)
 	if err == nil && route.Action == wire.DRForwardLID && s.pa[0].OwnsLID(req.Addr.SLID) {
 		// The tail was empty: the directed part ended at this switch,
 		// DrDLID named it and the switch LID-routed the request to
 		// itself. The return starts here, as if the answer had come back
 		// through the tail.
-		route, err = agent.RouteDR(in, smp)
+		route, err = agent.RouteSwitchDR(s.ports, in.Num(), smp)
 	}
 	if err != nil {
 		s.log.Debug("ibswitch: dr reply dropped", "err", err)
-		s.drop(&p0.Counters.VL15Dropped)
+		s.drop(&s.ports[0].Counters.VL15Dropped)
 		return
 	}
 	a := req.Addr.Reply(s.pa[0].LID)
@@ -153,7 +152,7 @@ func (s *Switch) replyDR(in *emu.Port, buf []byte, req *agent.Frame, resp wire.M
 		a.DLID, a.SLID = wire.LIDPermissive, wire.LIDPermissive
 		frame, err := agent.AppendUnsealedFrame(buf[:0], &a, resp)
 		if err != nil {
-			s.drop(&p0.Counters.VL15Dropped)
+			s.drop(&s.ports[0].Counters.VL15Dropped)
 			return
 		}
 		s.stats.SMPReplies.Add(1)
@@ -161,14 +160,14 @@ func (s *Switch) replyDR(in *emu.Port, buf []byte, req *agent.Frame, resp wire.M
 	case wire.DRForwardLID:
 		frame, err := agent.AppendUnsealedFrame(buf[:0], &a, resp)
 		if err != nil {
-			s.drop(&p0.Counters.VL15Dropped)
+			s.drop(&s.ports[0].Counters.VL15Dropped)
 			return
 		}
 		s.stats.SMPReplies.Add(1)
 		s.sendFromPort0(frame, false)
 	default:
 		// A hop-count-0 request answered to an SM on the switch itself.
-		s.drop(&p0.Counters.VL15Dropped)
+		s.drop(&s.ports[0].Counters.VL15Dropped)
 	}
 }
 

@@ -67,31 +67,38 @@ type Stats struct {
 // and emu.Fabric.AddNode with PortConfigs). See the package doc for the
 // concurrency rules.
 type Switch struct {
+	// What every frame's hop reads and counts comes first, together
+	// (at scale the switch is cold at every hop): the node, its port
+	// table and the statistics in the first cache line, then the SMA and
+	// the ports' SMA state.
+	node *emu.Node
+	// ports is node's port table (emu.Node.Ports), held here so that
+	// relaying a directed-route SMP does not look into the Node.
+	ports []*emu.Port
+	stats stats
+	sma   *agent.SMA
+	pa    []*agent.PortAttrs // SMA state per port, index = port number
+
+	nports int
+	lft    lft
+	info   switchInfo
+	log    *slog.Logger
+
 	prof     Profile
-	nports   int
 	guid     wire.GUID
 	portCfgs []emu.PortConfig
 
-	node *emu.Node
-	log  *slog.Logger
-	sma  *agent.SMA
-	pa   []*agent.PortAttrs // SMA state per port, index = port number
-
-	info switchInfo
-	lft  lft
-	mft  mft
+	mft mft
 
 	pma      *agent.PMA
 	vendor   *agent.Vendor
 	noTrap   bool
 	trapTIDs []uint64
-
-	stats stats
 }
 
 // stats are the live counters behind Stats.
 type stats struct {
-	Forwarded, Replicated, Local, DRRelayed, SMPReplies, GMPReplies, Dropped atomic.Uint64
+	DRRelayed, Local, SMPReplies, Forwarded, Replicated, GMPReplies, Dropped atomic.Uint64
 }
 
 // The interfaces the fabric engine looks for.
@@ -243,6 +250,7 @@ func (s *Switch) bind(n *emu.Node) error {
 		return fmt.Errorf("ibswitch: bind %s: %w", n, err)
 	}
 	s.node = n
+	s.ports = n.Ports()
 	s.log = n.Fabric().Logger().With("node", n.Name())
 	return nil
 }

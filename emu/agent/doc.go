@@ -37,7 +37,9 @@
 //     host SM agent first (SMInfo, vendor attributes).
 //   - Directed-route routing at a node (dr.go): RouteDR and RouteDRSend wrap
 //     wire.DRProcessOutbound/DRProcessReturn (IBTA Vol 1 §14.2.2) with the
-//     node's type and port table and check that the egress link is up.
+//     node's type and port table and check that the egress link is up;
+//     RouteSwitchDR is both for a switch that holds its port table, so a
+//     relay at every hop of a large fabric does not look into the Node.
 //   - The performance management agent (pma.go, pmacounters.go, class
 //     0x04, IBTA Vol 1 §16.1): ClassPortInfo, PortCounters and
 //     PortCountersExtended Get/Set from the emu.Port counters, with the CA

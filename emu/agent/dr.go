@@ -24,7 +24,17 @@ type DRRoute struct {
 // forward out a port whose link is not up is dropped with ErrLinkDown (DR
 // SMPs only need LinkUp, not Active, IBTA Vol 1 §14.2.2).
 func RouteDR(p *emu.Port, smp wire.SMP) (DRRoute, error) {
-	return routeDR(p.Node(), p.Num(), smp)
+	n := p.Node()
+	return routeDR(n.Ports(), n.Type() == wire.NodeTypeSwitch, p.Num(), smp)
+}
+
+// RouteSwitchDR is RouteDR (in > 0: the arrival port's number) or
+// RouteDRSend (in == 0) at a switch whose port table (emu.Node.Ports of
+// its node) the caller holds: a switch relaying SMPs at every hop of a
+// large fabric keeps its ports at hand and spares each hop the look into
+// its Node. ports must be the switch node's own table.
+func RouteSwitchDR(ports []*emu.Port, in int, smp wire.SMP) (DRRoute, error) {
+	return routeDR(ports, true, in, smp)
 }
 
 // RouteDRSend applies the directed-route rules to an SMP node n itself
@@ -34,24 +44,38 @@ func RouteDR(p *emu.Port, smp wire.SMP) (DRRoute, error) {
 // request with hop count 0 is for the node's own SMA, and the response to
 // it for the node's own SM).
 func RouteDRSend(n *emu.Node, smp wire.SMP) (DRRoute, error) {
-	return routeDR(n, 0, smp)
+	return routeDR(n.Ports(), n.Type() == wire.NodeTypeSwitch, 0, smp)
 }
 
-func routeDR(n *emu.Node, in int, smp wire.SMP) (DRRoute, error) {
+// routeDR routes smp at the node whose port table is ports (index = port
+// number, ports[0] nil on a CA), arrived on port in (0: sent by the node).
+func routeDR(ports []*emu.Port, isSwitch bool, in int, smp wire.SMP) (DRRoute, error) {
 	if !smp.IsValid() || !smp.IsDirected() {
 		return DRRoute{}, fmt.Errorf("agent: route dr smp: %w", wire.ErrDRNotDirected)
 	}
 	returning := smp.Direction() == wire.DRReturning
-	act, out, err := wire.DRProcess(smp, in, n.Type() == wire.NodeTypeSwitch, n.NumPorts())
+	act, out, err := wire.DRProcess(smp, in, isSwitch, len(ports)-1)
 	if err != nil {
-		return DRRoute{}, fmt.Errorf("agent: route dr smp at %s: %w", n, err)
+		return DRRoute{}, fmt.Errorf("agent: route dr smp at %s: %w", portsNode(ports), err)
 	}
 	r := DRRoute{Action: act, ToSM: returning && act == wire.DRDeliver}
 	if act == wire.DRForwardPort {
-		r.Out = n.Port(out)
+		if out >= 0 && out < len(ports) {
+			r.Out = ports[out]
+		}
 		if r.Out == nil || !r.Out.IsUp() {
-			return DRRoute{}, fmt.Errorf("agent: route dr smp at %s: out port %d: %w", n, out, ErrLinkDown)
+			return DRRoute{}, fmt.Errorf("agent: route dr smp at %s: out port %d: %w", portsNode(ports), out, ErrLinkDown)
 		}
 	}
 	return r, nil
+}
+
+// portsNode is the node a port table belongs to, for error messages.
+func portsNode(ports []*emu.Port) *emu.Node {
+	for _, p := range ports {
+		if p != nil {
+			return p.Node()
+		}
+	}
+	return nil
 }

@@ -2,6 +2,7 @@ package agent
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/ibemu/ibemu/emu/wire"
 )
@@ -227,6 +228,9 @@ func appendFrame(dst []byte, a *Addr, mad []byte, seal bool) ([]byte, error) {
 	if a.DestQP == QP0 {
 		vl = VL15
 	}
+	if a.GRH == nil {
+		return appendLocalFrame(dst, a, mad, vl, seal), nil
+	}
 	deth := wire.DETHFields{QKey: a.QKey, SrcQP: a.SrcQP & wire.QPNMask}
 	f := wire.PacketFields{
 		LRH:     wire.LRHFields{VL: vl, SL: a.SL & 0x0F, DLID: a.DLID, SLID: a.SLID},
@@ -247,6 +251,32 @@ func appendFrame(dst []byte, a *Addr, mad []byte, seal bool) ([]byte, error) {
 		return dst, fmt.Errorf("agent: build mad frame: %w", err)
 	}
 	return out, nil
+}
+
+// appendLocalFrame is appendFrame for a frame without a GRH (nearly every
+// MAD frame: SMPs always, GMPs within the subnet), written at the fixed
+// offsets of its headers instead of through the general packet encoder,
+// which an SMA answering at every hop of a large fabric paid for on each
+// reply. It yields the bytes wire.AppendPacket (seal) or
+// wire.AppendPacketUnsealed would (frame_test.go checks it).
+func appendLocalFrame(dst []byte, a *Addr, mad []byte, vl uint8, seal bool) []byte {
+	const bthAt, dethAt = wire.LRHSize, wire.LRHSize + wire.BTHSize
+	const madAt = dethAt + wire.DETHSize
+	start := len(dst)
+	dst = slices.Grow(dst, MADFrameLen)[:start+MADFrameLen]
+	b := dst[start : start+MADFrameLen : start+MADFrameLen]
+	wire.LRH(b[:wire.LRHSize]).Encode(&wire.LRHFields{VL: vl, SL: a.SL & 0x0F, LNH: wire.LNHIBALocal,
+		DLID: a.DLID, SLID: a.SLID, PktLen: uint16((MADFrameLen - wire.VCRCSize) / 4)})
+	wire.BTH(b[bthAt:dethAt]).Encode(&wire.BTHFields{OpCode: wire.OpUDSendOnly, PKey: a.PKey,
+		DestQP: a.DestQP & wire.QPNMask})
+	wire.DETH(b[dethAt:madAt]).Encode(&wire.DETHFields{QKey: a.QKey, SrcQP: a.SrcQP & wire.QPNMask})
+	copy(b[madAt:madAt+wire.MADSize], mad)
+	if seal {
+		_ = wire.SealPacket(b) // cannot fail: b holds a whole frame
+	} else {
+		clear(b[madAt+wire.MADSize:])
+	}
+	return dst
 }
 
 // AppendReply appends the frame that answers req with mad, addressed by

@@ -3,6 +3,7 @@ package agent_test
 import (
 	"bytes"
 	"errors"
+	"math/rand/v2"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -317,6 +318,65 @@ func TestDirectedSMP(t *testing.T) {
 		"short": dr[:len(dr)-4], "empty": nil} {
 		if _, ok := agent.DirectedSMP(fr); ok {
 			t.Errorf("%s: accepted", name)
+		}
+	}
+}
+
+// TestAppendLocalFrameMatchesEncoder checks the fixed-offset encoder of
+// GRH-less MAD frames against the general packet encoder, sealed and
+// unsealed, for random addresses and MADs, appended after a prefix.
+func TestAppendLocalFrameMatchesEncoder(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 11))
+	for i := range 2000 {
+		a := agent.Addr{DLID: wire.LID(rng.Uint32()), SLID: wire.LID(rng.Uint32()), SL: uint8(rng.Uint32()),
+			DestQP: rng.Uint32(), SrcQP: rng.Uint32(), QKey: rng.Uint32(), PKey: uint16(rng.Uint32())}
+		if i%2 == 0 {
+			a.DestQP = agent.QP0
+		}
+		m := make([]byte, wire.MADSize)
+		for j := range m {
+			m[j] = byte(rng.Uint32())
+		}
+		vl := uint8(0)
+		if a.DestQP == agent.QP0 {
+			vl = agent.VL15
+		}
+		f := wire.PacketFields{
+			LRH:     wire.LRHFields{VL: vl, SL: a.SL & 0x0F, DLID: a.DLID, SLID: a.SLID},
+			BTH:     wire.BTHFields{OpCode: wire.OpUDSendOnly, PKey: a.PKey, DestQP: a.DestQP & wire.QPNMask},
+			DETH:    &wire.DETHFields{QKey: a.QKey, SrcQP: a.SrcQP & wire.QPNMask},
+			Payload: m,
+		}
+		prefix := []byte{1, 2, 3}
+		for _, seal := range []bool{true, false} {
+			var want []byte
+			var err error
+			if seal {
+				want, err = wire.AppendPacket(append([]byte(nil), prefix...), &f)
+			} else {
+				want, err = wire.AppendPacketUnsealed(append([]byte(nil), prefix...), &f)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			// A dirty buffer: every byte must be written.
+			buf := make([]byte, len(prefix), len(prefix)+agent.MADFrameLen)
+			copy(buf, prefix)
+			for j := len(prefix); j < cap(buf); j++ {
+				buf[:cap(buf)][j] = 0xA5
+			}
+			var got []byte
+			if seal {
+				got, err = agent.AppendFrame(buf, &a, m)
+			} else {
+				got, err = agent.AppendUnsealedFrame(buf, &a, m)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(got, want) {
+				t.Fatalf("addr %+v seal %v:\n got %x\nwant %x", a, seal, got, want)
+			}
 		}
 	}
 }

@@ -81,16 +81,23 @@ type PortConfig struct {
 type PortAttrs struct {
 	// Num is the port number.
 	Num int
-	// Config is the fixed part.
-	Config PortConfig
 
 	// The PortInfo components a Set writes, named as in IBTA Vol 1
 	// §14.2.5.6 (Table 146). On a switch, M_Key through SubnetTimeOut
-	// are kept on port 0 only.
-	MKey                 uint64
+	// are kept on port 0 only. The ones every SMP checks (the M_Key
+	// and its lease, the LIDs) come first, in the cache line the SMA
+	// reads for each.
+	MKey uint64
+	LID  wire.LID
+	LMC  uint8
+
+	lease      emu.Timer // M_Key lease countdown, nil when not running
+	leaseEnded bool      // test hook: the lease ran out at least once
+
+	// Config is the fixed part.
+	Config PortConfig
+
 	GIDPrefix            uint64
-	LID                  wire.LID
-	LMC                  uint8
 	MasterSMLID          wire.LID
 	MasterSMSL           uint8
 	CapabilityMask       wire.PortCapabilityMask
@@ -126,9 +133,6 @@ type PortAttrs struct {
 	// sl2vlRows is the number of SLtoVL rows: NumPorts+1 on a switch
 	// (one per input port), 1 elsewhere.
 	sl2vlRows uint8
-
-	lease      emu.Timer // M_Key lease countdown, nil when not running
-	leaseEnded bool      // test hook: the lease ran out at least once
 }
 
 // OwnsLID reports whether l is one of the port's LIDs: LID through
@@ -257,16 +261,21 @@ type attrEntry struct {
 //
 // Methods must be called on the event loop.
 type SMA struct {
-	node  NodeConfig
+	// What Process reads for every SMP comes first, in one cache line
+	// (the node type is NodeConfig's first field).
+	n     *emu.Node
 	ports []*PortAttrs // index = port number; [0] nil on a CA
-	opts  SMAOptions
 	// attrs holds the handlers registered with Handle (nil until the
 	// first; a switch has three), searched in order: for so few a scan
 	// beats a map lookup on every SMP. The SMA's own attributes are served
 	// by ownAttr, so a node keeps no table of its own handlers.
 	attrs []attrEntry
+	// p0 is ports[0], the M_Key port of a switch (nil on a CA), kept
+	// here to spare every SMP the look into ports.
+	p0   *PortAttrs
+	node NodeConfig
+	opts SMAOptions
 
-	n     *emu.Node
 	traps trapState
 }
 
@@ -322,6 +331,7 @@ func NewSMA(node NodeConfig, ports []PortConfig, opts SMAOptions) (*SMA, error) 
 		}
 		s.ports[num] = pa
 	}
+	s.p0 = s.ports[0]
 	return s, nil
 }
 
@@ -542,8 +552,8 @@ func (s *SMA) Supports(m wire.MAD) bool {
 // mkeyPort is the port whose M_Key guards an SMP that arrived on p: the
 // arrival port of a CA, port 0 of a switch (IBTA Vol 1 §14.2.4).
 func (s *SMA) mkeyPort(p *emu.Port) *PortAttrs {
-	if s.node.Type == wire.NodeTypeSwitch {
-		return s.ports[0]
+	if s.p0 != nil { // a switch: only it has a port 0
+		return s.p0
 	}
 	return s.Port(p.Num())
 }
