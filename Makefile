@@ -66,5 +66,8 @@ bench-sm: build
 bench-interop: build
 	@bash .ci/bench-interop.sh
 
+bench-xproc: build
+	@bash .ci/bench-xproc.sh
+
 clean:
 	rm -rf bin

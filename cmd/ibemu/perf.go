@@ -9,6 +9,7 @@ import (
 	"math"
 	"net"
 	"os"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -926,6 +927,14 @@ func (env *perfEnv) latency(ctx context.Context, size int) error {
 // for send tests, the other half of the ping-pong) and prints its header.
 // Times are wall-clock: the two processes share no virtual clock.
 func runPerfAttached(c *perfConfig) error {
+	if os.Getenv("GOMAXPROCS") == "" {
+		// As ibemu serve: the process's fabric runs on one event loop,
+		// which the goroutine that reads the server's frames runs inline,
+		// so a second P only spins and wakes threads. Measured with
+		// .ci/bench-xproc.sh (interleaved, 2 cores): half the CPU of the
+		// two perf processes and more bandwidth.
+		defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	}
 	ctx := context.Background()
 	wctx, wcancel := context.WithTimeout(ctx, c.timeout)
 	defer wcancel()

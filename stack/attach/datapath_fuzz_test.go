@@ -3,6 +3,7 @@ package attach
 import (
 	"bufio"
 	"bytes"
+	"errors"
 	"reflect"
 	"testing"
 
@@ -41,6 +42,29 @@ func FuzzDataPathStream(f *testing.F) {
 	f.Add([]byte{4, 0, 0xFF, 0xFF})
 	f.Add([]byte{1, 0, 0, 16, 'I', 'B', 'E', 'M', 'U', '-', 'D', 'P', 0, 1, 0, 0, 0, 0, 0, 0})
 	f.Fuzz(func(t *testing.T, b []byte) {
+		// The session reader (dpReader, which takes messages out of its
+		// buffer in place) must see the same messages as readDataPathMsg.
+		d := dpReader{buf: b, w: len(b)}
+		r0 := bufio.NewReader(bytes.NewReader(b))
+		for {
+			typ, p, ok, err := d.next()
+			typ0, p0, err0 := readDataPathMsg(r0)
+			if !ok || err != nil {
+				if err0 == nil {
+					t.Fatalf("readDataPathMsg read %s of %d bytes where dpReader stopped (%v)", typ0, len(p0), err)
+				}
+				if (err != nil) != errors.Is(err0, ErrDataPathProtocol) {
+					t.Fatalf("dpReader: %v, readDataPathMsg: %v", err, err0)
+				}
+				if err == nil && d.need() < 1 {
+					t.Fatalf("dpReader needs %d more bytes", d.need())
+				}
+				break
+			}
+			if err0 != nil || typ != typ0 || !bytes.Equal(p, p0) || cap(p) != len(p) {
+				t.Fatalf("dpReader read %s %x (cap %d), readDataPathMsg %s %x (%v)", typ, p, cap(p), typ0, p0, err0)
+			}
+		}
 		r := bufio.NewReader(bytes.NewReader(b))
 		for {
 			_ = bufferedMsg(r)

@@ -54,8 +54,9 @@ type DataPathDialConfig struct {
 // runs a fabric of its own on the wall clock with two nodes: the HCA, a
 // hca.Device built as the server's node is (model, GUIDs, and the
 // port's LID, SM LID, M_Key, P_Key table, SL-to-VL table and port state
-// as the SM left them), and a tunnel device whose one port is linked to
-// the HCA's port and relays frames to and from the server. Host software
+// as the SM left them), and a tunnel device whose port 1 is linked to
+// the HCA's port and relays frames to and from the server (the buffers
+// of frames written go back through emu.Fabric.Recycle). Host software
 // (stack/verbs, the MAD agents) uses the HCA as any other; its frames
 // cross the server's switches to the other nodes.
 //
@@ -210,6 +211,10 @@ func handshake(ctx context.Context, conn net.Conn, cfg *DataPathDialConfig, hell
 	}
 	h := &DataPathHost{cfg: *cfg, w: w, done: make(chan struct{})}
 	h.pipe = newDPPipe(conn, r, &h.stats, cfg.QueueFrames)
+	// Frames the HCA sends go out in a flush on the host's loop (h.fab
+	// is set before the loop starts).
+	h.pipe.kick = func(fn func()) { h.fab.Post(fn) }
+	h.pipe.recycle = func(frame []byte) { h.fab.Recycle(frame) }
 	if err := h.build(); err != nil {
 		return nil, err
 	}
@@ -267,6 +272,9 @@ func (h *DataPathHost) build() error {
 	if l.Up {
 		tc.WidthEnabled, tc.SpeedEnabled = uint8(l.Width), l.Speed
 	}
+	// The frames the HCA sends (slots of the verbs engine's pool) go back
+	// to the pool through Fabric.Recycle once they are written to the
+	// server.
 	tn, err := f.AddNode("data-path", wire.NodeTypeSwitch, 1, &dpTunnel{h: h}, tc)
 	if err != nil {
 		return fmt.Errorf("attach: data path: %w", err)
@@ -366,8 +374,8 @@ func (h *DataPathHost) run() {
 	close(h.done)
 }
 
-// post implements dpHandler.
-func (h *DataPathHost) post(fn func()) { h.fab.Post(fn) }
+// enter implements dpHandler.
+func (h *DataPathHost) enter(fn func()) { h.fab.Enter(fn) }
 
 // frames implements dpHandler: the server's frames arrive at the HCA
 // through the tunnel.

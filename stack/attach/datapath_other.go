@@ -18,3 +18,13 @@ func listenDataPathLocal(base string) (net.Listener, error) {
 func dialDataPathLocal(_ context.Context, base string) (net.Conn, error) {
 	return nil, fmt.Errorf("socket @%s:data: local mode needs Linux; name the server's TCP address: %w", base, ErrUnsupported)
 }
+
+// dpRawWriter would write from the event loop without waiting; off Linux
+// every write goes through the writer goroutine instead.
+type dpRawWriter struct{}
+
+// newDPRawWriter returns nil off Linux: no writes from the event loop.
+func newDPRawWriter(net.Conn) *dpRawWriter { return nil }
+
+// tryWrite is never called off Linux (newDPRawWriter returns nil).
+func (*dpRawWriter) tryWrite([][]byte) (int, error) { return 0, nil }

@@ -24,6 +24,29 @@ const dataPathInflight = 8
 // dataPathBatch is the most frames a reader hands to the loop at once.
 const dataPathBatch = 64
 
+// dpReadSlab is the size of the buffers a reader reads the stream into.
+// Frames are handed to the fabric as slices of the buffer, without a
+// copy; a buffer is never written again once a frame of it was handed
+// out (a new one takes over), so the collector frees it with its last
+// frame.
+const dpReadSlab = 256 << 10
+
+// dpCopyBelow is the size below which a frame is copied out of the read
+// buffer rather than handed out in place: a small frame (a MAD, an ACK)
+// costs little to copy, and one that a consumer keeps for long (a MAD
+// waiting in a slow client's queue) must not keep a whole buffer alive.
+const dpCopyBelow = 512
+
+// dpReadMin is the least room a read is given: below it the reader
+// moves on to a new buffer rather than make a small read.
+const dpReadMin = 8 << 10
+
+// dpSocketBuffer is the send and receive buffer asked of the kernel for
+// a data-path socket: with room for several RC windows of 4 KiB frames,
+// a burst goes out in one write and the writer rarely finds the socket
+// full. (Linux caps it at net.core.wmem_max and rmem_max.)
+const dpSocketBuffer = 4 << 20
+
 // DataPathStats counts one side's data-path traffic. Every field is safe
 // to read from any goroutine.
 type DataPathStats struct {
@@ -46,17 +69,38 @@ type dpOut struct {
 	b   []byte
 }
 
-// dpPipe is one data-path connection after the handshake, either side:
-// a bounded queue of messages the event loop fills without ever waiting
-// and a writer goroutine drains, and a reader that hands received frames
-// to the event loop in batches, with at most dataPathInflight batches
-// outstanding.
+// dpPipe is one data-path connection after the handshake, either side.
+//
+// Sending: the event loop queues messages in a bounded queue without
+// ever waiting. The first message queued while the socket is idle queues
+// a flush on the event loop (kick), behind the events already due, so
+// that the frames a burst of events sends go out together: the flush
+// writes the whole queue with one writev and no other goroutine is woken
+// when the socket takes it all, which is the common case. When the
+// socket is full, or the pipe has no descriptor or no loop to flush on,
+// the writer goroutine takes over and writes with blocking writes until
+// the queue is empty again; meanwhile the loop only queues.
+//
+// Receiving: the reader reads the stream into large buffers, takes the
+// frames out of them without a copy, and runs each batch of frames into
+// its fabric with Enter (on its own goroutine when the loop is idle,
+// which spares waking the loop goroutine), with at most dataPathInflight
+// batches outstanding.
 type dpPipe struct {
 	conn  net.Conn
-	r     *bufio.Reader
-	w     *bufio.Writer
+	rd    dpReader
 	stats *DataPathStats
 	limit int
+	// raw writes from the event loop without waiting (nil: all writes go
+	// through the writer goroutine).
+	raw *dpRawWriter
+	// kick queues a flush on the event loop; nil: no flushes on the loop.
+	// Set before the pipe is used.
+	kick    func(func())
+	flushFn func() // p.flush, made once
+	// recycle, when set, takes back a frame a flush has written, on the
+	// event loop (the frame's buffer may be reused at once).
+	recycle func(frame []byte)
 
 	mu sync.Mutex
 	// +checklocks:mu
@@ -68,21 +112,61 @@ type dpPipe struct {
 	// +checklocks:mu
 	closed bool
 	// +checklocks:mu
-	err   error
-	ready chan struct{}
+	err error
+	// writing is set while a flush or the writer goroutine owns the
+	// socket's write side (and the scratch below).
+	// +checklocks:mu
+	writing bool
+	// flushQueued is set while a flush waits on the event loop.
+	// +checklocks:mu
+	flushQueued bool
+	// byeQueued is set once BYE is queued: from then on the writer goroutine
+	// writes, and returns after BYE.
+	// +checklocks:mu
+	byeQueued bool
+	// carry is what a flush left for the writer goroutine: the rest of
+	// the gathered buffers, and the batch they belong to.
+	// +checklocks:mu
+	carry [][]byte
+	// +checklocks:mu
+	carryBatch []dpOut
+	ready      chan struct{}
+
+	// Scratch of whoever holds writing: message headers and the list of
+	// buffers to gather.
+	hdrs []byte
+	bufs [][]byte
 
 	sem   chan struct{}
 	done  chan struct{} // closed by close
 	wdone chan struct{} // closed when the writer has returned
 }
 
+// newDPPipe makes the pipe of conn after the handshake; r is the reader
+// the handshake used (what it buffered beyond the handshake is the start
+// of the stream).
 func newDPPipe(conn net.Conn, r *bufio.Reader, stats *DataPathStats, limit int) *dpPipe {
 	if limit <= 0 {
 		limit = DefaultDataPathQueue
 	}
-	return &dpPipe{conn: conn, r: r, w: bufio.NewWriterSize(conn, 64<<10), stats: stats, limit: limit,
+	if b, ok := conn.(interface {
+		SetReadBuffer(int) error
+		SetWriteBuffer(int) error
+	}); ok {
+		_ = b.SetReadBuffer(dpSocketBuffer)
+		_ = b.SetWriteBuffer(dpSocketBuffer)
+	}
+	p := &dpPipe{conn: conn, stats: stats, limit: limit, raw: newDPRawWriter(conn),
 		ready: make(chan struct{}, 1), sem: make(chan struct{}, dataPathInflight), done: make(chan struct{}),
 		wdone: make(chan struct{})}
+	p.flushFn = p.flush
+	p.rd.conn = conn
+	if r != nil && r.Buffered() > 0 {
+		pre, _ := r.Peek(r.Buffered())
+		p.rd.buf = make([]byte, max(dpReadSlab, 2*len(pre)))
+		p.rd.w = copy(p.rd.buf, pre)
+	}
+	return p
 }
 
 // sendFrame queues a frame for the peer. It never blocks: beyond the
@@ -108,6 +192,7 @@ func (p *dpPipe) sendFrame(frame []byte) {
 func (p *dpPipe) sendCtl(typ DataPathMsgType, b []byte) {
 	p.mu.Lock()
 	if !p.closed {
+		p.byeQueued = p.byeQueued || typ == DataPathBye
 		p.pushLocked(dpOut{typ, b})
 	}
 	p.mu.Unlock()
@@ -116,66 +201,210 @@ func (p *dpPipe) sendCtl(typ DataPathMsgType, b []byte) {
 // +checklocks:p.mu
 func (p *dpPipe) pushLocked(m dpOut) {
 	p.q = append(p.q, m)
-	if len(p.q) == 1 {
-		select {
-		case p.ready <- struct{}{}:
-		default:
+	p.wakeLocked()
+}
+
+// wakeLocked gets the queue written: by a flush on the loop, or by the
+// writer goroutine. Nothing to do while either is at it.
+//
+// +checklocks:p.mu
+func (p *dpPipe) wakeLocked() {
+	if p.writing || len(p.q) == 0 {
+		return
+	}
+	if p.raw != nil && p.kick != nil && !p.byeQueued {
+		if !p.flushQueued {
+			p.flushQueued = true
+			p.kick(p.flushFn)
 		}
+		return
+	}
+	p.writing = true
+	p.signal()
+}
+
+func (p *dpPipe) signal() {
+	select {
+	case p.ready <- struct{}{}:
+	default:
 	}
 }
 
-// writeLoop writes the queue to the connection, flushing whenever it has
-// written everything queued. It returns when the pipe closes or a write
-// fails (which closes the pipe).
+// takeLocked takes the queue for writing.
+//
+// +checklocks:p.mu
+func (p *dpPipe) takeLocked() []dpOut {
+	batch := p.q
+	p.q, p.spare = p.spare[:0], nil
+	p.frames = 0
+	return batch
+}
+
+// gather lists the buffers of batch, headers and payloads, in p.bufs.
+// The caller holds writing.
+func (p *dpPipe) gather(batch []dpOut) [][]byte {
+	if need := DataPathHeaderSize * len(batch); cap(p.hdrs) < need {
+		p.hdrs = make([]byte, need, 2*need)
+	}
+	bufs := p.bufs[:0]
+	for i, m := range batch {
+		h := p.hdrs[i*DataPathHeaderSize : (i+1)*DataPathHeaderSize : (i+1)*DataPathHeaderSize]
+		h[0], h[1], h[2], h[3] = byte(m.typ), 0, byte(len(m.b)>>8), byte(len(m.b))
+		bufs = append(bufs, h, m.b)
+	}
+	p.bufs = bufs
+	return bufs
+}
+
+// written counts a batch that went out, clears it and keeps it as the
+// next queue's backing array. It reports whether the batch held BYE.
+func (p *dpPipe) written(batch []dpOut) bool {
+	var frames, bytes uint64
+	bye := false
+	for _, m := range batch {
+		switch m.typ {
+		case DataPathFrame:
+			frames++
+			bytes += uint64(len(m.b))
+		case DataPathBye:
+			bye = true
+		}
+	}
+	if frames > 0 {
+		p.stats.FramesOut.Add(frames)
+		p.stats.BytesOut.Add(bytes)
+	}
+	clear(batch)
+	clear(p.bufs)
+	p.mu.Lock()
+	if p.spare == nil {
+		p.spare = batch[:0]
+	}
+	p.mu.Unlock()
+	return bye
+}
+
+// recycleLater hands the frames of a batch the writer goroutine wrote
+// back through recycle, on the event loop.
+func (p *dpPipe) recycleLater(batch []dpOut) {
+	if p.recycle == nil || p.kick == nil {
+		return
+	}
+	var done [][]byte
+	for _, m := range batch {
+		if m.typ == DataPathFrame {
+			done = append(done, m.b)
+		}
+	}
+	if len(done) == 0 {
+		return
+	}
+	p.kick(func() {
+		for _, f := range done {
+			p.recycle(f)
+		}
+	})
+}
+
+// flush runs on the event loop (queued by wakeLocked): it writes the
+// queue with one writev when the socket takes it, and hands what it
+// does not take to the writer goroutine.
+func (p *dpPipe) flush() {
+	p.mu.Lock()
+	p.flushQueued = false
+	if p.writing || p.closed || len(p.q) == 0 {
+		p.mu.Unlock()
+		return
+	}
+	p.writing = true
+	if p.byeQueued {
+		p.signal()
+		p.mu.Unlock()
+		return
+	}
+	batch := p.takeLocked()
+	p.mu.Unlock()
+	bufs := p.gather(batch)
+	n, err := p.raw.tryWrite(bufs)
+	if err != nil {
+		p.close(fmt.Errorf("attach: data path: write: %w", err))
+		return
+	}
+	for len(bufs) > 0 && n >= len(bufs[0]) {
+		n -= len(bufs[0])
+		bufs = bufs[1:]
+	}
+	if len(bufs) == 0 {
+		if p.recycle != nil {
+			for _, m := range batch {
+				if m.typ == DataPathFrame {
+					p.recycle(m.b)
+				}
+			}
+		}
+		p.written(batch)
+		p.mu.Lock()
+		p.writing = false
+		p.wakeLocked()
+		p.mu.Unlock()
+		return
+	}
+	// The socket is full: the writer goroutine writes the rest, waiting
+	// for room, and whatever is queued meanwhile.
+	bufs[0] = bufs[0][n:]
+	p.mu.Lock()
+	p.carry, p.carryBatch = bufs, batch
+	p.signal()
+	p.mu.Unlock()
+}
+
+// writeLoop is the writer goroutine: when woken it writes, waiting for
+// the socket as needed, until the queue is empty. It returns when the
+// pipe closes, a write fails (which closes the pipe) or it wrote BYE.
 func (p *dpPipe) writeLoop() {
 	defer close(p.wdone)
-	var hdr [DataPathHeaderSize]byte
 	for {
-		p.mu.Lock()
-		for len(p.q) == 0 && !p.closed {
-			p.mu.Unlock()
-			select {
-			case <-p.ready:
-			case <-p.done:
-			}
-			p.mu.Lock()
-		}
-		if len(p.q) == 0 {
-			p.mu.Unlock()
+		select {
+		case <-p.ready:
+		case <-p.done:
 			return
 		}
-		batch := p.q
-		p.q, p.spare = p.spare[:0], nil
-		p.frames = 0
-		p.mu.Unlock()
-		bye := false
-		for i, m := range batch {
-			hdr[0], hdr[1], hdr[2], hdr[3] = byte(m.typ), 0, byte(len(m.b)>>8), byte(len(m.b))
-			_, err := p.w.Write(hdr[:])
-			if err == nil {
-				_, err = p.w.Write(m.b)
+		for {
+			p.mu.Lock()
+			if p.closed {
+				p.mu.Unlock()
+				return
 			}
-			if err != nil {
+			var bufs [][]byte
+			var batch []dpOut
+			switch {
+			case p.carry != nil:
+				bufs, batch = p.carry, p.carryBatch
+				p.carry, p.carryBatch = nil, nil
+			case len(p.q) > 0:
+				batch = p.takeLocked()
+			default:
+				p.writing = false
+				p.wakeLocked() // a BYE-less queue may go back to flushes
+				p.mu.Unlock()
+			}
+			if batch == nil {
+				break
+			}
+			p.mu.Unlock()
+			if bufs == nil {
+				bufs = p.gather(batch)
+			}
+			nb := net.Buffers(bufs)
+			if _, err := nb.WriteTo(p.conn); err != nil {
 				p.close(fmt.Errorf("attach: data path: write: %w", err))
 				return
 			}
-			if m.typ == DataPathFrame {
-				p.stats.FramesOut.Add(1)
-				p.stats.BytesOut.Add(uint64(len(m.b)))
+			p.recycleLater(batch)
+			if p.written(batch) {
+				return
 			}
-			bye = bye || m.typ == DataPathBye
-			batch[i] = dpOut{}
 		}
-		if err := p.w.Flush(); err != nil {
-			p.close(fmt.Errorf("attach: data path: write: %w", err))
-			return
-		}
-		if bye {
-			return
-		}
-		p.mu.Lock()
-		p.spare = batch[:0]
-		p.mu.Unlock()
 	}
 }
 
@@ -216,8 +445,9 @@ func (p *dpPipe) Err() error {
 
 // dpHandler receives what a reader reads.
 type dpHandler interface {
-	// post runs fn on the event loop.
-	post(fn func())
+	// enter runs fn on the event loop, on the caller's goroutine when the
+	// loop is idle (emu.Fabric.Enter).
+	enter(fn func())
 	// frames injects frames; it runs on the event loop.
 	frames(batch [][]byte)
 	// control handles a message other than FRAME and BYE; it runs on the
@@ -228,21 +458,141 @@ type dpHandler interface {
 // errBye marks an orderly end by the peer.
 var errBye = errors.New("attach: data path: peer said bye")
 
+// dpReader takes messages out of a stream read into large buffers
+// (dpReadSlab): buf[r:w] is read and not yet taken. A payload it returns
+// is a slice of buf, capped at its end, which the reader never writes
+// again, or a copy when it is short (dpCopyBelow).
+type dpReader struct {
+	conn net.Conn
+	buf  []byte
+	r, w int
+	// lent is set once a payload of buf was handed out in place: from
+	// then on the reader writes only past w, and moves on to a new buffer
+	// when that is short. Until then it reuses buf from its start.
+	lent bool
+}
+
+// next returns the next message wholly in the buffer; ok is false when
+// none is (fill reads more). A header that breaks the framing is an
+// error.
+func (d *dpReader) next() (typ DataPathMsgType, payload []byte, ok bool, err error) {
+	avail := d.buf[d.r:d.w]
+	if len(avail) < DataPathHeaderSize {
+		return 0, nil, false, nil
+	}
+	typ, n, err := parseDataPathHeader(avail)
+	if err != nil {
+		return 0, nil, false, err
+	}
+	end := DataPathHeaderSize + n
+	if len(avail) < end {
+		return 0, nil, false, nil
+	}
+	d.r += end
+	if n < dpCopyBelow {
+		b := make([]byte, n)
+		copy(b, avail[DataPathHeaderSize:end])
+		return typ, b, true, nil
+	}
+	d.lent = true
+	return typ, avail[DataPathHeaderSize:end:end], true, nil
+}
+
+// need is how many more bytes the message at the read position needs
+// (at least 1).
+func (d *dpReader) need() int {
+	avail := d.buf[d.r:d.w]
+	if len(avail) < DataPathHeaderSize {
+		return DataPathHeaderSize - len(avail)
+	}
+	_, n, err := parseDataPathHeader(avail)
+	if err != nil {
+		return 1
+	}
+	return max(1, DataPathHeaderSize+n-len(avail))
+}
+
+// fill reads from the connection (waiting for data) into the free end of
+// the buffer, or into a new buffer, where the partial message moves,
+// when the free end is short. It returns io.EOF at a clean end and
+// io.ErrUnexpectedEOF in the middle of a message.
+func (d *dpReader) fill() error {
+	if room := len(d.buf) - d.w; room < max(d.need(), dpReadMin) || (!d.lent && d.r > 0) {
+		part := d.buf[d.r:d.w]
+		if want := len(part) + d.need(); d.lent || len(d.buf) < max(want, dpReadMin) {
+			nb := make([]byte, max(dpReadSlab, 2*want))
+			d.w = copy(nb, part)
+			d.buf, d.r, d.lent = nb, 0, false
+		} else {
+			// Nothing of buf is out: the unread part moves to its start.
+			d.w = copy(d.buf, part)
+			d.r = 0
+		}
+	}
+	n, err := d.conn.Read(d.buf[d.w:])
+	dpRaceRead()
+	d.w += n
+	if n > 0 {
+		return nil
+	}
+	if err == nil {
+		return nil
+	}
+	if errors.Is(err, io.EOF) && d.r != d.w {
+		return io.ErrUnexpectedEOF
+	}
+	return err
+}
+
 // readLoop reads messages until the connection ends and returns why: nil
 // after the peer's BYE or a local close, else the error. Frames are
 // validated and handed to h.frames in batches of what has arrived.
 func (p *dpPipe) readLoop(h dpHandler) error {
 	batch := make([][]byte, 0, dataPathBatch)
+	var nin, bin uint64
+	hand := func() bool {
+		if nin > 0 {
+			p.stats.FramesIn.Add(nin)
+			p.stats.BytesIn.Add(bin)
+			nin, bin = 0, 0
+		}
+		if len(batch) == 0 {
+			return true
+		}
+		select {
+		case p.sem <- struct{}{}:
+		case <-p.done:
+			return false
+		}
+		frames := batch
+		h.enter(func() {
+			h.frames(frames)
+			<-p.sem
+		})
+		batch = make([][]byte, 0, dataPathBatch)
+		return true
+	}
 	for {
-		typ, b, err := readDataPathMsg(p.r)
-		for err == nil {
+		typ, b, ok, err := p.rd.next()
+		if err == nil && !ok {
+			// Everything buffered is taken: hand it over before waiting
+			// for more.
+			if !hand() {
+				return nil
+			}
+			err = p.rd.fill()
+			if err == nil {
+				continue
+			}
+		}
+		if err == nil {
 			switch typ {
 			case DataPathFrame:
 				if ferr := CheckDataPathFrame(b); ferr != nil {
 					p.stats.BadFrames.Add(1)
 				} else {
-					p.stats.FramesIn.Add(1)
-					p.stats.BytesIn.Add(uint64(len(b)))
+					nin++
+					bin += uint64(len(b))
 					batch = append(batch, b)
 				}
 			case DataPathBye:
@@ -250,37 +600,27 @@ func (p *dpPipe) readLoop(h dpHandler) error {
 			default:
 				err = h.control(typ, b)
 			}
-			if err != nil || len(batch) == dataPathBatch || !bufferedMsg(p.r) {
-				break
-			}
-			typ, b, err = readDataPathMsg(p.r)
-		}
-		if len(batch) > 0 {
-			select {
-			case p.sem <- struct{}{}:
-			case <-p.done:
-				return nil
-			}
-			frames := batch
-			h.post(func() {
-				h.frames(frames)
-				<-p.sem
-			})
-			batch = make([][]byte, 0, dataPathBatch)
-		}
-		if err != nil {
-			select {
-			case <-p.done:
-				return nil
-			default:
-			}
-			if errors.Is(err, errBye) || errors.Is(err, io.EOF) {
-				if errors.Is(err, io.EOF) {
-					return fmt.Errorf("attach: data path: peer closed the connection without bye: %w", err)
+			if err == nil {
+				if len(batch) == dataPathBatch && !hand() {
+					return nil
 				}
-				return nil
+				continue
 			}
-			return err
 		}
+		if !hand() {
+			return nil
+		}
+		select {
+		case <-p.done:
+			return nil
+		default:
+		}
+		if errors.Is(err, errBye) {
+			return nil
+		}
+		if errors.Is(err, io.EOF) {
+			return fmt.Errorf("attach: data path: peer closed the connection without bye: %w", err)
+		}
+		return err
 	}
 }

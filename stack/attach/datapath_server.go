@@ -289,6 +289,7 @@ func (d *DataPathServer) serve(c net.Conn) {
 		d.mu.Unlock()
 	}
 	ss.pipe = newDPPipe(c, r, &d.stats, d.cfg.QueueFrames)
+	ss.pipe.kick = d.s.fab.Post
 	var w DataPathWelcomeMsg
 	var code DataPathRefuseCode
 	derr := d.s.fab.Do(func() {
@@ -559,8 +560,8 @@ func (ss *dpSession) end() {
 	})
 }
 
-// post implements dpHandler.
-func (ss *dpSession) post(fn func()) { ss.d.s.fab.Post(fn) }
+// enter implements dpHandler.
+func (ss *dpSession) enter(fn func()) { ss.d.s.fab.Enter(fn) }
 
 // frames implements dpHandler: the client's frames leave the port.
 func (ss *dpSession) frames(batch [][]byte) {

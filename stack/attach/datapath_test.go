@@ -48,7 +48,7 @@ type dpEnv struct {
 
 // freePort finds a port free for TCP and for the UDP control socket and
 // its slots.
-func freePort(t *testing.T) int {
+func freePort(t testing.TB) int {
 	t.Helper()
 	for range 20 {
 		l, err := net.Listen("tcp4", "127.0.0.1:0")
@@ -73,7 +73,7 @@ func freePort(t *testing.T) int {
 
 // startDP starts the server in local (abstract sockets, Linux) or remote
 // (UDP + TCP on loopback) mode, its data-path endpoint, and the SM.
-func startDP(t *testing.T, remote bool) *dpEnv {
+func startDP(t testing.TB, remote bool) *dpEnv {
 	t.Helper()
 	if !remote && runtime.GOOS != "linux" {
 		t.Skip("local mode uses abstract unix sockets, which only Linux has")
@@ -129,7 +129,7 @@ func startDP(t *testing.T, remote bool) *dpEnv {
 
 // attachHost attaches a data-path host in place of node and waits for
 // its port to be Active.
-func (e *dpEnv) attachHost(t *testing.T, node string) *DataPathHost {
+func (e *dpEnv) attachHost(t testing.TB, node string) *DataPathHost {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
@@ -157,7 +157,7 @@ type rcEnd struct {
 	lid wire.LID
 }
 
-func newRCEnd(t *testing.T, h *DataPathHost, bufLen int) *rcEnd {
+func newRCEnd(t testing.TB, h *DataPathHost, bufLen int) *rcEnd {
 	t.Helper()
 	must := func(err error) {
 		t.Helper()
@@ -183,7 +183,7 @@ func newRCEnd(t *testing.T, h *DataPathHost, bufLen int) *rcEnd {
 
 // rcConnect brings both QPs to RTS aimed at each other, with the given
 // local ACK timeout exponent and retry count.
-func rcConnect(t *testing.T, a, b *rcEnd, timeout, retry uint8) {
+func rcConnect(t testing.TB, a, b *rcEnd, timeout, retry uint8) {
 	t.Helper()
 	for _, p := range [][2]*rcEnd{{a, b}, {b, a}} {
 		x, y := p[0], p[1]
@@ -209,7 +209,7 @@ func rcConnect(t *testing.T, a, b *rcEnd, timeout, retry uint8) {
 }
 
 // waitWC waits for one completion on e's CQ.
-func waitWC(t *testing.T, e *rcEnd, d time.Duration) verbs.WC {
+func waitWC(t testing.TB, e *rcEnd, d time.Duration) verbs.WC {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), d)
 	defer cancel()
@@ -590,7 +590,7 @@ type dpTestHandler struct {
 	got    [][]byte
 }
 
-func (h *dpTestHandler) post(fn func()) {
+func (h *dpTestHandler) enter(fn func()) {
 	h.mu.Lock()
 	h.posted = append(h.posted, fn)
 	h.mu.Unlock()
@@ -696,6 +696,238 @@ func TestDataPathFlowControl(t *testing.T) {
 				t.Fatalf("got %d frames (%d read), want %d", len(h.got), rst.FramesIn.Load(), want)
 			}
 			pb.close(nil)
+			return
+		case <-time.After(time.Millisecond):
+		}
+	}
+}
+
+// dpTestLoop stands in for an event loop in pipe tests: functions kicked
+// to it run one at a time on its goroutine, in order.
+type dpTestLoop struct {
+	q    chan func()
+	done chan struct{}
+	ran  atomic.Int64
+}
+
+func newDPTestLoop() *dpTestLoop {
+	l := &dpTestLoop{q: make(chan func(), 1<<16), done: make(chan struct{})}
+	go func() {
+		defer close(l.done)
+		for fn := range l.q {
+			fn()
+			l.ran.Add(1)
+		}
+	}()
+	return l
+}
+
+// kick queues fn (a dpPipe's kick: it must not run fn in the caller,
+// which holds the pipe's lock).
+func (l *dpTestLoop) kick(fn func()) { l.q <- fn }
+
+// do runs fn on the loop and waits for it.
+func (l *dpTestLoop) do(fn func()) {
+	ran := make(chan struct{})
+	l.q <- func() { fn(); close(ran) }
+	<-ran
+}
+
+func (l *dpTestLoop) stop() {
+	close(l.q)
+	<-l.done
+}
+
+// dpSocketPair is a connected pair of unix stream sockets (a real
+// descriptor each, so writes from the loop can happen).
+func dpSocketPair(t *testing.T) (*net.UnixConn, *net.UnixConn) {
+	t.Helper()
+	if runtime.GOOS != "linux" {
+		t.Skip("abstract unix sockets are Linux's")
+	}
+	name := fmt.Sprintf("@ibemu-dp-pair-%d-%d", os.Getpid(), dpSeq.Add(1))
+	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: name, Net: "unix"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	type res struct {
+		c   *net.UnixConn
+		err error
+	}
+	ch := make(chan res, 1)
+	go func() {
+		c, err := ln.AcceptUnix()
+		ch <- res{c, err}
+	}()
+	a, err := net.DialUnix("unix", nil, &net.UnixAddr{Name: name, Net: "unix"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := <-ch
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+	return a, r.c
+}
+
+// TestDataPathLoopWrites: frames queued on the event loop go out in
+// flushes on the loop, many per system call, in order and intact; when
+// the socket is full the writer goroutine takes the rest over and the
+// loop only queues; frames the loop or the goroutine wrote are all handed
+// back to recycle, on the loop, once each; and BYE ends the stream after
+// everything queued before it.
+func TestDataPathLoopWrites(t *testing.T) {
+	noLeaks(t)
+	a, b := dpSocketPair(t)
+	loop := newDPTestLoop()
+	defer loop.stop()
+	var st DataPathStats
+	pa := newDPPipe(a, nil, &st, 1<<16)
+	if pa.raw == nil {
+		t.Fatal("a unix socket has no raw writer")
+	}
+	// A small send buffer makes the loop's writes come short, so the
+	// writer goroutine has to finish them.
+	if err := a.SetWriteBuffer(16 << 10); err != nil {
+		t.Fatal(err)
+	}
+	pa.kick = loop.kick
+	recycled := map[*byte]int{}
+	pa.recycle = func(f []byte) { recycled[&f[0]]++ } // on the loop only
+	wdone := make(chan struct{})
+	go func() { pa.writeLoop(); close(wdone) }()
+
+	var rst DataPathStats
+	pb := newDPPipe(b, nil, &rst, 1<<16)
+	h := &dpTestHandler{}
+	readErr := make(chan error, 1)
+	go func() { readErr <- pb.readLoop(h) }()
+
+	// Bursts of frames of mixed sizes, each burst queued by one "event",
+	// while the reader's loop runs what it is handed.
+	const bursts, per = 200, 40
+	var sent [][]byte
+	for i := range bursts {
+		var burst [][]byte
+		for j := range per {
+			n := 26 + 4*((i*per+j)%1000)
+			f := testFrame(n, byte(i*per+j))
+			binary.BigEndian.PutUint32(f[12:], uint32(i*per+j)) // a serial number in the LRH's payload
+			wire.ResealVCRC(f)
+			burst = append(burst, f)
+		}
+		sent = append(sent, burst...)
+		loop.do(func() {
+			for _, f := range burst {
+				pa.sendFrame(f)
+			}
+		})
+		h.runAll()
+	}
+	loop.do(func() { pa.sendCtl(DataPathBye, nil) })
+	deadline := time.After(20 * time.Second)
+	for {
+		h.runAll()
+		select {
+		case err := <-readErr:
+			h.runAll()
+			if err != nil {
+				t.Fatal(err)
+			}
+			goto read
+		case <-deadline:
+			t.Fatalf("the reader got %d of %d frames", rst.FramesIn.Load(), len(sent))
+		case <-time.After(time.Millisecond):
+		}
+	}
+read:
+	<-wdone
+	pa.close(nil)
+	pb.close(nil)
+	if len(h.got) != len(sent) {
+		t.Fatalf("got %d frames, sent %d", len(h.got), len(sent))
+	}
+	for i := range sent {
+		if !bytes.Equal(h.got[i], sent[i]) {
+			t.Fatalf("frame %d differs (%d bytes, sent %d)", i, len(h.got[i]), len(sent[i]))
+		}
+	}
+	if st.FramesOut.Load() != uint64(len(sent)) || rst.FramesIn.Load() != uint64(len(sent)) || st.QueueDrops.Load() != 0 {
+		t.Fatalf("out %d in %d drops %d, sent %d", st.FramesOut.Load(), rst.FramesIn.Load(), st.QueueDrops.Load(), len(sent))
+	}
+	// Every frame was handed back once (after the goroutine's writes the
+	// hand-back is queued on the loop: wait for it).
+	loop.do(func() {})
+	if len(recycled) != len(sent) {
+		t.Errorf("%d frames recycled, sent %d", len(recycled), len(sent))
+	}
+	for _, n := range recycled {
+		if n != 1 {
+			t.Fatalf("a frame was recycled %d times", n)
+		}
+	}
+	// Batching: far fewer flushes than frames (the loop ran one flush
+	// per burst at most, besides the bursts and the hand-backs).
+	if ran := loop.ran.Load(); ran > 3*bursts+10 {
+		t.Errorf("the loop ran %d functions for %d bursts", ran, bursts)
+	}
+}
+
+// TestDataPathReaderSlabs: the reader takes messages out of its buffers
+// without a copy yet never hands out bytes it later overwrites: frames
+// that straddle buffers, and ones handed out long before, keep their
+// contents.
+func TestDataPathReaderSlabs(t *testing.T) {
+	noLeaks(t)
+	a, b := net.Pipe()
+	var rst DataPathStats
+	pb := newDPPipe(b, nil, &rst, 4)
+	h := &dpTestHandler{}
+	readErr := make(chan error, 1)
+	go func() { readErr <- pb.readLoop(h) }()
+	var sent [][]byte
+	var stream []byte
+	for i := range 600 { // about 3 MB: a dozen buffers
+		f := testFrame(26+4*((i*37)%1500), byte(i))
+		binary.BigEndian.PutUint32(f[12:], uint32(i))
+		wire.ResealVCRC(f)
+		sent = append(sent, f)
+		stream, _ = AppendDataPathMsg(stream, DataPathFrame, f)
+	}
+	stream, _ = AppendDataPathMsg(stream, DataPathBye, nil)
+	go func() {
+		// Odd-sized writes, so messages straddle reads and buffers.
+		for len(stream) > 0 {
+			n := min(len(stream), 7919)
+			if _, err := a.Write(stream[:n]); err != nil {
+				return
+			}
+			stream = stream[n:]
+		}
+	}()
+	for {
+		h.runAll()
+		select {
+		case err := <-readErr:
+			h.runAll()
+			if err != nil {
+				t.Fatal(err)
+			}
+			_ = a.Close()
+			pb.close(nil)
+			if len(h.got) != len(sent) {
+				t.Fatalf("got %d frames, sent %d", len(h.got), len(sent))
+			}
+			for i := range sent {
+				if !bytes.Equal(h.got[i], sent[i]) {
+					t.Fatalf("frame %d differs", i)
+				}
+				if cap(h.got[i]) != len(h.got[i]) {
+					t.Fatalf("frame %d has room beyond its end (cap %d, len %d): an append would write into the next", i,
+						cap(h.got[i]), len(h.got[i]))
+				}
+			}
 			return
 		case <-time.After(time.Millisecond):
 		}
