@@ -317,8 +317,9 @@ func (d *Device) HandleFrame(p *emu.Port, frame []byte, _ bool) {
 	if d.inTransport {
 		pkt = new(wire.Packet)
 	}
-	var err error
-	if *pkt, err = wire.ParsePacket(frame); err != nil {
+	// Decoded in place: the views are written straight into the Packet
+	// the transport gets, not copied out of a returned one.
+	if err := pkt.Decode(frame); err != nil {
 		d.stats.Malformed.Add(1)
 		p.Counters.RcvErrors.Add(1)
 		return

@@ -287,6 +287,19 @@ func ParsePacket(frame []byte) (p Packet, err error) {
 	return p, err
 }
 
+// Decode is ParsePacket writing into p, whatever p held before: the
+// receive path of a device keeps one Packet and decodes each frame into
+// it in place, rather than copying a Packet out of ParsePacket. On error
+// p is zeroed. It never panics.
+func (p *Packet) Decode(frame []byte) error {
+	*p = Packet{}
+	if err := p.decode(frame); err != nil {
+		*p = Packet{}
+		return err
+	}
+	return nil
+}
+
 // decode is ParsePacket writing into p, which must be zero; on error p
 // holds partial views.
 func (p *Packet) decode(frame []byte) error {

@@ -57,6 +57,13 @@
 // recycled, and timers are emu.LoopTimers, so the engine allocates
 // nothing per packet once it runs steadily.
 //
+// Packets are built with wire.AppendData (headers by value, the opcode
+// choosing the extended headers) straight into a pool frame, unsealed:
+// the fabric computes the CRCs when the frame is first observed. The
+// route of a connected QP's packets (egress port, SL, VL, SLID, P_Key)
+// is looked up in the port's SMA state once per burst the requester
+// sends, not per packet; nothing can change that state in between.
+//
 // Host and engine share queues the way a host and an adapter share
 // memory, without making either wait for the other: receive WQEs go into
 // a ring the loop reads without a lock, fetching a burst at a time (rq.go);

@@ -3,6 +3,7 @@ package verbs
 import (
 	"context"
 	"fmt"
+	"math/bits"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -363,8 +364,14 @@ func (e *Engine) checkAV(a *AHAttr) error {
 // other core (a tenth of the loop's time per 8-byte SEND went to these
 // misses).
 type CQ struct {
-	e    *Engine
+	e *Engine
+	// ring holds the completions, position i in ring[i&mask]: its length
+	// is cqe rounded up to a power of two, so that indexing is a mask
+	// rather than a division per completion; size is the cqe the CQ was
+	// created with, which bounds how many it holds (overflow, CQE).
 	ring []WC
+	mask uint64
+	size uint64
 
 	overflow atomic.Bool
 	dead     atomic.Bool
@@ -374,7 +381,7 @@ type CQ struct {
 
 	tail atomic.Uint64 // completions added (event loop only)
 	// seenHead is the last value of head the event loop read: the ring
-	// has room while tail-seenHead < len(ring), and only a push that
+	// has room while tail-seenHead < size, and only a push that
 	// finds it full reads head again (event loop only).
 	seenHead uint64
 	_        cacheLinePad
@@ -413,11 +420,13 @@ func (e *Engine) CreateCQ(cqe int, notify func(*CQ)) (*CQ, error) {
 		return nil, fmt.Errorf("verbs: create cq: %w", ErrNoMem)
 	}
 	e.counts.cq++
-	return &CQ{e: e, ring: make([]WC, cqe), notify: notify, ready: make(chan struct{}, 1)}, nil
+	n := 1 << bits.Len(uint(cqe-1))
+	return &CQ{e: e, ring: make([]WC, n), mask: uint64(n - 1), size: uint64(cqe), notify: notify,
+		ready: make(chan struct{}, 1)}, nil
 }
 
 // CQE returns the CQ's capacity.
-func (cq *CQ) CQE() int { return len(cq.ring) }
+func (cq *CQ) CQE() int { return int(cq.size) }
 
 // Destroy destroys the CQ; it fails with ErrBusy while QPs use it.
 func (cq *CQ) Destroy() error {
@@ -448,9 +457,8 @@ func (cq *CQ) Poll(wc []WC) int {
 	defer cq.mu.Unlock()
 	h := cq.head.Load()
 	k := int(min(uint64(len(wc)), cq.tail.Load()-h))
-	size := uint64(len(cq.ring))
 	for i := range k {
-		wc[i] = cq.ring[(h+uint64(i))%size]
+		wc[i] = cq.ring[(h+uint64(i))&cq.mask]
 	}
 	cq.head.Store(h + uint64(k))
 	if cq.holdBox != nil {
@@ -500,10 +508,10 @@ func (cq *CQ) push(wc WC, solicited bool) bool {
 		return false
 	}
 	t := cq.tail.Load()
-	if t-cq.seenHead >= uint64(len(cq.ring)) {
+	if t-cq.seenHead >= cq.size {
 		cq.seenHead = cq.head.Load()
 	}
-	if t-cq.seenHead >= uint64(len(cq.ring)) {
+	if t-cq.seenHead >= cq.size {
 		cq.overflow.Store(true)
 		cq.wake()
 		cq.e.event(AsyncEvent{Type: EventCQErr, CQ: cq})
@@ -523,7 +531,7 @@ func (cq *CQ) push(wc WC, solicited bool) bool {
 			cq.holdBox.Push(struct{}{})
 		}
 	}
-	cq.ring[t%uint64(len(cq.ring))] = wc
+	cq.ring[t&cq.mask] = wc
 	cq.tail.Store(t + 1)
 	fire := false
 	if cq.armed.Load() {

@@ -10,28 +10,27 @@ import (
 
 // TestFramePayloadAligned checks that a frame from the pool places the
 // payload of every packet layout the engine sends on a 16-byte boundary
-// (the copies into and out of frames depend on it), that headerLen agrees
-// with the wire codec, and that a frame handed back maps to its whole
+// (the copies into and out of frames depend on it), that
+// wire.DataFields.HeaderLen agrees with the wire codec, and that a frame handed back maps to its whole
 // slot again.
 func TestFramePayloadAligned(t *testing.T) {
-	imm := uint32(7)
 	payload := bytes.Repeat([]byte{0xA5}, 4096)
-	layouts := []wire.PacketFields{
-		{BTH: wire.BTHFields{OpCode: wire.OpRCRDMAWriteMiddle}, Payload: payload},
-		{BTH: wire.BTHFields{OpCode: wire.OpRCRDMAWriteFirst}, RETH: &wire.RETHFields{DMALen: 8192}, Payload: payload},
-		{BTH: wire.BTHFields{OpCode: wire.OpRCRDMAWriteLastImm}, ImmDt: &imm, Payload: payload[:100]},
-		{BTH: wire.BTHFields{OpCode: wire.OpRCRDMAReadResponseFirst}, AETH: &wire.AETHFields{}, Payload: payload},
-		{BTH: wire.BTHFields{OpCode: wire.OpUDSendOnly}, DETH: &wire.DETHFields{QKey: 1}, Payload: payload[:256]},
-		{GRH: &wire.GRHFields{HopLmt: 1}, BTH: wire.BTHFields{OpCode: wire.OpUDSendOnlyImm}, DETH: &wire.DETHFields{QKey: 1}, ImmDt: &imm, Payload: payload[:64]},
-		{BTH: wire.BTHFields{OpCode: wire.OpRCSendOnly}, Payload: payload[:8]},
+	layouts := []wire.DataFields{
+		{OpCode: wire.OpRCRDMAWriteMiddle, Payload: payload},
+		{OpCode: wire.OpRCRDMAWriteFirst, RETH: wire.RETHFields{DMALen: 8192}, Payload: payload},
+		{OpCode: wire.OpRCRDMAWriteLastImm, ImmDt: 7, Payload: payload[:100]},
+		{OpCode: wire.OpRCRDMAReadResponseFirst, Payload: payload},
+		{OpCode: wire.OpUDSendOnly, DETH: wire.DETHFields{QKey: 1}, Payload: payload[:256]},
+		{GRH: &wire.GRHFields{HopLmt: 1}, OpCode: wire.OpUDSendOnlyImm, DETH: wire.DETHFields{QKey: 1}, ImmDt: 7, Payload: payload[:64]},
+		{OpCode: wire.OpRCSendOnly, Payload: payload[:8]},
 	}
 	e := &Engine{fcache: &slotCache{}}
 	for round := 0; round < 100; round++ {
 		for i := range layouts {
 			f := &layouts[i]
-			f.LRH = wire.LRHFields{DLID: 2, SLID: 1}
-			hdr := headerLen(f)
-			frame, err := wire.AppendPacketUnsealed(e.getFrame(hdr), f)
+			f.DLID, f.SLID = 2, 1
+			hdr := f.HeaderLen()
+			frame, err := wire.AppendDataUnsealed(e.getFrame(hdr), f)
 			if err != nil {
 				t.Fatalf("layout %d: %v", i, err)
 			}
@@ -40,7 +39,7 @@ func TestFramePayloadAligned(t *testing.T) {
 				t.Fatalf("layout %d: %v", i, err)
 			}
 			if got := len(frame) - len(pkt.Payload) - wire.ICRCSize - wire.VCRCSize; got != hdr && !(f.Payload != nil && len(f.Payload)%4 != 0) {
-				t.Fatalf("layout %d: headerLen %d, the codec wrote %d header bytes", i, hdr, got)
+				t.Fatalf("layout %d: HeaderLen %d, the codec wrote %d header bytes", i, hdr, got)
 			}
 			if !bytes.Equal(pkt.Payload[:len(f.Payload)], f.Payload) {
 				t.Fatalf("layout %d: payload changed", i)

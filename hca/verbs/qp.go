@@ -36,19 +36,33 @@ type QP struct {
 
 	state atomic.Uint32 // attr.QPState, readable by posting goroutines
 
+	// The fields are grouped by who writes them, each group on cache
+	// lines of its own: what posting goroutines write (under mu), the
+	// send queue count both sides change, then the receive ring (which
+	// keeps its two sides apart itself) and what only the event loop
+	// touches. A poster then does not pull the lines the loop works on
+	// per packet, nor the loop the poster's.
+	_        cacheLinePad
 	mu       sync.Mutex // guards pending, bell, freeWQEs
 	pending  []*sendWQE
 	freeWQEs []*sendWQE // retired WQEs for reuse
 	ringFn   func()     // qp.ring, made once: the doorbell posts it
 	bell     bool
+	_        cacheLinePad
 	// sqUsed counts the send WQEs posted and not retired: posters add
-	// under mu, the event loop subtracts as it retires.
+	// under mu (once per PostSend), the event loop subtracts as it
+	// retires.
 	sqUsed atomic.Int32
+	_      cacheLinePad
+	// unpublished counts WQEs retired and not yet taken off sqUsed
+	// (event loop only, see publishRetired).
+	unpublished int32
+	rq          recvRing
+
 	// retired holds WQEs retired since the last doorbell (event loop
 	// only); take hands them back to freeWQEs under the lock it takes
 	// anyway, so retiring takes no lock per WQE.
 	retired []*sendWQE
-	rq      recvRing
 
 	// Requester (event loop only).
 	sq       []*sendWQE     // taken from pending, not yet retired
@@ -68,8 +82,12 @@ type QP struct {
 	// paceTimer resumes an RC requester when its port's transmitter is
 	// free (virtual clock, see txWait).
 	paceTimer *emu.LoopTimer
-	rnrWait   bool
-	drainEv   bool // SQD reached: tell the host once the SQ drained
+	// burst is set while progress sends, and rt then caches the route
+	// of the QP's address vector (see xmit).
+	burst   bool
+	rt      route
+	rnrWait bool
+	drainEv bool // SQD reached: tell the host once the SQ drained
 	// End-to-end flow control (IBTA Vol 1 §9.7.7.2): ssn counts the
 	// request messages started; the responder's last ACK said it had
 	// completed creditMSN messages and had credits receive WQEs free
@@ -77,7 +95,8 @@ type QP struct {
 	ssn       uint32
 	credits   int
 	creditMSN uint32
-	consumers []uint32 // msn of started messages that take a receive WQE, not yet reported
+	consumers []uint32 // msn of started messages that take a receive WQE, not yet reported (from consHead)
+	consHead  int
 
 	// Responder (event loop only).
 	resp responder
@@ -227,7 +246,7 @@ func (qp *QP) Debug() string {
 	return fmt.Sprintf("qp %#x %s %s: sq %d (next %d) pending %d psn %#x sndMax %#x unacked %#x ackPSN %#x retry %d rnr %d rnrWait %v timer %v "+
 		"ssn %d credits %d creditMSN %d consumers %d | resp epsn %#x msn %d nak %v inMsg %v rq %d",
 		qp.qpn, qp.typ, qp.attr.QPState, len(qp.sq), qp.next, pend, qp.psn, qp.sndMax, qp.unacked, qp.ackPSN, qp.retry, qp.rnrRetry,
-		qp.rnrWait, qp.timer.Armed(), qp.ssn, qp.credits, qp.creditMSN, len(qp.consumers), qp.resp.epsn, qp.resp.msn, qp.resp.nakSent, qp.resp.inMsg, rq)
+		qp.rnrWait, qp.timer.Armed(), qp.ssn, qp.credits, qp.creditMSN, len(qp.consumers)-qp.consHead, qp.resp.epsn, qp.resp.msn, qp.resp.nakSent, qp.resp.inMsg, rq)
 }
 
 func (qp *QP) setState(s QPState) {
@@ -420,6 +439,7 @@ func (qp *QP) checkModify(attr *QPAttr, mask AttrMask) error {
 }
 
 func (qp *QP) applyModify(attr *QPAttr, mask AttrMask) {
+	qp.rt.valid = false // the route depends on the port, P_Key index and AV
 	a := &qp.attr
 	if mask&AttrPort != 0 {
 		a.PortNum = attr.PortNum
@@ -509,13 +529,14 @@ func (qp *QP) reset() {
 	qp.mu.Lock()
 	qp.pending = nil
 	qp.sqUsed.Store(0)
+	qp.unpublished = 0
 	qp.mu.Unlock()
 	qp.retired = nil
 	qp.rq.clear()
 	qp.sq, qp.sqBuf, qp.next = nil, nil, 0
 	qp.psn, qp.sndMax, qp.unacked, qp.noAck = 0, 0, 0, 0
 	qp.rnrWait, qp.drainEv = false, false
-	qp.ssn, qp.credits, qp.creditMSN, qp.consumers = 0, -1, 0, nil
+	qp.ssn, qp.credits, qp.creditMSN, qp.consumers, qp.consHead = 0, -1, 0, nil, 0
 	qp.resp = responder{}
 	qp.attr = QPAttr{Cap: qp.cap, PathMTU: wire.MTU1024}
 }
@@ -571,7 +592,8 @@ func (qp *QP) flush() {
 		qp.retire(w)
 	}
 	qp.next = 0
-	qp.consumers = qp.consumers[:0]
+	qp.consumers, qp.consHead = qp.consumers[:0], 0
+	qp.publishRetired()
 	if qp.attr.QPState != QPStateError {
 		return // SQE flushes only the send queue
 	}
@@ -586,6 +608,7 @@ func (qp *QP) flush() {
 
 // take moves posted WQEs from the host's queue to the requester.
 func (qp *QP) take() {
+	qp.publishRetired()
 	qp.mu.Lock()
 	qp.bell = false
 	for i, w := range qp.retired {
@@ -620,10 +643,13 @@ func (qp *QP) retire(w *sendWQE) {
 		qp.next--
 	}
 	qp.retired = append(qp.retired, w)
-	qp.sqUsed.Add(-1)
+	qp.unpublished++
 	if w.status == WCSuccess && !qp.sigAll && w.wr.Flags&SendSignaled == 0 {
 		return // unsignaled: no completion
 	}
+	// A host that polls this completion may post into the slots it
+	// frees: they are counted free before the completion is visible.
+	qp.publishRetired()
 	wc := WC{WRID: w.wr.WRID, Status: w.status, Opcode: wcOpcode(w.wr.Opcode), QPNum: qp.qpn}
 	if w.status == WCSuccess && w.wr.Opcode == WRRDMARead {
 		wc.ByteLen = uint32(w.length)
@@ -633,6 +659,19 @@ func (qp *QP) retire(w *sendWQE) {
 	}
 	if !qp.scq.push(wc, false) {
 		qp.cqOverflow()
+	}
+}
+
+// publishRetired lowers sqUsed by the WQEs retired since it last did:
+// once per completion and once at the end of each run of the requester
+// (progress, flush, retireSent, take), rather than once per WQE, since
+// every change to sqUsed pulls its cache line from the posting core. A
+// poster may see the queue fuller than it is for the rest of one event,
+// never emptier, and never fuller once it has polled a completion.
+func (qp *QP) publishRetired() {
+	if qp.unpublished > 0 {
+		qp.sqUsed.Add(-qp.unpublished)
+		qp.unpublished = 0
 	}
 }
 
@@ -671,6 +710,13 @@ func (qp *QP) PostSend(wrs []SendWR) (int, error) {
 	var err error
 	n := 0
 	qp.mu.Lock()
+	// sqUsed is read once and added to once per call, not per request:
+	// the event loop decrements it as it retires WQEs, and touching it
+	// per request would pull its cache line back from the loop's core
+	// each time. Posters hold mu, and the loop only lowers it, so the
+	// count is exact for this call or errs on the full side; a request
+	// that seems not to fit reads it again.
+	used := int(qp.sqUsed.Load())
 	for i := range wrs {
 		wr := &wrs[i]
 		length, e := qp.checkSend(wr)
@@ -678,9 +724,11 @@ func (qp *QP) PostSend(wrs []SendWR) (int, error) {
 			err = fmt.Errorf("verbs: post send: wr %d: %w", i, e)
 			break
 		}
-		if int(qp.sqUsed.Load()) >= int(qp.cap.MaxSendWR) {
-			err = fmt.Errorf("verbs: post send: wr %d: %w: send queue full (%d)", i, ErrNoMem, qp.cap.MaxSendWR)
-			break
+		if used >= int(qp.cap.MaxSendWR) {
+			if used = int(qp.sqUsed.Load()) + n; used >= int(qp.cap.MaxSendWR) {
+				err = fmt.Errorf("verbs: post send: wr %d: %w: send queue full (%d)", i, ErrNoMem, qp.cap.MaxSendWR)
+				break
+			}
 		}
 		w := qp.newWQE(wr, length)
 		if e := qp.copyInline(w, wr); e != nil {
@@ -688,9 +736,12 @@ func (qp *QP) PostSend(wrs []SendWR) (int, error) {
 			err = fmt.Errorf("verbs: post send: wr %d: %w", i, e)
 			break
 		}
-		qp.sqUsed.Add(1)
 		qp.pending = append(qp.pending, w)
+		used++
 		n++
+	}
+	if n > 0 {
+		qp.sqUsed.Add(int32(n))
 	}
 	ring := !qp.bell && len(qp.pending) > 0
 	qp.bell = qp.bell || ring

@@ -1,6 +1,7 @@
 package verbs
 
 import (
+	"math/bits"
 	"time"
 
 	"github.com/ibemu/ibemu/emu"
@@ -8,41 +9,81 @@ import (
 	"github.com/ibemu/ibemu/emu/wire"
 )
 
-// xmit completes f with the addressing of av and the QP's P_Key, seals
-// it and sends it out of the QP's port (or loops it back when av names
-// the port itself).
-func (qp *QP) xmit(f *wire.PacketFields, av *AHAttr) int {
+// route is what the addressing of a packet takes from the port's SMA
+// state and the address vector: the egress port, SL, VL, SLID and P_Key,
+// and whether the DLID is the port's own (loopback).
+type route struct {
+	valid bool
+	p     *emu.Port
+	sl    uint8
+	vl    uint8
+	slid  wire.LID
+	pkey  uint16
+	local bool
+}
+
+// routeOf computes the route of a packet the QP sends to av; false when
+// the QP's port does not exist.
+func (qp *QP) routeOf(av *AHAttr) (route, bool) {
 	e := qp.e
 	pnum := int(qp.attr.PortNum)
 	p := e.port(pnum)
 	pa := e.dev.SMA().Port(pnum)
 	if p == nil || pa == nil {
-		return 0
+		return route{}, false
 	}
-	sl := av.SL & 0x0F
-	f.LRH.SL = sl
+	rt := route{valid: true, p: p, sl: av.SL & 0x0F, local: pa.OwnsLID(av.DLID)}
 	if pa.NumSLtoVLRows() > 0 {
-		f.LRH.VL = pa.SLtoVL(0, int(sl)) & 0x0F
+		rt.vl = pa.SLtoVL(0, int(rt.sl)) & 0x0F
 	}
-	f.LRH.DLID = av.DLID
-	f.LRH.SLID = pa.LID | wire.LID(av.SrcPathBits&(1<<pa.LMC-1))
-	if av.IsGlobal {
-		sgid, _ := e.dev.GID(pnum, int(av.GRH.SGIDIndex))
-		g := wire.GRHFields{TClass: av.GRH.TrafficClass, FlowLabel: av.GRH.FlowLabel, HopLmt: av.GRH.HopLimit,
-			SGID: sgid, DGID: av.GRH.DGID}
-		f.GRH = &g
-	}
+	rt.slid = pa.LID | wire.LID(av.SrcPathBits&(1<<pa.LMC-1))
 	if int(qp.attr.PKeyIndex) < pa.NumPKeys() {
-		f.BTH.PKey = uint16(pa.PKey(int(qp.attr.PKeyIndex)))
+		rt.pkey = uint16(pa.PKey(int(qp.attr.PKeyIndex)))
 	}
-	frame, err := wire.AppendPacketUnsealed(e.getFrame(headerLen(f)), f)
+	return rt, true
+}
+
+// xmit completes f with the addressing of av and the QP's P_Key, builds
+// the frame (LRH, GRH when av is global, BTH, the opcode's extended
+// headers, payload, ICRC and VCRC slots; the fabric seals it when it is
+// first observed) and sends it out of the QP's port (or loops it back
+// when av names the port itself). It returns the frame's length on the
+// wire.
+//
+// While progress sends a burst, the route to the QP's own address vector
+// is computed for the first packet and kept for the rest (qp.rt): nothing
+// that runs between them can change the port's SMA state or the QP's
+// attributes, since sending never delivers a data packet synchronously.
+func (qp *QP) xmit(f *wire.DataFields, av *AHAttr) int {
+	e := qp.e
+	var rt route
+	own := av == &qp.attr.AHAttr
+	if own && qp.rt.valid {
+		rt = qp.rt
+	} else {
+		var ok bool
+		if rt, ok = qp.routeOf(av); !ok {
+			return 0
+		}
+		if own && qp.burst {
+			qp.rt = rt
+		}
+	}
+	p := rt.p
+	f.SL, f.VL, f.DLID, f.SLID, f.PKey = rt.sl, rt.vl, av.DLID, rt.slid, rt.pkey
+	if av.IsGlobal {
+		sgid, _ := e.dev.GID(p.Num(), int(av.GRH.SGIDIndex))
+		f.GRH = &wire.GRHFields{TClass: av.GRH.TrafficClass, FlowLabel: av.GRH.FlowLabel, HopLmt: av.GRH.HopLimit,
+			SGID: sgid, DGID: av.GRH.DGID}
+	}
+	frame, err := wire.AppendDataUnsealed(e.getFrame(f.HeaderLen()), f)
 	if err != nil {
 		e.stats.Malformed.Add(1)
 		return 0
 	}
 	e.stats.SentPackets.Add(1)
 	n := len(frame)
-	if pa.OwnsLID(av.DLID) {
+	if rt.local {
 		e.fab.Post(func() {
 			if pkt, err := wire.ParsePacket(frame); err == nil {
 				e.HandleFrame(p, &pkt)
@@ -53,44 +94,11 @@ func (qp *QP) xmit(f *wire.PacketFields, av *AHAttr) int {
 	if e.fab.Virtual() {
 		// The port's transmitter is busy until the frame has left at the
 		// link's width and speed (the link serialises it the same way).
+		pnum := p.Num()
 		start := max(e.txBusy[pnum], e.fab.Elapsed())
 		e.txBusy[pnum] = start + serialisation(p, n)
 	}
 	p.SendUnsealed(frame)
-	return n
-}
-
-// headerLen is the size of the headers wire.AppendPacket writes before
-// f's payload (IBTA Vol 1 §5.3: LRH, GRH, BTH, extended headers).
-func headerLen(f *wire.PacketFields) int {
-	n := wire.LRHSize + wire.BTHSize
-	if f.GRH != nil {
-		n += wire.GRHSize
-	}
-	if f.RDETH != nil {
-		n += wire.RDETHSize
-	}
-	if f.DETH != nil {
-		n += wire.DETHSize
-	}
-	if f.RETH != nil {
-		n += wire.RETHSize
-	}
-	if f.AtomicETH != nil {
-		n += wire.AtomicETHSize
-	}
-	if f.AETH != nil {
-		n += wire.AETHSize
-	}
-	if f.AtomicAckETH != nil {
-		n += wire.AtomicAckETHSize
-	}
-	if f.ImmDt != nil {
-		n += wire.ImmDtSize
-	}
-	if f.IETH != nil {
-		n += 4
-	}
 	return n
 }
 
@@ -170,6 +178,7 @@ func (qp *QP) retireSent() {
 	if len(qp.sq) > 0 && qp.sq[0].done {
 		qp.txTimer.Reset(qp.sq[0].doneAt - now)
 	}
+	qp.publishRetired()
 	qp.checkDrained()
 }
 
@@ -182,8 +191,17 @@ func (qp *QP) ring() {
 	qp.progress()
 }
 
-// progress sends what the send queue and the window allow.
+// progress sends what the send queue and the window allow, as one burst
+// (see xmit): the route is computed once for all its packets.
 func (qp *QP) progress() {
+	was := qp.burst
+	qp.burst, qp.rt.valid = true, false
+	qp.sendBurst()
+	qp.burst, qp.rt.valid = was, false
+	qp.publishRetired() // what the ACK that led here retired
+}
+
+func (qp *QP) sendBurst() {
 	switch qp.attr.QPState {
 	case QPStateError, QPStateSQE:
 		qp.flush()
@@ -373,7 +391,8 @@ func (qp *QP) start(w *sendWQE, mtu int) bool {
 	case w.wr.Opcode.isAtomic():
 		w.npkts = 1
 	default:
-		w.npkts = uint32(max(1, (w.length+uint64(mtu)-1)/uint64(mtu)))
+		// mtu is a power of two (IBTA Vol 1 §7.7.8): a shift, not a division.
+		w.npkts = uint32(max(1, (w.length+uint64(mtu)-1)>>bits.TrailingZeros(uint(mtu))))
 	}
 	return true
 }
@@ -411,7 +430,7 @@ func (qp *QP) rcSendOne(w *sendWQE) bool {
 		qp.ssn = (qp.ssn + 1) & wire.PSNMask
 		w.msn = qp.ssn
 		if w.consumesRecv() {
-			qp.consumers = append(qp.consumers, w.msn)
+			qp.addConsumer(w.msn)
 		}
 	}
 	if w.needsResponse() && w.done {
@@ -425,28 +444,28 @@ func (qp *QP) rcSendOne(w *sendWQE) bool {
 		return false
 	}
 	av := &qp.attr.AHAttr
-	f := wire.PacketFields{BTH: wire.BTHFields{DestQP: qp.attr.DestQPNum}}
+	f := wire.DataFields{DestQP: qp.attr.DestQPNum}
 	switch op := w.wr.Opcode; {
 	case op == WRRDMARead:
 		off := uint64(w.rdpkts) * uint64(mtu)
 		psn := (w.firstPSN + w.rdpkts) & wire.PSNMask
-		f.BTH.OpCode, f.BTH.PSN, f.BTH.AckReq = wire.OpRCRDMAReadRequest, psn, true
+		f.OpCode, f.PSN, f.AckReq = wire.OpRCRDMAReadRequest, psn, true
 		qp.ackPSN = w.lastPSN() // the responses answer for the whole range
-		f.RETH = &wire.RETHFields{VA: w.wr.RemoteAddr + off, RKey: w.wr.RKey, DMALen: uint32(w.length - off)}
+		f.RETH = wire.RETHFields{VA: w.wr.RemoteAddr + off, RKey: w.wr.RKey, DMALen: uint32(w.length - off)}
 		qp.xmit(&f, av)
 		w.sent = w.npkts
 		qp.psn = (w.lastPSN() + 1) & wire.PSNMask
 		qp.next++
 		qp.noAck = 0
 	case op.isAtomic():
-		f.BTH.OpCode, f.BTH.PSN, f.BTH.AckReq = wire.OpRCFetchAdd, w.firstPSN, true
+		f.OpCode, f.PSN, f.AckReq = wire.OpRCFetchAdd, w.firstPSN, true
 		qp.ackPSN = w.firstPSN
 		a := wire.AtomicETHFields{VA: w.wr.RemoteAddr, RKey: w.wr.RKey, SwapAdd: w.wr.CompareAdd}
 		if op == WRAtomicCmpAndSwp {
-			f.BTH.OpCode = wire.OpRCCompareSwap
+			f.OpCode = wire.OpRCCompareSwap
 			a.SwapAdd, a.Compare = w.wr.Swap, w.wr.CompareAdd
 		}
-		f.AtomicETH = &a
+		f.AtomicETH = a
 		qp.xmit(&f, av)
 		w.sent = 1
 		qp.psn = (w.firstPSN + 1) & wire.PSNMask
@@ -463,29 +482,28 @@ func (qp *QP) rcSendOne(w *sendWQE) bool {
 			return false
 		}
 		first, last := k == 0, k == w.npkts-1
-		f.BTH.OpCode = rcOpcode(op, first, last)
-		f.BTH.PSN = (w.firstPSN + k) & wire.PSNMask
+		f.OpCode = rcOpcode(op, first, last)
+		f.PSN = (w.firstPSN + k) & wire.PSNMask
 		f.Payload = payload
 		if last && op.hasImm() {
-			imm := w.wr.Imm
-			f.ImmDt = &imm
+			f.ImmDt = w.wr.Imm
 		}
 		if first && op.isWrite() {
-			f.RETH = &wire.RETHFields{VA: w.wr.RemoteAddr, RKey: w.wr.RKey, DMALen: uint32(w.length)}
+			f.RETH = wire.RETHFields{VA: w.wr.RemoteAddr, RKey: w.wr.RKey, DMALen: uint32(w.length)}
 		}
 		if last && w.wr.Flags&SendSolicited != 0 && (op.isSend() || op == WRRDMAWriteImm) {
-			f.BTH.SE = true
+			f.SE = true
 		}
 		qp.noAck++
-		if qp.noAck >= ackEvery || (last && qp.next+1 == len(qp.sq)) || psnDiff(f.BTH.PSN+1, qp.unacked) >= maxInflight ||
+		if qp.noAck >= ackEvery || (last && qp.next+1 == len(qp.sq)) || psnDiff(f.PSN+1, qp.unacked) >= maxInflight ||
 			last && w.consumesRecv() && qp.credits >= 0 && qp.creditsUsed() >= qp.credits || qp.forceAck {
-			f.BTH.AckReq = true
+			f.AckReq = true
 			qp.noAck = 0
-			qp.ackPSN = f.BTH.PSN
+			qp.ackPSN = f.PSN
 		}
 		qp.xmit(&f, av)
 		w.sent++
-		qp.psn = (f.BTH.PSN + 1) & wire.PSNMask
+		qp.psn = (f.PSN + 1) & wire.PSNMask
 		if last {
 			qp.next++
 		}
@@ -498,16 +516,30 @@ func (qp *QP) rcSendOne(w *sendWQE) bool {
 }
 
 // creditsUsed counts the started messages that take a receive WQE and
-// that the responder has not yet reported complete.
+// that the responder has not yet reported complete. Those reported are
+// dropped from the front of consumers by advancing consHead, so the call
+// costs nothing per message still outstanding.
 func (qp *QP) creditsUsed() int {
-	k := 0
+	k := qp.consHead
 	for k < len(qp.consumers) && psnDiff(qp.consumers[k], qp.creditMSN) <= 0 {
 		k++
 	}
-	if k > 0 {
-		qp.consumers = append(qp.consumers[:0], qp.consumers[k:]...)
+	if k == len(qp.consumers) {
+		qp.consumers, k = qp.consumers[:0], 0
 	}
-	return len(qp.consumers)
+	qp.consHead = k
+	return len(qp.consumers) - k
+}
+
+// addConsumer records a started message that takes a receive WQE; the
+// entries already reported move to the front only when the array is
+// full.
+func (qp *QP) addConsumer(msn uint32) {
+	if qp.consHead > 0 && len(qp.consumers) == cap(qp.consumers) {
+		n := copy(qp.consumers, qp.consumers[qp.consHead:])
+		qp.consumers, qp.consHead = qp.consumers[:n], 0
+	}
+	qp.consumers = append(qp.consumers, msn)
 }
 
 // creditOK reports whether one more message may take a receive WQE: the
@@ -574,17 +606,16 @@ func (qp *QP) ucSend(w *sendWQE) bool {
 			return false
 		}
 		first, last := k == 0, k == w.npkts-1
-		f := wire.PacketFields{BTH: wire.BTHFields{DestQP: qp.attr.DestQPNum,
-			OpCode: rcOpcode(w.wr.Opcode, first, last) | 0x20, PSN: qp.psn}, Payload: payload}
+		f := wire.DataFields{DestQP: qp.attr.DestQPNum, OpCode: rcOpcode(w.wr.Opcode, first, last) | 0x20, PSN: qp.psn,
+			Payload: payload}
 		if last && w.wr.Opcode.hasImm() {
-			imm := w.wr.Imm
-			f.ImmDt = &imm
+			f.ImmDt = w.wr.Imm
 		}
 		if first && w.wr.Opcode.isWrite() {
-			f.RETH = &wire.RETHFields{VA: w.wr.RemoteAddr, RKey: w.wr.RKey, DMALen: uint32(w.length)}
+			f.RETH = wire.RETHFields{VA: w.wr.RemoteAddr, RKey: w.wr.RKey, DMALen: uint32(w.length)}
 		}
 		if last && w.wr.Flags&SendSolicited != 0 {
-			f.BTH.SE = true
+			f.SE = true
 		}
 		nbytes += qp.xmit(&f, av)
 		qp.psn = (qp.psn + 1) & wire.PSNMask
@@ -615,14 +646,13 @@ func (qp *QP) udSend(w *sendWQE) bool {
 	if qkey&0x80000000 != 0 {
 		qkey = qp.attr.QKey
 	}
-	f := wire.PacketFields{BTH: wire.BTHFields{DestQP: w.wr.RemoteQPN, OpCode: wire.OpUDSendOnly, PSN: qp.psn},
-		DETH: &wire.DETHFields{QKey: qkey, SrcQP: qp.qpn}, Payload: payload}
+	f := wire.DataFields{DestQP: w.wr.RemoteQPN, OpCode: wire.OpUDSendOnly, PSN: qp.psn,
+		DETH: wire.DETHFields{QKey: qkey, SrcQP: qp.qpn}, Payload: payload}
 	if w.wr.Opcode == WRSendImm {
-		imm := w.wr.Imm
-		f.ImmDt = &imm
-		f.BTH.OpCode = wire.OpUDSendOnlyImm
+		f.ImmDt = w.wr.Imm
+		f.OpCode = wire.OpUDSendOnlyImm
 	}
-	f.BTH.SE = w.wr.Flags&SendSolicited != 0
+	f.SE = w.wr.Flags&SendSolicited != 0
 	av := w.wr.AH.attr
 	n := qp.xmit(&f, &av)
 	qp.psn = (qp.psn + 1) & wire.PSNMask

@@ -61,7 +61,13 @@ const (
 // afterwards: nothing keeps a reference to it.
 func (e *Engine) HandleFrame(p *emu.Port, pkt *wire.Packet) {
 	e.stats.RecvPackets.Add(1)
-	defer e.putFrame(pkt.Frame)
+	frame := pkt.Frame
+	e.handle(p, pkt)
+	e.putFrame(frame) // no defer: this runs once per packet
+}
+
+// handle is HandleFrame before the frame is recycled.
+func (e *Engine) handle(p *emu.Port, pkt *wire.Packet) {
 	if pkt.BTH == nil {
 		e.stats.Malformed.Add(1)
 		return
@@ -136,8 +142,8 @@ func (qp *QP) commEst() {
 
 // sendAck sends an ACK or NAK with syndrome syn for psn.
 func (qp *QP) sendAck(psn uint32, syn wire.AETHSyndrome) {
-	f := wire.PacketFields{BTH: wire.BTHFields{OpCode: wire.OpRCAcknowledge, DestQP: qp.attr.DestQPNum, PSN: psn & wire.PSNMask},
-		AETH: &wire.AETHFields{Syndrome: syn, MSN: qp.resp.msn & wire.PSNMask}}
+	f := wire.DataFields{OpCode: wire.OpRCAcknowledge, DestQP: qp.attr.DestQPNum, PSN: psn & wire.PSNMask,
+		AETH: wire.AETHFields{Syndrome: syn, MSN: qp.resp.msn & wire.PSNMask}}
 	qp.xmit(&f, &qp.attr.AHAttr)
 }
 
@@ -406,22 +412,22 @@ func (qp *QP) readRespond(pkt *wire.Packet, psn uint32) (uint32, bool) {
 		off := uint64(k) * mtu
 		n := min(mtu, length-off)
 		first, last := k == 0, k == npkts-1
-		f := wire.PacketFields{BTH: wire.BTHFields{DestQP: qp.attr.DestQPNum, PSN: (psn + k) & wire.PSNMask}}
+		f := wire.DataFields{DestQP: qp.attr.DestQPNum, PSN: (psn + k) & wire.PSNMask}
 		if n > 0 {
 			f.Payload = b[off : off+n]
 		}
 		switch {
 		case first && last:
-			f.BTH.OpCode = wire.OpRCRDMAReadResponseOnly
+			f.OpCode = wire.OpRCRDMAReadResponseOnly
 		case first:
-			f.BTH.OpCode = wire.OpRCRDMAReadResponseFirst
+			f.OpCode = wire.OpRCRDMAReadResponseFirst
 		case last:
-			f.BTH.OpCode = wire.OpRCRDMAReadResponseLast
+			f.OpCode = wire.OpRCRDMAReadResponseLast
 		default:
-			f.BTH.OpCode = wire.OpRCRDMAReadResponseMiddle
+			f.OpCode = wire.OpRCRDMAReadResponseMiddle
 		}
 		if first || last {
-			f.AETH = &wire.AETHFields{Syndrome: qp.ackSyn(), MSN: qp.resp.msn}
+			f.AETH = wire.AETHFields{Syndrome: qp.ackSyn(), MSN: qp.resp.msn}
 		}
 		qp.xmit(&f, av)
 	}
@@ -460,9 +466,9 @@ func (qp *QP) rcvAtomic(pkt *wire.Packet, op uint8, psn uint32) {
 }
 
 func (qp *QP) atomicAnswer(psn uint32, orig uint64) {
-	f := wire.PacketFields{BTH: wire.BTHFields{OpCode: wire.OpRCAtomicAcknowledge, DestQP: qp.attr.DestQPNum, PSN: psn},
-		AETH:         &wire.AETHFields{Syndrome: qp.ackSyn(), MSN: qp.resp.msn},
-		AtomicAckETH: &wire.AtomicAckETHFields{OrigRemData: orig}}
+	f := wire.DataFields{OpCode: wire.OpRCAtomicAcknowledge, DestQP: qp.attr.DestQPNum, PSN: psn,
+		AETH:         wire.AETHFields{Syndrome: qp.ackSyn(), MSN: qp.resp.msn},
+		AtomicAckETH: wire.AtomicAckETHFields{OrigRemData: orig}}
 	qp.xmit(&f, &qp.attr.AHAttr)
 }
 

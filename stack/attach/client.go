@@ -20,8 +20,9 @@ import (
 // The data path is built like ibsim's poll loop, with the reads batched:
 // the reader goroutine takes every datagram the socket holds in one call
 // (recvmmsg on Linux) and runs the whole batch as one event of the event
-// loop, on its own goroutine when the loop is idle (emu.Fabric.Enter). The loop writes each answer to the socket itself, without
-// waiting, the moment the fabric produces it, as ibsim's loop does: no
+// loop, on its own goroutine when the loop is idle (emu.Fabric.Enter).
+// The loop writes each answer to the socket itself, without waiting, the
+// moment the fabric produces it, as ibsim's loop does: no
 // goroutine is woken per answer, and the answer leaves at once (an SM
 // with few MADs outstanding waits for each one). Only when the client's
 // socket is full (or its writer still has datagrams queued, whose order
