@@ -134,8 +134,12 @@ func BenchmarkRCWrite1MNoCRCCheck(b *testing.B)  { benchWrite(b, 1<<20, emu.With
 // BenchmarkRCSend8B is the 8-byte SEND message rate on one QP: posts in
 // batches of 32, 512 in flight, one in 64 signaled; the receiver keeps
 // receives posted from its own goroutine.
-func BenchmarkRCSend8B(b *testing.B) {
-	x, y := benchPair(b, 4096)
+func BenchmarkRCSend8B(b *testing.B) { benchSend8B(b) }
+
+// benchSend8B runs the message rate of BenchmarkRCSend8B on a fabric made
+// with opts.
+func benchSend8B(b *testing.B, opts ...emu.Option) {
+	x, y := benchPair(b, 4096, opts...)
 	debugQPs = []*verbs.QP{x.qp, y.qp}
 	const depth, mod, batch = 512, 64, 32
 	ctx, cancel := context.WithCancel(context.Background())

@@ -99,67 +99,7 @@ func BenchmarkRCWrite64KWall(b *testing.B) { benchWrite(b, 64<<10, emu.WithWallC
 // signaled, the receiver reposting from its own goroutine) on the wall
 // clock: the sender's doorbell runs each batch through the fabric inline
 // when the loop is idle.
-func BenchmarkRCSend8BWall(b *testing.B) {
-	x, y := benchPair(b, 4096, emu.WithWallClock())
-	const depth, mod, batch = 512, 64, 32
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	recvDone := make(chan int, 1)
-	rsgl := []verbs.SGE{y.mr.SGE(0, 8)}
-	rwrs := make([]verbs.RecvWR, 16384)
-	for i := range rwrs {
-		rwrs[i] = verbs.RecvWR{SGL: rsgl}
-	}
-	post := func(n int) error {
-		_, err := y.qp.PostRecv(rwrs[:n])
-		return err
-	}
-	if err := post(len(rwrs)); err != nil {
-		b.Fatal(err)
-	}
-	go func() {
-		got := 0
-		wc := make([]verbs.WC, 256)
-		for got < b.N && ctx.Err() == nil {
-			n, err := y.cq.PollWait(ctx, wc)
-			if err != nil {
-				break
-			}
-			got += n
-			if post(n) != nil {
-				break
-			}
-		}
-		recvDone <- got
-	}()
-	wc := make([]verbs.WC, 16)
-	wrs := make([]verbs.SendWR, batch)
-	ssgl := []verbs.SGE{x.mr.SGE(0, 8)}
-	posted, done := 0, 0
-	m := startCPU(b)
-	for done < b.N {
-		for posted < b.N && posted-done+batch <= depth {
-			k := min(batch, b.N-posted)
-			for i := range k {
-				wrs[i] = verbs.SendWR{WRID: uint64(posted + i), Opcode: hv.WRSend, SGL: ssgl}
-				if (posted+i+1)%mod == 0 || posted+i+1 == b.N {
-					wrs[i].Flags = hv.SendSignaled
-				}
-			}
-			if _, err := x.qp.PostSend(wrs[:k]); err != nil {
-				b.Fatal(err)
-			}
-			posted += k
-		}
-		n := spin(b, x.cq, wc)
-		done = int(wc[n-1].WRID) + 1
-	}
-	if got := <-recvDone; got < b.N {
-		b.Fatalf("received %d of %d", got, b.N)
-	}
-	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds()/1e6, "Mmsg/s")
-	m.report(b, 0)
-}
+func BenchmarkRCSend8BWall(b *testing.B) { benchSend8B(b, emu.WithWallClock()) }
 
 // TestWallClockPingPongAndStream drives RC traffic on the wall clock, where
 // a post finds the event loop idle and carries its frames to the peer on
