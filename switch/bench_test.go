@@ -120,24 +120,10 @@ func BenchmarkDRSMP5Hop(b *testing.B) {
 	req := &drRequester{got: make(chan wire.SMP, 1)}
 	na, _ := f.AddNode("A", wire.NodeTypeCA, 1, req)
 	req.node = na
-	prev := na.Port(1)
-	var last *ibswitch.Switch
-	for i := range 5 {
-		s, err := ibswitch.Add(f, "S", ibswitch.Config{NumPorts: 8, NodeGUID: wire.GUID(0x100 + i)})
-		if err != nil {
-			b.Fatal(err)
-		}
-		f.Connect(prev, s.Node().Port(1))
-		prev, last = s.Node().Port(2), s
-	}
-	if err := f.Start(context.Background()); err != nil {
-		b.Fatal(err)
-	}
+	last := drChain(b, f, na)
 	defer f.Stop()
 	smp := wire.SMP(make([]byte, wire.MADSize))
-	fields := wire.SMPFields{Directed: true, Method: wire.MethodGet, AttrID: wire.AttrNodeInfo, HopCount: 5,
-		DrSLID: wire.LIDPermissive, DrDLID: wire.LIDPermissive}
-	copy(fields.InitialPath[1:], []uint8{1, 2, 2, 2, 2})
+	fields := drNodeInfoGet()
 	ad := agent.Addr{DLID: wire.LIDPermissive, SLID: wire.LIDPermissive, PKey: 0xFFFF}
 	b.ReportAllocs()
 	b.ResetTimer()
@@ -178,24 +164,10 @@ func BenchmarkDRSMP5HopCutThrough(b *testing.B) {
 	req := &drRequester{}
 	na, _ := f.AddNode("A", wire.NodeTypeCA, 1, req)
 	req.node = na
-	prev := na.Port(1)
-	var last *ibswitch.Switch
-	for i := range 5 {
-		s, err := ibswitch.Add(f, "S", ibswitch.Config{NumPorts: 8, NodeGUID: wire.GUID(0x100 + i)})
-		if err != nil {
-			b.Fatal(err)
-		}
-		f.Connect(prev, s.Node().Port(1))
-		prev, last = s.Node().Port(2), s
-	}
-	if err := f.Start(context.Background()); err != nil {
-		b.Fatal(err)
-	}
+	last := drChain(b, f, na)
 	defer f.Stop()
 	smp := wire.SMP(make([]byte, wire.MADSize))
-	fields := wire.SMPFields{Directed: true, Method: wire.MethodGet, AttrID: wire.AttrNodeInfo, HopCount: 5,
-		DrSLID: wire.LIDPermissive, DrDLID: wire.LIDPermissive}
-	copy(fields.InitialPath[1:], []uint8{1, 2, 2, 2, 2})
+	fields := drNodeInfoGet()
 	ad := agent.Addr{DLID: wire.LIDPermissive, SLID: wire.LIDPermissive, PKey: 0xFFFF}
 	buf := make([]byte, 0, agent.MADFrameLen)
 	const batch = 256
@@ -227,4 +199,36 @@ func BenchmarkDRSMP5HopCutThrough(b *testing.B) {
 	}
 	_ = last
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "roundtrips/s")
+}
+
+// drChain links five 8-port switches in a row behind na's port 1 (each
+// switch's port 1 to the previous one's port 2), starts f and returns the
+// last switch. The caller stops f.
+func drChain(b *testing.B, f *emu.Fabric, na *emu.Node) *ibswitch.Switch {
+	b.Helper()
+	prev := na.Port(1)
+	var last *ibswitch.Switch
+	for i := range 5 {
+		s, err := ibswitch.Add(f, "S", ibswitch.Config{NumPorts: 8, NodeGUID: wire.GUID(0x100 + i)})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := f.Connect(prev, s.Node().Port(1)); err != nil {
+			b.Fatal(err)
+		}
+		prev, last = s.Node().Port(2), s
+	}
+	if err := f.Start(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+	return last
+}
+
+// drNodeInfoGet is a directed-route Get(NodeInfo) to the fifth switch of
+// drChain.
+func drNodeInfoGet() wire.SMPFields {
+	fields := wire.SMPFields{Directed: true, Method: wire.MethodGet, AttrID: wire.AttrNodeInfo, HopCount: 5,
+		DrSLID: wire.LIDPermissive, DrDLID: wire.LIDPermissive}
+	copy(fields.InitialPath[1:], []uint8{1, 2, 2, 2, 2})
+	return fields
 }
