@@ -133,36 +133,14 @@ func (h *eventHeap) removeAt(i int) *event {
 		q[i].idx = i
 		i = p
 	}
-	for {
-		c := 2*i + 1
-		if c >= n {
-			break
-		}
-		if r := c + 1; r < n && q[r].before(q[c]) {
-			c = r
-		}
-		if !q[c].before(last) {
-			break
-		}
-		q[i] = q[c]
-		q[i].idx = i
-		i = c
-	}
-	q[i] = last
-	last.idx = i
+	q.siftDown(i, last)
 	return e
 }
 
-func (h *eventHeap) pop() *event { return h.removeAt(0) }
-
-// replaceTop takes out the minimum and puts e, which must not be ordered
-// before it, in its place; it returns the minimum.
-func (h *eventHeap) replaceTop(e *event) *event {
-	q := *h
-	top := q[0]
-	top.idx = -1
+// siftDown puts e, which belongs at or below slot i, where the heap order
+// holds, moving the smaller children up on its way.
+func (q eventHeap) siftDown(i int, e *event) {
 	n := len(q)
-	i := 0
 	for {
 		c := 2*i + 1
 		if c >= n {
@@ -180,6 +158,17 @@ func (h *eventHeap) replaceTop(e *event) *event {
 	}
 	q[i] = e
 	e.idx = i
+}
+
+func (h *eventHeap) pop() *event { return h.removeAt(0) }
+
+// replaceTop takes out the minimum and puts e, which must not be ordered
+// before it, in its place; it returns the minimum.
+func (h *eventHeap) replaceTop(e *event) *event {
+	q := *h
+	top := q[0]
+	top.idx = -1
+	q.siftDown(0, e)
 	return top
 }
 
