@@ -259,6 +259,51 @@ func TestVirtualTimersAndInboxHold(t *testing.T) {
 	box.Close()
 }
 
+// TestInboxWithdraw checks that a withdrawn item is never received and
+// gives back its hold on virtual time, and that the others keep their
+// order.
+func TestInboxWithdraw(t *testing.T) {
+	f, _, _, _ := pair(t)
+	box := emu.NewInbox[int](f)
+	f.Start(context.Background())
+	defer f.Stop()
+	start := f.Now()
+	ticked := make(chan time.Time, 1)
+	f.Do(func() {
+		box.Push(1)
+		box.Push(2)
+		box.Push(3)
+		f.Clock().AfterFunc(time.Second, func() { ticked <- f.Now() })
+	})
+	if box.Withdraw(func(v int) bool { return v == 9 }) {
+		t.Fatal("withdrew an item that was never pushed")
+	}
+	if !box.Withdraw(func(v int) bool { return v == 2 }) {
+		t.Fatal("item 2 was not withdrawn")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for _, want := range []int{1, 3} {
+		if v, err := box.Recv(ctx); err != nil || v != want {
+			t.Fatalf("recv = %v, %v; want %d", v, err, want)
+		}
+	}
+	if box.Withdraw(func(int) bool { return true }) {
+		t.Fatal("withdrew from an empty inbox")
+	}
+	box.Done()
+	// Every hold is given back (two received and done, one withdrawn):
+	// virtual time reaches the timer.
+	select {
+	case at := <-ticked:
+		if d := at.Sub(start); d != time.Second {
+			t.Fatalf("timer fired after %v, want 1s", d)
+		}
+	case <-ctx.Done():
+		t.Fatal("virtual time stood still: the withdrawn item kept its hold")
+	}
+}
+
 func TestStopClosesInbox(t *testing.T) {
 	f := emu.New()
 	box := emu.NewInbox[int](f)

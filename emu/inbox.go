@@ -111,6 +111,28 @@ func (b *Inbox[T]) TryRecv() (T, bool) {
 	return v, true
 }
 
+// Withdraw takes back the first queued item for which match reports true,
+// as if it had never been pushed: it is dropped and its hold on virtual
+// time released. The consumer calls it for an item it knows it will not
+// receive (a completion-channel event whose completion it already
+// polled). It reports whether an item was taken back.
+func (b *Inbox[T]) Withdraw(match func(T) bool) bool {
+	var zero T
+	b.mu.Lock()
+	for i, v := range b.items {
+		if match(v) {
+			copy(b.items[i:], b.items[i+1:])
+			b.items[len(b.items)-1] = zero
+			b.items = b.items[:len(b.items)-1]
+			b.mu.Unlock()
+			b.f.loop.release(1)
+			return true
+		}
+	}
+	b.mu.Unlock()
+	return false
+}
+
 // Done tells the fabric the consumer has finished reacting to the last item
 // it received, so virtual time may move on.
 func (b *Inbox[T]) Done() {

@@ -544,12 +544,30 @@ func (cq *CQ) push(wc WC, solicited bool) bool {
 			cq.armed.Store(false)
 		}
 	}
+	if fire {
+		// Under the lock, so that Disarm, which sees the arming gone,
+		// knows the notification has been delivered.
+		cq.notify(cq)
+	}
 	if locked {
 		cq.mu.Unlock()
 	}
 	cq.wake()
-	if fire {
-		cq.notify(cq)
+	return true
+}
+
+// Disarm takes back an arming of ReqNotify that has not fired yet. It
+// reports whether the CQ was no longer armed, that is whether a
+// completion fired the notification since ReqNotify (the completion
+// channel has its event by the time Disarm returns). A consumer that armed
+// the CQ and then found a completion by polling calls it to learn whether
+// an event waits for it on the channel.
+func (cq *CQ) Disarm() (fired bool) {
+	cq.mu.Lock()
+	defer cq.mu.Unlock()
+	if cq.armed.Load() {
+		cq.armed.Store(false)
+		return false
 	}
 	return true
 }
