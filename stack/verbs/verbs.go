@@ -476,6 +476,11 @@ func (cq *CQ) Poll(wc []WC) (int, error) {
 }
 
 // ReqNotify arms the CQ for its completion channel (ibv_req_notify_cq).
+// The next completion queues an event on the channel even if the caller
+// then finds the completion by polling; under the virtual clock a queued
+// event holds time still until it is received with GetCQEvent, so a
+// program that arms must receive the event it caused (Wait takes it back
+// itself).
 func (cq *CQ) ReqNotify(solicitedOnly bool) error { return cq.cq.ReqNotify(solicitedOnly) }
 
 // Wait returns at least one completion: it polls, arms the CQ and waits on
