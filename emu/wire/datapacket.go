@@ -160,15 +160,7 @@ func AppendDataUnsealed(dst []byte, f *DataFields) ([]byte, error) {
 		uint64(f.DLID)<<32|uint64(n/4&lrhMaxWord)<<16|uint64(f.SLID))
 	off := LRHSize
 	if f.GRH != nil {
-		g := *f.GRH
-		g.PayLen = uint16(n - LRHSize - GRHSize)
-		if g.IPVer == 0 {
-			g.IPVer = GRHIPVersion
-		}
-		if g.NxtHdr == 0 {
-			g.NxtHdr = GRHNextHeaderIBA
-		}
-		GRH(b[off : off+GRHSize]).Encode(&g)
+		putGRH(b[off:off+GRHSize], f.GRH, n)
 		off += GRHSize
 	}
 	// BTH (§9.2): three words.

@@ -157,15 +157,7 @@ func appendPacket(dst []byte, f *PacketFields, seal bool) ([]byte, error) {
 	LRH(b).Encode(&lrh)
 	off := LRHSize
 	if f.GRH != nil {
-		g := *f.GRH
-		g.PayLen = uint16(n - LRHSize - GRHSize)
-		if g.IPVer == 0 {
-			g.IPVer = GRHIPVersion
-		}
-		if g.NxtHdr == 0 {
-			g.NxtHdr = GRHNextHeaderIBA
-		}
-		GRH(b[off:]).Encode(&g)
+		putGRH(b[off:off+GRHSize], f.GRH, n)
 		off += GRHSize
 	}
 	bth := f.BTH
@@ -467,4 +459,19 @@ func (p *Packet) Fields() PacketFields {
 		f.IETH = &v
 	}
 	return f
+}
+
+// putGRH writes grh into b for a packet of n bytes (LRH to ICRC): the
+// payload length follows from n, and a zero IP version or next header
+// takes the IBA values (IBTA Vol 1 §8.3.1).
+func putGRH(b []byte, grh *GRHFields, n int) {
+	g := *grh
+	g.PayLen = uint16(n - LRHSize - GRHSize)
+	if g.IPVer == 0 {
+		g.IPVer = GRHIPVersion
+	}
+	if g.NxtHdr == 0 {
+		g.NxtHdr = GRHNextHeaderIBA
+	}
+	GRH(b).Encode(&g)
 }
