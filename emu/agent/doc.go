@@ -24,7 +24,8 @@
 //     Get/Set of NodeInfo, NodeDescription, PortInfo, GUIDInfo,
 //     P_KeyTable, SLtoVLMappingTable and VLArbitrationTable (IBTA Vol 1
 //     §14.2.5), with PortInfo Set driving the emu.Port (state machine,
-//     enable/disable, link enables; changes that take the link down act
+//     enable/disable, PortPhysicalState Polling on a trained link as a
+//     link reset, link enables; changes that take the link down act
 //     LinkChangeDelay after the reply left), M_Key protection levels and
 //     lease (IBTA Vol 1 §14.2.4), and a hook (SMA.Handle) through which a
 //     device adds attributes of its own (a switch adds SwitchInfo,
@@ -34,7 +35,9 @@
 //     contents until a write changes them (copy on write), so a large
 //     fabric keeps one default instead of a copy per port. SMA.Process
 //     answers; SMA.Supports tells a device whether to offer an SMP to a
-//     host SM agent first (SMInfo, vendor attributes).
+//     host SM agent first (SMInfo and Trap: every other Get and Set is the
+//     SMA's, answered with 0x000C when the node lacks the attribute, as
+//     device firmware does).
 //   - Directed-route routing at a node (dr.go): RouteDR and RouteDRSend wrap
 //     wire.DRProcessOutbound/DRProcessReturn (IBTA Vol 1 §14.2.2) with the
 //     node's type and port table and check that the egress link is up;

@@ -94,6 +94,10 @@ type PortAttrs struct {
 	lease      emu.Timer // M_Key lease countdown, nil when not running
 	leaseEnded bool      // test hook: the lease ran out at least once
 
+	// physGen counts the PortPhysicalState writes the port took; a link
+	// retrain re-enables the port only if no later write came in between.
+	physGen uint64
+
 	// Config is the fixed part.
 	Config PortConfig
 
@@ -241,6 +245,12 @@ const DefaultGIDPrefix uint64 = 0xfe80000000000000
 // disables a port or changes its link enables acts on the link: long
 // enough for the reply to cross the link before it retrains.
 const LinkChangeDelay = 50 * time.Microsecond
+
+// LinkRetrainTime is how long a port a PortInfo Set of PortPhysicalState
+// Polling retrains stays down (in Polling) before it trains again: a
+// reset (`ibportstate ... reset`) takes the link down and brings it back
+// in Init (IBTA Vol 1 §5.6.2, §14.2.5.6).
+const LinkRetrainTime = 2 * time.Millisecond
 
 // AttrHandler answers one SM attribute for the methods it was registered
 // with and returns the status of the reply.
@@ -536,15 +546,25 @@ func (s *SMA) Port(num int) *PortAttrs {
 }
 
 // Supports reports whether the SMA itself answers m (a request of class
-// 0x01/0x81): its method and attribute are implemented. A device hands SMPs
-// the SMA does not support (SMInfo, vendor attributes) to a registered SM
-// agent first, and to Process only when no agent takes them.
+// 0x01/0x81), with data or with an error status. The SMA owns every Get
+// and Set but those of SMInfo, the one attribute the subnet manager
+// serves (IBTA Vol 1 §14.2.5, Table 145; §14.4.1), and the TrapRepress of
+// its own Notice: a Get or Set of an attribute the node does not
+// implement, a vendor attribute included, is answered by the SMA with
+// status 0x000C (§13.4.7), as the firmware of real HCAs and switches
+// does, and is never offered to a host agent, which would leave the
+// requester waiting. A device hands what the SMA does not own (SMInfo,
+// Trap) to a registered SM agent first, and to Process only when no agent
+// takes it.
 func (s *SMA) Supports(m wire.MAD) bool {
 	if m.IsResponse() {
 		return false
 	}
-	if m.Method() == wire.MethodTrapRepress {
+	switch m.Method() {
+	case wire.MethodTrapRepress:
 		return m.AttrID() == wire.AttrNotice
+	case wire.MethodGet, wire.MethodSet:
+		return m.AttrID() != wire.AttrSMInfo || s.check(m) == wire.MADStatusOK
 	}
 	return s.check(m) == wire.MADStatusOK
 }

@@ -54,12 +54,12 @@ func (s *SMA) FillPortInfo(pi wire.PortInfo, num, localPort int, showMKey bool) 
 		LocalPortNum:         uint8(localPort),
 		LinkWidthEnabled:     wire.LinkWidth(ep.WidthEnabled()),
 		LinkWidthSupported:   wire.LinkWidth(ep.WidthSupported()),
-		LinkWidthActive:      ep.Width(),
+		LinkWidthActive:      activeWidth(ep),
 		LinkSpeedSupported:   wire.LinkSpeed(ep.SpeedSupported().Base()),
 		PortState:            ep.State(),
 		PortPhysicalState:    ep.PhysState(),
 		LinkDownDefaultState: pa.LinkDownDefaultState,
-		LinkSpeedActive:      wire.LinkSpeed(ep.Speed().Base()),
+		LinkSpeedActive:      activeSpeed(ep),
 		LinkSpeedEnabled:     wire.LinkSpeed(ep.SpeedEnabled().Base()),
 		NeighborMTU:          pa.NeighborMTU,
 		VLCap:                pa.Config.VLCap,
@@ -132,18 +132,22 @@ func (s *SMA) portInfo(r *Request) wire.MADStatus {
 // has left; the reply already shows it.
 type plannedLink struct {
 	phys                wire.PhysPortState // 0: no change
+	retrain             bool               // Polling on an up port: the link goes down and trains again
 	width               uint8              // 0: no change
 	speedBase, speedExt uint8
 	speedSet            bool
 }
 
 func (pl plannedLink) show(pi wire.PortInfo) {
-	if pl.phys != 0 {
+	if pl.phys != 0 || pl.retrain {
+		if pl.retrain {
+			pl.phys = wire.PhysStatePolling
+		}
 		pi.SetPortPhysicalState(pl.phys)
-		if pl.phys == wire.PhysStateDisabled {
+		if pl.phys == wire.PhysStateDisabled || pl.retrain {
 			pi.SetPortState(wire.PortStateDown)
-			pi.SetLinkWidthActive(0)
-			pi.SetLinkSpeedActive(0)
+			pi.SetLinkWidthActive(idleWidth(pi.LinkWidthSupported()))
+			pi.SetLinkSpeedActive(idleSpeed)
 			pi.SetLinkSpeedExtActive(0)
 		}
 	}
@@ -193,8 +197,13 @@ func (s *SMA) setPortInfo(r *Request, pa *PortAttrs, ep *emu.Port) (wire.MADStat
 		if pa.Num == 0 {
 			return bad, pl
 		}
-		if (ps == wire.PhysStateDisabled) == ep.Enabled() {
+		switch {
+		case (ps == wire.PhysStateDisabled) == ep.Enabled():
 			pl.phys = ps
+		case ps == wire.PhysStatePolling && ep.IsUp():
+			// Polling on a trained link resets it (IBTA Vol 1 §14.2.5.6:
+			// the port goes to Polling and trains again).
+			pl.retrain = true
 		}
 	default:
 		return bad, pl
@@ -300,7 +309,23 @@ func (s *SMA) setPortInfo(r *Request, pa *PortAttrs, ep *emu.Port) (wire.MADStat
 	}
 	if pl.phys != 0 {
 		on := pl.phys == wire.PhysStatePolling
+		pa.physGen++
 		r.After(func() { ep.SetEnabled(on) })
+	}
+	if pl.retrain {
+		pa.physGen++
+		gen := pa.physGen
+		r.After(func() {
+			if pa.physGen != gen || !ep.Enabled() {
+				return
+			}
+			ep.SetEnabled(false)
+			s.n.Fabric().Clock().AfterFunc(LinkRetrainTime, func() {
+				if pa.physGen == gen && !ep.Enabled() {
+					ep.SetEnabled(true)
+				}
+			})
+		})
 	}
 	if pl.width != 0 || pl.speedSet {
 		w, sp := pl.width, wire.LinkSpeed(0)
@@ -361,6 +386,40 @@ func portStateStep(ep *emu.Port, want wire.PortState) (wire.PortState, bool) {
 		return want, cur == wire.PortStateArmed
 	}
 	return 0, false
+}
+
+// idleSpeed is the LinkSpeedActive of a port whose link is down: 2.5 Gbps
+// (SDR, which every port supports), as Mellanox firmware and ibsim report
+// it. IBTA Vol 1 §14.2.5.6 defines no zero value for LinkSpeedActive or
+// LinkWidthActive, and the diags warn about one ("bad width 0").
+const idleSpeed = wire.SpeedSDR
+
+// idleWidth is the LinkWidthActive of a port whose link is down: 4X when
+// the port supports it, else the narrowest width it supports (1X).
+func idleWidth(supported wire.LinkWidth) wire.LinkWidth {
+	if supported&wire.Width4X != 0 || supported&wire.Width1X == 0 {
+		return wire.Width4X
+	}
+	return wire.Width1X
+}
+
+// activeWidth is PortInfo.LinkWidthActive of ep: the trained width while
+// the link is up, idleWidth otherwise.
+func activeWidth(ep *emu.Port) wire.LinkWidth {
+	if w := ep.Width(); w != 0 {
+		return w
+	}
+	return idleWidth(wire.LinkWidth(ep.WidthSupported()))
+}
+
+// activeSpeed is PortInfo.LinkSpeedActive of ep: the trained base speed
+// while the link is up (0 when it runs at an extended speed, which
+// LinkSpeedExtActive shows), idleSpeed otherwise.
+func activeSpeed(ep *emu.Port) wire.LinkSpeed {
+	if sp := ep.Speed(); sp != 0 {
+		return wire.LinkSpeed(sp.Base())
+	}
+	return idleSpeed
 }
 
 // sat16 saturates a counter into a 16-bit field.
