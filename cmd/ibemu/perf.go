@@ -3,17 +3,17 @@ package main
 import (
 	"bufio"
 	"context"
-	"errors"
+	"encoding/hex"
+	"flag"
 	"fmt"
 	"io"
-	"math"
 	"net"
 	"os"
 	"runtime"
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ibemu/ibemu/emu"
@@ -28,18 +28,20 @@ import (
 )
 
 // perfTests are the perftest programs ibemu perf runs (ib_write_bw, ...).
+// write_lat posts RDMA WRITE with immediate so that the receiver learns of
+// the arrival from its CQ (perftest polls the buffer's last byte instead).
 var perfTests = map[string]struct {
-	title string
-	lat   bool
-	op    hv.WROpcode
+	lat bool
+	op  hv.WROpcode
 }{
-	"write_bw":  {"RDMA_Write BW Test", false, hv.WRRDMAWrite},
-	"read_bw":   {"RDMA_Read BW Test", false, hv.WRRDMARead},
-	"send_bw":   {"Send BW Test", false, hv.WRSend},
-	"atomic_bw": {"Atomic FETCH_AND_ADD BW Test", false, hv.WRAtomicFetchAndAdd},
-	"write_lat": {"RDMA_Write Latency Test", true, hv.WRRDMAWriteImm},
-	"send_lat":  {"Send Latency Test", true, hv.WRSend},
-	"read_lat":  {"RDMA_Read Latency Test", true, hv.WRRDMARead},
+	"write_bw":   {false, hv.WRRDMAWrite},
+	"read_bw":    {false, hv.WRRDMARead},
+	"send_bw":    {false, hv.WRSend},
+	"atomic_bw":  {false, hv.WRAtomicFetchAndAdd},
+	"write_lat":  {true, hv.WRRDMAWriteImm},
+	"send_lat":   {true, hv.WRSend},
+	"read_lat":   {true, hv.WRRDMARead},
+	"atomic_lat": {true, hv.WRAtomicFetchAndAdd},
 }
 
 type perfConfig struct {
@@ -56,6 +58,7 @@ type perfConfig struct {
 	wall    bool
 	capture string
 	out     io.Writer
+	perfOpts
 
 	// Two processes (DATAPATH.md): this side attaches to node attach of
 	// a running ibemu serve and meets its peer over TCP on 127.0.0.1:port.
@@ -80,17 +83,16 @@ func runPerf(stdout, stderr io.Writer, args []string) error {
 		names = append(names, n)
 	}
 	slices.Sort(names)
-	fs := newFlagSet("perf", stderr, "perf "+strings.Join(names, "|")+" [-s SIZE] [-n ITERS] [-a] [-q QPS] [--report_gbits] [-m MTU] [-t DEPTH] [-c RC|UC|UD] [--wall] [--capture FILE]\n"+
-		"       [--attach NODE (--server | --connect PEER) [-p PORT] [--sockname NAME | --attach-server HOST:PORT]]")
+	fs := newFlagSet("perf", stderr, "perf "+strings.Join(names, "|")+" [-s SIZE] [-n ITERS | -D SECONDS] [-a] [-q QPS] [-b] [--report_gbits] [-m MTU] [-t DEPTH] [-Q MOD] [-c RC|UC|UD]\n"+
+		"       [-I INLINE] [-A CMP_AND_SWAP|FETCH_AND_ADD] [-o OUTS] [-r RXDEPTH] [-l LIST] [-e] [-d DEV] [-i PORT] [-x GID] [-u TIMEOUT] [-S SL] [-H] [-U] [--output=UNITS]\n"+
+		"       [--wall] [--capture FILE] [--attach NODE (--server | --connect PEER) [-p PORT] [--sockname NAME | --attach-server HOST:PORT]]")
 	c := perfConfig{out: stdout}
-	fs.IntVar(&c.size, "s", 0, "message size in bytes (default 65536 for bandwidth, 2 for latency, 8 for atomics)")
-	fs.IntVar(&c.iters, "n", -1, "iterations per size and QP (default 5000 for bandwidth, 1000 for latency)")
 	fs.BoolVar(&c.all, "a", false, "run all sizes from 2 to 2^23 bytes")
 	fs.IntVar(&c.qps, "q", 1, "number of QPs (bandwidth tests)")
 	fs.BoolVar(&c.gbits, "report_gbits", false, "report bandwidth in Gb/sec instead of MB/sec")
 	fs.IntVar(&c.mtu, "m", 4096, "path MTU: 256, 512, 1024, 2048 or 4096")
-	fs.IntVar(&c.txDepth, "t", 128, "send queue depth")
-	fs.IntVar(&c.cqMod, "Q", 100, "completion moderation: signal one send in this many")
+	fs.IntVar(&c.txDepth, "t", 128, "send queue depth (bandwidth tests)")
+	fs.IntVar(&c.cqMod, "Q", 100, "completion moderation: signal one send in this many (bandwidth tests)")
 	fs.StringVar(&c.conn, "c", "RC", "connection type: RC, UC or UD")
 	fs.BoolVar(&c.wall, "wall", false, "measure the emulator's wall-clock time instead of the fabric's virtual time")
 	fs.StringVar(&c.capture, "capture", "", "write every frame to this ERF pcap file")
@@ -101,9 +103,22 @@ func runPerf(stdout, stderr io.Writer, args []string) error {
 	fs.StringVar(&c.sockName, "sockname", "", "with --attach: base name of the server's sockets (default $IBSIM_SOCKNAME, else sim)")
 	fs.StringVar(&c.dpAddr, "attach-server", "", "with --attach: remote mode, the server's TCP data-path address HOST:PORT")
 	fs.DurationVar(&c.timeout, "attach-wait", 30*time.Second, "with --attach: how long to wait for the server, an Active port and the peer")
+	c.perfFlags(fs)
 	pos, err := parseArgs(fs, args)
 	if err != nil {
 		return err
+	}
+	c.given = map[string]bool{}
+	fs.Visit(func(f *flag.Flag) {
+		name := f.Name
+		if short, ok := perfAliases[name]; ok {
+			name = short
+		}
+		c.given[name] = true
+	})
+	c.reqCQMod = c.given["Q"]
+	if t, ok := perfTests[firstOr(pos)]; ok && t.lat && !c.given["t"] {
+		c.txDepth = 1 // perftest's DEF_TX_LAT
 	}
 	if len(pos) != 1 {
 		return fmt.Errorf("%w: name one test: %s", errUsage, strings.Join(names, ", "))
@@ -123,70 +138,6 @@ func runPerf(stdout, stderr io.Writer, args []string) error {
 	return env.run()
 }
 
-func (c *perfConfig) validate() error {
-	t, ok := perfTests[c.test]
-	if !ok {
-		return fmt.Errorf("%w: unknown test %q", errUsage, c.test)
-	}
-	mtu := map[int]wire.MTU{256: wire.MTU256, 512: wire.MTU512, 1024: wire.MTU1024, 2048: wire.MTU2048, 4096: wire.MTU4096}
-	if _, ok := mtu[c.mtu]; !ok {
-		return fmt.Errorf("%w: -m %d: the MTU is 256, 512, 1024, 2048 or 4096", errUsage, c.mtu)
-	}
-	if c.size == 0 {
-		c.size = 65536
-		if t.lat {
-			c.size = 2
-		}
-	}
-	if t.op == hv.WRAtomicFetchAndAdd {
-		if c.size != 8 && c.size != 65536 || c.all {
-			return fmt.Errorf("%w: atomics move 8 bytes", errUsage)
-		}
-		c.size = 8
-	}
-	if c.iters == -1 {
-		c.iters = 5000
-		if t.lat {
-			c.iters = 1000
-		}
-	}
-	c.conn = strings.ToUpper(c.conn)
-	switch {
-	case c.size < 0 || c.size > 1<<30:
-		return fmt.Errorf("%w: -s %d out of range", errUsage, c.size)
-	case c.iters < 1:
-		return fmt.Errorf("%w: -n %d: at least one iteration", errUsage, c.iters)
-	case c.qps < 1 || c.qps > 256:
-		return fmt.Errorf("%w: -q %d: 1 to 256 QPs", errUsage, c.qps)
-	case c.txDepth < 1 || c.txDepth > 8192:
-		return fmt.Errorf("%w: -t %d: 1 to 8192", errUsage, c.txDepth)
-	case c.cqMod < 1:
-		return fmt.Errorf("%w: -Q %d", errUsage, c.cqMod)
-	case t.lat && c.qps != 1:
-		return fmt.Errorf("%w: latency tests use one QP", errUsage)
-	case c.conn != "RC" && c.conn != "UC" && c.conn != "UD":
-		return fmt.Errorf("%w: -c %s: RC, UC or UD", errUsage, c.conn)
-	case c.conn == "UC" && (t.op == hv.WRRDMARead || t.op.String() == "ATOMIC_FETCH_AND_ADD"):
-		return fmt.Errorf("%w: %s needs RC", errUsage, c.test)
-	case c.conn == "UD" && t.op != hv.WRSend:
-		return fmt.Errorf("%w: UD runs only send_bw and send_lat", errUsage)
-	case c.conn == "UD" && (c.size > c.mtu || c.all):
-		return fmt.Errorf("%w: UD messages fit one MTU (%d bytes)", errUsage, c.mtu)
-	}
-	c.cqMod = min(c.cqMod, c.txDepth)
-	switch {
-	case c.attach == "" && (c.server || c.connect != "" || c.sockName != "" || c.dpAddr != ""):
-		return fmt.Errorf("%w: --server, --connect, --sockname and --attach-server go with --attach", errUsage)
-	case c.attach != "" && c.server == (c.connect != ""):
-		return fmt.Errorf("%w: --attach needs --server or --connect PEER (one of them)", errUsage)
-	case c.attach != "" && (c.port < 1 || c.port > 65535):
-		return fmt.Errorf("%w: -p %d", errUsage, c.port)
-	case c.attach != "":
-		c.wall = true // two processes share no virtual clock
-	}
-	return nil
-}
-
 // perfSide is one HCA's end of the test.
 type perfSide struct {
 	dev  *hca.Device
@@ -194,6 +145,7 @@ type perfSide struct {
 	peer perfPeer
 	ctx  *verbs.Context
 	pd   *verbs.PD
+	ch   *verbs.CompChannel // with -e: the CQ's completion channel
 	cq   *verbs.CQ
 	rcq  *verbs.CQ
 	qps  []*verbs.QP
@@ -201,6 +153,10 @@ type perfSide struct {
 	mrs  []*verbs.MR
 	ahs  []*verbs.AH
 	lid  wire.LID
+	gid  wire.GID
+	name string // the device's libibverbs name
+	// armed tells whether the CQ is armed for its channel (-e).
+	armed bool
 }
 
 // perfPeer is what one side knows of the other's QPs (what perftest
@@ -208,14 +164,16 @@ type perfSide struct {
 type perfPeer struct {
 	node  string
 	lid   wire.LID
+	gid   wire.GID
+	outs  int
 	qpns  []uint32
 	rkeys []uint32
 	addrs []uint64
 }
 
 // info describes s to its peer.
-func (s *perfSide) info(node string) perfPeer {
-	p := perfPeer{node: node, lid: s.lid}
+func (s *perfSide) info(node string, outs int) perfPeer {
+	p := perfPeer{node: node, lid: s.lid, gid: s.gid, outs: outs}
 	for i, qp := range s.qps {
 		p.qpns, p.rkeys, p.addrs = append(p.qpns, qp.Num()), append(p.rkeys, s.mrs[i].RKey()), append(p.addrs, s.mrs[i].Addr())
 	}
@@ -234,7 +192,25 @@ type perfEnv struct {
 	bufLen int
 	// oob is the out-of-band channel to the peer process (two processes).
 	oob *perfOOB
+	// stats counts what the run did, for tests.
+	stats perfStats
 }
+
+// perfStats counts what a run did through the verbs API, so tests can
+// check that an option changed the run.
+type perfStats struct {
+	cqEvents   atomic.Int64 // completion channel events received (-e)
+	postCalls  atomic.Int64 // PostSend calls
+	sendWRs    atomic.Int64 // send work requests posted
+	inlineWRs  atomic.Int64 // of which with the inline flag (-I)
+	maxList    atomic.Int64 // longest list one PostSend posted (-l)
+	serverWRs  atomic.Int64 // send work requests the server side posted (-b)
+	clientRecv atomic.Int64 // receive completions on the client side (-b send_bw)
+}
+
+// perfObserve, when set (by tests), sees every in-process run's
+// environment before it is closed.
+var perfObserve func(*perfEnv)
 
 func newPerfEnv(c *perfConfig) (*perfEnv, error) {
 	rate, err := topology.ParseRate("4xQDR")
@@ -271,11 +247,11 @@ func newPerfEnv(c *perfConfig) (*perfEnv, error) {
 		return nil, err
 	}
 	env.setBufLen()
-	if env.client, err = env.side(fb.HCAs[0].Device, 1); err == nil {
-		env.server, err = env.side(fb.HCAs[1].Device, 1)
+	if env.client, err = env.side(fb.HCAs[0].Device, c.ibPort); err == nil {
+		env.server, err = env.side(fb.HCAs[1].Device, c.ibPort)
 	}
 	if err == nil {
-		env.client.peer, env.server.peer = env.server.info(""), env.client.info("")
+		env.client.peer, env.server.peer = env.server.info("", c.outReads), env.client.info("", c.outReads)
 		err = env.connect()
 	}
 	if err != nil {
@@ -307,25 +283,78 @@ func (env *perfEnv) close() {
 	}
 }
 
+// checkDevice applies what perftest learns from the device (ctx_find_dev,
+// check_link_and_mtu): -d names it, -i one of its ports, -x an entry of
+// the port's GID table, -I fits max_inline_data, -o max_qp_rd_atom; UD
+// messages fit the MTU.
+func (env *perfEnv) checkDevice(s *perfSide) error {
+	c := env.c
+	if c.dev != "" && c.dev != s.name {
+		return usageErr("-d %s: IB device %s not found (this host has %s)", c.dev, c.dev, s.name)
+	}
+	if np := s.dev.Profile().NumPorts; s.port < 1 || s.port > np {
+		return usageErr("-i %d: %s has no port %d (ports 1 to %d)", s.port, s.name, s.port, np)
+	}
+	pa, err := s.ctx.QueryPort(s.port)
+	if err != nil {
+		return fmt.Errorf("perf: port %d of %s: %w", s.port, s.name, err)
+	}
+	if pa.State != wire.PortStateActive {
+		return fmt.Errorf("perf: port %d of %s is %s, not Active", s.port, s.name, pa.State)
+	}
+	if c.gidIndex.n >= pa.GIDTblLen {
+		return usageErr("-x %d: port %d of %s has %d GIDs", c.gidIndex.n, s.port, s.name, pa.GIDTblLen)
+	}
+	if s.gid, err = s.ctx.QueryGID(s.port, max(c.gidIndex.n, 0)); err != nil {
+		return fmt.Errorf("perf: -x %d: %w", c.gidIndex.n, err)
+	}
+	attr := s.ctx.QueryDevice()
+	if c.inlineSize > attr.MaxInlineData {
+		return usageErr("-I %d: exceeds %s's max_inline_data (%d)", c.inlineSize, s.name, attr.MaxInlineData)
+	}
+	verb := perfVerb(c.test)
+	switch {
+	case verb != "read" && verb != "atomic":
+		c.outReads = 1
+	case c.outReads != 0: // resolved by the first side
+	case c.outs.n > attr.MaxQPRdAtom:
+		c.notes = append(c.notes, strings.Repeat("-", 87), fmt.Sprintf(" Number of outstanding reads is above max = %d", attr.MaxQPRdAtom), " Changing to that max value")
+		c.outReads = attr.MaxQPRdAtom
+	case c.outs.n <= 0:
+		c.outReads = attr.MaxQPRdAtom
+	default:
+		c.outReads = c.outs.n
+	}
+	if mtu := c.mtu; c.conn == "UD" && c.size > mtu {
+		c.size = mtu // perftest: the largest UD message is one MTU
+	}
+	return nil
+}
+
 func (env *perfEnv) side(d *hca.Device, port int) (*perfSide, error) {
 	c := env.c
-	var lid wire.LID
-	if err := d.Node().Fabric().Do(func() { lid = d.SMA().Port(port).LID }); err != nil {
-		return nil, err
-	}
-	s := &perfSide{dev: d, port: port, lid: lid}
+	s := &perfSide{dev: d, port: port, name: perfDevName(d.Profile().Driver)}
 	var err error
 	if s.ctx, err = verbs.Open(d); err != nil {
+		return nil, err
+	}
+	if err := env.checkDevice(s); err != nil {
+		return nil, err
+	}
+	if err := d.Node().Fabric().Do(func() { s.lid = d.SMA().Port(port).LID }); err != nil {
 		return nil, err
 	}
 	if s.pd, err = s.ctx.AllocPD(); err != nil {
 		return nil, err
 	}
+	if c.events {
+		s.ch = s.ctx.CreateCompChannel()
+	}
 	// One CQ takes send and receive completions: under the virtual clock
 	// completions hold the clock until polled (HoldClock), so the host's
 	// own speed never shows in the measured (emulated) time, and a host
 	// polling one CQ must not leave another one holding it.
-	if s.cq, err = s.ctx.CreateCQ(c.txDepth*c.qps+c.qps*1024+1024, nil); err != nil {
+	if s.cq, err = s.ctx.CreateCQ((c.txDepth+c.rxDepth)*c.qps+1024, s.ch); err != nil {
 		return nil, err
 	}
 	s.rcq = s.cq
@@ -340,7 +369,7 @@ func (env *perfEnv) side(d *hca.Device, port int) (*perfSide, error) {
 			return nil, err
 		}
 		qp, err := s.pd.CreateQP(verbs.QPInitAttr{SendCQ: s.cq, RecvCQ: s.rcq, QPType: typ,
-			Cap: verbs.QPCap{MaxSendWR: uint32(c.txDepth), MaxRecvWR: 1024, MaxSendSGE: 1, MaxRecvSGE: 1}})
+			Cap: verbs.QPCap{MaxSendWR: uint32(c.txDepth), MaxRecvWR: uint32(max(c.rxDepth, 1)), MaxSendSGE: 1, MaxRecvSGE: 1, MaxInlineData: uint32(c.inlineSize)}})
 		if err != nil {
 			return nil, err
 		}
@@ -351,11 +380,23 @@ func (env *perfEnv) side(d *hca.Device, port int) (*perfSide, error) {
 
 const perfPSN = 0x5a5a5
 
+// av is the address vector of side x toward its peer: -S sets the SL,
+// -x adds a GRH from GID index x to the peer's GID.
+func (env *perfEnv) av(x *perfSide) verbs.AHAttr {
+	c := env.c
+	a := verbs.AHAttr{DLID: x.peer.lid, PortNum: uint8(x.port), SL: uint8(c.sl)}
+	if c.gidIndex.n >= 0 {
+		a.IsGlobal = true
+		a.GRH = verbs.GlobalRoute{DGID: x.peer.gid, SGIDIndex: uint8(c.gidIndex.n), HopLimit: 0xff}
+	}
+	return a
+}
+
 // connect moves every QP pair to RTS, each aimed at its peer (what
 // perftest exchanges over its Ethernet side channel).
 func (env *perfEnv) connect() error {
 	c := env.c
-	mtu := map[int]wire.MTU{256: wire.MTU256, 512: wire.MTU512, 1024: wire.MTU1024, 2048: wire.MTU2048, 4096: wire.MTU4096}[c.mtu]
+	mtu := perfMTUs[c.mtu]
 	for _, x := range []*perfSide{env.client, env.server} {
 		if x == nil {
 			continue
@@ -363,7 +404,7 @@ func (env *perfEnv) connect() error {
 		y, port := x.peer, uint8(x.port)
 		for i, qp := range x.qps {
 			if c.conn == "UD" {
-				if err := qp.Modify(&verbs.QPAttr{QPState: hv.QPStateInit, PortNum: port, QKey: 0x11111111}, hv.AttrState|hv.AttrPort|hv.AttrPKeyIndex|hv.AttrQKey); err != nil {
+				if err := qp.Modify(&verbs.QPAttr{QPState: hv.QPStateInit, PortNum: port, QKey: perfQKey}, hv.AttrState|hv.AttrPort|hv.AttrPKeyIndex|hv.AttrQKey); err != nil {
 					return err
 				}
 				if err := qp.Modify(&verbs.QPAttr{QPState: hv.QPStateRTR}, hv.AttrState); err != nil {
@@ -372,7 +413,7 @@ func (env *perfEnv) connect() error {
 				if err := qp.Modify(&verbs.QPAttr{QPState: hv.QPStateRTS, SQPSN: perfPSN}, hv.AttrState|hv.AttrSQPSN); err != nil {
 					return err
 				}
-				ah, err := x.pd.CreateAH(verbs.AHAttr{DLID: y.lid, PortNum: port})
+				ah, err := x.pd.CreateAH(env.av(x))
 				if err != nil {
 					return err
 				}
@@ -383,8 +424,11 @@ func (env *perfEnv) connect() error {
 			if err := qp.Modify(&verbs.QPAttr{QPState: hv.QPStateInit, PortNum: port, QPAccessFlags: acc}, hv.AttrState|hv.AttrPort|hv.AttrPKeyIndex|hv.AttrAccessFlags); err != nil {
 				return err
 			}
+			// As perftest: this side takes as many READs and atomics as
+			// it announced (max_dest_rd_atomic) and keeps as many in
+			// flight as the peer announced (max_rd_atomic).
 			rtr := verbs.QPAttr{QPState: hv.QPStateRTR, PathMTU: mtu, DestQPNum: y.qpns[i], RQPSN: perfPSN,
-				MaxDestRdAtomic: 16, MinRNRTimer: 12, AHAttr: verbs.AHAttr{DLID: y.lid, PortNum: port}}
+				MaxDestRdAtomic: uint8(c.outReads), MinRNRTimer: 12, AHAttr: env.av(x)}
 			mask := hv.AttrState | hv.AttrAV | hv.AttrPathMTU | hv.AttrDestQPN | hv.AttrRQPSN
 			if c.conn == "RC" {
 				mask |= hv.AttrMaxDestRdAtomic | hv.AttrMinRNRTimer
@@ -392,7 +436,7 @@ func (env *perfEnv) connect() error {
 			if err := qp.Modify(&rtr, mask); err != nil {
 				return err
 			}
-			rts := verbs.QPAttr{QPState: hv.QPStateRTS, SQPSN: perfPSN, Timeout: 14, RetryCnt: 7, RNRRetry: 7, MaxRdAtomic: 16}
+			rts := verbs.QPAttr{QPState: hv.QPStateRTS, SQPSN: perfPSN, Timeout: uint8(c.qpTimeout), RetryCnt: 7, RNRRetry: 7, MaxRdAtomic: uint8(y.outs)}
 			mask = hv.AttrState | hv.AttrSQPSN
 			if c.conn == "RC" {
 				mask |= hv.AttrTimeout | hv.AttrRetryCnt | hv.AttrRNRRetry | hv.AttrMaxQPRdAtomic
@@ -417,54 +461,117 @@ func (env *perfEnv) sizes() []int {
 	if !env.c.all {
 		return []int{env.c.size}
 	}
+	top := 1 << 23
+	if env.c.conn == "UD" {
+		top = env.c.mtu // perftest runs UD sizes up to the MTU
+	}
 	var s []int
-	for n := 2; n <= 1<<23; n *= 2 {
+	for n := 2; n <= top; n *= 2 {
 		s = append(s, n)
 	}
 	return s
 }
 
-// header prints perftest's preamble as side s sees the test.
+// header prints perftest's preamble as side s sees the test
+// (ctx_print_test_info, ctx_print_pingpong_data and the table header).
+// --output prints none of it.
 func (env *perfEnv) header(s *perfSide) {
 	c, w := env.c, env.c.out
 	t := perfTests[c.test]
+	verb := perfVerb(c.test)
+	for _, n := range c.notes {
+		fmt.Fprintln(w, n)
+	}
+	if c.output != "" {
+		return
+	}
 	line := strings.Repeat("-", 87)
 	fmt.Fprintln(w, line)
-	fmt.Fprintf(w, "                    %s\n", t.title)
-	fmt.Fprintf(w, " Dual-port       : OFF\t\tDevice         : %s\n", s.dev.Profile().Name)
+	fmt.Fprintf(w, "                    %s\n", c.title())
+	if c.events {
+		fmt.Fprintf(w, " Test with events. Using %s_comp0\n", s.name)
+	}
+	fmt.Fprintf(w, " Dual-port       : OFF\t\tDevice         : %s\n", s.name)
 	fmt.Fprintf(w, " Number of qps   : %d\t\tTransport type : IB\n", c.qps)
 	fmt.Fprintf(w, " Connection type : %s\t\tUsing SRQ      : OFF\n", c.conn)
-	if !t.lat {
+	if s == env.client || c.bidir {
 		fmt.Fprintf(w, " TX depth        : %d\n", c.txDepth)
+	}
+	if c.postList > 1 {
+		fmt.Fprintf(w, " Post List       : %d\n", c.postList)
+	}
+	if (verb == "send" || c.test == "write_lat") && (s == env.server || c.bidir) {
+		fmt.Fprintf(w, " RX depth        : %d\n", c.rxDepth)
+	}
+	if !t.lat {
 		fmt.Fprintf(w, " CQ Moderation   : %d\n", c.cqMod)
 	}
 	fmt.Fprintf(w, " Mtu             : %d[B]\n", c.mtu)
 	fmt.Fprintf(w, " Link type       : IB\n")
+	if c.gidIndex.n >= 0 {
+		fmt.Fprintf(w, " GID index       : %d\n", c.gidIndex.n)
+	}
+	if verb != "read" && verb != "atomic" {
+		fmt.Fprintf(w, " Max inline data : %d[B]\n", c.inlineSize)
+	} else {
+		fmt.Fprintf(w, " Outstand reads  : %d\n", c.outReads)
+	}
+	fmt.Fprintf(w, " rdma_cm QPs\t : OFF\n")
+	fmt.Fprintf(w, " Data ex. method : Ethernet\n")
 	clock := "virtual (emulated hardware time)"
 	if c.wall {
 		clock = "wall (emulator speed)"
 	}
 	fmt.Fprintf(w, " Clock           : %s\n", clock)
 	fmt.Fprintln(w, line)
+	addr := func(side string, lid wire.LID, qpn, rkey uint32, vaddr uint64, outs int, gid wire.GID) {
+		fmt.Fprintf(w, " %s address: LID %#04x QPN %#06x PSN %#06x", side, uint16(lid), qpn, perfPSN)
+		switch verb {
+		case "read":
+			fmt.Fprintf(w, " OUT %#04x", outs)
+			fallthrough
+		case "write":
+			fmt.Fprintf(w, " RKey %#08x VAddr %#016x", rkey, vaddr)
+		}
+		fmt.Fprintln(w)
+		if c.gidIndex.n >= 0 {
+			// perftest prints the GID's bytes in decimal.
+			fmt.Fprintf(w, " GID: ")
+			for i, b := range gid {
+				if i > 0 {
+					fmt.Fprint(w, ":")
+				}
+				fmt.Fprintf(w, "%02d", b)
+			}
+			fmt.Fprintln(w)
+		}
+	}
 	for i, qp := range s.qps {
-		fmt.Fprintf(w, " local address: LID %#04x QPN %#06x PSN %#06x RKey %#08x VAddr %#016x\n",
-			uint16(s.lid), qp.Num(), perfPSN, s.mrs[i].RKey(), s.mrs[i].Addr())
+		addr("local", s.lid, qp.Num(), s.mrs[i].RKey(), s.mrs[i].Addr(), c.outReads, s.gid)
 	}
 	peer := s.peer
 	for i, qpn := range peer.qpns {
-		fmt.Fprintf(w, " remote address: LID %#04x QPN %#06x PSN %#06x RKey %#08x VAddr %#016x\n",
-			uint16(peer.lid), qpn, perfPSN, peer.rkeys[i], peer.addrs[i])
+		addr("remote", peer.lid, qpn, peer.rkeys[i], peer.addrs[i], peer.outs, peer.gid)
 	}
 	fmt.Fprintln(w, line)
-	if t.lat {
+	env.tableHeader()
+}
+
+// tableHeader prints the results table's column line.
+func (env *perfEnv) tableHeader() {
+	c, w := env.c, env.c.out
+	switch {
+	case perfTests[c.test].lat && c.duration > 0:
+		fmt.Fprintln(w, " #bytes        #iterations       t_avg[usec]    tps average")
+	case perfTests[c.test].lat:
 		fmt.Fprintln(w, " #bytes #iterations    t_min[usec]    t_max[usec]  t_typical[usec]    t_avg[usec]    t_stdev[usec]   99% percentile[usec]   99.9% percentile[usec] ")
-		return
+	default:
+		unit := "MB/sec"
+		if c.gbits {
+			unit = "Gb/sec"
+		}
+		fmt.Fprintf(w, " #bytes     #iterations    BW peak[%s]    BW average[%s]   MsgRate[Mpps]\n", unit, unit)
 	}
-	unit := "MB/sec"
-	if c.gbits {
-		unit = "Gb/sec"
-	}
-	fmt.Fprintf(w, " #bytes     #iterations    BW peak[%s]    BW average[%s]   MsgRate[Mpps]\n", unit, unit)
 }
 
 func (env *perfEnv) run() error {
@@ -482,7 +589,9 @@ func (env *perfEnv) run() error {
 			return err
 		}
 	}
-	fmt.Fprintln(env.c.out, strings.Repeat("-", 87))
+	if env.c.output == "" {
+		fmt.Fprintln(env.c.out, strings.Repeat("-", 87))
+	}
 	if os.Getenv("IBEMU_PERF_DEBUG") != "" {
 		for _, s := range []*perfSide{env.client, env.server} {
 			if s == nil {
@@ -493,427 +602,9 @@ func (env *perfEnv) run() error {
 				s.lid, st.SentPackets.Load(), st.RecvPackets.Load(), st.Retransmits.Load(), st.Timeouts.Load(), st.RNRNAKs.Load(), st.Duplicates.Load(), st.OutOfSequence.Load())
 		}
 	}
-	return nil
-}
-
-// pollWait waits for completions on cq: it polls, then sleeps until the
-// engine adds one, for at most 10 s of wall time.
-func pollWait(ctx context.Context, cq *verbs.CQ, wc []verbs.WC) (int, error) {
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	n, err := cq.PollWait(ctx, wc)
-	if err != nil && errors.Is(err, context.DeadlineExceeded) {
-		return 0, fmt.Errorf("perf: no completion for 10 s: %w", err)
+	if perfObserve != nil && env.fb != nil {
+		perfObserve(env)
 	}
-	return n, err
-}
-
-// drain polls cq until it is empty (giving back the clock it may hold).
-func drain(cq *verbs.CQ) {
-	wc := make([]verbs.WC, 64)
-	for {
-		if n, err := cq.Poll(wc); n == 0 || err != nil {
-			return
-		}
-	}
-}
-
-func checkWC(wc *verbs.WC) error {
-	if wc.Status != hv.WCSuccess {
-		return fmt.Errorf("perf: completion of wr %d: %s (%s)", wc.WRID, wc.Status, wcOp(wc.Opcode))
-	}
-	return nil
-}
-
-func wcOp(o hv.WCOpcode) string { return fmt.Sprintf("opcode %d", o) }
-
-// bandwidth runs one size of a *_bw test: the client keeps tx depth
-// messages in flight on every QP; every cqMod-th is signaled.
-func (env *perfEnv) bandwidth(ctx context.Context, size int) error {
-	c := env.c
-	op := perfTests[c.test].op
-	cl, sv := env.client, env.server
-	serverErr := make(chan error, 1)
-	clientDone := make(chan struct{})
-	var once sync.Once
-	finish := func() { once.Do(func() { close(clientDone) }) }
-	defer finish()
-	if op == hv.WRSend && sv != nil {
-		run, err := env.sink(sv, size)
-		if err != nil {
-			return err
-		}
-		go func() { serverErr <- run(ctx, clientDone) }()
-	} else {
-		serverErr <- nil
-	}
-	if env.oob != nil {
-		if err := env.oob.begin(size); err != nil {
-			return err
-		}
-	}
-	posted := make([]int, c.qps)
-	completed := make([]int, c.qps)
-	wrs := make([]verbs.SendWR, 0, 32)
-	wc := make([]verbs.WC, 64)
-	var stamps []time.Time
-	var counts []int
-	start := env.now()
-	done := 0
-	for done < c.qps {
-		for q, qp := range cl.qps {
-		batch:
-			wrs = wrs[:0]
-			for posted[q]-completed[q] < c.txDepth && posted[q] < c.iters && len(wrs) < cap(wrs) {
-				i := posted[q]
-				wr := verbs.SendWR{WRID: uint64(q)<<32 | uint64(i), Opcode: op, SGL: []verbs.SGE{cl.mrs[q].SGE(0, size)}}
-				if (i+1)%c.cqMod == 0 || i+1 == c.iters {
-					wr.Flags = hv.SendSignaled
-				}
-				switch op {
-				case hv.WRRDMAWrite, hv.WRRDMARead:
-					wr.RemoteAddr, wr.RKey = cl.peer.addrs[q], cl.peer.rkeys[q]
-				case hv.WRAtomicFetchAndAdd:
-					wr.RemoteAddr, wr.RKey, wr.CompareAdd = cl.peer.addrs[q], cl.peer.rkeys[q], 1
-				}
-				if c.conn == "UD" {
-					wr.AH, wr.RemoteQPN, wr.RemoteQKey = cl.ahs[q].Engine(), cl.peer.qpns[q], 0x11111111
-				}
-				wrs = append(wrs, wr)
-				posted[q]++
-			}
-			if len(wrs) > 0 {
-				if n, err := qp.PostSend(wrs); err != nil {
-					return fmt.Errorf("perf: post send: %w", err)
-				} else if n != len(wrs) {
-					return fmt.Errorf("perf: post send: %d of %d posted", n, len(wrs))
-				}
-				goto batch
-			}
-		}
-		n, err := pollWait(ctx, cl.cq, wc)
-		if err != nil {
-			if sv == nil {
-				return fmt.Errorf("%w (%s)", err, cl.qps[0].Debug())
-			}
-			return fmt.Errorf("%w (%s; peer %s)", err, cl.qps[0].Debug(), sv.qps[0].Debug())
-		}
-		now := env.now()
-		got := 0
-		for _, w := range wc[:n] {
-			if err := checkWC(&w); err != nil {
-				return err
-			}
-			q, i := int(w.WRID>>32), int(uint32(w.WRID))
-			got += i + 1 - completed[q]
-			completed[q] = i + 1
-			if completed[q] == c.iters {
-				done++
-			}
-		}
-		stamps, counts = append(stamps, now), append(counts, got)
-	}
-	end := env.now()
-	drain(cl.cq)
-	finish()
-	if err := <-serverErr; err != nil {
-		return err
-	}
-	if env.oob != nil {
-		if err := env.oob.end(); err != nil {
-			return err
-		}
-	}
-	total := c.iters * c.qps
-	secs := end.Sub(start).Seconds()
-	avg := float64(total) * float64(size) / secs
-	peak := avg
-	// Peak: the best rate over any run of completions covering at least a
-	// quarter of the messages (perftest's per-burst peak, smoothed: the
-	// host notes completion times when it polls, not when they happen).
-	win := max(total/4, 1)
-	for i, j, acc := 0, 0, 0; j < len(stamps); j++ {
-		acc += counts[j]
-		for i < j && acc-counts[i] >= win {
-			acc -= counts[i]
-			i++
-		}
-		if acc >= win && i > 0 {
-			if d := stamps[j].Sub(stamps[i-1]).Seconds(); d > 0 {
-				peak = max(peak, float64(acc)*float64(size)/d)
-			}
-		}
-	}
-	conv := func(bps float64) float64 {
-		if c.gbits {
-			return bps * 8 / 1e9
-		}
-		return bps / (1 << 20)
-	}
-	fmt.Fprintf(c.out, " %-7d    %-10d       %-7.2f            %-7.2f\t\t   %-7.6f\n",
-		size, c.iters, conv(peak), conv(avg), float64(total)/secs/1e6)
-	return nil
-}
-
-// sink is the send_bw server: it posts the first receives at once (before
-// the client sends) and returns the loop that keeps receives posted and
-// counts arrivals until every QP has its messages. UD drops what finds no
-// receive posted, so over UD the loop also ends once the client is done
-// and nothing more arrives.
-func (env *perfEnv) sink(sv *perfSide, size int) (func(context.Context, <-chan struct{}) error, error) {
-	c := env.c
-	got := make([]int, c.qps)
-	postedRecv := make([]int, c.qps)
-	idx := map[uint32]int{}
-	for q, qp := range sv.qps {
-		idx[qp.Num()] = q
-	}
-	grh := 0
-	if c.conn == "UD" {
-		grh = hv.GRHBytes
-	}
-	post := func(q int) error {
-		var wrs []verbs.RecvWR
-		for postedRecv[q]-got[q] < 1024 && postedRecv[q] < c.iters {
-			wrs = append(wrs, verbs.RecvWR{WRID: uint64(postedRecv[q]), SGL: []verbs.SGE{sv.mrs[q].SGE(0, size+grh)}})
-			postedRecv[q]++
-		}
-		if len(wrs) == 0 {
-			return nil
-		}
-		_, err := sv.qps[q].PostRecv(wrs)
-		return err
-	}
-	for q := range sv.qps {
-		if err := post(q); err != nil {
-			return nil, err
-		}
-	}
-	return func(ctx context.Context, clientDone <-chan struct{}) error {
-		wc := make([]verbs.WC, 256)
-		done := 0
-		defer drain(sv.rcq)
-		for done < c.qps {
-			var n int
-			var err error
-			select {
-			case <-clientDone:
-				if c.conn != "UD" {
-					n, err = pollWait(ctx, sv.rcq, wc)
-					break
-				}
-				qctx, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
-				n, err = sv.rcq.PollWait(qctx, wc)
-				cancel()
-				if err != nil && ctx.Err() == nil {
-					return nil // the rest of the datagrams was dropped
-				}
-			default:
-				n, err = pollWait(ctx, sv.rcq, wc)
-			}
-			if err != nil {
-				return err
-			}
-			for _, w := range wc[:n] {
-				if err := checkWC(&w); err != nil {
-					return err
-				}
-				q := idx[w.QPNum]
-				got[q]++
-				if got[q] == c.iters {
-					done++
-				}
-			}
-			for q := range sv.qps {
-				if err := post(q); err != nil {
-					return err
-				}
-			}
-		}
-		return nil
-	}, nil
-}
-
-// latMsg is the work request one side of a latency test sends.
-func (env *perfEnv) latMsg(from *perfSide, size int) verbs.SendWR {
-	c := env.c
-	op := perfTests[c.test].op
-	wr := verbs.SendWR{Opcode: op, Flags: hv.SendSignaled, SGL: []verbs.SGE{from.mrs[0].SGE(0, size)}}
-	if op != hv.WRSend {
-		wr.RemoteAddr, wr.RKey = from.peer.addrs[0], from.peer.rkeys[0]
-	}
-	if c.conn == "UD" {
-		wr.AH, wr.RemoteQPN, wr.RemoteQKey = from.ahs[0].Engine(), from.peer.qpns[0], 0x11111111
-	}
-	return wr
-}
-
-// latRecv posts one receive for a latency message.
-func (env *perfEnv) latRecv(s *perfSide, size int) error {
-	grh := 0
-	if env.c.conn == "UD" {
-		grh = hv.GRHBytes
-	}
-	_, err := s.qps[0].PostRecv([]verbs.RecvWR{{SGL: []verbs.SGE{s.mrs[0].SGE(0, size+grh)}}})
-	return err
-}
-
-// exchange waits for the completions one side of an exchange expects
-// (its receive, its send, or both, in any order). Under HoldClock the
-// virtual clock stays held while the host reacts, until its next poll
-// finds the CQ empty: after it posted its answer.
-func exchange(ctx context.Context, s *perfSide, recv, send bool) error {
-	var wc [2]verbs.WC
-	for recv || send {
-		n, err := pollWait(ctx, s.cq, wc[:])
-		if err != nil {
-			return err
-		}
-		for _, w := range wc[:n] {
-			if err := checkWC(&w); err != nil {
-				return err
-			}
-			switch {
-			case w.Opcode >= hv.WCRecv && recv:
-				recv = false
-			case w.Opcode < hv.WCRecv && send:
-				send = false
-			default:
-				return fmt.Errorf("perf: unexpected completion of wr %d", w.WRID)
-			}
-		}
-	}
-	return nil
-}
-
-// latResponder is the server side of a ping-pong: it answers each
-// message once it has arrived. Its first receive is posted already.
-func (env *perfEnv) latResponder(ctx context.Context, sv *perfSide, size int) error {
-	defer drain(sv.cq)
-	for i := range env.c.iters {
-		if err := exchange(ctx, sv, true, i > 0); err != nil {
-			return err
-		}
-		if i+1 < env.c.iters {
-			if err := env.latRecv(sv, size); err != nil {
-				return err
-			}
-		}
-		if _, err := sv.qps[0].PostSend([]verbs.SendWR{env.latMsg(sv, size)}); err != nil {
-			return err
-		}
-	}
-	return exchange(ctx, sv, false, true)
-}
-
-// latency runs one size of a *_lat test. write_lat and send_lat ping-pong
-// and report half the round trip (write_lat uses RDMA WRITE with
-// immediate so the receiver learns of the arrival from its CQ); read_lat
-// reports the whole READ.
-func (env *perfEnv) latency(ctx context.Context, size int) error {
-	c := env.c
-	op := perfTests[c.test].op
-	cl, sv := env.client, env.server
-	samples := make([]float64, 0, c.iters)
-	if op == hv.WRRDMARead {
-		if env.oob != nil {
-			if err := env.oob.begin(size); err != nil {
-				return err
-			}
-		}
-		for range c.iters {
-			t0 := env.now()
-			if _, err := cl.qps[0].PostSend([]verbs.SendWR{env.latMsg(cl, size)}); err != nil {
-				return err
-			}
-			var wc [1]verbs.WC
-			if _, err := pollWait(ctx, cl.cq, wc[:]); err != nil {
-				return err
-			}
-			if err := checkWC(&wc[0]); err != nil {
-				return err
-			}
-			samples = append(samples, float64(env.now().Sub(t0))/1e3)
-			drain(cl.cq)
-		}
-	} else {
-		// Ping-pong: the time from posting to the peer's answer arriving,
-		// halved. Each side's send completes after its ACK, which may come
-		// before or after the answer; both are collected before the next
-		// round.
-		// Both first receives are posted before anything is sent, so no
-		// RNR NAK waits for a goroutine to start.
-		serverErr := make(chan error, 1)
-		if sv != nil {
-			if err := env.latRecv(sv, size); err != nil {
-				return err
-			}
-			go func() { serverErr <- env.latResponder(ctx, sv, size) }()
-		} else {
-			serverErr <- nil
-			// The server process posts its first receive before it
-			// answers ready.
-			if err := env.oob.begin(size); err != nil {
-				return err
-			}
-		}
-		if err := env.latRecv(cl, size); err != nil {
-			return err
-		}
-		for i := range c.iters {
-			t0 := env.now()
-			if _, err := cl.qps[0].PostSend([]verbs.SendWR{env.latMsg(cl, size)}); err != nil {
-				return err
-			}
-			var wc [1]verbs.WC
-			if _, err := pollWait(ctx, cl.cq, wc[:]); err != nil {
-				return err
-			}
-			if err := checkWC(&wc[0]); err != nil {
-				return err
-			}
-			if wc[0].Opcode >= hv.WCRecv {
-				samples = append(samples, float64(env.now().Sub(t0))/2e3)
-				if err := exchange(ctx, cl, false, true); err != nil {
-					return err
-				}
-			} else {
-				if err := exchange(ctx, cl, true, false); err != nil {
-					return err
-				}
-				samples = append(samples, float64(env.now().Sub(t0))/2e3)
-			}
-			if i+1 < c.iters {
-				if err := env.latRecv(cl, size); err != nil {
-					return err
-				}
-			}
-		}
-		drain(cl.cq) // give back the clock: the server waits for its last ACK
-		if err := <-serverErr; err != nil {
-			return err
-		}
-	}
-	if env.oob != nil {
-		if err := env.oob.end(); err != nil {
-			return err
-		}
-	}
-	drain(cl.cq)
-	slices.Sort(samples)
-	var sum, sq float64
-	for _, s := range samples {
-		sum += s
-	}
-	avg := sum / float64(len(samples))
-	for _, s := range samples {
-		sq += (s - avg) * (s - avg)
-	}
-	pct := func(p float64) float64 {
-		return samples[min(len(samples)-1, int(math.Ceil(p*float64(len(samples))))-1)]
-	}
-	fmt.Fprintf(c.out, " %-7d %-7d          %-7.2f        %-7.2f      %-7.2f  \t       %-7.2f     \t%-7.2f\t\t%-7.2f \t\t%-7.2f\n",
-		size, c.iters, samples[0], samples[len(samples)-1], samples[len(samples)/2], avg, math.Sqrt(sq/float64(len(samples))), pct(0.99), pct(0.999))
 	return nil
 }
 
@@ -957,6 +648,9 @@ func runPerfAttached(c *perfConfig) error {
 	}
 	defer env.close()
 	env.setBufLen()
+	if c.given["i"] && c.ibPort != h.Port() {
+		return usageErr("-i %d: this side is attached to port %d of %s", c.ibPort, h.Port(), c.attach)
+	}
 	side, err := env.side(h.HCA(), h.Port())
 	if err != nil {
 		return err
@@ -968,7 +662,7 @@ func runPerfAttached(c *perfConfig) error {
 	if err := env.oob.agree(c); err != nil {
 		return err
 	}
-	if side.peer, err = env.oob.swap(side.info(h.NodeID())); err != nil {
+	if side.peer, err = env.oob.swap(side.info(h.NodeID(), c.outReads)); err != nil {
 		return err
 	}
 	if c.server {
@@ -1028,20 +722,22 @@ func (env *perfEnv) serveAttached(ctx context.Context) error {
 		if err != nil || size < 0 || size > env.bufLen {
 			return fmt.Errorf("perf: peer asked for size %q", f[1])
 		}
-		clientDone := make(chan struct{})
+		stop := newPerfStop()
 		var part func(context.Context) error
-		switch {
-		case t.lat && t.op != hv.WRRDMARead:
+		var bw *bwRun
+		switch v := perfVerb(c.test); {
+		case t.lat && (v == "send" || v == "write"):
 			if err := env.latRecv(sv, size); err != nil {
 				return err
 			}
-			part = func(ctx context.Context) error { return env.latResponder(ctx, sv, size) }
-		case !t.lat && t.op == hv.WRSend:
-			run, err := env.sink(sv, size)
-			if err != nil {
+			part = func(ctx context.Context) error { return env.latResponder(ctx, sv, size, stop) }
+		case !t.lat && (v == "send" || c.bidir):
+			bw = env.newBWRun(sv, size, c.bidir, v == "send")
+			bw.peer = stop
+			if err := bw.postRecvs(); err != nil {
 				return err
 			}
-			part = func(ctx context.Context) error { return run(ctx, clientDone) }
+			part = bw.run
 		}
 		errc := make(chan error, 1)
 		if part == nil {
@@ -1050,25 +746,64 @@ func (env *perfEnv) serveAttached(ctx context.Context) error {
 			go func() { errc <- part(ctx) }()
 		}
 		if err := env.oob.send("ready"); err != nil {
+			stop.finish(nil)
+			<-errc
 			return err
 		}
 		line, err = env.oob.recv()
-		close(clientDone)
+		totals, terr := env.doneTotals(line)
+		if err == nil {
+			err = terr
+		}
+		stop.finish(totals)
 		perr := <-errc
 		if err != nil {
 			return err
-		}
-		if line != "done" {
-			return fmt.Errorf("perf: peer said %q, want done", line)
 		}
 		if perr != nil {
 			_ = env.oob.send("err " + perr.Error())
 			return perr
 		}
-		if err := env.oob.send("ok"); err != nil {
+		verdict := "ok"
+		if bw != nil && bw.send {
+			// -b: the client sums this side's result into its report.
+			verdict = fmt.Sprintf("ok %g %g %g", bw.res.avg, bw.res.peak, bw.res.msgRate)
+		}
+		if err := env.oob.send(verdict); err != nil {
 			return err
 		}
 	}
+}
+
+// doneTotals reads the client's "done" line: what it posted on each QP
+// (duration mode), else its -n on each.
+func (env *perfEnv) doneTotals(line string) ([]int, error) {
+	f := strings.Fields(line)
+	if len(f) == 0 || f[0] != "done" {
+		return nil, fmt.Errorf("perf: peer said %q, want done", line)
+	}
+	n := env.c.qps
+	if perfTests[env.c.test].lat {
+		n = 1
+	}
+	totals := make([]int, n)
+	if len(f) == 1 {
+		for i := range totals {
+			totals[i] = env.c.iters
+		}
+		return totals, nil
+	}
+	if len(f) != 1+n {
+		return nil, fmt.Errorf("perf: peer said %q", line)
+	}
+	for i := range totals {
+		v, err := strconv.Atoi(f[1+i])
+		if err != nil || v < 0 {
+			return nil, fmt.Errorf("perf: peer said %q", line)
+		}
+		totals[i] = v
+	}
+	return totals, nil
 }
 
 // perfOOB is the out-of-band channel of the two processes: TCP on
@@ -1132,8 +867,8 @@ func (o *perfOOB) recv() (string, error) {
 // agree checks that both sides run the same test with the same
 // parameters.
 func (o *perfOOB) agree(c *perfConfig) error {
-	mine := fmt.Sprintf("IBEMU-PERF 1 %s %s size=%d iters=%d qps=%d mtu=%d all=%t depth=%d",
-		c.test, c.conn, c.size, c.iters, c.qps, c.mtu, c.all, c.txDepth)
+	mine := fmt.Sprintf("IBEMU-PERF 2 %s %s size=%d iters=%d qps=%d mtu=%d all=%t depth=%d duration=%v margin=%v atomic=%s gid=%d bidir=%t",
+		c.test, c.conn, c.size, c.iters, c.qps, c.mtu, c.all, c.txDepth, c.duration, c.margin, c.atomic, c.gidIndex.n, c.bidir)
 	if err := o.send(mine); err != nil {
 		return err
 	}
@@ -1149,7 +884,7 @@ func (o *perfOOB) agree(c *perfConfig) error {
 
 // swap sends this side's QPs and reads the peer's.
 func (o *perfOOB) swap(me perfPeer) (perfPeer, error) {
-	msg := fmt.Sprintf("node %s lid %d qps %d", me.node, me.lid, len(me.qpns))
+	msg := fmt.Sprintf("node %s lid %d gid %x outs %d qps %d", me.node, me.lid, me.gid[:], me.outs, len(me.qpns))
 	for i := range me.qpns {
 		msg += fmt.Sprintf(" %#x:%#x:%#x:%#x", me.qpns[i], perfPSN, me.rkeys[i], me.addrs[i])
 	}
@@ -1162,16 +897,19 @@ func (o *perfOOB) swap(me perfPeer) (perfPeer, error) {
 	}
 	bad := fmt.Errorf("perf: peer described itself as %q", line)
 	f := strings.Fields(line)
-	if len(f) < 6 || f[0] != "node" || f[2] != "lid" || f[4] != "qps" {
+	if len(f) < 10 || f[0] != "node" || f[2] != "lid" || f[4] != "gid" || f[6] != "outs" || f[8] != "qps" {
 		return perfPeer{}, bad
 	}
 	lid, err1 := strconv.ParseUint(f[3], 10, 16)
-	n, err2 := strconv.Atoi(f[5])
-	if err1 != nil || err2 != nil || n != len(me.qpns) || len(f) != 6+n {
+	gid, err2 := hex.DecodeString(f[5])
+	outs, err3 := strconv.Atoi(f[7])
+	n, err4 := strconv.Atoi(f[9])
+	if err1 != nil || err2 != nil || err3 != nil || err4 != nil || len(gid) != len(me.gid) || n != len(me.qpns) || len(f) != 10+n {
 		return perfPeer{}, bad
 	}
-	p := perfPeer{node: f[1], lid: wire.LID(lid)}
-	for _, q := range f[6:] {
+	p := perfPeer{node: f[1], lid: wire.LID(lid), outs: outs}
+	copy(p.gid[:], gid)
+	for _, q := range f[10:] {
 		var qpn, psn, rkey uint32
 		var addr uint64
 		if _, err := fmt.Sscanf(q, "%v:%v:%v:%v", &qpn, &psn, &rkey, &addr); err != nil || psn != perfPSN {
@@ -1197,17 +935,23 @@ func (o *perfOOB) begin(size int) error {
 	return nil
 }
 
-// end reports the size done and waits for the server side's verdict.
-func (o *perfOOB) end() error {
-	if err := o.send("done"); err != nil {
-		return err
+// end reports the size done, with what this side posted on each QP in
+// duration mode (totals), and waits for the server side's verdict; it
+// returns what follows "ok" (the server's own result with -b).
+func (o *perfOOB) end(totals []int) (string, error) {
+	msg := "done"
+	for _, t := range totals {
+		msg += " " + strconv.Itoa(t)
+	}
+	if err := o.send(msg); err != nil {
+		return "", err
 	}
 	line, err := o.recv()
 	if err != nil {
-		return err
+		return "", err
 	}
-	if line != "ok" {
-		return fmt.Errorf("perf: server side: %s", strings.TrimPrefix(line, "err "))
+	if line != "ok" && !strings.HasPrefix(line, "ok ") {
+		return "", fmt.Errorf("perf: server side: %s", strings.TrimPrefix(line, "err "))
 	}
-	return nil
+	return strings.TrimSpace(strings.TrimPrefix(line, "ok")), nil
 }

@@ -58,7 +58,12 @@ func TestPerfBandwidthTables(t *testing.T) {
 			head = " #bytes     #iterations    BW peak[Gb/sec]"
 		}
 		row := perfRow(t, out, head)
-		if len(row) != 5 || row[0] != c.size || row[1] != "300" {
+		// perftest reports the iterations of all QPs together.
+		iters := "300"
+		if strings.Contains(strings.Join(c.args, " "), "-q 2") {
+			iters = "600"
+		}
+		if len(row) != 5 || row[0] != c.size || row[1] != iters {
 			t.Fatalf("%v: row %q", args, row)
 		}
 		avg, err := strconv.ParseFloat(row[3], 64)
@@ -118,6 +123,51 @@ func TestPerfUsageErrors(t *testing.T) {
 		{"perf", "write_bw", "--attach", "h1"},
 		{"perf", "write_bw", "--attach", "h1", "--server", "--connect", "h2"},
 		{"perf", "write_bw", "--attach", "h1", "--server", "-p", "0"},
+		// perftest's rules (perftest_parameters.c).
+		{"perf", "send_lat", "-b"},
+		{"perf", "write_bw", "-e"},
+		{"perf", "write_lat", "-e"},
+		{"perf", "send_bw", "-e", "-D", "1"},
+		{"perf", "write_bw", "-D", "1", "-a"},
+		{"perf", "write_bw", "-D", "1", "-n", "100"},
+		{"perf", "write_bw", "-D", "1", "-f", "1"},
+		{"perf", "write_bw", "-D", "-1"},
+		{"perf", "write_bw", "-f", "1"},
+		{"perf", "read_bw", "-I", "10"},
+		{"perf", "atomic_lat", "-I", "10"},
+		{"perf", "send_bw", "-I", "2000"},
+		{"perf", "send_bw", "-I", "600"}, // above the ConnectX's max_inline_data
+		{"perf", "send_bw", "-o", "4"},
+		{"perf", "read_bw", "-r", "4"},
+		{"perf", "send_bw", "-r", "0"},
+		{"perf", "atomic_bw", "-a"},
+		{"perf", "atomic_lat", "-s", "16"},
+		{"perf", "write_bw", "-A", "FETCH_AND_ADD"},
+		{"perf", "atomic_bw", "-A", "XOR"},
+		{"perf", "atomic_bw", "-c", "UC"},
+		{"perf", "send_lat", "-l", "2"},
+		{"perf", "send_bw", "-l", "3", "-n", "100"},
+		{"perf", "send_bw", "-l", "4", "-Q", "3", "-n", "100"},
+		{"perf", "write_bw", "-H"},
+		{"perf", "write_bw", "-U"},
+		{"perf", "send_lat", "-C"},
+		{"perf", "write_bw", "--output=latency"},
+		{"perf", "send_lat", "--output=bandwidth"},
+		{"perf", "send_lat", "--output=fast"},
+		{"perf", "write_bw", "--run_infinitely"},
+		{"perf", "send_lat", "--run_infinitely"},
+		{"perf", "send_lat", "-S", "16"},
+		{"perf", "send_lat", "-x", "65"},
+		{"perf", "send_lat", "-d", "mlx5_0"},
+		{"perf", "send_lat", "-i", "2"},
+		{"perf", "send_lat", "-i", "0"},
+		{"perf", "send_lat", "-n", "4"},
+		{"perf", "write_bw", "-u", "32"},
+		{"perf", "write_bw", "-t", "15001"},
+		{"perf", "write_bw", "-Q", "1025"},
+		{"perf", "write_bw", "-s", "0"},
+		{"perf", "write_bw", "-b", "-D", "1", "--attach", "h1", "--server"},
+		{"perf", "send_bw", "-b", "-c", "UD", "--attach", "h1", "--server"},
 	} {
 		if _, errOut, code := runCmd(t, args...); code != 2 || errOut == "" {
 			t.Errorf("%v: exit %d, stderr %q", args, code, errOut)
@@ -372,6 +422,41 @@ func TestPerfTwoProcesses(t *testing.T) {
 	}
 	if lo, err := strconv.ParseFloat(row[2], 64); err != nil || lo <= 0 {
 		t.Fatalf("send_lat t_min %q", row[2])
+	}
+	// Duration mode: the server learns from the client how many SENDs
+	// and pings to expect; with events both sides sleep on their
+	// completion channels.
+	for _, c := range []struct {
+		args []string
+		head string
+	}{
+		{[]string{"send_bw", "-D", "0.3", "-s", "4096"}, " #bytes     #iterations    BW peak[MB/sec]"},
+		{[]string{"send_lat", "-D", "0.3", "-s", "8"}, " #bytes        #iterations       t_avg[usec]"},
+		{[]string{"send_bw", "-e", "-n", "500", "-s", "4096"}, " #bytes     #iterations    BW peak[MB/sec]"},
+		{[]string{"send_lat", "-e", "-n", "100", "-x", "0", "-S", "2"}, " #bytes #iterations    t_min[usec]"},
+		{[]string{"write_bw", "-b", "-n", "300"}, " #bytes     #iterations    BW peak[MB/sec]"},
+		{[]string{"send_bw", "-b", "-n", "300", "-s", "4096"}, " #bytes     #iterations    BW peak[MB/sec]"},
+	} {
+		ps, pc = pair(c.args...)
+		if code := pc.wait(t, 120*time.Second); code != 0 {
+			t.Fatalf("%v client: exit %d: %s\n%s", c.args, code, pc.err.String(), pc.out.String())
+		}
+		if code := ps.wait(t, 30*time.Second); code != 0 {
+			t.Fatalf("%v server: exit %d: %s", c.args, code, ps.err.String())
+		}
+		row = perfRow(t, pc.out.String(), c.head)
+		if n, err := strconv.Atoi(row[1]); err != nil || n <= 0 {
+			t.Fatalf("%v: row %q", c.args, row)
+		}
+		if c.args[1] == "-b" {
+			// The client's report adds the server's direction.
+			if !strings.Contains(ps.out.String(), "Bidirectional BW Test") || !strings.Contains(ps.out.String(), " TX depth") {
+				t.Errorf("%v server header:\n%s", c.args, ps.out.String())
+			}
+			if avg, err := strconv.ParseFloat(row[3], 64); err != nil || avg <= 0 {
+				t.Errorf("%v: average %q", c.args, row[3])
+			}
+		}
 	}
 	// Sides that disagree on the test both fail, with the reason.
 	p := strconv.Itoa(freeTCPPort(t))

@@ -1,0 +1,444 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+
+	"github.com/ibemu/ibemu/emu/wire"
+	hv "github.com/ibemu/ibemu/hca/verbs"
+)
+
+// This file holds ibemu perf's command line: perftest's flags, their
+// defaults, and the rules by which perftest (perftest_parameters.c: the
+// parser, force_dependecies, check_link_and_mtu) rejects or adjusts a
+// combination, restated. Messages follow perftest's wording.
+
+// perftest's limits and defaults (perftest_parameters.h).
+const (
+	perfMinIters      = 5
+	perfMaxTx         = 15000
+	perfMaxCQMod      = 1024
+	perfMaxRx         = 16384
+	perfUCMaxRx       = 16000
+	perfDefRxSend     = 512
+	perfMaxInline     = 1024
+	perfMaxSL         = 15
+	perfMaxGIDIndex   = 64
+	perfDefQPTimeout  = 14
+	perfCQModLimit    = 8192 // larger messages signal every WR
+	perfNoPeakIters   = 20000
+	perfInlineWrite   = 220 // default inline of write_lat
+	perfInlineSendRC  = 236 // default inline of send_lat over RC/UC
+	perfInlineSendUD  = 188 // default inline of send_lat over UD
+	perfQKey          = 0x11111111
+	perfAtomicSize    = 8
+	perfMaxQPs        = 256 // ibemu's limit (perftest allows 16384)
+	perfMaxMsgSize    = 1 << 30
+	perfDefaultMargin = -1
+)
+
+// perfSize is -s: a byte count with perftest's optional K or M suffix.
+type perfSize struct {
+	n   int
+	set bool
+}
+
+func (s *perfSize) String() string { return strconv.Itoa(s.n) }
+
+func (s *perfSize) Set(v string) error {
+	f := 1
+	switch {
+	case strings.HasSuffix(v, "K"):
+		f, v = 1<<10, strings.TrimSuffix(v, "K")
+	case strings.HasSuffix(v, "M"):
+		f, v = 1<<20, strings.TrimSuffix(v, "M")
+	}
+	n, err := strconv.ParseInt(v, 0, 64)
+	if err != nil || n < 1 || n*int64(f) > perfMaxMsgSize {
+		return fmt.Errorf("message size should be between 1 and %d", perfMaxMsgSize)
+	}
+	s.n, s.set = int(n)*f, true
+	return nil
+}
+
+// perfInt is an int flag that remembers whether it was given.
+type perfInt struct {
+	n   int
+	set bool
+}
+
+func (p *perfInt) String() string { return strconv.Itoa(p.n) }
+
+func (p *perfInt) Set(v string) error {
+	n, err := strconv.ParseInt(v, 0, 64)
+	if err != nil || n < math.MinInt32 || n > math.MaxInt32 {
+		return fmt.Errorf("not an integer: %q", v)
+	}
+	p.n, p.set = int(n), true
+	return nil
+}
+
+// perfOpts are the perftest options beyond the first set (sizes,
+// iterations, QPs, MTU, depth, moderation, connection type).
+type perfOpts struct {
+	duration  float64 // -D seconds; 0: iterations mode
+	margin    float64 // -f seconds; perfDefaultMargin: duration/4
+	bidir     bool    // -b
+	inline    perfInt // -I; resolved into inlineSize
+	atomic    string  // -A
+	outs      perfInt // -o; resolved into outReads
+	rx        perfInt // -r; resolved into rxDepth
+	postList  int     // -l
+	events    bool    // -e
+	cpuFreq   bool    // -F (no cpufreq governor to warn about)
+	dev       string  // -d
+	ibPort    int     // -i
+	gidIndex  perfInt // -x
+	qpTimeout int     // -u
+	sl        int     // -S
+	cycles    bool    // -C
+	histogram bool    // -H
+	unsorted  bool    // -U
+	output    string  // --output
+	runInf    bool    // --run_infinitely
+
+	// Resolved by validate.
+	inlineSize int
+	outReads   int // 0 until the device is known (its max_qp_rd_atom)
+	rxDepth    int
+	noPeak     bool
+	reqCQMod   bool
+	notes      []string        // what perftest prints while it parses (warnings)
+	given      map[string]bool // the flags on the command line, by short name
+	sizeFlag   perfSize
+	itersFlag  perfInt
+}
+
+// perfFlags registers perftest's flags on fs, with perftest's long
+// names as aliases where they have one.
+func (c *perfConfig) perfFlags(fs *flag.FlagSet) {
+	alias := func(long, short string) {
+		f := fs.Lookup(short)
+		fs.Var(f.Value, long, "same as -"+short)
+	}
+	fs.Var(&c.sizeFlag, "s", "message size in bytes, K or M suffix allowed (default 65536 for bandwidth, 2 for latency, 8 for atomics)")
+	fs.Var(&c.itersFlag, "n", "iterations per size and QP, at least 5 (default 5000 for write_bw, 1000 otherwise)")
+	fs.Float64Var(&c.duration, "D", 0, "run each test for this many seconds of (virtual) time instead of -n iterations; fractions allowed (ibemu extension)")
+	fs.Float64Var(&c.margin, "f", perfDefaultMargin, "with -D: seconds left out of the measurement at both ends (default duration/4)")
+	fs.BoolVar(&c.bidir, "b", false, "bidirectional bandwidth: both sides send; the report sums both directions")
+	fs.Var(&c.inline, "I", "send messages up to this many bytes inline (default 220 for write_lat, 236 for send_lat, 188 over UD, else 0)")
+	fs.StringVar(&c.atomic, "A", "", "atomic operation of atomic_bw and atomic_lat: CMP_AND_SWAP or FETCH_AND_ADD (default FETCH_AND_ADD)")
+	fs.Var(&c.outs, "o", "outstanding RDMA READs or atomics per QP (read and atomic tests; default the device's max_qp_rd_atom)")
+	fs.Var(&c.rx, "r", "receive queue depth (send tests; default 512)")
+	fs.IntVar(&c.postList, "l", 1, "post lists of this many send work requests per ibv_post_send (bandwidth tests)")
+	fs.BoolVar(&c.events, "e", false, "sleep on completion channel events instead of polling the CQ (not for write tests)")
+	fs.BoolVar(&c.cpuFreq, "F", false, "do not warn about the CPU frequency governor (accepted; the emulator has none)")
+	fs.StringVar(&c.dev, "d", "", "IB device (default the first found: mlx4_0 on the emulated ConnectX)")
+	fs.IntVar(&c.ibPort, "i", 1, "port of the IB device")
+	fs.Var(&c.gidIndex, "x", "use the GID with this index: the QPs' address vectors carry a GRH")
+	fs.IntVar(&c.qpTimeout, "u", perfDefQPTimeout, "QP local ACK timeout: 4.096 usec * 2^TIMEOUT (RC)")
+	fs.IntVar(&c.sl, "S", 0, "service level of the QPs' address vectors (0-15)")
+	fs.BoolVar(&c.cycles, "C", false, "report times in CPU cycles (latency tests; refused: the emulator counts time, not cycles)")
+	fs.BoolVar(&c.histogram, "H", false, "latency tests: print every sample, sorted, before the summary")
+	fs.BoolVar(&c.unsorted, "U", false, "latency tests: print every sample in the order measured before the summary")
+	fs.StringVar(&c.output, "output", "", "print only one number per size: bandwidth or message_rate (bandwidth tests), latency (latency tests)")
+	fs.BoolVar(&c.runInf, "run_infinitely", false, "perftest's endless run (refused: use -D)")
+	for long, short := range perfAliases {
+		if fs.Lookup(short) != nil {
+			alias(long, short)
+		}
+	}
+}
+
+// perfAliases are perftest's long option names and their short ones.
+var perfAliases = map[string]string{
+	"size": "s", "iters": "n", "all": "a", "qp": "q", "mtu": "m", "tx-depth": "t", "cq-mod": "Q",
+	"connection": "c", "duration": "D", "margin": "f", "bidirectional": "b", "inline_size": "I",
+	"atomic_type": "A", "outs": "o", "rx-depth": "r", "post_list": "l", "events": "e", "CPU-freq": "F",
+	"ib-dev": "d", "ib-port": "i", "gid-index": "x", "qp-timeout": "u", "sl": "S", "report-cycles": "C",
+	"report-histogram": "H", "report-unsorted": "U", "port": "p",
+}
+
+// firstOr returns the first of pos, or "".
+func firstOr(pos []string) string {
+	if len(pos) == 0 {
+		return ""
+	}
+	return pos[0]
+}
+
+// perfVerb is perftest's VerbType of a test.
+func perfVerb(test string) string { return strings.SplitN(test, "_", 2)[0] }
+
+// usageErr is a usage error with perftest's message.
+func usageErr(format string, a ...any) error {
+	return fmt.Errorf("%w: %s", errUsage, fmt.Sprintf(format, a...))
+}
+
+func (c *perfConfig) validate() error {
+	t, ok := perfTests[c.test]
+	if !ok {
+		return usageErr("unknown test %q", c.test)
+	}
+	verb := perfVerb(c.test)
+	rdma := verb == "read" || verb == "atomic" // one-sided with a response
+	if _, ok := perfMTUs[c.mtu]; !ok {
+		return usageErr("-m %d: the MTU is 256, 512, 1024, 2048 or 4096", c.mtu)
+	}
+	c.conn = strings.ToUpper(c.conn)
+	switch {
+	case c.conn != "RC" && c.conn != "UC" && c.conn != "UD":
+		return usageErr("-c %s: invalid connection type, choose from RC, UC, UD", c.conn)
+	case c.conn == "UC" && rdma:
+		return usageErr("-c UC: UC connection not possible in READ/ATOMIC verbs")
+	case c.conn == "UD" && verb != "send":
+		return usageErr("-c UD: UD connection only possible in SEND verb")
+	}
+	// -A and the size of atomics.
+	switch {
+	case c.atomic != "" && verb != "atomic":
+		return usageErr("-A: you are not running the atomic_lat/bw test; to change the atomic action type, run one of the atomic tests")
+	case c.atomic == "":
+		c.atomic = "FETCH_AND_ADD"
+	case c.atomic != "CMP_AND_SWAP" && c.atomic != "FETCH_AND_ADD":
+		return usageErr("-A %s: invalid atomic type, choose from CMP_AND_SWAP, FETCH_AND_ADD", c.atomic)
+	}
+	c.size = c.sizeFlag.n
+	switch {
+	case verb == "atomic" && (c.all || c.sizeFlag.set && c.sizeFlag.n != perfAtomicSize):
+		return usageErr("message size cannot be changed for atomic tests (they move %d bytes)", perfAtomicSize)
+	case verb == "atomic":
+		c.size = perfAtomicSize
+	case !c.sizeFlag.set && t.lat:
+		c.size = 2
+	case !c.sizeFlag.set:
+		c.size = 65536
+	}
+	// Iterations or duration.
+	c.iters = c.itersFlag.n
+	switch {
+	case c.itersFlag.set && c.duration != 0:
+		return usageErr("-n and -D: a test runs for a number of iterations or for a duration, not both")
+	case c.itersFlag.set && c.iters < perfMinIters:
+		return usageErr("-n %d: iteration num should be at least %d", c.iters, perfMinIters)
+	case !c.itersFlag.set && t.op == hv.WRRDMAWrite && !t.lat:
+		c.iters = 5000
+	case !c.itersFlag.set:
+		c.iters = 1000
+	}
+	if math.IsNaN(c.duration) || c.duration < 0 {
+		return usageErr("-D %v: the duration period must be positive", c.duration)
+	}
+	switch {
+	case c.txDepth < 1 || c.txDepth > perfMaxTx:
+		return usageErr("-t %d: tx depth should be between 1 and %d", c.txDepth, perfMaxTx)
+	case c.cqMod < 1 || c.cqMod > perfMaxCQMod:
+		return usageErr("-Q %d: CQ moderation should be between 1 and %d", c.cqMod, perfMaxCQMod)
+	case c.qps < 1 || c.qps > perfMaxQPs:
+		return usageErr("-q %d: 1 to %d QPs", c.qps, perfMaxQPs)
+	case t.lat && c.qps != 1:
+		return usageErr("-q %d: multiple QPs only available on bw tests", c.qps)
+	case c.inline.set && (c.inline.n < 0 || c.inline.n > perfMaxInline):
+		return usageErr("-I %d: max inline should be between 0 and %d", c.inline.n, perfMaxInline)
+	case c.inline.set && rdma:
+		return usageErr("-I: inline feature not available on READ/Atomic verbs")
+	case c.outs.set && !rdma:
+		return usageErr("-o: setting outstanding reads only available on READ and atomic verbs")
+	case c.rx.set && (c.rx.n < 1 || c.rx.n > perfMaxRx):
+		return usageErr("-r %d: rx depth should be between 1 and %d", c.rx.n, perfMaxRx)
+	case c.rx.set && rdma && c.rx.n > 1:
+		return usageErr("-r %d: on RDMA verbs rx depth can be only 1", c.rx.n)
+	case c.bidir && t.lat:
+		return usageErr("-b: bidirectional is only available in BW test")
+	case c.cycles && !t.lat, c.histogram && !t.lat, c.unsorted && !t.lat:
+		return usageErr("-C, -H and -U are available only on latency tests")
+	case c.cycles:
+		return usageErr("-C: ibemu perf has no CPU cycle counter to report in; it reports usec of fabric time")
+	case c.events && verb == "write":
+		return usageErr("-e: events feature not available on WRITE verb")
+	case c.events && c.duration > 0:
+		return usageErr("-e: duration mode doesn't work with events")
+	case c.duration > 0 && c.all:
+		return usageErr("-D: duration mode currently doesn't support running on all sizes")
+	case c.postList < 1:
+		return usageErr("-l %d: the post list holds at least one work request", c.postList)
+	case c.postList > 1 && t.lat:
+		return usageErr("-l: post list is supported in BW tests only")
+	case c.postList > c.txDepth && c.postList > 1:
+		return usageErr("-l %d: a post list longer than the tx depth (%d) never fits the send queue", c.postList, c.txDepth)
+	case c.sl < 0 || c.sl > perfMaxSL:
+		return usageErr("-S %d: only %d service levels (0-%d)", c.sl, perfMaxSL+1, perfMaxSL)
+	case c.qpTimeout < 0 || c.qpTimeout > 31:
+		return usageErr("-u %d: the QP timeout exponent is 0 to 31", c.qpTimeout)
+	case c.gidIndex.set && (c.gidIndex.n < 0 || c.gidIndex.n > perfMaxGIDIndex):
+		return usageErr("-x %d: gid index should be between 0 and %d", c.gidIndex.n, perfMaxGIDIndex)
+	case c.ibPort < 1:
+		return usageErr("-i %d: IB port can't be less than 1", c.ibPort)
+	case c.output != "" && c.output != "bandwidth" && c.output != "message_rate" && c.output != "latency":
+		return usageErr("--output=%s: invalid verbosity level output flag, use bandwidth, latency, message_rate", c.output)
+	case c.output != "" && !t.lat && c.output == "latency":
+		return usageErr("--output=%s: output verbosity level for BW can be: bandwidth, message_rate", c.output)
+	case c.output != "" && t.lat && c.output != "latency":
+		return usageErr("--output=%s: output verbosity level for LAT can be: latency", c.output)
+	case c.runInf && t.lat:
+		return usageErr("--run_infinitely exists only in BW tests")
+	case c.runInf && c.events:
+		return usageErr("--run_infinitely does not support events")
+	case c.runInf && c.bidir && verb == "send":
+		return usageErr("--run_infinitely is not supported in a bidirectional SEND test")
+	case c.runInf:
+		return usageErr("--run_infinitely: ibemu perf does not run forever; use -D SECONDS for a timed run")
+	}
+	if !c.gidIndex.set {
+		c.gidIndex.n = -1
+	}
+	// Duration mode and its margins.
+	if c.duration > 0 {
+		if c.margin == perfDefaultMargin {
+			c.margin = c.duration / 4
+			if c.duration >= 1 {
+				c.margin = float64(int(c.duration) / 4) // perftest's integer seconds
+			}
+		}
+		switch {
+		case c.margin < 0:
+			return usageErr("-f %v: the margin can't be negative", c.margin)
+		case !(c.duration > 2*c.margin):
+			return usageErr("-D %v -f %v: please check that DURATION > 2*MARGIN", c.duration, c.margin)
+		}
+		c.iters = 0
+		if !t.lat {
+			c.notes = append(c.notes, " WARNING: BW peak won't be measured in this run.")
+		}
+		c.noPeak = true
+	} else if c.margin != perfDefaultMargin {
+		return usageErr("-f: the margin applies to duration mode (-D)")
+	}
+	return c.dependencies(verb)
+}
+
+// dependencies are perftest's force_dependecies: values one option
+// implies for another.
+func (c *perfConfig) dependencies(verb string) error {
+	t := perfTests[c.test]
+	c.rxDepth = perfDefRxSend
+	if verb == "read" || verb == "atomic" {
+		c.rxDepth = 1
+	}
+	if c.rx.set {
+		c.rxDepth = c.rx.n
+	}
+	if verb == "write" {
+		c.rxDepth = 1 // nothing to receive
+	}
+	if c.duration == 0 {
+		c.txDepth = min(c.txDepth, c.iters)
+		if verb == "send" {
+			c.rxDepth = min(c.rxDepth, c.iters)
+			if (c.conn == "UD" || c.conn == "UC") && !c.rx.set {
+				c.rxDepth = min(c.iters, perfUCMaxRx)
+			}
+		}
+	}
+	if verb == "send" && c.rxDepth%2 == 1 && !c.all {
+		c.rxDepth++ // perftest's work-around for odd depths
+	}
+	if c.size > perfCQModLimit && c.conn != "UD" && !c.all && !c.events && !t.lat {
+		if !c.reqCQMod {
+			c.cqMod = 1
+		} else if c.cqMod > 1 {
+			c.notes = append(c.notes, strings.Repeat("-", 87), "Warning: Large message requested and CQ moderation enabled", "Warning: It can lead to inaccurate results")
+		}
+	}
+	if c.postList > 1 {
+		if c.duration == 0 && c.iters%c.postList != 0 {
+			return usageErr("-l %d: number of iterations must be a multiple of post list size", c.postList)
+		}
+		if !c.reqCQMod {
+			c.cqMod = c.postList
+			c.notes = append(c.notes, strings.Repeat("-", 87), "Post List requested - CQ moderation will be the size of the post list")
+		} else if c.postList%c.cqMod != 0 {
+			return usageErr("-l %d -Q %d: post list size must be a multiple of CQ moderation", c.postList, c.cqMod)
+		}
+	}
+	c.cqMod = min(c.cqMod, c.txDepth)
+	// Inline (ctx_set_max_inline): latency tests send small messages
+	// inline by default; READ and atomics carry no data to inline.
+	switch {
+	case verb == "read" || verb == "atomic":
+		c.inlineSize = 0
+	case c.inline.set:
+		c.inlineSize = c.inline.n
+	case t.lat && verb == "write":
+		c.inlineSize = perfInlineWrite
+	case t.lat && c.conn == "UD":
+		c.inlineSize = perfInlineSendUD
+	case t.lat:
+		c.inlineSize = perfInlineSendRC
+	}
+	if c.duration == 0 && c.iters > perfNoPeakIters && !t.lat {
+		c.notes = append(c.notes, " WARNING: BW peak won't be measured in this run.")
+		c.noPeak = true
+	}
+	switch {
+	case c.attach == "" && (c.server || c.connect != "" || c.sockName != "" || c.dpAddr != ""):
+		return usageErr("--server, --connect, --sockname and --attach-server go with --attach")
+	case c.attach != "" && c.server == (c.connect != ""):
+		return usageErr("--attach needs --server or --connect PEER (one of them)")
+	case c.attach != "" && (c.port < 1 || c.port > 65535):
+		return usageErr("-p %d", c.port)
+	case c.attach != "" && c.bidir && c.conn == "UD":
+		return usageErr("-b -c UD: a bidirectional UD test runs in-process only (not with --attach)")
+	case c.attach != "" && c.bidir && c.duration > 0:
+		return usageErr("-b -D: a timed bidirectional test runs in-process only (not with --attach)")
+	case c.attach != "":
+		c.wall = true // two processes share no virtual clock
+	}
+	return nil
+}
+
+// perfMTUs are the path MTUs -m takes.
+var perfMTUs = map[int]wire.MTU{256: wire.MTU256, 512: wire.MTU512, 1024: wire.MTU1024, 2048: wire.MTU2048, 4096: wire.MTU4096}
+
+// title is perftest's test title line (ctx_print_test_info).
+func (c *perfConfig) title() string {
+	t := perfTests[c.test]
+	s := map[string]string{"send": "Send", "write": "RDMA_Write", "read": "RDMA_Read", "atomic": "Atomic"}[perfVerb(c.test)] + " "
+	if perfVerb(c.test) == "atomic" {
+		s += c.atomic + " "
+	}
+	if t.lat {
+		return s + "Latency Test"
+	}
+	if c.bidir {
+		s += "Bidirectional "
+	}
+	if c.postList > 1 {
+		s += "Post List "
+	}
+	return s + "BW Test"
+}
+
+// op is the work request opcode the test posts.
+func (c *perfConfig) op() hv.WROpcode {
+	if perfVerb(c.test) == "atomic" && c.atomic == "CMP_AND_SWAP" {
+		return hv.WRAtomicCmpAndSwp
+	}
+	return perfTests[c.test].op
+}
+
+// perfDevName is the name libibverbs gives the device of a host with one
+// HCA of profile driver ("mlx4_0", "mthca0").
+func perfDevName(driver string) string {
+	switch d := strings.TrimPrefix(driver, "ib_"); d {
+	case "mlx4_core":
+		return "mlx4_0"
+	case "":
+		return "ibemu0"
+	default:
+		return strings.TrimSuffix(d, "_core") + "0"
+	}
+}

@@ -1,0 +1,439 @@
+package main
+
+import (
+	"bytes"
+	"encoding/binary"
+	"math"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/ibemu/ibemu/emu/capture"
+	"github.com/ibemu/ibemu/emu/wire"
+)
+
+// perfObserved runs ibemu perf and calls check with the environment while
+// its fabric still runs.
+func perfObserved(t *testing.T, check func(*perfEnv), args ...string) string {
+	t.Helper()
+	seen := false
+	perfObserve = func(e *perfEnv) { seen = true; check(e) }
+	defer func() { perfObserve = nil }()
+	out, errOut, code := runCmd(t, append([]string{"perf"}, args...)...)
+	if code != 0 {
+		t.Fatalf("%v: exit %d: %s\n%s", args, code, errOut, out)
+	}
+	if !seen {
+		t.Fatalf("%v: no run observed", args)
+	}
+	return out
+}
+
+func rowFloat(t *testing.T, row []string, i int) float64 {
+	t.Helper()
+	v, err := strconv.ParseFloat(row[i], 64)
+	if err != nil {
+		t.Fatalf("row %q field %d: %v", row, i, err)
+	}
+	return v
+}
+
+const (
+	bwHead  = " #bytes     #iterations    BW peak[MB/sec]"
+	latHead = " #bytes #iterations    t_min[usec]"
+	durHead = " #bytes        #iterations       t_avg[usec]"
+)
+
+// TestPerfDuration checks -D: the run stops at the duration of virtual
+// time and reports what completed in the sample window between the
+// margins, at the rate the link carries.
+func TestPerfDuration(t *testing.T) {
+	iters := map[string]float64{}
+	for _, d := range []string{"0.002", "0.004"} {
+		out, _, code := runCmd(t, "perf", "write_bw", "-D", d)
+		if code != 0 {
+			t.Fatalf("-D %s: exit %d", d, code)
+		}
+		if !strings.Contains(out, " WARNING: BW peak won't be measured in this run.") {
+			t.Errorf("-D %s: no peak warning:\n%s", d, out)
+		}
+		row := perfRow(t, out, bwHead)
+		n, peak, avg := rowFloat(t, row, 1), rowFloat(t, row, 2), rowFloat(t, row, 3)
+		if peak != 0 {
+			t.Errorf("-D %s: peak %v, want 0.00 (not measured)", d, peak)
+		}
+		// The sample window is duration - 2*margin = duration/2.
+		secs, _ := strconv.ParseFloat(d, 64)
+		want := avg * (1 << 20) * secs / 2 / 65536
+		if math.Abs(n-want) > 1 {
+			t.Errorf("-D %s: %v iterations, but %v MB/s over %v s make %v", d, n, avg, secs/2, want)
+		}
+		if avg < 3500 || avg > 4000 {
+			t.Errorf("-D %s: %v MB/s on 4x QDR", d, avg)
+		}
+		iters[d] = n
+	}
+	if r := iters["0.004"] / iters["0.002"]; r < 1.9 || r > 2.1 {
+		t.Errorf("twice the duration ran %v times the iterations", r)
+	}
+	// Latency: iterations x average x 2 (half round trips) fill the window.
+	out, _, code := runCmd(t, "perf", "send_lat", "-D", "0.002", "-s", "64")
+	if code != 0 {
+		t.Fatal(code)
+	}
+	row := perfRow(t, out, durHead)
+	n, lat, tps := rowFloat(t, row, 1), rowFloat(t, row, 2), rowFloat(t, row, 3)
+	if n < 100 || math.Abs(n*lat*2-1000)/1000 > 0.03 || math.Abs(tps*0.001-n) > 1 {
+		t.Errorf("send_lat -D: %v iterations of %v usec at %v/s in a 1 ms window:\n%s", n, lat, tps, out)
+	}
+	out2, _, _ := runCmd(t, "perf", "send_lat", "-D", "0.002", "-s", "64")
+	if r2 := perfRow(t, out2, durHead); strings.Join(r2, " ") != strings.Join(row, " ") {
+		t.Errorf("duration runs differ under the virtual clock: %q vs %q", row, r2)
+	}
+	out, _, code = runCmd(t, "perf", "read_lat", "-D", "0.002", "--output=latency")
+	if v, err := strconv.ParseFloat(strings.TrimSpace(out), 64); code != 0 || err != nil || v <= 0 || v > 5 {
+		t.Errorf("read_lat -D --output=latency: %q", out)
+	}
+}
+
+// TestPerfBidirectional checks -b: both sides send, and the report sums
+// both directions.
+func TestPerfBidirectional(t *testing.T) {
+	one := perfRow(t, perfObserved(t, func(e *perfEnv) {
+		if n := e.stats.serverWRs.Load(); n != 0 {
+			t.Errorf("unidirectional: the server posted %d sends", n)
+		}
+	}, "write_bw", "-n", "200"), bwHead)
+	out := perfObserved(t, func(e *perfEnv) {
+		if n := e.stats.serverWRs.Load(); n != 200 {
+			t.Errorf("-b: the server posted %d writes, want 200", n)
+		}
+	}, "write_bw", "-n", "200", "-b")
+	if !strings.Contains(out, "RDMA_Write Bidirectional BW Test") {
+		t.Errorf("-b title:\n%s", out)
+	}
+	two := perfRow(t, out, bwHead)
+	if r := rowFloat(t, two, 3) / rowFloat(t, one, 3); r < 1.8 || r > 2.05 {
+		t.Errorf("-b average %s vs %s one way: ratio %v, want about 2", two[3], one[3], r)
+	}
+	// SEND both ways: each side receives the other's messages.
+	out = perfObserved(t, func(e *perfEnv) {
+		if n := e.stats.clientRecv.Load(); n != 300 {
+			t.Errorf("send_bw -b: the client received %d messages, want 300", n)
+		}
+		if n := e.stats.serverWRs.Load(); n != 300 {
+			t.Errorf("send_bw -b: the server sent %d messages, want 300", n)
+		}
+	}, "send_bw", "-n", "300", "-s", "4096", "-b")
+	if !strings.Contains(out, " RX depth        : 300") {
+		t.Errorf("send_bw -b header has no RX depth:\n%s", out)
+	}
+	if r := rowFloat(t, perfRow(t, out, bwHead), 4); r < 1.5 {
+		t.Errorf("send_bw -b message rate %v Mpps: not both directions", r)
+	}
+}
+
+// TestPerfInline checks -I and perftest's inline defaults: messages up to
+// the inline size are posted with IBV_SEND_INLINE, larger ones are not,
+// and READ carries none.
+func TestPerfInline(t *testing.T) {
+	for _, c := range []struct {
+		args   []string
+		inline bool
+		header string
+	}{
+		{[]string{"send_lat", "-n", "50"}, true, " Max inline data : 236[B]"},
+		{[]string{"send_lat", "-n", "50", "-c", "UD"}, true, " Max inline data : 188[B]"},
+		{[]string{"write_lat", "-n", "50", "-s", "220"}, true, " Max inline data : 220[B]"},
+		{[]string{"write_lat", "-n", "50", "-s", "221"}, false, " Max inline data : 220[B]"},
+		{[]string{"send_lat", "-n", "50", "-I", "0"}, false, " Max inline data : 0[B]"},
+		{[]string{"send_bw", "-n", "100", "-s", "64"}, false, " Max inline data : 0[B]"},
+		{[]string{"send_bw", "-n", "100", "-s", "64", "-I", "64"}, true, " Max inline data : 64[B]"},
+		{[]string{"write_bw", "-n", "100", "-s", "512", "-I", "512"}, true, " Max inline data : 512[B]"},
+		{[]string{"read_lat", "-n", "50"}, false, " Outstand reads  : 16"},
+	} {
+		out := perfObserved(t, func(e *perfEnv) {
+			sent, inl := e.stats.sendWRs.Load(), e.stats.inlineWRs.Load()
+			if sent == 0 || c.inline && inl != sent || !c.inline && inl != 0 {
+				t.Errorf("%v: %d of %d work requests inline", c.args, inl, sent)
+			}
+			a, err := e.client.qps[0].Query()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := uint32(e.c.inlineSize); a.Cap.MaxInlineData < want {
+				t.Errorf("%v: QP max_inline_data %d, want %d", c.args, a.Cap.MaxInlineData, want)
+			}
+		}, c.args...)
+		if !strings.Contains(out, c.header) {
+			t.Errorf("%v: no %q in:\n%s", c.args, c.header, out)
+		}
+	}
+}
+
+// TestPerfEvents checks -e: the sides sleep on the completion channel
+// (events are received) and the results stay deterministic.
+func TestPerfEvents(t *testing.T) {
+	for _, args := range [][]string{
+		{"send_bw", "-n", "300", "-s", "4096"},
+		{"send_lat", "-n", "100"},
+		{"read_lat", "-n", "100"},
+		{"atomic_bw", "-n", "300"},
+	} {
+		perfObserved(t, func(e *perfEnv) {
+			if n := e.stats.cqEvents.Load(); n != 0 {
+				t.Errorf("%v: %d completion events without -e", args, n)
+			}
+		}, args...)
+		var rows [2]string
+		for i := range rows {
+			out := perfObserved(t, func(e *perfEnv) {
+				if n := e.stats.cqEvents.Load(); n == 0 {
+					t.Errorf("%v -e: no completion event received", args)
+				}
+			}, append(args, "-e")...)
+			if !strings.Contains(out, " Test with events. Using mlx4_0_comp0") {
+				t.Errorf("%v -e: header:\n%s", args, out)
+			}
+			head := bwHead
+			if strings.HasSuffix(args[0], "_lat") {
+				head = latHead
+			}
+			rows[i] = strings.Join(perfRow(t, out, head), " ")
+		}
+		if rows[0] != rows[1] {
+			t.Errorf("%v -e: two runs differ: %q vs %q", args, rows[0], rows[1])
+		}
+	}
+	// Latency with events: every wait sleeps, one event per completion
+	// at least on the client's side of each read.
+	perfObserved(t, func(e *perfEnv) {
+		if n := e.stats.cqEvents.Load(); n < 100 {
+			t.Errorf("read_lat -e: %d events for 100 reads", n)
+		}
+	}, "read_lat", "-n", "100", "-e")
+}
+
+// TestPerfAtomics checks -A and atomic_lat: the operation the responder
+// applies to the target.
+func TestPerfAtomics(t *testing.T) {
+	target := func(e *perfEnv) [2]uint64 {
+		b := e.server.bufs[0][:8]
+		return [2]uint64{binary.BigEndian.Uint64(b), binary.LittleEndian.Uint64(b)}
+	}
+	for _, c := range []struct {
+		args  []string
+		title string
+		want  uint64
+	}{
+		{[]string{"atomic_bw", "-n", "300"}, "Atomic FETCH_AND_ADD BW Test", 300},
+		{[]string{"atomic_lat", "-n", "100"}, "Atomic FETCH_AND_ADD Latency Test", 100},
+		{[]string{"atomic_bw", "-n", "300", "-A", "CMP_AND_SWAP"}, "Atomic CMP_AND_SWAP BW Test", 0},
+		{[]string{"atomic_lat", "-n", "100", "-A", "CMP_AND_SWAP"}, "Atomic CMP_AND_SWAP Latency Test", 0},
+	} {
+		out := perfObserved(t, func(e *perfEnv) {
+			if v := target(e); v[0] != c.want && v[1] != c.want {
+				t.Errorf("%v: the target holds %#x, want %d", c.args, v, c.want)
+			}
+		}, c.args...)
+		if !strings.Contains(out, c.title) {
+			t.Errorf("%v: no title %q:\n%s", c.args, c.title, out)
+		}
+	}
+	out, _, _ := runCmd(t, "perf", "atomic_lat", "-n", "100")
+	if row := perfRow(t, out, latHead); row[0] != "8" || rowFloat(t, row, 2) <= 0 {
+		t.Errorf("atomic_lat row %q", row)
+	}
+}
+
+// TestPerfOutstandingReads checks -o: the QPs' max_rd_atomic and the
+// READ rate it allows.
+func TestPerfOutstandingReads(t *testing.T) {
+	rate := map[string]float64{}
+	for _, o := range []string{"1", "16", "99"} {
+		out := perfObserved(t, func(e *perfEnv) {
+			a, err := e.client.qps[0].Query()
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := map[string]uint8{"1": 1, "16": 16, "99": 16}[o]
+			if a.MaxRdAtomic != want || a.MaxDestRdAtomic != want {
+				t.Errorf("-o %s: max_rd_atomic %d, max_dest_rd_atomic %d, want %d", o, a.MaxRdAtomic, a.MaxDestRdAtomic, want)
+			}
+		}, "read_bw", "-s", "64", "-n", "300", "-o", o)
+		rate[o] = rowFloat(t, perfRow(t, out, bwHead), 4)
+		if o == "99" && !strings.Contains(out, " Number of outstanding reads is above max = 16") {
+			t.Errorf("-o 99: no warning:\n%s", out)
+		}
+		if !strings.Contains(out, " OUT 0x") {
+			t.Errorf("-o %s: the address lines show no OUT:\n%s", o, out)
+		}
+	}
+	if rate["1"]*4 > rate["16"] {
+		t.Errorf("one outstanding read runs %v Mpps, sixteen %v", rate["1"], rate["16"])
+	}
+}
+
+// TestPerfPostListAndRxDepth checks -l (lists of WRs per post, CQ
+// moderation following) and -r (receives posted: too few make RNR NAKs).
+func TestPerfPostListAndRxDepth(t *testing.T) {
+	out := perfObserved(t, func(e *perfEnv) {
+		if n, calls := e.stats.maxList.Load(), e.stats.postCalls.Load(); n != 10 || calls != 30 {
+			t.Errorf("-l 10: longest list %d, %d posts, want 10 and 30", n, calls)
+		}
+	}, "send_bw", "-n", "300", "-s", "4096", "-l", "10")
+	for _, s := range []string{"Send Post List BW Test", " Post List       : 10", " CQ Moderation   : 10", "Post List requested - CQ moderation will be the size of the post list"} {
+		if !strings.Contains(out, s) {
+			t.Errorf("-l 10: no %q in:\n%s", s, out)
+		}
+	}
+	// The receive queue is as deep as -r (perftest's default 512, cut
+	// to the iterations): the engine refuses to post more.
+	for r, want := range map[string]uint32{"": 300, "2": 2, "64": 64} {
+		args := []string{"send_bw", "-n", "300", "-s", "1024"}
+		if r != "" {
+			args = append(args, "-r", r)
+		}
+		perfObserved(t, func(e *perfEnv) {
+			a, err := e.server.qps[0].Query()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if a.Cap.MaxRecvWR != want {
+				t.Errorf("-r %q: max_recv_wr %d, want %d", r, a.Cap.MaxRecvWR, want)
+			}
+			if e.c.rxDepth != int(want) {
+				t.Errorf("-r %q: rx depth %d", r, e.c.rxDepth)
+			}
+		}, args...)
+	}
+}
+
+// TestPerfAddressOptions checks -d, -i, -x, -S and -u: the device and
+// port are checked, and the QPs' address vector and timeout are what the
+// flags say, on the wire too (GRH and SL in every data packet).
+func TestPerfAddressOptions(t *testing.T) {
+	capFile := filepath.Join(t.TempDir(), "x.pcap")
+	out := perfObserved(t, func(e *perfEnv) {
+		for _, s := range []*perfSide{e.client, e.server} {
+			a, err := s.qps[0].Query()
+			if err != nil {
+				t.Fatal(err)
+			}
+			av := a.AHAttr
+			if !av.IsGlobal || av.GRH.SGIDIndex != 0 || av.GRH.DGID != s.peer.gid || av.SL != 3 || a.Timeout != 20 {
+				t.Errorf("qp attributes: av %+v timeout %d", av, a.Timeout)
+			}
+		}
+	}, "write_bw", "-n", "20", "-s", "8192", "-d", "mlx4_0", "-i", "1", "-x", "0", "-S", "3", "-u", "20", "--capture", capFile)
+	if !strings.Contains(out, " GID index       : 0") || !strings.Contains(out, " GID: 254:128:") {
+		t.Errorf("-x 0 header:\n%s", out)
+	}
+	b, err := os.ReadFile(capFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	recs, err := capture.ReadAll(bytes.NewReader(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := 0
+	for _, r := range recs {
+		l := wire.LRH(r.Frame)
+		if !l.IsValid() || l.LNH() == 0 || l.LNH() == 1 || l.VL() == 15 {
+			continue // raw or management packets
+		}
+		data++
+		if l.LNH() != 3 || l.SL() != 3 {
+			t.Fatalf("data packet with LNH %d SL %d, want a GRH and SL 3", l.LNH(), l.SL())
+		}
+	}
+	if data < 40 {
+		t.Errorf("%d data packets captured", data)
+	}
+	// Without the flags: no GRH, SL 0, timeout 14.
+	perfObserved(t, func(e *perfEnv) {
+		a, err := e.client.qps[0].Query()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if a.AHAttr.IsGlobal || a.AHAttr.SL != 0 || a.Timeout != perfDefQPTimeout {
+			t.Errorf("default qp attributes: av %+v timeout %d", a.AHAttr, a.Timeout)
+		}
+	}, "send_lat", "-n", "20", "-F")
+}
+
+// TestPerfReportOptions checks --output, -H and -U.
+func TestPerfReportOptions(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		lo   float64
+		hi   float64
+	}{
+		{[]string{"write_bw", "-n", "300", "--output=bandwidth"}, 3500, 4000},
+		{[]string{"send_bw", "-n", "300", "-s", "64", "--output=message_rate"}, 1, 100},
+		{[]string{"send_lat", "-n", "100", "--output=latency"}, 0.1, 5},
+	} {
+		out, errOut, code := runCmd(t, append([]string{"perf"}, c.args...)...)
+		if code != 0 {
+			t.Fatalf("%v: %s", c.args, errOut)
+		}
+		v, err := strconv.ParseFloat(strings.TrimSuffix(out, "\n"), 64)
+		if err != nil || v < c.lo || v > c.hi || strings.Count(out, "\n") != 1 {
+			t.Errorf("%v: output %q, want one number in %v..%v", c.args, out, c.lo, c.hi)
+		}
+	}
+	out, _, code := runCmd(t, "perf", "send_lat", "-n", "20", "-H")
+	if code != 0 {
+		t.Fatal(code)
+	}
+	var vals []float64
+	for _, l := range strings.Split(out, "\n") {
+		if f := strings.Split(l, ", "); len(f) == 2 && f[0] != "#" {
+			v, err := strconv.ParseFloat(f[1], 64)
+			if err != nil {
+				t.Fatalf("-H line %q", l)
+			}
+			vals = append(vals, v)
+		}
+	}
+	if len(vals) != 20 || strings.Count(out, latHead) != 2 || strings.Count(out, "#, usec") != 1 {
+		t.Fatalf("-H: %d samples:\n%s", len(vals), out)
+	}
+	for i := 1; i < len(vals); i++ {
+		if vals[i] < vals[i-1] {
+			t.Fatalf("-H samples not sorted: %v", vals)
+		}
+	}
+	lines := strings.Split(out, "\n")
+	row := strings.Fields(lines[len(lines)-3])
+	if len(row) != 9 {
+		t.Fatalf("-H: last row %q", row)
+	}
+	if rowFloat(t, row, 2) != math.Round(vals[0]*100)/100 && math.Abs(rowFloat(t, row, 2)-vals[0]) > 0.006 {
+		t.Errorf("-H: t_min %s, smallest sample %v", row[2], vals[0])
+	}
+	out, _, _ = runCmd(t, "perf", "send_lat", "-n", "20", "-U", "-H")
+	if strings.Count(out, "#, usec") != 2 {
+		t.Errorf("-U -H: want the unsorted then the sorted list:\n%s", out)
+	}
+}
+
+// TestPerfLongNamesAndSizes checks perftest's long option names and the
+// K/M size suffixes.
+func TestPerfLongNamesAndSizes(t *testing.T) {
+	out, errOut, code := runCmd(t, "perf", "write_bw", "--size=4K", "--iters=100", "--tx-depth=16", "--qp=2")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	if row := perfRow(t, out, bwHead); row[0] != "4096" || row[1] != "200" || !strings.Contains(out, " TX depth        : 16") {
+		t.Errorf("long names: row %q\n%s", row, out)
+	}
+	// UD messages are cut to the MTU, as perftest does.
+	out, _, code = runCmd(t, "perf", "send_bw", "-c", "UD", "-s", "1M", "-m", "2048", "-n", "50")
+	if row := perfRow(t, out, bwHead); code != 0 || row[0] != "2048" {
+		t.Errorf("UD -s 1M -m 2048: row %q", row)
+	}
+}
