@@ -534,7 +534,7 @@ func encodeDatagram(d Datagram, dlid, slid wire.LID, sqp, dqp, status uint32, ma
 	binary.BigEndian.PutUint32(d[8:], dqp)
 	binary.BigEndian.PutUint32(d[12:], sqp)
 	binary.BigEndian.PutUint32(d[16:], status)
-	binary.BigEndian.PutUint64(d[24:], wire.MADSize)
+	binary.BigEndian.PutUint64(d[24:], umadLength(mad))
 	n := copy(d[DatagramHeaderSize:], mad)
 	clear(d[DatagramHeaderSize+n:])
 }

@@ -214,6 +214,8 @@ func (ap *attachPoint) fromClient(c *client, d Datagram) {
 	if c.closed.Load() {
 		return
 	}
+	zeroPastLength(d)
+	sealRMPP(d)
 	m := d.MAD()
 	var tr *transaction
 	if m.BaseVersion() == wire.MADBaseVersion && expectsResponse(m) {

@@ -59,8 +59,25 @@ func (ap *attachPoint) swSend(c *client, d Datagram) error {
 		case wire.DRForwardPort:
 			r.Out.SendUnsealed(frame)
 			return nil
+		case wire.DRForwardLID:
+			// A LID-routed lead-in (DrSLID not permissive, IBTA Vol 1
+			// §14.2.2.1): the SMP goes LID-routed to the switch where the
+			// directed part starts, the datagram's DLID, from the
+			// switch's own LID.
+			if own.OwnsLID(dlid) {
+				return fmt.Errorf("%w: lid-routed lead-in of a directed route to the switch itself (lid %d)", errUndeliverable, dlid)
+			}
+			out, err := ap.swEgress(dlid, false)
+			if err != nil {
+				return err
+			}
+			lrh := wire.LRH(frame)
+			lrh.SetDLID(dlid)
+			lrh.SetSLID(ap.swSLID())
+			out.SendUnsealed(frame)
+			return nil
 		default:
-			return fmt.Errorf("%w: directed route with a LID-routed part from a switch host", errUndeliverable)
+			return fmt.Errorf("%w: directed route smp the switch cannot send (%v)", errUndeliverable, r.Action)
 		}
 	case wire.MgmtClassSubnLID:
 		if own.OwnsLID(dlid) {
