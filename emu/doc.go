@@ -52,6 +52,26 @@
 // Events keep their (time, sequence) order whoever runs them, and frames
 // to one port arrive in the order sent.
 //
+// Under the wall clock a frame a device sends while it handles an
+// arrival may cut through: it reaches the next device within the send,
+// not through the loop's queue, when nothing could tell the difference
+// (no taps, no frame queued ahead of it on the link, no injected
+// corruption, bounded nesting). Management frames (VL15) do so from any
+// device; data packets only when a relay hands them on with
+// Port.RelayFrame (a switch forwarding a unicast packet), so a transport
+// engine never sees an arrival nested in its own sends.
+//
+// A device that publishes to host goroutines what they poll (a
+// completion queue's tail) may do so once per burst of events rather
+// than per event: Fabric.AtBurstEnd queues a function that whoever runs
+// the loop calls before it stops running events (nothing due, time held
+// by a host, an inline run letting go, the loop exiting) and at the
+// latest after 32 events while it stays busy; Fabric.Backlog, the number
+// of frame deliveries queued, tells a stream (publish per burst) from a
+// lone message (publish at once). Every publication to another core
+// takes cache lines back from it, which in a stream of small messages
+// costs the loop more than the event's own work.
+//
 // # Time
 //
 // A fabric runs on a virtual clock (deterministic: events run in

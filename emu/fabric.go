@@ -456,15 +456,19 @@ func (f *Fabric) deliver(p *Port, frame []byte, corrupted, sealed bool) {
 // instead of through the event loop's queue. Under the wall clock frames
 // move at once anyway; handing a management frame (VL15: SMPs relayed hop
 // by hop, IBTA Vol 1 §14.2.2) straight on saves the queueing per hop,
-// which is most of a directed-route SMP's cost. It applies only when
-// nothing can tell the difference: the wall clock, no packet taps, no
-// frame queued for the same port (the link keeps its order), no injected
-// corruption, and a bounded nesting. Data VLs always go through the loop,
-// so the transport engines never see an arrival nested in their own
-// sends.
-func (f *Fabric) cutThrough(to *Port, frame []byte, corrupted bool) bool {
+// which is most of a directed-route SMP's cost, and so does handing on a
+// data packet a switch relays (Port.RelayFrame), which is half the hops of
+// a verbs message through one switch. It applies only when nothing can
+// tell the difference: the wall clock, no packet taps, no frame queued for
+// the same port (the link keeps its order), no injected corruption, and a
+// bounded nesting. Data packets cut through only from a relay, never as a
+// transport engine sends them, so the transport engines never see an
+// arrival nested in their own sends: an engine's frames take the queue to
+// the switch, and what the switch hands on nests only in the switch's
+// handling, which has nothing left to do with the frame.
+func (f *Fabric) cutThrough(to *Port, frame []byte, corrupted, relay bool) bool {
 	return f.receiving > 0 && f.receiving < maxCutThrough && !f.cfg.virtual && !corrupted &&
-		to.arriving == 0 && len(f.taps) == 0 && len(frame) >= wire.LRHSize && wire.LRH(frame).VL() == 15
+		to.arriving == 0 && len(f.taps) == 0 && len(frame) >= wire.LRHSize && (relay || wire.LRH(frame).VL() == 15)
 }
 
 // CutThrough runs fn as the event loop runs a device's handling of an

@@ -202,8 +202,18 @@ func (l *loop) popHead() *event {
 // left behind. Time, holds and sequence numbers are atomics, so the hot
 // path takes no lock.
 type loop struct {
+	// The fields are grouped by who writes them, each group on cache
+	// lines of its own: what the token's holder works on per event, what
+	// goroutines that queue work write (the inbound list, the kicks), the
+	// sequence numbers and holds both sides change, and the token. A
+	// host that posts then takes none of the lines the loop reads per
+	// event from the loop's core, which in a message stream would cost
+	// the loop a miss on its heap and clock per doorbell.
+
 	virtual bool
 	base    time.Time // real time of now=0 (wall) or Epoch (virtual)
+	wake    chan struct{}
+	deliver func(p *Port, frame []byte, corrupted, sealed bool)
 
 	q    eventHeap // token holder only
 	free []*event  // delivery events for reuse; token holder only
@@ -213,20 +223,44 @@ type loop struct {
 	byNode [][]*fifo
 	fifos  map[*Port]*fifo
 
-	seq   atomic.Uint64
-	now   atomic.Int64 // current loop time, written by the token holder
-	holds atomic.Int64 // Inbox items not yet reacted to (virtual mode)
+	now atomic.Int64 // current loop time, written by the token holder
 	// stopped counts timers stopped since the last compaction.
 	stopped atomic.Int64
+	inSpare []*event // the other buffer of in; token holder only
+	done    []*event // scheduleNow events that ran; token holder only
+	// inflight counts the frame deliveries queued (Fabric.Backlog);
+	// burst holds the functions to run when the current burst of events
+	// ends (Fabric.AtBurstEnd), sinceFlush the events run since they last
+	// ran. Token holder only.
+	inflight   int
+	burst      []func()
+	sinceFlush int
+	// spin is how long the idle loop polls for work before it parks; it
+	// adapts between 0 and maxSpin (loop goroutine only).
+	spin time.Duration
+	// procs is GOMAXPROCS as the loop goroutine last read it (when it
+	// started and whenever it woke from parking: reading it takes the
+	// scheduler's lock, which yielding goroutines contend for).
+	procs int
+	_     cacheLinePad
+
+	seq   atomic.Uint64
+	holds atomic.Int64 // Inbox items not yet reacted to (virtual mode)
+	_     cacheLinePad
 
 	inMu sync.Mutex
 	// +checklocks:inMu
 	in []*event
 	// +checklocks:inMu
 	inFree  []*event    // recycled scheduleNow events
-	inSpare []*event    // the other buffer of in; token holder only
-	done    []*event    // scheduleNow events that ran; token holder only
 	pending atomic.Bool // in is not empty
+	// kicks counts the reasons to look again (something queued, a hold
+	// released, an earlier event left by an inline run); parked is set
+	// while the loop goroutine sleeps on wake, so that only then does poke
+	// pay for a channel send.
+	kicks  atomic.Uint64
+	parked atomic.Bool
+	_      cacheLinePad
 
 	// token says who runs the events: nobody (tokenFree), a goroutine
 	// (tokenHeld), or nobody ever again (tokenClosed, once the loop
@@ -243,24 +277,12 @@ type loop struct {
 	// inlineRuns counts the inline runs (Fabric.Enter, Fabric.Do that
 	// took the loop on the caller's goroutine).
 	inlineRuns atomic.Uint64
-
-	// kicks counts the reasons to look again (something queued, a hold
-	// released, an earlier event left by an inline run); parked is set
-	// while the loop goroutine sleeps on wake, so that only then does poke
-	// pay for a channel send.
-	kicks  atomic.Uint64
-	parked atomic.Bool
-	// spin is how long the idle loop polls for work before it parks; it
-	// adapts between 0 and maxSpin (loop goroutine only).
-	spin time.Duration
-	// procs is GOMAXPROCS as the loop goroutine last read it (when it
-	// started and whenever it woke from parking: reading it takes the
-	// scheduler's lock, which yielding goroutines contend for).
-	procs int
-
-	wake    chan struct{}
-	deliver func(p *Port, frame []byte, corrupted, sealed bool)
 }
+
+// cacheLinePad keeps the fields after it off the cache lines of those
+// before it (64-byte lines; two of them, as the adjacent-line prefetcher
+// pairs lines on x86).
+type cacheLinePad struct{ _ [128]byte }
 
 // Token states of a loop.
 const (
@@ -397,6 +419,7 @@ func (l *loop) scheduleDelivery(at int64, p *Port, frame []byte, corrupted, seal
 		e = &event{}
 	}
 	e.at, e.seq, e.port, e.frame, e.corrupted, e.sealed = at, l.seq.Add(1), p, frame, corrupted, sealed
+	l.inflight++
 	f := l.fifoOf(p)
 	switch {
 	case f.n == 0:
@@ -546,11 +569,13 @@ func (l *loop) runDue(limit int) (ran int, wait time.Duration, more bool) {
 	for ran < limit {
 		e, w := l.next()
 		if e == nil {
+			l.endBurst()
 			return ran, w, false
 		}
 		l.dispatch(e)
 		ran++
 	}
+	l.endBurst()
 	return ran, 0, true
 }
 
@@ -588,6 +613,9 @@ func (l *loop) run(ctx context.Context) {
 	defer func() {
 		if timer != nil {
 			timer.Stop()
+		}
+		if owned {
+			l.endBurst()
 		}
 		l.close(owned)
 	}()
@@ -861,6 +889,7 @@ func (l *loop) runThrough(seq uint64) int {
 // reports whether it took it back to run work queued meanwhile. Once the
 // budget is spent, queued work is left to the loop goroutine.
 func (l *loop) leave(budget int) bool {
+	l.endBurst()
 	inlineLoop.Store(nil)
 	l.letGo(budget <= 0)
 	if budget <= 0 || !l.pending.Load() {
@@ -881,12 +910,36 @@ func (l *loop) dispatch(e *event) {
 			e.fn = nil
 			l.done = append(l.done, e)
 		}
-		return
+	} else {
+		p, frame, bad, sealed := e.port, e.frame, e.corrupted, e.sealed
+		e.port, e.frame = nil, nil
+		l.free = append(l.free, e)
+		l.inflight--
+		l.deliver(p, frame, bad, sealed)
 	}
-	p, frame, bad, sealed := e.port, e.frame, e.corrupted, e.sealed
-	e.port, e.frame = nil, nil
-	l.free = append(l.free, e)
-	l.deliver(p, frame, bad, sealed)
+	if len(l.burst) > 0 {
+		if l.sinceFlush++; l.sinceFlush >= burstEvents {
+			l.endBurst()
+		}
+	}
+}
+
+// burstEvents bounds how many events may run before the functions of
+// Fabric.AtBurstEnd do, however busy the loop stays.
+const burstEvents = 32
+
+// endBurst runs the functions queued with Fabric.AtBurstEnd, in order
+// (those they queue as well). Token holder only: whoever runs events
+// calls it before it stops running them (runDue, leave, the loop
+// goroutine's exit).
+func (l *loop) endBurst() {
+	l.sinceFlush = 0
+	for i := 0; i < len(l.burst); i++ {
+		fn := l.burst[i]
+		l.burst[i] = nil
+		fn()
+	}
+	l.burst = l.burst[:0]
 }
 
 // idleSpin polls for a kick for up to l.spin while yielding the core to

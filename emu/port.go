@@ -288,7 +288,18 @@ func (p *Port) SendUnsealed(frame []byte) { p.SendFrame(frame, false) }
 
 // SendFrame is Send when sealed is true and SendUnsealed otherwise, for a
 // device relaying a frame as it arrived (see CRCOffloader).
-func (p *Port) SendFrame(frame []byte, sealed bool) {
+func (p *Port) SendFrame(frame []byte, sealed bool) { p.send(frame, sealed, false) }
+
+// RelayFrame is SendFrame for a relay (a switch) passing on a frame it is
+// handling, as the last thing it does with that frame and with nothing of
+// its own left half-changed: under the wall clock the frame may then cut
+// through to the next device, a data packet as well as a management one
+// (see Fabric.cutThrough), sparing the event loop a queued hop. A device
+// that transmits frames of its own (an HCA's transport) uses SendFrame,
+// so that it never sees an arrival nested in its own sends.
+func (p *Port) RelayFrame(frame []byte, sealed bool) { p.send(frame, sealed, true) }
+
+func (p *Port) send(frame []byte, sealed, relay bool) {
 	// peer and fabric are set whenever the port is up (Link.update), and
 	// only a linked port of a live node comes up (port 0, always up, has
 	// no peer): a frame that leaves reads the port, not its Node.
@@ -338,7 +349,7 @@ func (p *Port) SendFrame(frame []byte, sealed bool) {
 			corrupted = true
 		}
 	}
-	if f.cutThrough(peer, frame, corrupted) {
+	if f.cutThrough(peer, frame, corrupted, relay) {
 		f.receive(peer, frame, false, sealed)
 		return
 	}

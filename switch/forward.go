@@ -124,6 +124,10 @@ func (s *Switch) forwardUnicast(in *emu.Port, frame []byte, sealed bool, dlid wi
 	}
 	if in != nil {
 		s.stats.Forwarded.Add(1)
+		// The last thing done with the frame: under the wall clock it may
+		// reach the next device at once (emu.Port.RelayFrame).
+		op.RelayFrame(frame, sealed)
+		return
 	}
 	op.SendFrame(frame, sealed)
 }

@@ -69,10 +69,22 @@
 // a ring the loop reads without a lock, fetching a burst at a time (rq.go);
 // a CQ keeps what the loop writes, what pollers write and the flags both
 // read on separate cache lines; retired send WQEs go back to the host's
-// free list once per doorbell rather than under a lock each. Under the
-// virtual clock an RC requester builds its packets up to txAhead of
-// serialisation before its port's transmitter needs them, so the loop
-// wakes it once per burst rather than once per packet.
+// free list once per doorbell rather than under a lock each. A send WQE
+// keeps the request the host writes and the transport state the loop
+// writes on separate cache lines, and the loop clears its own part when
+// it retires the WQE, so a WQE's lines cross from the posting core to
+// the loop's once per message and never back. While the loop streams
+// (emu.Fabric.Backlog), a CQ publishes its tail once per burst of events
+// (emu.Fabric.AtBurstEnd) rather than per completion; a lone completion,
+// and any on a CQ that is armed, holds the clock or has a waiter, is
+// published at once. Every structure both sides touch is laid out so
+// that a message moves as few cache lines between the cores as it can:
+// in a stream of small messages those moves, not the work, were most of
+// the loop's time.
+//
+// Under the virtual clock an RC requester builds its packets up to
+// txAhead of serialisation before its port's transmitter needs them, so
+// the loop wakes it once per burst rather than once per packet.
 //
 // # Who may import it
 //

@@ -53,8 +53,14 @@ type Engine struct {
 	// lastQP is the QP the last frame was for (nil after a QP is
 	// destroyed): a stream of frames for one QP skips the map lookup.
 	lastQP *QP
-	mrMu   sync.RWMutex // held for writing by the loop when mrs changes
-	mrs    map[uint32]*MR
+	// mrMu is held for writing by the loop when mrs changes and for
+	// reading by posters copying inline data: on lines of its own, since
+	// a reader's lock writes it and the loop reads the fields around it
+	// per packet.
+	_    cacheLinePad
+	mrMu sync.RWMutex
+	_    cacheLinePad
+	mrs  map[uint32]*MR
 	// lastMR is the region the last key lookup found (event loop only):
 	// keys are never reused and a deregistered region is marked dead, so
 	// a stream of packets naming one region skips the map lookup.
@@ -379,12 +385,31 @@ type CQ struct {
 	holding  atomic.Bool // HoldClock was called
 	_        cacheLinePad
 
-	tail atomic.Uint64 // completions added (event loop only)
+	tail atomic.Uint64 // completions published (written by the event loop)
+	_    cacheLinePad
+
+	// What only the event loop reads and writes, off the line of tail,
+	// which pollers read on every poll.
+	//
 	// seenHead is the last value of head the event loop read: the ring
-	// has room while tail-seenHead < size, and only a push that
+	// has room while wtail-seenHead < size, and only a push that
 	// finds it full reads head again (event loop only).
 	seenHead uint64
-	_        cacheLinePad
+	// wtail counts the completions written into the ring, published or
+	// not: while the loop streams (emu.Fabric.Backlog), push publishes
+	// the first completion of a burst of events at once and the rest of
+	// the burst's at its end (emu.Fabric.AtBurstEnd), rather than each,
+	// since each publication takes the tail's and the entry's lines back
+	// from the poller's core (and, as an atomic exchange, waits for
+	// them). hot is set from that first completion until the burst's end
+	// (publish is queued then); defSol while a completion written and
+	// not yet published is solicited or failed (for the notification).
+	// publishFn is publish, made once. Event loop only.
+	wtail     uint64
+	hot       bool
+	defSol    bool
+	publishFn func()
+	_         cacheLinePad
 
 	head atomic.Uint64 // completions consumed
 	_    cacheLinePad
@@ -421,8 +446,10 @@ func (e *Engine) CreateCQ(cqe int, notify func(*CQ)) (*CQ, error) {
 	}
 	e.counts.cq++
 	n := 1 << bits.Len(uint(cqe-1))
-	return &CQ{e: e, ring: make([]WC, n), mask: uint64(n - 1), size: uint64(cqe), notify: notify,
-		ready: make(chan struct{}, 1)}, nil
+	cq := &CQ{e: e, ring: make([]WC, n), mask: uint64(n - 1), size: uint64(cqe), notify: notify,
+		ready: make(chan struct{}, 1)}
+	cq.publishFn = cq.publish
+	return cq, nil
 }
 
 // CQE returns the CQ's capacity.
@@ -503,11 +530,20 @@ func (cq *CQ) ReqNotify(solicitedOnly bool) error {
 // push adds a completion on the event loop. It reports false when the CQ
 // overflowed (IBTA Vol 1 §11.4.2.1: the CQ goes to error and the
 // consumer is told with a CQ error event).
+//
+// While the loop has a backlog of frames to deliver (a stream), a
+// completion that follows another in the same burst of events is
+// written at once and published at the end of the burst (see wtail); a
+// CQ that holds the clock, is armed or has a goroutine in Wait
+// publishes at once, and so does any CQ when the loop has little else
+// to do, so that a lone completion (a ping-pong's) is seen at once, and
+// the first of a burst, so that a completion that comes seldom (one per
+// many packets of a bulk transfer) is never held back.
 func (cq *CQ) push(wc WC, solicited bool) bool {
 	if cq.overflow.Load() || cq.dead.Load() {
 		return false
 	}
-	t := cq.tail.Load()
+	t := cq.wtail
 	if t-cq.seenHead >= cq.size {
 		cq.seenHead = cq.head.Load()
 	}
@@ -532,14 +568,69 @@ func (cq *CQ) push(wc WC, solicited bool) bool {
 		}
 	}
 	cq.ring[t&cq.mask] = wc
+	cq.wtail = t + 1
+	sol := solicited || wc.Status != WCSuccess
+	if !locked && !cq.armed.Load() && cq.waiters.Load() == 0 && cq.streaming() {
+		if cq.hot {
+			cq.defSol = cq.defSol || sol
+			return true
+		}
+		cq.hot = true
+		cq.e.fab.AtBurstEnd(cq.publishFn)
+	}
 	cq.tail.Store(t + 1)
+	cq.published(sol, locked)
+	return true
+}
+
+// streaming reports whether the event loop has a backlog of frames to
+// deliver of at least deferBacklog.
+func (cq *CQ) streaming() bool {
+	f := cq.e.fab
+	return f != nil && f.Backlog() >= deferBacklog
+}
+
+// deferBacklog is the loop's backlog of frame deliveries (emu.Fabric.Backlog)
+// from which push publishes completions once per burst.
+const deferBacklog = 16
+
+// publish makes the completions written since the last publication
+// visible (queued by push with emu.Fabric.AtBurstEnd) and ends the
+// burst's hold on publication.
+func (cq *CQ) publish() {
+	cq.hot = false
+	t := cq.wtail
+	if cq.tail.Load() == t {
+		return // a push published them already
+	}
+	locked := cq.holding.Load()
+	if locked {
+		// HoldClock was called since they were written: they take the
+		// clock hold with them, as push does.
+		cq.mu.Lock()
+		if cq.holdBox != nil && !cq.held {
+			cq.held = true
+			cq.holdBox.Push(struct{}{})
+		}
+	}
+	cq.tail.Store(t)
+	cq.published(false, locked)
+}
+
+// published fires the completion channel of an armed CQ and wakes a
+// waiter once completions were published; sol says whether the last one
+// was solicited or failed (those written and published with it are in
+// defSol). locked says the caller holds mu.
+func (cq *CQ) published(sol, locked bool) {
+	sol = sol || cq.defSol
+	cq.defSol = false
 	fire := false
 	if cq.armed.Load() {
 		if !locked {
 			cq.mu.Lock()
 			locked = true
 		}
-		fire = cq.armed.Load() && (!cq.solOnly || solicited || wc.Status != WCSuccess)
+		fire = cq.armed.Load() && (!cq.solOnly || sol)
 		if fire {
 			cq.armed.Store(false)
 		}
@@ -553,7 +644,6 @@ func (cq *CQ) push(wc WC, solicited bool) bool {
 		cq.mu.Unlock()
 	}
 	cq.wake()
-	return true
 }
 
 // Disarm takes back an arming of ReqNotify that has not fired yet. It

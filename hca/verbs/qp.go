@@ -54,10 +54,13 @@ type QP struct {
 	// retires.
 	sqUsed atomic.Int32
 	_      cacheLinePad
+	rq     recvRing
+	_      cacheLinePad
+
 	// unpublished counts WQEs retired and not yet taken off sqUsed
-	// (event loop only, see publishRetired).
+	// (event loop only, see publishRetired); it sits with the loop's
+	// fields, off the receive ring's line that posters write.
 	unpublished int32
-	rq          recvRing
 
 	// retired holds WQEs retired since the last doorbell (event loop
 	// only); take hands them back to freeWQEs under the lock it takes
@@ -105,26 +108,58 @@ type QP struct {
 }
 
 // sendWQE is a send work request the QP holds.
+//
+// Its fields are laid out by who writes them, as an adapter keeps the
+// WQE the host writes apart from the context it tracks the WQE with: the
+// posting goroutine writes only the request (wr and the scatter list, the
+// first two cache lines, and the inline data, which only inline
+// requests touch), and the event loop keeps its transport state on the
+// last line, which it clears itself when it retires the WQE (resetState)
+// so that a poster reusing the WQE never writes it. A WQE then crosses
+// from the posting core to the loop's once per message, two lines read,
+// instead of every line of it going back and forth (sendwqe_internal_test.go
+// checks the layout).
 type sendWQE struct {
-	wr  SendWR
-	sgl [2]SGE // storage of wr.SGL for short lists
+	// Written by the poster (newWQE, copyInline), read by the loop.
+	wr     SendWR
+	sgl    [2]SGE // storage of wr.SGL for short lists
+	inline []byte // the data of an inline WQE
+	ibuf   []byte // storage kept for inline data when the WQE is reused
+	_      [16]byte
+
+	// Event loop only; zero while the WQE is free (resetState).
+	//
 	// mr is the region of a one-entry SGL once checkLocal resolved it:
 	// each packet gathers from it without a lookup of the key, while it
 	// is not deregistered.
 	mr       *MR
-	inline   []byte // the data of an inline WQE
-	ibuf     []byte // storage kept for inline data when the WQE is reused
-	length   uint64
+	length   uint64 // the message's length (set by start, or udSend)
 	firstPSN uint32
 	npkts    uint32 // PSNs the message takes
 	sent     uint32 // packets (PSNs) sent in the current pass
-	started  bool
-	done     bool   // READ data or atomic result arrived
 	rdpkts   uint32 // READ response packets received in order
-	rdRetry  bool   // a READ request for the missing rest is out
 	status   WCStatus
 	msn      uint32        // message number (ssn when it started)
 	doneAt   time.Duration // UC/UD: when the last packet has left the port (fabric.Elapsed)
+	started  bool
+	done     bool // READ data or atomic result arrived
+	rdRetry  bool // a READ request for the missing rest is out
+}
+
+// resetState clears the loop's state of a WQE it retired, so that the
+// WQE is ready for reuse without the poster writing the loop's line.
+func (w *sendWQE) resetState() {
+	w.mr, w.length, w.firstPSN, w.npkts, w.sent, w.rdpkts = nil, 0, 0, 0, 0, 0
+	w.status, w.msn, w.doneAt, w.started, w.done, w.rdRetry = WCSuccess, 0, 0, false, false, false
+}
+
+// msgLen is the message's length: the inline data's, or the sum of the
+// scatter/gather list's (checkSend bounded it at post time).
+func (w *sendWQE) msgLen() uint64 {
+	if w.isInline() {
+		return uint64(len(w.inline))
+	}
+	return sglLen(w.wr.SGL)
 }
 
 // consumesRecv reports whether the message takes a receive WQE at the
@@ -645,6 +680,7 @@ func (qp *QP) retire(w *sendWQE) {
 	qp.retired = append(qp.retired, w)
 	qp.unpublished++
 	if w.status == WCSuccess && !qp.sigAll && w.wr.Flags&SendSignaled == 0 {
+		w.resetState()
 		return // unsignaled: no completion
 	}
 	// A host that polls this completion may post into the slots it
@@ -657,6 +693,7 @@ func (qp *QP) retire(w *sendWQE) {
 	if w.status == WCSuccess && w.wr.Opcode.isAtomic() {
 		wc.ByteLen = 8
 	}
+	w.resetState()
 	if !qp.scq.push(wc, false) {
 		qp.cqOverflow()
 	}
@@ -719,7 +756,7 @@ func (qp *QP) PostSend(wrs []SendWR) (int, error) {
 	used := int(qp.sqUsed.Load())
 	for i := range wrs {
 		wr := &wrs[i]
-		length, e := qp.checkSend(wr)
+		_, e := qp.checkSend(wr)
 		if e != nil {
 			err = fmt.Errorf("verbs: post send: wr %d: %w", i, e)
 			break
@@ -730,7 +767,7 @@ func (qp *QP) PostSend(wrs []SendWR) (int, error) {
 				break
 			}
 		}
-		w := qp.newWQE(wr, length)
+		w := qp.newWQE(wr)
 		if e := qp.copyInline(w, wr); e != nil {
 			qp.freeWQE(w)
 			err = fmt.Errorf("verbs: post send: wr %d: %w", i, e)
@@ -756,16 +793,21 @@ func (qp *QP) PostSend(wrs []SendWR) (int, error) {
 
 // newWQE takes a WQE from the QP's free list (qp.mu held) and fills it
 // from wr. A scatter/gather list of up to two entries is kept in the WQE
-// itself, so a steady stream of posts allocates nothing.
-func (qp *QP) newWQE(wr *SendWR, length uint64) *sendWQE {
+// itself, so a steady stream of posts allocates nothing. It writes only
+// the request's part of the WQE: the loop cleared its own part when it
+// retired it (see sendWQE).
+func (qp *QP) newWQE(wr *SendWR) *sendWQE {
 	var w *sendWQE
 	if n := len(qp.freeWQEs); n > 0 {
 		w = qp.freeWQEs[n-1]
 		qp.freeWQEs[n-1] = nil
 		qp.freeWQEs = qp.freeWQEs[:n-1]
-		*w = sendWQE{wr: *wr, sgl: w.sgl, ibuf: w.ibuf[:0], length: length}
+		w.wr = *wr
+		if w.inline != nil {
+			w.inline = nil
+		}
 	} else {
-		w = &sendWQE{wr: *wr, length: length}
+		w = &sendWQE{wr: *wr}
 	}
 	w.wr.SGL = nil
 	if len(wr.SGL) > 0 && !w.isInline() {
@@ -780,10 +822,14 @@ func (qp *QP) newWQE(wr *SendWR, length uint64) *sendWQE {
 }
 
 // freeWQE returns a WQE nobody refers to any more to the free list
-// (qp.mu held).
+// (qp.mu held). Its loop state was cleared when it retired; a UD WQE's
+// address handle is dropped so that the free list keeps none alive (a
+// check first, so that other WQEs' request lines are not written here).
 func (qp *QP) freeWQE(w *sendWQE) {
 	if len(qp.freeWQEs) < int(qp.cap.MaxSendWR) {
-		w.wr.AH, w.mr = nil, nil
+		if w.wr.AH != nil {
+			w.wr.AH = nil
+		}
 		qp.freeWQEs = append(qp.freeWQEs, w)
 	}
 }

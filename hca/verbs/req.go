@@ -386,6 +386,7 @@ func (qp *QP) start(w *sendWQE, mtu int) bool {
 		return false
 	}
 	w.started = true
+	w.length = w.msgLen()
 	w.firstPSN = qp.psn
 	switch {
 	case w.wr.Opcode.isAtomic():
@@ -628,6 +629,7 @@ func (qp *QP) ucSend(w *sendWQE) bool {
 // udSend sends a one-packet datagram and completes it.
 func (qp *QP) udSend(w *sendWQE) bool {
 	mtu := qp.mtu()
+	w.length = w.msgLen()
 	if w.length > uint64(mtu) {
 		w.status = WCLocLenErr
 		qp.toErrorOrSQE()

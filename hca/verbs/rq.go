@@ -38,8 +38,16 @@ type recvRing struct {
 	seenHead, seenTaken uint64
 	_                   cacheLinePad
 
+	// head and taken are written by the loop and read by posters that
+	// find the ring or the queue full (which a host keeping its receive
+	// queue topped up does on every post): on lines of their own, away
+	// from the loop's private fields below, so that those reads cost the
+	// loop one line to take back rather than the line it works on per
+	// message.
 	head  atomic.Uint64 // positions moved out of the ring (event loop)
 	taken atomic.Uint64 // WQEs taken by messages (event loop)
+	_     cacheLinePad
+
 	// back holds WQEs put back at the front (UC drops the message in
 	// progress, IBTA Vol 1 §9.8.2), the last one first; cache[ci:] the
 	// burst fetched from the ring. Event loop only.
