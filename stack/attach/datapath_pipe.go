@@ -169,6 +169,23 @@ func newDPPipe(conn net.Conn, r *bufio.Reader, stats *DataPathStats, limit int) 
 	return p
 }
 
+// hold keeps the queue from being written until release: the server
+// installs the session, so frames may be queued from then on, before it
+// writes the welcome, which must be the first message the client reads.
+func (p *dpPipe) hold() {
+	p.mu.Lock()
+	p.writing = true
+	p.mu.Unlock()
+}
+
+// release ends hold: what was queued meanwhile is written.
+func (p *dpPipe) release() {
+	p.mu.Lock()
+	p.writing = false
+	p.wakeLocked()
+	p.mu.Unlock()
+}
+
 // sendFrame queues a frame for the peer. It never blocks: beyond the
 // queue's bound the frame is dropped and counted, as a link whose
 // receiver has no room loses it; RC recovers by retransmission.

@@ -290,6 +290,9 @@ func (d *DataPathServer) serve(c net.Conn) {
 	}
 	ss.pipe = newDPPipe(c, r, &d.stats, d.cfg.QueueFrames)
 	ss.pipe.kick = d.s.fab.Post
+	// Frames for the port may be queued as soon as the session is
+	// installed; the welcome goes first.
+	ss.pipe.hold()
 	var w DataPathWelcomeMsg
 	var code DataPathRefuseCode
 	derr := d.s.fab.Do(func() {
@@ -328,6 +331,7 @@ func (d *DataPathServer) serve(c net.Conn) {
 		return
 	}
 	_ = c.SetDeadline(time.Time{})
+	ss.pipe.release()
 	d.stats.Attached.Add(1)
 	d.log.Info("attach: data path client attached", "node", n.topo.ID, "port", port.Num(), "peer", peer, "pid", h.PID)
 	go ss.pipe.writeLoop()

@@ -933,3 +933,53 @@ func TestDataPathReaderSlabs(t *testing.T) {
 		}
 	}
 }
+
+// TestDataPathHoldKeepsWelcomeFirst: frames queued for a port between
+// the session's install and the welcome (the loop may route frames to it
+// at once) are written only after release, so the client reads the
+// welcome first ("FRAME instead of welcome" otherwise), on the loop's
+// writev path and on the writer goroutine's.
+func TestDataPathHoldKeepsWelcomeFirst(t *testing.T) {
+	noLeaks(t)
+	for _, viaLoop := range []bool{true, false} {
+		a, b := dpSocketPair(t)
+		loop := newDPTestLoop()
+		var st DataPathStats
+		pa := newDPPipe(a, nil, &st, 1<<16)
+		if viaLoop {
+			pa.kick = loop.kick
+		}
+		pa.hold()
+		const n = 50
+		loop.do(func() {
+			for i := range n {
+				pa.sendFrame(testFrame(64, byte(i)))
+			}
+		})
+		loop.do(func() {}) // a flush the frames queued has run
+		welcome, err := AppendDataPathMsg(nil, DataPathWelcome, []byte("welcome"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := a.Write(welcome); err != nil {
+			t.Fatal(err)
+		}
+		pa.release()
+		wdone := make(chan struct{})
+		go func() { pa.writeLoop(); close(wdone) }()
+		r := bufio.NewReader(b)
+		_ = b.SetReadDeadline(time.Now().Add(10 * time.Second))
+		for i := range n + 1 {
+			typ, _, err := readDataPathMsg(r)
+			if err != nil {
+				t.Fatalf("via loop %v: message %d: %v", viaLoop, i, err)
+			}
+			if want := map[bool]DataPathMsgType{true: DataPathWelcome, false: DataPathFrame}[i == 0]; typ != want {
+				t.Fatalf("via loop %v: message %d is %s, want %s", viaLoop, i, typ, want)
+			}
+		}
+		pa.close(nil)
+		<-wdone
+		loop.stop()
+	}
+}
