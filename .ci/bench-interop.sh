@@ -6,7 +6,7 @@
 # the time of its MAD-bound phases from its own log timestamps (discovery:
 # "Entering DISCOVERING state" to "Entering MASTER state"; LFT distribution
 # and port activation: "minhop tables configured" to "SUBNET UP"), the
-# server's CPU time (user+sys, from /proc/PID/stat), its peak RSS (VmHWM),
+# server's CPU time (user+sys), its peak RSS (VmHWM),
 # SMPs served per second and CPU microseconds per SMP. The SMP count is
 # the number of MADs OpenSM sent, which ibemu serve counts; ibsim cannot
 # count them, so its rows use the count of the ibemu run of the same
@@ -21,6 +21,17 @@
 # processes) is a floor that any server moving the same datagrams through
 # the same sockets pays, so they show what part of the difference between
 # the servers is their own code.
+#
+# CPU time is read in nanoseconds: the sum over the server's threads of
+# the first field of /proc/PID/task/TID/schedstat (time on CPU), sampled
+# just before OpenSM starts and just before the server is stopped. (It
+# matches `perf stat -e task-clock -p PID` over the same span; /proc/PID/stat
+# counts in clock ticks, 10 ms, which is 0.5 us per SMP at 648 HCAs.) The
+# sum misses threads that exited before a sample: Go's runtime seldom ends
+# its threads and ibsim has one. The user/sys split comes from utime and
+# stime of /proc/PID/stat, in ticks, applied to the precise total: usr-us
+# is cpu-us/smp times utime/(utime+stime) over the same span, so the two
+# split columns are as coarse as the ticks but add up to the precise one.
 #
 # Usage: .ci/bench-interop.sh [SIZES...]   SIZES: 648 11664 (default both)
 # Env: IBEMU (default bin/ibemu), RUNS (runs per server, default 1),
@@ -47,7 +58,10 @@ cleanup() {
 }
 trap cleanup EXIT
 
-clk=$(getconf CLK_TCK)
+# cpu_ns PID: nanoseconds on CPU of PID's live threads (schedstat).
+cpu_ns() {
+  cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{ s += $1 } END { printf "%.0f\n", s }'
+}
 
 # secs LOGLINE: seconds since midnight of an OpenSM log line's timestamp.
 secs() { awk '{split($3, t, ":"); printf "%.6f\n", t[1]*3600 + t[2]*60 + t[3] + $4/1e6}'; }
@@ -102,11 +116,13 @@ for size in "${sizes[@]}"; do
       server_pid=$!
       wait_sock "$sock"
       read -r ut0 st0 < <(awk '{print $14, $15}' "/proc/$server_pid/stat")
+      ns0=$(cpu_ns "$server_pid")
       start=$(date +%s.%N)
       # shellcheck disable=SC2086
       (cd "$dir" && LD_PRELOAD=$UMAD2SIM IBSIM_SOCKNAME=$sock OSM_TMP_DIR=$dir OSM_CACHE_DIR=$dir \
         timeout 1200 opensm -o -f "$dir/opensm.log" ${OPENSM_ARGS:-} >"$dir/opensm.out" 2>&1) || true
       end=$(date +%s.%N)
+      ns=$(cpu_ns "$server_pid")
       read -r ut st < <(awk '{print $14, $15}' "/proc/$server_pid/stat")
       rss=$(awk '/VmHWM/ {printf "%.1f", $2/1024}' "/proc/$server_pid/status")
       if [ "$server" = ibsim ]; then kill -TERM "$server_pid"; else kill -INT "$server_pid"; fi
@@ -118,28 +134,30 @@ for size in "${sizes[@]}"; do
         continue
       fi
       wall=$(awk -v a="$start" -v b="$end" 'BEGIN { printf "%.3f", b - a }')
-      cpu=$(awk -v u="$ut" -v s="$st" -v c="$clk" 'BEGIN { printf "%.3f", (u + s) / c }')
-      runcpu=$(awk -v u="$((ut - ut0))" -v s="$((st - st0))" -v c="$clk" 'BEGIN { printf "%.3f", (u + s) / c }')
+      cpu=$(awk -v t="$ns" 'BEGIN { printf "%.3f", t / 1e9 }')
+      runcpu=$(awk -v a="$ns0" -v b="$ns" 'BEGIN { printf "%.3f", (b - a) / 1e9 }')
       disc=$(phase "$dir/opensm.log" "Entering DISCOVERING state" "Entering MASTER state")
       lft=$(phase "$dir/opensm.log" "tables configured on all switches" "SUBNET UP")
       if [ "$server" = ibemu ]; then
         smps[$size]=$(sed -n 's/^# ibemu serve: \([0-9]*\) datagrams from clients.*/\1/p' "$dir/server.out")
       fi
       n=${smps[$size]:-0}
-      # persmp TICKS: clock ticks of CPU as microseconds per SMP.
-      persmp() { awk -v n="$n" -v t="$1" -v c="$clk" 'BEGIN { if (n > 0) printf "%.2f", t / c * 1e6 / n; else print "-" }'; }
-      usr=$(persmp "$ut")
-      sys=$(persmp "$st")
-      runusr=$(persmp "$((ut - ut0))")
-      runsys=$(persmp "$((st - st0))")
+      # persmp NS: nanoseconds of CPU as microseconds per SMP.
+      persmp() { awk -v n="$n" -v t="$1" 'BEGIN { if (n > 0) printf "%.2f", t / 1e3 / n; else print "-" }'; }
+      # share NS U S: the part U/(U+S) of NS (the tick-based user or kernel share).
+      share() { awk -v t="$1" -v u="$2" -v s="$3" 'BEGIN { if (u + s > 0) printf "%.0f", t * u / (u + s); else print 0 }'; }
+      usr=$(persmp "$(share "$ns" "$ut" "$st")")
+      sys=$(persmp "$(share "$ns" "$st" "$ut")")
+      runusr=$(persmp "$(share "$((ns - ns0))" "$((ut - ut0))" "$((st - st0))")")
+      runsys=$(persmp "$(share "$((ns - ns0))" "$((st - st0))" "$((ut - ut0))")")
       rate=$(awk -v n="$n" -v w="$wall" 'BEGIN { if (w > 0 && n > 0) printf "%.0f", n / w; else print "-" }')
-      per=$(awk -v n="$n" -v c="$cpu" 'BEGIN { if (n > 0) printf "%.2f", c * 1e6 / n; else print "-" }')
-      runper=$(awk -v n="$n" -v c="$runcpu" 'BEGIN { if (n > 0) printf "%.2f", c * 1e6 / n; else print "-" }')
+      per=$(persmp "$ns")
+      runper=$(persmp "$((ns - ns0))")
       # shellcheck disable=SC2059
       printf "$row" "$size" "$server" "$wall" "$disc" "$lft" "$cpu" "$rss" "$rate" "$per" "$usr" "$sys" \
         "$runcpu" "$runper" "$runusr" "$runsys"
     done
   done
 done
-echo "# usr-us and sys-us: user and kernel CPU microseconds per SMP (whole life); run-usr and run-sys: the same while OpenSM ran"
+echo "# cpu and run-cpu: ns on CPU from /proc/PID/task/*/schedstat; usr-us and sys-us: user and kernel CPU microseconds per SMP (whole life, split by the tick ratio of /proc/PID/stat); run-usr and run-sys: the same while OpenSM ran"
 echo "# SMP counts (from ibemu serve, also used for ibsim): $(for k in "${!smps[@]}"; do printf '%s=%s ' "$k" "${smps[$k]}"; done)"

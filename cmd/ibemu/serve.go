@@ -54,10 +54,13 @@ func runServe(stdout, stderr io.Writer, args []string) error {
 		return err
 	}
 	if os.Getenv("GOMAXPROCS") == "" {
-		// The fabric runs on one event loop; with one P a client's MAD and
-		// its answer never cross threads (measured: a fifth less CPU per
-		// SMP than with two).
-		defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+		// The fabric runs on one event loop, which the first client's
+		// reader runs inline while it sleeps in its socket between
+		// batches, keeping its P (stack/attach: takeBlockingReader); a
+		// second P serves everything else (the control socket, other
+		// clients, timers) meanwhile. More would only let goroutines wake
+		// more threads.
+		defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(2))
 	}
 	level := new(slog.LevelVar)
 	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))

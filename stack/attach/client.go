@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"net"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -21,6 +22,11 @@ import (
 // the reader goroutine takes every datagram the socket holds in one call
 // (recvmmsg on Linux) and runs the whole batch as one event of the event
 // loop, on its own goroutine when the loop is idle (emu.Fabric.Enter).
+// On Linux the first client's socket is taken out of the runtime's
+// network poller (ownSocket, Server.takeBlockingReader) and its reader
+// sleeps in recvmmsg itself, so a batch costs one system call to read and
+// one to write the answers, and no thread of the runtime wakes for it but
+// the reader's.
 // The loop writes each answer to the socket itself, without waiting, the
 // moment the fabric produces it, as ibsim's loop does: no
 // goroutine is woken per answer, and the answer leaves at once (an SM
@@ -37,7 +43,10 @@ type client struct {
 	point *attachPoint
 	conn  net.Conn
 	raw   syscall.RawConn // conn's descriptor, for batched reads and writes
-	out   *outQueue
+	// sock, when not nil, is the data socket taken out of the network
+	// poller (Linux: see ownSocket); conn and raw are nil then.
+	sock *ownSocket
+	out  *outQueue
 
 	closed atomic.Bool
 	sent   atomic.Uint64 // datagrams received from the client
@@ -187,6 +196,9 @@ func (c *client) take(b *rxBatch, n int) bool {
 // loop in order, a batch of everything that has arrived per event.
 func (c *client) readLoop() {
 	defer c.s.wg.Done()
+	if c.sock != nil {
+		defer c.sock.release()
+	}
 	for {
 		err := c.readBatches()
 		if err == nil || c.closed.Load() || errors.Is(err, net.ErrClosed) {
@@ -210,6 +222,9 @@ func (c *client) readLoop() {
 // holds, and only then waits for more; elsewhere one blocking read per
 // datagram.
 func (c *client) readBatches() error {
+	if c.sock != nil {
+		return c.readBlocking()
+	}
 	if c.raw == nil || !batchedIO {
 		return c.readEach()
 	}
@@ -245,6 +260,50 @@ func (c *client) readBatches() error {
 	return rerr
 }
 
+// readBlocking is readBatches on a socket out of the network poller
+// (ownSocket): the reader sleeps in recvmmsg itself (MSG_WAITFORONE)
+// rather than parked in the poller, so a batch costs one system call
+// instead of an epoll_pwait and a recvmmsg, and no scheduler work
+// (netpoll, findRunnable, parking and readying the goroutine) around it.
+// It returns nil once the client is closed (removeClient shuts the socket
+// down, which wakes it).
+func (c *client) readBlocking() error {
+	fd := uintptr(c.sock.fd)
+	v := new(ioVec)
+	b := rxPool.Get().(*rxBatch)
+	defer func() { rxPool.Put(b) }()
+	yielded := time.Now()
+	for {
+		n, err := v.recvBatchWait(fd, b)
+		if c.closed.Load() {
+			return nil
+		}
+		switch {
+		case err == syscall.EAGAIN || err == syscall.EINTR:
+			c.s.stats.Wakeups.Add(1)
+			continue
+		case err != nil:
+			return err
+		}
+		c.s.stats.Reads.Add(1)
+		if c.take(b, n) {
+			b = rxPool.Get().(*rxBatch)
+		}
+		if now := time.Now(); now.Sub(yielded) >= yieldEvery {
+			// A goroutine that never yields looks stuck to the runtime's
+			// monitor, which then preempts it every 10ms, takes its
+			// processor away in the middle of a system call, and polls
+			// at its fastest for a while after each time.
+			yielded = now
+			runtime.Gosched()
+		}
+	}
+}
+
+// yieldEvery is how often a blocking reader yields its processor while
+// it has datagrams to take (see readBlocking).
+const yieldEvery = 2 * time.Millisecond
+
 // readEach is readBatches with one blocking read per datagram.
 func (c *client) readEach() error {
 	for {
@@ -267,6 +326,9 @@ func (c *client) readEach() error {
 // the client.
 func (c *client) writeLoop() {
 	defer c.s.wg.Done()
+	if c.sock != nil {
+		defer c.sock.release()
+	}
 	w := &writer{c: c}
 	w.fn = w.write
 	for {
@@ -301,6 +363,9 @@ type writer struct {
 // order.
 func (w *writer) writeAll(batch []byte) error {
 	c := w.c
+	if c.sock != nil {
+		return w.writeBlocking(batch)
+	}
 	if c.raw == nil || !batchedIO {
 		for off := 0; off < len(batch); off += DatagramSize {
 			if _, err := c.conn.Write(batch[off : off+DatagramSize]); err != nil {
@@ -317,6 +382,28 @@ func (w *writer) writeAll(batch []byte) error {
 		return err
 	}
 	return w.err
+}
+
+// writeBlocking is writeAll on a socket out of the network poller
+// (ownSocket): the writer sleeps in sendmmsg while the client's socket is
+// full. It gives up, with nil, once the client is closed.
+func (w *writer) writeBlocking(batch []byte) error {
+	c := w.c
+	for len(batch) > 0 {
+		n, err := w.v.sendBatchWait(uintptr(c.sock.fd), batch)
+		if c.closed.Load() {
+			return nil
+		}
+		switch {
+		case err == syscall.EAGAIN || err == syscall.EINTR:
+			continue
+		case err != nil:
+			return err
+		}
+		c.s.stats.Writes.Add(1)
+		batch = batch[n*DatagramSize:]
+	}
+	return nil
 }
 
 // write is what the raw descriptor runs: it writes w.batch without
@@ -353,7 +440,7 @@ type directSender struct {
 // setDirect gives c's outQueue its direct send functions, when c's socket
 // is written through its raw descriptor.
 func (c *client) setDirect() {
-	if c.raw == nil || !batchedIO {
+	if c.sock == nil && (c.raw == nil || !batchedIO) {
 		return
 	}
 	ds := &directSender{c: c}
@@ -369,11 +456,7 @@ func (ds *directSender) sendMany(batch []byte) int {
 	sent := 0
 	for len(batch) > 0 {
 		ds.d, ds.err, ds.n = batch, nil, 0
-		err := ds.c.raw.Write(ds.fnMany)
-		ds.d = nil
-		if err == nil {
-			err = ds.err
-		}
+		err := ds.do(ds.fnMany)
 		if err != nil || ds.n == 0 {
 			break
 		}
@@ -386,6 +469,22 @@ func (ds *directSender) sendMany(batch []byte) int {
 	return sent
 }
 
+// do runs fn, one try of a write of ds.d, on the socket's descriptor and
+// returns its error.
+func (ds *directSender) do(fn func(fd uintptr) bool) error {
+	var err error
+	if s := ds.c.sock; s != nil {
+		fn(uintptr(s.fd))
+	} else {
+		err = ds.c.raw.Write(fn)
+	}
+	ds.d = nil
+	if err == nil {
+		err = ds.err
+	}
+	return err
+}
+
 // writeMany is what the raw descriptor runs for sendMany: one try.
 func (ds *directSender) writeMany(fd uintptr) bool {
 	ds.n, ds.err = ds.v.sendBatch(fd, ds.d)
@@ -395,12 +494,7 @@ func (ds *directSender) writeMany(fd uintptr) bool {
 // send writes d now, or fails (syscall.EAGAIN when the socket is full).
 func (ds *directSender) send(d Datagram) error {
 	ds.d, ds.err = d, nil
-	err := ds.c.raw.Write(ds.fn)
-	ds.d = nil
-	if err == nil {
-		err = ds.err
-	}
-	if err != nil {
+	if err := ds.do(ds.fn); err != nil {
 		return err
 	}
 	ds.c.recvd.Add(1)

@@ -12,10 +12,11 @@
 //     GET_PORTINFO, GET_PKEYS, SET_ISSM, GET_PORT, GET_GID, GET_GUID) and
 //     data datagrams (sim_request, 288 bytes: address, status and a 256-byte
 //     MAD). The decoders never panic and are fuzzed.
-//   - The server (server.go, point.go, swhost.go, client.go, netio*.go): the
-//     sockets (abstract unix datagram sockets named from IBSIM_SOCKNAME on
-//     Linux, or UDP on loopback in remote mode), any number of clients (slot
-//     i is "<base>:out<i>" or port P+1+i), attach by node id,
+//   - The server (server.go, point.go, swhost.go, client.go, netio*.go,
+//     rawio*.go, sock*.go): the sockets (abstract unix datagram sockets
+//     named from IBSIM_SOCKNAME on Linux, or UDP on loopback in remote
+//     mode), any number of clients (slot i is "<base>:out<i>" or port
+//     P+1+i), attach by node id,
 //     NodeDescription or "id[port]", control replies built from the current
 //     emulated state, and the data path. A client's MADs enter the fabric as
 //     the attach port's host sends them: through the HCA's host agent
@@ -31,8 +32,12 @@
 //     answer comes, which OpenSM's umad layer relies on. Nothing blocks the
 //     event loop on a client: slow clients only grow their own queues, so
 //     OpenSM with hundreds of SMPs outstanding (--maxsmps 0) is served in
-//     full. Clients that vanish are detected and dropped; their SM role and
-//     agents go with them.
+//     full. On Linux (GOMAXPROCS 2 or more) the first client's data
+//     socket is out of the runtime's network poller: its reader sleeps in
+//     recvmmsg and runs each batch inline on the event loop, and the
+//     answers leave in one sendmmsg (Config.PollReads keeps every client
+//     in the poller). Clients that vanish are detected and dropped; their
+//     SM role and agents go with them.
 //   - The console (console.go): ibsim's commands with ibsim's syntax (Dump,
 //     Route, Link, Unlink, ReLink, Clear, Guid, Error, Baselid,
 //     PerformanceSet, Verbose, Wait, Attached, X, Help, Quit, !file), plus

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -73,6 +74,12 @@ type Config struct {
 	// LogLevel, when set, is the level of Logger's handler; the console's
 	// Verbose command changes it.
 	LogLevel *slog.LevelVar
+	// PollReads makes every client's reader wait for datagrams in the
+	// runtime's network poller, as on platforms without blocking batched
+	// reads. By default, on Linux with GOMAXPROCS 2 or more, the reader of
+	// one client at a time (the first to attach, while it stays) sleeps in
+	// its socket instead, which costs less CPU per datagram.
+	PollReads bool
 	// OnQuit is called when a console Quit command runs (default: nothing;
 	// the command only reports it).
 	OnQuit func()
@@ -107,7 +114,10 @@ type Server struct {
 	wg      sync.WaitGroup
 	done    chan struct{}
 	verbose atomic.Int32
-	started time.Time
+	// blockingReader is set while a client's reader sleeps in its socket
+	// (takeBlockingReader).
+	blockingReader atomic.Bool
+	started        time.Time
 
 	stats Stats
 }
@@ -430,10 +440,23 @@ func (s *Server) connect(c Ctl, from net.Addr) error {
 		s.mu.Unlock()
 		return fmt.Errorf("attach: connect from %s: %w", from, err)
 	}
-	cl.conn = conn
-	if sc, ok := conn.(syscall.Conn); ok {
-		if rc, err := sc.SyscallConn(); err == nil {
-			cl.raw = rc
+	if s.takeBlockingReader() {
+		sock, err := takeSocket(conn)
+		if err != nil {
+			s.blockingReader.Store(false)
+			s.mu.Lock()
+			s.clients[slot] = nil
+			s.mu.Unlock()
+			return fmt.Errorf("attach: connect from %s: %w", from, err)
+		}
+		sock.onClose = func() { s.freeSlot(cl) }
+		cl.sock = sock
+	} else {
+		cl.conn = conn
+		if sc, ok := conn.(syscall.Conn); ok {
+			if rc, err := sc.SyscallConn(); err == nil {
+				cl.raw = rc
+			}
 		}
 	}
 	cl.setDirect()
@@ -443,10 +466,14 @@ func (s *Server) connect(c Ctl, from net.Addr) error {
 			ap.setISSM(cl, true)
 		}
 	}); err != nil {
-		_ = conn.Close()
+		cl.closeSocket()
 		return err
 	}
 	s.stats.Connects.Add(1)
+	if cl.sock != nil {
+		cl.sock.acquire() // the reader's
+		cl.sock.acquire() // the writer's
+	}
 	s.wg.Add(2)
 	go cl.readLoop()
 	go cl.writeLoop()
@@ -478,13 +505,46 @@ func (s *Server) removeClient(cl *client) {
 		return
 	}
 	_ = s.fab.Do(func() { cl.point.remove(cl) })
+	if cl.sock == nil {
+		// Out of the poller the slot is freed when its socket is closed
+		// (freeSlot): its name stays bound until then.
+		s.freeSlot(cl)
+	}
+	cl.out.close()
+	cl.closeSocket()
+}
+
+// freeSlot frees cl's slot for the next client.
+func (s *Server) freeSlot(cl *client) {
 	s.mu.Lock()
 	if cl.slot < len(s.clients) && s.clients[cl.slot] == cl {
 		s.clients[cl.slot] = nil
 	}
 	s.mu.Unlock()
-	cl.out.close()
-	if cl.conn != nil {
+}
+
+// takeBlockingReader reports whether the client attaching now gets a
+// reader that sleeps in its socket (ownSocket) rather than in the network
+// poller. One client at a time does, and only with two processors or
+// more: a sleeping reader keeps its processor (the runtime takes it back
+// only after a while), so everything else (the control socket, the other
+// clients, timers) runs on another one. The first client is the one to
+// favour: an SM, attached before the diagnostics come and go.
+func (s *Server) takeBlockingReader() bool {
+	return blockingReads && !s.cfg.PollReads && runtime.GOMAXPROCS(0) >= 2 &&
+		s.blockingReader.CompareAndSwap(false, true)
+}
+
+// closeSocket closes cl's data socket, or, out of the network poller,
+// shuts it down and lets go of it (its reader and writer close it when
+// they have let go too), and lets the next client have a blocking reader.
+func (cl *client) closeSocket() {
+	switch {
+	case cl.sock != nil:
+		cl.sock.shutdown()
+		cl.sock.release()
+		cl.s.blockingReader.Store(false)
+	case cl.conn != nil:
 		_ = cl.conn.Close()
 	}
 }
