@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ibemu/ibemu/stack/sm"
 )
 
 func TestSMUsageErrors(t *testing.T) {
@@ -53,5 +55,29 @@ func TestSMUmadWithoutHardware(t *testing.T) {
 	_, errOut, code := runCmd(t, "sm", "--once", "--umad", "nosuchca0:1")
 	if code != 1 || !strings.HasPrefix(errOut, "ibemu sm: ") || !strings.Contains(errOut, "nosuchca0") {
 		t.Fatalf("exit %d, stderr %q; want exit 1 and an error naming the CA", code, errOut)
+	}
+}
+
+// TestFailingProblems: a min-hop credit loop closed only by the routes
+// towards switch LIDs does not fail `ibemu sm --once`; one in the CA-to-CA
+// routes and every other problem does.
+func TestFailingProblems(t *testing.T) {
+	switchOnly := &sm.CreditLoopError{Links: 4, SwitchLIDsOnly: true}
+	caLoop := &sm.CreditLoopError{Links: 6}
+	other := fmt.Errorf("sm: port 3 of x: %w", sm.ErrNoLocalPort)
+	for _, tc := range []struct {
+		problems []error
+		want     int
+	}{
+		{nil, 0},
+		{[]error{switchOnly}, 0},
+		{[]error{fmt.Errorf("wrapped: %w", switchOnly)}, 0},
+		{[]error{caLoop}, 1},
+		{[]error{switchOnly, other}, 1},
+		{[]error{caLoop, other}, 2},
+	} {
+		if got := failingProblems(&sm.Subnet{Problems: tc.problems}); got != tc.want {
+			t.Errorf("failingProblems(%v) = %d, want %d", tc.problems, got, tc.want)
+		}
 	}
 }

@@ -32,18 +32,36 @@ type upRun struct {
 	from   *fabric.HCA
 	subnet *sm.Subnet
 	wall   time.Duration
-	// down lists the cabled ports that are not Active.
+	// down lists the cabled ports that are not Active, in every subnet
+	// an SM ran on.
 	down []string
 	// reached counts the LIDs a LID-routed SMP reached; unreached lists
 	// the others.
 	reached   int
 	unreached []string
 	frames    int
+	// more are the other subnets of the fabric (the second rail of
+	// dual-rail HCAs, the second cable of CAs wired back to back), each
+	// brought up by an SM of its own.
+	more []*upSubnet
+	// unmanaged lists cabled ports in subnets without a CA port an SM
+	// could run on (switches cabled only to each other).
+	unmanaged []string
+}
+
+// upSubnet is one further subnet bringUp brought up.
+type upSubnet struct {
+	from   *fabric.HCA
+	subnet *sm.Subnet
 }
 
 // bringUp builds t in-process, runs one heavy sweep of the subnet manager
 // from the first HCA (or o.from), checks that every cabled port is Active
-// and that LID-routed SMPs reach every LID, and stops the fabric.
+// and that LID-routed SMPs reach every LID, and stops the fabric. A fabric
+// of several subnets (CA ports do not forward, so each rail of a dual-rail
+// fabric is a subnet of its own) gets one SM per subnet, each on the first
+// cabled CA port of its subnet in node order, as one OpenSM per rail would
+// run; the checks cover every subnet.
 func bringUp(ctx context.Context, t *topology.Topology, o upOpts) (*upRun, error) {
 	ses, err := openSession(ctx, t, o.from, 0, o.capture, "the subnet manager")
 	if err != nil {
@@ -51,26 +69,55 @@ func bringUp(ctx context.Context, t *topology.Topology, o upOpts) (*upRun, error
 	}
 	defer ses.close()
 	fab, from, port := ses.fab, ses.from, ses.port
-	tr := mad.NewInProcess(fab.Emu, from.Device, port)
-	m, err := sm.New(tr, o.cfg)
-	if err != nil {
-		return nil, err
-	}
-	defer m.Close()
 	run := &upRun{fab: fab, from: from}
-	start := time.Now()
-	sn, err := m.Sweep(ctx)
-	run.wall = time.Since(start)
+	covered := make(map[*topology.Port]bool)
+	cover := func(h *fabric.HCA, num int) {
+		for _, n := range t.Reachable(h.Topo.Ports[num]).Nodes {
+			tn := t.NodeByID(n.ID)
+			for i, p := range n.Ports {
+				if p != nil && p.Remote != nil {
+					covered[tn.Ports[i]] = true
+				}
+			}
+		}
+	}
+	sn, wall, err := upOne(ctx, fab, from, port, o, run)
+	run.wall = wall
 	if err != nil {
 		return nil, err
 	}
 	run.subnet = sn
+	cover(from, port)
+	for _, n := range t.Nodes {
+		if n.IsSwitch() {
+			continue
+		}
+		for _, p := range n.Ports[1:] {
+			if p.Remote == nil || covered[p] {
+				continue
+			}
+			h := fab.HCA(n.ID)
+			if h == nil {
+				continue
+			}
+			sn, _, err := upOne(ctx, fab, h, p.Num, o, run)
+			if err != nil {
+				return nil, fmt.Errorf("subnet of %s port %d: %w", n.Desc, p.Num, err)
+			}
+			run.more = append(run.more, &upSubnet{from: h, subnet: sn})
+			cover(h, p.Num)
+		}
+	}
 	// Every cabled port must be Active.
 	err = fab.Emu.Do(func() {
 		for _, n := range t.Nodes {
 			en := fab.Node(n.ID)
 			for _, p := range n.Ports {
 				if p == nil || p.Num == 0 || p.Remote == nil || en == nil {
+					continue
+				}
+				if !covered[p] {
+					run.unmanaged = append(run.unmanaged, fmt.Sprintf("%s port %d", n.Desc, p.Num))
 					continue
 				}
 				if st := en.Port(p.Num).State(); st != wire.PortStateActive {
@@ -82,12 +129,34 @@ func bringUp(ctx context.Context, t *topology.Topology, o upOpts) (*upRun, error
 	if err != nil {
 		return nil, err
 	}
+	if run.frames, err = ses.close(); err != nil {
+		return nil, err
+	}
+	return run, nil
+}
+
+// upOne runs one heavy sweep of an SM on port num of h and the traffic
+// check of the subnet it brought up, adding the check's results to run. It
+// returns the subnet and the wall time of the sweep.
+func upOne(ctx context.Context, fab *fabric.Fabric, h *fabric.HCA, num int, o upOpts, run *upRun) (*sm.Subnet, time.Duration, error) {
+	tr := mad.NewInProcess(fab.Emu, h.Device, num)
+	m, err := sm.New(tr, o.cfg)
+	if err != nil {
+		return nil, 0, err
+	}
+	defer m.Close()
+	start := time.Now()
+	sn, err := m.Sweep(ctx)
+	wall := time.Since(start)
+	if err != nil {
+		return nil, 0, err
+	}
 	// Traffic check: a LID-routed NodeInfo to every LID crosses the LFTs
 	// the SM wrote.
 	a, err := mad.NewAgent(tr, mad.Registration{QPN: 0, Class: wire.MgmtClassSubnLID, ClassVersion: wire.SMPClassVersion},
 		mad.Options{Window: 64})
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	defer a.Close()
 	var reqs []mad.Request
@@ -97,7 +166,7 @@ func bringUp(ctx context.Context, t *topology.Topology, o upOpts) (*upRun, error
 		for off := range wire.LID(1) << p.LMC {
 			r, err := a.SMPRequest(mad.LIDRoute(p.LID+off), wire.MethodGet, wire.AttrNodeInfo, 0, nil)
 			if err != nil {
-				return nil, err
+				return nil, 0, err
 			}
 			reqs, want, lids = append(reqs, r), append(want, p), append(lids, p.LID+off)
 		}
@@ -118,10 +187,7 @@ func bringUp(ctx context.Context, t *topology.Topology, o upOpts) (*upRun, error
 			run.unreached = append(run.unreached, fmt.Sprintf("lid %d (%s)", lids[i], want[i]))
 		}
 	}
-	if run.frames, err = ses.close(); err != nil {
-		return nil, err
-	}
-	return run, nil
+	return sn, wall, nil
 }
 
 // runUp implements `ibemu up [TOPOLOGY]`.
@@ -239,7 +305,16 @@ func printUp(w io.Writer, run *upRun, r sm.Routing) {
 	fmt.Fprintf(w, "lids: %d-%d (LMC %d), sm lid %d\n", lo, hi, sn.LMC, sn.Local.LID)
 	fmt.Fprintf(w, "routing: %s, lft top %d\n", r, len(sn.ByLID)-1)
 	fmt.Fprintf(w, "time: %v wall\n", run.wall.Round(time.Microsecond))
+	for _, m := range run.more {
+		fmt.Fprintf(w, "another subnet: subnet manager on %q port %d: %d nodes, %d end ports with LIDs, longest route %d hops\n",
+			m.from.Topo.Desc, m.subnet.Local.Num, len(m.subnet.Nodes), len(m.subnet.EndPorts()), m.subnet.MaxHops)
+	}
 	fmt.Fprintf(w, "traffic check: %d of %d lids answered LID-routed SMPs\n", run.reached, run.reached+len(run.unreached))
+	if len(run.unmanaged) > 0 {
+		sort.Strings(run.unmanaged)
+		fmt.Fprintf(w, "%d cabled ports are in subnets without a CA port to run a subnet manager on: %s\n",
+			len(run.unmanaged), strings.Join(run.unmanaged, ", "))
+	}
 	if len(run.down) == 0 {
 		fmt.Fprintln(w, "all cabled ports are Active")
 	} else {
@@ -260,11 +335,16 @@ func printUp(w io.Writer, run *upRun, r sm.Routing) {
 		}
 		fmt.Fprintf(w, "  unreachable: %s\n", u)
 	}
-	if len(sn.Problems) > 0 {
-		fmt.Fprintf(w, "%d problems during the sweep:\n", len(sn.Problems))
-		for i, p := range sn.Problems {
+	var problems []error
+	problems = append(problems, sn.Problems...)
+	for _, m := range run.more {
+		problems = append(problems, m.subnet.Problems...)
+	}
+	if len(problems) > 0 {
+		fmt.Fprintf(w, "%d problems during the sweep:\n", len(problems))
+		for i, p := range problems {
 			if i == 10 {
-				fmt.Fprintf(w, "  ... and %d more\n", len(sn.Problems)-10)
+				fmt.Fprintf(w, "  ... and %d more\n", len(problems)-10)
 				break
 			}
 			fmt.Fprintf(w, "  %v\n", strings.TrimPrefix(p.Error(), "sm: "))

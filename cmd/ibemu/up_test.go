@@ -55,3 +55,107 @@ func TestUpBadPartitionFile(t *testing.T) {
 		t.Errorf("unknown routing: exit %d, want 2", code)
 	}
 }
+
+// TestUpEverySubnet: a fabric of several subnets (the two rails of a
+// dual-rail fabric; two CAs cabled back to back twice) gets an SM per
+// subnet, and every cabled port comes up; an uncabled switch and CA ports
+// are no obstacle. Shapes from testdata with a credit-loop-free routing.
+func TestUpEverySubnet(t *testing.T) {
+	for _, tc := range []struct {
+		file  string
+		want  []string
+		extra int // subnets beyond the first
+	}{
+		{"dualrail.net", []string{"2 switches, 3 HCAs, 6 links", "traffic check: 8 of 8 lids", `another subnet: subnet manager on "hca1" port 2: 4 nodes`}, 1},
+		{"backtoback.net", []string{"0 switches, 2 HCAs, 2 links", "traffic check: 4 of 4 lids", `another subnet: subnet manager on "left" port 2: 2 nodes`}, 1},
+		{"unconnected.net", []string{"2 switches, 3 HCAs, 2 links", "traffic check: 3 of 3 lids"}, 0},
+		{"highports.net", []string{"traffic check: 5 of 5 lids"}, 0},
+		{"switch36.net", []string{"1 switches, 36 HCAs, 36 links", "traffic check: 37 of 37 lids"}, 0},
+	} {
+		t.Run(tc.file, func(t *testing.T) {
+			out, errOut, code := runCmd(t, "up", filepath.Join("testdata", tc.file), "--routing", "updn")
+			if code != 0 {
+				t.Fatalf("up exit %d: %s\n%s", code, errOut, out)
+			}
+			for _, want := range append(tc.want, "all cabled ports are Active") {
+				if !strings.Contains(out, want) {
+					t.Errorf("up output lacks %q:\n%s", want, out)
+				}
+			}
+			if got := strings.Count(out, "another subnet:"); got != tc.extra {
+				t.Errorf("%d further subnets, want %d:\n%s", got, tc.extra, out)
+			}
+			if strings.Contains(out, "problems during the sweep") {
+				t.Errorf("problems reported:\n%s", out)
+			}
+		})
+	}
+}
+
+// TestUpSwitchOnlyIsland: cabled switches that no CA reaches cannot be
+// brought up by any SM; up says so and still succeeds for the rest.
+func TestUpSwitchOnlyIsland(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "island.net")
+	if err := os.WriteFile(file, []byte(`Switch 4 "sw"
+[1] "h"[1]
+
+Switch 4 "islandA"
+[1] "islandB"[2]
+
+Switch 4 "islandB"
+[2] "islandA"[1]
+
+Hca 1 "h"
+[1] "sw"[1]
+`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, errOut, code := runCmd(t, "up", file)
+	if code != 0 {
+		t.Fatalf("up exit %d: %s\n%s", code, errOut, out)
+	}
+	for _, want := range []string{"all cabled ports are Active",
+		"2 cabled ports are in subnets without a CA port to run a subnet manager on: islandA port 1, islandB port 2"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("up output lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+// TestUpMinHopCreditLoopWarnings: min-hop's credit loops are reported as
+// problems, and the report says whether the CA-to-CA routes loop (a
+// torus) or only the routes towards switch LIDs do (a three-level fat
+// tree); the subnet comes up either way.
+func TestUpMinHopCreditLoopWarnings(t *testing.T) {
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		name, gen  []string
+		switchOnly bool
+	}{
+		{[]string{"torus"}, []string{"torus", "--dims", "4x4", "--hcas", "1"}, false},
+		{[]string{"fattree3"}, []string{"fattree", "--levels", "3", "--radix", "4"}, true},
+	} {
+		t.Run(tc.name[0], func(t *testing.T) {
+			out, errOut, code := runCmd(t, append([]string{"topo", "gen"}, tc.gen...)...)
+			if code != 0 {
+				t.Fatalf("topo gen: %s", errOut)
+			}
+			file := filepath.Join(dir, tc.name[0]+".net")
+			if err := os.WriteFile(file, []byte(out), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			out, errOut, code = runCmd(t, "up", file)
+			if code != 0 {
+				t.Fatalf("up exit %d: %s\n%s", code, errOut, out)
+			}
+			if !strings.Contains(out, "all cabled ports are Active") || !strings.Contains(out, "credit loop in the routes") {
+				t.Errorf("want every port Active and the credit loop reported:\n%s", out)
+			}
+			only := strings.Contains(out, "only with the routes towards switch LIDs")
+			warnOnly := strings.Contains(errOut, "min-hop routes towards switch LIDs have a credit loop")
+			if only != tc.switchOnly || warnOnly != tc.switchOnly {
+				t.Errorf("switch-LIDs-only in the report %v, in the warning %v; want %v\n%s\n%s", only, warnOnly, tc.switchOnly, out, errOut)
+			}
+		})
+	}
+}

@@ -2,9 +2,12 @@
 // nodes, ports and links ([Topology], [Node], [Port]), the reader for ibsim
 // "net" files and real ibnetdiscover output ([Load], [LoadFS], [Parse]), the
 // checks that a graph is consistent ([Topology.Validate]), the writer in
-// ibnetdiscover's format ([Write]), graph comparison ([Compare], [Diff]) and
-// generators for fat trees and other regular shapes ([FatTree], [Line],
-// [Ring], [Mesh]).
+// ibnetdiscover's format ([Write]), graph comparison ([Compare], [Diff]),
+// the subnet a walk from one port discovers ([Topology.Reachable]: what
+// ibnetdiscover or a subnet manager bound to that port sees, one rail of a
+// dual-rail fabric, say) and generators for fat trees and other regular
+// shapes ([FatTree], [Line], [Ring], [Mesh], and n-dimensional tori and
+// meshes: [Torus], [Grid]).
 //
 // # Place in the layering
 //
@@ -80,7 +83,11 @@
 //     are header lines with an unknown node type ("Router 2 ...");
 //   - descriptions longer than [MaxDescLen] bytes, ids longer than
 //     [MaxIDLen] bytes and lines longer than [MaxLineLen] bytes are errors
-//     (ibsim truncates or splits them).
+//     (ibsim truncates or splits them);
+//   - a port count above [MaxPorts] is an error (ibsim 0.12 loads
+//     "Switch 300" and its 8-bit NumPorts wraps);
+//   - a CR before the line feed is part of the line ending (ibsim keeps it,
+//     so a CRLF file gives descriptions ending in a CR).
 //
 // # Writing
 //

@@ -3,6 +3,7 @@ package topology_test
 import (
 	"bytes"
 	"os"
+	"strings"
 	"testing"
 	"testing/fstest"
 
@@ -28,6 +29,8 @@ func FuzzParse(f *testing.F) {
 	}
 	for _, s := range []string{
 		compareBase,
+		parityBase,
+		strings.ReplaceAll(parityBase, "\n", " \t\r\n"),
 		"Switch 4 \"S\" # \"d\" enhanced port 0 lid 3 lmc 1\n[1] \"H\"[1] w=3 s=7 e=1\n@[2] \"x\"\nHca 2 \"H\"\n[1] \"S\"[1] # lid 9 lmc 0 \"d\" lid 3 4xFDR10\n[2] \"@x\"\n",
 		"module=\"m\"\nSwitch 2 \"s\"\n[1] \"s\"[2]\n[2] \"s\"[1]\ndo Dump\n",
 		"switchguid+3\ncaguid=0x0\nHca 1 \"h\"\nRt 1 \"r\" # r\n[1] \"h\"[1]\n",
@@ -43,6 +46,21 @@ func FuzzParse(f *testing.F) {
 			return
 		}
 		roundTrip(t, topo)
+		// The subnet a walk from any node's first port discovers is a
+		// valid topology too, and never larger than the whole.
+		for _, n := range topo.Nodes {
+			p := n.Ports[0]
+			if p == nil {
+				p = n.Ports[1]
+			}
+			r := topo.Reachable(p)
+			if err := r.Validate(); err != nil {
+				t.Fatalf("Reachable(%s) does not validate: %v", p, err)
+			}
+			if len(r.Nodes) > len(topo.Nodes) || len(r.Links()) > len(topo.Links()) {
+				t.Fatalf("Reachable(%s) is larger than the topology", p)
+			}
+		}
 
 		var kept bytes.Buffer
 		if err := topology.Write(&kept, topo, topology.KeepIDs()); err != nil {

@@ -362,3 +362,87 @@ func Mesh(rows, cols, hcasPerSwitch int, opts ...GenOption) (*Topology, error) {
 	}
 	return b.done(), nil
 }
+
+// Torus builds a torus of switches with one dimension per entry of dims
+// (each at least 1): the switch at coordinates (c1, ..., cn), described
+// "switch c1,c2,...,cn" counting from 1, has hcasPerSwitch HCAs on ports
+// 1..hcasPerSwitch, then for dimension d (counting from 0) its lower
+// neighbour on port hcasPerSwitch+2d+1 and its upper neighbour on port
+// hcasPerSwitch+2d+2. Each dimension wraps around: the last switch's upper
+// port is cabled to the first switch's lower port, so a dimension of size 2
+// has two parallel links and one of size 1 none. Node order, GUIDs and ids
+// follow FatTree; switches are ordered with the first coordinate varying
+// slowest.
+func Torus(dims []int, hcasPerSwitch int, opts ...GenOption) (*Topology, error) {
+	return grid("torus", true, dims, hcasPerSwitch, opts)
+}
+
+// Grid is Torus without the wrap-around links: an n-dimensional mesh whose
+// edge switches leave their outer ports unconnected. Grid([]int{r, c}, h)
+// is the graph of Mesh(r, c, h) with other port numbers and descriptions.
+func Grid(dims []int, hcasPerSwitch int, opts ...GenOption) (*Topology, error) {
+	return grid("grid", false, dims, hcasPerSwitch, opts)
+}
+
+func grid(what string, wrap bool, dims []int, hcasPerSwitch int, opts []GenOption) (*Topology, error) {
+	if len(dims) == 0 {
+		return nil, fmt.Errorf("topology: %s: no dimensions", what)
+	}
+	if hcasPerSwitch < 0 {
+		return nil, fmt.Errorf("topology: %s: %d HCAs per switch", what, hcasPerSwitch)
+	}
+	n := 1
+	for _, d := range dims {
+		if d < 1 {
+			return nil, fmt.Errorf("topology: %s: dimension of size %d, want at least 1", what, d)
+		}
+		if n > int(wire.LIDUnicastMax)/d {
+			return nil, fmt.Errorf("topology: %s: more than %d switches", what, wire.LIDUnicastMax)
+		}
+		n *= d
+	}
+	h := hcasPerSwitch
+	if h > int(wire.LIDUnicastMax)/n {
+		return nil, fmt.Errorf("topology: %s: %d switches with %d HCAs each need more than %d LIDs", what, n, h, wire.LIDUnicastMax)
+	}
+	nports := h + 2*len(dims)
+	b, err := newBuilder(what, opts, n, nports, n*h)
+	if err != nil {
+		return nil, err
+	}
+	hcas := b.newHCAs(n * h)
+	// stride[d] is how far apart in switch order neighbours along d are.
+	stride := make([]int, len(dims))
+	s := 1
+	for d := len(dims) - 1; d >= 0; d-- {
+		stride[d] = s
+		s *= dims[d]
+	}
+	sws := make([]*Node, n)
+	coord := make([]byte, 0, 8*len(dims))
+	for i := range sws {
+		coord = append(coord[:0], "switch "...)
+		for d := range dims {
+			if d > 0 {
+				coord = append(coord, ',')
+			}
+			coord = strconv.AppendInt(coord, int64(i/stride[d]%dims[d]+1), 10)
+		}
+		sws[i] = b.newSwitch(string(coord), nports)
+		for q := 1; q <= h; q++ {
+			cable(sws[i], q, hcas[i*h+q-1], 1)
+		}
+	}
+	for i, sw := range sws {
+		for d, size := range dims {
+			c := i / stride[d] % size
+			switch {
+			case c+1 < size:
+				cable(sw, h+2*d+2, sws[i+stride[d]], h+2*d+1)
+			case wrap && size > 1:
+				cable(sw, h+2*d+2, sws[i-c*stride[d]], h+2*d+1)
+			}
+		}
+	}
+	return b.done(), nil
+}

@@ -15,7 +15,11 @@
 //     osm_lid_mgr and its guid2lid file);
 //   - computes linear forwarding tables with one of three routing engines,
 //     min-hop, up/down or fat-tree, and checks the result for credit loops
-//     (cycles in the channel dependency graph);
+//     (cycles in the channel dependency graph), telling a loop of the
+//     CA-to-CA routes from one that only the routes towards switch LIDs
+//     close (min-hop on a three-level fat tree: a spine reaches a sibling
+//     spine down through a leaf and up again); min-hop's loops are logged
+//     and kept as problems, up/down and fat-tree fail the sweep on one;
 //   - writes PortInfo (LID, LMC, MasterSMLID, M_Key and protection, neighbour
 //     MTU, operational VLs) and P_Key tables from the partition
 //     configuration while the routes are computed, then the LFT blocks

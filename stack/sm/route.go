@@ -440,12 +440,61 @@ func ranks(sn *Subnet, g *graph, roots []wire.GUID) []int32 {
 	return rank
 }
 
+// CreditLoopError is the error CheckCreditLoops returns; it wraps
+// ErrCreditLoop.
+type CreditLoopError struct {
+	// Switch and Port name a link on the cycle: the one leaving Switch
+	// by Port.
+	Switch *Node
+	Port   int
+	// Links is the length of the cycle found, in switch-to-switch links.
+	Links int
+	// SwitchLIDsOnly is set when the cycle needs routes towards switch
+	// LIDs (management port 0): the routes between CA ports alone have
+	// none. Data between CAs cannot deadlock then; management traffic to
+	// switches (SMPs ride VL15, which is not flow controlled, but
+	// LID-routed GMPs to a switch's PMA or vendor agent do not) can.
+	SwitchLIDsOnly bool
+}
+
+// Error names the link and the kind of loop.
+func (e *CreditLoopError) Error() string {
+	what := ""
+	if e.SwitchLIDsOnly {
+		what = " (only with the routes towards switch LIDs; the routes between CA ports have no credit loop)"
+	}
+	return fmt.Sprintf("sm: link leaving %s by port %d depends on itself through %d links%s: %v",
+		e.Switch, e.Port, e.Links, what, ErrCreditLoop)
+}
+
+// Unwrap is ErrCreditLoop.
+func (e *CreditLoopError) Unwrap() error { return ErrCreditLoop }
+
 // CheckCreditLoops builds the channel dependency graph of the subnet's
 // LFTs (an edge from link A to link B when some LID's route enters a
-// switch by A and leaves by B) and reports ErrCreditLoop, naming a switch
-// on the cycle, when it has a cycle (Dally and Seitz; OpenSM's
-// credit-loop check). Without cycles the routes cannot deadlock.
+// switch by A and leaves by B) and reports a *CreditLoopError (wrapping
+// ErrCreditLoop), naming a link on the cycle, when it has a cycle (Dally
+// and Seitz; OpenSM's credit-loop check). Without cycles the routes cannot
+// deadlock. The routes towards CA ports are checked first and on their
+// own; when they are free of cycles and only the routes towards switch
+// LIDs close one, the error says so (CreditLoopError.SwitchLIDsOnly).
 func CheckCreditLoops(sn *Subnet) error {
+	isCA := func(lid int) bool {
+		return lid < len(sn.ByLID) && sn.ByLID[lid] != nil && !sn.ByLID[lid].Node.IsSwitch()
+	}
+	if e := creditLoop(sn, isCA); e != nil {
+		return e
+	}
+	if e := creditLoop(sn, nil); e != nil {
+		e.SwitchLIDsOnly = true
+		return e
+	}
+	return nil
+}
+
+// creditLoop looks for a cycle in the channel dependency graph of the
+// routes towards the LIDs include accepts (nil: every LID).
+func creditLoop(sn *Subnet, include func(lid int) bool) *CreditLoopError {
 	S := len(sn.Switches)
 	if S == 0 {
 		return nil
@@ -487,6 +536,9 @@ func CheckCreditLoops(sn *Subnet) error {
 		for lid, p := range n.LFT {
 			if int(p) >= len(ls) {
 				continue // 0xFF (unreachable) included
+			}
+			if include != nil && !include(lid) {
+				continue
 			}
 			h := ls[p]
 			if h.to < 0 {
@@ -552,8 +604,16 @@ func CheckCreditLoops(sn *Subnet) error {
 				c2 := chanBase[t] + q
 				switch color[c2] {
 				case 1:
-					return fmt.Errorf("sm: link leaving %s by port %d depends on itself through %d links: %w",
-						sn.Switches[t], q, len(stack), ErrCreditLoop)
+					// The cycle is the part of the DFS path from the
+					// channel found again to the top.
+					links := len(stack)
+					for i := range stack {
+						if stack[i].sw == t && stack[i].port == q {
+							links = len(stack) - i
+							break
+						}
+					}
+					return &CreditLoopError{Switch: sn.Switches[t], Port: q, Links: links}
 				case 0:
 					color[c2] = 1
 					stack = append(stack, frame{sw: t, port: q})

@@ -277,11 +277,16 @@ func (m *SM) configure(ctx context.Context, sn *Subnet) error {
 		m.cfg.CheckCreditLoops == 0 && len(sn.Switches)*len(sn.ByLID) <= DefaultMaxCreditLoopWork
 	if check {
 		if err := CheckCreditLoops(sn); err != nil {
-			if m.cfg.Routing == RoutingMinHop {
-				m.log.Warn("sm: min-hop routes have a credit loop; use updn or ftree", "err", err)
-				m.problem(sn, err)
-			} else {
+			var cl *CreditLoopError
+			switch {
+			case m.cfg.Routing != RoutingMinHop:
 				return err
+			case errors.As(err, &cl) && cl.SwitchLIDsOnly:
+				m.log.Warn("sm: min-hop routes towards switch LIDs have a credit loop (CA-to-CA routes have none); use updn or ftree for loop-free management routes", "err", err)
+				m.problem(sn, err)
+			default:
+				m.log.Warn("sm: min-hop routes between CA ports have a credit loop and can deadlock; use updn or ftree", "err", err)
+				m.problem(sn, err)
 			}
 		}
 	}
