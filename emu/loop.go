@@ -950,10 +950,9 @@ func (l *loop) endBurst() {
 // arrives soon after the loop parked, so a fabric that stays idle soon
 // parks at once and burns no CPU.
 //
-// With a single processor (GOMAXPROCS 1, as ibemu serve runs) it never
-// spins: the goroutines and network poller that would bring the work can
-// only run once the loop gives the processor up, so spinning only delays
-// them.
+// With a single processor (GOMAXPROCS 1) it never spins: the goroutines
+// and network poller that would bring the work can only run once the loop
+// gives the processor up, so spinning only delays them.
 func (l *loop) idleSpin(kick uint64, wait time.Duration) bool {
 	budget := l.spin
 	if l.procs < 2 {

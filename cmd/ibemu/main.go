@@ -7,6 +7,8 @@
 //	ibemu topo check FILE...
 //	ibemu topo gen fattree --levels 2|3 --radix N [--rate 4xQDR] [--hca-ports N] [--lids]
 //	ibemu topo gen line|ring --switches N --hcas N
+//	ibemu topo gen torus|grid --dims 4x4[x2] [--hcas N]
+//	ibemu topo diff [--from NODE[:PORT]] WANT GOT
 //	ibemu discover TOPOLOGY [--from NODE] [--capture FILE.pcap] [--window N]
 //	ibemu demo
 package main
