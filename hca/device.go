@@ -59,8 +59,11 @@ type Stats struct {
 	Answered atomic.Uint64
 }
 
-// Device is an emulated HCA. It implements emu.Device, emu.Starter and
-// emu.PortStateHandler. Create it with New and add it to a fabric with
+// Device is an emulated HCA, or a router when its profile says so
+// (Profile.NodeType, Profile.AsRouter): the same end-node SMA, PMA and
+// vendor agent and the same host agent interface, reporting NodeType
+// router, with no verbs engine attached and no forwarding between ports.
+// It implements emu.Device, emu.Starter and emu.PortStateHandler. Create it with New and add it to a fabric with
 // Add (or emu.Fabric.AddNode with Profile.PortConfigs).
 type Device struct {
 	prof *Profile
@@ -129,7 +132,7 @@ func New(cfg Config) (*Device, error) {
 	}
 	var err error
 	d.sma, err = agent.NewSMA(agent.NodeConfig{
-		Type: wire.NodeTypeCA, NumPorts: prof.NumPorts,
+		Type: prof.Type(), NumPorts: prof.NumPorts,
 		SystemImageGUID: cfg.SystemImageGUID, NodeGUID: cfg.NodeGUID,
 		PartitionCap: prof.PartitionCap, DeviceID: prof.DeviceID, Revision: prof.Revision,
 		VendorID: prof.VendorID, Description: cfg.Description,
@@ -142,7 +145,7 @@ func New(cfg Config) (*Device, error) {
 	if err != nil {
 		return nil, fmt.Errorf("hca: new %s: %w", prof.Name, err)
 	}
-	d.pma = agent.NewPMA(wire.NodeTypeCA, agent.PMAConfig{})
+	d.pma = agent.NewPMA(prof.Type(), agent.PMAConfig{})
 	d.vendor, err = agent.NewVendor(prof.Firmware)
 	if err != nil {
 		return nil, fmt.Errorf("hca: new %s: %w", prof.Name, err)
@@ -157,7 +160,7 @@ func Add(f *emu.Fabric, name string, cfg Config) (*Device, error) {
 	if err != nil {
 		return nil, err
 	}
-	n, err := f.AddNode(name, wire.NodeTypeCA, d.prof.NumPorts, d, d.prof.PortConfigs()...)
+	n, err := f.AddNode(name, d.prof.Type(), d.prof.NumPorts, d, d.prof.PortConfigs()...)
 	if err != nil {
 		return nil, fmt.Errorf("hca: add %q: %w", name, err)
 	}
@@ -460,13 +463,13 @@ func (d *Device) receiveGMP(p *emu.Port, f *agent.Frame, local bool) {
 		if f.Addr.QKey != agent.GSIQKey {
 			d.stats.QKeyDropped.Add(1)
 			p.Counters.QKeyViolations.Add(1)
-			_, _ = d.sma.SendTrap(p.Num(), agent.BadQKeyNotice(wire.NodeTypeCA, pa.LID, &f.Addr))
+			_, _ = d.sma.SendTrap(p.Num(), agent.BadQKeyNotice(d.prof.Type(), pa.LID, &f.Addr))
 			return
 		}
 		if pa.PKeyIndex(wire.PKey(f.Addr.PKey)) < 0 {
 			d.stats.PKeyDropped.Add(1)
 			p.Counters.PKeyViolations.Add(1)
-			_, _ = d.sma.SendTrap(p.Num(), agent.BadPKeyNotice(wire.NodeTypeCA, pa.LID, &f.Addr))
+			_, _ = d.sma.SendTrap(p.Num(), agent.BadPKeyNotice(d.prof.Type(), pa.LID, &f.Addr))
 			return
 		}
 	}

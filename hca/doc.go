@@ -1,6 +1,9 @@
 // Package hca emulates Mellanox host channel adapters: the InfiniHost III
 // Ex (MT25208 in mem-free "Arbel" mode) and ConnectX (MT26428) families,
-// with one or two ports.
+// with one or two ports. The same device also models a router end node
+// (Profile.AsRouter, NodeType 3, IBTA Vol 1 §14.2.5.3): its own SMA and
+// PMA on every port, no verbs engine, and no forwarding between its ports
+// (routing between subnets is out of scope).
 //
 // # What it owns
 //

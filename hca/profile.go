@@ -40,7 +40,7 @@ type Profile struct {
 	Revision uint32
 	// Driver is the Linux driver that binds the device (mthca, mlx4_core).
 	Driver string
-	// NumPorts is 1 or 2.
+	// NumPorts is 1 or 2 (1 to 254 on a router).
 	NumPorts int
 	// Widths is the LinkWidthSupported mask of every port.
 	Widths wire.LinkWidth
@@ -58,6 +58,49 @@ type Profile struct {
 	CapabilityMask wire.PortCapabilityMask
 	// Firmware is what GeneralInfo reports; Firmware.PSID is the board ID.
 	Firmware agent.Firmware
+	// NodeType is the NodeInfo.NodeType the device reports (IBTA Vol 1
+	// §14.2.5.3): wire.NodeTypeCA (0 means CA too) or wire.NodeTypeRouter.
+	// A router (see AsRouter) is an end node like a CA: its own SMA with
+	// NodeInfo, NodeDescription, PortInfo, GUIDInfo and P_KeyTable per
+	// port, LIDs per port, a PMA and the vendor agent, and directed-route
+	// handling as an end port (§14.2.2). It has no verbs engine and never
+	// forwards packets between its ports: routing between subnets (IBTA
+	// Vol 1 §19) is out of scope, as in ibsim.
+	NodeType wire.NodeType
+}
+
+// Type is the NodeInfo.NodeType of the profile: wire.NodeTypeCA unless
+// NodeType says router.
+func (p *Profile) Type() wire.NodeType {
+	if p.NodeType == wire.NodeTypeRouter {
+		return wire.NodeTypeRouter
+	}
+	return wire.NodeTypeCA
+}
+
+// routerCapsCleared are the PortInfo.CapabilityMask bits a router
+// profile drops (IBTA Vol 1 §14.2.5.6): it runs no communication manager,
+// no automatic path migration, no device or boot management agent, since
+// it has no verbs engine and no host behind its ports.
+const routerCapsCleared = wire.PortCapIsCommunicationManagementSupported | wire.PortCapIsAutomaticMigrationSupported |
+	wire.PortCapIsDeviceManagementSupported | wire.PortCapIsBootManagementSupported
+
+// AsRouter returns a copy of p that reports NodeType router (IBTA Vol 1
+// §14.2.5.3) with numPorts ports (0 keeps p's), named p.Name + "-router".
+// Identity, link capabilities and table sizes are p's, as ibsim builds a
+// router from its CA template; the port capability mask loses what needs
+// a verbs engine or a host (CM, APM, device and boot management).
+func (p *Profile) AsRouter(numPorts int) *Profile {
+	r := *p
+	r.NodeType = wire.NodeTypeRouter
+	r.CapabilityMask &^= routerCapsCleared
+	if !strings.HasSuffix(r.Name, "-router") {
+		r.Name += "-router"
+	}
+	if numPorts != 0 {
+		r.NumPorts = numPorts
+	}
+	return &r
 }
 
 // FirmwareVersion formats the firmware version as the Linux driver
@@ -82,8 +125,17 @@ func (p *Profile) Validate() error {
 	if p.Name == "" {
 		errs = append(errs, "no name")
 	}
-	if p.NumPorts < 1 || p.NumPorts > 2 {
-		errs = append(errs, fmt.Sprintf("%d ports (an HCA has 1 or 2)", p.NumPorts))
+	switch p.NodeType {
+	case 0, wire.NodeTypeCA:
+		if p.NumPorts < 1 || p.NumPorts > 2 {
+			errs = append(errs, fmt.Sprintf("%d ports (an HCA has 1 or 2)", p.NumPorts))
+		}
+	case wire.NodeTypeRouter:
+		if p.NumPorts < 1 || p.NumPorts > 254 {
+			errs = append(errs, fmt.Sprintf("%d ports (a router has 1 to 254)", p.NumPorts))
+		}
+	default:
+		errs = append(errs, fmt.Sprintf("node type %d (a CA or a router)", p.NodeType))
 	}
 	if p.Widths == 0 || p.Speeds == 0 {
 		errs = append(errs, "no link width or speed")

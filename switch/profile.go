@@ -76,7 +76,16 @@ type Profile struct {
 	OutboundEnforcementCap  bool
 	FilterRawInboundCap     bool
 	FilterRawOutboundCap    bool
-	EnhancedPort0           bool
+	// EnhancedPort0 is SwitchInfo.EnhancedPort0 (IBTA Vol 1 §14.2.5.4):
+	// port 0 is an enhanced switch port 0, which OpenSM configures like an
+	// end port (PortInfo NeighborMTU, OperationalVLs, SL-to-VL with output
+	// port 0, VL arbitration) and whose counters the PerfMgr and perfquery
+	// read. The emulated port 0 serves all of these either way (PortInfo,
+	// SLtoVLMappingTable, VLArbitrationTable and PMA PortSelect 0), so the
+	// bit only changes what managers choose to do. The built-in models
+	// report base port 0, as ibsim does unless a net file says "enhanced
+	// port 0"; stack/fabric sets it from the topology.
+	EnhancedPort0 bool
 
 	// Firmware is what the Mellanox GeneralInfo vendor attribute (class
 	// 0x0A, attribute 0x0017) reports: firmware version, build, PSID and

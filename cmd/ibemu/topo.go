@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/ibemu/ibemu/emu/topology"
+	"github.com/ibemu/ibemu/emu/wire"
 )
 
 func runTopo(stdout, stderr io.Writer, args []string) error {
@@ -51,7 +52,7 @@ func runTopoCheck(stdout, stderr io.Writer, args []string) error {
 			continue
 		}
 		sw, ca, links := summarize(t)
-		fmt.Fprintf(stdout, "%s: ok: %d switches, %d CAs, %d links\n", f, sw, ca, links)
+		fmt.Fprintf(stdout, "%s: ok: %d switches, %d CAs%s, %d links\n", f, sw, ca, andRouters(routers(t)), links)
 	}
 	if bad > 0 {
 		return fmt.Errorf("%d of %d files have problems", bad, len(files))
@@ -63,11 +64,33 @@ func summarize(t *topology.Topology) (switches, cas, links int) {
 	for _, n := range t.Nodes {
 		if n.IsSwitch() {
 			switches++
-		} else {
+		} else if n.Type != wire.NodeTypeRouter {
 			cas++
 		}
 	}
 	return switches, cas, len(t.Links())
+}
+
+// routers counts t's router nodes.
+func routers(t *topology.Topology) int {
+	n := 0
+	for _, node := range t.Nodes {
+		if node.Type == wire.NodeTypeRouter {
+			n++
+		}
+	}
+	return n
+}
+
+// andRouters is ", N routers" when there are any, for the summaries.
+func andRouters(n int) string {
+	switch n {
+	case 0:
+		return ""
+	case 1:
+		return ", 1 router"
+	}
+	return fmt.Sprintf(", %d routers", n)
 }
 
 // runTopoGen writes a generated topology in ibnetdiscover's format.

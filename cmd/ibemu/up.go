@@ -266,7 +266,7 @@ func runUp(stdout, stderr io.Writer, args []string) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 	sw, ca, links := summarize(t)
-	fmt.Fprintf(stdout, "ibemu up: %s: %d switches, %d HCAs, %d links\n", name, sw, ca, links)
+	fmt.Fprintf(stdout, "ibemu up: %s: %d switches, %d HCAs%s, %d links\n", name, sw, ca, andRouters(routers(t)), links)
 	run, err := bringUp(ctx, t, o)
 	if err != nil {
 		return err
@@ -280,17 +280,20 @@ func runUp(stdout, stderr io.Writer, args []string) error {
 
 func printUp(w io.Writer, run *upRun, r sm.Routing) {
 	sn := run.subnet
-	var sws, cas, caPorts int
+	var sws, cas, rts, caPorts int
 	lo, hi := wire.LID(0), wire.LID(0)
 	for _, n := range sn.Nodes {
-		if n.IsSwitch() {
+		switch {
+		case n.IsSwitch():
 			sws++
-		} else {
+		case n.Info.NodeType == wire.NodeTypeRouter:
+			rts++
+		default:
 			cas++
 		}
 	}
 	for _, p := range sn.EndPorts() {
-		if !p.Node.IsSwitch() {
+		if p.Node.Info.NodeType == wire.NodeTypeCA {
 			caPorts++
 		}
 		last := p.LID + wire.LID(1)<<p.LMC - 1
@@ -301,7 +304,7 @@ func printUp(w io.Writer, run *upRun, r sm.Routing) {
 	}
 	fmt.Fprintf(w, "subnet manager on %q port %d: master, %d heavy sweep SMPs, longest route %d hops\n",
 		run.from.Topo.Desc, sn.Local.Num, sn.SMPs, sn.MaxHops)
-	fmt.Fprintf(w, "nodes: %d switches, %d CAs (%d CA ports with LIDs)\n", sws, cas, caPorts)
+	fmt.Fprintf(w, "nodes: %d switches, %d CAs (%d CA ports with LIDs)%s\n", sws, cas, caPorts, andRouters(rts))
 	fmt.Fprintf(w, "lids: %d-%d (LMC %d), sm lid %d\n", lo, hi, sn.LMC, sn.Local.LID)
 	fmt.Fprintf(w, "routing: %s, lft top %d\n", r, len(sn.ByLID)-1)
 	fmt.Fprintf(w, "time: %v wall\n", run.wall.Round(time.Microsecond))

@@ -159,3 +159,22 @@ func TestUpMinHopCreditLoopWarnings(t *testing.T) {
 		})
 	}
 }
+
+// TestUpCountsRouters: a router is neither a switch nor an HCA in the
+// summaries of up and topo check, and the SM brings its ports up.
+func TestUpCountsRouters(t *testing.T) {
+	net := filepath.Join("testdata", "router.net")
+	out, errOut, code := runCmd(t, "up", net)
+	if code != 0 {
+		t.Fatalf("up %s: exit %d\n%s%s", net, code, out, errOut)
+	}
+	for _, want := range []string{": 2 switches, 2 HCAs, 1 router, 5 links", "nodes: 2 switches, 2 CAs (2 CA ports with LIDs), 1 router"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("up output lacks %q:\n%s", want, out)
+		}
+	}
+	out, errOut, code = runCmd(t, "topo", "check", net)
+	if code != 0 || !strings.Contains(out, "ok: 2 switches, 2 CAs, 1 router, 5 links") {
+		t.Errorf("topo check %s: exit %d\n%s%s", net, code, out, errOut)
+	}
+}

@@ -1,9 +1,20 @@
 // Package fabric assembles a running emulated fabric from a topology: one
 // emulated Mellanox HCA (package hca) per CA, one emulated Mellanox switch
-// (package ibswitch) per switch, joined by links that train to the widths
-// and speeds the topology gives. Device models are chosen by the
-// topology's device IDs (or the default models), GUIDs, descriptions and
-// LIDs come from the topology.
+// (package ibswitch) per switch, one router per router, joined by links
+// that train to the widths and speeds the topology gives. Device models
+// are chosen by the topology's device IDs (or the default models), GUIDs,
+// descriptions and LIDs come from the topology, and so does a switch's
+// "enhanced port 0" (SwitchInfo.EnhancedPort0, IBTA Vol 1 §14.2.5.4).
+//
+// A router ("Rt" in the file) is an hca.Device with a router profile
+// (hca.Profile.AsRouter of the model a CA with its device ID would get):
+// an end node that reports NodeType router (IBTA Vol 1 §14.2.5.3), with
+// its own SMA, LIDs, P_Key and GUID tables per port, as ibsim models
+// routers. It does not forward packets between its ports or subnets
+// (inter-subnet routing, IBTA Vol 1 §19, is not emulated) and has no
+// verbs engine. The hca package serves it because a router's management
+// face is a CA's; a separate device package would duplicate the HCA's
+// QP0/QP1 demultiplexing and host-agent interface for nothing.
 //
 // It is the one place that knows both device packages, so commands, the
 // test helper (stack/ibtest), scenarios and the host stack build fabrics
@@ -42,7 +53,7 @@ func WithEmuOptions(opts ...emu.Option) Option {
 func WithHCAProfiles(r *hca.Registry) Option { return func(c *config) { c.hcaProfiles = r } }
 
 // WithHCAProfile makes every CA use the named HCA model, whatever its
-// device ID says.
+// device ID says; routers are built from it too (hca.Profile.AsRouter).
 func WithHCAProfile(name string) Option { return func(c *config) { c.hcaProfile = name } }
 
 // WithSwitchProfile makes every switch use the named switch model.
@@ -54,15 +65,24 @@ type Fabric struct {
 	Emu *emu.Fabric
 	// Topology is the topology the fabric was built from.
 	Topology *topology.Topology
-	// HCAs and Switches list the devices in topology order.
+	// HCAs, Switches and Routers list the devices in topology order.
 	HCAs     []*HCA
 	Switches []*Switch
+	Routers  []*Router
 
 	byID map[string]*emu.Node
 }
 
 // HCA is one emulated CA with the topology node it came from.
 type HCA struct {
+	Topo   *topology.Node
+	Node   *emu.Node
+	Device *hca.Device
+}
+
+// Router is one emulated router (an hca.Device with a router profile)
+// with the topology node it came from.
+type Router struct {
 	Topo   *topology.Node
 	Node   *emu.Node
 	Device *hca.Device
@@ -95,10 +115,10 @@ func Build(t *topology.Topology, opts ...Option) (*Fabric, error) {
 		switch n.Type {
 		case wire.NodeTypeSwitch:
 			err = f.addSwitch(&cfg, n)
-		case wire.NodeTypeCA:
+		case wire.NodeTypeCA, wire.NodeTypeRouter:
 			err = f.addHCA(&cfg, n)
 		default:
-			err = fmt.Errorf("%s is a %s: only CAs and switches are emulated", n, n.Type)
+			err = fmt.Errorf("%s is a %s: only CAs, switches and routers are emulated", n, n.Type)
 		}
 		if err != nil {
 			errs = append(errs, fmt.Errorf("fabric: node %s (%s:%d): %w", n, n.File, n.Line, err))
@@ -168,6 +188,11 @@ func (f *Fabric) addSwitch(c *config, n *topology.Node) error {
 	if n.VendorID != 0 {
 		prof.VendorID = n.VendorID
 	}
+	if n.EnhancedPort0 {
+		// The file says "enhanced port 0" (ibnetdiscover prints it from
+		// SwitchInfo); without it the model's default stands.
+		prof.EnhancedPort0 = true
+	}
 	base := make([]emu.PortConfig, 1)
 	base[0] = emu.PortConfig{WidthSupported: prof.WidthSupported, SpeedSupported: prof.SpeedSupported}
 	s, err := ibswitch.New(ibswitch.Config{
@@ -214,6 +239,9 @@ func (f *Fabric) addHCA(c *config, n *topology.Node) error {
 	if err != nil {
 		return err
 	}
+	if n.Type == wire.NodeTypeRouter {
+		prof = prof.AsRouter(n.NumPorts)
+	}
 	if prof.NumPorts != n.NumPorts || (n.VendorID != 0 && n.VendorID != prof.VendorID) {
 		p := *prof
 		p.NumPorts = n.NumPorts
@@ -231,7 +259,7 @@ func (f *Fabric) addHCA(c *config, n *topology.Node) error {
 	if err != nil {
 		return err
 	}
-	node, err := f.Emu.AddNode(n.ID, wire.NodeTypeCA, n.NumPorts, d, portConfigs(n, prof.PortConfigs())...)
+	node, err := f.Emu.AddNode(n.ID, prof.Type(), n.NumPorts, d, portConfigs(n, prof.PortConfigs())...)
 	if err != nil {
 		return err
 	}
@@ -242,6 +270,10 @@ func (f *Fabric) addHCA(c *config, n *topology.Node) error {
 		}
 	}
 	f.byID[n.ID] = node
+	if n.Type == wire.NodeTypeRouter {
+		f.Routers = append(f.Routers, &Router{Topo: n, Node: node, Device: d})
+		return nil
+	}
 	f.HCAs = append(f.HCAs, &HCA{Topo: n, Node: node, Device: d})
 	return nil
 }
@@ -280,6 +312,22 @@ func (f *Fabric) Switch(name string) *Switch {
 	for _, s := range f.Switches {
 		if s.Topo.Desc == name {
 			return s
+		}
+	}
+	return nil
+}
+
+// Router returns the router whose topology id or NodeDescription is name,
+// or nil.
+func (f *Fabric) Router(name string) *Router {
+	for _, r := range f.Routers {
+		if r.Topo.ID == name {
+			return r
+		}
+	}
+	for _, r := range f.Routers {
+		if r.Topo.Desc == name {
+			return r
 		}
 	}
 	return nil
