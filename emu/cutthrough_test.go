@@ -51,14 +51,23 @@ func (s *sink) HandlePacket(_ *emu.Port, frame []byte) {
 func chain(t *testing.T, opts ...emu.Option) (*emu.Fabric, *emu.Port, *relay, *[]string) {
 	t.Helper()
 	log := new([]string)
+	rl := &relay{log: log}
+	f, a := threeNodes(t, rl, log, opts...)
+	return f, a, rl, log
+}
+
+// threeNodes builds a (a sink that keeps no log) -> b (the switch dev) ->
+// c (a sink logging to log), on the wall clock unless opts say otherwise,
+// starts it and returns a's port.
+func threeNodes(t *testing.T, dev emu.Device, log *[]string, opts ...emu.Option) (*emu.Fabric, *emu.Port) {
+	t.Helper()
 	f := emu.New(append([]emu.Option{emu.WithWallClock()}, opts...)...)
 	cfg := emu.PortConfig{WidthSupported: uint8(wire.Width4X), SpeedSupported: wire.SpeedQDR}
 	a, err := f.AddNode("a", wire.NodeTypeCA, 1, &sink{log: new([]string)}, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	rl := &relay{log: log}
-	b, err := f.AddNode("b", wire.NodeTypeSwitch, 2, rl, cfg)
+	b, err := f.AddNode("b", wire.NodeTypeSwitch, 2, dev, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -76,7 +85,7 @@ func chain(t *testing.T, opts ...emu.Option) (*emu.Fabric, *emu.Port, *relay, *[
 		t.Fatal(err)
 	}
 	t.Cleanup(f.Stop)
-	return f, a.Port(1), rl, log
+	return f, a.Port(1)
 }
 
 // waitLog waits until the log has n entries and returns a copy.

@@ -1,7 +1,6 @@
 package emu_test
 
 import (
-	"context"
 	"encoding/binary"
 	"fmt"
 	"slices"
@@ -37,35 +36,12 @@ func (r *relayDev) HandlePacket(p *emu.Port, frame []byte) {
 func relayNet(t *testing.T, extra bool, opts ...emu.Option) (*emu.Fabric, *emu.Port, *[]string) {
 	t.Helper()
 	log := new([]string)
-	f := emu.New(append([]emu.Option{emu.WithWallClock()}, opts...)...)
-	cfg := emu.PortConfig{WidthSupported: uint8(wire.Width4X), SpeedSupported: wire.SpeedQDR}
-	a, err := f.AddNode("a", wire.NodeTypeCA, 1, &sink{log: new([]string)}, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
 	rd := &relayDev{log: log}
 	if extra {
 		rd.extra = [][]byte{vlFrame(0, 7)}
 	}
-	b, err := f.AddNode("b", wire.NodeTypeSwitch, 2, rd, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := f.AddNode("c", wire.NodeTypeCA, 1, &sink{log: log}, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := f.Connect(a.Port(1), b.Port(1)); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := f.Connect(b.Port(2), c.Port(1)); err != nil {
-		t.Fatal(err)
-	}
-	if err := f.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(f.Stop)
-	return f, a.Port(1), log
+	f, a := threeNodes(t, rd, log, opts...)
+	return f, a, log
 }
 
 // TestRelayFrameCutsThrough: under the wall clock a data packet a relay

@@ -556,17 +556,10 @@ func (cq *CQ) push(wc WC, solicited bool) bool {
 	// The completion is published before the arming is read, and
 	// ReqNotify arms before its caller polls again: either the
 	// notification fires or that poll finds the completion.
-	locked := cq.holding.Load()
-	if locked {
-		// A poller must see the completion and the clock hold it takes
-		// together: one that took the completion without its hold would
-		// leave the hold behind and stop virtual time.
-		cq.mu.Lock()
-		if cq.holdBox != nil && !cq.held {
-			cq.held = true
-			cq.holdBox.Push(struct{}{})
-		}
-	}
+	// A poller must see the completion and the clock hold it takes
+	// together: one that took the completion without its hold would leave
+	// the hold behind and stop virtual time.
+	locked := cq.lockForHold()
 	cq.ring[t&cq.mask] = wc
 	cq.wtail = t + 1
 	sol := solicited || wc.Status != WCSuccess
@@ -580,6 +573,22 @@ func (cq *CQ) push(wc WC, solicited bool) bool {
 	}
 	cq.tail.Store(t + 1)
 	cq.published(sol, locked)
+	return true
+}
+
+// lockForHold prepares the publication of completions of a CQ that holds
+// the virtual clock (HoldClock): it takes cq.mu, which published releases,
+// and pushes the clock hold the completions carry unless one is pending.
+// It reports whether the CQ holds the clock; if not, it does nothing.
+func (cq *CQ) lockForHold() bool {
+	if !cq.holding.Load() {
+		return false
+	}
+	cq.mu.Lock()
+	if cq.holdBox != nil && !cq.held {
+		cq.held = true
+		cq.holdBox.Push(struct{}{})
+	}
 	return true
 }
 
@@ -603,16 +612,9 @@ func (cq *CQ) publish() {
 	if cq.tail.Load() == t {
 		return // a push published them already
 	}
-	locked := cq.holding.Load()
-	if locked {
-		// HoldClock was called since they were written: they take the
-		// clock hold with them, as push does.
-		cq.mu.Lock()
-		if cq.holdBox != nil && !cq.held {
-			cq.held = true
-			cq.holdBox.Push(struct{}{})
-		}
-	}
+	// HoldClock was called since they were written: they take the clock
+	// hold with them, as push does.
+	locked := cq.lockForHold()
 	cq.tail.Store(t)
 	cq.published(false, locked)
 }

@@ -289,45 +289,31 @@ func (f *Fabric) Node(id string) *emu.Node { return f.byID[id] }
 
 // HCA returns the HCA whose topology id or NodeDescription is name, or nil.
 func (f *Fabric) HCA(name string) *HCA {
-	for _, h := range f.HCAs {
-		if h.Topo.ID == name {
-			return h
-		}
-	}
-	for _, h := range f.HCAs {
-		if h.Topo.Desc == name {
-			return h
-		}
-	}
-	return nil
+	return byName(f.HCAs, func(h *HCA) *topology.Node { return h.Topo }, name)
 }
 
 // Switch returns the switch whose topology id or NodeDescription is name, or nil.
 func (f *Fabric) Switch(name string) *Switch {
-	for _, s := range f.Switches {
-		if s.Topo.ID == name {
-			return s
-		}
-	}
-	for _, s := range f.Switches {
-		if s.Topo.Desc == name {
-			return s
-		}
-	}
-	return nil
+	return byName(f.Switches, func(s *Switch) *topology.Node { return s.Topo }, name)
 }
 
 // Router returns the router whose topology id or NodeDescription is name,
 // or nil.
 func (f *Fabric) Router(name string) *Router {
-	for _, r := range f.Routers {
-		if r.Topo.ID == name {
-			return r
+	return byName(f.Routers, func(r *Router) *topology.Node { return r.Topo }, name)
+}
+
+// byName returns the element of nodes whose topology node (topo) has id
+// name, else the first whose NodeDescription is name, or nil.
+func byName[T any](nodes []*T, topo func(*T) *topology.Node, name string) *T {
+	for _, n := range nodes {
+		if topo(n).ID == name {
+			return n
 		}
 	}
-	for _, r := range f.Routers {
-		if r.Topo.Desc == name {
-			return r
+	for _, n := range nodes {
+		if topo(n).Desc == name {
+			return n
 		}
 	}
 	return nil
