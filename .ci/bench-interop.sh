@@ -35,12 +35,20 @@
 #
 # Usage: .ci/bench-interop.sh [SIZES...]   SIZES: 648 11664 (default both)
 # Env: IBEMU (default bin/ibemu), RUNS (runs per server, default 1),
-#      OPENSM_ARGS (extra opensm arguments, e.g. "--maxsmps 0").
+#      OPENSM_ARGS (extra opensm arguments, e.g. "--maxsmps 0"),
+#      PIN (a CPU list for taskset, e.g. 1: the server and OpenSM both run
+#      there). On a small shared machine most of the spread between runs
+#      comes from whether the kernel puts the server and OpenSM on one CPU
+#      or two (one is about twice as fast for either server); pinning both
+#      to one CPU cut the wall time's range at 648 HCAs from 0.41-1.40 s to
+#      0.50-0.76 s, so A/B comparisons need far fewer runs.
 set -euo pipefail
 
 IBEMU=${IBEMU:-bin/ibemu}
 RUNS=${RUNS:-1}
 UMAD2SIM=${UMAD2SIM:-/usr/lib/x86_64-linux-gnu/umad2sim/libumad2sim.so}
+pin=()
+[ -n "${PIN:-}" ] && pin=(taskset -c "$PIN")
 sizes=("$@")
 [ ${#sizes[@]} -eq 0 ] && sizes=(648 11664)
 
@@ -108,10 +116,10 @@ for size in "${sizes[@]}"; do
       dir="$work/$sock"
       mkdir -p "$dir"
       if [ "$server" = ibsim ]; then
-        IBSIM_SOCKNAME=$sock ibsim -s -n -N $((nodes + 16)) -S $((nodes + 16)) -P $((nodes * 40)) "$net" \
+        IBSIM_SOCKNAME=$sock ${pin[@]+"${pin[@]}"} ibsim -s -n -N $((nodes + 16)) -S $((nodes + 16)) -P $((nodes * 40)) "$net" \
           >"$dir/server.out" 2>&1 &
       else
-        "$IBEMU" serve --no-console --sockname "$sock" "$net" >"$dir/server.out" 2>"$dir/server.err" &
+        ${pin[@]+"${pin[@]}"} "$IBEMU" serve --no-console --sockname "$sock" "$net" >"$dir/server.out" 2>"$dir/server.err" &
       fi
       server_pid=$!
       wait_sock "$sock"
@@ -120,7 +128,7 @@ for size in "${sizes[@]}"; do
       start=$(date +%s.%N)
       # shellcheck disable=SC2086
       (cd "$dir" && LD_PRELOAD=$UMAD2SIM IBSIM_SOCKNAME=$sock OSM_TMP_DIR=$dir OSM_CACHE_DIR=$dir \
-        timeout 1200 opensm -o -f "$dir/opensm.log" ${OPENSM_ARGS:-} >"$dir/opensm.out" 2>&1) || true
+        ${pin[@]+"${pin[@]}"} timeout 1200 opensm -o -f "$dir/opensm.log" ${OPENSM_ARGS:-} >"$dir/opensm.out" 2>&1) || true
       end=$(date +%s.%N)
       ns=$(cpu_ns "$server_pid")
       read -r ut st < <(awk '{print $14, $15}' "/proc/$server_pid/stat")
