@@ -61,6 +61,11 @@ type client struct {
 	// agents are the HCA host agents that carry the client's requests, by
 	// QP and the client's own agent id (TID bits 32..47). Loop-owned.
 	agents map[agentKey]*hca.Agent
+	// vendor are the vendor classes the client declared it serves
+	// (IBEMU_VENDOR_CLASSES in its environment, see vendorClasses): the
+	// only classes of unsolicited requests, besides an SM's, it is given.
+	// Set when it attaches.
+	vendor []wire.MgmtClass
 }
 
 type agentKey struct {

@@ -47,6 +47,29 @@
 //     IBSIM_SOCKNAME, SIM_HOST, IBSIM_SERVER_NAME, IBSIM_SERVER_PORT and
 //     SIM_SET_ISSM; *Client implements mad.Transport.
 //
+// Vendor classes (IBTA Vol 1 §13.4.4: 0x09-0x0F, 0x30-0x4F) reach a
+// client only if its process declared them: IBEMU_VENDOR_CLASSES=0x32 in
+// the environment of `ibping -S`, 0x33 for `ibsysstat -S` (a list,
+// separated by commas or spaces). The server cannot learn otherwise what a
+// process registered: libumad2sim keeps umad_register to itself (CONNECT's
+// qp is always 0, and no message carries a registration), and it hands
+// each received request to the fd registered for its class, dereferencing
+// a missing one, so a class the process did not register kills it
+// (SIGSEGV, ibsim issue #38; SIM_SET_ISSM, ibsim's workaround, hands
+// such a process OpenSM's SMInfo too). The server reads the declaration
+// from /proc/<pid>/environ at CONNECT, in local mode only (the CONNECT id
+// is the pid, checked against the control socket's name <base>:ctl<pid>);
+// remote clients, and clients on a switch's port 0, serve none. On a CA
+// port it then registers an HCA agent for each declared class, which
+// hands Get, Set, Send, Trap and Report requests of class version 1 to
+// the first attached client that declared the class; without one the
+// HCA answers as the Linux MAD layer does for an unregistered class
+// (status 0x000C). Sending a vendor-class request does not make a client
+// a holder: on Linux a client agent receives only its responses. A
+// declaration is a promise: a process must register the class right after
+// attaching (ibping -S and ibsysstat -S do) and a request arriving before
+// it has, or a class it never registers, crashes it.
+//
 // The server builds its fabric with stack/fabric and runs it on the wall
 // clock; its own state lives on the fabric's event loop, like the devices'.
 //

@@ -3,7 +3,11 @@ package attach
 import (
 	"errors"
 	"fmt"
+	"os"
+	"runtime"
 	"slices"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/ibemu/ibemu/emu"
@@ -33,6 +37,9 @@ type attachPoint struct {
 	sm *client
 	// smAgents serve SM and SA requests for sm on a CA port.
 	smAgents []*hca.Agent
+	// vendorAgents serve, on a CA port, the vendor classes clients here
+	// declared (client.vendor), by class.
+	vendorAgents map[wire.MgmtClass]*hca.Agent
 
 	// Switch port 0 only: TIDs of the traps made up for a local SM, and
 	// the host-side PMA and vendor agents (see localGMP).
@@ -74,11 +81,25 @@ func (ap *attachPoint) isSwitch() bool { return ap.n.sw != nil }
 // pa is the SMA state of the attach port.
 func (ap *attachPoint) pa() *agent.PortAttrs { return ap.n.sma.Port(ap.port.Num()) }
 
-// add attaches c.
+// add attaches c; on a CA port, the vendor classes it declared are
+// served from now on (see serveVendor).
 func (ap *attachPoint) add(c *client) {
 	ap.clients = append(ap.clients, c)
+	classes := ap.s.vendorClasses(c)
 	if ap.isSwitch() {
 		ap.n.dev.host = ap
+		if len(classes) > 0 {
+			ap.s.log.Warn("attach: vendor classes are served on a CA port only; not given to the client",
+				"slot", c.slot, "node", ap.n.topo.ID, "classes", classes)
+		}
+		return
+	}
+	c.vendor = classes
+	for _, class := range c.vendor {
+		ap.serveVendor(class)
+	}
+	if len(c.vendor) > 0 {
+		ap.s.log.Info("attach: client serves vendor classes", "slot", c.slot, "node", ap.n.topo.ID, "classes", c.vendor)
 	}
 }
 
@@ -94,6 +115,12 @@ func (ap *attachPoint) remove(c *client) {
 		a.Unregister()
 	}
 	c.agents = nil
+	for _, class := range c.vendor {
+		if a := ap.vendorAgents[class]; a != nil && ap.vendorHolder(class) == nil {
+			a.Unregister()
+			delete(ap.vendorAgents, class)
+		}
+	}
 	for _, tr := range c.pending {
 		ap.s.txs.done(tr)
 	}
@@ -192,6 +219,116 @@ func (ap *attachPoint) disableSM() {
 		a.Unregister()
 	}
 	ap.smAgents = nil
+}
+
+// vendorEnv names the variable by which a process declares the vendor
+// classes it serves (IBTA Vol 1 §13.4.4: 0x09-0x0F, 0x30-0x4F), e.g.
+// IBEMU_VENDOR_CLASSES=0x32 for `ibping -S`, 0x33 for `ibsysstat -S`:
+// comma- or space-separated numbers (0x for hex).
+//
+// Nothing else can tell: libumad2sim registers umad agents in the process
+// alone (REGISTER_AGENT only fills its own table; CONNECT's qp is always
+// 0), and it hands a received MAD to the fd registered for its class,
+// dereferencing a missing one (the process dies with SIGSEGV, ibsim issue
+// #38). A class is therefore never delivered to a process that did not
+// declare it; one that declares a class it did not register crashes.
+const vendorEnv = "IBEMU_VENDOR_CLASSES"
+
+// vendorMethods are the request methods a declared vendor class is served
+// for (libibmad's mad_register_server_via, given no method mask,
+// registers them all), and vendorClassVersion the class version libibmad
+// sends and registers for vendor classes.
+var vendorMethods = []wire.Method{wire.MethodGet, wire.MethodSet, wire.MethodSend, wire.MethodTrap, wire.MethodReport}
+
+const vendorClassVersion = 1
+
+// vendorClasses returns the vendor classes client c declared in its
+// environment (vendorEnv), read from /proc/<pid>/environ. Only in local
+// mode, where CONNECT's id is the client's pid (and its control socket is
+// named <base>:ctl<pid>, which is checked); in remote mode, elsewhere than
+// Linux, or when the environment cannot be read, none.
+func (s *Server) vendorClasses(c *client) []wire.MgmtClass {
+	if s.cfg.Listen != "" || runtime.GOOS != "linux" || c.id == 0 {
+		return nil
+	}
+	if !strings.HasSuffix(strings.TrimRight(c.from, "\x00"), ":ctl"+strconv.FormatUint(uint64(c.id), 10)) {
+		return nil
+	}
+	env, err := os.ReadFile("/proc/" + strconv.FormatUint(uint64(c.id), 10) + "/environ")
+	if err != nil {
+		s.log.Debug("attach: client environment not readable", "slot", c.slot, "pid", c.id, "err", err)
+		return nil
+	}
+	for kv := range strings.SplitSeq(string(env), "\x00") {
+		if v, ok := strings.CutPrefix(kv, vendorEnv+"="); ok {
+			classes, bad := parseVendorClasses(v)
+			if len(bad) > 0 {
+				s.log.Warn("attach: "+vendorEnv+": not vendor classes, ignored", "slot", c.slot, "pid", c.id, "values", bad)
+			}
+			return classes
+		}
+	}
+	return nil
+}
+
+// parseVendorClasses parses a vendorEnv value: the vendor classes it
+// names, once each, and the fields that are not vendor classes.
+func parseVendorClasses(v string) (classes []wire.MgmtClass, bad []string) {
+	for _, f := range strings.FieldsFunc(v, func(r rune) bool { return r == ',' || r == ' ' || r == '\t' }) {
+		n, err := strconv.ParseUint(f, 0, 8)
+		class := wire.MgmtClass(n)
+		if err != nil || !(class.IsVendorRange1() || class.IsVendorRange2()) {
+			bad = append(bad, f)
+			continue
+		}
+		if !slices.Contains(classes, class) {
+			classes = append(classes, class)
+		}
+	}
+	return classes, bad
+}
+
+// vendorHolder returns the client that takes unsolicited requests of
+// vendor class class here: the first attached one that declared it (as
+// the Linux MAD layer lets one agent serve a class and method, and the
+// next one register once it is gone), or nil.
+func (ap *attachPoint) vendorHolder(class wire.MgmtClass) *client {
+	for _, c := range ap.clients {
+		if !c.closed.Load() && slices.Contains(c.vendor, class) {
+			return c
+		}
+	}
+	return nil
+}
+
+// serveVendor registers, once per class, the HCA agent that brings
+// requests of vendor class class arriving at the attach port to its
+// holder. Without it the HCA answers them as the Linux MAD layer answers
+// a class nobody registered. Requests are handed over as they came (the
+// requester's TID, source LID and QP), and the holder's response goes
+// back like any client response (hcaSend).
+func (ap *attachPoint) serveVendor(class wire.MgmtClass) {
+	if ap.vendorAgents[class] != nil {
+		return
+	}
+	a, err := ap.n.hca.RegisterAgent(hca.AgentSpec{Port: ap.port.Num(), QPN: agent.QP1, Class: class,
+		ClassVersion: vendorClassVersion, Methods: vendorMethods,
+		Handler: func(r hca.ReceivedMAD) {
+			c := ap.vendorHolder(class)
+			if c == nil {
+				ap.s.log.Debug("attach: vendor request for no client", "node", ap.n.topo.ID, "class", class)
+				return
+			}
+			ap.hand(c, r.Addr.LID, r.Addr.QPN, agent.QP1, r.MAD)
+		}})
+	if err != nil {
+		ap.s.log.Warn("attach: vendor class agent not registered", "node", ap.n.topo.ID, "class", class, "err", err)
+		return
+	}
+	if ap.vendorAgents == nil {
+		ap.vendorAgents = map[wire.MgmtClass]*hca.Agent{}
+	}
+	ap.vendorAgents[class] = a
 }
 
 // ownLID is the attach port's LID (0 before the SM assigns one).
