@@ -87,6 +87,28 @@ func (n *Node) Port(num int) *Port {
 // Ports returns the node's ports indexed by number (entry 0 may be nil).
 func (n *Node) Ports() []*Port { return n.ports }
 
+// SetFrameHandler makes h take the frames that arrive at the node's ports
+// in place of the Device's own CRCOffloader side; nil gives them back to
+// the Device (its HandleFrame when it is a CRCOffloader, else its
+// HandlePacket). A wrapper Device that only sometimes has work of its own
+// to do on a frame (a server's hooks in front of a device model) installs
+// itself while it has, and the wrapped model otherwise: each hop then
+// reaches the model at once (Port caches the handler, so a frame's arrival
+// reads no Node). The Device stays the node's for everything else
+// (Starter, PortStateHandler, Node.Device). Call it on the event loop, or
+// before the fabric starts.
+func (n *Node) SetFrameHandler(h CRCOffloader) {
+	if h == nil {
+		h, _ = n.dev.(CRCOffloader)
+	}
+	n.offload = h
+	for _, p := range n.ports {
+		if p != nil && p.link != nil {
+			p.offload = h
+		}
+	}
+}
+
 // Alive reports whether the node is running (not killed by fault injection).
 func (n *Node) Alive() bool { return !n.dead }
 

@@ -170,3 +170,65 @@ type rawRecorder struct{ frames [][]byte }
 func (r *rawRecorder) HandlePacket(_ *emu.Port, frame []byte) {
 	r.frames = append(r.frames, append([]byte(nil), frame...))
 }
+
+// TestSetFrameHandlerRedirectsArrivals puts a second handler in front of
+// a node's device, checks that arriving frames reach it (and not the
+// device), that a link made afterwards uses it too, and that nil gives
+// the frames back to the device.
+func TestSetFrameHandlerRedirectsArrivals(t *testing.T) {
+	dev, front := &offloader{}, &offloader{}
+	f := emu.New()
+	cfg := emu.PortConfig{WidthSupported: uint8(wire.Width4X), SpeedSupported: wire.SpeedQDR}
+	an, err := f.AddNode("a", wire.NodeTypeCA, 1, &recorder{}, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cn, err := f.AddNode("c", wire.NodeTypeCA, 1, &recorder{}, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bn, err := f.AddNode("b", wire.NodeTypeCA, 2, dev, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.Connect(an.Port(1), bn.Port(1)); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(f.Stop)
+	rcv := func(n uint64) func() bool {
+		return func() bool { return bn.Port(1).Counters.RcvPkts.Load()+bn.Port(2).Counters.RcvPkts.Load() == n }
+	}
+	f.Do(func() { bn.SetFrameHandler(front) })
+	f.Do(func() { an.Port(1).Send(udFrame(t, true, 1)) })
+	waitFor(t, f, rcv(1))
+	// A link made after the handler was set hands its frames to it too.
+	f.Do(func() {
+		if _, err := f.Connect(cn.Port(1), bn.Port(2)); err != nil {
+			t.Error(err)
+		}
+	})
+	waitFor(t, f, func() bool {
+		var up bool
+		f.Do(func() { up = cn.Port(1).IsUp() && bn.Port(2).IsUp() })
+		return up
+	})
+	f.Do(func() { cn.Port(1).Send(udFrame(t, true, 2)) })
+	waitFor(t, f, rcv(2))
+	f.Do(func() { bn.SetFrameHandler(nil) })
+	f.Do(func() { an.Port(1).Send(udFrame(t, true, 3)) })
+	waitFor(t, f, rcv(3))
+	f.Do(func() {
+		if len(front.frames) != 2 || front.frames[0][len(front.frames[0])-1] == 0 {
+			t.Errorf("front handler got %d frames, want 2", len(front.frames))
+		}
+		if len(dev.frames) != 1 {
+			t.Fatalf("device got %d frames, want 1 (after the handler was removed)", len(dev.frames))
+		}
+		if want := udFrame(t, true, 3); !bytes.Equal(dev.frames[0], want) {
+			t.Errorf("device got the wrong frame")
+		}
+	})
+}

@@ -659,6 +659,7 @@ func cmdError(s *Server, out io.Writer, args string) error {
 		return err
 	}
 	return s.do(func() error {
+		defer a.n.dev.hook()
 		for _, p := range ports {
 			if len(f) == 2 {
 				if a.n.dev.errAttr == nil {

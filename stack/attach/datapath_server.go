@@ -540,6 +540,7 @@ func (ss *dpSession) install() {
 	if !ok {
 		sp = &dpSplit{orig: dev.inner, held: map[int]*dpSession{}}
 		dev.inner, dev.offload = sp, sp
+		dev.hook()
 	}
 	sp.held[ss.port.Num()] = ss
 	ss.attached = true

@@ -37,6 +37,9 @@ type nodeDev struct {
 	n     *node
 	inner emu.Device
 	// offload is inner as an emu.CRCOffloader, nil when it is not one.
+	// The node's ports hand their frames straight to it while the wrapper
+	// has nothing to do on them (hook): whoever changes inner, offload,
+	// host or errAttr calls hook.
 	offload emu.CRCOffloader
 	// host is the attach point of a switch's port 0 while clients are
 	// attached there (nil otherwise, and always nil on CAs).
@@ -85,6 +88,24 @@ func (d *nodeDev) HandleFrame(p *emu.Port, frame []byte, sealed bool) {
 		return
 	}
 	d.inner.HandlePacket(p, frame)
+}
+
+// hook points the frames arriving at the node at the wrapper while it has
+// work of its own on them (a host side on port 0, attribute errors), and
+// straight at the device model otherwise (emu.Node.SetFrameHandler), so
+// the hops of the other nodes skip the wrapper. A model that does not take
+// unsealed frames keeps the wrapper, which seals them for it. Call it on
+// the event loop (or before the fabric starts) after changing inner,
+// offload, host or errAttr.
+func (d *nodeDev) hook() {
+	if d.offload == nil || d.n.en == nil {
+		return
+	}
+	if d.host != nil || len(d.errAttr) > 0 {
+		d.n.en.SetFrameHandler(d)
+		return
+	}
+	d.n.en.SetFrameHandler(d.offload)
 }
 
 // Start implements emu.Starter.
@@ -191,6 +212,7 @@ func buildFabric(t *topology.Topology, fopts []fabric.Option, eopts []emu.Option
 			return nil, nil, nil, fmt.Errorf("attach: %w", err)
 		}
 		n.en = en
+		n.dev.hook()
 		nodes = append(nodes, n)
 		byID[tn.ID] = n
 	}

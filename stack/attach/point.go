@@ -88,6 +88,7 @@ func (ap *attachPoint) add(c *client) {
 	classes := ap.s.vendorClasses(c)
 	if ap.isSwitch() {
 		ap.n.dev.host = ap
+		ap.n.dev.hook()
 		if len(classes) > 0 {
 			ap.s.log.Warn("attach: vendor classes are served on a CA port only; not given to the client",
 				"slot", c.slot, "node", ap.n.topo.ID, "classes", classes)
@@ -121,15 +122,16 @@ func (ap *attachPoint) remove(c *client) {
 			delete(ap.vendorAgents, class)
 		}
 	}
-	for _, tr := range c.pending {
+	for _, tr := range c.pending.appendTo(nil) {
 		ap.s.txs.done(tr)
 	}
-	c.pending = nil
+	c.pending.reset()
 	if ap.sm == c {
 		ap.chooseSM(nil)
 	}
 	if len(ap.clients) == 0 && ap.isSwitch() && ap.n.dev.host == ap {
 		ap.n.dev.host = nil
+		ap.n.dev.hook()
 	}
 }
 
@@ -357,14 +359,12 @@ func (ap *attachPoint) fromClient(c *client, d Datagram) {
 	var tr *transaction
 	if m.BaseVersion() == wire.MADBaseVersion && expectsResponse(m) {
 		key := txKey(m.TID())
-		if old := c.pending[key]; old != nil {
+		if old := c.pending.get(key); old != nil {
+			c.pending.del(key)
 			ap.s.txs.done(old)
 		}
 		tr = ap.s.txs.add(c, key, d)
-		if c.pending == nil {
-			c.pending = map[uint64]*transaction{}
-		}
-		c.pending[key] = tr
+		c.pending.put(tr)
 	}
 	if err := ap.forward(c, d); err != nil {
 		ap.failed(c, d, tr, err)
@@ -395,8 +395,8 @@ func (ap *attachPoint) failed(c *client, d Datagram, tr *transaction, err error)
 	if !m.IsResponse() && m.Method() != wire.MethodTrapRepress {
 		ap.bounce(c, d)
 	}
-	if tr != nil && c.pending[tr.key] == tr {
-		delete(c.pending, tr.key)
+	if tr != nil && c.pending.get(tr.key) == tr {
+		c.pending.del(tr.key)
 		ap.s.txs.done(tr) // after the bounce: d may be tr's copy
 	}
 }
@@ -423,6 +423,8 @@ type txTable struct {
 	every time.Duration // sweep period
 	armed bool
 	run   func() // t.expire, made once
+	// scratch is expire's snapshot of a client's transactions.
+	scratch []*transaction
 }
 
 // txTicks is the number of sweeps after which a transaction is due: with
@@ -474,12 +476,19 @@ func (t *txTable) expire() {
 			if c.closed.Load() {
 				continue
 			}
-			for key, tr := range c.pending {
-				if t.sweep-tr.sent < txTicks {
+			// A snapshot: answering a resent request (a switch's own SMA
+			// answers at once) or bouncing one closes transactions while
+			// the sweep walks them. Each is checked again before it is
+			// touched: still open, for this client, and due (a closed
+			// transaction may be reused for a new request meanwhile,
+			// which is never due).
+			t.scratch = c.pending.appendTo(t.scratch[:0])
+			for _, tr := range t.scratch {
+				if tr.c != c || c.pending.get(tr.key) != tr || t.sweep-tr.sent < txTicks {
 					continue
 				}
 				if tr.left <= 0 {
-					delete(c.pending, key)
+					c.pending.del(tr.key)
 					t.s.stats.TimedOut.Add(1)
 					ap.bounce(c, tr.d)
 					t.done(tr)
@@ -492,6 +501,7 @@ func (t *txTable) expire() {
 					ap.failed(c, tr.d, tr, err)
 				}
 			}
+			clear(t.scratch)
 		}
 	}
 	if t.open > 0 {
@@ -529,7 +539,7 @@ func (ap *attachPoint) toClient(c *client, slid wire.LID, sqp, dqp uint32, mad [
 	m := wire.MAD(mad)
 	if m.IsResponse() {
 		key := txKey(m.TID())
-		tr := c.pending[key]
+		tr := c.pending.get(key)
 		// The class must match too: libumad2sim crashes on a MAD of a class
 		// the process did not register, and a client registered the class of
 		// each request it sent.
@@ -538,7 +548,7 @@ func (ap *attachPoint) toClient(c *client, slid wire.LID, sqp, dqp uint32, mad [
 				"class", m.MgmtClass(), "attr", m.AttrID())
 			return
 		}
-		delete(c.pending, key)
+		c.pending.del(key)
 		ap.s.txs.done(tr)
 	}
 	ap.hand(c, slid, sqp, dqp, mad)
