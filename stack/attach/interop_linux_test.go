@@ -178,12 +178,23 @@ type daemon struct {
 // before the server closes.
 func (h *interop) startOpenSM(env []string, extra ...string) (*daemon, string) {
 	h.t.Helper()
-	conf := filepath.Join(h.dir, "opensm.conf")
-	if err := os.WriteFile(conf, []byte("force_log_flush TRUE\n"), 0o644); err != nil {
+	d, logf := h.startOpenSMConf(env, "", extra...)
+	h.waitLog(logf, "SUBNET UP", 1, 30*time.Second)
+	return d, logf
+}
+
+// startOpenSMConf starts OpenSM as a daemon with the options file lines
+// conf (besides log flushing) and returns at once. Each daemon has files
+// of its own, so several may run on one fabric.
+func (h *interop) startOpenSMConf(env []string, conf string, extra ...string) (*daemon, string) {
+	h.t.Helper()
+	n := sockSeq.Add(1)
+	confFile := filepath.Join(h.dir, fmt.Sprintf("opensm-%d.conf", n))
+	if err := os.WriteFile(confFile, []byte("force_log_flush TRUE\n"+conf), 0o644); err != nil {
 		h.t.Fatal(err)
 	}
-	logf := filepath.Join(h.dir, "opensm-daemon.log")
-	args := append([]string{"-F", conf, "-f", logf}, extra...)
+	logf := filepath.Join(h.dir, fmt.Sprintf("opensm-daemon-%d.log", n))
+	args := append([]string{"-F", confFile, "-f", logf}, extra...)
 	cmd := h.command(context.Background(), env, "opensm", args...)
 	d := &daemon{cmd: cmd, out: &bytes.Buffer{}, done: make(chan struct{})}
 	cmd.Stdout, cmd.Stderr = d.out, d.out
@@ -200,7 +211,6 @@ func (h *interop) startOpenSM(env []string, extra ...string) (*daemon, string) {
 			<-d.done
 		}
 	})
-	h.waitLog(logf, "SUBNET UP", 1, 30*time.Second)
 	return d, logf
 }
 
