@@ -42,7 +42,10 @@ func (c loopClock) AfterFunc(d time.Duration, f func()) Timer {
 // callback runs on the event loop. A LoopTimer behaves exactly like a
 // timer made with AfterFunc at the instant of the Reset: it runs in the
 // same (time, sequence) order, and a stopped one never moves virtual
-// time.
+// time. Under the wall clock a goroutine running the loop inline
+// (Fabric.Enter) does not read the clock to see whether a LoopTimer has
+// come due: the loop goroutine, which sleeps until the first timer's
+// instant, runs it then.
 type LoopTimer struct {
 	e event
 }
@@ -51,7 +54,7 @@ type LoopTimer struct {
 // be called from any goroutine; Reset and Stop only on the event loop.
 func (f *Fabric) NewLoopTimer(fn func()) *LoopTimer {
 	t := &LoopTimer{}
-	t.e.fn, t.e.l, t.e.idx = fn, f.loop, -1
+	t.e.fn, t.e.l, t.e.idx, t.e.loopTimer = fn, f.loop, -1, true
 	t.e.state.Store(1)
 	return t
 }

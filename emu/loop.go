@@ -22,6 +22,8 @@ type event struct {
 	// pooled marks a callback queued by queueAt (Post, Enter, Do): nobody
 	// holds it, so the loop recycles it once the callback ran.
 	pooled bool
+	// loopTimer marks the event of a LoopTimer (see timersLater).
+	loopTimer bool
 
 	// A frame delivery (fn == nil): the frame arrives at port.
 	port      *Port
@@ -238,6 +240,16 @@ type loop struct {
 	// spin is how long the idle loop polls for work before it parks; it
 	// adapts between 0 and maxSpin (loop goroutine only).
 	spin time.Duration
+	// timersLater is set while an inline run runs what is due after its
+	// first callback: a LoopTimer at the head of the heap beyond the loop
+	// time last read is then left to the loop goroutine, which sleeps
+	// until the heap's first event (or is woken for it when the run lets
+	// go, see letGo), instead of being checked against the clock. A
+	// transport's retransmission timer, armed far ahead, sits at the head
+	// of an otherwise empty heap at the end of most runs, and reading the
+	// clock to see it is not due costs a run about as much as a hop of a
+	// frame. Token holder only.
+	timersLater bool
 	// procs is GOMAXPROCS as the loop goroutine last read it (when it
 	// started and whenever it woke from parking: reading it takes the
 	// scheduler's lock, which yielding goroutines contend for).
@@ -525,7 +537,12 @@ func (l *loop) next() (*event, time.Duration) {
 			// Frames that devices send arrive at the loop time of the
 			// event that sent them, which is already due: the clock is
 			// read only when the head lies beyond the time last read.
+			// An inline run leaves a timer beyond it to the loop
+			// goroutine without reading the clock (see timersLater).
 			now := l.now.Load()
+			if head.at > now && l.timersLater && head.loopTimer {
+				return nil, -1
+			}
 			if head.at > now {
 				now = int64(time.Since(l.base))
 				l.now.Store(now)
@@ -831,6 +848,7 @@ func runInline(l *loop, fn func(), seq uint64, budget int) {
 	defer func() {
 		if !finished {
 			// A callback panicked: let go, so the loop goroutine goes on.
+			l.timersLater = false
 			l.leave(0)
 		}
 	}()
@@ -842,7 +860,9 @@ func runInline(l *loop, fn func(), seq uint64, budget int) {
 	}
 	for {
 		if budget > 0 {
+			l.timersLater = true
 			ran, _, _ := l.runDue(budget)
+			l.timersLater = false
 			budget -= ran
 		}
 		if !l.leave(budget) {
@@ -856,14 +876,25 @@ func runInline(l *loop, fn func(), seq uint64, budget int) {
 // run and returns how many events it ran. With nothing queued and nothing
 // due it calls fn at once; otherwise it queues fn behind what came first
 // and runs events, in (time, sequence) order, until fn has run.
+//
+// "Now" is first the loop time last read: when the heap's first event
+// lies beyond it (a retransmission timer, usually), fn runs at once at
+// that time, without a clock read, ahead of an event that may have come
+// due since, as if the doorbell had rung when the clock was last read;
+// that event runs when the run (or, for a LoopTimer, the loop goroutine,
+// see timersLater) finds it due. The clock is read here only when
+// something is queued or due at the last time read. (What fn arms reads
+// the clock itself: LoopTimer.Reset, AfterFunc and the taps' timestamps
+// use the current time, so only the order against an event that came due
+// meanwhile is as of the last read.)
 func (l *loop) runFirst(fn func()) int {
-	now := int64(time.Since(l.base))
-	if !l.pending.Load() && (len(l.q) == 0 || l.q[0].at > now) {
-		if now > l.now.Load() {
-			l.now.Store(now)
-		}
+	if !l.pending.Load() && (len(l.q) == 0 || l.q[0].at > l.now.Load()) {
 		fn()
 		return 1
+	}
+	now := int64(time.Since(l.base))
+	if now > l.now.Load() {
+		l.now.Store(now)
 	}
 	return l.runThrough(l.queueAt(now, fn))
 }

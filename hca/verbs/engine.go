@@ -531,9 +531,10 @@ func (cq *CQ) ReqNotify(solicitedOnly bool) error {
 // overflowed (IBTA Vol 1 §11.4.2.1: the CQ goes to error and the
 // consumer is told with a CQ error event).
 //
-// While the loop has a backlog of frames to deliver (a stream), a
-// completion that follows another in the same burst of events is
-// written at once and published at the end of the burst (see wtail); a
+// Once a completion is pushed while the loop has a backlog of frames to
+// deliver (a stream), those that follow it in the same burst of events
+// are written at once and published at the end of the burst (see wtail),
+// however short the backlog has become by then; a
 // CQ that holds the clock, is armed or has a goroutine in Wait
 // publishes at once, and so does any CQ when the loop has little else
 // to do, so that a lone completion (a ping-pong's) is seen at once, and
@@ -563,13 +564,19 @@ func (cq *CQ) push(wc WC, solicited bool) bool {
 	cq.ring[t&cq.mask] = wc
 	cq.wtail = t + 1
 	sol := solicited || wc.Status != WCSuccess
-	if !locked && !cq.armed.Load() && cq.waiters.Load() == 0 && cq.streaming() {
+	if !locked && !cq.armed.Load() && cq.waiters.Load() == 0 {
+		// Once a burst published its first completion, the rest wait for
+		// the burst's end (which is queued), however short the backlog
+		// has become: the last frames of a burst would otherwise each
+		// publish on their own.
 		if cq.hot {
 			cq.defSol = cq.defSol || sol
 			return true
 		}
-		cq.hot = true
-		cq.e.fab.AtBurstEnd(cq.publishFn)
+		if cq.streaming() {
+			cq.hot = true
+			cq.e.fab.AtBurstEnd(cq.publishFn)
+		}
 	}
 	cq.tail.Store(t + 1)
 	cq.published(sol, locked)

@@ -85,6 +85,12 @@ type QP struct {
 	// paceTimer resumes an RC requester when its port's transmitter is
 	// free (virtual clock, see txWait).
 	paceTimer *emu.LoopTimer
+	// Under the wall clock the local ACK timer is not moved per packet
+	// (see restartTimer): lazyTimer says so; timerIdle marks a timer left
+	// armed after everything was acknowledged, timerExtend one that must
+	// run a full timeout again when it fires, as progress happened since
+	// it was armed.
+	lazyTimer, timerIdle, timerExtend bool
 	// burst is set while progress sends, and rt then caches the route
 	// of the QP's address vector (see xmit).
 	burst   bool
@@ -216,6 +222,7 @@ func (pd *PD) CreateQP(init QPInitAttr) (*QP, error) {
 	}
 	qp.ringFn = qp.ring
 	qp.timer = e.fab.NewLoopTimer(qp.onTimeout)
+	qp.lazyTimer = !e.fab.Virtual()
 	qp.rnrTimer = e.fab.NewLoopTimer(qp.onRNRTimer)
 	qp.txTimer = e.fab.NewLoopTimer(qp.retireSent)
 	qp.paceTimer = e.fab.NewLoopTimer(qp.progress)

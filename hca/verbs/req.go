@@ -662,21 +662,55 @@ func (qp *QP) udSend(w *sendWQE) bool {
 	return true
 }
 
-// armTimer starts the local ACK timer if it is not running.
+// armTimer starts the local ACK timer if it is not running. A lazy
+// timer left armed while nothing was outstanding (see restartTimer) runs
+// a full timeout again when it fires, so that it never expires earlier
+// than one timeout after the packet that finds it armed.
 func (qp *QP) armTimer() {
-	if !qp.timer.Armed() && qp.unacked != qp.sndMax {
+	if qp.timer.Armed() {
+		if qp.timerIdle {
+			qp.timerIdle, qp.timerExtend = false, true
+		}
+		return
+	}
+	if qp.unacked != qp.sndMax {
 		if d := qp.ackTimeout(); d > 0 {
+			qp.timerIdle, qp.timerExtend = false, false
 			qp.timer.Reset(d)
 		}
 	}
 }
 
 // restartTimer restarts the local ACK timer after progress.
+//
+// Under the wall clock (lazyTimer) it does not move the timer: it marks
+// it to run a full timeout again when it fires (timerExtend), or, once
+// everything is acknowledged, leaves it armed and idle: the timer is
+// checked when it expires rather than rearmed per ACK. That takes it out
+// of the event queue and puts it back, and reads the clock, once per
+// timeout instead of once per ACK. The local ACK timeout (IBTA Vol 1
+// §9.7.6.1.3) then expires between one and two timeouts after the last
+// progress, never earlier than one. Under the virtual clock the timer
+// moves exactly, so that virtual time advances as before.
 func (qp *QP) restartTimer() {
-	if qp.rnrWait || qp.unacked == qp.sndMax || qp.timeout() == 0 {
+	if qp.rnrWait || qp.timeout() == 0 {
+		qp.timerIdle, qp.timerExtend = false, false
 		qp.timer.Stop()
 		return
 	}
+	if qp.lazyTimer && qp.timer.Armed() {
+		if qp.unacked == qp.sndMax {
+			qp.timerIdle = true
+		} else {
+			qp.timerIdle, qp.timerExtend = false, true
+		}
+		return
+	}
+	if qp.unacked == qp.sndMax {
+		qp.timer.Stop()
+		return
+	}
+	qp.timerIdle, qp.timerExtend = false, false
 	qp.timer.Reset(qp.ackTimeout())
 }
 
@@ -700,7 +734,17 @@ func (qp *QP) ackTimeout() time.Duration {
 // the oldest unacknowledged PSN, or fail with RETRY_EXC_ERR once
 // retry_cnt retries are spent.
 func (qp *QP) onTimeout() {
+	extend := qp.timerExtend
+	qp.timerIdle, qp.timerExtend = false, false
 	if s := qp.attr.QPState; (s != QPStateRTS && s != QPStateSQD) || qp.unacked == qp.sndMax || qp.rnrWait {
+		return
+	}
+	if extend {
+		// A lazy timer with progress since it was armed: the timeout
+		// counts from then.
+		if d := qp.ackTimeout(); d > 0 {
+			qp.timer.Reset(d)
+		}
 		return
 	}
 	qp.e.stats.Timeouts.Add(1)

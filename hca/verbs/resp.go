@@ -3,6 +3,7 @@ package verbs
 import (
 	"encoding/binary"
 	"fmt"
+	"math/bits"
 
 	"github.com/ibemu/ibemu/emu"
 	"github.com/ibemu/ibemu/emu/agent"
@@ -154,8 +155,29 @@ func (qp *QP) ackSyn() wire.AETHSyndrome {
 	if qp.srq != nil {
 		return wire.ACKSyndrome(wire.AETHCreditInvalid)
 	}
-	n := qp.rq.len()
-	return wire.ACKSyndrome(wire.CreditCode(n))
+	return wire.ACKSyndrome(creditCode(qp.rq.len()))
+}
+
+// creditCode is wire.CreditCode computed from the shape of the credit
+// table (IBTA Vol 1 §9.3.5): codes 0 to 4 count 0 to 4 WQEs, and above
+// them code 2k counts 2^k and code 2k+1 counts 3·2^(k-1), up to code 30
+// (32768). A responder sends one per ACK, and the table scan of
+// wire.CreditCode costs more than the rest of the ACK's syndrome.
+func creditCode(n int) uint8 {
+	switch {
+	case n <= 0:
+		return 0
+	case n <= 4:
+		return uint8(n)
+	case n >= 32768:
+		return 30
+	}
+	k := bits.Len(uint(n)) - 1 // 2^k <= n < 2^(k+1), k >= 2
+	c := uint8(2 * k)
+	if n >= 3<<(k-1) {
+		c++
+	}
+	return c
 }
 
 // nakError sends a NAK for the expected PSN and, for the errors IBTA Vol
