@@ -546,11 +546,7 @@ func (cq *CQ) PollWait(ctx context.Context, wc []WC) (int, error) {
 	if n, err := cq.Poll(wc); n > 0 || err != nil {
 		return n, err
 	}
-	// The spin starts the clock at its 256th empty poll, not at the
-	// first: a completion that comes within a few hundred polls (a
-	// ping-pong's) is then taken without a clock read, which in a virtual
-	// machine costs as much as the polls.
-	var start time.Time
+	start := time.Now()
 	if budget := time.Duration(cq.spin.Load()); budget > 0 {
 		for i := 1; ; i++ {
 			if n, err := cq.Poll(wc); n > 0 || err != nil {
@@ -561,19 +557,12 @@ func (cq *CQ) PollWait(ctx context.Context, wc []WC) (int, error) {
 			// 256: an empty poll costs a few nanoseconds, a clock read
 			// in a virtual machine several times that.
 			if i&31 == 0 {
-				if i&255 == 0 {
-					if start.IsZero() {
-						start = time.Now()
-					} else if time.Since(start) >= budget {
-						break
-					}
+				if i&255 == 0 && time.Since(start) >= budget {
+					break
 				}
 				runtime.Gosched()
 			}
 		}
-	}
-	if start.IsZero() {
-		start = time.Now()
 	}
 	for {
 		if err := cq.cq.Wait(ctx); err != nil {
