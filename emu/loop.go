@@ -876,25 +876,18 @@ func runInline(l *loop, fn func(), seq uint64, budget int) {
 // run and returns how many events it ran. With nothing queued and nothing
 // due it calls fn at once; otherwise it queues fn behind what came first
 // and runs events, in (time, sequence) order, until fn has run.
-//
-// "Now" is first the loop time last read: when the heap's first event
-// lies beyond it (a retransmission timer, usually), fn runs at once at
-// that time, without a clock read, ahead of an event that may have come
-// due since, as if the doorbell had rung when the clock was last read;
-// that event runs when the run (or, for a LoopTimer, the loop goroutine,
-// see timersLater) finds it due. The clock is read here only when
-// something is queued or due at the last time read. (What fn arms reads
-// the clock itself: LoopTimer.Reset, AfterFunc and the taps' timestamps
-// use the current time, so only the order against an event that came due
-// meanwhile is as of the last read.)
 func (l *loop) runFirst(fn func()) int {
-	if !l.pending.Load() && (len(l.q) == 0 || l.q[0].at > l.now.Load()) {
+	// The clock is read on every entry, even when the heap's first event
+	// lies beyond the loop time last read: that event may be a callback
+	// queued since by another Enter (or Post) of the same caller, which
+	// must run before fn (TestInlineRaceWithLoop).
+	now := int64(time.Since(l.base))
+	if !l.pending.Load() && (len(l.q) == 0 || l.q[0].at > now) {
+		if now > l.now.Load() {
+			l.now.Store(now)
+		}
 		fn()
 		return 1
-	}
-	now := int64(time.Since(l.base))
-	if now > l.now.Load() {
-		l.now.Store(now)
 	}
 	return l.runThrough(l.queueAt(now, fn))
 }
