@@ -21,9 +21,12 @@ import (
 // pollWait waits for completions on cq: it polls, then sleeps until the
 // engine adds one, for at most 10 s of wall time.
 func pollWait(ctx context.Context, cq *verbs.CQ, wc []verbs.WC) (int, error) {
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	n, err := cq.PollWait(ctx, wc)
+	if n, err := cq.Poll(wc); n > 0 || err != nil {
+		return n, err
+	}
+	w := lazyWait(ctx, nil, 10*time.Second)
+	n, err := cq.PollWait(w, wc)
+	w.release()
 	if err != nil && errors.Is(err, context.DeadlineExceeded) {
 		return 0, fmt.Errorf("perf: no completion for 10 s: %w", err)
 	}
@@ -408,11 +411,9 @@ func (r *bwRun) run(ctx context.Context) error {
 		switch {
 		case r.recv && !peerStopped:
 			// Wake up when the peer stops, to learn its totals.
-			wctx, cancel := context.WithCancel(ctx)
-			stop := context.AfterFunc(r.peer.ctx, cancel)
-			n, err = env.waitCQ(wctx, s, wc)
-			stop()
-			cancel()
+			w := lazyWait(ctx, r.peer.ctx, 0)
+			n, err = env.waitCQ(w, s, wc)
+			w.release()
 		case r.recv && sent && c.conn == "UD":
 			// UD drops what finds no receive: once the peer stopped,
 			// what has not come within 50 ms is lost.

@@ -82,17 +82,13 @@ func (env *perfEnv) latRecv(s *perfSide, size int) error {
 func (env *perfEnv) exchange(ctx context.Context, s *perfSide, recv, send *bool, stop *perfStop) error {
 	var wc [2]verbs.WC
 	for *recv || *send {
-		wctx, cancel := ctx, context.CancelFunc(func() {})
-		var after func() bool
+		var also context.Context
 		if stop != nil {
-			wctx, cancel = context.WithCancel(ctx)
-			after = context.AfterFunc(stop.ctx, cancel)
+			also = stop.ctx
 		}
-		n, err := env.waitCQ(wctx, s, wc[:])
-		if after != nil {
-			after()
-		}
-		cancel()
+		w := lazyWait(ctx, also, 0)
+		n, err := env.waitCQ(w, s, wc[:])
+		w.release()
 		if err != nil {
 			if stop != nil && ctx.Err() == nil && stop.ctx.Err() != nil {
 				return errPeerStopped
