@@ -8,9 +8,11 @@
 # and port activation: "minhop tables configured" to "SUBNET UP"), the
 # server's CPU time (user+sys), its peak RSS (VmHWM),
 # SMPs served per second and CPU microseconds per SMP. The SMP count is
-# the number of MADs OpenSM sent, which ibemu serve counts; ibsim cannot
-# count them, so its rows use the count of the ibemu run of the same
-# topology (the same OpenSM doing the same bring-up). The CPU columns count
+# the number of MADs OpenSM sent, which ibemu serve counts; ibsim does not
+# count them, but reads each with one read(2), so its rows use the read
+# calls it made while OpenSM ran (/proc/PID/io syscr; a handful are the
+# client's attach and detach). OpenSM does not send both servers the same
+# number: at 648 HCAs it sends ibsim about 3% more. The CPU columns count
 # the server's whole life, loading the topology included (the issue's
 # measure); the run-cpu columns count only the CPU spent after the server
 # was ready for clients, while OpenSM ran (ibsim's loading grows faster
@@ -95,7 +97,7 @@ wait_sock() {
   return 1
 }
 
-declare -A smps
+declare -A smps simsmps
 
 row="%-8s %-6s %8s %10s %10s %8s %9s %10s %10s %8s %8s %11s %10s %8s %8s\n"
 # shellcheck disable=SC2059
@@ -124,6 +126,7 @@ for size in "${sizes[@]}"; do
       server_pid=$!
       wait_sock "$sock"
       read -r ut0 st0 < <(awk '{print $14, $15}' "/proc/$server_pid/stat")
+      rd0=$(awk '/^syscr/ {print $2}' "/proc/$server_pid/io")
       ns0=$(cpu_ns "$server_pid")
       start=$(date +%s.%N)
       # shellcheck disable=SC2086
@@ -131,6 +134,7 @@ for size in "${sizes[@]}"; do
         ${pin[@]+"${pin[@]}"} timeout 1200 opensm -o -f "$dir/opensm.log" ${OPENSM_ARGS:-} >"$dir/opensm.out" 2>&1) || true
       end=$(date +%s.%N)
       ns=$(cpu_ns "$server_pid")
+      rd=$(awk '/^syscr/ {print $2}' "/proc/$server_pid/io")
       read -r ut st < <(awk '{print $14, $15}' "/proc/$server_pid/stat")
       rss=$(awk '/VmHWM/ {printf "%.1f", $2/1024}' "/proc/$server_pid/status")
       if [ "$server" = ibsim ]; then kill -TERM "$server_pid"; else kill -INT "$server_pid"; fi
@@ -147,9 +151,16 @@ for size in "${sizes[@]}"; do
       disc=$(phase "$dir/opensm.log" "Entering DISCOVERING state" "Entering MASTER state")
       lft=$(phase "$dir/opensm.log" "tables configured on all switches" "SUBNET UP")
       if [ "$server" = ibemu ]; then
-        smps[$size]=$(sed -n 's/^# ibemu serve: \([0-9]*\) datagrams from clients.*/\1/p' "$dir/server.out")
+        n=$(sed -n 's/^# ibemu serve: \([0-9]*\) datagrams from clients.*/\1/p' "$dir/server.out")
+        smps[$size]=$n
+      else
+        # ibsim reads each datagram with one read(2): its read calls
+        # while OpenSM ran (a handful are the client's attach and
+        # detach on the control socket).
+        n=$((rd - rd0))
+        simsmps[$size]=$n
       fi
-      n=${smps[$size]:-0}
+      n=${n:-0}
       # persmp NS: nanoseconds of CPU as microseconds per SMP.
       persmp() { awk -v n="$n" -v t="$1" 'BEGIN { if (n > 0) printf "%.2f", t / 1e3 / n; else print "-" }'; }
       # share NS U S: the part U/(U+S) of NS (the tick-based user or kernel share).
@@ -168,4 +179,4 @@ for size in "${sizes[@]}"; do
   done
 done
 echo "# cpu and run-cpu: ns on CPU from /proc/PID/task/*/schedstat; usr-us and sys-us: user and kernel CPU microseconds per SMP (whole life, split by the tick ratio of /proc/PID/stat); run-usr and run-sys: the same while OpenSM ran"
-echo "# SMP counts (from ibemu serve, also used for ibsim): $(for k in "${!smps[@]}"; do printf '%s=%s ' "$k" "${smps[$k]}"; done)"
+echo "# SMP counts of the last run (ibemu serve counts the datagrams; ibsim's are its read calls while OpenSM ran): $(for k in "${!smps[@]}"; do printf '%s: ibemu %s ibsim %s  ' "$k" "${smps[$k]}" "${simsmps[$k]:-}"; done)"
