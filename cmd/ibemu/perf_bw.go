@@ -19,7 +19,8 @@ import (
 // inside the sample window [margin, duration-margin].
 
 // pollWait waits for completions on cq: it polls, then sleeps until the
-// engine adds one, for at most 10 s of wall time.
+// engine adds one, for at most 10 s of wall time. A completion already
+// there is taken before a waitCtx is made.
 func pollWait(ctx context.Context, cq *verbs.CQ, wc []verbs.WC) (int, error) {
 	if n, err := cq.Poll(wc); n > 0 || err != nil {
 		return n, err

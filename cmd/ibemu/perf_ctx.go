@@ -10,8 +10,9 @@ import (
 // stop) and, optionally, after a timeout. It is made only when the wait
 // actually sleeps (when something asks for Done or Deadline): a
 // busy-polled wait that finds its completion while it spins, which is
-// most of them in a latency or message-rate test, costs no context, no
-// timer and no registration with the parent. Making the contexts per
+// most of them in a latency or message-rate test, costs the waitCtx
+// itself (one small allocation) but no context, no timer and no
+// registration with the parent. Making the contexts per
 // wait was about a sixth of `ibemu perf send_lat --wall`'s CPU (context
 // children maps, the timer heap's lock, clock reads).
 //

@@ -82,13 +82,15 @@ func (env *perfEnv) latRecv(s *perfSide, size int) error {
 func (env *perfEnv) exchange(ctx context.Context, s *perfSide, recv, send *bool, stop *perfStop) error {
 	var wc [2]verbs.WC
 	for *recv || *send {
-		var also context.Context
+		var n int
+		var err error
 		if stop != nil {
-			also = stop.ctx
+			w := lazyWait(ctx, stop.ctx, 0)
+			n, err = env.waitCQ(w, s, wc[:])
+			w.release()
+		} else {
+			n, err = env.waitCQ(ctx, s, wc[:])
 		}
-		w := lazyWait(ctx, also, 0)
-		n, err := env.waitCQ(w, s, wc[:])
-		w.release()
 		if err != nil {
 			if stop != nil && ctx.Err() == nil && stop.ctx.Err() != nil {
 				return errPeerStopped
