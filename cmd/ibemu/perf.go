@@ -157,6 +157,10 @@ type perfSide struct {
 	name string // the device's libibverbs name
 	// armed tells whether the CQ is armed for its channel (-e).
 	armed bool
+	// stats counts what this side did. Each side's goroutine adds to
+	// its own counters only: shared ones would move a cache line
+	// between the two cores on every message of a latency test.
+	stats perfStats
 }
 
 // perfPeer is what one side knows of the other's QPs (what perftest
@@ -192,20 +196,49 @@ type perfEnv struct {
 	bufLen int
 	// oob is the out-of-band channel to the peer process (two processes).
 	oob *perfOOB
-	// stats counts what the run did, for tests.
-	stats perfStats
 }
 
-// perfStats counts what a run did through the verbs API, so tests can
-// check that an option changed the run.
+// perfStats counts what one side of a run did through the verbs API, so
+// tests can check that an option changed the run. The padding keeps the
+// counters off the cache lines of the rest of the side.
 type perfStats struct {
-	cqEvents   atomic.Int64 // completion channel events received (-e)
-	postCalls  atomic.Int64 // PostSend calls
-	sendWRs    atomic.Int64 // send work requests posted
-	inlineWRs  atomic.Int64 // of which with the inline flag (-I)
-	maxList    atomic.Int64 // longest list one PostSend posted (-l)
-	serverWRs  atomic.Int64 // send work requests the server side posted (-b)
-	clientRecv atomic.Int64 // receive completions on the client side (-b send_bw)
+	_         [64]byte
+	cqEvents  atomic.Int64 // completion channel events received (-e)
+	postCalls atomic.Int64 // PostSend calls
+	sendWRs   atomic.Int64 // send work requests posted
+	inlineWRs atomic.Int64 // of which with the inline flag (-I)
+	maxList   atomic.Int64 // longest list one PostSend posted (-l)
+	recvs     atomic.Int64 // receive completions (-b send_bw)
+	_         [64]byte
+}
+
+// perfTotals is what both sides of a run did (perfEnv.totals).
+type perfTotals struct {
+	cqEvents, postCalls, sendWRs, inlineWRs, maxList int64
+	serverWRs                                        int64 // send work requests the server side posted (-b)
+	clientRecv                                       int64 // receive completions on the client side (-b send_bw)
+}
+
+// totals adds up the sides' counters.
+func (env *perfEnv) totals() perfTotals {
+	var t perfTotals
+	for _, s := range []*perfSide{env.client, env.server} {
+		if s == nil {
+			continue
+		}
+		st := &s.stats
+		t.cqEvents += st.cqEvents.Load()
+		t.postCalls += st.postCalls.Load()
+		t.sendWRs += st.sendWRs.Load()
+		t.inlineWRs += st.inlineWRs.Load()
+		t.maxList = max(t.maxList, st.maxList.Load())
+		if s == env.server {
+			t.serverWRs += st.sendWRs.Load()
+		} else {
+			t.clientRecv += st.recvs.Load()
+		}
+	}
+	return t
 }
 
 // perfObserve, when set (by tests), sees every in-process run's

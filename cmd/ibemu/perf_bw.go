@@ -63,7 +63,7 @@ func (env *perfEnv) waitCQ(ctx context.Context, s *perfSide, wc []verbs.WC) (int
 			}
 			return 0, err
 		}
-		env.stats.cqEvents.Add(1)
+		s.stats.cqEvents.Add(1)
 		s.ch.AckCQEvents()
 		s.armed = false
 	}
@@ -82,7 +82,7 @@ func (env *perfEnv) settle(s *perfSide) {
 		if _, err := s.ch.GetCQEvent(done); err != nil {
 			break
 		}
-		env.stats.cqEvents.Add(1)
+		s.stats.cqEvents.Add(1)
 	}
 	s.ch.AckCQEvents()
 }
@@ -286,12 +286,9 @@ func (r *bwRun) postSends(wrs []verbs.SendWR) error {
 			} else if n != len(wrs) {
 				return fmt.Errorf("perf: post send: %d of %d posted", n, len(wrs))
 			}
-			st := &r.env.stats
+			st := &r.s.stats
 			st.postCalls.Add(1)
 			st.sendWRs.Add(int64(len(wrs)))
-			if r.s == r.env.server {
-				st.serverWRs.Add(int64(len(wrs)))
-			}
 			for _, w := range wrs {
 				if w.Flags&hv.SendInline != 0 {
 					st.inlineWRs.Add(1)
@@ -445,9 +442,7 @@ func (r *bwRun) run(ctx context.Context) error {
 			}
 			if w.Opcode >= hv.WCRecv {
 				r.got[r.idx[w.QPNum]]++
-				if s == env.client {
-					env.stats.clientRecv.Add(1)
-				}
+				s.stats.recvs.Add(1)
 				continue
 			}
 			q, i := int(w.WRID>>32), int(uint32(w.WRID))

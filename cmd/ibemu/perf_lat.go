@@ -50,12 +50,9 @@ func (env *perfEnv) latPost(s *perfSide, size int) error {
 	if _, err := s.qps[0].PostSend([]verbs.SendWR{wr}); err != nil {
 		return fmt.Errorf("perf: post send: %w", err)
 	}
-	st := &env.stats
+	st := &s.stats
 	st.postCalls.Add(1)
 	st.sendWRs.Add(1)
-	if s == env.server {
-		st.serverWRs.Add(1)
-	}
 	if wr.Flags&hv.SendInline != 0 {
 		st.inlineWRs.Add(1)
 	}

@@ -102,12 +102,12 @@ func TestPerfDuration(t *testing.T) {
 // both directions.
 func TestPerfBidirectional(t *testing.T) {
 	one := perfRow(t, perfObserved(t, func(e *perfEnv) {
-		if n := e.stats.serverWRs.Load(); n != 0 {
+		if n := e.totals().serverWRs; n != 0 {
 			t.Errorf("unidirectional: the server posted %d sends", n)
 		}
 	}, "write_bw", "-n", "200"), bwHead)
 	out := perfObserved(t, func(e *perfEnv) {
-		if n := e.stats.serverWRs.Load(); n != 200 {
+		if n := e.totals().serverWRs; n != 200 {
 			t.Errorf("-b: the server posted %d writes, want 200", n)
 		}
 	}, "write_bw", "-n", "200", "-b")
@@ -120,10 +120,10 @@ func TestPerfBidirectional(t *testing.T) {
 	}
 	// SEND both ways: each side receives the other's messages.
 	out = perfObserved(t, func(e *perfEnv) {
-		if n := e.stats.clientRecv.Load(); n != 300 {
+		if n := e.totals().clientRecv; n != 300 {
 			t.Errorf("send_bw -b: the client received %d messages, want 300", n)
 		}
-		if n := e.stats.serverWRs.Load(); n != 300 {
+		if n := e.totals().serverWRs; n != 300 {
 			t.Errorf("send_bw -b: the server sent %d messages, want 300", n)
 		}
 	}, "send_bw", "-n", "300", "-s", "4096", "-b")
@@ -155,7 +155,7 @@ func TestPerfInline(t *testing.T) {
 		{[]string{"read_lat", "-n", "50"}, false, " Outstand reads  : 16"},
 	} {
 		out := perfObserved(t, func(e *perfEnv) {
-			sent, inl := e.stats.sendWRs.Load(), e.stats.inlineWRs.Load()
+			sent, inl := e.totals().sendWRs, e.totals().inlineWRs
 			if sent == 0 || c.inline && inl != sent || !c.inline && inl != 0 {
 				t.Errorf("%v: %d of %d work requests inline", c.args, inl, sent)
 			}
@@ -183,14 +183,14 @@ func TestPerfEvents(t *testing.T) {
 		{"atomic_bw", "-n", "300"},
 	} {
 		perfObserved(t, func(e *perfEnv) {
-			if n := e.stats.cqEvents.Load(); n != 0 {
+			if n := e.totals().cqEvents; n != 0 {
 				t.Errorf("%v: %d completion events without -e", args, n)
 			}
 		}, args...)
 		var rows [2]string
 		for i := range rows {
 			out := perfObserved(t, func(e *perfEnv) {
-				if n := e.stats.cqEvents.Load(); n == 0 {
+				if n := e.totals().cqEvents; n == 0 {
 					t.Errorf("%v -e: no completion event received", args)
 				}
 			}, append(args, "-e")...)
@@ -210,7 +210,7 @@ func TestPerfEvents(t *testing.T) {
 	// Latency with events: every wait sleeps, one event per completion
 	// at least on the client's side of each read.
 	perfObserved(t, func(e *perfEnv) {
-		if n := e.stats.cqEvents.Load(); n < 100 {
+		if n := e.totals().cqEvents; n < 100 {
 			t.Errorf("read_lat -e: %d events for 100 reads", n)
 		}
 	}, "read_lat", "-n", "100", "-e")
@@ -280,7 +280,7 @@ func TestPerfOutstandingReads(t *testing.T) {
 // moderation following) and -r (receives posted: too few make RNR NAKs).
 func TestPerfPostListAndRxDepth(t *testing.T) {
 	out := perfObserved(t, func(e *perfEnv) {
-		if n, calls := e.stats.maxList.Load(), e.stats.postCalls.Load(); n != 10 || calls != 30 {
+		if n, calls := e.totals().maxList, e.totals().postCalls; n != 10 || calls != 30 {
 			t.Errorf("-l 10: longest list %d, %d posts, want 10 and 30", n, calls)
 		}
 	}, "send_bw", "-n", "300", "-s", "4096", "-l", "10")
