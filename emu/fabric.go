@@ -497,16 +497,20 @@ func (f *Fabric) receive(p *Port, frame []byte, corrupted, sealed bool) {
 	off := p.offload
 	if !sealed && off == nil {
 		if wire.SealPacket(frame) != nil {
-			p.Counters.RcvErrors.Add(1)
+			p.Counters.CountRcvError(RcvMalformedPacket)
 			f.discard(frame)
 			return
 		}
 		sealed = true
 	}
 	p.Counters.RcvPkts.Add(1)
-	p.Counters.RcvData.Add(uint64(len(frame) / 4))
+	words := uint64(len(frame) / 4)
+	p.Counters.RcvData.Add(words)
+	if len(frame) >= wire.LRHSize {
+		p.Counters.CountRcvDataSL(wire.LRH(frame).SL(), words)
+	}
 	if (corrupted || f.cfg.verifyCRC) && !wire.CheckVCRC(frame) {
-		p.Counters.RcvErrors.Add(1)
+		p.Counters.CountRcvError(RcvLocalPhysicalError)
 		f.discard(frame)
 		return
 	}

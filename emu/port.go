@@ -75,7 +75,7 @@ type Port struct {
 
 // portPad pads Port to portSize (port_layout_internal_test.go checks
 // the layout).
-const portPad = 32
+const portPad = 24
 
 // portSize is Port's size: a size class of the Go allocator whose objects
 // all start on a 64-byte boundary (320 = 5 lines).
@@ -307,7 +307,7 @@ func (p *Port) send(frame []byte, sealed, relay bool) {
 	if p.phys != wire.PhysStateLinkUp || peer == nil {
 		n := p.node
 		if !n.dead {
-			p.Counters.XmitDiscards.Add(1)
+			p.Counters.CountXmitDiscard(XmitInactiveDiscard)
 		}
 		n.fabric.discard(frame)
 		return
@@ -320,9 +320,15 @@ func (p *Port) send(frame []byte, sealed, relay bool) {
 		sealed = true
 	}
 	p.Counters.XmitPkts.Add(1)
-	p.Counters.XmitData.Add(uint64(len(frame) / 4))
-	if len(frame) >= wire.LRHSize && wire.LRH(frame).DLID().IsMulticast() {
-		p.Counters.McastXmit.Add(1)
+	words := uint64(len(frame) / 4)
+	p.Counters.XmitData.Add(words)
+	if len(frame) >= wire.LRHSize {
+		p.Counters.CountXmitDataSL(wire.LRH(frame).SL(), words)
+		if wire.LRH(frame).DLID().IsMulticast() {
+			p.Counters.McastXmit.Add(1)
+		} else {
+			p.Counters.UnicastXmit.Add(1)
+		}
 	} else {
 		p.Counters.UnicastXmit.Add(1)
 	}

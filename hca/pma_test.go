@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ibemu/ibemu/emu"
+	"github.com/ibemu/ibemu/emu/agent"
 	"github.com/ibemu/ibemu/emu/wire"
 	"github.com/ibemu/ibemu/hca"
 )
@@ -141,7 +143,10 @@ func TestPMAClassPortInfoAndRefusals(t *testing.T) {
 	}{
 		{"perf class version 2", wire.MgmtClassPerf, 2, wire.MethodGet, wire.AttrPortCounters, wire.MADStatusBadVersion},
 		{"perf GetTable", wire.MgmtClassPerf, 1, wire.MethodGetTable, wire.AttrPortCounters, wire.MADStatusUnsupportedMethod},
-		{"perf PortSamplesControl", wire.MgmtClassPerf, 1, wire.MethodGet, wire.AttrPortSamplesControl, wire.MADStatusUnsupportedMethodAttr},
+		{"perf PortOpRcvCounters", wire.MgmtClassPerf, 1, wire.MethodGet, wire.AttrPortOpRcvCounters, wire.MADStatusUnsupportedMethodAttr},
+		{"perf PortVLXmitWaitCounters", wire.MgmtClassPerf, 1, wire.MethodGet, wire.AttrPortVLXmitWaitCounters, wire.MADStatusUnsupportedMethodAttr},
+		{"perf Set PortSamplesResult", wire.MgmtClassPerf, 1, wire.MethodSet, wire.AttrPortSamplesResult, wire.MADStatusUnsupportedMethodAttr},
+		{"perf GetTable PortXmitDataSL", wire.MgmtClassPerf, 1, wire.MethodGetTable, wire.AttrPortXmitDataSL, wire.MADStatusUnsupportedMethod},
 		{"perf Set ClassPortInfo", wire.MgmtClassPerf, 1, wire.MethodSet, wire.AttrClassPortInfo, wire.MADStatusUnsupportedMethodAttr},
 		{"vendor ConfigSpaceAccess", wire.MgmtClassMellanox, 1, wire.MethodGet, wire.AttrVendorConfigSpaceAccess, wire.MADStatusUnsupportedMethodAttr},
 		{"vendor class version 2", wire.MgmtClassMellanox, 2, wire.MethodGet, wire.AttrVendorGeneralInfo, wire.MADStatusBadVersion},
@@ -196,5 +201,187 @@ func TestVendorGeneralInfo(t *testing.T) {
 		if !strings.Contains(got, want) {
 			t.Errorf("vendstat output lacks %q:\n%s", want, got)
 		}
+	}
+}
+
+// arraySelect builds the request data of an optional counter attribute.
+func arraySelect(l wire.PMACounterLayout, port uint8, cs uint16) []byte {
+	b := make([]byte, l.Size())
+	a, _ := wire.ParsePMACounterArray(b, l)
+	a.SetPortSelect(port)
+	a.SetCounterSelect(cs)
+	return b
+}
+
+// TestPMAErrorDetails: PortRcvErrorDetails and PortXmitDiscardDetails
+// show the emu detail counters, agree with the PortCounters summaries
+// they split, saturate at 16 bits and clear what CounterSelect names.
+func TestPMAErrorDetails(t *testing.T) {
+	bt := newBench(t)
+	bt.bringUp(t)
+	bt.do(t, func() {
+		c := &bt.b.Node().Port(1).Counters
+		for range 3 {
+			c.CountRcvError(emu.RcvMalformedPacket)
+		}
+		for range 2 {
+			c.CountRcvError(emu.RcvLooping)
+		}
+		c.CountRcvError(emu.RcvLocalPhysicalError)
+		for range 70000 {
+			c.CountXmitDiscard(emu.XmitNeighborMTUDiscard)
+		}
+		c.CountXmitDiscard(emu.XmitInactiveDiscard)
+	})
+	rl, xl := wire.LayoutPortRcvErrorDetails, wire.LayoutPortXmitDiscardDetails
+	r := bt.perf(t, wire.MethodGet, wire.AttrPortRcvErrorDetails, arraySelect(rl, 1, 0))
+	rd := wire.PMACounterArray(wire.PerfMAD(r).Data())
+	if r.Status() != wire.MADStatusOK || rd.PortSelect() != 1 {
+		t.Fatalf("Get PortRcvErrorDetails: %s PortSelect %d", r.Status(), rd.PortSelect())
+	}
+	want := [6]uint64{1, 3, 0, 0, 0, 2}
+	for i, w := range want {
+		if got := rd.Counter(rl, i); got != w {
+			t.Errorf("PortRcvErrorDetails counter %d = %d, want %d", i, got, w)
+		}
+	}
+	pc := wire.PortCounters(wire.PerfMAD(bt.perf(t, wire.MethodGet, wire.AttrPortCounters, pcSelect(1, 0, 0))).Data())
+	if pc.PortRcvErrors() != 4 || pc.PortRcvSwitchRelayErrors() != 2 || pc.PortXmitDiscards() != 0xFFFF {
+		t.Errorf("summaries: rcv errors %d (want 4), relay errors %d (want 2), xmit discards %d (want saturated)",
+			pc.PortRcvErrors(), pc.PortRcvSwitchRelayErrors(), pc.PortXmitDiscards())
+	}
+	x := bt.perf(t, wire.MethodGet, wire.AttrPortXmitDiscardDetails, arraySelect(xl, 1, 0))
+	xd := wire.PMACounterArray(wire.PerfMAD(x).Data())
+	if x.Status() != wire.MADStatusOK || xd.Counter(xl, wire.XmitDiscPortInactiveDiscards) != 1 ||
+		xd.Counter(xl, wire.XmitDiscPortNeighborMTUDiscards) != 0xFFFF || xd.Counter(xl, wire.XmitDiscPortSwHOQLifetimeLimitDiscards) != 0 {
+		t.Errorf("PortXmitDiscardDetails: %s % x", x.Status(), []byte(xd[:xl.Size()]))
+	}
+	// Set clears only the selected counters (here PortMalformedPacketErrors)
+	// and answers with the counters as they are after the clear.
+	r = bt.perf(t, wire.MethodSet, wire.AttrPortRcvErrorDetails, arraySelect(rl, 1, 1<<wire.RcvErrPortMalformedPacketErrors))
+	rd = wire.PMACounterArray(wire.PerfMAD(r).Data())
+	if r.Status() != wire.MADStatusOK || rd.Counter(rl, wire.RcvErrPortMalformedPacketErrors) != 0 ||
+		rd.Counter(rl, wire.RcvErrPortLoopingErrors) != 2 || rd.Counter(rl, wire.RcvErrPortLocalPhysicalErrors) != 1 {
+		t.Errorf("Set PortRcvErrorDetails: %s % x", r.Status(), []byte(rd[:rl.Size()]))
+	}
+	// The emu counters and PortCounters are untouched by the details' clear.
+	pc = wire.PortCounters(wire.PerfMAD(bt.perf(t, wire.MethodGet, wire.AttrPortCounters, pcSelect(1, 0, 0))).Data())
+	if pc.PortRcvErrors() != 4 {
+		t.Errorf("PortRcvErrors %d after a details clear, want 4", pc.PortRcvErrors())
+	}
+	for _, c := range []struct {
+		sel  uint8
+		want wire.MADStatus
+	}{{2, wire.MADStatusOK}, {0, wire.MADStatusOK}, {3, wire.MADStatusInvalidField}, {0xFF, wire.MADStatusInvalidField}} {
+		if st := bt.perf(t, wire.MethodGet, wire.AttrPortXmitDiscardDetails, arraySelect(xl, c.sel, 0)).Status(); st != c.want {
+			t.Errorf("PortSelect %d: %s, want %s", c.sel, st, c.want)
+		}
+	}
+}
+
+// TestPMADataSL: PortXmitDataSL and PortRcvDataSL show the per-SL data
+// counters, and a Set clears the SLs CounterSelect names.
+func TestPMADataSL(t *testing.T) {
+	bt := newBench(t)
+	bt.bringUp(t)
+	bt.do(t, func() {
+		c := &bt.b.Node().Port(1).Counters
+		c.Details().XmitDataSL[3].Add(100)
+		c.Details().XmitDataSL[15].Add(1 << 33) // saturates the 32-bit field
+		c.Details().RcvDataSL[7].Add(42)
+	})
+	l := wire.LayoutPortDataSL
+	r := bt.perf(t, wire.MethodGet, wire.AttrPortXmitDataSL, arraySelect(l, 1, 0))
+	x := wire.PMACounterArray(wire.PerfMAD(r).Data())
+	if r.Status() != wire.MADStatusOK || x.Counter(l, 3) != 100 || x.Counter(l, 15) != 0xFFFFFFFF {
+		t.Fatalf("PortXmitDataSL: %s SL3 %d SL15 %#x", r.Status(), x.Counter(l, 3), x.Counter(l, 15))
+	}
+	r = bt.perf(t, wire.MethodGet, wire.AttrPortRcvDataSL, arraySelect(l, 1, 0))
+	if got := wire.PMACounterArray(wire.PerfMAD(r).Data()).Counter(l, 7); r.Status() != wire.MADStatusOK || got != 42 {
+		t.Errorf("PortRcvDataSL SL7: %s %d, want 42", r.Status(), got)
+	}
+	r = bt.perf(t, wire.MethodSet, wire.AttrPortXmitDataSL, arraySelect(l, 1, 1<<3))
+	x = wire.PMACounterArray(wire.PerfMAD(r).Data())
+	if x.Counter(l, 3) != 0 || x.Counter(l, 15) != 0xFFFFFFFF {
+		t.Errorf("after clearing SL3: SL3 %d SL15 %#x", x.Counter(l, 3), x.Counter(l, 15))
+	}
+}
+
+// samplesControl builds PortSamplesControl request data.
+func samplesControl(port uint8, start, interval uint32, tag uint16, sel ...uint16) []byte {
+	b := make([]byte, wire.PortSamplesControlSize)
+	c, _ := wire.ParsePortSamplesControl(b)
+	c.SetPortSelect(port)
+	c.SetSampleStart(start)
+	c.SetSampleInterval(interval)
+	c.SetTag(tag)
+	for i, s := range sel {
+		c.SetCounterSelect(i, s)
+	}
+	return b
+}
+
+// TestPMAPortSampling: PortSamplesControl Set starts a sample timed on the
+// fabric clock, a Set while it runs changes nothing, and PortSamplesResult
+// gives the counts of the sampled interval once it is done.
+func TestPMAPortSampling(t *testing.T) {
+	bt := newBench(t)
+	bt.bringUp(t)
+	r := bt.perf(t, wire.MethodGet, wire.AttrPortSamplesControl, samplesControl(1, 0, 0, 0))
+	c := wire.PortSamplesControl(wire.PerfMAD(r).Data())
+	if r.Status() != wire.MADStatusOK || c.SampleStatus() != wire.SampleStatusDone || c.CounterWidth() != wire.CounterWidth32 ||
+		c.PortSelect() != 1 || c.CounterMasks0to9() == 0 {
+		t.Fatalf("Get PortSamplesControl: %s status %d width %d", r.Status(), c.SampleStatus(), c.CounterWidth())
+	}
+	if st := bt.perf(t, wire.MethodSet, wire.AttrPortSamplesControl, samplesControl(1, 0, 10, 1, 0x99)).Status(); st != wire.MADStatusInvalidField {
+		t.Errorf("unknown CounterSelect code: %s, want %s", st, wire.MADStatusInvalidField)
+	}
+	if st := bt.perf(t, wire.MethodGet, wire.AttrPortSamplesControl, samplesControl(0xFF, 0, 0, 0)).Status(); st != wire.MADStatusInvalidField {
+		t.Errorf("AllPortSelect: %s, want %s", st, wire.MADStatusInvalidField)
+	}
+	// 2 ms of delay, then 4 ms of sampling (ticks of agent.SampleTick).
+	start, interval := uint32(2*time.Millisecond/agent.SampleTick), uint32(4*time.Millisecond/agent.SampleTick)
+	r = bt.perf(t, wire.MethodSet, wire.AttrPortSamplesControl,
+		samplesControl(1, start, interval, 0xBEEF, wire.SampleSelectPortXmitPkts, wire.SampleSelectPortRcvData))
+	c = wire.PortSamplesControl(wire.PerfMAD(r).Data())
+	if r.Status() != wire.MADStatusOK || c.SampleStatus() != wire.SampleStatusStartDelay || c.Tag() != 0xBEEF ||
+		c.CounterSelect(0) != wire.SampleSelectPortXmitPkts || c.SampleInterval() != interval {
+		t.Fatalf("Set PortSamplesControl: %s status %d tag %#x", r.Status(), c.SampleStatus(), c.Tag())
+	}
+	// Traffic during the start delay is not sampled.
+	bt.do(t, func() { bt.b.Node().Port(1).Counters.XmitPkts.Add(1000) })
+	bt.wait(t, 3*time.Millisecond)
+	// A Set while the sample runs changes nothing.
+	r = bt.perf(t, wire.MethodSet, wire.AttrPortSamplesControl, samplesControl(1, 0, 1, 0x1111, wire.SampleSelectPortRcvPkts))
+	c = wire.PortSamplesControl(wire.PerfMAD(r).Data())
+	if c.SampleStatus() != wire.SampleStatusRunning || c.Tag() != 0xBEEF {
+		t.Errorf("Set while running: status %d tag %#x, want running 0xbeef", c.SampleStatus(), c.Tag())
+	}
+	res := wire.PortSamplesResult(wire.PerfMAD(bt.perf(t, wire.MethodGet, wire.AttrPortSamplesResult, nil)).Data())
+	if res.SampleStatus() != wire.SampleStatusRunning || res.Counter(0) != 0 {
+		t.Errorf("result while running: status %d counter0 %d", res.SampleStatus(), res.Counter(0))
+	}
+	bt.do(t, func() { bt.b.Node().Port(1).Counters.XmitPkts.Add(7) })
+	bt.wait(t, 5*time.Millisecond)
+	res = wire.PortSamplesResult(wire.PerfMAD(bt.perf(t, wire.MethodGet, wire.AttrPortSamplesResult, nil)).Data())
+	// Sampled: the 7 added, and the answers to the Set and the Get sent
+	// while the sample ran.
+	if res.SampleStatus() != wire.SampleStatusDone || res.Tag() != 0xBEEF || res.Counter(0) != 7+2 {
+		t.Errorf("result: status %d tag %#x counter0 %d, want done 0xbeef 9", res.SampleStatus(), res.Tag(), res.Counter(0))
+	}
+	// The two requests that arrived while it ran, 72 words each.
+	if res.Counter(1) != 2*72 || res.Counter(2) != 0 {
+		t.Errorf("result counter1 (PortRcvData) %d, want 144; counter2 %d, want 0", res.Counter(1), res.Counter(2))
+	}
+}
+
+// wait lets d of virtual time pass.
+func (bt *bench) wait(t *testing.T, d time.Duration) {
+	t.Helper()
+	bt.do(t, func() {
+		bt.f.Clock().AfterFunc(d, func() { bt.inbox.Push(hca.ReceivedMAD{Port: -1}) })
+	})
+	if r := bt.recv(t); r.Port != -1 {
+		t.Fatalf("unexpected MAD while waiting: %x", r.MAD[:24])
 	}
 }

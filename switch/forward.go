@@ -31,12 +31,12 @@ func (s *Switch) HandleFrame(in *emu.Port, frame []byte, sealed bool) {
 		return // not one of this switch's external ports
 	}
 	if len(frame) < wire.LRHSize+wire.VCRCSize {
-		s.drop(&in.Counters.RcvErrors)
+		s.dropRcv(in, emu.RcvMalformedPacket)
 		return
 	}
 	lrh := wire.LRH(frame)
 	if int(lrh.PktLen())*4+wire.VCRCSize != len(frame) || lrh.LVer() != 0 {
-		s.drop(&in.Counters.RcvErrors) // malformed LRH (IBTA Vol 1 §7.7)
+		s.dropRcv(in, emu.RcvMalformedPacket) // malformed LRH (IBTA Vol 1 §7.7)
 		return
 	}
 	dlid := lrh.DLID()
@@ -53,7 +53,7 @@ func (s *Switch) HandleFrame(in *emu.Port, frame []byte, sealed bool) {
 		return
 	}
 	if ops := wire.DataVLs(s.pa[in.Num()].OperationalVLs); int(lrh.VL()) >= ops {
-		s.drop(&in.Counters.RcvErrors) // a VL the port does not run
+		s.dropRcv(in, emu.RcvMalformedPacket) // a VL the port does not run
 		return
 	}
 	if !s.inboundFilter(in, frame) {
@@ -63,7 +63,7 @@ func (s *Switch) HandleFrame(in *emu.Port, frame []byte, sealed bool) {
 	case dlid.IsMulticast():
 		s.forwardMulticast(in, frame, sealed, dlid)
 	case dlid == wire.LIDPermissive || dlid == wire.LIDUnassigned:
-		s.drop(&in.Counters.RcvSwitchRelayErrors) // only SMPs may use the permissive LID
+		s.dropRcv(in, emu.RcvDLIDMapping) // only SMPs may use the permissive LID
 	default:
 		s.forwardUnicast(in, frame, sealed, dlid, true)
 	}
@@ -72,6 +72,18 @@ func (s *Switch) HandleFrame(in *emu.Port, frame []byte, sealed bool) {
 // drop counts a discarded frame in c and in Stats.Dropped.
 func (s *Switch) drop(c interface{ Add(uint64) uint64 }) {
 	c.Add(1)
+	s.stats.Dropped.Add(1)
+}
+
+// dropRcv drops a frame that arrived on p for cause k (PortRcvErrorDetails).
+func (s *Switch) dropRcv(p *emu.Port, k emu.RcvErrorKind) {
+	p.Counters.CountRcvError(k)
+	s.stats.Dropped.Add(1)
+}
+
+// dropXmit drops a frame bound out of p for cause k (PortXmitDiscardDetails).
+func (s *Switch) dropXmit(p *emu.Port, k emu.XmitDiscardKind) {
+	p.Counters.CountXmitDiscard(k)
 	s.stats.Dropped.Add(1)
 }
 
@@ -100,9 +112,9 @@ func (s *Switch) forwardUnicast(in *emu.Port, frame []byte, sealed bool, dlid wi
 	out, ok := s.unicastEgress(dlid)
 	if !ok {
 		if in == nil {
-			s.drop(&s.node.Port(0).Counters.RcvSwitchRelayErrors)
+			s.dropRcv(s.node.Port(0), emu.RcvDLIDMapping)
 		} else {
-			s.drop(&in.Counters.RcvSwitchRelayErrors)
+			s.dropRcv(in, emu.RcvDLIDMapping)
 		}
 		return
 	}
@@ -156,7 +168,7 @@ func portUsable(p *emu.Port, data bool) bool {
 // reports false.
 func (s *Switch) egress(in, out *emu.Port, frame []byte, sealed, data bool) bool {
 	if !portUsable(in, data) || !portUsable(out, data) {
-		s.drop(&out.Counters.XmitDiscards)
+		s.dropXmit(out, emu.XmitInactiveDiscard)
 		return false
 	}
 	if !data {
@@ -272,7 +284,7 @@ func (s *Switch) forwardMulticast(in *emu.Port, frame []byte, sealed bool, mlid 
 	var outs [256]uint8
 	n := 0
 	if s.mcastAboveTop(mlid) {
-		s.drop(&in.Counters.RcvSwitchRelayErrors)
+		s.dropRcv(in, emu.RcvDLIDMapping)
 		return
 	}
 	mask := s.mft.mask(s.mft.index(mlid))

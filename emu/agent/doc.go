@@ -46,7 +46,11 @@
 //   - The performance management agent (pma.go, pmacounters.go, class
 //     0x04, IBTA Vol 1 §16.1): ClassPortInfo, PortCounters and
 //     PortCountersExtended Get/Set from the emu.Port counters, with the CA
-//     and switch PortSelect rules and AllPortSelect.
+//     and switch PortSelect rules and AllPortSelect; and (pmaoptional.go)
+//     PortSamplesControl/PortSamplesResult (sampling timed on the fabric
+//     clock), PortRcvErrorDetails, PortXmitDiscardDetails, PortXmitDataSL
+//     and PortRcvDataSL. PortOpRcvCounters, PortFlowCtlCounters and the
+//     PortVL* attributes get 0x000C: nothing counts what they hold.
 //   - The Mellanox vendor agent (vendor.go, class 0x0A): ClassPortInfo and
 //     GeneralInfo from a Firmware description, in the layout vendstat -N
 //     reads.

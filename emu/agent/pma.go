@@ -19,13 +19,21 @@ type PMAConfig struct {
 }
 
 type pmaBase struct {
-	pc  [numPCCounters]uint64
-	ext [numExtCounters]uint64
+	pc       [numPCCounters]uint64
+	ext      [numExtCounters]uint64
+	rcvErr   [emu.NumRcvErrorKinds]uint64
+	xmitDisc [emu.NumXmitDiscardKinds]uint64
+	xmitSL   [16]uint64
+	rcvSL    [16]uint64
 }
 
 // PMA is the performance management agent of one node (class 0x04, IBTA
 // Vol 1 §16.1): ClassPortInfo Get, PortCounters Get/Set and
-// PortCountersExtended Get/Set, read from the emu.Port counters.
+// PortCountersExtended Get/Set, read from the emu.Port counters, and the
+// optional attributes a ConnectX HCA and a Mellanox switch answer:
+// PortSamplesControl Get/Set and PortSamplesResult Get (port sampling on
+// the fabric clock), PortRcvErrorDetails, PortXmitDiscardDetails,
+// PortXmitDataSL and PortRcvDataSL Get/Set (pmaoptional.go).
 //
 // PortCounters and PortCountersExtended are separate registers, as on
 // hardware: each keeps its own baseline per counter, so that a Set that
@@ -37,10 +45,11 @@ type pmaBase struct {
 // (or 0, which a CA reads as the arrival port). A switch answers for port
 // 0..NumPorts, and with AllPortSelect for 0xFF, the sum of all ports.
 type PMA struct {
-	typ   wire.NodeType
-	cfg   PMAConfig
-	cs    ClassSupport
-	bases map[*emu.Port]*pmaBase
+	typ      wire.NodeType
+	cfg      PMAConfig
+	cs       ClassSupport
+	bases    map[*emu.Port]*pmaBase
+	samplers map[*emu.Port]*sampler
 }
 
 // NewPMA creates the PMA of a node of type typ.
@@ -63,7 +72,8 @@ func NewPMA(typ wire.NodeType, cfg PMAConfig) *PMA {
 }
 
 // pmaSupport is what a PMA serves without ([0]) and with ([1])
-// PortCountersExtended (IBTA Vol 1 §16.1.3, §16.1.4). Every PMA shares
+// PortCountersExtended (IBTA Vol 1 §16.1.3, §16.1.4); both serve the
+// optional attributes of pmaoptional.go. Every PMA shares
 // these tables, which nothing changes after init: a fabric of thousands
 // of nodes keeps one copy instead of a map per node.
 var pmaSupport = func() [2]ClassSupport {
@@ -75,8 +85,14 @@ var pmaSupport = func() [2]ClassSupport {
 			Versions: []uint8{wire.PMAClassVersion},
 			Methods:  []wire.Method{wire.MethodGet, wire.MethodSet},
 			Attrs: map[wire.AttrID][]wire.Method{
-				wire.AttrClassPortInfo: get,
-				wire.AttrPortCounters:  getSet,
+				wire.AttrClassPortInfo:          get,
+				wire.AttrPortCounters:           getSet,
+				wire.AttrPortSamplesControl:     getSet,
+				wire.AttrPortSamplesResult:      get,
+				wire.AttrPortRcvErrorDetails:    getSet,
+				wire.AttrPortXmitDiscardDetails: getSet,
+				wire.AttrPortXmitDataSL:         getSet,
+				wire.AttrPortRcvDataSL:          getSet,
 			},
 		}
 	}
@@ -110,6 +126,18 @@ func (a *PMA) Process(p *emu.Port, m wire.MAD) (resp wire.MAD, ok bool) {
 		st = a.portCounters(p, m, r)
 	case wire.AttrPortCountersExtended:
 		st = a.portCountersExtended(p, m, r)
+	case wire.AttrPortSamplesControl:
+		st = a.portSamplesControl(p, m, r)
+	case wire.AttrPortSamplesResult:
+		st = a.portSamplesResult(p, r)
+	case wire.AttrPortRcvErrorDetails:
+		st = a.counterArrayAttr(&rcvErrorDetails, p, m, r)
+	case wire.AttrPortXmitDiscardDetails:
+		st = a.counterArrayAttr(&xmitDiscardDetails, p, m, r)
+	case wire.AttrPortXmitDataSL:
+		st = a.counterArrayAttr(&xmitDataSL, p, m, r)
+	case wire.AttrPortRcvDataSL:
+		st = a.counterArrayAttr(&rcvDataSL, p, m, r)
 	}
 	r.SetStatus(st)
 	return r, true

@@ -389,3 +389,77 @@ func TestSwitchTrapAndRepress(t *testing.T) {
 		t.Error("trap without a path was sent")
 	}
 }
+
+// TestSwitchPMAOptional: a switch PMA sums PortRcvErrorDetails over its
+// ports for AllPortSelect, clears them all with it, and samples the port
+// PortSamplesControl.PortSelect names.
+func TestSwitchPMAOptional(t *testing.T) {
+	b := newSwBench(t)
+	l := wire.LayoutPortRcvErrorDetails
+	sel := func(port uint8, cs uint16) []byte {
+		d := make([]byte, l.Size())
+		a, _ := wire.ParsePMACounterArray(d, l)
+		a.SetPortSelect(port)
+		a.SetCounterSelect(cs)
+		return d
+	}
+	if err := b.f.Do(func() {
+		b.sw.node.Port(2).Counters.CountRcvError(emu.RcvDLIDMapping)
+		b.sw.node.Port(3).Counters.CountRcvError(emu.RcvDLIDMapping)
+		b.sw.node.Port(3).Counters.CountRcvError(emu.RcvVLMapping)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	all := wire.PMACounterArray(wire.PerfMAD(b.gmp(t, wire.MethodGet, wire.AttrPortRcvErrorDetails, sel(0xFF, 0))).Data())
+	if all.Counter(l, wire.RcvErrPortDLIDMappingErrors) != 2 || all.Counter(l, wire.RcvErrPortVLMappingErrors) != 1 || all.PortSelect() != 0xFF {
+		t.Errorf("all ports: DLID mapping %d VL mapping %d", all.Counter(l, wire.RcvErrPortDLIDMappingErrors), all.Counter(l, wire.RcvErrPortVLMappingErrors))
+	}
+	p3 := wire.PMACounterArray(wire.PerfMAD(b.gmp(t, wire.MethodGet, wire.AttrPortRcvErrorDetails, sel(3, 0))).Data())
+	if p3.Counter(l, wire.RcvErrPortDLIDMappingErrors) != 1 {
+		t.Errorf("port 3 DLID mapping %d, want 1", p3.Counter(l, wire.RcvErrPortDLIDMappingErrors))
+	}
+	b.gmp(t, wire.MethodSet, wire.AttrPortRcvErrorDetails, sel(0xFF, 0x3F))
+	p3 = wire.PMACounterArray(wire.PerfMAD(b.gmp(t, wire.MethodGet, wire.AttrPortRcvErrorDetails, sel(3, 0))).Data())
+	if p3.Counter(l, wire.RcvErrPortDLIDMappingErrors) != 0 || p3.Counter(l, wire.RcvErrPortVLMappingErrors) != 0 {
+		t.Errorf("port 3 after clearing all: % x", []byte(p3[:l.Size()]))
+	}
+	if st := b.gmp(t, wire.MethodGet, wire.AttrPortRcvErrorDetails, sel(4, 0)).Status(); st != wire.MADStatusInvalidField {
+		t.Errorf("port 4 of 3: %s", st)
+	}
+
+	// Sample port 3's PortXmitPkts for 1 ms starting now.
+	psc := make([]byte, wire.PortSamplesControlSize)
+	c, _ := wire.ParsePortSamplesControl(psc)
+	c.SetPortSelect(3)
+	c.SetSampleInterval(uint32(time.Millisecond / agent.SampleTick))
+	c.SetCounterSelect(0, wire.SampleSelectPortXmitPkts)
+	if r := b.gmp(t, wire.MethodSet, wire.AttrPortSamplesControl, psc); r.Status() != wire.MADStatusOK ||
+		wire.PortSamplesControl(wire.PerfMAD(r).Data()).SampleStatus() != wire.SampleStatusRunning {
+		t.Fatalf("Set PortSamplesControl: %s", r.Status())
+	}
+	if err := b.f.Do(func() {
+		b.sw.node.Port(3).Counters.XmitPkts.Add(11)
+		b.sw.node.Port(1).Counters.XmitPkts.Add(1000) // not the sampled port
+	}); err != nil {
+		t.Fatal(err)
+	}
+	done := emu.NewInbox[int](b.f)
+	defer done.Close()
+	if err := b.f.Do(func() { b.f.Clock().AfterFunc(2*time.Millisecond, func() { done.Push(1) }) }); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	b.pr.box.Done() // the probe's inbox stops holding virtual time
+	if _, err := done.Recv(ctx); err != nil {
+		t.Fatal(err)
+	}
+	done.Done()
+	res := wire.PortSamplesResult(wire.PerfMAD(b.gmp(t, wire.MethodGet, wire.AttrPortSamplesResult, nil)).Data())
+	if res.SampleStatus() != wire.SampleStatusDone || res.Counter(0) != 11 {
+		t.Errorf("sample of port 3: status %d PortXmitPkts %d, want done 11", res.SampleStatus(), res.Counter(0))
+	}
+	if st := b.gmp(t, wire.MethodGet, wire.AttrPortSamplesControl, func() []byte { c.SetPortSelect(0xFF); return psc }()).Status(); st != wire.MADStatusInvalidField {
+		t.Errorf("PortSamplesControl AllPortSelect: %s", st)
+	}
+}

@@ -474,10 +474,21 @@ func TestDiagsSweep(t *testing.T) {
 			t.Errorf("perfquery -x: traffic counters empty: %v", ext)
 		}
 		d.same(t, nil, "perfquery", "-R", "1", "3")
+		// PortRcvErrorDetails and PortXmitDiscardDetails: ibsim answers
+		// them too (zeros, as ours on an error-free port).
+		d.same(t, nil, "perfquery", "-E", "1", "3")
+		d.same(t, nil, "perfquery", "-D", "1", "3")
+		// PortXmitDataSL and PortSamplesControl: ibsim times out, we answer
+		// as a ConnectX does.
+		if f := fields(d.emu.mustRun(t, nil, "perfquery", "-X", "1", "3")); f["XmtDataSL0"] == "" || f["XmtDataSL0"] == "0" {
+			t.Errorf("perfquery -X: no SL 0 data: %v", f)
+		}
+		if f := fields(d.emu.mustRun(t, nil, "perfquery", "--smplctl", "1", "3")); f["CounterWidth"] != "4" {
+			t.Errorf("perfquery --smplctl: %v", f)
+		}
 		// Optional attributes our PMA does not implement get 0x000C, not a
-		// timeout (IBTA Vol 1 §13.4.7; ibsim implements -E and -D, and
-		// times out on -X and --smplctl).
-		for _, args := range [][]string{{"-E", "1", "3"}, {"-D", "1", "3"}, {"-X", "1", "3"}, {"--smplctl", "1", "3"}} {
+		// timeout (IBTA Vol 1 §13.4.7).
+		for _, args := range [][]string{{"--oprcvcounters", "1", "3"}, {"--vlxmitcounters", "1", "3"}} {
 			out, err := d.emu.run(t, 15*time.Second, nil, "perfquery", args...)
 			if err == nil || strings.Contains(out, "_do_madrpc failed") {
 				t.Errorf("perfquery %v: want an error status, not a timeout: %v\n%s", args, err, out)

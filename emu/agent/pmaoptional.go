@@ -1,0 +1,267 @@
+package agent
+
+import (
+	"time"
+
+	"github.com/ibemu/ibemu/emu"
+	"github.com/ibemu/ibemu/emu/wire"
+)
+
+// The optional PerfMgt attributes a ConnectX HCA and a Mellanox switch
+// answer (IBTA Vol 1 §16.1.3.2-3, §16.1.4.1-2, §16.1.4.12-13):
+// PortSamplesControl/PortSamplesResult, PortRcvErrorDetails,
+// PortXmitDiscardDetails, PortXmitDataSL and PortRcvDataSL. The others
+// (PortOpRcvCounters, PortFlowCtlCounters, PortVL*) stay 0x000C: the
+// emulator keeps no per-opcode, flow-control or per-VL counts to fill them
+// with.
+
+// counterArray is one optional counter attribute served from emu
+// counters: its wire layout, the emu counter of each field, and where its
+// Set baselines live in a pmaBase.
+type counterArray struct {
+	layout wire.PMACounterLayout
+	get    func(c *emu.Counters, i int) *emu.Counter
+	base   func(b *pmaBase) []uint64
+}
+
+var (
+	rcvErrorDetails = counterArray{
+		layout: wire.LayoutPortRcvErrorDetails,
+		get:    func(c *emu.Counters, i int) *emu.Counter { return &c.Details().RcvErrorDetails[i] },
+		base:   func(b *pmaBase) []uint64 { return b.rcvErr[:] },
+	}
+	xmitDiscardDetails = counterArray{
+		layout: wire.LayoutPortXmitDiscardDetails,
+		get:    func(c *emu.Counters, i int) *emu.Counter { return &c.Details().XmitDiscardDetails[i] },
+		base:   func(b *pmaBase) []uint64 { return b.xmitDisc[:] },
+	}
+	xmitDataSL = counterArray{
+		layout: wire.LayoutPortDataSL,
+		get:    func(c *emu.Counters, i int) *emu.Counter { return &c.Details().XmitDataSL[i] },
+		base:   func(b *pmaBase) []uint64 { return b.xmitSL[:] },
+	}
+	rcvDataSL = counterArray{
+		layout: wire.LayoutPortDataSL,
+		get:    func(c *emu.Counters, i int) *emu.Counter { return &c.Details().RcvDataSL[i] },
+		base:   func(b *pmaBase) []uint64 { return b.rcvSL[:] },
+	}
+)
+
+// Compile-time checks that the emu detail arrays match the wire layouts.
+var (
+	_ [wire.RcvErrPortLoopingErrors + 1 - int(emu.NumRcvErrorKinds)]struct{}
+	_ [int(emu.NumRcvErrorKinds) - wire.RcvErrPortLoopingErrors - 1]struct{}
+	_ [wire.XmitDiscPortSwHOQLifetimeLimitDiscards + 1 - int(emu.NumXmitDiscardKinds)]struct{}
+	_ [int(emu.NumXmitDiscardKinds) - wire.XmitDiscPortSwHOQLifetimeLimitDiscards - 1]struct{}
+)
+
+// counterArrayAttr answers Get and Set of an optional counter attribute
+// (PortRcvErrorDetails, PortXmitDiscardDetails, PortXmitDataSL,
+// PortRcvDataSL): PortSelect as for PortCounters (AllPortSelect sums the
+// ports), a Set clears the counters CounterSelect selects (bit i, counter
+// i) and the reply shows them as a Get would, saturated at the field
+// width.
+func (a *PMA) counterArrayAttr(ca *counterArray, p *emu.Port, m, r wire.MAD) wire.MADStatus {
+	in, err := wire.ParsePMACounterArray(pmaData(m), ca.layout)
+	if err != nil {
+		return wire.MADStatusInvalidField
+	}
+	sel, cs := in.PortSelect(), in.CounterSelect()
+	ports, ok := a.selectPorts(p, sel)
+	if !ok {
+		return wire.MADStatusInvalidField
+	}
+	clr := uint16(0)
+	if m.Method() == wire.MethodSet {
+		clr = cs
+	}
+	var v [16]uint64
+	for _, q := range ports {
+		base := ca.base(a.base(q))
+		for i := range ca.layout.Count {
+			cur := ca.get(&q.Counters, i).Load()
+			if clr&(1<<i) != 0 {
+				base[i] = cur
+			}
+			v[i] = addSat(v[i], since(cur, &base[i]))
+		}
+	}
+	clear(pmaData(r))
+	out, _ := wire.ParsePMACounterArray(pmaData(r), ca.layout)
+	out.SetPortSelect(sel)
+	out.SetCounterSelect(cs)
+	for i := range ca.layout.Count {
+		out.SetCounter(ca.layout, i, v[i])
+	}
+	return wire.MADStatusOK
+}
+
+// SampleTick is the length of one PortSamplesControl tick, the unit of
+// SampleStart and SampleInterval. The PMA reports Tick 0 and counts in
+// these units.
+const SampleTick = 5 * time.Nanosecond
+
+// sampleCounters are the counters a sample can count, by their
+// PortSamplesControl.CounterSelect code (wire.SampleSelect*).
+var sampleCounters = map[uint16]func(c *emu.Counters) *emu.Counter{
+	wire.SampleSelectPortXmitData: func(c *emu.Counters) *emu.Counter { return &c.XmitData },
+	wire.SampleSelectPortRcvData:  func(c *emu.Counters) *emu.Counter { return &c.RcvData },
+	wire.SampleSelectPortXmitPkts: func(c *emu.Counters) *emu.Counter { return &c.XmitPkts },
+	wire.SampleSelectPortRcvPkts:  func(c *emu.Counters) *emu.Counter { return &c.RcvPkts },
+	wire.SampleSelectPortXmitWait: func(c *emu.Counters) *emu.Counter { return &c.XmitWait },
+}
+
+// sampler is the port sampling state of one PMA (one per CA port, one
+// per switch): the last PortSamplesControl Set, the sample's status and,
+// once it is done, its counts.
+type sampler struct {
+	port     *emu.Port // the port being sampled
+	start    uint32
+	interval uint32
+	tag      uint16
+	sel      [wire.PortSamplesCounters]uint16
+	status   uint8
+	begin    [wire.PortSamplesCounters]uint64 // counter values when the sample started
+	result   [wire.PortSamplesCounters]uint64
+	timer    emu.Timer
+}
+
+// samplerFor returns the sampler that serves requests arriving on p: the
+// arrival port's on a CA, the node's on a switch (whose PMA samples one
+// port at a time, IBTA Vol 1 §16.1.3.2).
+func (a *PMA) samplerFor(p *emu.Port) *sampler {
+	key := p
+	if a.typ == wire.NodeTypeSwitch {
+		key = p.Node().Port(0)
+	}
+	if a.samplers == nil {
+		a.samplers = map[*emu.Port]*sampler{}
+	}
+	s := a.samplers[key]
+	if s == nil {
+		s = &sampler{}
+		a.samplers[key] = s
+	}
+	return s
+}
+
+// portSamplesControl answers PortSamplesControl Get and Set (IBTA Vol 1
+// §16.1.3.2). PortSelect names one port (AllPortSelect 0xFF gets
+// 0x001C). A Set while a sample is under way changes nothing, as on
+// hardware; otherwise it takes SampleStart, SampleInterval, Tag and the
+// CounterSelects (a code other than 0 and wire.SampleSelect* gets 0x001C)
+// and starts a sample: SampleStart ticks of delay, then SampleInterval
+// ticks of counting, timed on the fabric clock.
+func (a *PMA) portSamplesControl(p *emu.Port, m, r wire.MAD) wire.MADStatus {
+	in, err := wire.ParsePortSamplesControl(pmaData(m))
+	if err != nil {
+		return wire.MADStatusInvalidField
+	}
+	sel := in.PortSelect()
+	if sel == wire.PMAAllPorts {
+		return wire.MADStatusInvalidField
+	}
+	ports, ok := a.selectPorts(p, sel)
+	if !ok || len(ports) != 1 {
+		return wire.MADStatusInvalidField
+	}
+	s := a.samplerFor(p)
+	if m.Method() == wire.MethodSet && s.status == wire.SampleStatusDone {
+		var cs [wire.PortSamplesCounters]uint16
+		for i := range cs {
+			cs[i] = in.CounterSelect(i)
+			if _, known := sampleCounters[cs[i]]; cs[i] != 0 && !known {
+				return wire.MADStatusInvalidField
+			}
+		}
+		a.startSample(s, ports[0], in.SampleStart(), in.SampleInterval(), in.Tag(), cs)
+	}
+	clear(pmaData(r))
+	out, _ := wire.ParsePortSamplesControl(pmaData(r))
+	out.SetPortSelect(sel)
+	out.SetTick(0)
+	out.SetCounterWidth(wire.CounterWidth32)
+	// Every sample counter can count (CounterMaskN 1, one bit per
+	// counter capability, as Linux's qib reports).
+	var m0to9 uint32
+	for i := range 10 {
+		m0to9 |= 1 << (3 * (9 - i))
+	}
+	var m10to14 uint16
+	for i := range 5 {
+		m10to14 |= 1 << (3 * (4 - i))
+	}
+	out.SetCounterMasks0to9(m0to9)
+	out.SetCounterMasks10to14(m10to14)
+	out.SetSampleStatus(s.status)
+	out.SetSampleStart(s.start)
+	out.SetSampleInterval(s.interval)
+	out.SetTag(s.tag)
+	for i, c := range s.sel {
+		out.SetCounterSelect(i, c)
+	}
+	return wire.MADStatusOK
+}
+
+// startSample starts a sample of q: status StartDelay until start ticks
+// have passed, then Running for interval ticks, then Done with the counts.
+func (a *PMA) startSample(s *sampler, q *emu.Port, start, interval uint32, tag uint16, cs [wire.PortSamplesCounters]uint16) {
+	s.port, s.start, s.interval, s.tag, s.sel = q, start, interval, tag, cs
+	s.result = [wire.PortSamplesCounters]uint64{}
+	if s.timer != nil {
+		s.timer.Stop()
+		s.timer = nil
+	}
+	f := q.Node().Fabric()
+	if f == nil {
+		return // a port outside a fabric has no clock to sample with
+	}
+	clock := f.Clock()
+	run := func() {
+		s.status = wire.SampleStatusRunning
+		s.snapshot(&s.begin)
+		s.timer = clock.AfterFunc(time.Duration(interval)*SampleTick, func() {
+			var end [wire.PortSamplesCounters]uint64
+			s.snapshot(&end)
+			for i := range end {
+				if end[i] >= s.begin[i] {
+					s.result[i] = end[i] - s.begin[i]
+				}
+			}
+			s.status = wire.SampleStatusDone
+			s.timer = nil
+		})
+	}
+	if start == 0 {
+		run()
+		return
+	}
+	s.status = wire.SampleStatusStartDelay
+	s.timer = clock.AfterFunc(time.Duration(start)*SampleTick, run)
+}
+
+// snapshot reads the selected counters of the sampled port.
+func (s *sampler) snapshot(v *[wire.PortSamplesCounters]uint64) {
+	for i, c := range s.sel {
+		if get := sampleCounters[c]; get != nil {
+			v[i] = get(&s.port.Counters).Load()
+		}
+	}
+}
+
+// portSamplesResult answers PortSamplesResult Get (IBTA Vol 1
+// §16.1.3.3): the Tag and status of the sampler that serves the arrival
+// port, and the counts once the sample is done (zero before).
+func (a *PMA) portSamplesResult(p *emu.Port, r wire.MAD) wire.MADStatus {
+	s := a.samplerFor(p)
+	clear(pmaData(r))
+	out, _ := wire.ParsePortSamplesResult(pmaData(r))
+	out.SetTag(s.tag)
+	out.SetSampleStatus(s.status)
+	if s.status == wire.SampleStatusDone {
+		for i, v := range s.result {
+			out.SetCounter(i, v)
+		}
+	}
+	return wire.MADStatusOK
+}
