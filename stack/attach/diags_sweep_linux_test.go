@@ -182,6 +182,24 @@ func TestDiagsSweepLongTail(t *testing.T) {
 		}
 	}
 
+	// A client on a switch asks about its own ports' peers: a directed
+	// route whose LID-routed lead-in names the switch itself.
+	{
+		sw1 := strconv.Itoa(int(h.lidOf("Switch1")))
+		swEnv := []string{"SIM_HOST=Switch1"}
+		out := h.mustRun(10*time.Second, swEnv, "ibportstate", sw1, "1")
+		peer := out[strings.Index(out, "Peer PortInfo:")+1:]
+		if !strings.Contains(out, "Peer PortInfo:") || !strings.Contains(peer, "LinkState:.......................Active") {
+			t.Errorf("ibportstate %s 1 from Switch1: no peer port info:\n%s", sw1, out)
+		}
+		out = h.mustRun(10*time.Second, swEnv, "iblinkinfo", "--switch", "0x200000")
+		for _, want := range []string{`"Hca1"`, `"Switch2"`} {
+			if !strings.Contains(out, want) {
+				t.Errorf("iblinkinfo --switch 0x200000 from Switch1 lacks %s:\n%s", want, out)
+			}
+		}
+	}
+
 	// PortState.
 	{
 		// Switch2 port 5 is one of the two links between the switches:

@@ -65,7 +65,7 @@ func (ap *attachPoint) swSend(c *client, d Datagram) error {
 			// directed part starts, the datagram's DLID, from the
 			// switch's own LID.
 			if own.OwnsLID(dlid) {
-				return fmt.Errorf("%w: lid-routed lead-in of a directed route to the switch itself (lid %d)", errUndeliverable, dlid)
+				return ap.selfLeadIn(c, frame, wire.SMP(m))
 			}
 			out, err := ap.swEgress(dlid, false)
 			if err != nil {
@@ -207,6 +207,46 @@ func (ap *attachPoint) swEgress(dlid wire.LID, data bool) (*emu.Port, error) {
 	return out, nil
 }
 
+// selfLeadIn carries on a directed-route SMP whose LID-routed lead-in
+// names the switch the client sits on (ibportstate and iblinkinfo query a
+// port's peer this way: DLID the switch's LID, then one directed hop).
+// The switch routes the lead-in to its own port 0, where the directed
+// part starts as at the end of any lead-in (IBTA Vol 1 §14.2.2.3, an
+// outbound SMP arriving with hop pointer 0 and a DrSLID that is not
+// permissive): hop pointer 1 and out InitialPath[1] with permissive LIDs,
+// or, with an empty directed part, to the switch's own SMA (or on through
+// a LID-routed tail to DrDLID). The answer comes back LID-routed to
+// DrSLID, this switch, and so to the client.
+func (ap *attachPoint) selfLeadIn(c *client, frame []byte, smp wire.SMP) error {
+	lrh := wire.LRH(frame)
+	smp.SetHopPointer(1)
+	if smp.HopCount() == 0 {
+		if smp.DrDLID() == wire.LIDPermissive {
+			return ap.localSMP(c, wire.MAD(smp), ap.n.sma.Port(0).LID)
+		}
+		out, err := ap.swEgress(smp.DrDLID(), false)
+		if err != nil {
+			return err
+		}
+		lrh.SetDLID(smp.DrDLID())
+		lrh.SetSLID(ap.swSLID())
+		out.SendUnsealed(frame)
+		return nil
+	}
+	num := int(smp.InitialPathAt(1))
+	out := ap.n.en.Port(num)
+	switch {
+	case num == 0 || out == nil:
+		return fmt.Errorf("%w: directed route after a lead-in to the switch itself: initial path port %d does not exist", errUndeliverable, num)
+	case !out.IsUp():
+		return fmt.Errorf("%w: directed route after a lead-in to the switch itself: port %d is %s", errUndeliverable, num, out.PhysState())
+	}
+	lrh.SetDLID(wire.LIDPermissive)
+	lrh.SetSLID(wire.LIDPermissive)
+	out.SendUnsealed(frame)
+	return nil
+}
+
 // localSMP handles an SMP a client on the switch sends to the switch
 // itself: a response goes to the client whose request it answers, a
 // request the SMA does not implement (SMInfo, a Trap) to the SM client,
@@ -307,6 +347,12 @@ func (ap *attachPoint) intercept(in *emu.Port, frame []byte) bool {
 		cp := wire.SMP(ap.drCopy[:])
 		copy(cp, smp)
 		r, err := agent.RouteDR(in, cp)
+		if err == nil && r.Action == wire.DRForwardLID && cp.Direction() == wire.DRReturning && own.OwnsLID(cp.DrSLID()) {
+			// The answer to a request whose lead-in named this switch
+			// (selfLeadIn): its LID-routed return leads to port 0.
+			ap.hostResponse(wire.MAD(cp), own.LID, agent.QP0, agent.QP0)
+			return true
+		}
 		if err != nil || r.Action != wire.DRDeliver {
 			return false // relayed (or dropped) by the switch
 		}
