@@ -324,7 +324,7 @@ func (d *Device) HandleFrame(p *emu.Port, frame []byte, _ bool) {
 	// the transport gets, not copied out of a returned one.
 	if err := pkt.Decode(frame); err != nil {
 		d.stats.Malformed.Add(1)
-		p.Counters.RcvErrors.Add(1)
+		p.Counters.CountRcvError(emu.RcvMalformedPacket)
 		return
 	}
 	if pkt.IsRaw() {
@@ -344,7 +344,7 @@ func (d *Device) HandleFrame(p *emu.Port, frame []byte, _ bool) {
 	// than decoding the frame a second time.
 	if err := f.FromPacket(pkt); err != nil {
 		d.stats.Malformed.Add(1)
-		p.Counters.RcvErrors.Add(1)
+		p.Counters.CountRcvError(emu.RcvMalformedPacket)
 		return
 	}
 	d.receiveMAD(p, f)

@@ -185,7 +185,13 @@ func (s *Switch) egress(in, out *emu.Port, frame []byte, sealed, data bool) bool
 	pa := s.pa[out.Num()]
 	vl := pa.SLtoVL(inNum, int(lrh.SL()&0x0F))
 	if vl == agent.VL15 || int(vl) >= wire.DataVLs(pa.OperationalVLs) {
-		s.drop(&out.Counters.XmitDiscards) // SL mapped to VL15 or to a VL not running
+		// SL mapped to VL15 or to a VL the egress port does not run: a
+		// relay error of the arrival port (IBTA Vol 1 §16.1.4.1
+		// PortVLMappingErrors).
+		if in == nil {
+			in = s.node.Port(0)
+		}
+		s.dropRcv(in, emu.RcvVLMapping)
 		return false
 	}
 	if vl != lrh.VL() {
@@ -226,7 +232,7 @@ func (s *Switch) inboundFilter(in *emu.Port, frame []byte) bool {
 	key, raw, ok := framePKey(frame)
 	switch {
 	case !ok:
-		s.drop(&in.Counters.RcvErrors)
+		s.dropRcv(in, emu.RcvMalformedPacket)
 		return false
 	case raw:
 		if pa.FilterRawInbound {
@@ -293,8 +299,13 @@ func (s *Switch) forwardMulticast(in *emu.Port, frame []byte, sealed bool, mlid 
 		if def != DropPort && int(def) == in.Num() {
 			def = s.info.defMcastNotPrim
 		}
-		if def == DropPort || int(def) > s.nports || int(def) == in.Num() {
-			s.drop(&in.Counters.RcvSwitchRelayErrors)
+		switch {
+		case def == DropPort || int(def) > s.nports:
+			s.dropRcv(in, emu.RcvDLIDMapping)
+			return
+		case int(def) == in.Num():
+			// The only way on is back out the arrival port.
+			s.dropRcv(in, emu.RcvLooping)
 			return
 		}
 		outs[0], n = def, 1
@@ -313,7 +324,7 @@ func (s *Switch) forwardMulticast(in *emu.Port, frame []byte, sealed bool, mlid 
 	}
 	if in.State() != wire.PortStateActive {
 		for _, o := range outs[:n] {
-			s.drop(&s.node.Port(int(o)).Counters.XmitDiscards)
+			s.dropXmit(s.node.Port(int(o)), emu.XmitInactiveDiscard)
 		}
 		return
 	}

@@ -166,7 +166,15 @@ func TestSLtoVLRemapsAndReseals(t *testing.T) {
 	if got := tf.take(b); len(got) != 0 {
 		t.Fatal("frame mapped to VL15 was delivered")
 	}
-	wantCounter(t, s2.Node().Port(2), "XmitDiscards", 1)
+	// A relay error of the arrival port, by cause a VL mapping error
+	// (IBTA Vol 1 §16.1.3.5 PortRcvSwitchRelayErrors, §16.1.4.1).
+	wantCounter(t, s2.Node().Port(1), "RcvSwitchRelayErrors", 1)
+	wantCounter(t, s2.Node().Port(2), "XmitDiscards", 0)
+	tf.do(func() {
+		if n := s2.Node().Port(1).Counters.Details().RcvErrorDetails[emu.RcvVLMapping].Load(); n != 1 {
+			t.Errorf("PortVLMappingErrors = %d, want 1", n)
+		}
+	})
 }
 
 func TestLFTMissCountsRelayError(t *testing.T) {
@@ -317,6 +325,28 @@ func TestMulticastDefaultPrimaryPort(t *testing.T) {
 		t.Error("MLID beyond the table did not go to the primary port")
 	}
 	wantCounter(t, s.Node().Port(1), "RcvSwitchRelayErrors", 0)
+	// With NotPrimary set to the primary port itself, a packet from the
+	// primary port could only go back out of it: a looping error (IBTA
+	// Vol 1 §16.1.4.1 PortLoopingErrors).
+	tf.do(func() {
+		f := s.SwitchInfo()
+		f.DefaultMulticastNotPrimaryPort = 2
+		si.Encode(&f)
+	})
+	if r := tf.smp(cas[0], smpReq{method: wire.MethodSet, attr: wire.AttrSwitchInfo, data: si, dlid: 100, slid: 1}); r.Status() != 0 {
+		t.Fatalf("SwitchInfo Set status %v", r.Status())
+	}
+	tf.do(func() { cas[1].port().Send(dataFrame(t, 2, 0xC010, 0, 0xFFFF, 4, 64)) })
+	tf.settle()
+	if len(tf.take(cas[0]))+len(tf.take(cas[1]))+len(tf.take(cas[2])) != 0 {
+		t.Error("a packet whose only way on is its arrival port was forwarded")
+	}
+	wantCounter(t, s.Node().Port(2), "RcvSwitchRelayErrors", 1)
+	tf.do(func() {
+		if n := s.Node().Port(2).Counters.Details().RcvErrorDetails[emu.RcvLooping].Load(); n != 1 {
+			t.Errorf("PortLoopingErrors = %d, want 1", n)
+		}
+	})
 }
 
 func TestMulticastFDBTopWhenSupported(t *testing.T) {
