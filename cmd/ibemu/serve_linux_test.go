@@ -81,6 +81,9 @@ func startServe(t *testing.T, in io.Reader, extra ...string) (*syncBuffer, *sync
 
 func TestServeConsoleAndQuit(t *testing.T) {
 	pr, pw := io.Pipe()
+	// The console's reader blocks in Read until its input ends, as it
+	// would on a terminal: end it when the test does.
+	t.Cleanup(func() { pw.Close() })
 	o, e, sock, code := startServe(t, pr)
 	c, err := attach.Dial(context.Background(), &attach.DialConfig{SockName: sock, Host: "second host"})
 	if err != nil {
