@@ -23,8 +23,14 @@ type MADAddr struct {
 	// QKey is the remote QP's Q_Key; 0 on send means the GSI Q_Key for
 	// QP1 (SMPs carry none).
 	QKey uint32
-	// PKey is the partition key; 0 on send means the default 0xFFFF. It
-	// must be in the port's P_Key table (QP0 is exempt).
+	// PKey is the partition key. On send, 0 means entry 0 of the port's
+	// P_Key table (P_Key index 0, as the Linux MAD layer sends for the
+	// diagnostics), and any other key is replaced by the table's entry of
+	// the same partition, a full member first: a port sends only keys it
+	// holds, and a send in a partition it is no member of fails (QP0 is
+	// exempt and sends the default 0xFFFF). On receive it is the table
+	// entry the packet's P_Key matched, the key an answer carries (IBTA
+	// Vol 1 §10.9.2, §10.9.3).
 	PKey uint16
 	// GRH is the global route header, nil when there is none. On send a
 	// zero SGID is filled with the port's GID 0.
@@ -209,11 +215,9 @@ func (a *Agent) Send(addr MADAddr, mad []byte) error {
 	pa := d.sma.Port(a.spec.Port)
 	fa := agent.Addr{DLID: addr.LID, SLID: pa.LID, SL: addr.SL & 0x0F, DestQP: addr.QPN, SrcQP: a.qpn,
 		QKey: addr.QKey, PKey: addr.PKey}
-	if fa.PKey == 0 {
-		fa.PKey = uint16(wire.PKeyDefault)
-	}
 	if a.qpn == agent.QP0 {
-		fa.DestQP, fa.QKey = agent.QP0, 0
+		// SMPs are exempt from P_Key checks and carry the default.
+		fa.DestQP, fa.QKey, fa.PKey = agent.QP0, 0, uint16(wire.PKeyDefault)
 	} else {
 		if fa.DestQP == 0 {
 			fa.DestQP = agent.QP1
@@ -221,9 +225,19 @@ func (a *Agent) Send(addr MADAddr, mad []byte) error {
 		if fa.QKey == 0 && fa.DestQP == agent.QP1 {
 			fa.QKey = agent.GSIQKey
 		}
-		if pa.PKeyIndex(wire.PKey(fa.PKey)) < 0 {
+		// The BTH carries an entry of the port's own table: entry 0
+		// (the Linux MAD layer's P_Key index 0, which the diags use)
+		// when no P_Key is given, else the entry of its partition, so a
+		// limited member sends its limited key (IBTA Vol 1 §10.9.2).
+		i := 0
+		if fa.PKey != 0 {
+			i = pa.SendPKeyIndex(wire.PKey(fa.PKey))
+		}
+		k := pa.PKey(i)
+		if i < 0 || !k.IsValid() {
 			return fmt.Errorf("hca: agent %d send: p_key 0x%04x: %w", a.id, fa.PKey, ErrPKey)
 		}
+		fa.PKey = uint16(k)
 	}
 	if fa.DLID == wire.LIDPermissive || fa.SLID == wire.LIDUnassigned {
 		fa.SLID = wire.LIDPermissive

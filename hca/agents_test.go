@@ -85,6 +85,53 @@ func TestPKeyViolationDroppedCountedTrapped(t *testing.T) {
 	}
 }
 
+// TestPKeyLimitedMember: a GMP carries an entry of the sender's own
+// P_Key table (entry 0 when no P_Key is given, the entry of the
+// partition otherwise), and an answer carries the entry the request
+// matched at the responder (IBTA Vol 1 §10.9.2, §10.9.3). So a limited
+// member of the default partition reaches a full member and gets its
+// answer (a full key), while two limited members cannot talk, even when
+// the sender asks for the full default key.
+func TestPKeyLimitedMember(t *testing.T) {
+	bt := newBench(t)
+	bt.bringUp(t)
+	limited := make([]byte, wire.PKeyTableSize)
+	wire.PKeyTable(limited).SetPKey(0, wire.PKeyDefault.Limited())
+	setLocal := func() {
+		tid := bt.nextTID()
+		smp := drSMP(wire.MethodSet, wire.AttrPKeyTable, 0, tid, 0, limited)
+		wire.SMP(smp).SetHopCount(0)
+		bt.send(t, bt.sm, drAddr, smp)
+		bt.expectResp(t, tid)
+	}
+	perf := func(addr hca.MADAddr) uint64 {
+		tid := bt.nextTID()
+		bt.send(t, bt.gsi[wire.MgmtClassPerf], addr, gmp(wire.MgmtClassPerf, 1, wire.MethodGet, wire.AttrClassPortInfo, 0, tid, 64, nil))
+		return tid
+	}
+	// a limited, b full (the default table): a's query is answered, in
+	// full, and a accepts the answer.
+	setLocal()
+	tid := perf(hca.MADAddr{LID: 2, QPN: 1})
+	r := bt.recv(t)
+	if m := wire.MAD(r.MAD); !m.IsResponse() || m.TID()&0xFFFFFFFF != tid {
+		t.Fatalf("limited a -> full b: got %s tid %#x, want the answer to %#x", m.Method(), m.TID(), tid)
+	}
+	if r.Addr.PKey != uint16(wire.PKeyDefault.Limited()) {
+		t.Errorf("answer received as p_key %#04x, want a's own entry 0x7fff", r.Addr.PKey)
+	}
+	// b limited too: b drops a's queries, with or without a P_Key.
+	bt.setDR(t, wire.AttrPKeyTable, 0, 0, limited)
+	perf(hca.MADAddr{LID: 2, QPN: 1})
+	perf(hca.MADAddr{LID: 2, QPN: 1, PKey: uint16(wire.PKeyDefault)})
+	ok := bt.nextTID()
+	bt.send(t, bt.smLID, hca.MADAddr{LID: 2}, lidSMP(wire.MethodGet, wire.AttrNodeInfo, 0, ok, 0, nil))
+	bt.expectResp(t, ok) // the SMP passes and is the first answer a sees
+	if n := bt.b.Stats().PKeyDropped.Load(); n != 2 {
+		t.Errorf("b PKeyDropped %d, want 2", n)
+	}
+}
+
 func TestQKeyViolation(t *testing.T) {
 	bt := newBench(t)
 	bt.bringUp(t)

@@ -466,12 +466,17 @@ func (d *Device) receiveGMP(p *emu.Port, f *agent.Frame, local bool) {
 			_, _ = d.sma.SendTrap(p.Num(), agent.BadQKeyNotice(d.prof.Type(), pa.LID, &f.Addr))
 			return
 		}
-		if pa.PKeyIndex(wire.PKey(f.Addr.PKey)) < 0 {
+		i := pa.PKeyIndex(wire.PKey(f.Addr.PKey))
+		if i < 0 {
 			d.stats.PKeyDropped.Add(1)
 			p.Counters.PKeyViolations.Add(1)
 			_, _ = d.sma.SendTrap(p.Num(), agent.BadPKeyNotice(d.prof.Type(), pa.LID, &f.Addr))
 			return
 		}
+		// From here on the MAD is known by the entry it matched (the
+		// P_Key index a receive completion reports): an answer carries
+		// that entry, so a full member answers a limited one in full.
+		f.Addr.PKey = uint16(pa.PKey(i))
 	}
 	if m.IsResponse() {
 		d.deliverResponse(p, f)

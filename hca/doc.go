@@ -17,7 +17,8 @@
 //     directed-route processing and the subnet management agent (or the
 //     host's SM), QP1 frames to the performance management agent, the
 //     Mellanox vendor agent or the host's agents after the P_Key and Q_Key
-//     checks, and frames for other QPs to the verbs Transport.
+//     checks (an answer carries the P_Key table entry the request
+//     matched), and frames for other QPs to the verbs Transport.
 //   - Host agents (agents.go): the MAD interface host software (subnet
 //     manager, SA clients, diagnostics) uses, modelled on the Linux MAD
 //     layer and umad: RegisterAgent, Agent.Send, Agent.Unregister, response

@@ -15,8 +15,10 @@
 //     by the MulticastForwardingTable (§14.2.5.12), the port-state rules
 //     of §7.2 (VL15 SMPs cross Init, Armed and Active ports; data packets
 //     need Active on both sides), SL-to-VL remapping per (in, out) port pair
-//     (§7.6, §14.2.5.8), P_Key enforcement (§10.9) and raw-packet filtering
-//     on external ports, and the error counters each drop feeds.
+//     (§7.6, §14.2.5.8), P_Key enforcement (§10.9.4: the partition, in
+//     either membership; end ports apply the full/limited rule) and
+//     raw-packet filtering on external ports, and the error counters each
+//     drop feeds.
 //   - Management port 0 (switch.go, sma.go, dr.go): the SMI's
 //     directed-route processing (IBTA Vol 1 §14.2.2) for transit, delivery
 //     and the LID-routed lead-in and tail; the SMA with the switch-only

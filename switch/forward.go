@@ -221,7 +221,9 @@ func framePKey(frame []byte) (key wire.PKey, raw, ok bool) {
 
 // inboundFilter applies the inbound partition enforcement and raw-packet
 // filter of an external port (IBTA Vol 1 §10.9.4, §14.2.5.6
-// PartitionEnforcementInbound and FilterRawInbound) to a data packet. A
+// PartitionEnforcementInbound and FilterRawInbound) to a data packet: the
+// port's table must hold the packet's partition, in either membership
+// (agent.PortAttrs.HasPartition). A
 // refused packet counts in PortRcvConstraintErrors (and P_KeyViolations
 // for a P_Key mismatch).
 func (s *Switch) inboundFilter(in *emu.Port, frame []byte) bool {
@@ -239,7 +241,7 @@ func (s *Switch) inboundFilter(in *emu.Port, frame []byte) bool {
 			s.drop(&in.Counters.RcvConstraintErrors)
 			return false
 		}
-	case pa.PartitionEnforcementInbound && pa.PKeyIndex(key) < 0:
+	case pa.PartitionEnforcementInbound && !pa.HasPartition(key):
 		in.Counters.PKeyViolations.Add(1)
 		s.drop(&in.Counters.RcvConstraintErrors)
 		return false
@@ -265,7 +267,7 @@ func (s *Switch) outboundFilter(out *emu.Port, frame []byte) bool {
 			s.drop(&out.Counters.XmitConstraintErrors)
 			return false
 		}
-	case pa.PartitionEnforcementOutbound && pa.PKeyIndex(key) < 0:
+	case pa.PartitionEnforcementOutbound && !pa.HasPartition(key):
 		out.Counters.PKeyViolations.Add(1)
 		s.drop(&out.Counters.XmitConstraintErrors)
 		return false

@@ -455,21 +455,27 @@ func TestPKeyEnforcement(t *testing.T) {
 	}
 	wantCounter(t, out, "XmitConstraintErrors", 2)
 
-	// Inbound: port 1 holds a limited membership; limited packets of the
-	// same partition do not match it (IBTA Vol 1 §10.9.3).
+	// Inbound: port 1 holds a limited membership, as the SM copies it
+	// from a limited end port. Switch enforcement checks the partition
+	// only (IBTA Vol 1 §10.9.4): the limited member's own packets pass on
+	// their way to a full member, and the end ports apply the full/limited
+	// rule; a packet of another partition is refused.
 	tf.do(func() {
 		pa := s.SMA().Port(1)
 		pa.SetPKey(0, 0x0001)
 		pa.PartitionEnforcementInbound = true
 	})
-	if send(0x0001) != 0 {
-		t.Error("limited packet accepted by a limited-member port")
+	if send(0x0001) != 1 {
+		t.Error("limited packet of the port's partition refused by switch enforcement")
 	}
-	wantCounter(t, in, "RcvConstraintErrors", 1)
-	wantCounter(t, in, "PKeyViolations", 1)
 	if send(0x8001) != 1 {
 		t.Error("full-member packet refused by a limited-member port")
 	}
+	if send(0x8003) != 0 {
+		t.Error("packet of partition 3 accepted by a port enforcing partition 1")
+	}
+	wantCounter(t, in, "RcvConstraintErrors", 1)
+	wantCounter(t, in, "PKeyViolations", 1)
 	// SMPs are never subject to partition enforcement.
 	tid := tf.sendSMP(cas[0], smpReq{method: wire.MethodGet, attr: wire.AttrNodeInfo, dlid: 2, slid: 1})
 	tf.settle()

@@ -204,11 +204,14 @@ func (s *Switch) local(in *emu.Port, frame []byte, sealed bool) {
 		s.stats.Dropped.Add(1)
 		return
 	}
-	if s.pa[0].PKeyIndex(wire.PKey(f.Addr.PKey)) < 0 {
+	i := s.pa[0].PKeyIndex(wire.PKey(f.Addr.PKey))
+	if i < 0 {
 		p0.Counters.PKeyViolations.Add(1)
 		s.stats.Dropped.Add(1)
 		return
 	}
+	// The answer carries the entry the request matched (IBTA Vol 1 §10.9.3).
+	f.Addr.PKey = uint16(s.pa[0].PKey(i))
 	s.stats.Local.Add(1)
 	m := f.MAD
 	var resp wire.MAD

@@ -11,7 +11,8 @@
 //     (LRH, optional GRH, BTH, DETH, 256-byte MAD, ICRC, VCRC) into an Addr
 //     and a wire.MAD view; AppendFrame builds a sealed frame from an Addr
 //     (VL15 for QP0, VL0 otherwise); Addr.Reply and AppendReply address the
-//     answer to a request (addresses swapped, same P_Key).
+//     answer to a request (addresses swapped, the Addr's P_Key: the
+//     devices put there the table entry the request matched).
 //   - Class support checks (support.go): ClassSupport.Check gives the IBTA
 //     status a class agent answers a request with before it looks at the
 //     attribute (0x0004 bad base/class version, 0x0008 unsupported method,

@@ -132,6 +132,73 @@ func (pa *PortAttrs) PKeyIndex(key wire.PKey) int {
 	return -1
 }
 
+// PKeyEntryIndex returns the index of the first entry of the port's P_Key
+// table equal to key, membership bit included, or -1 when there is none:
+// the P_Key index of a key taken from the table itself (a received
+// packet's matched entry), which PKeyIndex's matching rule would not find
+// for a limited entry.
+func (pa *PortAttrs) PKeyEntryIndex(key wire.PKey) int {
+	for i := range pa.NumPKeys() {
+		if pa.PKey(i) == key {
+			return i
+		}
+	}
+	return -1
+}
+
+// HasPartition reports whether the port's P_Key table holds an entry of
+// key's partition, whatever the membership of either: the test of switch
+// partition enforcement (IBTA Vol 1 §10.9.4), which keeps foreign
+// partitions out and leaves the full/limited rule to the end ports, so a
+// limited member's packets pass its switch port (whose table the SM
+// copies from the end port's, limited keys included) on their way to a
+// full member.
+func (pa *PortAttrs) HasPartition(key wire.PKey) bool {
+	if !key.IsValid() {
+		return false
+	}
+	if pa.tables == nil || pa.tables.pkeys == nil {
+		return pa.NumPKeys() > 0 && key.SamePartition(wire.PKeyDefault)
+	}
+	for _, e := range pa.tables.pkeys {
+		if e.IsValid() && e.SamePartition(key) {
+			return true
+		}
+	}
+	return false
+}
+
+// SendPKeyIndex returns the entry of the port's P_Key table that a packet
+// sent "in partition key" carries, or -1 when the port is no member of
+// that partition. A port can only send a P_Key its table holds (the
+// channel adapter puts the entry of the send's P_Key index in the BTH,
+// IBTA Vol 1 §10.9.2): the entry of the same partition, a full-member
+// entry before a limited one, whatever key's membership bit says. So a
+// limited member of 0x7FFF asking for 0xFFFF sends 0x7FFF.
+func (pa *PortAttrs) SendPKeyIndex(key wire.PKey) int {
+	if !key.IsValid() {
+		return -1
+	}
+	n := pa.NumPKeys()
+	if pa.tables == nil || pa.tables.pkeys == nil {
+		n = min(n, 1) // the default table: 0xFFFF, then invalid entries
+	}
+	limited := -1
+	for i := range n {
+		e := pa.PKey(i)
+		if !e.IsValid() || !e.SamePartition(key) {
+			continue
+		}
+		if e.IsFullMember() {
+			return i
+		}
+		if limited < 0 {
+			limited = i
+		}
+	}
+	return limited
+}
+
 // NumSLtoVLRows is the number of SLtoVL rows of the port: one per input
 // port (0..NumPorts) on a switch, one on a CA or router.
 func (pa *PortAttrs) NumSLtoVLRows() int { return int(pa.sl2vlRows) }

@@ -112,3 +112,56 @@ func TestPortTablesCopyOnWrite(t *testing.T) {
 		t.Errorf("row write: %v / %v", b.SLtoVLRow(4), b.SLtoVLRow(3))
 	}
 }
+
+// TestPortTablesPKeyLookups: SendPKeyIndex picks the entry of a key's
+// partition a port sends, a full membership first and whatever the
+// key's own membership bit; HasPartition is switch enforcement's test,
+// the partition in either membership; PKeyIndex stays the end port's
+// receive rule (not both limited).
+func TestPortTablesPKeyLookups(t *testing.T) {
+	s, err := NewSMA(NodeConfig{Type: wire.NodeTypeCA, NumPorts: 1, NodeGUID: 0x100, PartitionCap: 8},
+		[]PortConfig{{VLCap: wire.VLCapVL0to3, PKeyCap: 8}}, SMAOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pa := s.Port(1)
+	// The default table: 0xFFFF in entry 0.
+	if pa.SendPKeyIndex(0x7FFF) != 0 || pa.SendPKeyIndex(0xFFFF) != 0 || pa.SendPKeyIndex(0x8001) != -1 ||
+		!pa.HasPartition(0x7FFF) || pa.HasPartition(0x8001) || pa.HasPartition(0) {
+		t.Fatal("default table lookups")
+	}
+	for i, k := range []wire.PKey{0x7FFF, 0x0002, 0x8002, 0x0003, 0x8000} {
+		pa.SetPKey(i, k)
+	}
+	for _, c := range []struct {
+		key  wire.PKey
+		send int
+		has  bool
+		recv int
+	}{
+		{0xFFFF, 0, true, 0},  // limited 0x7FFF only: sent as is
+		{0x7FFF, 0, true, -1}, // limited to limited is refused
+		{0x0002, 2, true, 2},  // the full entry 2 before the limited entry 1
+		{0x8002, 2, true, 1},
+		{0x8003, 3, true, 3},
+		{0x8004, -1, false, -1},
+		{0x8000, -1, false, -1}, // base 0 is invalid
+	} {
+		if got := pa.SendPKeyIndex(c.key); got != c.send {
+			t.Errorf("SendPKeyIndex(%v) = %d, want %d", c.key, got, c.send)
+		}
+		if got := pa.HasPartition(c.key); got != c.has {
+			t.Errorf("HasPartition(%v) = %v, want %v", c.key, got, c.has)
+		}
+		if got := pa.PKeyIndex(c.key); got != c.recv {
+			t.Errorf("PKeyIndex(%v) = %d, want %d", c.key, got, c.recv)
+		}
+	}
+	// The entry itself, membership included: the limited 0x7FFF is entry 0
+	// though the matching rule refuses it.
+	for key, want := range map[wire.PKey]int{0x7FFF: 0, 0x0002: 1, 0x8002: 2, 0xFFFF: -1, 0x8004: -1} {
+		if got := pa.PKeyEntryIndex(key); got != want {
+			t.Errorf("PKeyEntryIndex(%v) = %d, want %d", key, got, want)
+		}
+	}
+}

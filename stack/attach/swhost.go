@@ -110,8 +110,15 @@ func (ap *attachPoint) swSend(c *client, d Datagram) error {
 	if err != nil {
 		return err
 	}
+	// The P_Key is entry 0 of port 0's table: libumad2sim passes no P_Key
+	// index, and the diags use index 0 (IBTA Vol 1 §10.9.2: a port sends
+	// only keys it holds, so a limited member sends its limited key).
+	pkey := own.PKey(0)
+	if !pkey.IsValid() {
+		return fmt.Errorf("%w: p_key 0x%04x in entry 0 of port 0", errUndeliverable, uint16(pkey))
+	}
 	a := agent.Addr{DLID: dlid, SLID: ap.swSLID(), DestQP: dqp, SrcQP: agent.QP1, QKey: agent.GSIQKey,
-		PKey: uint16(wire.PKeyDefault)}
+		PKey: uint16(pkey)}
 	frame, _, err := ap.s.madFrame(&a, src, tid)
 	if err != nil {
 		return err

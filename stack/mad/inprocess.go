@@ -216,7 +216,7 @@ func (ep *ipEndpoint) handle(r hca.ReceivedMAD) {
 	}
 	in := Incoming{MAD: r.MAD, Addr: Addr{LID: r.Addr.LID, SL: r.Addr.SL, QPN: r.Addr.QPN, QKey: r.Addr.QKey, PKey: r.Addr.PKey}}
 	if pa := ep.t.dev.SMA().Port(r.Port); pa != nil {
-		if i := pa.PKeyIndex(wire.PKey(r.Addr.PKey)); i >= 0 {
+		if i := pa.PKeyEntryIndex(wire.PKey(r.Addr.PKey)); i >= 0 {
 			in.Addr.PKeyIndex = uint16(i)
 		}
 	}
