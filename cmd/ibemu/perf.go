@@ -394,6 +394,13 @@ func (env *perfEnv) side(d *hca.Device, port int) (*perfSide, error) {
 	if !c.wall {
 		s.cq.HoldClock()
 	}
+	if s.ch != nil {
+		// perftest arms the CQ when it creates it, so the first post's
+		// completion wakes the side with an event like every other.
+		if err := env.arm(s); err != nil {
+			return nil, err
+		}
+	}
 	typ := map[string]hv.QPType{"RC": hv.QPTypeRC, "UC": hv.QPTypeUC, "UD": hv.QPTypeUD}[c.conn]
 	for range c.qps {
 		buf := make([]byte, env.bufLen)

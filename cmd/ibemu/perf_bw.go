@@ -35,9 +35,13 @@ func pollWait(ctx context.Context, cq *verbs.CQ, wc []verbs.WC) (int, error) {
 }
 
 // waitCQ returns at least one completion of side s's CQ. It busy-polls,
-// or with -e sleeps on the CQ's completion channel as perftest does:
-// poll, and when the CQ is empty arm it (ibv_req_notify_cq), poll again
-// and wait for the event (ibv_get_cq_event, ibv_ack_cq_events).
+// or with -e sleeps on the CQ's completion channel as perftest does
+// (ctx_notify_events: ibv_get_cq_event, ibv_ack_cq_events, then
+// ibv_req_notify_cq at once): the CQ is armed again as soon as an event
+// is taken, so the side's next post finds it armed and that post's
+// completion wakes the side with an event of its own. A completion the
+// poll finds first may have fired the armed CQ already: its event is
+// taken (without waiting) and the CQ armed again before the caller posts.
 func (env *perfEnv) waitCQ(ctx context.Context, s *perfSide, wc []verbs.WC) (int, error) {
 	if s.ch == nil {
 		return pollWait(ctx, s.cq, wc)
@@ -45,28 +49,57 @@ func (env *perfEnv) waitCQ(ctx context.Context, s *perfSide, wc []verbs.WC) (int
 	for {
 		n, err := s.cq.Poll(wc)
 		if n > 0 || err != nil {
+			if err == nil && s.armed {
+				if _, err := env.takeEvent(ctx, s, false); err != nil {
+					return 0, err
+				}
+			}
 			return n, err
 		}
 		if !s.armed {
-			if err := s.cq.ReqNotify(false); err != nil {
-				return 0, fmt.Errorf("perf: couldn't request CQ notification: %w", err)
+			if err := env.arm(s); err != nil {
+				return 0, err
 			}
-			s.armed = true
 			continue // what came before the arming fires no event
 		}
-		wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		_, err = s.ch.GetCQEvent(wctx)
-		cancel()
-		if err != nil {
-			if ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
-				return 0, fmt.Errorf("perf: no completion event for 10 s: %w", err)
-			}
+		if _, err := env.takeEvent(ctx, s, true); err != nil {
 			return 0, err
 		}
-		s.stats.cqEvents.Add(1)
-		s.ch.AckCQEvents()
-		s.armed = false
 	}
+}
+
+// arm arms side s's CQ for its channel (ibv_req_notify_cq).
+func (env *perfEnv) arm(s *perfSide) error {
+	if err := s.cq.ReqNotify(false); err != nil {
+		return fmt.Errorf("perf: couldn't request CQ notification: %w", err)
+	}
+	s.armed = true
+	return nil
+}
+
+// takeEvent takes the next event of side s's channel, waiting up to 10 s
+// for it when wait is set, and arms the CQ again. took is false when no
+// event was queued (wait unset).
+func (env *perfEnv) takeEvent(ctx context.Context, s *perfSide, wait bool) (took bool, err error) {
+	wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	if !wait {
+		cancel()
+	}
+	_, err = s.ch.GetCQEvent(wctx)
+	cancel()
+	if err != nil {
+		if !wait && ctx.Err() == nil {
+			return false, nil
+		}
+		if ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
+			return false, fmt.Errorf("perf: no completion event for 10 s: %w", err)
+		}
+		return false, err
+	}
+	s.stats.cqEvents.Add(1)
+	s.ch.AckCQEvents()
+	s.armed = false
+	return true, env.arm(s)
 }
 
 // settle takes the events still queued on side s's channel (an event for
