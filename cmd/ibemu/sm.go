@@ -34,7 +34,7 @@ var smDial = attach.Dial
 func runSM(stdout, stderr io.Writer, args []string) error {
 	fs := newFlagSet("sm", stderr, "sm [--once] [--priority N] [--routing minhop|updn|ftree] [--guid-file F] [--partitions F] "+
 		"[--lmc N] [--sockname NAME] [--host NODE] [--server HOST] [--server-port N] [--window N] [--timeout D] "+
-		"[--retries N] [--sweep-interval D] [--poll-interval D] [--mkey K --mkey-protect N] [--quiet] [-v]")
+		"[--retries N] [--sweep-interval D] [--poll-interval D] [--mkey K --mkey-protect N] [--sm-key K] [--quiet] [-v]")
 	once := fs.Bool("once", false, "run one heavy sweep and exit 0 when the subnet is up (like opensm -o)")
 	priority := fs.Uint("priority", 0, "SMInfo priority 0-15 (higher wins the master election)")
 	routing := fs.String("routing", "minhop", "routing engine: minhop, updn or ftree")
@@ -51,6 +51,7 @@ func runSM(stdout, stderr io.Writer, args []string) error {
 	sweep := fs.Duration("sweep-interval", 0, "light sweep period as master (default 10s; negative: none)")
 	poll := fs.Duration("poll-interval", 0, "SMInfo poll period of the master as standby (default 10s)")
 	mkeyStr := fs.String("mkey", "0", "M_Key to program into every port (IBTA Vol 1 §14.2.4), decimal or 0x hex")
+	smKeyStr := fs.String("sm-key", "0x1", "SM_Key (IBTA Vol 1 §14.4.1): SMs with another key are ignored; 0 accepts any (default OpenSM's 0x1)")
 	mkeyProtect := fs.Uint("mkey-protect", 0, "M_Key protection bits 0-3 (IBTA Vol 1 §14.2.4.1)")
 	attachWait := fs.Duration("attach-wait", 10*time.Second, "how long to retry attaching while the server is not there yet")
 	quiet := fs.Bool("quiet", false, "print only errors")
@@ -77,6 +78,10 @@ func runSM(stdout, stderr io.Writer, args []string) error {
 	if err != nil {
 		return fmt.Errorf("%w: --mkey %q: %v", errUsage, *mkeyStr, err)
 	}
+	smKey, err := strconv.ParseUint(*smKeyStr, 0, 64)
+	if err != nil {
+		return fmt.Errorf("%w: --sm-key %q: %v", errUsage, *smKeyStr, err)
+	}
 	r, err := sm.ParseRouting(*routing)
 	if err != nil {
 		return fmt.Errorf("%w: %w", errUsage, err)
@@ -86,7 +91,7 @@ func runSM(stdout, stderr io.Writer, args []string) error {
 		level = slog.LevelInfo
 	}
 	cfg := sm.Config{
-		Priority: uint8(*priority), Routing: r, LMC: uint8(*lmc), GUIDFile: *guidFile,
+		Priority: uint8(*priority), SMKey: smKey, Routing: r, LMC: uint8(*lmc), GUIDFile: *guidFile,
 		Window: *window, Timeout: *timeout, Retries: *retries, SweepInterval: *sweep, PollInterval: *poll,
 		MKey: mkey, MKeyProtect: uint8(*mkeyProtect),
 		Logger: slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level})),

@@ -163,7 +163,10 @@ func TestSMSARecordsToRealSaquery(t *testing.T) {
 	}
 
 	// P_KeyTableRecord of Hca3: the default partition, as the port holds it.
-	out = run("saquery", "PKTR", strconv.Itoa(int(h3)))
+	// P_KeyTableRecords go to trusted requesters only: the SM_Key is
+	// OpenSM's default 1, which `ibemu sm` takes too, and OpenSM refuses
+	// saquery without it the same way.
+	out = run("saquery", "--smkey", "1", "PKTR", strconv.Itoa(int(h3)))
 	rec = saqueryFirst(out)
 	if saField(rec, "LID") != strconv.Itoa(int(h3)) || saField(rec, "Block") != "0" {
 		t.Errorf("saquery PKTR: %s", out)

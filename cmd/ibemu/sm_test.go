@@ -17,6 +17,7 @@ func TestSMUsageErrors(t *testing.T) {
 		{"sm", "--lmc", "8"},
 		{"sm", "--mkey-protect", "4"},
 		{"sm", "--mkey", "nope"},
+		{"sm", "--sm-key", "0xzz"},
 		{"sm", "extra"},
 		{"sm", "--umad", "mlx4_0:0"},
 		{"sm", "--umad", "mlx4_0:x"},

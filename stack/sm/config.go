@@ -23,8 +23,11 @@ const (
 	// "updn").
 	RoutingUpDown Routing = "updn"
 	// RoutingFatTree is up/down with the roots at the top of a fat tree
-	// and each destination's index choosing among the equal ports, which
-	// spreads destinations evenly over the up links (OpenSM "ftree").
+	// and each destination's index choosing among the equal ports digit
+	// by digit, one digit per rank (d-mod-k), which gives every
+	// destination its own top switch and spreads destinations evenly over
+	// the up links of every rank (OpenSM "ftree"; unlike OpenSM's, it
+	// works with LMC > 0 too).
 	RoutingFatTree Routing = "ftree"
 )
 
@@ -85,7 +88,8 @@ type Config struct {
 	Routing Routing
 	// Roots are the root switches of up/down and fat-tree routing by
 	// NodeGUID; empty means found automatically (the switches farthest
-	// from the CAs).
+	// from the CAs, or the switch at the centre of the switch graph when
+	// every switch has CAs).
 	Roots []wire.GUID
 	// LMC gives each CA port 2^LMC LIDs (0-7, IBTA Vol 1 §7.11.1).
 	LMC uint8

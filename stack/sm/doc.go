@@ -21,8 +21,12 @@
 //     spine down through a leaf and up again); min-hop's loops are logged
 //     and kept as problems, up/down and fat-tree fail the sweep on one;
 //   - writes PortInfo (LID, LMC, MasterSMLID, M_Key and protection, neighbour
-//     MTU, operational VLs) and P_Key tables from the partition
-//     configuration while the routes are computed, then the LFT blocks
+//     MTU, operational VLs, and the link parameters of OpenSM's link
+//     manager with its default options: head-of-queue lifetime and VL
+//     stall count on switch ports, error thresholds, LinkSpeedEnabled 15
+//     when a port enables fewer speeds than it supports) and P_Key tables
+//     from the partition configuration while the routes are computed,
+//     then the LFT blocks
 //     that changed, the QoS tables when Config.QoS asks for them (OpenSM's
 //     default QoS tables on CA and switch ports; off by default, as in
 //     OpenSM, which leaves the ports' own SL-to-VL and VL arbitration
@@ -31,7 +35,9 @@
 //     alike, in OpenSM's order.
 //
 // SMInfo (§14.4.1) runs the election between SMs: priority, then the lower
-// port GUID wins. A standby polls the master and takes over when it stops
+// port GUID wins; an SM with a non-zero SM_Key ignores SMs that answer
+// with another key, as OpenSM does (whose default key, 1, `ibemu sm`
+// takes too). A standby polls the master and takes over when it stops
 // answering; a master that finds a better standby hands over. Light sweeps
 // poll SwitchInfo.PortStateChange; a Trap 128 or a change found by a light
 // sweep starts a heavy sweep. The IPoIB broadcast group of the default

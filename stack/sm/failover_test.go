@@ -218,3 +218,33 @@ func TestSweepReplaysUnderLoss(t *testing.T) {
 		t.Errorf("same seed, different sweeps: %d/%d SMPs, %d/%d drops, %v/%v virtual time", s1, s2, d1, d2, t1, t2)
 	}
 }
+
+// TestSMKeySeparatesSMs: SMs ignore another SM whose SMInfo carries a
+// different SM_Key (IBTA Vol 1 §14.4.1; OpenSM does the same), so a
+// second SM with another key becomes master too; with the same key it is
+// standby.
+func TestSMKeySeparatesSMs(t *testing.T) {
+	for _, c := range []struct {
+		name       string
+		keyA, keyB uint64
+		wantB      wire.SMState
+	}{{"same key", 1, 1, wire.SMStateStandby}, {"other key", 1, 2, wire.SMStateMaster}} {
+		t.Run(c.name, func(t *testing.T) {
+			f := ibtest.New(t, ibtest.FatTree(2, 4))
+			cfg := sm.Config{SweepInterval: -1, PollInterval: time.Second, PollRetries: 3}
+			ca, cb := cfg, cfg
+			ca.Priority, cb.Priority = 10, 5
+			ca.SMKey, cb.SMKey = c.keyA, c.keyB
+			a := newSM(t, f, f.HCAs[0].Topo.ID, ca)
+			runSM(t, a)
+			waitFor(t, "a master", func() bool { return a.State() == wire.SMStateMaster && a.Sweeps() > 0 })
+			b := newSM(t, f, f.HCAs[len(f.HCAs)-1].Topo.ID, cb)
+			if _, err := b.Sweep(context.Background()); err != nil && !errors.Is(err, sm.ErrNotMaster) {
+				t.Fatal(err)
+			}
+			if b.State() != c.wantB || a.State() != wire.SMStateMaster {
+				t.Errorf("a %v, b %v; want a master, b %v", a.State(), b.State(), c.wantB)
+			}
+		})
+	}
+}

@@ -28,11 +28,13 @@ type Partition struct {
 	// IPoIB asks for the partition's IPoIB broadcast group.
 	IPoIB bool
 	// Members maps port GUIDs to full (true) or limited membership;
-	// AllFull/AllLimited, CAs and Switches select whole classes.
+	// All, CAs and Sws select whole classes (full when true), Self the
+	// SM's own port (OpenSM's SELF).
 	Members map[wire.GUID]bool
 	All     *bool
 	CAs     *bool
 	Sws     *bool
+	Self    *bool
 	// Line is where the partition was defined.
 	Line int
 }
@@ -73,7 +75,7 @@ func LoadPartitions(path string) (*Partitions, error) {
 //	Default=0x7fff, ipoib : ALL=full ;
 //	storage=0x0002 : 0x0002c90300001234=full, 0x0002c90300005678 ;
 //
-// Members are ALL, ALL_CAS, ALL_SWITCHES, SELF (ignored) or port GUIDs,
+// Members are ALL, ALL_CAS, ALL_SWITCHES, SELF (the SM's own port) or port GUIDs,
 // each optionally "=full", "=limited" or "=both" (full). Flags after the
 // P_Key are ipoib, mtu=N, rate=N, sl=N, scope=N, defmember=full|limited.
 // Errors name file:line.
@@ -195,6 +197,7 @@ func parsePartition(file string, line int, s string) (Partition, error) {
 		case "ALL_SWITCHES":
 			p.Sws = &v
 		case "SELF":
+			p.Self = &v
 		default:
 			g, err := strconv.ParseUint(who, 0, 64)
 			if err != nil {
@@ -206,31 +209,40 @@ func parsePartition(file string, line int, s string) (Partition, error) {
 	return p, nil
 }
 
-// membership reports whether port p belongs to part and how.
-func (part *Partition) membership(p *Port) (member, full bool) {
+// membership reports whether port p belongs to part and how; self is the
+// SM's own port. A port that several members name is a full member when
+// any of them makes it one (OpenSM's partition manager keeps the full bit
+// of osm_prtn_add_port).
+func (part *Partition) membership(p, self *Port) (member, full bool) {
+	add := func(f bool) {
+		member, full = true, full || f
+	}
+	if part.Self != nil && p == self {
+		add(*part.Self)
+	}
 	if f, ok := part.Members[p.GUID]; ok {
-		return true, f
+		add(f)
 	}
 	if part.All != nil {
-		return true, *part.All
+		add(*part.All)
 	}
 	if part.CAs != nil && !p.Node.IsSwitch() {
-		return true, *part.CAs
+		add(*part.CAs)
 	}
 	if part.Sws != nil && p.Node.IsSwitch() {
-		return true, *part.Sws
+		add(*part.Sws)
 	}
-	return false, false
+	return member, full
 }
 
 // pkeysFor is the P_Key table of port p: its partitions' keys with the
 // membership bit (0x8000) for full members, the default partition first
 // when the port is in it, the rest in file order, zero-padded to a block.
-func (ps *Partitions) pkeysFor(p *Port) []wire.PKey {
+func (ps *Partitions) pkeysFor(p, self *Port) []wire.PKey {
 	var keys []wire.PKey
 	for i := range ps.Parts {
 		part := &ps.Parts[i]
-		if mem, full := part.membership(p); mem {
+		if mem, full := part.membership(p, self); mem {
 			k := part.PKey
 			if full {
 				k |= 0x8000

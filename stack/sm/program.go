@@ -37,6 +37,31 @@ func (m *SM) configFields(sn *Subnet, p *Port, state wire.PortState) (wire.PortI
 		set(f.NeighborMTU != mtu || f.OperationalVLs != vls)
 		f.NeighborMTU, f.OperationalVLs = mtu, vls
 	}
+	if p.Num != 0 && p.Remote != nil {
+		// OpenSM's link manager (osm_link_mgr.c) with its default options:
+		// head-of-queue lifetime and VL stall count on switch ports, the
+		// leaf values toward CAs (IBTA Vol 1 §18.2.5.4), and speed 15
+		// ("set to LinkSpeedSupported", IBTA Vol 1 §14.2.5.6) when the
+		// enabled speeds are fewer.
+		if p.Node.IsSwitch() {
+			hoq := uint8(defaultHOQLife)
+			if !p.Remote.Node.IsSwitch() {
+				hoq = defaultLeafHOQLife
+			}
+			set(f.HOQLife != hoq || f.VLStallCount != defaultVLStallCount)
+			f.HOQLife, f.VLStallCount = hoq, defaultVLStallCount
+		}
+	}
+	if p.Num != 0 || p.Node.IsSwitch() && p.Node.Switch.EnhancedPort0 {
+		// Not on a base switch port 0 (IBTA Vol 1 §14.2.5.6, Table 148).
+		set(f.LocalPhyErrors != defaultLocalPhyErrorsThreshold || f.OverrunErrors != defaultOverrunErrorsThreshold)
+		f.LocalPhyErrors, f.OverrunErrors = defaultLocalPhyErrorsThreshold, defaultOverrunErrorsThreshold
+	}
+	speed := wire.LinkSpeed(0) // no change
+	if p.Num != 0 && p.Remote != nil && f.LinkSpeedSupported != 0 && f.LinkSpeedEnabled != f.LinkSpeedSupported {
+		changed = true
+		speed = linkSpeedSupported
+	}
 	if p.Node.IsSwitch() && p.Num != 0 && p.Remote != nil && !p.Remote.Node.IsSwitch() && p.Node.Switch.PartitionEnforcementCap > 0 {
 		set(!f.PartitionEnforcementInbound || !f.PartitionEnforcementOutbound)
 		f.PartitionEnforcementInbound, f.PartitionEnforcementOutbound = true, true
@@ -50,10 +75,34 @@ func (m *SM) configFields(sn *Subnet, p *Port, state wire.PortState) (wire.PortI
 	if state != wire.PortStateNoChange {
 		changed = true
 	}
-	f.PortPhysicalState, f.LinkDownDefaultState = wire.PhysStateNoChange, wire.PhysStateNoChange
-	f.LinkWidthEnabled, f.LinkSpeedEnabled, f.LinkSpeedExtEnabled = 0, 0, 0
+	f.PortPhysicalState = wire.PhysStateNoChange
+	if p.Num != 0 {
+		set(f.LinkDownDefaultState != wire.PhysStatePolling)
+		f.LinkDownDefaultState = wire.PhysStatePolling
+	} else {
+		f.LinkDownDefaultState = wire.PhysStateNoChange
+	}
+	// LinkWidthEnabled stays as it is: OpenSM 3.3 leaves a 4X port that
+	// also supports 1X at 4X.
+	f.LinkWidthEnabled = 0
+	f.LinkSpeedEnabled, f.LinkSpeedExtEnabled = speed, 0
 	return f, changed
 }
+
+// OpenSM's defaults for the PortInfo fields its link manager writes
+// (opensm.conf: head_of_queue_lifetime, leaf_head_of_queue_lifetime,
+// vl_stall_count, leaf_vl_stall_count, local_phy_errors_threshold,
+// overrun_errors_threshold, force_link_speed).
+const (
+	defaultHOQLife                 = 0x12 // switch port toward a switch
+	defaultLeafHOQLife             = 0x10 // switch port toward a CA
+	defaultVLStallCount            = 7    // both kinds of switch port
+	defaultLocalPhyErrorsThreshold = 8
+	defaultOverrunErrorsThreshold  = 8
+	// linkSpeedSupported is LinkSpeedEnabled 15: set the enabled speeds
+	// to LinkSpeedSupported (IBTA Vol 1 §14.2.5.6, Table 151).
+	linkSpeedSupported = wire.LinkSpeed(0xF)
+)
 
 func (m *SM) masterLID(sn *Subnet) wire.LID { return sn.Local.LID }
 
@@ -76,12 +125,20 @@ func (m *SM) portInfoSet(sn *Subnet, p *Port, f wire.PortInfoFields) smpQuery {
 
 // configurePorts writes LIDs, LMC, MasterSMLID, M_Key, the subnet prefix
 // and timeout to every end port whose PortInfo differs (OpenSM's
-// osm_lid_mgr_process_subnet), switch port 0 included.
+// osm_lid_mgr_process_subnet), switch port 0 included, and the link
+// parameters of configFields to every port of a trained link whose
+// PortInfo differs (OpenSM's link manager pass without a state change).
 func (m *SM) configurePorts(ctx context.Context, sn *Subnet) {
 	var qs []smpQuery
 	for _, n := range sn.Nodes {
 		for _, p := range n.Ports {
-			if p == nil || !p.Read || !p.EndPort() || p.LID == 0 {
+			if p == nil || !p.Read {
+				continue
+			}
+			// End ports with their LIDs; the other ports of a trained
+			// link (switch external ports) for the link parameters, as
+			// OpenSM's link manager sets them before arming.
+			if p.EndPort() && p.LID == 0 || !p.EndPort() && (!p.LinkUp() || p.Remote == nil || !p.Remote.Read) {
 				continue
 			}
 			if f, changed := m.configFields(sn, p, wire.PortStateNoChange); changed {
@@ -201,7 +258,7 @@ func (m *SM) programPKeys(ctx context.Context, sn *Subnet) {
 			if !p.LinkUp() || p.LID == 0 {
 				continue
 			}
-			p.PKeys = m.cfg.Partitions.pkeysFor(p)
+			p.PKeys = m.cfg.Partitions.pkeysFor(p, sn.Local)
 			qs = append(qs, m.pkeyQueries(sn, p.Route(), p, uint32(0))...)
 			if sp := p.switchPort(); sp != nil && sp.Node.Switch.PartitionEnforcementCap > 0 {
 				sp.PKeys = p.PKeys

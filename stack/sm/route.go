@@ -59,7 +59,6 @@ func destinations(sn *Subnet) []destGroup {
 	for i := range groups {
 		groups[i].sw = int32(i)
 	}
-	idx := 0
 	for lid := wire.LID(1); int(lid) < len(sn.ByLID); lid++ {
 		p := sn.ByLID[lid]
 		if p == nil {
@@ -70,8 +69,19 @@ func destinations(sn *Subnet) []destGroup {
 			groups[p.Node.swIdx].lids = append(groups[p.Node.swIdx].lids, destLID{lid: lid, port: 0, idx: -1})
 		case p.switchPort() != nil:
 			sp := p.switchPort()
-			groups[sp.Node.swIdx].lids = append(groups[sp.Node.swIdx].lids, destLID{lid: lid, port: uint8(sp.Num), idx: idx})
-			idx++
+			groups[sp.Node.swIdx].lids = append(groups[sp.Node.swIdx].lids, destLID{lid: lid, port: uint8(sp.Num), idx: 0})
+		}
+	}
+	// CA LIDs are numbered leaf by leaf, so that the LIDs leaving at one
+	// leaf take consecutive indexes and fat-tree routing sends them down
+	// different links into that leaf.
+	idx := 0
+	for i := range groups {
+		for j := range groups[i].lids {
+			if groups[i].lids[j].idx >= 0 {
+				groups[i].lids[j].idx = idx
+				idx++
+			}
 		}
 	}
 	return groups
@@ -116,6 +126,9 @@ func computeRoutesWorkers(sn *Subnet, engine Routing, roots []wire.GUID, workers
 				g.adj[s][k].up = rt.up(int32(s), g.adj[s][k].to)
 			}
 		}
+		if engine == RoutingFatTree {
+			rt.digit = fatTreeDigits(g, rt.rank)
+		}
 	}
 	var groups []destGroup
 	for _, dg := range destinations(sn) {
@@ -145,7 +158,7 @@ func computeRoutesWorkers(sn *Subnet, engine Routing, roots []wire.GUID, workers
 			for _, dl := range dg.lids {
 				var port uint8
 				if engine == RoutingFatTree && dl.idx >= 0 {
-					port = cs[dl.idx%len(cs)]
+					port = cs[(dl.idx/rt.digit[s])%len(cs)]
 				} else {
 					port = cs[0]
 					best := ld[port]
@@ -218,6 +231,56 @@ type router struct {
 	engine Routing
 	rank   []int32
 	guid   []wire.GUID
+	digit  []int // fat-tree: per switch, the divisor of a destination's index
+}
+
+// fatTreeDigits gives every switch the place value of its rank in a
+// destination's index, for fat-tree routing's d-mod-k spreading (Zahavi,
+// "D-Mod-K Routing Providing Non-Blocking Traffic for Shift Permutations
+// on Real Life Fat Trees", 2010): a leaf picks its up port by the index
+// modulo its number of up ports, the rank above by the index divided by
+// that modulo its own number, and so on. Every destination then climbs
+// to its own top switch, the same from every source, and the up links of
+// every rank carry an even share of the destinations, as OpenSM's ftree
+// engine spreads them (osm_ucast_ftree.c). The number of up ports of a
+// rank is the largest among its switches.
+func fatTreeDigits(g *graph, rank []int32) []int {
+	S := int32(len(g.sw))
+	maxRank := int32(0)
+	for _, r := range rank {
+		if r < S {
+			maxRank = max(maxRank, r)
+		}
+	}
+	upPorts := make([]int, maxRank+1)
+	for s, r := range rank {
+		if r >= S {
+			continue
+		}
+		n := 0
+		for _, e := range g.adj[s] {
+			if e.up {
+				n++
+			}
+		}
+		upPorts[r] = max(upPorts[r], n)
+	}
+	// place[r] is the product of the up-port counts of the ranks below r.
+	const maxPlace = 1 << 24 // beyond any number of LIDs: higher digits are 0
+	place := make([]int, maxRank+2)
+	place[maxRank] = 1
+	for r := maxRank - 1; r >= 0; r-- {
+		place[r] = min(place[r+1]*max(upPorts[r+1], 1), maxPlace)
+	}
+	digit := make([]int, S)
+	for s, r := range rank {
+		if r >= S {
+			digit[s] = 1
+			continue
+		}
+		digit[s] = place[r]
+	}
+	return digit
 }
 
 // up reports whether the move s → t goes up (toward the roots).
@@ -363,9 +426,49 @@ func upwardFill(g *graph, dist, ddown []int32, buckets [][]int32) [][]int32 {
 	return buckets
 }
 
+// centre is a switch near the middle of the switch graph: the middle of
+// a longest shortest path found by two breadth-first searches (the
+// double-sweep estimate of the graph's centre), the lowest index among
+// equals so that the choice is the same on every sweep.
+func centre(g *graph) int32 {
+	S := len(g.sw)
+	dist := make([]int32, S)
+	parent := make([]int32, S)
+	sweep := func(from int32) int32 {
+		for i := range dist {
+			dist[i], parent[i] = infHops, -1
+		}
+		dist[from] = 0
+		q := []int32{from}
+		last := from
+		for len(q) > 0 {
+			u := q[0]
+			q = q[1:]
+			if dist[u] > dist[last] || dist[u] == dist[last] && u < last {
+				last = u
+			}
+			for _, e := range g.adj[u] {
+				if dist[e.to] == infHops {
+					dist[e.to], parent[e.to] = dist[u]+1, u
+					q = append(q, e.to)
+				}
+			}
+		}
+		return last
+	}
+	u := sweep(0)
+	v := sweep(u)
+	// Walk half way back from v towards u.
+	for range dist[v] / 2 {
+		v = parent[v]
+	}
+	return v
+}
+
 // ranks gives every switch its distance from the nearest root. Without
 // configured roots, the roots are the switches farthest from the CAs (the
-// spines of a fat tree; every switch of a fabric where all have CAs).
+// spines of a fat tree); where every switch has CAs, the one switch at the
+// centre of the switch graph.
 func ranks(sn *Subnet, g *graph, roots []wire.GUID) []int32 {
 	S := len(g.sw)
 	rank := make([]int32, S)
@@ -410,10 +513,20 @@ func ranks(sn *Subnet, g *graph, roots []wire.GUID) []int32 {
 				far = max(far, v)
 			}
 		}
-		for i, v := range caDist {
-			if v == far || v == infHops && far < 0 {
-				rootIdx = append(rootIdx, int32(i))
+		if far > 0 {
+			for i, v := range caDist {
+				if v == far {
+					rootIdx = append(rootIdx, int32(i))
+				}
 			}
+		} else {
+			// Every switch has CAs (a mesh, torus, ring or line) or none
+			// has: no switch stands above the others. Roots that are
+			// all the switches would rank them by GUID alone, and a line
+			// whose GUIDs do not rise along it (a ring cut open) then has
+			// pairs with no up-then-down path between them. One root at
+			// the centre gives every pair the path up to it and down.
+			rootIdx = append(rootIdx, centre(g))
 		}
 	}
 	q := make([]int32, 0, S)

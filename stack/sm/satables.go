@@ -143,7 +143,7 @@ func (s *SA) smInfoRecords(sn *Subnet, q *saReq) [][]byte {
 		port *Port
 		info wire.SMInfoFields
 	}
-	local := wire.SMInfo(s.m.smInfo()).Fields()
+	local := wire.SMInfo(s.m.smInfo(false)).Fields()
 	sms := []smRec{{sn.Local, local}}
 	s.m.mu.Lock()
 	for _, o := range s.m.others {

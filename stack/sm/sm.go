@@ -167,6 +167,13 @@ func (m *SM) setState(s wire.SMState) {
 	}
 }
 
+// sameSMKey reports whether another SM's SMInfo belongs to this SM's
+// subnet: an SM with a non-zero SM_Key ignores SMs that answer with another
+// key (IBTA Vol 1 §14.4.1; OpenSM's ERR 2F18 "sm_key that doesn't match").
+func (m *SM) sameSMKey(f wire.SMInfoFields) bool {
+	return m.cfg.SMKey == 0 || f.SMKey == m.cfg.SMKey
+}
+
 // better reports whether an SM with priority pa and GUID ga takes
 // precedence over one with pb, gb (IBTA Vol 1 §14.4.1.1: higher priority,
 // then lower GUID).
@@ -318,7 +325,12 @@ func (m *SM) elect(ctx context.Context, sn *Subnet) bool {
 					return
 				}
 				if si, perr := wire.ParseSMInfo(d); perr == nil {
-					others = append(others, &remoteSM{port: p, info: si.Fields()})
+					f := si.Fields()
+					if !m.sameSMKey(f) {
+						m.log.Warn("sm: another sm with a different sm_key ignored", "port", p.String(), "guid", f.GUID)
+						return
+					}
+					others = append(others, &remoteSM{port: p, info: f})
 				}
 			}})
 		}
@@ -382,7 +394,7 @@ func (m *SM) handover(ctx context.Context) bool {
 	if to == nil || st != wire.SMStateMaster {
 		return false
 	}
-	data := m.smInfo()
+	data := m.smInfo(true)
 	var ok bool
 	m.batch(ctx, []smpQuery{{path: to.port.Route(), method: wire.MethodSet, attr: wire.AttrSMInfo, mod: wire.SMInfoHandover, data: data,
 		done: func(d []byte, err error) {
@@ -399,11 +411,16 @@ func (m *SM) handover(ctx context.Context) bool {
 	return ok
 }
 
-// smInfo encodes this SM's SMInfo.
-func (m *SM) smInfo() []byte {
+// smInfo encodes this SM's SMInfo, with its SM_Key when withKey is set
+// (IBTA Vol 1 §14.2.5.13: the key goes only to an authenticated
+// requester) and zero in its place otherwise.
+func (m *SM) smInfo(withKey bool) []byte {
 	m.mu.Lock()
-	f := wire.SMInfoFields{GUID: m.guid, SMKey: 0, ActCount: m.actCount, Priority: m.cfg.Priority, SMState: m.state}
+	f := wire.SMInfoFields{GUID: m.guid, ActCount: m.actCount, Priority: m.cfg.Priority, SMState: m.state}
 	m.mu.Unlock()
+	if withKey {
+		f.SMKey = m.cfg.SMKey
+	}
 	data := make([]byte, wire.SMPDataSize)
 	wire.SMInfo(data).Encode(&f)
 	return data
@@ -421,9 +438,15 @@ func (m *SM) serveSMP(r *mad.Received) {
 	case req.Method() == wire.MethodTrap && req.AttrID() == wire.AttrNotice:
 		m.trap(r)
 	case req.AttrID() == wire.AttrSMInfo && (req.Method() == wire.MethodGet || req.Method() == wire.MethodSet):
+		// M_Key authentication of the requester (IBTA Vol 1 §14.2.4,
+		// OpenSM's sminfo receiver): the M_Key this SM gave its own port
+		// must be in the SMP when it protects the port; a Get with the
+		// wrong key under protection 1 is answered without the SM_Key,
+		// above 1 not at all, and a Set with the wrong key is dropped.
 		smp := wire.SMP(r.MAD)
-		if smp.MKey() != m.cfg.SMKey && req.Method() == wire.MethodSet && m.cfg.SMKey != 0 {
-			m.log.Warn("sm: sminfo set with a wrong sm_key dropped", "from", r.Addr.String())
+		authentic := m.cfg.MKey == 0 || smp.MKey() == m.cfg.MKey
+		if !authentic && (req.Method() == wire.MethodSet || m.cfg.MKeyProtect > 1) {
+			m.log.Warn("sm: sminfo request with a wrong m_key dropped", "method", req.Method(), "from", r.Addr.String())
 			return
 		}
 		if req.Method() == wire.MethodSet {
@@ -431,7 +454,7 @@ func (m *SM) serveSMP(r *mad.Received) {
 		}
 		resp := slices.Clone(r.MAD)
 		wire.MAD(resp).SetResponse(wire.MADStatusOK)
-		copy(wire.SMP(resp).Data(), m.smInfo())
+		copy(wire.SMP(resp).Data(), m.smInfo(authentic))
 		if err := r.Respond(resp); err != nil {
 			m.log.Warn("sm: sminfo response not sent", "err", err)
 		}
@@ -655,16 +678,17 @@ func (m *SM) pollMaster(ctx context.Context) bool {
 			return
 		}
 		if si, perr := wire.ParseSMInfo(d); perr == nil {
-			ok = si.SMState() == wire.SMStateMaster
+			ok = si.SMState() == wire.SMStateMaster && m.sameSMKey(si.Fields())
 		}
 	}}})
 	return ok
 }
 
-// lightSweep reads SwitchInfo of every switch and PortInfo of every CA
-// port the SM configured (OpenSM's light sweep); it reports whether
-// something changed: a switch with PortStateChange set, a node that no
-// longer answers, a CA port that is not active any more.
+// lightSweep reads SwitchInfo of every switch, PortInfo of every CA port
+// the SM configured and SMInfo of the other SMs (OpenSM's light sweep); it
+// reports whether something changed: a switch with PortStateChange set, a
+// node that no longer answers, a CA port that is not active any more or
+// that starts or stops advertising IsSM, another SM that is master too.
 func (m *SM) lightSweep(ctx context.Context) bool {
 	sn := m.Subnet()
 	if sn == nil {
@@ -697,7 +721,10 @@ func (m *SM) lightSweep(ctx context.Context) bool {
 					changed = true
 					return
 				}
-				if pi, perr := wire.ParsePortInfo(d); perr != nil || pi.PortState() != wire.PortStateActive || pi.LID() != p.LID {
+				// A port that starts or stops advertising IsSM is an SM
+				// coming or going: the election runs again.
+				if pi, perr := wire.ParsePortInfo(d); perr != nil || pi.PortState() != wire.PortStateActive || pi.LID() != p.LID ||
+					(pi.CapabilityMask()^p.Info.CapabilityMask)&wire.PortCapIsSM != 0 {
 					changed = true
 				}
 			}})
@@ -719,6 +746,15 @@ func (m *SM) lightSweep(ctx context.Context) bool {
 				return
 			}
 			f := si.Fields()
+			if !m.sameSMKey(f) {
+				return
+			}
+			if f.SMState == wire.SMStateMaster && better(f.Priority, f.GUID, myPri, sn.Local.GUID) {
+				// A better master: the heavy sweep's election makes this
+				// SM standby (OpenSM's sminfo receiver forces a heavy
+				// sweep too). A worse one yields by its own election.
+				changed = true
+			}
 			if f.SMState == wire.SMStateStandby && better(f.Priority, f.GUID, myPri, sn.Local.GUID) {
 				better_ = &remoteSM{port: o.port, info: f}
 			}
