@@ -93,11 +93,20 @@ type proc struct {
 // whatever happens.
 func startProc(t *testing.T, dir string, env []string, argv ...string) *proc {
 	t.Helper()
+	return startProcIn(t, dir, env, nil, argv...)
+}
+
+// startProcIn is startProc with stdin (nil: none).
+func startProcIn(t *testing.T, dir string, env []string, stdin *os.File, argv ...string) *proc {
+	t.Helper()
 	p := &proc{name: filepath.Base(argv[0]), done: make(chan struct{})}
 	p.cmd = exec.Command(argv[0], argv[1:]...)
 	p.cmd.Dir = dir
 	p.cmd.Env = append(os.Environ(), env...)
 	p.cmd.Stdout, p.cmd.Stderr = &p.out, &p.err
+	if stdin != nil {
+		p.cmd.Stdin = stdin
+	}
 	p.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := p.cmd.Start(); err != nil {
 		t.Fatalf("start %v: %v", argv, err)
@@ -114,8 +123,14 @@ func startProc(t *testing.T, dir string, env []string, argv ...string) *proc {
 // startIbemu runs `ibemu ARGS...` (this test binary as a helper process).
 func startIbemu(t *testing.T, dir string, env []string, args ...string) *proc {
 	t.Helper()
+	return startIbemuWith(t, dir, env, nil, args...)
+}
+
+// startIbemuWith is startIbemu with stdin (nil: none).
+func startIbemuWith(t *testing.T, dir string, env []string, stdin *os.File, args ...string) *proc {
+	t.Helper()
 	env = append(env, helperEnv+"="+strings.Join(args, helperSep))
-	p := startProc(t, dir, env, os.Args[0], "-test.run=^TestHelperIbemuProcess$", "-test.count=1")
+	p := startProcIn(t, dir, env, stdin, os.Args[0], "-test.run=^TestHelperIbemuProcess$", "-test.count=1")
 	p.name = "ibemu " + args[0]
 	return p
 }

@@ -6,12 +6,10 @@ import (
 	"bytes"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -78,7 +76,7 @@ func serveShape(t *testing.T, file string, console bool) *served {
 	} else {
 		args = append(args, "--no-console")
 	}
-	srv := startIbemuIn(t, s.dir, stdin, args...)
+	srv := startIbemuWith(t, s.dir, nil, stdin, args...)
 	if stdin != nil {
 		stdin.Close() // the server holds its own copy
 	}
@@ -92,31 +90,6 @@ func (s *served) command(t *testing.T, cmd string) {
 	if _, err := fmt.Fprintln(s.console, cmd); err != nil {
 		t.Fatalf("console %q: %v", cmd, err)
 	}
-}
-
-// startIbemuIn is startIbemu with stdin (nil: none).
-func startIbemuIn(t *testing.T, dir string, stdin *os.File, args ...string) *proc {
-	t.Helper()
-	env := []string{helperEnv + "=" + strings.Join(args, helperSep)}
-	p := &proc{name: "ibemu " + args[0], done: make(chan struct{})}
-	p.cmd = exec.Command(os.Args[0], "-test.run=^TestHelperIbemuProcess$", "-test.count=1")
-	p.cmd.Dir = dir
-	p.cmd.Env = append(os.Environ(), env...)
-	p.cmd.Stdout, p.cmd.Stderr = &p.out, &p.err
-	if stdin != nil {
-		p.cmd.Stdin = stdin
-	}
-	p.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := p.cmd.Start(); err != nil {
-		t.Fatalf("start ibemu %v: %v", args, err)
-	}
-	go func() {
-		_ = p.cmd.Wait()
-		p.state = p.cmd.ProcessState
-		close(p.done)
-	}()
-	t.Cleanup(func() { p.stop() })
-	return p
 }
 
 // startSM runs `ibemu sm` (the daemon, which keeps answering the SA) on

@@ -12,34 +12,7 @@ import (
 // linked, LIDs assigned.
 func synthFatTree(t *testing.T, k int) *Subnet {
 	t.Helper()
-	sn := &Subnet{ByGUID: map[wire.GUID]*Node{}, PortByGUID: map[wire.GUID]*Port{}}
-	guid := wire.GUID(0x1000)
-	node := func(typ wire.NodeType, ports int) *Node {
-		guid++
-		n := &Node{Info: wire.NodeInfoFields{NodeType: typ, NumPorts: uint8(ports), NodeGUID: guid, PortGUID: guid}, swIdx: -1}
-		n.Ports = make([]*Port, ports+1)
-		for i := range n.Ports {
-			if i == 0 && typ != wire.NodeTypeSwitch {
-				continue
-			}
-			n.Ports[i] = &Port{Node: n, Num: i, Read: true}
-		}
-		if typ == wire.NodeTypeSwitch {
-			n.Ports[0].GUID = guid
-			n.swIdx = len(sn.Switches)
-			sn.Switches = append(sn.Switches, n)
-		} else {
-			n.Ports[1].GUID = guid
-		}
-		sn.Nodes = append(sn.Nodes, n)
-		sn.ByGUID[guid] = n
-		return n
-	}
-	link := func(a *Node, pa int, b *Node, pb int) {
-		x, y := a.Ports[pa], b.Ports[pb]
-		x.Remote, y.Remote = y, x
-		x.Info.PortPhysicalState, y.Info.PortPhysicalState = wire.PhysStateLinkUp, wire.PhysStateLinkUp
-	}
+	sn, node, link := synthSubnet(0x1000)
 	h := k / 2
 	// Pods of h leaves and h aggregation switches; h*h cores.
 	cores := make([]*Node, h*h)
@@ -178,34 +151,7 @@ func TestFatTreeSpreadsEvenly(t *testing.T) {
 // 1 of each, LIDs assigned.
 func synthSwitches(t *testing.T, nsw int, edges [][2]int) *Subnet {
 	t.Helper()
-	sn := &Subnet{ByGUID: map[wire.GUID]*Node{}, PortByGUID: map[wire.GUID]*Port{}}
-	guid := wire.GUID(0x2000)
-	node := func(typ wire.NodeType, ports int) *Node {
-		guid++
-		n := &Node{Info: wire.NodeInfoFields{NodeType: typ, NumPorts: uint8(ports), NodeGUID: guid, PortGUID: guid}, swIdx: -1}
-		n.Ports = make([]*Port, ports+1)
-		for i := range n.Ports {
-			if i == 0 && typ != wire.NodeTypeSwitch {
-				continue
-			}
-			n.Ports[i] = &Port{Node: n, Num: i, Read: true}
-		}
-		if typ == wire.NodeTypeSwitch {
-			n.Ports[0].GUID = guid
-			n.swIdx = len(sn.Switches)
-			sn.Switches = append(sn.Switches, n)
-		} else {
-			n.Ports[1].GUID = guid
-		}
-		sn.Nodes = append(sn.Nodes, n)
-		sn.ByGUID[guid] = n
-		return n
-	}
-	link := func(a *Node, pa int, b *Node, pb int) {
-		x, y := a.Ports[pa], b.Ports[pb]
-		x.Remote, y.Remote = y, x
-		x.Info.PortPhysicalState, y.Info.PortPhysicalState = wire.PhysStateLinkUp, wire.PhysStateLinkUp
-	}
+	sn, node, link := synthSubnet(0x2000)
 	sws := make([]*Node, nsw)
 	next := make([]int, nsw)
 	for i := range sws {
@@ -274,4 +220,38 @@ func TestUpDownRoutesACutRing(t *testing.T) {
 			t.Errorf("%s: %v", engine, err)
 		}
 	}
+}
+
+// synthSubnet returns an empty Subnet and the two ways to grow it as a
+// sweep would find it: node adds a switch or CA (GUIDs counting up from
+// guid+1, every port read) and link cables two ports, both LinkUp.
+func synthSubnet(guid wire.GUID) (sn *Subnet, node func(typ wire.NodeType, ports int) *Node, link func(a *Node, pa int, b *Node, pb int)) {
+	sn = &Subnet{ByGUID: map[wire.GUID]*Node{}, PortByGUID: map[wire.GUID]*Port{}}
+	node = func(typ wire.NodeType, ports int) *Node {
+		guid++
+		n := &Node{Info: wire.NodeInfoFields{NodeType: typ, NumPorts: uint8(ports), NodeGUID: guid, PortGUID: guid}, swIdx: -1}
+		n.Ports = make([]*Port, ports+1)
+		for i := range n.Ports {
+			if i == 0 && typ != wire.NodeTypeSwitch {
+				continue
+			}
+			n.Ports[i] = &Port{Node: n, Num: i, Read: true}
+		}
+		if typ == wire.NodeTypeSwitch {
+			n.Ports[0].GUID = guid
+			n.swIdx = len(sn.Switches)
+			sn.Switches = append(sn.Switches, n)
+		} else {
+			n.Ports[1].GUID = guid
+		}
+		sn.Nodes = append(sn.Nodes, n)
+		sn.ByGUID[guid] = n
+		return n
+	}
+	link = func(a *Node, pa int, b *Node, pb int) {
+		x, y := a.Ports[pa], b.Ports[pb]
+		x.Remote, y.Remote = y, x
+		x.Info.PortPhysicalState, y.Info.PortPhysicalState = wire.PhysStateLinkUp, wire.PhysStateLinkUp
+	}
+	return sn, node, link
 }
