@@ -111,6 +111,13 @@ var sampleCounters = map[uint16]func(c *emu.Counters) *emu.Counter{
 	wire.SampleSelectPortXmitWait: func(c *emu.Counters) *emu.Counter { return &c.XmitWait },
 }
 
+// sampleMasks0to9 and sampleMasks10to14 say every sample counter can
+// count: CounterMaskN 1 in each 3-bit field (as Linux's qib reports).
+const (
+	sampleMasks0to9   uint32 = 0o1111111111
+	sampleMasks10to14 uint16 = 0o11111
+)
+
 // sampler is the port sampling state of one PMA (one per CA port, one
 // per switch): the last PortSamplesControl Set, the sample's status and,
 // once it is done, its counts.
@@ -181,18 +188,8 @@ func (a *PMA) portSamplesControl(p *emu.Port, m, r wire.MAD) wire.MADStatus {
 	out.SetPortSelect(sel)
 	out.SetTick(0)
 	out.SetCounterWidth(wire.CounterWidth32)
-	// Every sample counter can count (CounterMaskN 1, one bit per
-	// counter capability, as Linux's qib reports).
-	var m0to9 uint32
-	for i := range 10 {
-		m0to9 |= 1 << (3 * (9 - i))
-	}
-	var m10to14 uint16
-	for i := range 5 {
-		m10to14 |= 1 << (3 * (4 - i))
-	}
-	out.SetCounterMasks0to9(m0to9)
-	out.SetCounterMasks10to14(m10to14)
+	out.SetCounterMasks0to9(sampleMasks0to9)
+	out.SetCounterMasks10to14(sampleMasks10to14)
 	out.SetSampleStatus(s.status)
 	out.SetSampleStart(s.start)
 	out.SetSampleInterval(s.interval)
