@@ -445,14 +445,18 @@ func (e *Engine) CreateCQ(cqe int, notify func(*CQ)) (*CQ, error) {
 		return nil, fmt.Errorf("verbs: create cq: %w", ErrNoMem)
 	}
 	e.counts.cq++
-	n := 1 << bits.Len(uint(cqe-1))
-	cq := &CQ{e: e, ring: make([]WC, n), mask: uint64(n - 1), size: uint64(cqe), notify: notify,
+	// The CQ gets more entries than asked, as providers give (rxe, mlx4
+	// and mlx5 round cqe+1 up to a power of two and keep one slot free):
+	// the ring is that power of two, and CQE reports one less.
+	n := 1 << bits.Len(uint(cqe))
+	cq := &CQ{e: e, ring: make([]WC, n), mask: uint64(n - 1), size: uint64(n - 1), notify: notify,
 		ready: make(chan struct{}, 1)}
 	cq.publishFn = cq.publish
 	return cq, nil
 }
 
-// CQE returns the CQ's capacity.
+// CQE returns the CQ's capacity (cq->cqe): cqe as asked, rounded up to
+// 2^n-1 (ibv_create_cq).
 func (cq *CQ) CQE() int { return int(cq.size) }
 
 // Destroy destroys the CQ; it fails with ErrBusy while QPs use it.

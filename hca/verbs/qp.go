@@ -197,9 +197,11 @@ func (pd *PD) CreateQP(init QPInitAttr) (*QP, error) {
 		return nil, fmt.Errorf("verbs: create qp: %w: cq or srq destroyed", ErrInvalid)
 	case init.SendCQ.e != e || init.RecvCQ.e != e || (init.SRQ != nil && init.SRQ.pd.e != e):
 		return nil, fmt.Errorf("verbs: create qp: %w: cq or srq of another device", ErrInvalid)
-	case int(c.MaxSendWR) > e.attr.MaxQPWR || int(c.MaxRecvWR) > e.attr.MaxQPWR:
+	// A QP with an SRQ has no receive queue of its own: its receive
+	// sizes are not looked at (rxe_qp_chk_cap).
+	case int(c.MaxSendWR) > e.attr.MaxQPWR || init.SRQ == nil && int(c.MaxRecvWR) > e.attr.MaxQPWR:
 		return nil, fmt.Errorf("verbs: create qp: %w: max_send_wr %d / max_recv_wr %d exceed %d", ErrInvalid, c.MaxSendWR, c.MaxRecvWR, e.attr.MaxQPWR)
-	case int(c.MaxSendSGE) > e.attr.MaxSGE || int(c.MaxRecvSGE) > e.attr.MaxSGE:
+	case int(c.MaxSendSGE) > e.attr.MaxSGE || init.SRQ == nil && int(c.MaxRecvSGE) > e.attr.MaxSGE:
 		return nil, fmt.Errorf("verbs: create qp: %w: max_send_sge %d / max_recv_sge %d exceed %d", ErrInvalid, c.MaxSendSGE, c.MaxRecvSGE, e.attr.MaxSGE)
 	case int(c.MaxInlineData) > e.attr.MaxInlineData:
 		return nil, fmt.Errorf("verbs: create qp: %w: max_inline_data %d exceeds %d", ErrInvalid, c.MaxInlineData, e.attr.MaxInlineData)
@@ -255,16 +257,17 @@ func (qp *QP) Cap() QPCap { return qp.cap }
 func (qp *QP) SRQ() *SRQ { return qp.srq }
 
 // Destroy destroys the QP (ibv_destroy_qp): outstanding work is dropped
-// without completions. Call it on the event loop.
+// without completions. A QP still attached to a multicast group is not
+// destroyed (ErrBusy), as the Linux uverbs layer refuses it (IBTA Vol 1
+// o10-2.2.3). Call it on the event loop.
 func (qp *QP) Destroy() error {
 	if qp.dead {
 		return fmt.Errorf("verbs: destroy qp: %w", ErrDestroyed)
 	}
-	qp.reset()
-	for _, k := range qp.mcast {
-		qp.e.detach(qp, k)
+	if len(qp.mcast) > 0 {
+		return fmt.Errorf("verbs: destroy qp %#x: %w: attached to %d multicast groups", qp.qpn, ErrBusy, len(qp.mcast))
 	}
-	qp.mcast = nil
+	qp.reset()
 	qp.dead = true
 	qp.setState(QPStateReset)
 	delete(qp.e.qps, qp.qpn)
@@ -327,9 +330,13 @@ var qpTable = func() (t [7][7]transition) {
 		}
 		t[cur][next] = tr
 	}
+	// Any state may go to Reset and to Error, except that Reset goes
+	// only to Init (and itself).
 	for s := QPStateReset; s <= QPStateError; s++ {
 		set(s, QPStateReset, nil, nil)
-		set(s, QPStateError, nil, nil)
+		if s != QPStateReset {
+			set(s, QPStateError, nil, nil)
+		}
 	}
 	set(QPStateReset, QPStateInit, map[QPType]AttrMask{
 		rc: AttrPKeyIndex | AttrPort | AttrAccessFlags,
@@ -370,9 +377,9 @@ var qpTable = func() (t [7][7]transition) {
 		rc: AttrEnSQDAsyncNotify, uc: AttrEnSQDAsyncNotify, ud: AttrEnSQDAsyncNotify,
 	})
 	set(QPStateSQD, QPStateSQD, nil, map[QPType]AttrMask{
-		rc: AttrPKeyIndex | AttrAV | AttrAltPath | AttrAccessFlags | AttrMaxQPRdAtomic | AttrMaxDestRdAtomic |
-			AttrCurState | AttrTimeout | AttrRetryCnt | AttrRNRRetry | AttrMinRNRTimer | AttrPathMigState,
-		uc: AttrPKeyIndex | AttrAV | AttrAltPath | AttrAccessFlags | AttrCurState | AttrPathMigState,
+		rc: AttrPort | AttrPKeyIndex | AttrAV | AttrAltPath | AttrAccessFlags | AttrMaxQPRdAtomic | AttrMaxDestRdAtomic |
+			AttrTimeout | AttrRetryCnt | AttrRNRRetry | AttrMinRNRTimer | AttrPathMigState,
+		uc: AttrPKeyIndex | AttrAV | AttrAltPath | AttrAccessFlags | AttrPathMigState,
 		ud: AttrPKeyIndex | AttrQKey,
 	})
 	return t
@@ -411,12 +418,19 @@ func (qp *QP) checkModify(attr *QPAttr, mask AttrMask) error {
 		return fmt.Errorf("%w: transition %s to %s", ErrInvalid, cur, next)
 	}
 	req, opt := tr.req[qp.typ], tr.opt[qp.typ]
-	have := mask &^ (AttrState | AttrCurState)
+	have := mask &^ AttrState
 	if miss := req &^ have; miss != 0 {
 		return fmt.Errorf("%w: %s to %s of a %s qp needs attributes %#x", ErrInvalid, cur, next, qp.typ, uint32(miss))
 	}
-	if extra := have &^ (req | opt | AttrCurState); extra != 0 {
+	// cur_qp_state is an optional attribute like the others: only the
+	// transitions out of RTR, RTS, SQD and SQE into RTS take it.
+	if extra := have &^ (req | opt); extra != 0 {
 		return fmt.Errorf("%w: %s to %s of a %s qp does not take attributes %#x", ErrInvalid, cur, next, qp.typ, uint32(extra))
+	}
+	// A QP draining its send queue in SQD only goes to Error until the
+	// drain completes (IBTA Vol 1 §10.3.1.5; rxe's __qp_chk_state).
+	if mask&AttrState != 0 && cur == QPStateSQD && next != QPStateError && qp.outstanding() {
+		return fmt.Errorf("%w: the send queue is still draining", ErrInvalid)
 	}
 	e := qp.e
 	portNum := int(qp.attr.PortNum)
@@ -437,6 +451,9 @@ func (qp *QP) checkModify(attr *QPAttr, mask AttrMask) error {
 		if attr.PathMTU < wire.MTU256 || attr.PathMTU > wire.MTU4096 {
 			return fmt.Errorf("%w: path_mtu %d", ErrInvalid, attr.PathMTU)
 		}
+		// Bounded by the port's MTU capability (rxe: port max_mtu), not
+		// by its active MTU: drivers accept a larger path MTU, and
+		// applications (perftest) clamp it to the active MTU themselves.
 		if pa != nil && attr.PathMTU > pa.Config.MTUCap {
 			return fmt.Errorf("%w: path_mtu %s exceeds the port's %s", ErrInvalid, attr.PathMTU, pa.Config.MTUCap)
 		}
@@ -915,9 +932,15 @@ func (qp *QP) checkSend(wr *SendWR) (uint64, error) {
 			return 0, fmt.Errorf("%w: atomic remote_addr %#x is not 8-byte aligned", ErrInvalid, wr.RemoteAddr)
 		}
 	}
-	if wr.Flags&SendInline != 0 && (op == WRSend || op == WRSendImm || op == WRRDMAWrite || op == WRRDMAWriteImm) &&
-		n > uint64(qp.cap.MaxInlineData) {
-		return 0, fmt.Errorf("%w: %d inline bytes exceed max_inline_data %d", ErrInvalid, n, qp.cap.MaxInlineData)
+	if wr.Flags&SendInline != 0 {
+		// Only SEND and RDMA WRITE carry inline data; rxe refuses the
+		// flag on READ and atomics rather than ignore it.
+		if op == WRRDMARead || op.isAtomic() {
+			return 0, fmt.Errorf("%w: %s cannot be inline", ErrInvalid, op)
+		}
+		if n > uint64(qp.cap.MaxInlineData) {
+			return 0, fmt.Errorf("%w: %d inline bytes exceed max_inline_data %d", ErrInvalid, n, qp.cap.MaxInlineData)
+		}
 	}
 	return n, nil
 }

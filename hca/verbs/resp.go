@@ -623,7 +623,9 @@ func (qp *QP) udRecv(p *emu.Port, pkt *wire.Packet) {
 	}
 	wc := WC{WRID: w.wrID, Opcode: WCRecv, QPNum: qp.qpn, SrcQP: pkt.DETH.SrcQP(), SLID: pkt.LRH.SLID(),
 		SL: pkt.LRH.SL(), PKeyIndex: qp.attr.PKeyIndex}
-	if pa := e.dev.SMA().Port(p.Num()); pa != nil && pa.LMC > 0 {
+	// Path bits are those of a unicast DLID; a multicast DLID has none
+	// (ibv_wc.dlid_path_bits).
+	if pa := e.dev.SMA().Port(p.Num()); pa != nil && pa.LMC > 0 && !pkt.LRH.DLID().IsMulticast() {
 		wc.DLIDPathBits = uint8(pkt.LRH.DLID()-pa.LID) & (1<<pa.LMC - 1)
 	}
 	total := uint64(GRHBytes + len(pkt.Payload))

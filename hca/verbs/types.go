@@ -420,7 +420,7 @@ type DeviceAttr struct {
 // DefaultDeviceAttr are the limits an Engine starts with (a ConnectX-class
 // adapter).
 var DefaultDeviceAttr = DeviceAttr{
-	MaxQP: 1 << 16, MaxQPWR: 16384, MaxSGE: 32, MaxCQ: 1 << 16, MaxCQE: 1 << 22,
+	MaxQP: 1 << 16, MaxQPWR: 16384, MaxSGE: 32, MaxCQ: 1 << 16, MaxCQE: 1<<22 - 1,
 	MaxMR: 1 << 20, MaxMRSize: 1 << 40, MaxPD: 1 << 15, MaxQPRdAtom: 16, MaxQPInitRdAtom: 16,
 	MaxSRQ: 1 << 14, MaxSRQWR: 16384, MaxSRQSGE: 32, MaxAH: 1 << 20, MaxMcastGrp: 1 << 13,
 	MaxMcastQPAttach: 256, MaxInlineData: 512, AtomicCap: 1,

@@ -325,7 +325,9 @@ func TestCQOverflowAndNotify(t *testing.T) {
 	if err := b.cq.ReqNotify(false); !errors.Is(err, verbs.ErrInvalid) {
 		t.Fatalf("req notify without a channel: %v", err)
 	}
-	wrs := make([]verbs.SendWR, 6)
+	// cqe 4 gives 7 entries (ibv_create_cq rounds up): 9 completions
+	// overflow it.
+	wrs := make([]verbs.SendWR, a.cq.CQE()+2)
 	for i := range wrs {
 		wrs[i] = verbs.SendWR{WRID: uint64(i), Opcode: verbs.WRRDMAWrite, Flags: verbs.SendSignaled, SGL: sge(a, 0, 8), RemoteAddr: b.mr.Addr(), RKey: b.mr.RKey()}
 	}
