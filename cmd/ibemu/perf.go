@@ -51,13 +51,15 @@ type perfConfig struct {
 	all     bool
 	qps     int
 	gbits   bool
-	mtu     int
+	mtu     int // the path MTU in bytes, once a port resolved -m
+	mtuSet  bool
 	txDepth int
 	cqMod   int
 	conn    string
 	wall    bool
 	capture string
 	out     io.Writer
+	errOut  io.Writer
 	perfOpts
 
 	// Two processes (DATAPATH.md): this side attaches to node attach of
@@ -86,11 +88,11 @@ func runPerf(stdout, stderr io.Writer, args []string) error {
 	fs := newFlagSet("perf", stderr, "perf "+strings.Join(names, "|")+" [-s SIZE] [-n ITERS | -D SECONDS] [-a] [-q QPS] [-b] [--report_gbits] [-m MTU] [-t DEPTH] [-Q MOD] [-c RC|UC|UD]\n"+
 		"       [-I INLINE] [-A CMP_AND_SWAP|FETCH_AND_ADD] [-o OUTS] [-r RXDEPTH] [-l LIST] [-e] [-d DEV] [-i PORT] [-x GID] [-u TIMEOUT] [-S SL] [-H] [-U] [--output=UNITS]\n"+
 		"       [--wall] [--capture FILE] [--attach NODE (--server | --connect PEER) [-p PORT] [--sockname NAME | --attach-server HOST:PORT]]")
-	c := perfConfig{out: stdout}
+	c := perfConfig{out: stdout, errOut: stderr}
 	fs.BoolVar(&c.all, "a", false, "run all sizes from 2 to 2^23 bytes")
 	fs.IntVar(&c.qps, "q", 1, "number of QPs (bandwidth tests)")
 	fs.BoolVar(&c.gbits, "report_gbits", false, "report bandwidth in Gb/sec instead of MB/sec")
-	fs.IntVar(&c.mtu, "m", 4096, "path MTU: 256, 512, 1024, 2048 or 4096")
+	fs.IntVar(&c.mtu, "m", 0, "path MTU: 256, 512, 1024, 2048 or 4096 (default the port's active MTU)")
 	fs.IntVar(&c.txDepth, "t", 128, "send queue depth (bandwidth tests)")
 	fs.IntVar(&c.cqMod, "Q", 100, "completion moderation: signal one send in this many (bandwidth tests)")
 	fs.StringVar(&c.conn, "c", "RC", "connection type: RC, UC or UD")
@@ -335,6 +337,7 @@ func (env *perfEnv) checkDevice(s *perfSide) error {
 	if pa.State != wire.PortStateActive {
 		return fmt.Errorf("perf: port %d of %s is %s, not Active", s.port, s.name, pa.State)
 	}
+	c.resolveMTU(pa.ActiveMTU)
 	if c.gidIndex.n >= pa.GIDTblLen {
 		return usageErr("-x %d: port %d of %s has %d GIDs", c.gidIndex.n, s.port, s.name, pa.GIDTblLen)
 	}
@@ -362,6 +365,38 @@ func (env *perfEnv) checkDevice(s *perfSide) error {
 		c.size = mtu // perftest: the largest UD message is one MTU
 	}
 	return nil
+}
+
+// resolveMTU settles the path MTU as perftest's set_mtu does for a port
+// whose active MTU is active: without -m the active MTU; a size that is
+// no MTU is reported on stderr and replaced by the active MTU; a larger
+// MTU than the active one is lowered to it, saying so on stdout (with
+// the ibv_mtu enum value, as perftest prints it). The first side settles
+// -m; a second side of lower active MTU lowers it again.
+func (c *perfConfig) resolveMTU(active wire.MTU) {
+	if c.mtuSet {
+		if c.mtu > active.Bytes() {
+			c.mtu = active.Bytes()
+		}
+		return
+	}
+	c.mtuSet = true
+	m, ok := perfMTUs[c.mtu]
+	switch {
+	case c.mtu == 0:
+		c.mtu = active.Bytes()
+		return
+	case !ok:
+		fmt.Fprintf(c.errOut, " Invalid MTU - %d \n", c.mtu)
+		fmt.Fprintln(c.errOut, " Please choose mtu from {256,512,1024,2048,4096}")
+		fmt.Fprintf(c.errOut, " Will run with the port active mtu - %d\n", int(active))
+		m = active
+	}
+	if m > active {
+		c.notes = append(c.notes, "Requested mtu is higher than active mtu ", fmt.Sprintf("Changing to active mtu - %d", int(active)))
+		m = active
+	}
+	c.mtu = m.Bytes()
 }
 
 func (env *perfEnv) side(d *hca.Device, port int) (*perfSide, error) {

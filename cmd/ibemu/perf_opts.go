@@ -185,9 +185,6 @@ func (c *perfConfig) validate() error {
 	}
 	verb := perfVerb(c.test)
 	rdma := verb == "read" || verb == "atomic" // one-sided with a response
-	if _, ok := perfMTUs[c.mtu]; !ok {
-		return usageErr("-m %d: the MTU is 256, 512, 1024, 2048 or 4096", c.mtu)
-	}
 	c.conn = strings.ToUpper(c.conn)
 	switch {
 	case c.conn != "RC" && c.conn != "UC" && c.conn != "UD":

@@ -437,3 +437,38 @@ func TestPerfLongNamesAndSizes(t *testing.T) {
 		t.Errorf("UD -s 1M -m 2048: row %q", row)
 	}
 }
+
+// TestPerfMTUAsPerftest checks -m against perftest's set_mtu: no -m takes
+// the port's active MTU, a size that is no MTU is reported on stderr and
+// replaced by the active MTU, a larger MTU than the active one is lowered
+// to it with perftest's two lines, and a second port of lower active MTU
+// lowers it again.
+func TestPerfMTUAsPerftest(t *testing.T) {
+	for _, tc := range []struct {
+		asked        int
+		active       []wire.MTU
+		want         int
+		notes, warns string
+	}{
+		{0, []wire.MTU{wire.MTU4096, wire.MTU4096}, 4096, "", ""},
+		{0, []wire.MTU{wire.MTU2048, wire.MTU4096}, 2048, "", ""},
+		{1024, []wire.MTU{wire.MTU4096, wire.MTU4096}, 1024, "", ""},
+		{4096, []wire.MTU{wire.MTU2048, wire.MTU2048}, 2048, "Requested mtu is higher than active mtu |Changing to active mtu - 4", ""},
+		{4096, []wire.MTU{wire.MTU4096, wire.MTU1024}, 1024, "", ""},
+		{3000, []wire.MTU{wire.MTU2048, wire.MTU2048}, 2048, "", " Invalid MTU - 3000 \n Please choose mtu from {256,512,1024,2048,4096}\n Will run with the port active mtu - 4\n"},
+	} {
+		var stderr bytes.Buffer
+		c := &perfConfig{mtu: tc.asked, errOut: &stderr}
+		for _, a := range tc.active {
+			c.resolveMTU(a)
+		}
+		if c.mtu != tc.want || strings.Join(c.notes, "|") != tc.notes || stderr.String() != tc.warns {
+			t.Errorf("-m %d on ports of active MTU %v: mtu %d notes %q stderr %q, want %d %q %q",
+				tc.asked, tc.active, c.mtu, c.notes, stderr.String(), tc.want, tc.notes, tc.warns)
+		}
+	}
+	out, errOut, code := runCmd(t, "perf", "write_bw", "-n", "20", "-m", "3000")
+	if code != 0 || !strings.Contains(errOut, " Invalid MTU - 3000") || !strings.Contains(out, " Mtu             : 4096[B]") {
+		t.Fatalf("-m 3000: exit %d, stderr %q\n%s", code, errOut, out)
+	}
+}

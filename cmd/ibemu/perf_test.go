@@ -111,7 +111,6 @@ func TestPerfUsageErrors(t *testing.T) {
 	for _, args := range [][]string{
 		{"perf"},
 		{"perf", "nosuch_bw"},
-		{"perf", "write_bw", "-m", "3000"},
 		{"perf", "read_bw", "-c", "UC"},
 		{"perf", "write_bw", "-c", "UD"},
 		{"perf", "send_lat", "-q", "2"},
