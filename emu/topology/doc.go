@@ -30,8 +30,9 @@
 //	Hca	2 "Hca1"
 //	[1]	"Switch1"[1]	w=3 s=7
 //
-// Keywords are recognised at the start of a line only: node headers (Switch,
-// Hca or Ca, Rt), GUID bases (switchguid=, caguid=, hcaguids=, rtguid=, each
+// Keywords are recognised at the start of a line only, as whole words: node
+// headers (Switch, Hca or Ca, Rt), GUID bases (switchguid=, caguid=,
+// hcaguids=, rtguid=, each
 // absolute with = or relative to the last absolute value with +), per-node
 // identity (vendid= for the next node only, devid= for all following nodes,
 // sysimgguid= for the next node only), per-port defaults for later nodes
@@ -44,15 +45,19 @@
 // their header directly; a line starting with # is skipped inside a record
 // and any other line ends it. A port line names its local port, the remote
 // node id in double quotes and, right after the closing quote, the remote
-// port (default 1); w=, s= and e= set LinkWidthEnabled, LinkSpeedEnabled and
-// LinkSpeedExtEnabled of the local port, and an ibnetdiscover comment tail
-// ("lid 5 lmc 0 ... lid 3 4xQDR") gives a CA port's own LID and LMC and the
-// link's active width and speed. The (guid) after a CA or router port's
+// port (default 1); w=, s= and e= (blanks around the = allowed) set
+// LinkWidthEnabled, LinkSpeedEnabled and LinkSpeedExtEnabled of the local
+// port, in the comment too, as ibsim reads them there (ibnetdiscover -f
+// writes "s=4 w=2 v=4"), and an ibnetdiscover comment tail ("lid 5 lmc 0
+// ... lid 3 4xQDR") gives a CA or router port's own LID and LMC ("lid 5"
+// alone sets the LID) and the link's active width and speed, which win
+// over w=, s= and e=. The (guid) after a CA or router port's
 // number sets its port GUID (on a switch port line it is ignored: switch
 // ports share the switch's GUID); the (guid) after the remote port must be
 // that port's GUID. A line starting with @ defines an alias for
 // a local port ("@[3] "up"") that exactly one port elsewhere links to
-// one-sidedly ("[1] "@up"").
+// one-sidedly ("[1] "@up""); aliases are kept in [Topology.Aliases], so
+// console commands can name ports by them.
 //
 // Both ends of every link must be declared and must agree. When the file
 // gives no GUIDs, they are assigned as ibsim assigns them: switches count up
@@ -87,7 +92,25 @@
 //   - a port count above [MaxPorts] is an error (ibsim 0.12 loads
 //     "Switch 300" and its 8-bit NumPorts wraps);
 //   - a CR before the line feed is part of the line ending (ibsim keeps it,
-//     so a CRLF file gives descriptions ending in a CR).
+//     so a CRLF file gives descriptions ending in a CR);
+//   - ibsim compares keywords as prefixes, so "Switches 4 "s"" makes a
+//     switch and "switchguids=" sets the switch GUID base: a word that
+//     starts with a keyword but is longer is an error here ("Cabling ..."
+//     too, which ibsim fails on); words starting with "do" ("done") stay
+//     comments, as ibsim's console skips them as unknown commands;
+//   - hcaguid= is an error: ibsim skips it as a comment (its keywords are
+//     caguid= and hcaguids=), which silently gives other GUIDs;
+//   - "lid", "lmc" and "enhanced port 0" in a CA or router header are
+//     errors (ibsim ignores them there; a CA's LID goes on its port line);
+//   - a "(guid)" after the remote port must be that port's GUID (ibsim
+//     ignores it);
+//   - the rate in a router port's comment ("lid 3 4xQDR") sets the port's
+//     width and speed as on CA and switch lines (ibsim reads it on CA and
+//     switch lines only), and a CA or router port takes the GUID written
+//     as [n](guid) (ibsim always uses node GUID + n), so a real fabric's
+//     ibnetdiscover output keeps its rates and port GUIDs;
+//   - aliases may be used before the record that defines them (ibsim
+//     needs the definition first).
 //
 // # Writing
 //

@@ -18,7 +18,8 @@ func FuzzParse(f *testing.F) {
 		"testdata/ibsim/net", "testdata/ibsim/net.2sw2path4hca2port",
 		"testdata/ibnetdiscover/mixed.txt", "testdata/ibnetdiscover/mixed-g.txt",
 		"testdata/ibnetdiscover/2sw2path4hca-s.txt", "testdata/ibnetdiscover/mixed.net",
-		"testdata/include/racks/rack.net",
+		"testdata/include/racks/rack.net", "testdata/ibnetdiscover/mlnx-rates.txt", "testdata/ibnetdiscover/qdr-f.txt",
+		"testdata/ibnetdiscover/qdr-H.txt",
 	}
 	for _, name := range names {
 		b, err := os.ReadFile(name)
@@ -34,6 +35,8 @@ func FuzzParse(f *testing.F) {
 		"Switch 4 \"S\" # \"d\" enhanced port 0 lid 3 lmc 1\n[1] \"H\"[1] w=3 s=7 e=1\n@[2] \"x\"\nHca 2 \"H\"\n[1] \"S\"[1] # lid 9 lmc 0 \"d\" lid 3 4xFDR10\n[2] \"@x\"\n",
 		"module=\"m\"\nSwitch 2 \"s\"\n[1] \"s\"[2]\n[2] \"s\"[1]\ndo Dump\n",
 		"switchguid+3\ncaguid=0x0\nHca 1 \"h\"\nRt 1 \"r\" # r\n[1] \"h\"[1]\n",
+		"Switch 4 \"S\"\n[1] \"H\"[1] w = 1 s= 3 # x w=1 s=3 e=0\n[2] \"H\"[2]\t# \"h\" lid 3 4xEDR s=4 w=2 v=4 e=2\nHca 2 \"H\"\n[1] \"S\"[1] # lid 7\n[2] \"S\"[2]\n",
+		"Switches 2 \"x\"\nswitchguids=1\nhcaguid=2\nCable\ndone\n",
 	} {
 		f.Add([]byte(s))
 	}

@@ -1,6 +1,7 @@
 package topology_test
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"testing/fstest"
@@ -102,6 +103,62 @@ func TestSyntaxParityAccepted(t *testing.T) {
 			},
 		},
 		{
+			// ibsim reads an option's name back from '=' and its value
+			// forward, so blanks around '=' are allowed.
+			name: "port options with blanks around =",
+			files: map[string]string{"net": strings.Replace(parityBase, `[1] "my hca"[1]`,
+				"[1] \"my hca\"[1]  w = 3 s= 7\te =1", 1)},
+			check: func(t *testing.T, topo *topology.Topology) {
+				p := node(topo, "big switch").Ports[1]
+				if p.WidthEnabled != 3 || p.SpeedEnabled != 7|1<<8 {
+					t.Errorf("w %d s %#x, want 3 and 0x107", p.WidthEnabled, uint16(p.SpeedEnabled))
+				}
+			},
+		},
+		{
+			// ibsim applies w=, s= and e= wherever they stand on a port
+			// line, the comment included (ibnetdiscover -f writes
+			// "s=N w=N v=N"); a stated rate after them still wins.
+			name: "port options in the comment",
+			files: map[string]string{"net": strings.NewReplacer(
+				`[1] "my hca"[1]`, `[1] "my hca"[1]	# cable 7 w=1 s=3 v=4`,
+				`[2] "other hca"[2]`, `[2] "other hca"[2]	# "d" lid 3 1xDDR s=1 w=2 v=4`,
+				`[1] "big switch"[1]`, `[1] "big switch"[1] # w=1 s=3`,
+				`[2] "big switch"[2]`, `[2] "big switch"[2]	# lid 3 lmc 0 "d" lid 3 1xDDR s=1 w=2 v=4`,
+			).Replace(parityBase)},
+			check: func(t *testing.T, topo *topology.Topology) {
+				p := node(topo, "big switch").Ports[1]
+				if p.WidthEnabled != 1 || p.SpeedEnabled != 3 {
+					t.Errorf("port 1: w %d s %#x, want 1 and 3", p.WidthEnabled, uint16(p.SpeedEnabled))
+				}
+				q := node(topo, "big switch").Ports[2]
+				if q.WidthEnabled != 1 || q.SpeedEnabled != 3 || q.Width != wire.Width1X || q.Speed != wire.SpeedDDR {
+					t.Errorf("port 2: w %d s %#x rate %v %v, want the stated 1xDDR to win", q.WidthEnabled, uint16(q.SpeedEnabled), q.Width, q.Speed)
+				}
+			},
+		},
+		{
+			// ibsim takes a CA port's own LID from "lid N" at the start
+			// of its comment, with or without "lmc M".
+			name: "CA port LID without lmc",
+			files: map[string]string{"net": strings.Replace(parityBase, "Hca 2 \"my hca\"\n[1] \"big switch\"[1]",
+				"Hca 2 \"my hca\"\n[1] \"big switch\"[1] # lid 0x21", 1)},
+			check: func(t *testing.T, topo *topology.Topology) {
+				if p := node(topo, "my hca").Ports[1]; p.LID != 0x21 || p.LMC != 0 {
+					t.Errorf("lid %d lmc %d, want 33 and 0", p.LID, p.LMC)
+				}
+			},
+		},
+		{
+			name:  "comment lines starting with do: ibsim's console skips them",
+			files: map[string]string{"net": "done: checked the cabling\n" + parityBase},
+			check: func(t *testing.T, topo *topology.Topology) {
+				if len(topo.Commands) != 0 {
+					t.Errorf("commands %v, want none", topo.Commands)
+				}
+			},
+		},
+		{
 			name: "include, relative to the including file",
 			files: map[string]string{
 				"net":         "include \"dir/cas.net\"\n" + parityBase[:strings.Index(parityBase, "Hca 2")],
@@ -171,6 +228,32 @@ func TestModulePrefixesIDs(t *testing.T) {
 	}
 }
 
+// TestAliasesKept: the port aliases a file defines stay in
+// Topology.Aliases under their full names (module prefix included), for
+// console commands.
+func TestAliasesKept(t *testing.T) {
+	topo, err := topology.LoadFS(mapFS(map[string]string{
+		"net":  "Hca 1 \"top\"\n@[1] \"up\"\n\nSwitch 4 \"s0\"\n[1] \"@up\"\n\nmodule=\"m\"\ninclude \"rack\"\n",
+		"rack": "Switch 4 \"sw\"\n@[2] \"down\"\n\nHca 1 \"h\"\n[1] \"@down\"\n",
+	}), "net")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{"@up": `"top"[1]`, "m@down": `"m#sw"[2]`}
+	if len(topo.Aliases) != len(want) {
+		t.Errorf("aliases %v, want %v", topo.Aliases, want)
+	}
+	for name, port := range want {
+		p := topo.Aliases[name]
+		if p == nil || fmt.Sprintf("%q[%d]", p.Node.ID, p.Num) != port {
+			t.Errorf("alias %q names %v, want %s", name, p, port)
+		}
+	}
+	if len(topo.Links()) != 2 {
+		t.Errorf("%d links, want 2", len(topo.Links()))
+	}
+}
+
 // TestSyntaxParityRejected: what ibsim 0.12 refuses to load (it stops with
 // "parsing failed", or warns and leaves the link out) is an error here,
 // located at the right FILE:LINE; where ibsim quietly does something
@@ -202,6 +285,17 @@ func TestSyntaxParityRejected(t *testing.T) {
 		{"space before the remote port", "Switch 4 \"s\"\n[1] \"h\" [1]\n\nHca 1 \"h\"\n[1] \"s\"[1]\n",
 			[]string{`net:2: "s"[1]: the remote port must follow the closing quote directly`}},
 		{"missing include", "include \"nothere.net\"\n", []string{`net:1: include "nothere.net": open`}},
+		// ibsim compares keywords as prefixes: these lines would make a
+		// switch, set the switch GUID base and the default speed there.
+		{"keyword with a suffix: header", "Switches 4 \"s\"\n",
+			[]string{`net:1: "Switches" is not a keyword: ibsim reads a line starting with "Switch" as a node header`}},
+		{"keyword with a suffix: setting", "switchguids=0x5000\nspeeds=3\n",
+			[]string{`net:1: "switchguids" is not a keyword: ibsim reads a line starting with "switchguid" as the switchguid= setting`,
+				`net:2: "speeds" is not a keyword: ibsim reads a line starting with "speed" as the speed= setting`}},
+		{"text starting with a node type", "Cabling plan follows\n",
+			[]string{`net:1: "Cabling" is not a keyword: ibsim reads a line starting with "Ca" as a node header`}},
+		// ibsim skips hcaguid= (its keywords are caguid and hcaguids).
+		{"hcaguid", "hcaguid=0x1000\nHca 1 \"h\"\n", []string{`net:1: "hcaguid" is not a keyword (ibsim ignores the line): write caguid= or hcaguids=`}},
 		{"every problem, CRLF line numbers", "Switch x \"a\"\r\n\r\nSwitch 0 \"b\"\r\n\r\nHca 1 \"h\"\r\n[1] \"ghost\"[1]\r\n",
 			[]string{`net:1: "a": bad port count "x"`, `net:3: "b": port count 0 out of range`, `net:6: "h"[1]: unknown node "ghost"`}},
 	}

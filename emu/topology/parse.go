@@ -152,6 +152,12 @@ func parse(name string, r io.Reader, fl files) (*Topology, error) {
 	p.resolve()
 
 	t := &Topology{Commands: p.cmds}
+	for name, a := range p.aliases {
+		if t.Aliases == nil {
+			t.Aliases = make(map[string]*Port, len(p.aliases))
+		}
+		t.Aliases[name] = a.pn.n.Ports[a.port]
+	}
 	t.Nodes = make([]*Node, len(p.nodes))
 	for i, pn := range p.nodes {
 		t.Nodes[i] = pn.n
@@ -261,8 +267,12 @@ func (p *parser) topLine(file string, line int, s string) (cur *pnode, skip bool
 		return p.header(wire.NodeTypeRouter, file, line, rest)
 	case "switchguid":
 		p.guidBase(wire.NodeTypeSwitch, file, line, word, rest)
-	case "caguid", "hcaguid", "hcaguids":
+	case "caguid", "hcaguids":
 		p.guidBase(wire.NodeTypeCA, file, line, word, rest)
+	case "hcaguid":
+		// Not a keyword of ibsim's: it skips the line, so the GUIDs would
+		// silently differ from what the writer meant.
+		bad("%q is not a keyword (ibsim ignores the line): write caguid= or hcaguids=", word)
 	case "rtguid":
 		p.guidBase(wire.NodeTypeRouter, file, line, word, rest)
 	case "vendid":
@@ -303,7 +313,10 @@ func (p *parser) topLine(file string, line int, s string) (cur *pnode, skip bool
 		}
 		p.cmds = append(p.cmds, Command{Text: cmd, File: file, Line: line})
 	default:
+		kw := ibsimPrefix(word)
 		switch {
+		case kw != "":
+			bad("%q is not a keyword: ibsim reads a line starting with %q as %s; write %q, or start the line with #", word, kw, kwMeaning(kw), kw)
 		case s != "" && (s[0] == '[' || s[0] == '@'):
 			bad("port line outside a node record (a blank or other line ended the record)")
 		case looksLikeHeader(s, word):
@@ -320,6 +333,40 @@ func leadingWord(s string) string {
 		i++
 	}
 	return s[:i]
+}
+
+// ibsimKeywords are the words ibsim's reader (sim_net.c, parse_netconf)
+// looks for at the start of a line, in the order it tries them. It compares
+// prefixes only, so "Switches" reads as "Switch" and "switchguids=" as
+// "switchguid=".
+var ibsimKeywords = []string{"Switch", "Hca", "Ca", "Rt", "switchguid", "hcaguids", "caguid", "rtguid",
+	"vendid", "devid", "sysimgguid", "width", "speed", "extspeed", "module", "include", "pdebug"}
+
+// ibsimPrefix returns the keyword ibsim would take word for when word is
+// longer than that keyword, else "". Words starting with "do" ("done",
+// "document") are left alone: ibsim hands the rest to its console, which
+// skips an unknown command, the same as a comment.
+func ibsimPrefix(word string) string {
+	for _, kw := range ibsimKeywords {
+		if strings.HasPrefix(word, kw) {
+			if len(word) > len(kw) {
+				return kw
+			}
+			return ""
+		}
+	}
+	return ""
+}
+
+// kwMeaning names what a keyword starts, for messages.
+func kwMeaning(kw string) string {
+	switch kw {
+	case "Switch", "Hca", "Ca", "Rt":
+		return "a node header"
+	case "include":
+		return "an include line"
+	}
+	return "the " + kw + "= setting"
 }
 
 // isListLine recognises ibnetdiscover -l lines ("Ca	 : 0x... ports 2 ...").

@@ -848,3 +848,68 @@ func TestConcurrentLookups(t *testing.T) {
 		}
 	}
 }
+
+// TestLoadMellanoxRates: ibnetdiscover output in the form a real Mellanox
+// fabric prints loads with every link's rate as written (widths 2x to 12x,
+// speeds FDR10 to NDR), the enabled masks ibsim derives from a rate, and
+// the port GUIDs as written ([1](guid), equal to the node GUID on mlx5).
+// The -f form's s= w= v= tails give the same graph as the plain one, and
+// the -H and -S node lists load as empty topologies.
+func TestLoadMellanoxRates(t *testing.T) {
+	topo := mustLoad(t, "testdata/ibnetdiscover/mlnx-rates.txt")
+	sw := topo.NodeByID("S-7cfe900300a5a2a0")
+	if sw == nil || sw.DeviceID != 0xcb20 || sw.EnhancedPort0 || sw.LID != 1 {
+		t.Fatalf("switch %+v", sw)
+	}
+	const base = wire.SpeedSDR | wire.SpeedDDR | wire.SpeedQDR
+	for _, tc := range []struct {
+		port    int
+		rate    string
+		wEn     uint8
+		sEn     wire.LinkSpeed
+		fdr10   bool
+		caGUID  wire.GUID
+		caLID   wire.LID
+		caDevID uint16
+	}{
+		{1, "4xEDR", 3, base | wire.SpeedFDR | wire.SpeedEDR, true, 0x248a0703009b5a10, 3, 0x1013},
+		{2, "4xFDR", 3, base | wire.SpeedFDR, true, 0x248a0703009b5a20, 4, 0x1013},
+		{3, "4xFDR10", 3, base, true, 0x248a0703009b5a30, 5, 0x1013},
+		{4, "2xHDR", 16, base | wire.SpeedFDR | wire.SpeedEDR | wire.SpeedHDR, true, 0x248a0703009b5a40, 6, 0x101b},
+		{5, "4xNDR", 3, base | wire.SpeedFDR | wire.SpeedEDR | wire.SpeedHDR | wire.SpeedNDR, true, 0x248a0703009b5a50, 7, 0x1021},
+		{6, "8xEDR", 4, base | wire.SpeedFDR | wire.SpeedEDR, true, 0x248a0703009b5a60, 8, 0x1013},
+		{7, "12xEDR", 11, base | wire.SpeedFDR | wire.SpeedEDR, true, 0x248a0703009b5a70, 9, 0x1013},
+	} {
+		p := sw.Ports[tc.port]
+		q := p.Remote
+		if q == nil {
+			t.Errorf("port %d not linked", tc.port)
+			continue
+		}
+		for _, e := range []*topology.Port{p, q} {
+			r := topology.Rate{Width: e.Width, Speed: e.Speed, FDR10: e.FDR10}
+			if r.String() != tc.rate || e.WidthEnabled != tc.wEn || e.SpeedEnabled != tc.sEn || e.FDR10Enabled != tc.fdr10 {
+				t.Errorf("%s: rate %v enabled w %#x s %#x fdr10 %v, want %s, %#x, %#x, %v", e, r,
+					e.WidthEnabled, uint16(e.SpeedEnabled), e.FDR10Enabled, tc.rate, tc.wEn, uint16(tc.sEn), tc.fdr10)
+			}
+		}
+		if q.GUID != tc.caGUID || q.Node.NodeGUID != tc.caGUID || q.LID != tc.caLID || q.Node.DeviceID != tc.caDevID {
+			t.Errorf("%s: GUID %v node %v lid %d devid %#x, want %v, lid %d, %#x", q, q.GUID, q.Node.NodeGUID, q.LID,
+				q.Node.DeviceID, tc.caGUID, tc.caLID, tc.caDevID)
+		}
+	}
+
+	plain, full := mustLoad(t, "testdata/ibnetdiscover/qdr.net"), mustLoad(t, "testdata/ibnetdiscover/qdr-f.txt")
+	if err := topology.Compare(plain, full); err != nil {
+		t.Errorf("ibnetdiscover -f output differs from the fabric: %v", err)
+	}
+	h3 := full.NodeByGUID(0x2c903000010c0)
+	if h3 == nil || h3.Ports[1].Width != wire.Width1X || h3.Ports[1].Speed != wire.SpeedSDR || h3.Ports[1].WidthEnabled != 1 {
+		t.Errorf("host3 in the -f output: %+v", h3)
+	}
+	for _, f := range []string{"qdr-H.txt", "qdr-S.txt"} {
+		if topo := mustLoad(t, "testdata/ibnetdiscover/"+f); len(topo.Nodes) != 0 {
+			t.Errorf("%s: %d nodes, want none", f, len(topo.Nodes))
+		}
+	}
+}

@@ -11,7 +11,7 @@ package topology
 // not part of the result. from must be a port of a node of t (a switch's
 // port 0 for a switch). The result is a new Topology sharing nothing with
 // t; node and port fields are copied, Remote rewired within the copy, and
-// nodes keep t's order. Commands are not copied.
+// nodes keep t's order. Commands and Aliases are not copied.
 func (t *Topology) Reachable(from *Port) *Topology {
 	in := make(map[*Node]bool)
 	if from == nil || from.Node == nil {

@@ -346,44 +346,12 @@ func (p *parser) portLine(pn *pnode, file string, line int, s string) {
 	if i := strings.IndexByte(s, '#'); i >= 0 {
 		opts, comment = s[:i], s[i+1:]
 	}
-	for _, f := range strings.Fields(opts) {
+	for _, f := range strings.Fields(joinEq(opts)) {
 		eq := strings.IndexByte(f, '=')
 		if eq < 0 {
 			continue // free text, ignored as ibsim ignores it
 		}
-		key, val := f[:eq], f[eq+1:]
-		var lo, hi uint64
-		switch key {
-		case "w":
-			lo, hi = 1, 31
-		case "s":
-			lo, hi = 0, 7
-		case "e":
-			lo, hi = 0, 15
-		default:
-			at("unknown port option %q (want w=, s= or e=)", key+"=")
-			continue
-		}
-		v, err := parseNum(val, 8)
-		if err != nil {
-			at("%s", numProblem("port option "+key+"=", val, err))
-			continue
-		}
-		if v < lo || v > hi {
-			at("port option %s=%d out of range %d..%d", key, v, lo, hi)
-			continue
-		}
-		switch key {
-		case "w":
-			port.WidthEnabled = uint8(v)
-		case "s":
-			if v == 0 {
-				v = uint64(wire.SpeedQDR) // ibsim 0.12: s=0 means QDR
-			}
-			port.SpeedEnabled = port.SpeedEnabled&^0xff | wire.LinkSpeed(v)
-		case "e":
-			port.SpeedEnabled = port.SpeedEnabled&0xff | wire.LinkSpeed(v)<<8
-		}
+		p.portOpt(port, f[:eq], f[eq+1:], at)
 	}
 	p.portTail(port, comment, at)
 
@@ -392,6 +360,74 @@ func (p *parser) portLine(pn *pnode, file string, line int, s string) {
 	}
 	port.Line = line
 	pn.decls[num] = d
+}
+
+// joinEq drops the blanks around each '=' ("w = 3" becomes "w=3"), as
+// ibsim reads an option's name back from the '=' and its value forward.
+func joinEq(s string) string {
+	if !strings.Contains(s, "=") {
+		return s
+	}
+	var b strings.Builder
+	b.Grow(len(s))
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if isSpace(c) {
+			j := i
+			for j < len(s) && isSpace(s[j]) {
+				j++
+			}
+			if j < len(s) && s[j] == '=' {
+				i = j - 1
+				continue
+			}
+		}
+		b.WriteByte(c)
+		if c == '=' {
+			for i+1 < len(s) && isSpace(s[i+1]) {
+				i++
+			}
+		}
+	}
+	return b.String()
+}
+
+// portOpt applies one port option: w= LinkWidthEnabled, s= LinkSpeedEnabled
+// (0 means QDR, as in ibsim 0.12), e= LinkSpeedExtEnabled (IBTA Vol 1
+// §14.2.5.6, PortInfo).
+func (p *parser) portOpt(port *Port, key, val string, at func(string, ...any)) {
+	var lo, hi uint64
+	switch key {
+	case "w":
+		lo, hi = 1, 31
+	case "s":
+		lo, hi = 0, 7
+	case "e":
+		lo, hi = 0, 15
+	default:
+		at("unknown port option %q (want w=, s= or e=)", key+"=")
+		return
+	}
+	v, err := parseNum(val, 8)
+	if err != nil {
+		at("%s", numProblem("port option "+key+"=", val, err))
+		return
+	}
+	if v < lo || v > hi {
+		at("port option %s=%d out of range %d..%d", key, v, lo, hi)
+		return
+	}
+	switch key {
+	case "w":
+		port.WidthEnabled = uint8(v)
+	case "s":
+		if v == 0 {
+			v = uint64(wire.SpeedQDR) // ibsim 0.12: s=0 means QDR
+		}
+		port.SpeedEnabled = port.SpeedEnabled&^0xff | wire.LinkSpeed(v)
+	case "e":
+		port.SpeedEnabled = port.SpeedEnabled&0xff | wire.LinkSpeed(v)<<8
+	}
 }
 
 // portTail reads ibnetdiscover's comment tail: "lid N lmc M" at its start
@@ -403,16 +439,32 @@ func (p *parser) portTail(port *Port, c string, at func(string, ...any)) {
 		return
 	}
 	f := strings.Fields(c)
-	if !port.Node.IsSwitch() && len(f) >= 4 && f[0] == "lid" && f[2] == "lmc" {
-		lid, err1 := parseNum(f[1], 16)
-		lmc, err2 := parseNum(f[3], 8)
+	if !port.Node.IsSwitch() && len(f) >= 2 && f[0] == "lid" {
+		// The port's own LID ("lid 4 lmc 0 ..." in ibnetdiscover's CA
+		// lines; ibsim also takes a bare "lid 4").
+		lid, err := parseNum(f[1], 16)
 		switch {
-		case err1 != nil:
-			at("%s", numProblem("lid", f[1], err1))
-		case err2 != nil:
-			at("%s", numProblem("lmc", f[3], err2))
-		default:
+		case err != nil && len(f) >= 4 && f[2] == "lmc":
+			at("%s", numProblem("lid", f[1], err))
+		case err != nil:
+			// free text
+		case len(f) >= 4 && f[2] == "lmc":
+			lmc, err := parseNum(f[3], 8)
+			if err != nil {
+				at("%s", numProblem("lmc", f[3], err))
+				break
+			}
 			port.LID, port.LMC = wire.LID(lid), uint8(lmc)
+		default:
+			port.LID = wire.LID(lid)
+		}
+	}
+	// ibnetdiscover -f adds the active values as " s=N w=N v=N [e=N]";
+	// ibsim applies s=, w= and e= as port options before the stated rate,
+	// which then overrides them.
+	for _, w := range f {
+		if len(w) > 2 && w[1] == '=' && strings.IndexByte("swe", w[0]) >= 0 {
+			p.portOpt(port, w[:1], w[2:], at)
 		}
 	}
 	seg := c

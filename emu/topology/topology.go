@@ -57,6 +57,11 @@ type Topology struct {
 	// it parses, before the links are connected; ibemu leaves when to run
 	// them to the server.
 	Commands []Command
+	// Aliases are the file's port aliases ("@[3] "up"" defines "@up", or
+	// "m@up" under module="m"), each naming one port, so that console
+	// commands can name a port as ibsim's do: Unlink "@up". Nil when the
+	// file defines none.
+	Aliases map[string]*Port
 
 	mu  sync.Mutex
 	idx *index // +checklocks:mu

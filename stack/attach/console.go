@@ -17,11 +17,15 @@ import (
 )
 
 // The console: ibsim's commands with ibsim's syntax (reference
-// ibsim-protocol.md §8), plus fault injection ibsim lacks. A command word
-// may be abbreviated to any prefix; the first command in table order that
-// it starts wins, so ibsim's one-letter forms keep their meaning (D is
-// Dump, R Route, L Link, ...). Node ids are written in double quotes, a
-// port as [n] right after the closing quote: Unlink "Switch1"[3].
+// ibsim-protocol.md §8), plus fault injection ibsim lacks. Command words
+// are case-insensitive, as in ibsim, which takes only whole words; here a
+// word may also be shortened to any prefix, the first command in table
+// order that it starts winning (D is Dump, R Route, L Link, U Unlink,
+// rel ReLink). Node ids are written in double quotes (a bare word works
+// too), a port as [n] right after the closing quote: Unlink "Switch1"[3].
+// Where ibsim reads a malformed argument in a way that does something else
+// quietly ("Switch1" [3] or "Switch1" 3 unlink every port of Switch1), the
+// command fails instead and says why.
 
 // consoleCmd is one console command.
 type consoleCmd struct {
@@ -194,8 +198,28 @@ func (s *Server) parseNodeArg(args string) (nodeArg, string, error) {
 		return nodeArg{}, "", fmt.Errorf("attach: missing node id: %w", ErrCommand)
 	}
 	a := nodeArg{port: -1}
+	if strings.Contains(id, "@") {
+		// A port alias of the topology file ("@up", or "m@up" under a
+		// module): it names the node and the port, as in ibsim.
+		tp := s.cfg.Topology.Aliases[id]
+		if tp == nil {
+			return nodeArg{}, "", fmt.Errorf("attach: alias %q not found: %w", id, ErrNoNode)
+		}
+		if strings.HasPrefix(rest, "[") {
+			return nodeArg{}, "", fmt.Errorf("attach: alias %q names port %d already: %w", id, tp.Num, ErrCommand)
+		}
+		a.n, a.port = s.byID[tp.Node.ID], tp.Num
+		if a.n == nil {
+			return nodeArg{}, "", fmt.Errorf("attach: alias %q: node %q not found: %w", id, tp.Node.ID, ErrNoNode)
+		}
+		return a, strings.TrimSpace(rest), nil
+	}
 	if a.n = s.findNode(id); a.n == nil {
 		return nodeArg{}, "", fmt.Errorf("attach: node %q not found: %w", id, ErrNoNode)
+	}
+	if t := strings.TrimLeft(rest, " \t"); t != rest && strings.HasPrefix(t, "[") {
+		return nodeArg{}, "", fmt.Errorf("attach: the port must follow the closing quote directly, as \"%s\"%s (ibsim reads \"%s\" %s as the whole node): %w",
+			id, strings.Fields(t)[0], id, strings.Fields(t)[0], ErrCommand)
 	}
 	if strings.HasPrefix(rest, "[") {
 		end := strings.IndexByte(rest, ']')
@@ -260,11 +284,23 @@ func parseRate(s string) (float64, error) {
 	return v / 100, nil
 }
 
-var stateNames = [...]string{"-", "Down", "Init", "Armed", "Active", "ActDefer"}
+// ibsim's names in Dump (sim_cmd.c): PortState 1..4, PortPhysicalState
+// 1..6 (IBTA Vol 1 §14.2.5.6), "?" for anything else.
+var (
+	stateNames = [...]string{"-", "Down", "Init", "Armed", "Active"}
+	physNames  = [...]string{"-", "Sleep", "Polling", "Disabled", "Training", "LinkUp", "ErrorRecovery"}
+)
 
 func stateName(st wire.PortState) string {
-	if int(st) < len(stateNames) {
+	if st >= 1 && int(st) < len(stateNames) {
 		return stateNames[st]
+	}
+	return "?"
+}
+
+func physName(st wire.PhysPortState) string {
+	if st >= 1 && int(st) < len(physNames) {
+		return physNames[st]
 	}
 	return "?"
 }
@@ -296,21 +332,41 @@ func cmdDump(s *Server, out io.Writer, args string) error {
 	})
 }
 
-func (s *Server) dumpNode(out io.Writer, n *node) {
-	kind := "Hca"
-	if n.sw != nil {
-		kind = "Switch"
+// nodeTypeName is ibsim's name of a node type in Dump.
+func nodeTypeName(t wire.NodeType) string {
+	switch t {
+	case wire.NodeTypeSwitch:
+		return "Switch"
+	case wire.NodeTypeCA:
+		return "Ca"
+	case wire.NodeTypeRouter:
+		return "Router"
 	}
+	return "Unknown"
+}
+
+// dumpNode prints one node as ibsim's Dump does: a header with the GUIDs,
+// a switch's forwarding table, then one line per port with its peer (none
+// when the port is Down), width, speed and states. What ibsim lacks (a
+// killed node, the peer an unlinked port remembers, drop and corrupt
+// rates) follows as "# ..." comments at the ends of the lines.
+func (s *Server) dumpNode(out io.Writer, n *node) {
+	ni := n.sma.Node()
 	alive := ""
 	if !n.en.Alive() {
 		alive = "\t# killed"
 	}
-	fmt.Fprintf(out, "\n%s %d %q\tnodeguid %x%s\n", kind, n.en.NumPorts(), n.topo.ID, uint64(n.sma.Node().NodeGUID), alive)
+	fmt.Fprintf(out, "\n%s %d \"%s\"\tnodeguid %x\tsysimgguid %x%s\n", nodeTypeName(n.topo.Type), n.en.NumPorts(), n.topo.ID,
+		uint64(ni.NodeGUID), uint64(ni.SystemImageGUID), alive)
 	if n.sw != nil {
 		si := n.sw.SwitchInfo()
 		fmt.Fprintf(out, "#\tlinearcap %d FDBtop %d portchange %d\n", si.LinearFDBCap, si.LinearFDBTop, b2i(si.PortStateChange))
-		for i := 0; i <= int(si.LinearFDBTop); i += 16 {
-			top := min(i+16, int(si.LinearFDBTop)+1)
+		fdbTop := int(si.LinearFDBTop)
+		for i := 0; i < fdbTop; i += 16 {
+			top := i + 16
+			if top >= fdbTop {
+				top = fdbTop + 1
+			}
 			fmt.Fprintf(out, "#\tForwarding table %d-%d:", i, top-1)
 			for j := i; j < top; j++ {
 				fmt.Fprintf(out, " [%d]%X", j, n.sw.Route(wire.LID(j)))
@@ -328,30 +384,42 @@ func (s *Server) dumpNode(out io.Writer, n *node) {
 			guid = n.sw.GUID()
 		}
 		peer := "\t\t"
+		var extra []string
 		switch q := p.Peer(); {
 		case p.Num() == 0:
 			peer = "\t\"Sma Port\"[0]"
+		case q != nil && p.State() != wire.PortStateDown:
+			peer = fmt.Sprintf("\t\"%s\"[%d]", q.Node().Name(), q.Num())
 		case q != nil:
-			peer = fmt.Sprintf("\t%q[%d]", q.Node().Name(), q.Num())
+			extra = append(extra, fmt.Sprintf("cabled to \"%s\"[%d]", q.Node().Name(), q.Num()))
 		case n.removed[p.Num()] != nil:
 			r := n.removed[p.Num()]
-			peer = fmt.Sprintf("\t(unlinked from %q[%d])", r.Node().Name(), r.Num())
+			extra = append(extra, fmt.Sprintf("unlinked from \"%s\"[%d]", r.Node().Name(), r.Num()))
 		}
-		var extra []string
+		if e, ok := n.dev.errAttr[p.Num()]; ok {
+			extra = append(extra, fmt.Sprintf("err_rate %g", e.rate*100), fmt.Sprintf("err_attr %d", uint16(e.attr)))
+		}
+		if q := p.Peer(); q != nil && q.DropRate() > 0 {
+			extra = append(extra, fmt.Sprintf("err_rate %g", q.DropRate()*100))
+		}
 		if r := p.DropRate(); r > 0 {
 			extra = append(extra, fmt.Sprintf("drop %g%%", r*100))
 		}
 		if r := p.CorruptRate(); r > 0 {
 			extra = append(extra, fmt.Sprintf("corrupt %g%%", r*100))
 		}
-		if e, ok := n.dev.errAttr[p.Num()]; ok {
-			extra = append(extra, fmt.Sprintf("err_rate %g%% attr 0x%04x", e.rate*100, uint16(e.attr)))
-		}
 		comment := ""
-		if len(extra) > 0 {
-			comment = "\t# " + strings.Join(extra, ", ")
+		for _, e := range extra {
+			comment += "\t# " + e
 		}
-		link := fmt.Sprintf("%s %s %s/%s", widthName(p.Width()), speedName(p.Speed()), stateName(p.State()), p.PhysState())
+		// The width and speed PortInfo reports, which for a port without
+		// a link are its idle values (4x, 2.5G), as ibsim shows them.
+		pi := wire.PortInfo(make([]byte, wire.PortInfoSize))
+		width, speed := widthName(p.Width()), speedName(p.Speed())
+		if n.sma.FillPortInfo(pi, p.Num(), p.Num(), false) {
+			width, speed = widthName(pi.LinkWidthActive()), piSpeedName(pi)
+		}
+		link := fmt.Sprintf("%s %s %s/%s", width, speed, stateName(p.State()), physName(p.PhysState()))
 		if n.sw != nil && p.Num() != 0 {
 			fmt.Fprintf(out, "%x\t[%d]%s\t %s%s\n", uint64(guid), p.Num(), peer, link, comment)
 			continue
@@ -368,13 +436,18 @@ func b2i(b bool) int {
 	return 0
 }
 
+// widthName is ibsim's three-column LinkWidthActive (" 4x", "12x"), "-"
+// when the port has no link.
 func widthName(w wire.LinkWidth) string {
 	if w == 0 {
 		return "-"
 	}
-	return fmt.Sprintf("%dx", w.Lanes())
+	return fmt.Sprintf("%3s", fmt.Sprintf("%dx", w.Lanes()))
 }
 
+// speedName is ibsim's data rate per lane of an active speed (" 2.5G",
+// "10.0G", " 14G" for FDR, " 25G" for EDR, "50G" for HDR; NDR, which ibsim
+// does not name, is "100G"), "-" when the port has no link.
 func speedName(sp wire.LinkSpeed) string {
 	for _, e := range speedNames {
 		if e.s == sp {
@@ -384,11 +457,38 @@ func speedName(sp wire.LinkSpeed) string {
 	return "-"
 }
 
+// piSpeedName is speedName of PortInfo's active speed: LinkSpeedExtActive
+// when set (IBTA Vol 1 §14.2.5.6), else LinkSpeedActive.
+func piSpeedName(pi wire.PortInfo) string {
+	switch pi.LinkSpeedExtActive() {
+	case 0:
+		return speedName(pi.LinkSpeedActive())
+	case 1:
+		return speedName(wire.SpeedFDR)
+	case 2:
+		return speedName(wire.SpeedEDR)
+	case 4:
+		return speedName(wire.SpeedHDR)
+	case 8:
+		return speedName(wire.SpeedNDR)
+	}
+	return "?"
+}
+
+// rateName is a port's active width and speed as ibnetdiscover writes
+// them ("4xQDR"), for the messages of Speed and Width.
+func rateName(p *emu.Port) string {
+	if p.Width() == 0 || p.Speed() == 0 {
+		return "no link"
+	}
+	return fmt.Sprintf("%dx%s", p.Width().Lanes(), p.Speed())
+}
+
 var speedNames = []struct {
 	name string
 	s    wire.LinkSpeed
-}{{"SDR", wire.SpeedSDR}, {"DDR", wire.SpeedDDR}, {"QDR", wire.SpeedQDR}, {"FDR", wire.SpeedFDR},
-	{"EDR", wire.SpeedEDR}, {"HDR", wire.SpeedHDR}, {"NDR", wire.SpeedNDR}}
+}{{" 2.5G", wire.SpeedSDR}, {" 5.0G", wire.SpeedDDR}, {"10.0G", wire.SpeedQDR}, {" 14G", wire.SpeedFDR},
+	{" 25G", wire.SpeedEDR}, {"50G", wire.SpeedHDR}, {"100G", wire.SpeedNDR}}
 
 // portByLID finds the port that owns lid: a CA port, or a switch's port 0.
 func (s *Server) portByLID(lid wire.LID) (*node, *emu.Port) {
@@ -779,14 +879,18 @@ func cmdAttached(s *Server, out io.Writer, args string) error {
 	if err := noArgs(args); err != nil {
 		return err
 	}
+	// ibsim's line (ibsim.c, list_connections) names the port by its GUID
+	// and gives the QP the client asked for, which ibemu does not keep
+	// (libumad2sim always sends 0); the port number and the traffic
+	// follow as a comment, and a count closes the list.
 	cls := s.Clients()
 	for _, c := range cls {
 		sm := ""
 		if c.SM {
 			sm = "SM"
 		}
-		fmt.Fprintf(out, "Client %d: pid %d at %q port %d guid 0x%016x lid %d %s (in %d, out %d, queued %d)\n",
-			c.Slot, c.ID, c.Node, c.Port, uint64(c.GUID), c.LID, sm, c.Sent, c.Recvd, c.Queued)
+		fmt.Fprintf(out, "Client %d: pid %d connected at \"%s\" port 0x%x, lid %d, %s\t# port %d, in %d, out %d, queued %d\n",
+			c.Slot, c.ID, c.Node, uint64(c.GUID), c.LID, sm, c.Port, c.Sent, c.Recvd, c.Queued)
 	}
 	fmt.Fprintf(out, "# %d client(s) attached\n", len(cls))
 	return nil
@@ -895,6 +999,10 @@ func cmdPerfSet(s *Server, out io.Writer, args string) error {
 		return fmt.Errorf("attach: %s has no port 0: %w", a.n.topo, ErrCommand)
 	}
 	return s.do(func() error {
+		if a.port == 0 && a.n.sw != nil && !a.n.sw.SwitchInfo().EnhancedPort0 {
+			// A base port 0 has no PMA of its own (IBTA Vol 1 §16.1.1).
+			return fmt.Errorf("attach: %s: a base switch port 0 has no performance counters: %w", a.n.topo, ErrCommand)
+		}
 		p := a.n.en.Port(a.port)
 		c := f.get(&p.Counters)
 		if a.n.hca != nil {
@@ -905,7 +1013,7 @@ func cmdPerfSet(s *Server, out io.Writer, args string) error {
 		} else {
 			c.Store(v)
 		}
-		fmt.Fprintf(out, "%s.%s has been set to %d\n", attr, strings.TrimSpace(field), v)
+		fmt.Fprintf(out, "%s[%d] %s.%s has been set to %d\n", a.n.topo.ID, a.port, attr, strings.TrimSpace(field), v)
 		return nil
 	})
 }
@@ -1034,13 +1142,8 @@ func cmdSpeed(s *Server, out io.Writer, args string) error {
 	if err := a.needPort(); err != nil {
 		return err
 	}
-	var sp wire.LinkSpeed
-	for _, e := range speedNames {
-		if strings.EqualFold(e.name, rest) {
-			sp = e.s
-		}
-	}
-	if sp == 0 {
+	sp, err := wire.ParseLinkSpeed(rest)
+	if err != nil {
 		return fmt.Errorf("attach: speed %q: want SDR, DDR, QDR, FDR, EDR, HDR or NDR: %w", rest, ErrCommand)
 	}
 	if a.port == 0 {
@@ -1051,7 +1154,7 @@ func cmdSpeed(s *Server, out io.Writer, args string) error {
 		if err := retrain(a, p, 0, sp); err != nil {
 			return err
 		}
-		fmt.Fprintf(out, "# %s port %d: %s %s\n", a.n.topo, a.port, widthName(p.Width()), speedName(p.Speed()))
+		fmt.Fprintf(out, "# %s port %d: %s\n", a.n.topo, a.port, rateName(p))
 		return nil
 	})
 }
@@ -1077,7 +1180,7 @@ func cmdWidth(s *Server, out io.Writer, args string) error {
 		if err := retrain(a, p, uint8(w), 0); err != nil {
 			return err
 		}
-		fmt.Fprintf(out, "# %s port %d: %s %s\n", a.n.topo, a.port, widthName(p.Width()), speedName(p.Speed()))
+		fmt.Fprintf(out, "# %s port %d: %s\n", a.n.topo, a.port, rateName(p))
 		return nil
 	})
 }

@@ -4,14 +4,17 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/ibemu/ibemu/emu"
+	"github.com/ibemu/ibemu/emu/topology"
 	"github.com/ibemu/ibemu/emu/wire"
 )
 
@@ -65,7 +68,7 @@ func TestConsoleLinks(t *testing.T) {
 	if links() != 5 {
 		t.Errorf("Unlink: %d links, want 5", links())
 	}
-	if out := run(t, srv, `Dump "Switch1"`); !strings.Contains(out, `(unlinked from "Switch2"[3])`) {
+	if out := run(t, srv, `Dump "Switch1"`); !strings.Contains(out, "200000\t[3]\t\t\t  4x  2.5G Down/Polling\t# unlinked from \"Switch2\"[3]\n") {
 		t.Errorf("Dump does not show the unlinked port:\n%s", out)
 	}
 	run(t, srv, `ReLink "Switch2"[3]`)
@@ -173,7 +176,7 @@ func TestConsoleFaults(t *testing.T) {
 	})
 	var sp wire.LinkSpeed
 	onLoop(t, srv, func() { sp = port("Hca1", 1).Speed() })
-	run(t, srv, `Speed "Hca1"[1] `+speedName(sp))
+	run(t, srv, `Speed "Hca1"[1] `+sp.String())
 	run(t, srv, `Drop "Hca1" 50`)
 	run(t, srv, `Corrupt "Hca4"[1] 2.5`)
 	run(t, srv, `Error "Hca2"[1] 10`)
@@ -260,11 +263,12 @@ func TestConsoleRouteDumpAttached(t *testing.T) {
 		t.Errorf("Route to a switch:\n%s", out)
 	}
 	out = run(t, srv, `d`)
+	// ibsim's loop prints FDBtop 16 as one line of entries 0..16.
 	if !strings.Contains(out, "#  dumped 6 nodes") || !strings.Contains(out, `Switch 8 "Switch1"`) ||
-		!strings.Contains(out, "Forwarding table 0-15") {
+		!strings.Contains(out, "#\tForwarding table 0-16: [0]FF [1]") || strings.Contains(out, "Forwarding table 16") {
 		t.Errorf("Dump:\n%s", out)
 	}
-	if out := run(t, srv, `Attached`); !strings.Contains(out, "0 client(s)") {
+	if out := run(t, srv, `Attached`); out != "# 0 client(s) attached\n" {
 		t.Errorf("Attached: %s", out)
 	}
 	if out := run(t, srv, `# a comment`); out != "# a comment\n" {
@@ -366,4 +370,126 @@ func TestConsoleFileQuitVerbose(t *testing.T) {
 			t.Error("the console's ReLink did not run")
 		}
 	})
+}
+
+// TestConsoleIbsimOutput checks the output of Dump, PerformanceSet and
+// Attached line by line against what ibsim 0.10 prints for the same
+// fabric (sim_cmd.c: dump_net, do_perf_counter_set; ibsim.c:
+// list_connections), as captured from a run of ibsim on testNet.
+func TestConsoleIbsimOutput(t *testing.T) {
+	srv := offlineServer(t, nil)
+	run(t, srv, `Unlink "Switch2"[5]`)
+	run(t, srv, `Error "Hca2"[1] 20 21`)
+	out := run(t, srv, `DUMP "Switch2"`) + run(t, srv, `dump "Hca2"`)
+	for _, want := range []string{
+		"\nSwitch 8 \"Switch2\"\tnodeguid 200001\tsysimgguid 200001\n",
+		"200001\t[0]\t\"Sma Port\"[0]\t lid 0 lmc 0 smlid 0  4x  2.5G Active/LinkUp\n",
+		"200001\t[1]\t\"Hca2\"[1]\t  4x  2.5G Init/LinkUp\n",
+		"200001\t[4]\t\t\t  4x  2.5G Down/Polling\n",
+		"200001\t[5]\t\t\t  4x  2.5G Down/Polling\t# unlinked from \"Switch1\"[5]\n",
+		"\nCa 2 \"Hca2\"\tnodeguid 100003\tsysimgguid 100003\n",
+		"100004\t[1]\t\"Switch2\"[1]\t lid 0 lmc 0 smlid 0  4x  2.5G Init/LinkUp\t# err_rate 20\t# err_attr 21\n",
+		"100005\t[2]\t\t\t lid 0 lmc 0 smlid 0  4x  2.5G Down/Polling\n",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("Dump lacks %q:\n%s", want, out)
+		}
+	}
+	// No forwarding table lines while FDBtop is 0.
+	if strings.Contains(out, "Forwarding table") {
+		t.Errorf("Dump prints a forwarding table with FDBtop 0:\n%s", out)
+	}
+	if got, want := run(t, srv, `PerformanceSet "Hca1"[1] PortCounters.SymbolErrorCounter=70000`),
+		"Hca1[1] PortCounters.SymbolErrorCounter has been set to 65535\n"; got != want {
+		t.Errorf("PerformanceSet printed %q, want %q", got, want)
+	}
+	if out := run(t, srv, `Attached`); out != "# 0 client(s) attached\n" {
+		t.Errorf("Attached with no clients printed %q", out)
+	}
+}
+
+// TestConsoleMisreadArguments: where ibsim quietly reads a malformed
+// argument as the whole node (a blank before [port], a bare port number),
+// the command fails, says why, and changes nothing.
+func TestConsoleMisreadArguments(t *testing.T) {
+	srv := offlineServer(t, nil)
+	for _, tc := range []struct{ line, want string }{
+		{`Unlink "Switch1" [3]`, `the port must follow the closing quote directly, as "Switch1"[3]`},
+		{`Unlink "Switch1" 3`, `unexpected "3"`},
+		{`Clear "Hca1" [1]`, `the port must follow the closing quote directly`},
+		// Switch1's port 0 is a base port 0: no PMA of its own.
+		{`PerformanceSet "Switch1"[0] PortCounters.PortXmitData=5`, `a base switch port 0 has no performance counters`},
+	} {
+		var out bytes.Buffer
+		err := srv.Exec(tc.line, &out)
+		if err == nil || !errors.Is(err, ErrCommand) || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: error %v, want one containing %q", tc.line, err, tc.want)
+		}
+	}
+	var n int
+	onLoop(t, srv, func() { n = len(srv.fab.Links()) })
+	if n != 6 {
+		t.Errorf("%d links after the failed commands, want all 6", n)
+	}
+}
+
+// TestConsoleAliases: a port alias of the topology file names a node and
+// its port in console commands, as ibsim's expand_name reads "@name".
+func TestConsoleAliases(t *testing.T) {
+	net := strings.Replace(strings.Replace(testNet, "[5]\t\"Switch2\"[5]", "@[5]\t\"trunk\"", 1),
+		"[5]\t\"Switch1\"[5]", "[5]\t\"@trunk\"", 1)
+	topo, err := topology.Parse("aliases", strings.NewReader(net))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := offlineServer(t, func(c *Config) { c.Topology = topo })
+	run(t, srv, `Unlink "@trunk"`)
+	onLoop(t, srv, func() {
+		if p := srv.byID["Switch1"].en.Port(5); p.Link() != nil {
+			t.Error(`Unlink "@trunk": Switch1 port 5 still linked`)
+		}
+		if n := len(srv.fab.Links()); n != 5 {
+			t.Errorf("%d links, want 5", n)
+		}
+	})
+	run(t, srv, `ReLink "@trunk"`)
+	for _, line := range []string{`Unlink "@nope"`, `Unlink "@trunk"[3]`} {
+		if err := srv.Exec(line, &bytes.Buffer{}); err == nil {
+			t.Errorf("%s: no error", line)
+		}
+	}
+}
+
+// TestConsoleAttachedLine: Attached lists a client in ibsim's words
+// (ibsim.c, list_connections): slot, pid (in remote mode the client's UDP
+// data port), node id, the attach port's GUID, LID and SM, with ibemu's
+// traffic counts after a '#'.
+func TestConsoleAttachedLine(t *testing.T) {
+	var srv *Server
+	var port int
+	for try := 0; ; try++ {
+		port = 20000 + int(time.Now().UnixNano()%20000)
+		cfg := Config{Topology: parseTestNet(t), Logger: testLogger(t), Listen: fmt.Sprintf(":%d", port)}
+		var err error
+		if srv, err = New(cfg); err != nil {
+			t.Fatal(err)
+		}
+		if err = srv.Start(context.Background()); err == nil {
+			break
+		}
+		if try > 5 {
+			t.Fatal(err)
+		}
+	}
+	t.Cleanup(func() { _ = srv.Close() })
+	c, err := Dial(context.Background(), &DialConfig{ServerName: "127.0.0.1", ServerPort: port, Host: "Hca2", ISSM: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	out := run(t, srv, `attached`)
+	re := regexp.MustCompile(`^Client 0: pid [0-9]+ connected at "Hca2" port 0x100004, lid 0, SM\t# port 1, in [0-9]+, out [0-9]+, queued [0-9]+\n# 1 client\(s\) attached\n$`)
+	if !re.MatchString(out) {
+		t.Errorf("Attached printed %q, want a match of %s", out, re)
+	}
 }
