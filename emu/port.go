@@ -227,6 +227,27 @@ func (p *Port) SetLinkEnables(width uint8, speed wire.LinkSpeed) {
 	}
 }
 
+// StoreLinkEnables changes the enabled width and speed masks (0 leaves a
+// mask as it is) without retraining: a trained link keeps its width and
+// speed until it next trains (the port is reset, disabled and enabled,
+// or the link goes down and comes back), as on hardware, where an SM's
+// or ibportstate's new LinkWidthEnabled/LinkSpeedEnabled take effect at
+// the next link training and iblinkinfo meanwhile reports what the link
+// "could be".
+func (p *Port) StoreLinkEnables(width uint8, speed wire.LinkSpeed) {
+	if width != 0 {
+		p.widthEnabled = width & p.widthSupported
+	}
+	if speed != 0 {
+		p.speedEnabled = speed & p.speedSupported
+	}
+	if p.link != nil && !p.link.Up() {
+		// A port polling for a peer it shares no width or speed with
+		// trains as soon as its enables allow it.
+		p.link.update()
+	}
+}
+
 // SetDropRate sets the probability that a frame this port transmits is lost.
 func (p *Port) SetDropRate(rate float64) {
 	p.dropRate = clampRate(rate)

@@ -2,6 +2,7 @@ package hca_test
 
 import (
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -209,12 +210,49 @@ func TestPortInfoSetFields(t *testing.T) {
 			t.Errorf("%s: reply does not show the set: %+v", c.name, wire.PortInfo(r.Data()).Fields())
 		}
 	}
-	// The speed enable retrained the link at SDR after the reply left.
+	// A new speed enable takes effect at the next link training: the
+	// link stays at QDR until a reset (PortPhysicalState Polling)
+	// retrains it, then runs at SDR.
 	pi := wire.PortInfo(bt.getDR(t, wire.AttrPortInfo, 0).Data())
-	if pi.LinkSpeedActive() != wire.SpeedSDR || pi.LinkSpeedEnabled() != wire.SpeedSDR {
-		t.Errorf("after speed enable: active %s enabled %s, want SDR", pi.LinkSpeedActive(), pi.LinkSpeedEnabled())
+	if pi.LinkSpeedActive() != wire.SpeedQDR || pi.LinkSpeedEnabled() != wire.SpeedSDR {
+		t.Errorf("after speed enable: active %s enabled %s, want QDR and SDR", pi.LinkSpeedActive(), pi.LinkSpeedEnabled())
 	}
-	// 0xF sets the speeds back to supported.
+	reset := func(speed wire.LinkSpeed) {
+		t.Helper()
+		data := make([]byte, wire.PortInfoSize)
+		wire.PortInfo(data).SetLID(0x20)
+		wire.PortInfo(data).SetLinkSpeedEnabled(speed)
+		wire.PortInfo(data).SetPortPhysicalState(wire.PhysStatePolling)
+		if r := bt.setDR(t, wire.AttrPortInfo, 0, 0, data); r.Status() != wire.MADStatusOK {
+			t.Fatalf("reset: %s", r.Status())
+		}
+	}
+	waitSpeed := func(want wire.LinkSpeed) {
+		t.Helper()
+		// Virtual time moves on (to the retrain) once the reply is
+		// taken in.
+		bt.releaseAll(nil)
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			var got wire.LinkSpeed
+			bt.do(t, func() {
+				if p := bt.a.Node().Port(1); p.IsUp() {
+					got = p.Speed()
+				}
+			})
+			if got == want {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("link speed %s after the reset, want %s", got, want)
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+	reset(0)
+	waitSpeed(wire.SpeedSDR)
+	// 0xF sets the speeds back to supported, again from the next
+	// training on.
 	data := make([]byte, wire.PortInfoSize)
 	wire.PortInfo(data).SetLID(0x20)
 	wire.PortInfo(data).SetLinkSpeedEnabled(0xF)
@@ -222,9 +260,11 @@ func TestPortInfoSetFields(t *testing.T) {
 		t.Fatalf("speed enable 0xF: %s", r.Status())
 	}
 	pi = wire.PortInfo(bt.getDR(t, wire.AttrPortInfo, 0).Data())
-	if pi.LinkSpeedActive() != wire.SpeedQDR {
-		t.Errorf("after speed enable 0xF: active %s, want QDR", pi.LinkSpeedActive())
+	if pi.LinkSpeedActive() != wire.SpeedSDR || pi.LinkSpeedEnabled() != wire.SpeedSDR|wire.SpeedDDR|wire.SpeedQDR {
+		t.Errorf("after speed enable 0xF: active %s enabled %s, want SDR and all", pi.LinkSpeedActive(), pi.LinkSpeedEnabled())
 	}
+	reset(0)
+	waitSpeed(wire.SpeedQDR)
 }
 
 func TestPortInfoSetOtherPortRefused(t *testing.T) {

@@ -328,37 +328,18 @@ func (s *SMA) setPortInfo(r *Request, pa *PortAttrs, ep *emu.Port) (wire.MADStat
 		})
 	}
 	if pl.width != 0 || pl.speedSet {
+		// New enables take effect at the next link training (IBTA Vol 1
+		// §14.2.5.6; ibportstate's "speed"/"width" need a "reset"): the
+		// link keeps its width and speed now, and the reply shows the
+		// new enabled masks. A retrain in this same Set (Polling) runs
+		// after the reply, with the masks already stored.
 		w, sp := pl.width, wire.LinkSpeed(0)
 		if pl.speedSet {
 			sp = wire.LinkSpeed(pl.speedBase) | wire.LinkSpeed(pl.speedExt)<<8
 		}
-		if keepsLink(ep, w, sp) {
-			// The link retrains at once and stays up: the reply (built
-			// after this) shows the new width and speed and still gets out.
-			ep.SetLinkEnables(w, sp)
-			pl.width, pl.speedSet = 0, false
-		} else {
-			r.After(func() { ep.SetLinkEnables(w, sp) })
-		}
+		ep.StoreLinkEnables(w, sp)
 	}
 	return wire.MADStatusOK, pl
-}
-
-// keepsLink reports whether new enable masks (0: unchanged) leave the port
-// a width and a speed in common with its peer, so that retraining keeps
-// the link up. Without a peer there is no link to lose.
-func keepsLink(ep *emu.Port, width uint8, speed wire.LinkSpeed) bool {
-	q := ep.Peer()
-	if q == nil || !ep.IsUp() {
-		return true
-	}
-	if width == 0 {
-		width = ep.WidthEnabled()
-	}
-	if speed == 0 {
-		speed = ep.SpeedEnabled()
-	}
-	return width&q.WidthEnabled() != 0 && speed&q.SpeedEnabled() != 0
 }
 
 // portStateStep checks a PortInfo.PortState write against the port state

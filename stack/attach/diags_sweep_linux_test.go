@@ -241,5 +241,26 @@ func TestDiagsSweepLongTail(t *testing.T) {
 		if q := fields(run("ibportstate", sw2, "5")); q["LinkState"] != "Active" || q["PhysLinkState"] != "LinkUp" {
 			t.Errorf("after enable: %v", q)
 		}
+		// The link trained with only SDR enabled. OpenSM enabled every
+		// speed again, but new enables take effect at the next training,
+		// as on hardware: the link stays at 2.5 Gbps until a reset.
+		deadline = time.Now().Add(10 * time.Second)
+		for q = fields(run("ibportstate", sw2, "5")); q["LinkSpeedEnabled"] == "2.5 Gbps"; q = fields(run("ibportstate", sw2, "5")) {
+			if time.Now().After(deadline) {
+				t.Fatalf("OpenSM did not enable the speeds again: %v", q)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		if q["LinkSpeedActive"] != "2.5 Gbps" {
+			t.Errorf("LinkSpeedActive %q once OpenSM enabled %q, want the trained 2.5 Gbps", q["LinkSpeedActive"], q["LinkSpeedEnabled"])
+		}
+		run("ibportstate", sw2, "5", "reset")
+		deadline = time.Now().Add(15 * time.Second)
+		for q = fields(run("ibportstate", sw2, "5")); q["LinkSpeedActive"] == "2.5 Gbps" || q["LinkState"] != "Active"; q = fields(run("ibportstate", sw2, "5")) {
+			if time.Now().After(deadline) {
+				t.Fatalf("after reset: %v, want the link retrained faster and Active", q)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
 	}
 }
