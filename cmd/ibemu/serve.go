@@ -11,6 +11,7 @@ import (
 	"runtime/debug"
 	"syscall"
 
+	"github.com/ibemu/ibemu/emu/capture"
 	"github.com/ibemu/ibemu/emu/topology"
 	"github.com/ibemu/ibemu/stack/attach"
 	"github.com/ibemu/ibemu/stack/fabric"
@@ -26,7 +27,7 @@ var serveStdin io.Reader = os.Stdin
 // ibsim's commands (and more) from stdin and from --commands.
 func runServe(stdout, stderr io.Writer, args []string) error {
 	fs := newFlagSet("serve", stderr,
-		"serve TOPOLOGY [--listen ADDR:PORT] [--sockname NAME] [--commands FILE] [--no-console] [-v N] [--cpuprofile FILE] [--memprofile FILE]")
+		"serve TOPOLOGY [--listen ADDR:PORT] [--sockname NAME] [--commands FILE] [--no-console] [--capture FILE.pcap] [-v N] [--cpuprofile FILE] [--memprofile FILE]")
 	listen := fs.String("listen", "", "remote mode: serve UDP on ADDR:PORT (PORT alone binds 127.0.0.1); default: abstract unix sockets")
 	sock := fs.String("sockname", "", "base name of the abstract unix sockets (default $IBSIM_SOCKNAME, else sim)")
 	cmds := fs.String("commands", "", "run the console commands of FILE after start")
@@ -36,6 +37,7 @@ func runServe(stdout, stderr io.Writer, args []string) error {
 	swProf := fs.String("switch-profile", "", "use this switch model for every switch")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the server's run to this file")
 	memProfile := fs.String("memprofile", "", "write a heap profile to this file when the server stops")
+	capFile := fs.String("capture", "", "write every frame crossing the fabric's links (the clients' MADs too) to this ERF pcap file")
 	pos, err := parseArgs(fs, args)
 	if err != nil {
 		return err
@@ -90,6 +92,22 @@ func runServe(stdout, stderr io.Writer, args []string) error {
 	}
 	if err := srv.Exec(fmt.Sprintf("Verbose %d", *verbose), io.Discard); err != nil {
 		return err
+	}
+	if *capFile != "" {
+		cw, err := capture.Create(*capFile)
+		if err != nil {
+			return err
+		}
+		srv.Fabric().AddTap(cw)
+		// Runs after srv.Close (deferred below): no frame comes after the
+		// file is closed.
+		defer func() {
+			n := cw.Frames()
+			if err := cw.Close(); err != nil {
+				fmt.Fprintf(stderr, "# ibemu serve: %v\n", err)
+			}
+			fmt.Fprintf(stdout, "# ibemu serve: captured %d frames in %s\n", n, *capFile)
+		}()
 	}
 	if err := srv.Start(ctx); err != nil {
 		return err
