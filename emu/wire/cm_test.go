@@ -294,6 +294,25 @@ func TestCMDecodesInTshark(t *testing.T) {
 	frame(wire.AttrCMDREP, func(b []byte) {
 		wire.CMDREP(b).Encode(&wire.CMDREPFields{CMCommIDs: wire.CMCommIDs{LocalCommID: 0x01020304, RemoteCommID: 0xdeadbeef}})
 	})
+	// The messages tshark 4.0 has no field dissector for: they must still
+	// decode as CM MADs with no malformed or expert error.
+	frame(wire.AttrCMMRA, func(b []byte) {
+		wire.CMMRA(b).Encode(&wire.CMMRAFields{LocalCommID: 1, RemoteCommID: 2, MessageMRAed: wire.CMMsgREP, ServiceTimeout: 20, PrivateData: []byte("mra")})
+	})
+	frame(wire.AttrCMSIDRREQ, func(b []byte) {
+		wire.CMSIDRREQ(b).Encode(&wire.CMSIDRREQFields{RequestID: 3, PKey: 0xffff, ServiceID: 0x1000000000000042, PrivateData: []byte("sidr")})
+	})
+	frame(wire.AttrCMSIDRREP, func(b []byte) {
+		wire.CMSIDRREP(b).Encode(&wire.CMSIDRREPFields{RequestID: 3, Status: wire.CMSIDRSuccess, QPN: 0x123456, ServiceID: 0x1000000000000042,
+			QKey: 0x80010000, AdditionalInfo: []byte{1}, PrivateData: []byte("rep")})
+	})
+	frame(wire.AttrCMLAP, func(b []byte) {
+		wire.CMLAP(b).Encode(&wire.CMLAPFields{CMCommIDs: wire.CMCommIDs{LocalCommID: 1, RemoteCommID: 2}, RemoteQPN: 0x123456,
+			RemoteCMResponseTimeout: 20, Alternate: cmAlt})
+	})
+	frame(wire.AttrCMAPR, func(b []byte) {
+		wire.CMAPR(b).Encode(&wire.CMAPRFields{CMCommIDs: wire.CMCommIDs{LocalCommID: 2, RemoteCommID: 1}, Status: wire.CMAPRRejected})
+	})
 	if err := w.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -320,7 +339,8 @@ func TestCMDecodesInTshark(t *testing.T) {
 		"infiniband.cm.rep.rnrretrcount", "infiniband.cm.rep.srq", "infiniband.cm.rep.localcaguid",
 		// RTU, REJ, DREQ, DREP
 		"infiniband.cm.rtu.localcommid", "infiniband.cm.rtu.remotecommid", "infiniband.cm.rej.localcommid",
-		"infiniband.cm.rej.remotecommid", "infiniband.cm.rej.msgrej", "infiniband.cm.rej.reason",
+		"infiniband.cm.rej.remotecommid", "infiniband.cm.rej.msgrej", "infiniband.cm.rej.reason", "infiniband.cm.rej.rejinfolen",
+		"infiniband.cm.rej.ari", "infiniband.cm.rej.private",
 		"infiniband.cm.dreq.localcommid", "infiniband.cm.dreq.remotecommid", "infiniband.cm.req.remoteqpneecn",
 		"infiniband.cm.drsp.localcommid", "infiniband.cm.drsp.remotecommid",
 	}
@@ -362,7 +382,9 @@ func TestCMDecodesInTshark(t *testing.T) {
 		"infiniband.cm.rep.srq": "0x1", "infiniband.cm.rep.localcaguid": "0x0002c90300005678",
 		"infiniband.cm.rtu.localcommid": "0xdeadbeef", "infiniband.cm.rtu.remotecommid": "0x01020304",
 		"infiniband.cm.rej.localcommid": "0x00000000", "infiniband.cm.rej.remotecommid": "0xdeadbeef", "infiniband.cm.rej.msgrej": "0x1",
-		"infiniband.cm.rej.reason":       "0x001c",
+		"infiniband.cm.rej.reason": "0x001c", "infiniband.cm.rej.rejinfolen": "0x03",
+		"infiniband.cm.rej.ari":          "010203" + strings.Repeat("00", wire.CMREJARISize-3),
+		"infiniband.cm.rej.private":      "6e6f" + strings.Repeat("00", wire.CMREJPrivateDataSize-2),
 		"infiniband.cm.dreq.localcommid": "0xdeadbeef", "infiniband.cm.dreq.remotecommid": "0x01020304",
 		"infiniband.cm.req.remoteqpneecn": "0x654321",
 		"infiniband.cm.drsp.localcommid":  "0x01020304", "infiniband.cm.drsp.remotecommid": "0xdeadbeef",

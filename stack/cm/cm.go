@@ -20,7 +20,10 @@ const (
 	DefaultMaxCMRetries      = 15
 	DefaultRetryCount        = 7
 	DefaultRNRRetryCount     = 7
-	DefaultMinRNRTimer       = 12 // 0.64 ms (IBTA Vol 1 Table 45)
+	// DefaultMinRNRTimer is the RNR NAK timer code the QP gets at RTR:
+	// 0 (655.36 ms, IBTA Vol 1 Table 45), what ib_cm_init_qp_attr puts in
+	// min_rnr_timer.
+	DefaultMinRNRTimer = 0
 	// DefaultTargetACKDelay is the CA's ACK delay code this CM puts in REP
 	// and uses for the ACK timeout (the Linux CM takes the device's
 	// local_ca_ack_delay; ConnectX reports 15).
@@ -29,10 +32,11 @@ const (
 	// handler that has not yet answered keeps a virtual clock still.
 	DefaultHandlerHold = time.Second
 	// DefaultSIDRTimeout is the wait for a SIDR_REP before a SIDR_REQ is
-	// sent again.
-	DefaultSIDRTimeout = 100 * time.Millisecond
-	// DefaultSIDRRetries is the number of SIDR_REQ retransmissions.
-	DefaultSIDRRetries = 3
+	// sent again: rdma_cm's 1 << (CMA_CM_RESPONSE_TIMEOUT - 8) ms.
+	DefaultSIDRTimeout = 4096 * time.Millisecond
+	// DefaultSIDRRetries is the number of SIDR_REQ retransmissions
+	// (rdma_cm's CMA_MAX_CM_RETRIES).
+	DefaultSIDRRetries = 15
 )
 
 // Options configures a CM.
@@ -392,6 +396,54 @@ func (c *CM) sendLocked(addr mad.Addr, m []byte, retry bool) error {
 	return nil
 }
 
+// issueRejectLocked answers a received message with a REJ that belongs to
+// no connection, as ib_cm's cm_issue_rej does: the received TID, the
+// communication IDs swapped from the message, reason and ARI, sent back
+// where the message came from.
+//
+// +checklocks:c.mu
+func (c *CM) issueRejectLocked(from mad.Addr, tid uint64, local, remote uint32, reason wire.CMRejectReason,
+	rejected wire.CMMsgResponse, ari []byte) {
+	m := newMsg(wire.AttrCMREJ, tid)
+	wire.CMREJ(msgOf(m)).Encode(&wire.CMREJFields{LocalCommID: local, RemoteCommID: remote, MessageRejected: rejected,
+		Reason: reason, ARI: ari})
+	_ = c.sendLocked(from.ReplyAddr(), m, false)
+}
+
+// reqPathError says why this port cannot take a REQ's primary path; ari
+// is the port's GID, the ARI of REJ reason 12 (invalid GID).
+type reqPathError struct{ ari []byte }
+
+// checkREQPath does what ib_cm's cm_init_av_by_path checks of a REQ's
+// primary path: the Remote Port GID must be one of this port's GIDs and
+// the P_Key in its P_Key table. It returns nil when the path fits (or
+// there is no verbs context to ask). It calls into verbs, so never under
+// c.mu.
+func (c *CM) checkREQPath(req wire.CMREQ) *reqPathError {
+	if c.vctx == nil {
+		return nil
+	}
+	pa, err := c.vctx.QueryPort(c.port)
+	if err != nil {
+		return nil
+	}
+	own, err := c.vctx.QueryGID(c.port, 0)
+	if err != nil {
+		return nil
+	}
+	bad := &reqPathError{ari: append([]byte(nil), own[:]...)}
+	if _, err := c.pkeyIndex(req.PKey()); err != nil {
+		return bad
+	}
+	want := req.Primary().RemoteGID()
+	for i := range max(pa.GIDTblLen, 1) {
+		if g, err := c.vctx.QueryGID(c.port, i); err == nil && g == want {
+			return nil
+		}
+	}
+	return bad
+}
+
 // newMsg allocates a CM MAD with attribute a and transaction ID tid.
 func newMsg(a wire.AttrID, tid uint64) []byte {
 	m := make([]byte, wire.MADSize)
@@ -447,7 +499,9 @@ func (c *CM) dispatch(from mad.Addr, b []byte) {
 		c.onSIDRREQ(from, hdr.TID(), wire.CMSIDRREQ(msg))
 	case wire.AttrCMSIDRREP:
 		c.onSIDRREP(wire.CMSIDRREP(msg))
-	default: // LAP, APR: alternate path loading is not supported
+	case wire.AttrCMLAP:
+		c.onLAP(wire.CMLAP(msg))
+	default: // APR: this CM never sends LAP, so no APR is awaited (cm_apr_handler drops it)
 		c.count(func(s *Stats) { s.Unmatched++ })
 	}
 }
@@ -510,6 +564,15 @@ func (c *CM) pkeyIndex(k wire.PKey) (uint16, error) {
 		}
 	}
 	return 0, fmt.Errorf("cm: p_key 0x%04x is not in the table of port %d: %w", uint16(k), c.port, ErrInvalid)
+}
+
+// cmTime converts a 5-bit CM time code (CM response timeout, service
+// timeout, packet lifetime, ACK timeout) to the wait the Linux CM arms for
+// it: cm_convert_to_ms approximates 4.096 µs × 2^v by 2^(v-8) ms, at least
+// 1 ms. Every timer of this CM uses it, so retransmissions, MRA waits and
+// TimeWait last what they last under ib_cm.
+func cmTime(v uint8) time.Duration {
+	return time.Duration(1<<max(int(min(v, 31))-8, 0)) * time.Millisecond
 }
 
 // ackTimeout is the QP's Local ACK Timeout for a CA ACK delay and a path's

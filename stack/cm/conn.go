@@ -55,18 +55,26 @@ type Conn struct {
 	disc      chan struct{} // closed when a local Disconnect completes
 
 	// Everything below is guarded by c.mu.
-	qp                    *verbs.QP
-	state                 State
-	localID, remoteID     uint32
-	remoteGUID            wire.GUID
-	localQPN, remoteQPN   uint32
-	addr                  mad.Addr // where CM messages to the peer go
-	reqTID                uint64   // the REQ's TID: REP, RTU, REJ and MRA reuse it
-	pkey                  wire.PKey
-	pkeyIndex             uint16
-	mtu                   wire.MTU
-	path                  wire.CMPathFields // seen from this side: Local is this port
-	pktLife               uint8
+	qp                  *verbs.QP
+	state               State
+	localID, remoteID   uint32
+	remoteGUID          wire.GUID
+	localQPN, remoteQPN uint32
+	addr                mad.Addr // where CM messages to the peer go
+	reqTID              uint64   // the REQ's TID: REP, RTU, REJ and MRA reuse it
+	pkey                wire.PKey
+	pkeyIndex           uint16
+	mtu                 wire.MTU
+	path                wire.CMPathFields // seen from this side: Local is this port
+	pktLife             uint8
+	// avTimeout is the Linux CM's av.timeout: packet lifetime + 1 until
+	// the REP (active side), then the QP's Local ACK Timeout; it sets the
+	// MRA wait and TimeWait.
+	avTimeout             uint8
+	flowControl, srq      bool
+	inRemoteQP            bool // the remote QPN is reserved (ib_cm's remote_qp_table)
+	lapRcvd               bool
+	autoAccess            bool // access flags follow the responder resources
 	sqPSN, rqPSN          uint32
 	respRes, initDepth    uint8
 	retryCount, rnrRetry  uint8
@@ -77,6 +85,7 @@ type Conn struct {
 	maxRetries            int
 	msg                   []byte // what the timer retransmits
 	retriesLeft           int
+	retryEvery            time.Duration // the wait before msg goes again
 	timer                 emu.Timer
 	gen                   uint64
 	mraMsg, last          []byte // answers to duplicates: MRA (dup REQ), RTU (dup REP), DREP (dup DREQ)
@@ -200,7 +209,7 @@ func (cn *Conn) stopTimerLocked() {
 // +checklocks:cn.c.mu
 func (cn *Conn) armLocked(msg []byte, d time.Duration, retries int) error {
 	cn.stopTimerLocked()
-	cn.msg, cn.retriesLeft = msg, retries
+	cn.msg, cn.retriesLeft, cn.retryEvery = msg, retries, d
 	err := cn.c.sendLocked(cn.addr, msg, false)
 	cn.startTimerLocked(d)
 	return err
@@ -237,7 +246,7 @@ func (cn *Conn) onTimer(gen uint64) {
 	if cn.retriesLeft > 0 {
 		cn.retriesLeft--
 		_ = c.sendLocked(cn.addr, cn.msg, true)
-		cn.startTimerLocked(cn.timeout)
+		cn.startTimerLocked(cn.retryEvery)
 		return
 	}
 	c.stats.Timeouts++
@@ -245,9 +254,9 @@ func (cn *Conn) onTimer(gen uint64) {
 	tmo := fmt.Errorf("cm: %s to %s: no answer after %d retries: %w", what, cn.addr, cn.maxRetries, ErrTimeout)
 	switch cn.state {
 	case StateReqSent, StateMRAReqRcvd, StateRepSent, StateMRARepRcvd:
-		// IBTA Vol 1 §12.9.6: give up with REJ(timeout), ARI the local
-		// CA GUID, so the peer can drop its half.
-		cn.sendRejectLocked(wire.CMRejectTimeout, guidARI(c.caGUID), nil)
+		// As ib_cm's cm_process_send_error: back to idle without a
+		// message (IB_CM_REQ_ERROR / IB_CM_REP_ERROR); only a consumer
+		// that gives up early (Connect's ctx) sends REJ(timeout).
 		cn.failLocked(tmo)
 	case StateDreqSent:
 		cn.enterTimeWaitLocked()
@@ -329,16 +338,22 @@ func (cn *Conn) establishLocked() {
 }
 
 // enterTimeWaitLocked moves the connection to TimeWait (IBTA Vol 1
-// §12.9.6): its IDs and the remote QP stay reserved, so late or duplicate
-// messages are recognised, for the local ACK timeout (the Linux CM waits
-// 4.096 µs × 2^ack_timeout too).
+// §12.9.6) as ib_cm's cm_enter_timewait does: the local communication ID
+// stays taken (a repeated DREQ is answered with the DREP again) for
+// cmTime(av.timeout), the path's Local ACK Timeout; the remote ID and the
+// remote QPN are released at once, so a new REQ from the same QP is a new
+// connection, not a stale one.
 //
 // +checklocks:cn.c.mu
 func (cn *Conn) enterTimeWaitLocked() {
 	cn.stopTimerLocked()
 	cn.msg = nil
 	cn.state = StateTimeWait
-	cn.startTimerLocked(wire.CMTimeout(cn.ackTimeout) + 2*wire.CMTimeout(cn.pktLife))
+	cn.inRemoteQP = false
+	if k := (remoteKey{cn.remoteGUID, cn.remoteID}); cn.c.byRemote[k] == cn {
+		delete(cn.c.byRemote, k)
+	}
+	cn.startTimerLocked(cmTime(cn.avTimeout))
 	cn.setEstabLocked(fmt.Errorf("cm: connection ended during setup: %w", ErrState))
 }
 
@@ -355,14 +370,15 @@ func (c *CM) removeLocked(cn *Conn) {
 	}
 }
 
-// findRemoteQPLocked returns a live connection (not idle) to QP qpn of
-// the CA guid: a REQ or REP that names it again is stale (IBTA Vol 1
-// §12.9.8.3.1).
+// findRemoteQPLocked returns the connection that holds QP qpn of the CA
+// guid (from the REQ on the passive side, the REP on the active side,
+// until TimeWait): a REQ or REP that names it again is stale (IBTA Vol 1
+// §12.9.8.3.1; ib_cm's remote_qp_table).
 //
 // +checklocks:c.mu
 func (c *CM) findRemoteQPLocked(guid wire.GUID, qpn uint32, except *Conn) *Conn {
 	for _, cn := range c.conns {
-		if cn != except && cn.remoteGUID == guid && cn.remoteQPN == qpn && cn.state >= StateRepSent && cn.state != StateIdle {
+		if cn != except && cn.inRemoteQP && cn.remoteGUID == guid && cn.remoteQPN == qpn {
 			return cn
 		}
 	}
@@ -390,6 +406,7 @@ type qpAttrs struct {
 	qp                  *verbs.QP
 	qpType              verbs.QPType
 	path                wire.CMPathFields
+	access              verbs.Access
 	mtu                 wire.MTU
 	remoteQPN           uint32
 	sqPSN, rqPSN        uint32
@@ -404,7 +421,7 @@ type qpAttrs struct {
 // +checklocks:cn.c.mu
 func (cn *Conn) qpAttrsLocked() qpAttrs {
 	dev := cn.c.vctx.QueryDevice()
-	return qpAttrs{qp: cn.qp, qpType: cn.qpType, path: cn.path, mtu: cn.mtu, remoteQPN: cn.remoteQPN, sqPSN: cn.sqPSN,
+	return qpAttrs{qp: cn.qp, qpType: cn.qpType, path: cn.path, access: cn.access, mtu: cn.mtu, remoteQPN: cn.remoteQPN, sqPSN: cn.sqPSN,
 		rqPSN: cn.rqPSN, respRes: cn.respRes, initDepth: cn.initDepth, retry: cn.retryCount, rnr: cn.rnrRetry,
 		ackTmo: cn.ackTimeout, minRNR: cn.minRNRTimer, port: cn.c.port, maxRd: dev.MaxQPRdAtom, maxInitRd: dev.MaxQPInitRdAtom,
 		hasGRH: !cn.path.SubnetLocal}
@@ -418,8 +435,11 @@ func (a qpAttrs) toRTS() error {
 		av.GRH = verbs.GlobalRoute{DGID: a.path.RemoteGID, FlowLabel: a.path.FlowLabel, HopLimit: a.path.HopLimit,
 			TrafficClass: a.path.TrafficClass}
 	}
-	rtr := verbs.QPAttr{QPState: hv.QPStateRTR, AHAttr: av, PathMTU: a.mtu, DestQPNum: a.remoteQPN, RQPSN: a.rqPSN}
-	mask := hv.AttrState | hv.AttrAV | hv.AttrPathMTU | hv.AttrDestQPN | hv.AttrRQPSN
+	// The access flags go in again at RTR: rdma_cm's INIT->INIT with
+	// ib_cm_init_qp_attr's flags once the responder resources are agreed.
+	rtr := verbs.QPAttr{QPState: hv.QPStateRTR, AHAttr: av, PathMTU: a.mtu, DestQPNum: a.remoteQPN, RQPSN: a.rqPSN,
+		QPAccessFlags: a.access}
+	mask := hv.AttrState | hv.AttrAV | hv.AttrPathMTU | hv.AttrDestQPN | hv.AttrRQPSN | hv.AttrAccessFlags
 	if a.qpType == hv.QPTypeRC {
 		rtr.MaxDestRdAtomic = uint8(min(int(a.respRes), a.maxInitRd))
 		rtr.MinRNRTimer = a.minRNR
@@ -454,6 +474,9 @@ func (cn *Conn) qpToErrorLocked() {
 	_ = cn.qp.Modify(&a, hv.AttrState)
 }
 
+// defaultAccess is ib_cm_init_qp_attr's INIT access: remote write, plus
+// remote read and atomic when the QP takes RDMA reads (responder
+// resources); local write too, which the verbs need for remote write.
 func defaultAccess(respRes uint8) verbs.Access {
 	a := hv.AccessLocalWrite | hv.AccessRemoteWrite
 	if respRes > 0 {
@@ -515,10 +538,16 @@ type ConnectParams struct {
 	// StartingPSN is the PSN this side expects first (derived from the
 	// communication ID when 0).
 	StartingPSN uint32
-	// Access are the QP's access flags at INIT (local and remote write,
-	// plus remote read and atomic when ResponderResources > 0, by
-	// default).
+	// Access are the QP's access flags. By default they follow
+	// ib_cm_init_qp_attr: local and remote write, plus remote read and
+	// atomic when the responder resources (the REP's initiator depth)
+	// are not 0.
 	Access verbs.Access
+	// FlowControl sets the REQ's End-to-End Flow Control bit (the
+	// receive queue advertises credits); SRQ says the QP takes its
+	// receives from a shared receive queue (the REQ's SRQ bit), as the
+	// flow_control and srq of ib_cm_req_param.
+	FlowControl, SRQ bool
 }
 
 // Connect sets up a connection to the service p.ServiceID (IBTA Vol 1
@@ -526,8 +555,9 @@ type ConnectParams struct {
 // peer stretches the wait), moves p.QP to RTR and RTS with the peer's QPN
 // and PSN, sends RTU and returns the established connection. A REJ comes
 // back as a *RejectError; no answer after Max CM Retries as ErrTimeout
-// (after a REJ with reason timeout). If ctx ends first the REQ is
-// withdrawn with REJ and ctx's error is returned.
+// (nothing is sent then, as in ib_cm). If ctx ends first the REQ is
+// withdrawn with REJ(timeout, ARI the CA GUID) and ctx's error is
+// returned.
 func (c *CM) Connect(ctx context.Context, p ConnectParams) (*Conn, error) {
 	switch {
 	case p.QP == nil:
@@ -567,8 +597,8 @@ func (c *CM) Connect(ctx context.Context, p ConnectParams) (*Conn, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cm: connect: %w", err)
 	}
-	access := p.Access
-	if access == 0 {
+	access, autoAccess := p.Access, p.Access == 0
+	if autoAccess {
 		access = defaultAccess(p.ResponderResources)
 	}
 	if err := c.toInit(p.QP, pkeyIndex, access); err != nil {
@@ -579,12 +609,16 @@ func (c *CM) Connect(ctx context.Context, p ConnectParams) (*Conn, error) {
 	cn.pkey, cn.pkeyIndex, cn.mtu, cn.access = pr.PKey, pkeyIndex, min(pr.MTU, pi.mtu), access
 	cn.path = cmPath(&pr, c.opts.TargetACKDelay)
 	cn.pktLife = pr.PacketLifeTime
+	cn.avTimeout = min(pr.PacketLifeTime+1, 31) // cm_init_av_by_path
+	cn.autoAccess, cn.flowControl, cn.srq = autoAccess, p.FlowControl, p.SRQ
 	cn.respRes, cn.initDepth = p.ResponderResources, p.InitiatorDepth
 	cn.retryCount, cn.rnrRetry = orDefault(p.RetryCount, DefaultRetryCount), orDefault(p.RNRRetryCount, DefaultRNRRetryCount)
 	cn.minRNRTimer = orDefault(p.MinRNRTimer, DefaultMinRNRTimer)
 	cn.drepPrivate, cn.rtuReply = append([]byte(nil), p.DREPPrivateData...), append([]byte(nil), p.RTUPrivateData...)
 	remoteTmo := orDefault(p.RemoteCMResponseTimeout, DefaultCMResponseTimeout)
-	cn.timeout = wire.CMTimeout(remoteTmo) + 2*wire.CMTimeout(pr.PacketLifeTime)
+	// ib_send_cm_req: timeout_ms = 2 × packet lifetime + the remote CM
+	// response timeout.
+	cn.timeout = 2*cmTime(pr.PacketLifeTime) + cmTime(remoteTmo)
 	cn.maxRetries = int(orDefault(p.MaxCMRetries, DefaultMaxCMRetries))
 	cn.addr = mad.Addr{LID: pr.DLID, SL: pr.SL, QPN: 1, PKey: uint16(pr.PKey)}
 
@@ -602,14 +636,14 @@ func (c *CM) Connect(ctx context.Context, p ConnectParams) (*Conn, error) {
 	m := newMsg(wire.AttrCMREQ, cn.reqTID)
 	f := wire.CMREQFields{LocalCommID: cn.localID, ServiceID: p.ServiceID, LocalCAGUID: c.caGUID, LocalQPN: cn.localQPN,
 		ResponderResources: p.ResponderResources, InitiatorDepth: p.InitiatorDepth, RemoteCMResponseTimeout: remoteTmo,
-		TransportServiceType: tst, StartingPSN: cn.rqPSN,
+		TransportServiceType: tst, EndToEndFlowControl: p.FlowControl, SRQ: p.SRQ, StartingPSN: cn.rqPSN,
 		LocalCMResponseTimeout: orDefault(p.LocalCMResponseTimeout, DefaultCMResponseTimeout), RetryCount: cn.retryCount,
 		PKey: pr.PKey, PathMTU: cn.mtu, RNRRetryCount: cn.rnrRetry, MaxCMRetries: uint8(cn.maxRetries),
-		Primary: cn.path, PrivateData: p.PrivateData}
+		Primary: reqPath(cn.path), PrivateData: p.PrivateData}
 	if p.AltPath != nil {
 		alt := *p.AltPath
 		fillPath(&alt, pi)
-		ap := cmPath(&alt, c.opts.TargetACKDelay)
+		ap := reqPath(cmPath(&alt, c.opts.TargetACKDelay))
 		f.Alternate = &ap
 	}
 	wire.CMREQ(msgOf(m)).Encode(&f)
@@ -660,11 +694,23 @@ func fillPath(pr *wire.PathRecordFields, pi portInfo) {
 	}
 }
 
-// cmPath is the REQ path for a PathRecord, seen from the active side.
+// cmPath is the path of a PathRecord, seen from the active side: Local
+// ACK Timeout is cm_ack_timeout of the CA's ACK delay and the packet
+// lifetime.
 func cmPath(pr *wire.PathRecordFields, caACKDelay uint8) wire.CMPathFields {
 	return wire.CMPathFields{LocalLID: pr.SLID, RemoteLID: pr.DLID, LocalGID: pr.SGID, RemoteGID: pr.DGID,
 		FlowLabel: pr.FlowLabel, PacketRate: pr.Rate, TrafficClass: pr.TClass, HopLimit: pr.HopLimit, SL: pr.SL,
 		SubnetLocal: pr.HopLimit <= 1, LocalACKTimeout: ackTimeout(caACKDelay, pr.PacketLifeTime)}
+}
+
+// reqPath is a path as ib_cm's cm_format_req puts it in a REQ: one that
+// leaves the subnet (hop limit above 1) carries the permissive LID at both
+// ends, and the passive side takes the LIDs from the packet.
+func reqPath(f wire.CMPathFields) wire.CMPathFields {
+	if !f.SubnetLocal {
+		f.LocalLID, f.RemoteLID = wire.LIDPermissive, wire.LIDPermissive
+	}
+	return f
 }
 
 // onREP handles a REP on the active side.
@@ -688,21 +734,31 @@ func (c *CM) onREP(from mad.Addr, tid uint64, rep wire.CMREP) {
 		c.stats.Unmatched++
 		return
 	}
-	cn.remoteID, cn.remoteGUID, cn.remoteQPN = rep.LocalCommID(), rep.LocalCAGUID(), rep.LocalQPN()
-	if old := c.findRemoteQPLocked(cn.remoteGUID, cn.remoteQPN, cn); old != nil {
+	if old := c.findRemoteQPLocked(rep.LocalCAGUID(), rep.LocalQPN(), cn); old != nil {
 		// The peer's QP is still part of a connection we know: stale.
-		cn.state = StateRepRcvd
-		cn.sendRejectLocked(wire.CMRejectStaleConn, nil, nil)
-		cn.failLocked(&RejectError{Reason: wire.CMRejectStaleConn, MessageRejected: wire.CMMsgREP})
+		// As ib_cm's cm_rep_handler: REJ(stale, REP) straight back to
+		// the sender, DREQ for the old connection, and this one stays
+		// in REQ_SENT with its REQ timer running.
+		c.issueRejectLocked(from, tid, rep.RemoteCommID(), rep.LocalCommID(), wire.CMRejectStaleConn, wire.CMMsgREP, nil)
+		if old.state == StateEstablished {
+			old.sendDREQLocked(nil)
+		}
 		return
 	}
+	cn.remoteID, cn.remoteGUID, cn.remoteQPN = rep.LocalCommID(), rep.LocalCAGUID(), rep.LocalQPN()
+	cn.inRemoteQP = true
 	cn.stopTimerLocked()
 	cn.msg = nil
 	cn.state = StateRepRcvd
 	cn.sqPSN = rep.StartingPSN()
 	cn.initDepth = min(cn.initDepth, rep.ResponderResources())
 	cn.respRes = min(cn.respRes, rep.InitiatorDepth())
+	cn.rnrRetry = rep.RNRRetryCount() // the QP's rnr_retry is the peer's (cm_rep_handler)
 	cn.ackTimeout = ackTimeout(rep.TargetACKDelay(), cn.pktLife)
+	cn.avTimeout = cn.ackTimeout
+	if cn.autoAccess {
+		cn.access = defaultAccess(cn.respRes)
+	}
 	cn.peerPrivate = append([]byte(nil), rep.PrivateData()...)
 	attrs := cn.qpAttrsLocked()
 	// The QP transitions cross to the event loop and back; the delivery
@@ -715,7 +771,9 @@ func (c *CM) onREP(from mad.Addr, tid uint64, rep wire.CMREP) {
 		return
 	}
 	if err != nil {
+		// rdma_cm's cma_rep_recv: QP to error, REJ(consumer defined).
 		cn.sendRejectLocked(wire.CMRejectConsumerDefined, nil, nil)
+		cn.qpToErrorLocked()
 		cn.failLocked(fmt.Errorf("cm: connect: %w", err))
 		return
 	}
@@ -732,17 +790,27 @@ func (c *CM) onREP(from mad.Addr, tid uint64, rep wire.CMREP) {
 func (c *CM) onMRA(mra wire.CMMRA) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	// cm_acquire_mraed_id: an MRA for a REQ names a connection that has
+	// no remote ID yet; one for a REP or LAP must match both IDs.
 	cn := c.conns[mra.RemoteCommID()]
+	switch {
+	case cn == nil:
+	case mra.MessageMRAed() == wire.CMMsgREQ && cn.remoteID != 0:
+		cn = nil
+	case mra.MessageMRAed() != wire.CMMsgREQ && cn.remoteID != mra.LocalCommID():
+		cn = nil
+	}
 	if cn == nil {
 		c.stats.Unmatched++
 		return
 	}
-	wait := wire.CMTimeout(mra.ServiceTimeout()) + 2*wire.CMTimeout(cn.pktLife)
+	// cm_mra_handler: the outstanding message waits service timeout +
+	// av.timeout, and so do its retransmissions (ib_modify_mad).
+	wait := cmTime(mra.ServiceTimeout()) + cmTime(cn.avTimeout)
 	switch {
 	case cn.state == StateReqSent && mra.MessageMRAed() == wire.CMMsgREQ:
 		cn.state = StateMRAReqRcvd
-		cn.remoteID = mra.LocalCommID()
-	case cn.state == StateRepSent && mra.MessageMRAed() == wire.CMMsgREP && cn.remoteID == mra.LocalCommID():
+	case cn.state == StateRepSent && mra.MessageMRAed() == wire.CMMsgREP:
 		cn.state = StateMRARepRcvd
 	case cn.state == StateMRAReqRcvd || cn.state == StateMRARepRcvd:
 		c.stats.RxDuplicates[AttrIndex(wire.AttrCMMRA)]++
@@ -752,6 +820,7 @@ func (c *CM) onMRA(mra wire.CMMRA) {
 		return
 	}
 	cn.mrasReceived++
+	cn.retryEvery = wait
 	cn.startTimerLocked(wait)
 }
 
@@ -770,9 +839,15 @@ func (c *CM) onREJ(rej wire.CMREJ) {
 		}
 		cn = c.byRemote[remoteKey{wire.GUID(g), rej.LocalCommID()}]
 	}
-	if cn == nil {
+	if cn == nil && rej.Reason() != wire.CMRejectTimeout {
+		// cm_acquire_rejected_id: a REJ of a REQ names a connection
+		// without a remote ID yet; any other must match both IDs.
 		cn = c.conns[rej.RemoteCommID()]
-		if cn != nil && rej.MessageRejected() != wire.CMMsgREQ && cn.remoteID != 0 && cn.remoteID != rej.LocalCommID() {
+		switch {
+		case cn == nil:
+		case rej.MessageRejected() == wire.CMMsgREQ && cn.remoteID != 0:
+			cn = nil
+		case rej.MessageRejected() != wire.CMMsgREQ && cn.remoteID != rej.LocalCommID():
 			cn = nil
 		}
 	}
@@ -782,19 +857,25 @@ func (c *CM) onREJ(rej wire.CMREJ) {
 	}
 	rerr := &RejectError{Reason: rej.Reason(), MessageRejected: rej.MessageRejected(), ARI: append([]byte(nil), rej.ARI()...),
 		PrivateData: append([]byte(nil), rej.PrivateData()...)}
+	// rdma_cm moves the QP to the Error state on every REJ
+	// (cma_modify_qp_err).
 	switch cn.state {
 	case StateReqSent, StateMRAReqRcvd, StateRepSent, StateMRARepRcvd, StateReqRcvd, StateMRAReqSent:
+		cn.qpToErrorLocked()
 		if rej.Reason() == wire.CMRejectStaleConn {
-			cn.enterTimeWaitLocked()
+			// The waiter hears the REJ, not TimeWait's "ended during
+			// setup": set the outcome before entering TimeWait.
 			cn.setEstabLocked(rerr)
+			cn.enterTimeWaitLocked()
 			cn.closeDoneLocked(rerr)
+			cn.discDoneLocked(rerr)
 			return
 		}
 		cn.failLocked(rerr)
 	case StateRepRcvd, StateDreqSent, StateEstablished:
 		cn.qpToErrorLocked()
-		cn.enterTimeWaitLocked()
 		cn.setEstabLocked(rerr)
+		cn.enterTimeWaitLocked()
 		cn.discDoneLocked(rerr)
 		cn.closeDoneLocked(rerr)
 	default:
@@ -898,6 +979,9 @@ type AcceptParams struct {
 	StartingPSN uint32
 	// Access are the QP's access flags at INIT (default as in Connect).
 	Access verbs.Access
+	// FlowControl and SRQ go in the REP's End-to-End Flow Control and
+	// SRQ bits (ib_cm_rep_param's flow_control and srq).
+	FlowControl, SRQ bool
 }
 
 // Accept answers the request with REP (IBTA Vol 1 §12.9.5, passive side):
@@ -943,6 +1027,7 @@ func (r *ConnRequest) Accept(ctx context.Context, p AcceptParams) (*Conn, error)
 	cn.initDepth = min(cn.initDepth, p.InitiatorDepth)
 	cn.minRNRTimer = orDefault(p.MinRNRTimer, DefaultMinRNRTimer)
 	cn.drepPrivate = append([]byte(nil), p.DREPPrivateData...)
+	cn.flowControl, cn.srq = p.FlowControl, p.SRQ
 	cn.access = p.Access
 	if cn.access == 0 {
 		cn.access = defaultAccess(cn.respRes)
@@ -977,7 +1062,7 @@ func (r *ConnRequest) Accept(ctx context.Context, p AcceptParams) (*Conn, error)
 	wire.CMREP(msgOf(m)).Encode(&wire.CMREPFields{LocalCommID: cn.localID, RemoteCommID: cn.remoteID, LocalQPN: cn.localQPN,
 		StartingPSN: cn.rqPSN, ResponderResources: cn.respRes, InitiatorDepth: cn.initDepth,
 		TargetACKDelay: c.opts.TargetACKDelay, RNRRetryCount: orDefault(p.RNRRetryCount, DefaultRNRRetryCount),
-		LocalCAGUID: c.caGUID, PrivateData: p.PrivateData})
+		EndToEndFlowControl: cn.flowControl, SRQ: cn.srq, LocalCAGUID: c.caGUID, PrivateData: p.PrivateData})
 	cn.state = StateRepSent
 	err = cn.armLocked(m, cn.timeout, cn.maxRetries)
 	c.mu.Unlock()
@@ -993,9 +1078,15 @@ func (r *ConnRequest) Accept(ctx context.Context, p AcceptParams) (*Conn, error)
 	case <-ctx.Done():
 		c.mu.Lock()
 		if !cn.estabSet {
+			// ib_cm's cm_destroy_id in REP_SENT: REJ(consumer
+			// defined), then TimeWait (ib_send_cm_rej from REP_SENT).
 			cn.sendRejectLocked(wire.CMRejectConsumerDefined, nil, nil)
 			cn.qpToErrorLocked()
-			cn.failLocked(fmt.Errorf("cm: accept: %w", ctx.Err()))
+			err := fmt.Errorf("cm: accept: %w", ctx.Err())
+			cn.setEstabLocked(err)
+			cn.enterTimeWaitLocked()
+			cn.closeDoneLocked(err)
+			cn.discDoneLocked(err)
 		}
 		c.mu.Unlock()
 	}
@@ -1008,36 +1099,36 @@ func (r *ConnRequest) Accept(ctx context.Context, p AcceptParams) (*Conn, error)
 	return cn, nil
 }
 
-// onREQ handles a REQ on the passive side.
+// onREQ handles a REQ on the passive side, in the order of ib_cm's
+// cm_req_handler: a REQ from a (CA GUID, communication ID) this CM holds
+// is a duplicate (answered with the MRA already sent, else dropped); one
+// from a QP that is part of a live connection is stale (REJ 10, and the
+// old connection is disconnected); one for a service nobody listens on
+// gets REJ 8; one whose path this port cannot take (a Remote Port GID not
+// its own, a P_Key not in its table) gets REJ 12 with this port's GID.
 func (c *CM) onREQ(from mad.Addr, tid uint64, req wire.CMREQ) {
+	pathErr := c.checkREQPath(req)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	reply := from.ReplyAddr()
 	key := remoteKey{req.LocalCAGUID(), req.LocalCommID()}
 	if cn := c.byRemote[key]; cn != nil {
+		// cm_dup_req_handler: only an MRA is sent again; the REP has
+		// its own retransmission timer.
 		c.stats.RxDuplicates[AttrIndex(wire.AttrCMREQ)]++
-		switch cn.state {
-		case StateMRAReqSent:
+		if cn.state == StateMRAReqSent {
 			_ = c.sendLocked(cn.addr, cn.mraMsg, false)
-		case StateRepSent, StateMRARepRcvd:
-			// The REP may have been lost: send it again at once rather
-			// than at the next retransmission.
-			_ = c.sendLocked(cn.addr, cn.msg, true)
-		case StateTimeWait:
-			cn.sendRejectLocked(wire.CMRejectStaleConn, nil, nil)
 		}
 		return
 	}
-	rejectREQ := func(reason wire.CMRejectReason) {
-		m := newMsg(wire.AttrCMREJ, tid)
-		wire.CMREJ(msgOf(m)).Encode(&wire.CMREJFields{RemoteCommID: req.LocalCommID(), MessageRejected: wire.CMMsgREQ, Reason: reason})
-		_ = c.sendLocked(reply, m, false)
+	rejectREQ := func(reason wire.CMRejectReason, ari []byte) {
+		c.issueRejectLocked(from, tid, 0, req.LocalCommID(), reason, wire.CMMsgREQ, ari)
 	}
 	if old := c.findRemoteQPLocked(req.LocalCAGUID(), req.LocalQPN(), nil); old != nil {
 		// The active side's QP is still in a connection we hold: the REQ
 		// is stale; tear the old connection down (the Linux CM's
 		// cm_match_req).
-		rejectREQ(wire.CMRejectStaleConn)
+		rejectREQ(wire.CMRejectStaleConn, nil)
 		if old.state == StateEstablished {
 			old.sendDREQLocked(nil)
 		}
@@ -1045,11 +1136,15 @@ func (c *CM) onREQ(from mad.Addr, tid uint64, req wire.CMREQ) {
 	}
 	l := c.listeners[req.ServiceID()]
 	if l == nil {
-		rejectREQ(wire.CMRejectInvalidServiceID)
+		rejectREQ(wire.CMRejectInvalidServiceID, nil)
+		return
+	}
+	if pathErr != nil {
+		rejectREQ(wire.CMRejectInvalidGID, pathErr.ari)
 		return
 	}
 	if t := req.TransportServiceType(); t != wire.CMTransportRC && t != wire.CMTransportUC {
-		rejectREQ(wire.CMRejectInvalidTransportType)
+		rejectREQ(wire.CMRejectInvalidTransportType, nil)
 		return
 	}
 	f := req.Fields()
@@ -1066,14 +1161,20 @@ func (c *CM) onREQ(from mad.Addr, tid uint64, req wire.CMREQ) {
 	if cn.path.RemoteLID == 0 || cn.path.RemoteLID == wire.LIDPermissive {
 		cn.path.RemoteLID, cn.path.SL = from.LID, from.SL // routed REQ (cm_process_routed_req)
 	}
+	// cm_format_paths_from_req: packet lifetime = Local ACK Timeout - 1;
+	// cm_init_av_by_path: av.timeout = packet lifetime + 1, the QP's ACK
+	// timeout.
 	if pp.LocalACKTimeout > 0 {
 		cn.pktLife = pp.LocalACKTimeout - 1
 	}
-	cn.ackTimeout = pp.LocalACKTimeout
+	cn.avTimeout = cn.pktLife + 1
+	cn.ackTimeout = cn.avTimeout
 	cn.sqPSN = f.StartingPSN
 	cn.respRes, cn.initDepth = f.InitiatorDepth, f.ResponderResources
 	cn.retryCount, cn.rnrRetry = f.RetryCount, f.RNRRetryCount
-	cn.timeout = wire.CMTimeout(f.LocalCMResponseTimeout) + 2*wire.CMTimeout(cn.pktLife)
+	cn.inRemoteQP = true
+	// cm_req_handler: the REP waits the REQ's Local CM Response Timeout.
+	cn.timeout = cmTime(f.LocalCMResponseTimeout)
 	cn.maxRetries = int(f.MaxCMRetries)
 	cn.peerPrivate = append([]byte(nil), f.PrivateData...)
 	cn.state = StateReqRcvd
@@ -1150,7 +1251,7 @@ func (cn *Conn) Disconnect(ctx context.Context, privateData []byte) error {
 func (cn *Conn) sendDREQLocked(priv []byte) {
 	c := cn.c
 	cn.qpToErrorLocked()
-	m := newMsg(wire.AttrCMDREQ, c.newTIDLocked(0))
+	m := newMsg(wire.AttrCMDREQ, c.newTIDLocked(cn.localID)) // cm_form_tid, as the REQ
 	wire.CMDREQ(msgOf(m)).Encode(&wire.CMDREQFields{CMCommIDs: wire.CMCommIDs{LocalCommID: cn.localID, RemoteCommID: cn.remoteID},
 		RemoteQPN: cn.remoteQPN, PrivateData: priv})
 	cn.state = StateDreqSent
@@ -1204,8 +1305,8 @@ func (c *CM) onDREQ(from mad.Addr, tid uint64, dreq wire.CMDREQ) {
 	cn.state = StateDreqRcvd
 	cn.qpToErrorLocked()
 	cn.last = drep(cn.localID, cn.remoteID, cn.drepPrivate, cn.addr)
-	cn.enterTimeWaitLocked()
 	cn.setEstabLocked(fmt.Errorf("cm: %w", ErrDisconnected))
+	cn.enterTimeWaitLocked()
 	cn.closeDoneLocked(fmt.Errorf("cm: peer sent DREQ: %w", ErrDisconnected))
 	if crossed {
 		cn.discDoneLocked(nil)
@@ -1227,4 +1328,28 @@ func (c *CM) onDREP(drep wire.CMDREP) {
 	}
 	cn.enterTimeWaitLocked()
 	cn.discDoneLocked(nil)
+}
+
+// ----- alternate path -----
+
+// onLAP takes a LAP (IBTA Vol 1 §12.8.1) the way ib_cm does when its
+// consumer is rdma_cm: a LAP for an established connection (both IDs
+// matching) is taken in and a repeat counted as a duplicate, but nothing
+// answers it, since rdma_cm ignores IB_CM_LAP_RECEIVED and the kernel no
+// longer sends APR. A LAP for any other state or no connection is
+// dropped. The alternate path is not loaded into the QP (the verbs engine
+// has no automatic path migration).
+func (c *CM) onLAP(lap wire.CMLAP) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	cn := c.conns[lap.RemoteCommID()]
+	if cn == nil || cn.remoteID != lap.LocalCommID() || cn.state != StateEstablished {
+		c.stats.Unmatched++
+		return
+	}
+	if cn.lapRcvd {
+		c.stats.RxDuplicates[AttrIndex(wire.AttrCMLAP)]++
+		return
+	}
+	cn.lapRcvd = true
 }

@@ -17,18 +17,28 @@
 //     or read from the SA (PathRecord), takes the REP, answers it with RTU;
 //     ResolveSIDR asks for a UD service's QPN and Q_Key;
 //   - Disconnect (DREQ/DREP) and the TimeWait that follows;
-//   - retransmission on the CM response timeouts carried in the REQ
-//     (4.096 µs × 2^timeout), Max CM Retries, MRA that stretch them,
-//     duplicate messages (a duplicate REQ is answered with the MRA or REP
-//     already sent, a duplicate REP with the RTU, a duplicate DREQ with the
-//     DREP), stale connections (REJ reason 10) and REJ timeout (reason 4)
-//     when the retries run out;
+//   - retransmission on the CM response timeouts carried in the REQ,
+//     Max CM Retries times, MRA that stretch them (service timeout), and
+//     TimeWait for the path's Local ACK Timeout, every wait converted as
+//     ib_cm's cm_convert_to_ms does (2^(code-8) ms for 4.096 µs × 2^code);
+//     duplicate messages as ib_cm's handlers treat them (a duplicate REQ is
+//     answered with the MRA already sent and otherwise dropped, a duplicate
+//     REP with the RTU, a duplicate DREQ in TimeWait or for a connection
+//     long gone with a DREP); stale connections (a REQ or REP naming a QP
+//     that a live connection holds: REJ reason 10 back, DREQ for the old
+//     connection); REQs for a service nobody listens on (REJ 8) or a path
+//     the port cannot take (REJ 12 with the port's GID). When the retries
+//     run out the exchange ends without a message, as in ib_cm; a REJ
+//     with reason timeout (4) and the CA GUID as ARI is sent when Connect
+//     gives up early (its context ends);
 //   - the queue pair transitions ib_cm_init_qp_attr gives a consumer: INIT
 //     with port, P_Key index and access flags, RTR with the remote QPN,
-//     PSN, path and MTU, RTS with the send PSN, ACK timeout and retry
-//     counts; the passive side reaches RTS before it sends REP (as
-//     rdma_accept does), the active side before it sends RTU; both move the
-//     QP to the Error state on disconnect.
+//     PSN, path, MTU, responder resources and min RNR timer 0, RTS with
+//     the send PSN, ACK timeout, retry count, the peer's RNR retry count
+//     and the initiator depth; the passive side reaches RTS before it
+//     sends REP (as rdma_accept does), the active side before it sends
+//     RTU; both move the QP to the Error state on disconnect and on any
+//     REJ received (as rdma_cm does).
 //
 // Private data goes in every message that carries it, up to the IBTA sizes
 // (REQ 92, REP 196, RTU 224, REJ 148, DREQ 220, DREP 224, MRA 222, SIDR_REQ
@@ -49,8 +59,10 @@
 // for concurrent use.
 //
 // Alternate paths are carried in REQ and decoded, but not loaded into the
-// QP: the verbs engine has no automatic path migration. LAP/APR messages
-// are decoded by package wire and counted, not acted on.
+// QP: the verbs engine has no automatic path migration. A LAP for an
+// established connection is taken in and never answered (under rdma_cm the
+// Linux CM hands it to a consumer that ignores it, and the kernel has no
+// APR sender any more); APR is dropped, since this CM sends no LAP.
 //
 // # Who may import it
 //
