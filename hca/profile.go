@@ -54,8 +54,20 @@ type Profile struct {
 	PartitionCap uint16
 	// GIDTableLen is PortInfo.GUIDCap (GUIDs, hence GIDs, per port).
 	GIDTableLen uint8
-	// CapabilityMask is PortInfo.CapabilityMask without IsSM.
+	// CapabilityMask is PortInfo.CapabilityMask without IsSM. Models that
+	// run FDR or faster have IsExtendedSpeedsSupported (IBTA Vol 1
+	// §14.2.5.6): without it OpenSM and the diags never read
+	// LinkSpeedExt*.
 	CapabilityMask wire.PortCapabilityMask
+	// CapabilityMask2 is PortInfo.CapabilityMask2 (valid when
+	// CapabilityMask has IsCapabilityMask2Supported): HDR parts set
+	// IsLinkWidth2XSupported and IsLinkSpeedHDRSupported.
+	CapabilityMask2 uint16
+	// MlnxExtPortInfo says the firmware answers the Mellanox vendor SM
+	// attribute MlnxExtPortInfo (0xFF90, agent.MlnxExtPortInfo), as every
+	// Mellanox part from ConnectX-3 on does; FDR10 support itself is
+	// wire.SpeedFDR10 in Speeds. Older models answer 0x000C.
+	MlnxExtPortInfo bool
 	// Firmware is what GeneralInfo reports; Firmware.PSID is the board ID.
 	Firmware agent.Firmware
 	// NodeType is the NodeInfo.NodeType the device reports (IBTA Vol 1
@@ -101,6 +113,27 @@ func (p *Profile) AsRouter(numPorts int) *Profile {
 		r.NumPorts = numPorts
 	}
 	return &r
+}
+
+// ConfigureSMA applies what the profile says about the SMA beyond the
+// port table hca.New builds: CapabilityMask2 on every port and, for
+// models whose firmware has it, the MlnxExtPortInfo vendor attribute
+// (agent.ServeMlnxExtPortInfo). Call it once, before the fabric starts.
+func (p *Profile) ConfigureSMA(s *agent.SMA) {
+	for i := 1; i <= p.NumPorts; i++ {
+		if pa := s.Port(i); pa != nil {
+			pa.Config.CapabilityMask2 = p.CapabilityMask2
+		}
+	}
+	if p.MlnxExtPortInfo {
+		agent.ServeMlnxExtPortInfo(s)
+	}
+}
+
+// CanRun reports whether the profile's ports support every speed in
+// speeds and every width in widths (masks).
+func (p *Profile) CanRun(widths wire.LinkWidth, speeds wire.LinkSpeed) bool {
+	return widths&^p.Widths == 0 && speeds&^p.Speeds == 0
 }
 
 // FirmwareVersion formats the firmware version as the Linux driver
@@ -250,7 +283,23 @@ const (
 	ProfileInfiniHostIIIEx = "InfiniHost-III-Ex"
 	ProfileConnectX2QDR2p  = "ConnectX-2-QDR-2p"
 	ProfileConnectX2QDR1p  = "ConnectX-2-QDR-1p"
+	ProfileConnectX3FDR2p  = "ConnectX-3-FDR-2p"
+	ProfileConnectX3FDR1p  = "ConnectX-3-FDR-1p"
+	ProfileConnectX3ProFDR = "ConnectX-3-Pro-FDR-2p"
+	ProfileConnectX4EDR2p  = "ConnectX-4-EDR-2p"
+	ProfileConnectX4EDR1p  = "ConnectX-4-EDR-1p"
+	ProfileConnectX5EDR2p  = "ConnectX-5-EDR-2p"
+	ProfileConnectX6HDR2p  = "ConnectX-6-HDR-2p"
+	ProfileConnectX6HDR1p  = "ConnectX-6-HDR-1p"
 )
+
+// Generations lists the built-in HCA models a fabric may pick for a CA
+// whose topology states no device ID but a rate the default model cannot
+// run: oldest first, so the first that can run the rate is the one a
+// cluster of that generation would have.
+var Generations = []string{
+	ProfileConnectX2QDR2p, ProfileConnectX3FDR2p, ProfileConnectX4EDR2p, ProfileConnectX6HDR2p,
+}
 
 // PortInfo.CapabilityMask of the Mellanox HCAs (ibstat shows 0x02510a68
 // for mthca and 0x02510868 for mlx4 without IsSM): IsTrapSupported,
@@ -264,6 +313,45 @@ const (
 		wire.PortCapIsCommunicationManagementSupported | wire.PortCapIsVendorClassSupported |
 		wire.PortCapIsCapabilityMaskNoticeSupported | wire.PortCapIsClientReregistrationSupported
 	capInfiniHost = capConnectX | wire.PortCapIsLedInfoSupported
+
+	// capConnectX3 is ConnectX-3's (ibstat: 0x02514868): ConnectX-2's
+	// plus IsExtendedSpeedsSupported.
+	capConnectX3 = capConnectX | wire.PortCapIsExtendedSpeedsSupported
+
+	// capConnectX4 is the mlx5 firmware's (ibstat: 0x2651e848 on
+	// ConnectX-4, -5 and -6): IsTrapSupported, IsSLMappingSupported,
+	// IsSystemImageGUIDSupported, IsCableInfoSupported,
+	// IsExtendedSpeedsSupported, IsCapabilityMask2Supported,
+	// IsCommunicationManagementSupported, IsVendorClassSupported,
+	// IsCapabilityMaskNoticeSupported, IsClientReregistrationSupported,
+	// IsOtherLocalChangesNoticeSupported and
+	// IsMulticastPKeyTrapSuppressionSupported.
+	capConnectX4 = wire.PortCapIsTrapSupported | wire.PortCapIsSLMappingSupported |
+		wire.PortCapIsSystemImageGUIDSupported | wire.PortCapIsCableInfoSupported |
+		wire.PortCapIsExtendedSpeedsSupported | wire.PortCapIsCapabilityMask2Supported |
+		wire.PortCapIsCommunicationManagementSupported | wire.PortCapIsVendorClassSupported |
+		wire.PortCapIsCapabilityMaskNoticeSupported | wire.PortCapIsClientReregistrationSupported |
+		wire.PortCapIsOtherLocalChangesNoticeSupported | wire.PortCapIsMulticastPKeyTrapSuppressionSupported
+)
+
+// PortInfo.CapabilityMask2 bits (IBTA Vol 1 §14.2.5.6) HDR parts report.
+const (
+	Cap2IsLinkWidth2XSupported  uint16 = 0x0010
+	Cap2IsLinkSpeedHDRSupported uint16 = 0x0020
+)
+
+// Link capabilities of the generations.
+const (
+	speedsQDR  = wire.SpeedSDR | wire.SpeedDDR | wire.SpeedQDR
+	speedsFDR  = speedsQDR | wire.SpeedFDR10 | wire.SpeedFDR
+	speedsEDR  = speedsQDR | wire.SpeedFDR | wire.SpeedEDR
+	speedsHDR  = speedsEDR | wire.SpeedHDR
+	widths4X   = wire.Width1X | wire.Width4X
+	widths2X4X = wire.Width1X | wire.Width2X | wire.Width4X
+	mlx4PKeys  = 128
+	mlx4GIDs   = 128
+	mlx5PKeys  = 128
+	mlx5GIDs   = 8
 )
 
 // builtinProfiles are the models StandardProfiles registers.
@@ -277,6 +365,22 @@ const (
 //
 // ConnectX-2: MT26428 (0x673C), 4x SDR/DDR/QDR, PCIe gen2; MHQH29B-XTR
 // (2 ports) and MHQH19B-XTR (1 port), hw_ver 0xB0.
+//
+// ConnectX-3 (MT27500, 0x1003, vendor_part_id 4099) and ConnectX-3 Pro
+// (MT27520, 0x1007, 4103): mlx4, 4x SDR to FDR and Mellanox FDR10,
+// MCX354A-FCBT / MCX353A-FCBT and MCX354A-FCCT, hw_ver 0x1, firmware 2.42
+// (the last mlx4 release line, 2.42.5000).
+//
+// ConnectX-4 (MT27700, 0x1013, 4115), ConnectX-5 (MT27800, 0x1017, 4119)
+// and ConnectX-6 (MT28908, 0x101B, 4123): mlx5, FDR and EDR (ConnectX-6
+// HDR, with 2x lanes for HDR100), no FDR10, VL0-VL3, 8 GIDs per port in
+// the SMA's GUIDInfo; MCX456A-ECAT / MCX455A-ECAT, MCX556A-ECAT and
+// MCX653106A-HDAT / MCX653105A-HDAT; firmware 12.28, 16.35 and 20.39
+// (12.28.2006, 16.35.2000, 20.39.1002: mlx5 firmware has a
+// three-component version with a four-digit sub-minor).
+//
+// agent.Firmware holds 8-bit version components, so the sub-minors above
+// cannot be carried: GeneralInfo and fw_ver report x.y.0 until it widens.
 //
 // Firmware build IDs and dates are representative of the releases named.
 var builtinProfiles = []Profile{
@@ -298,6 +402,14 @@ var builtinProfiles = []Profile{
 		Firmware: agent.Firmware{Major: 2, Minor: 7, SubMinor: 0, BuildID: 0x1F, Year: 2009, Month: 11, Day: 30,
 			Hour: 14, Minute: 0, PSID: "MT_0D90110009", INIVersion: 1, HWRevision: 0xB0, HWDeviceID: 0x673C},
 	},
+	cx3(ProfileConnectX3FDR2p, "MT27500", "MCX354A-FCBT", 0x1003, 2, "MT_1090120019"),
+	cx3(ProfileConnectX3FDR1p, "MT27500", "MCX353A-FCBT", 0x1003, 1, "MT_1060110018"),
+	cx3(ProfileConnectX3ProFDR, "MT27520", "MCX354A-FCCT", 0x1007, 2, "MT_1020120019"),
+	mlx5(ProfileConnectX4EDR2p, "ConnectX-4", "MT27700", "MCX456A-ECAT", 0x1013, 2, speedsEDR, widths4X, 12, 28, "MT_2190110032"),
+	mlx5(ProfileConnectX4EDR1p, "ConnectX-4", "MT27700", "MCX455A-ECAT", 0x1013, 1, speedsEDR, widths4X, 12, 28, "MT_2180110032"),
+	mlx5(ProfileConnectX5EDR2p, "ConnectX-5", "MT27800", "MCX556A-ECAT", 0x1017, 2, speedsEDR, widths4X, 16, 35, "MT_0000000008"),
+	mlx5(ProfileConnectX6HDR2p, "ConnectX-6", "MT28908", "MCX653106A-HDAT", 0x101B, 2, speedsHDR, widths2X4X, 20, 39, "MT_0000000223"),
+	mlx5(ProfileConnectX6HDR1p, "ConnectX-6", "MT28908", "MCX653105A-HDAT", 0x101B, 1, speedsHDR, widths2X4X, 20, 39, "MT_0000000222"),
 	{
 		Name: ProfileInfiniHostIIIEx, Family: "InfiniHost III Ex", Part: "MT25208", Board: "MHGA28-XTC",
 		DeviceID: 0x6282, VendorID: MellanoxVendorID, Revision: 0xA0, Driver: "ib_mthca",
@@ -307,6 +419,45 @@ var builtinProfiles = []Profile{
 		Firmware: agent.Firmware{Major: 5, Minor: 3, SubMinor: 0, BuildID: 0x4, Year: 2008, Month: 3, Day: 18,
 			Hour: 10, Minute: 30, PSID: "MT_0370110002", INIVersion: 1, HWRevision: 0xA0, HWDeviceID: 0x6282},
 	},
+}
+
+// cx3 is a ConnectX-3 (Pro) board: mlx4 firmware 2.42.
+func cx3(name, part, board string, id uint16, ports int, psid string) Profile {
+	family := "ConnectX-3"
+	if id == 0x1007 {
+		family = "ConnectX-3 Pro"
+	}
+	return Profile{
+		Name: name, Family: family, Part: part, Board: board,
+		DeviceID: id, VendorID: MellanoxVendorID, Revision: 0x01, Driver: "mlx4_core",
+		NumPorts: ports, Widths: widths4X, Speeds: speedsFDR,
+		MTUCap: wire.MTU4096, VLCap: wire.VLCapVL0to7, PartitionCap: mlx4PKeys, GIDTableLen: mlx4GIDs,
+		CapabilityMask: capConnectX3, MlnxExtPortInfo: true,
+		Firmware: agent.Firmware{Major: 2, Minor: 42, SubMinor: 0, BuildID: 0x1, Year: 2017, Month: 9, Day: 12,
+			Hour: 9, Minute: 0, PSID: psid, INIVersion: 1, HWRevision: 0x01, HWDeviceID: id},
+	}
+}
+
+// mlx5 is a ConnectX-4 or later board; HDR parts add the CapabilityMask2
+// bits for 2x and HDR.
+func mlx5(name, family, part, board string, id uint16, ports int, speeds wire.LinkSpeed, widths wire.LinkWidth,
+	fwMajor, fwMinor uint8, psid string) Profile {
+	var cap2 uint16
+	if widths&wire.Width2X != 0 {
+		cap2 |= Cap2IsLinkWidth2XSupported
+	}
+	if speeds&wire.SpeedHDR != 0 {
+		cap2 |= Cap2IsLinkSpeedHDRSupported
+	}
+	return Profile{
+		Name: name, Family: family, Part: part, Board: board,
+		DeviceID: id, VendorID: MellanoxVendorID, Revision: 0x00, Driver: "mlx5_core",
+		NumPorts: ports, Widths: widths, Speeds: speeds,
+		MTUCap: wire.MTU4096, VLCap: wire.VLCapVL0to3, PartitionCap: mlx5PKeys, GIDTableLen: mlx5GIDs,
+		CapabilityMask: capConnectX4, CapabilityMask2: cap2, MlnxExtPortInfo: true,
+		Firmware: agent.Firmware{Major: fwMajor, Minor: fwMinor, SubMinor: 0, BuildID: 0x1, Year: 2022, Month: 6,
+			Day: 1, Hour: 12, Minute: 0, PSID: psid, INIVersion: 1, HWRevision: 0x00, HWDeviceID: id},
+	}
 }
 
 // StandardProfiles returns a new registry with the built-in models; the

@@ -19,6 +19,13 @@ const (
 	CapIsSLMappingSupported       uint32 = 0x00000040
 	CapIsSystemImageGUIDSupported uint32 = 0x00000800
 	CapIsVendorClassSupported     uint32 = 0x00100000
+	// CapIsExtendedSpeedsSupported says the ports carry LinkSpeedExt*
+	// (FDR and faster). OpenSM and the diags read it from port 0 for all
+	// of a switch's ports (opensm osm_link_mgr.c, libibnetdisc).
+	CapIsExtendedSpeedsSupported uint32 = 0x00004000
+	// CapIsCapabilityMask2Supported says PortInfo.CapabilityMask2 is
+	// valid.
+	CapIsCapabilityMask2Supported uint32 = 0x00008000
 	// CapIsMulticastFDBTopSupported says SwitchInfo.MulticastFDBTop is
 	// honoured (IBTA Vol 1 §14.2.5.4; OpenSM writes MulticastFDBTop only
 	// when port 0 advertises it).
@@ -63,8 +70,18 @@ type Profile struct {
 	VLHighLimit          uint8
 	VLArbitrationHighCap uint8
 	VLArbitrationLowCap  uint8
-	// CapabilityMask is port 0's PortInfo.CapabilityMask.
+	// CapabilityMask is port 0's PortInfo.CapabilityMask. The external
+	// ports report 0: their capabilities are port 0's.
 	CapabilityMask uint32
+	// CapabilityMask2 is PortInfo.CapabilityMask2 of every port (valid
+	// when CapabilityMask has CapIsCapabilityMask2Supported): HDR parts
+	// report IsLinkWidth2XSupported and IsLinkSpeedHDRSupported.
+	CapabilityMask2 uint16
+	// MlnxExtPortInfo says the firmware answers the Mellanox vendor SM
+	// attribute MlnxExtPortInfo (0xFF90, agent.MlnxExtPortInfo), as
+	// SwitchX and later do; FDR10 support is wire.SpeedFDR10 in
+	// SpeedSupported. InfiniScale parts answer 0x000C.
+	MlnxExtPortInfo bool
 
 	// SwitchInfo capabilities and defaults (IBTA Vol 1 §14.2.5.4).
 	LinearFDBCap            uint16
@@ -196,9 +213,130 @@ var (
 	}
 )
 
+// CapabilityMask2 bits (IBTA Vol 1 §14.2.5.6) HDR switches report.
+const (
+	Cap2IsLinkWidth2XSupported  uint16 = 0x0010
+	Cap2IsLinkSpeedHDRSupported uint16 = 0x0020
+)
+
+// The FDR, EDR and HDR generations. Part numbers follow the device IDs
+// as Mellanox's tools name the devices (mst's mt51000 for 0xC738, mt52000
+// for 0xCB20, mt53000 for 0xCF08, mt54000 for 0xD2F0); GeneralInfo
+// reports the same ID as NodeInfo, which vendstat's extended-version list
+// holds, so it reads the 32-bit firmware version words. SwitchX-2 runs
+// SDR to FDR and Mellanox FDR10; Switch-IB and Switch-IB 2 SDR to EDR
+// without FDR10; Quantum SDR to HDR with 2x lanes (HDR100 split ports).
+// All answer MlnxExtPortInfo (libibnetdisc, ibportstate and OpenSM query
+// it on these IDs).
+//
+// Firmware lines: SwitchX-2 9.4 (9.4.5110), Switch-IB 11.2008
+// (11.2008.2102), Switch-IB 2 15.2008 (15.2008.2946), Quantum 27.2010
+// (27.2010.3118). agent.Firmware holds 8-bit version components, so the
+// minors above 255 and the sub-minors cannot be carried: GeneralInfo
+// reports the major with minor and sub-minor as far as they fit until it
+// widens.
+var (
+	switchX2 = Profile{
+		Name:                    "SwitchX-2",
+		PartNumber:              "MT51000",
+		Description:             "SwitchX -  Mellanox Technologies",
+		VendorID:                VendorMellanox,
+		DeviceID:                0xC738,
+		Revision:                0x000000A2,
+		NumPorts:                36,
+		PartitionCap:            8,
+		WidthSupported:          uint8(wire.Width1X | wire.Width4X),
+		SpeedSupported:          wire.SpeedSDR | wire.SpeedDDR | wire.SpeedQDR | wire.SpeedFDR10 | wire.SpeedFDR,
+		MTUCap:                  wire.MTU4096,
+		VLCap:                   4,
+		VLHighLimit:             4,
+		VLArbitrationHighCap:    8,
+		VLArbitrationLowCap:     8,
+		CapabilityMask:          CapIsTrapSupported | CapIsSLMappingSupported | CapIsSystemImageGUIDSupported | CapIsVendorClassSupported | CapIsExtendedSpeedsSupported,
+		MlnxExtPortInfo:         true,
+		LinearFDBCap:            49152,
+		MulticastFDBCap:         4096,
+		PartitionEnforcementCap: 32,
+		LifeTimeValue:           18,
+		InboundEnforcementCap:   true,
+		OutboundEnforcementCap:  true,
+		FilterRawInboundCap:     true,
+		FilterRawOutboundCap:    true,
+		Firmware: agent.Firmware{
+			Major: 9, Minor: 4, SubMinor: 0, BuildID: 1,
+			Year: 2017, Month: 3, Day: 20, Hour: 12, Minute: 0,
+			PSID: "MT_1270111020", INIVersion: 1,
+			HWRevision: 0x00A2, HWDeviceID: 0xC738,
+			SWMajor: 9, SWMinor: 4, SWSubMinor: 0,
+		},
+	}
+	switchIB  = edrSwitch("Switch-IB", "MT52000", "SwitchIB Mellanox Technologies", 0xCB20, 11, "MT_1870110032")
+	switchIB2 = edrSwitch("Switch-IB-2", "MT53000", "SwitchIB-2 Mellanox Technologies", 0xCF08, 15, "MT_2630110032")
+	quantum   = func() Profile {
+		p := edrSwitch("Quantum", "MT54000", "Quantum Mellanox Technologies", 0xD2F0, 27, "MT_0000000063")
+		p.NumPorts = 40
+		p.WidthSupported |= uint8(wire.Width2X)
+		p.SpeedSupported |= wire.SpeedHDR
+		p.CapabilityMask2 = Cap2IsLinkWidth2XSupported | Cap2IsLinkSpeedHDRSupported
+		return p
+	}()
+)
+
+// edrSwitch is a Switch-IB generation switch: 36 ports of 4x SDR to EDR.
+func edrSwitch(name, part, desc string, id uint16, fwMajor uint8, psid string) Profile {
+	return Profile{
+		Name: name, PartNumber: part, Description: desc,
+		VendorID: VendorMellanox, DeviceID: id, Revision: 0x000000A0,
+		NumPorts: 36, PartitionCap: 8,
+		WidthSupported: uint8(wire.Width1X | wire.Width4X),
+		SpeedSupported: wire.SpeedSDR | wire.SpeedDDR | wire.SpeedQDR | wire.SpeedFDR | wire.SpeedEDR,
+		MTUCap:         wire.MTU4096, VLCap: 4, VLHighLimit: 4, VLArbitrationHighCap: 8, VLArbitrationLowCap: 8,
+		CapabilityMask: CapIsTrapSupported | CapIsSLMappingSupported | CapIsSystemImageGUIDSupported |
+			CapIsVendorClassSupported | CapIsExtendedSpeedsSupported | CapIsCapabilityMask2Supported,
+		MlnxExtPortInfo: true,
+		LinearFDBCap:    49152, MulticastFDBCap: 4096, PartitionEnforcementCap: 32, LifeTimeValue: 18,
+		InboundEnforcementCap: true, OutboundEnforcementCap: true, FilterRawInboundCap: true, FilterRawOutboundCap: true,
+		Firmware: agent.Firmware{
+			Major: fwMajor, Minor: 0, SubMinor: 0, BuildID: 1,
+			Year: 2020, Month: 6, Day: 1, Hour: 12, Minute: 0,
+			PSID: psid, INIVersion: 1, HWRevision: 0x00A0, HWDeviceID: id,
+			SWMajor: fwMajor,
+		},
+	}
+}
+
 // registry is the explicit list of built-in profiles, in the order
 // Profiles returns them. The first is the default.
-var registry = []*Profile{&infiniScaleIII, &infiniScaleIV}
+var registry = []*Profile{&infiniScaleIII, &infiniScaleIV, &switchX2, &switchIB, &switchIB2, &quantum}
+
+// Generations names the built-in models a fabric may pick for a switch
+// whose topology states no device ID but a rate the default model cannot
+// run: oldest first, so the first that can run the rate is the one a
+// cluster of that generation would have.
+var Generations = []string{"InfiniScale-III", "InfiniScale-IV", "SwitchX-2", "Switch-IB", "Quantum"}
+
+// CanRun reports whether the profile's external ports support every
+// width in widths and every speed in speeds (masks).
+func (p *Profile) CanRun(widths uint8, speeds wire.LinkSpeed) bool {
+	return widths&^p.WidthSupported == 0 && speeds&^p.SpeedSupported == 0
+}
+
+// ConfigureSMA applies what the profile says about the SMA beyond what
+// New builds: CapabilityMask2 on every port and, for models whose
+// firmware has it, the MlnxExtPortInfo vendor attribute
+// (agent.ServeMlnxExtPortInfo). Call it once, before the fabric starts.
+func (p *Profile) ConfigureSMA(s *agent.SMA) {
+	for i := 0; ; i++ {
+		pa := s.Port(i)
+		if pa == nil {
+			break
+		}
+		pa.Config.CapabilityMask2 = p.CapabilityMask2
+	}
+	if p.MlnxExtPortInfo {
+		agent.ServeMlnxExtPortInfo(s)
+	}
+}
 
 // DefaultProfileName is the profile a Config without one gets.
 const DefaultProfileName = "InfiniScale-III"

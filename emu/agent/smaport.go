@@ -218,6 +218,12 @@ func (s *SMA) setPortInfo(r *Request, pa *PortAttrs, ep *emu.Port) (wire.MADStat
 		pl.width = w & ep.WidthSupported()
 	}
 	base, ext := uint8(in.LinkSpeedEnabled()), in.LinkSpeedExtEnabled()
+	if r.AttrMod()&smSupportsExtendedSpeeds == 0 || !s.extSpeeds(pa) {
+		// An SM that does not set SMSupportsExtendedSpeeds, or a port
+		// without IsExtendedSpeedsSupported, leaves LinkSpeedExtEnabled
+		// alone (IBTA Vol 1 §14.2.5.6): the field is ignored.
+		ext = 0
+	}
 	if (base != 0 || ext != 0) && pa.Num != 0 {
 		sup := ep.SpeedSupported()
 		nb, ne := ep.SpeedEnabled().Base(), ep.SpeedEnabled().Ext()
@@ -335,11 +341,26 @@ func (s *SMA) setPortInfo(r *Request, pa *PortAttrs, ep *emu.Port) (wire.MADStat
 		// after the reply, with the masks already stored.
 		w, sp := pl.width, wire.LinkSpeed(0)
 		if pl.speedSet {
-			sp = wire.LinkSpeed(pl.speedBase) | wire.LinkSpeed(pl.speedExt)<<8
+			// FDR10 is MlnxExtPortInfo's to enable: keep its bit.
+			sp = wire.LinkSpeed(pl.speedBase) | wire.LinkSpeed(pl.speedExt)<<8 | ep.SpeedEnabled()&wire.SpeedFDR10
 		}
 		ep.StoreLinkEnables(w, sp)
 	}
 	return wire.MADStatusOK, pl
+}
+
+// smSupportsExtendedSpeeds is PortInfo's AttributeModifier bit 31
+// (IBTA Vol 1 §14.2.5.6): the SM writes LinkSpeedExtEnabled.
+const smSupportsExtendedSpeeds = 1 << 31
+
+// extSpeeds reports whether port pa has IsExtendedSpeedsSupported in its
+// CapabilityMask; a switch's external ports have port 0's (where OpenSM
+// and the diags read it).
+func (s *SMA) extSpeeds(pa *PortAttrs) bool {
+	if s.switchWide(pa.Num) {
+		pa = s.Port(0)
+	}
+	return pa != nil && pa.CapabilityMask.Has(wire.PortCapIsExtendedSpeedsSupported)
 }
 
 // portStateStep checks a PortInfo.PortState write against the port state
@@ -394,10 +415,16 @@ func activeWidth(ep *emu.Port) wire.LinkWidth {
 }
 
 // activeSpeed is PortInfo.LinkSpeedActive of ep: the trained base speed
-// while the link is up (0 when it runs at an extended speed, which
-// LinkSpeedExtActive shows), idleSpeed otherwise.
+// while the link is up, idleSpeed otherwise. Above QDR it is QDR, as
+// Mellanox firmware reports it (ibportstate on an FDR link shows
+// LinkSpeedActive 10.0 Gbps beside LinkSpeedExtActive 14.0625 Gbps): at
+// FDR10, which only MlnxExtPortInfo names, and at the extended speeds,
+// which LinkSpeedExtActive gives.
 func activeSpeed(ep *emu.Port) wire.LinkSpeed {
-	if sp := ep.Speed(); sp != 0 {
+	switch sp := ep.Speed(); {
+	case sp == wire.SpeedFDR10 || sp.IsExt():
+		return wire.SpeedQDR
+	case sp != 0:
 		return wire.LinkSpeed(sp.Base())
 	}
 	return idleSpeed

@@ -203,8 +203,11 @@ func WidthFromLanes(n int) LinkWidth {
 }
 
 // LinkSpeed is a per-lane signalling rate. The first three are PortInfo
-// LinkSpeed bits (SDR, DDR, QDR); the others are LinkSpeedExt bits shifted
-// left by 8 so one type names every generation.
+// LinkSpeed bits (SDR, DDR, QDR); FDR10 is Mellanox's own speed, carried in
+// the vendor MlnxExtPortInfo attribute rather than in PortInfo, and sits
+// above the 4-bit PortInfo field; the others are LinkSpeedExt bits shifted
+// left by 8 so one type names every generation. A mask's highest bit is its
+// fastest speed (QDR < FDR10 < FDR).
 type LinkSpeed uint16
 
 // Link speeds.
@@ -212,17 +215,25 @@ const (
 	SpeedSDR LinkSpeed = 0x01 // 2.5 Gb/s per lane
 	SpeedDDR LinkSpeed = 0x02 // 5 Gb/s
 	SpeedQDR LinkSpeed = 0x04 // 10 Gb/s
-	SpeedFDR LinkSpeed = 0x100
-	SpeedEDR LinkSpeed = 0x200
-	SpeedHDR LinkSpeed = 0x400
-	SpeedNDR LinkSpeed = 0x800
+	// SpeedFDR10 is Mellanox FDR10: 10.3125 Gb/s signalling with 64b/66b
+	// coding, 10 Gb/s of data per lane. PortInfo shows an FDR10 link as
+	// QDR; MlnxExtPortInfo.LinkSpeedActive says FDR10.
+	SpeedFDR10 LinkSpeed = 0x10
+	SpeedFDR   LinkSpeed = 0x100
+	SpeedEDR   LinkSpeed = 0x200
+	SpeedHDR   LinkSpeed = 0x400
+	SpeedNDR   LinkSpeed = 0x800
 )
 
 // IsExt reports whether s is carried in LinkSpeedExt rather than LinkSpeed.
 func (s LinkSpeed) IsExt() bool { return s >= SpeedFDR }
 
-// Base is the PortInfo.LinkSpeedActive code (0 for an extended speed).
-func (s LinkSpeed) Base() uint8 { return uint8(s & 0xff) }
+// Base is the PortInfo.LinkSpeed code: the SDR, DDR and QDR bits of s
+// (0 for an extended speed; FDR10 is not a PortInfo speed).
+func (s LinkSpeed) Base() uint8 { return uint8(s & 0x0f) }
+
+// HasFDR10 reports whether mask s includes FDR10.
+func (s LinkSpeed) HasFDR10() bool { return s&SpeedFDR10 != 0 }
 
 // Ext is the PortInfo.LinkSpeedExtActive code (0 for a base speed).
 func (s LinkSpeed) Ext() uint8 { return uint8(s >> 8) }
@@ -237,6 +248,8 @@ func (s LinkSpeed) LaneGbps() float64 {
 		return 4.0
 	case SpeedQDR:
 		return 8.0
+	case SpeedFDR10:
+		return 10.0
 	case SpeedFDR:
 		return 13.64
 	case SpeedEDR:
@@ -258,6 +271,8 @@ func (s LinkSpeed) SignalGbps() float64 {
 		return 5.0
 	case SpeedQDR:
 		return 10.0
+	case SpeedFDR10:
+		return 10.3125
 	case SpeedFDR:
 		return 14.0625
 	case SpeedEDR:
@@ -278,6 +293,8 @@ func (s LinkSpeed) String() string {
 		return "DDR"
 	case SpeedQDR:
 		return "QDR"
+	case SpeedFDR10:
+		return "FDR10"
 	case SpeedFDR:
 		return "FDR"
 	case SpeedEDR:
@@ -290,9 +307,10 @@ func (s LinkSpeed) String() string {
 	return fmt.Sprintf("LinkSpeed(0x%x)", uint16(s))
 }
 
-// ParseLinkSpeed parses SDR, DDR, QDR, FDR, EDR, HDR or NDR (any case).
+// ParseLinkSpeed parses SDR, DDR, QDR, FDR10, FDR, EDR, HDR or NDR (any
+// case).
 func ParseLinkSpeed(name string) (LinkSpeed, error) {
-	for _, s := range []LinkSpeed{SpeedSDR, SpeedDDR, SpeedQDR, SpeedFDR, SpeedEDR, SpeedHDR, SpeedNDR} {
+	for _, s := range []LinkSpeed{SpeedSDR, SpeedDDR, SpeedQDR, SpeedFDR10, SpeedFDR, SpeedEDR, SpeedHDR, SpeedNDR} {
 		if strings.EqualFold(name, s.String()) {
 			return s, nil
 		}

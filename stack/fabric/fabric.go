@@ -16,6 +16,19 @@
 // face is a CA's; a separate device package would duplicate the HCA's
 // QP0/QP1 demultiplexing and host-agent interface for nothing.
 //
+// Models follow the rates the topology states, as a real cluster's
+// hardware would: a node without a device ID (and without a model forced
+// by WithHCAProfile or WithSwitchProfile) gets the oldest model of
+// hca.Generations or ibswitch.Generations whose ports support every speed
+// its links state or enable (and 2x lanes when a link states 2x), so a
+// 4xEDR link between two such nodes joins ConnectX-4 HCAs and Switch-IB
+// switches, and a 4xFDR10 link ConnectX-3 and SwitchX-2 (FDR10 lives in
+// Mellanox's MlnxExtPortInfo, which those models answer). When no model
+// can (an NDR link), the newest is taken and its ports' supported masks
+// grow, with IsExtendedSpeedsSupported set whenever a port supports FDR
+// or faster, so a device's PortInfo never shows a rate it does not
+// support. ibsim nets that state nothing keep the default models.
+//
 // It is the one place that knows both device packages, so commands, the
 // test helper (stack/ibtest), scenarios and the host stack build fabrics
 // through it. It imports emu, emu/topology, hca and ibswitch.
@@ -153,8 +166,16 @@ func portConfigs(n *topology.Node, base []emu.PortConfig) []emu.PortConfig {
 		if p.Width != 0 {
 			we = uint8(p.Width)
 		}
-		if p.Speed != 0 {
+		switch {
+		case p.Speed != 0 && p.FDR10:
+			// FDR10 runs on top of QDR's PortInfo speeds: PortInfo
+			// still enables SDR to QDR, MlnxExtPortInfo FDR10.
+			se = wire.SpeedSDR | wire.SpeedDDR | wire.SpeedQDR | wire.SpeedFDR10
+		case p.Speed != 0:
 			se = p.Speed
+		case p.FDR10Enabled && b.SpeedSupported.HasFDR10():
+			// The Mellanox enable bit: only a model with FDR10 has it.
+			se |= wire.SpeedFDR10
 		}
 		if we != 0 {
 			b.WidthSupported |= we
@@ -167,6 +188,103 @@ func portConfigs(n *topology.Node, base []emu.PortConfig) []emu.PortConfig {
 		out[i] = b
 	}
 	return out
+}
+
+// needs is what the links of n ask of its ports: the speeds they state,
+// else the speeds they enable (FDR10 when a port enables it with nothing
+// faster), and 2x when one states it. Widths other than 2x are not asked
+// of a model: the default models grow to them, as before any model ran
+// 2x.
+func needs(n *topology.Node) (widths wire.LinkWidth, speeds wire.LinkSpeed) {
+	for _, p := range n.Ports[1:] {
+		if p == nil {
+			continue
+		}
+		switch {
+		case p.Speed != 0 && p.FDR10:
+			speeds |= wire.SpeedFDR10
+		case p.Speed != 0:
+			speeds |= p.Speed
+		default:
+			speeds |= p.SpeedEnabled
+			if p.FDR10Enabled && p.SpeedEnabled < wire.SpeedFDR {
+				speeds |= wire.SpeedFDR10
+			}
+		}
+		if p.Width == wire.Width2X {
+			widths |= wire.Width2X
+		}
+	}
+	return widths, speeds
+}
+
+// extSpeeds are the LinkSpeedExt speeds.
+const extSpeeds = wire.SpeedFDR | wire.SpeedEDR | wire.SpeedHDR | wire.SpeedNDR
+
+// hasExt reports whether any port config supports an extended speed.
+func hasExt(cfgs []emu.PortConfig) bool {
+	for _, c := range cfgs {
+		if c.SpeedSupported&extSpeeds != 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// hasFDR10 reports whether any port config supports FDR10.
+func hasFDR10(cfgs []emu.PortConfig) bool {
+	for _, c := range cfgs {
+		if c.SpeedSupported.HasFDR10() {
+			return true
+		}
+	}
+	return false
+}
+
+// switchFor picks the switch model for n by generation (see the package
+// doc): the default when it can run what n's links need.
+func switchFor(n *topology.Node) ibswitch.Profile {
+	w, sp := needs(n)
+	var last ibswitch.Profile
+	for _, name := range ibswitch.Generations {
+		p, ok := ibswitch.LookupProfile(name)
+		if !ok {
+			continue
+		}
+		if p.CanRun(uint8(w), sp) {
+			return p
+		}
+		last = p
+	}
+	return last
+}
+
+// hcaFor picks the HCA model for n by generation (see the package doc),
+// with n's port count when the registry has that variant.
+func hcaFor(c *config, n *topology.Node) *hca.Profile {
+	def := c.hcaProfiles.Default()
+	w, sp := needs(n)
+	if def == nil || def.CanRun(w, sp) {
+		return def
+	}
+	var last *hca.Profile
+	for _, name := range hca.Generations {
+		p, err := c.hcaProfiles.Lookup(name)
+		if err != nil {
+			continue
+		}
+		if byPorts, err := c.hcaProfiles.ByDeviceID(p.DeviceID, n.NumPorts); err == nil {
+			p = byPorts
+		}
+		if p.CanRun(w, sp) {
+			return p
+		}
+		last = p
+	}
+	if last == nil {
+		return def
+	}
+	return last
 }
 
 func (f *Fabric) addSwitch(c *config, n *topology.Node) error {
@@ -184,6 +302,8 @@ func (f *Fabric) addSwitch(c *config, n *topology.Node) error {
 		} else {
 			prof.DeviceID = n.DeviceID // an unknown model: keep its identity
 		}
+	default:
+		prof = switchFor(n)
 	}
 	if n.VendorID != 0 {
 		prof.VendorID = n.VendorID
@@ -195,13 +315,23 @@ func (f *Fabric) addSwitch(c *config, n *topology.Node) error {
 	}
 	base := make([]emu.PortConfig, 1)
 	base[0] = emu.PortConfig{WidthSupported: prof.WidthSupported, SpeedSupported: prof.SpeedSupported}
+	ports := portConfigs(n, base)
+	if hasExt(ports) {
+		// Ports grown to FDR or faster carry LinkSpeedExt*: port 0 says
+		// so for all of them.
+		prof.CapabilityMask |= ibswitch.CapIsExtendedSpeedsSupported
+	}
+	if hasFDR10(ports) {
+		prof.MlnxExtPortInfo = true
+	}
 	s, err := ibswitch.New(ibswitch.Config{
 		Profile: prof, NumPorts: n.NumPorts, NodeGUID: n.NodeGUID, SystemImageGUID: n.SysImageGUID,
-		Description: n.Desc, Ports: portConfigs(n, base),
+		Description: n.Desc, Ports: ports,
 	})
 	if err != nil {
 		return err
 	}
+	prof.ConfigureSMA(s.SMA())
 	node, err := f.Emu.AddNode(n.ID, wire.NodeTypeSwitch, s.NumPorts(), s, s.PortConfigs()...)
 	if err != nil {
 		return err
@@ -234,7 +364,7 @@ func (f *Fabric) addHCA(c *config, n *topology.Node) error {
 			prof = &p
 		}
 	default:
-		prof = c.hcaProfiles.Default()
+		prof = hcaFor(c, n)
 	}
 	if err != nil {
 		return err
@@ -250,6 +380,20 @@ func (f *Fabric) addHCA(c *config, n *topology.Node) error {
 		}
 		prof = &p
 	}
+	ports := portConfigs(n, prof.PortConfigs())
+	if ext, fdr10 := hasExt(ports), hasFDR10(ports); (ext && !prof.CapabilityMask.Has(wire.PortCapIsExtendedSpeedsSupported)) ||
+		(fdr10 && !prof.MlnxExtPortInfo) {
+		// Ports grown beyond the model: PortInfo and MlnxExtPortInfo
+		// must be able to show what they run.
+		p := *prof
+		if ext {
+			p.CapabilityMask |= wire.PortCapIsExtendedSpeedsSupported
+		}
+		if fdr10 {
+			p.MlnxExtPortInfo = true
+		}
+		prof = &p
+	}
 	guids := make([]wire.GUID, n.NumPorts)
 	for i := range guids {
 		guids[i] = n.Ports[i+1].GUID
@@ -259,7 +403,8 @@ func (f *Fabric) addHCA(c *config, n *topology.Node) error {
 	if err != nil {
 		return err
 	}
-	node, err := f.Emu.AddNode(n.ID, prof.Type(), n.NumPorts, d, portConfigs(n, prof.PortConfigs())...)
+	prof.ConfigureSMA(d.SMA())
+	node, err := f.Emu.AddNode(n.ID, prof.Type(), n.NumPorts, d, ports...)
 	if err != nil {
 		return err
 	}
