@@ -145,6 +145,7 @@ func New(cfg Config) (*Device, error) {
 	if err != nil {
 		return nil, fmt.Errorf("hca: new %s: %w", prof.Name, err)
 	}
+	prof.ConfigureSMA(d.sma)
 	d.pma = agent.NewPMA(prof.Type(), agent.PMAConfig{})
 	d.vendor, err = agent.NewVendor(prof.Firmware)
 	if err != nil {

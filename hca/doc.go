@@ -1,5 +1,6 @@
 // Package hca emulates Mellanox host channel adapters: the InfiniHost III
-// Ex (MT25208 in mem-free "Arbel" mode) and ConnectX (MT26428) families,
+// Ex (MT25208 in mem-free "Arbel" mode), ConnectX-2 (MT26428), ConnectX-3
+// and 3 Pro (FDR, FDR10) and ConnectX-4, 5 and 6 (EDR, HDR) families,
 // with one or two ports. The same device also models a router end node
 // (Profile.AsRouter, NodeType 3, IBTA Vol 1 §14.2.5.3): its own SMA and
 // PMA on every port, no verbs engine, and no forwarding between its ports

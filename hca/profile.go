@@ -115,10 +115,10 @@ func (p *Profile) AsRouter(numPorts int) *Profile {
 	return &r
 }
 
-// ConfigureSMA applies what the profile says about the SMA beyond the
-// port table hca.New builds: CapabilityMask2 on every port and, for
-// models whose firmware has it, the MlnxExtPortInfo vendor attribute
-// (agent.ServeMlnxExtPortInfo). Call it once, before the fabric starts.
+// ConfigureSMA applies what the profile says about the SMA beyond its
+// port table: CapabilityMask2 on every port and, for models whose
+// firmware has it, the MlnxExtPortInfo vendor attribute
+// (agent.ServeMlnxExtPortInfo). New calls it.
 func (p *Profile) ConfigureSMA(s *agent.SMA) {
 	for i := 1; i <= p.NumPorts; i++ {
 		if pa := s.Port(i); pa != nil {
@@ -377,10 +377,8 @@ const (
 // the SMA's GUIDInfo; MCX456A-ECAT / MCX455A-ECAT, MCX556A-ECAT and
 // MCX653106A-HDAT / MCX653105A-HDAT; firmware 12.28, 16.35 and 20.39
 // (12.28.2006, 16.35.2000, 20.39.1002: mlx5 firmware has a
-// three-component version with a four-digit sub-minor).
-//
-// agent.Firmware holds 8-bit version components, so the sub-minors above
-// cannot be carried: GeneralInfo and fw_ver report x.y.0 until it widens.
+// three-component version with a four-digit sub-minor, which GeneralInfo
+// carries in its extended version words).
 //
 // Firmware build IDs and dates are representative of the releases named.
 var builtinProfiles = []Profile{
@@ -405,11 +403,11 @@ var builtinProfiles = []Profile{
 	cx3(ProfileConnectX3FDR2p, "MT27500", "MCX354A-FCBT", 0x1003, 2, "MT_1090120019"),
 	cx3(ProfileConnectX3FDR1p, "MT27500", "MCX353A-FCBT", 0x1003, 1, "MT_1060110018"),
 	cx3(ProfileConnectX3ProFDR, "MT27520", "MCX354A-FCCT", 0x1007, 2, "MT_1020120019"),
-	mlx5(ProfileConnectX4EDR2p, "ConnectX-4", "MT27700", "MCX456A-ECAT", 0x1013, 2, speedsEDR, widths4X, 12, 28, "MT_2190110032"),
-	mlx5(ProfileConnectX4EDR1p, "ConnectX-4", "MT27700", "MCX455A-ECAT", 0x1013, 1, speedsEDR, widths4X, 12, 28, "MT_2180110032"),
-	mlx5(ProfileConnectX5EDR2p, "ConnectX-5", "MT27800", "MCX556A-ECAT", 0x1017, 2, speedsEDR, widths4X, 16, 35, "MT_0000000008"),
-	mlx5(ProfileConnectX6HDR2p, "ConnectX-6", "MT28908", "MCX653106A-HDAT", 0x101B, 2, speedsHDR, widths2X4X, 20, 39, "MT_0000000223"),
-	mlx5(ProfileConnectX6HDR1p, "ConnectX-6", "MT28908", "MCX653105A-HDAT", 0x101B, 1, speedsHDR, widths2X4X, 20, 39, "MT_0000000222"),
+	mlx5(ProfileConnectX4EDR2p, "ConnectX-4", "MT27700", "MCX456A-ECAT", 0x1013, 2, speedsEDR, widths4X, 12, 28, 2006, "MT_2190110032"),
+	mlx5(ProfileConnectX4EDR1p, "ConnectX-4", "MT27700", "MCX455A-ECAT", 0x1013, 1, speedsEDR, widths4X, 12, 28, 2006, "MT_2180110032"),
+	mlx5(ProfileConnectX5EDR2p, "ConnectX-5", "MT27800", "MCX556A-ECAT", 0x1017, 2, speedsEDR, widths4X, 16, 35, 2000, "MT_0000000008"),
+	mlx5(ProfileConnectX6HDR2p, "ConnectX-6", "MT28908", "MCX653106A-HDAT", 0x101B, 2, speedsHDR, widths2X4X, 20, 39, 1002, "MT_0000000223"),
+	mlx5(ProfileConnectX6HDR1p, "ConnectX-6", "MT28908", "MCX653105A-HDAT", 0x101B, 1, speedsHDR, widths2X4X, 20, 39, 1002, "MT_0000000222"),
 	{
 		Name: ProfileInfiniHostIIIEx, Family: "InfiniHost III Ex", Part: "MT25208", Board: "MHGA28-XTC",
 		DeviceID: 0x6282, VendorID: MellanoxVendorID, Revision: 0xA0, Driver: "ib_mthca",
@@ -433,7 +431,7 @@ func cx3(name, part, board string, id uint16, ports int, psid string) Profile {
 		NumPorts: ports, Widths: widths4X, Speeds: speedsFDR,
 		MTUCap: wire.MTU4096, VLCap: wire.VLCapVL0to7, PartitionCap: mlx4PKeys, GIDTableLen: mlx4GIDs,
 		CapabilityMask: capConnectX3, MlnxExtPortInfo: true,
-		Firmware: agent.Firmware{Major: 2, Minor: 42, SubMinor: 0, BuildID: 0x1, Year: 2017, Month: 9, Day: 12,
+		Firmware: agent.Firmware{Major: 2, Minor: 42, SubMinor: 5000, BuildID: 0x1, Year: 2017, Month: 9, Day: 12,
 			Hour: 9, Minute: 0, PSID: psid, INIVersion: 1, HWRevision: 0x01, HWDeviceID: id},
 	}
 }
@@ -441,7 +439,7 @@ func cx3(name, part, board string, id uint16, ports int, psid string) Profile {
 // mlx5 is a ConnectX-4 or later board; HDR parts add the CapabilityMask2
 // bits for 2x and HDR.
 func mlx5(name, family, part, board string, id uint16, ports int, speeds wire.LinkSpeed, widths wire.LinkWidth,
-	fwMajor, fwMinor uint8, psid string) Profile {
+	fwMajor, fwMinor, fwSubMinor uint16, psid string) Profile {
 	var cap2 uint16
 	if widths&wire.Width2X != 0 {
 		cap2 |= Cap2IsLinkWidth2XSupported
@@ -455,7 +453,7 @@ func mlx5(name, family, part, board string, id uint16, ports int, speeds wire.Li
 		NumPorts: ports, Widths: widths, Speeds: speeds,
 		MTUCap: wire.MTU4096, VLCap: wire.VLCapVL0to3, PartitionCap: mlx5PKeys, GIDTableLen: mlx5GIDs,
 		CapabilityMask: capConnectX4, CapabilityMask2: cap2, MlnxExtPortInfo: true,
-		Firmware: agent.Firmware{Major: fwMajor, Minor: fwMinor, SubMinor: 0, BuildID: 0x1, Year: 2022, Month: 6,
+		Firmware: agent.Firmware{Major: fwMajor, Minor: fwMinor, SubMinor: fwSubMinor, BuildID: 0x1, Year: 2022, Month: 6,
 			Day: 1, Hour: 12, Minute: 0, PSID: psid, INIVersion: 1, HWRevision: 0x00, HWDeviceID: id},
 	}
 }

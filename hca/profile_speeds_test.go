@@ -82,15 +82,14 @@ func TestSpeedGenerationProfiles(t *testing.T) {
 	}
 }
 
-// TestConfigureSMA: ConfigureSMA puts the profile's CapabilityMask2 on
-// every port of the device's SMA.
+// TestConfigureSMA: hca.New (through ConfigureSMA) puts the profile's
+// CapabilityMask2 on every port of the device's SMA.
 func TestConfigureSMA(t *testing.T) {
 	p, _ := hca.StandardProfiles().Lookup(hca.ProfileConnectX6HDR2p)
 	d, err := hca.New(hca.Config{Profile: p, NodeGUID: 0x100})
 	if err != nil {
 		t.Fatal(err)
 	}
-	p.ConfigureSMA(d.SMA())
 	for i := 1; i <= 2; i++ {
 		if pa := d.SMA().Port(i); pa.Config.CapabilityMask2 != 0x30 || !pa.CapabilityMask.Has(wire.PortCapIsCapabilityMask2Supported) {
 			t.Errorf("port %d: CapabilityMask2 %#x, CapabilityMask %#x", i, pa.Config.CapabilityMask2, pa.CapabilityMask)

@@ -1,5 +1,6 @@
 // Package ibswitch emulates InfiniBand switches (Mellanox InfiniScale III
-// and InfiniScale IV): a device for the emu fabric engine that relays
+// and IV, SwitchX-2, Switch-IB, Switch-IB 2 and Quantum: SDR to HDR and
+// Mellanox FDR10): a device for the emu fabric engine that relays
 // complete frames between its external ports and runs the switch's
 // management port 0. The directory is switch/; the package is named
 // ibswitch because switch is a Go keyword.

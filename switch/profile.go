@@ -231,10 +231,7 @@ const (
 //
 // Firmware lines: SwitchX-2 9.4 (9.4.5110), Switch-IB 11.2008
 // (11.2008.2102), Switch-IB 2 15.2008 (15.2008.2946), Quantum 27.2010
-// (27.2010.3118). agent.Firmware holds 8-bit version components, so the
-// minors above 255 and the sub-minors cannot be carried: GeneralInfo
-// reports the major with minor and sub-minor as far as they fit until it
-// widens.
+// (27.2010.3118), carried in GeneralInfo's extended version words.
 var (
 	switchX2 = Profile{
 		Name:                    "SwitchX-2",
@@ -263,17 +260,17 @@ var (
 		FilterRawInboundCap:     true,
 		FilterRawOutboundCap:    true,
 		Firmware: agent.Firmware{
-			Major: 9, Minor: 4, SubMinor: 0, BuildID: 1,
+			Major: 9, Minor: 4, SubMinor: 5110, BuildID: 1,
 			Year: 2017, Month: 3, Day: 20, Hour: 12, Minute: 0,
 			PSID: "MT_1270111020", INIVersion: 1,
 			HWRevision: 0x00A2, HWDeviceID: 0xC738,
 			SWMajor: 9, SWMinor: 4, SWSubMinor: 0,
 		},
 	}
-	switchIB  = edrSwitch("Switch-IB", "MT52000", "SwitchIB Mellanox Technologies", 0xCB20, 11, "MT_1870110032")
-	switchIB2 = edrSwitch("Switch-IB-2", "MT53000", "SwitchIB-2 Mellanox Technologies", 0xCF08, 15, "MT_2630110032")
+	switchIB  = edrSwitch("Switch-IB", "MT52000", "SwitchIB Mellanox Technologies", 0xCB20, 11, 2008, 2102, "MT_1870110032")
+	switchIB2 = edrSwitch("Switch-IB-2", "MT53000", "SwitchIB-2 Mellanox Technologies", 0xCF08, 15, 2008, 2946, "MT_2630110032")
 	quantum   = func() Profile {
-		p := edrSwitch("Quantum", "MT54000", "Quantum Mellanox Technologies", 0xD2F0, 27, "MT_0000000063")
+		p := edrSwitch("Quantum", "MT54000", "Quantum Mellanox Technologies", 0xD2F0, 27, 2010, 3118, "MT_0000000063")
 		p.NumPorts = 40
 		p.WidthSupported |= uint8(wire.Width2X)
 		p.SpeedSupported |= wire.SpeedHDR
@@ -283,7 +280,7 @@ var (
 )
 
 // edrSwitch is a Switch-IB generation switch: 36 ports of 4x SDR to EDR.
-func edrSwitch(name, part, desc string, id uint16, fwMajor uint8, psid string) Profile {
+func edrSwitch(name, part, desc string, id uint16, fwMajor, fwMinor, fwSubMinor uint16, psid string) Profile {
 	return Profile{
 		Name: name, PartNumber: part, Description: desc,
 		VendorID: VendorMellanox, DeviceID: id, Revision: 0x000000A0,
@@ -297,10 +294,10 @@ func edrSwitch(name, part, desc string, id uint16, fwMajor uint8, psid string) P
 		LinearFDBCap:    49152, MulticastFDBCap: 4096, PartitionEnforcementCap: 32, LifeTimeValue: 18,
 		InboundEnforcementCap: true, OutboundEnforcementCap: true, FilterRawInboundCap: true, FilterRawOutboundCap: true,
 		Firmware: agent.Firmware{
-			Major: fwMajor, Minor: 0, SubMinor: 0, BuildID: 1,
+			Major: fwMajor, Minor: fwMinor, SubMinor: fwSubMinor, BuildID: 1,
 			Year: 2020, Month: 6, Day: 1, Hour: 12, Minute: 0,
 			PSID: psid, INIVersion: 1, HWRevision: 0x00A0, HWDeviceID: id,
-			SWMajor: fwMajor,
+			SWMajor: uint8(fwMajor),
 		},
 	}
 }
@@ -321,10 +318,10 @@ func (p *Profile) CanRun(widths uint8, speeds wire.LinkSpeed) bool {
 	return widths&^p.WidthSupported == 0 && speeds&^p.SpeedSupported == 0
 }
 
-// ConfigureSMA applies what the profile says about the SMA beyond what
-// New builds: CapabilityMask2 on every port and, for models whose
+// ConfigureSMA applies what the profile says about the SMA beyond its
+// port table: CapabilityMask2 on every port and, for models whose
 // firmware has it, the MlnxExtPortInfo vendor attribute
-// (agent.ServeMlnxExtPortInfo). Call it once, before the fabric starts.
+// (agent.ServeMlnxExtPortInfo). New calls it.
 func (p *Profile) ConfigureSMA(s *agent.SMA) {
 	for i := 0; ; i++ {
 		pa := s.Port(i)

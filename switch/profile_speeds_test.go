@@ -57,16 +57,16 @@ func TestSpeedGenerationProfiles(t *testing.T) {
 	}
 }
 
-// TestConfigureSMASwitch: the profile's CapabilityMask2 reaches every
-// port of a Quantum, port 0's CapabilityMask has the extended speeds and
-// the external ports report none of their own.
+// TestConfigureSMASwitch: ibswitch.New (through ConfigureSMA) gives the
+// profile's CapabilityMask2 to every port of a Quantum, port 0's
+// CapabilityMask has the extended speeds and the external ports report
+// none of their own.
 func TestConfigureSMASwitch(t *testing.T) {
 	p, _ := ibswitch.LookupProfile("Quantum")
 	s, err := ibswitch.New(ibswitch.Config{Profile: p, NodeGUID: 0x100})
 	if err != nil {
 		t.Fatal(err)
 	}
-	p.ConfigureSMA(s.SMA())
 	for i := 0; i <= p.NumPorts; i++ {
 		if pa := s.SMA().Port(i); pa.Config.CapabilityMask2 != 0x30 {
 			t.Errorf("port %d: CapabilityMask2 %#x", i, pa.Config.CapabilityMask2)

@@ -214,6 +214,7 @@ func New(cfg Config) (*Switch, error) {
 		s.pa[i].VLHighLimit = prof.VLHighLimit
 	}
 	s.registerSMA()
+	prof.ConfigureSMA(sma)
 	s.pma = agent.NewPMA(wire.NodeTypeSwitch, agent.PMAConfig{})
 	if s.vendor, err = agent.NewVendor(prof.Firmware); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrConfig, err)

@@ -13,8 +13,11 @@ import (
 // `vendstat -N` prints).
 type Firmware struct {
 	// Major, Minor and SubMinor are the firmware version (5.3.0,
-	// 2.7.0, ...).
-	Major, Minor, SubMinor uint8
+	// 2.7.0, 20.39.1002, ...). GeneralInfo carries them in bytes and,
+	// for the device IDs vendstat reads the extended words of
+	// (wire.MellanoxExtendedFWInfo), in 32-bit words as well; a model
+	// without the extended words needs each below 256.
+	Major, Minor, SubMinor uint16
 	// BuildID is the firmware build number.
 	BuildID uint32
 	// Year, Month, Day, Hour and Minute are the firmware build date and
@@ -43,6 +46,9 @@ func (fw Firmware) Validate() error {
 	switch {
 	case len(fw.PSID) > 16:
 		return fmt.Errorf("agent: firmware: psid %q longer than 16 characters", fw.PSID)
+	case !wire.MellanoxExtendedFWInfo(fw.HWDeviceID) && (fw.Major > 0xFF || fw.Minor > 0xFF || fw.SubMinor > 0xFF):
+		return fmt.Errorf("agent: firmware: version %d.%d.%d does not fit GeneralInfo's bytes (device %#x has no extended version words)",
+			fw.Major, fw.Minor, fw.SubMinor, fw.HWDeviceID)
 	case fw.Year < 0 || fw.Year > 9999, fw.Month < 0 || fw.Month > 12, fw.Day < 0 || fw.Day > 31,
 		fw.Hour < 0 || fw.Hour > 23, fw.Minute < 0 || fw.Minute > 59:
 		return fmt.Errorf("agent: firmware: bad build date %04d-%02d-%02d %02d:%02d", fw.Year, fw.Month, fw.Day, fw.Hour, fw.Minute)

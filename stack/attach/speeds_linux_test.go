@@ -207,6 +207,14 @@ func TestInteropSpeeds(t *testing.T) {
 	if f["LinkSpeedActive"] != "10.0 Gbps" {
 		t.Errorf("ConnectX-3 at FDR: LinkSpeedActive %q, want 10.0 Gbps", f["LinkSpeedActive"])
 	}
+	// vendstat reads these models' firmware from GeneralInfo's extended
+	// version words: the whole version, four-digit sub-minors and all.
+	for id, want := range map[string]string{cx6ID: "20.39.1002", cx3ID: "02.42.5000", quantum: "27.2010.3118", sxID: "09.04.5110"} {
+		out := h.mustRun(10*time.Second, nil, "vendstat", "-N", strconv.Itoa(int(h.lidOf(id))))
+		if !strings.Contains(out, "fw_version:  "+want) {
+			t.Errorf("vendstat -N %s: want fw_version %s:\n%s", id, want, out)
+		}
+	}
 	cx6 := strconv.Itoa(int(h.lidOf(cx6ID)))
 	f = fields(h.mustRun(10*time.Second, nil, "smpquery", "portinfo", cx6, "1"))
 	if f["LinkSpeedExtActive"] != "53.125 Gbps" || !strings.Contains(f["LinkSpeedExtSupported"], "53.125 Gbps") ||

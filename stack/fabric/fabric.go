@@ -331,7 +331,6 @@ func (f *Fabric) addSwitch(c *config, n *topology.Node) error {
 	if err != nil {
 		return err
 	}
-	prof.ConfigureSMA(s.SMA())
 	node, err := f.Emu.AddNode(n.ID, wire.NodeTypeSwitch, s.NumPorts(), s, s.PortConfigs()...)
 	if err != nil {
 		return err
@@ -403,7 +402,6 @@ func (f *Fabric) addHCA(c *config, n *topology.Node) error {
 	if err != nil {
 		return err
 	}
-	prof.ConfigureSMA(d.SMA())
 	node, err := f.Emu.AddNode(n.ID, prof.Type(), n.NumPorts, d, ports...)
 	if err != nil {
 		return err

@@ -144,14 +144,18 @@ func (a *fabricAdapter) Identity() AdapterIdentity { return a.id }
 func (a *fabricAdapter) HCA() *fabric.HCA { return a.h }
 
 // LoadFirmware implements FirmwareLoader: the emulated HCA runs image from
-// now on. GeneralInfo has one byte per version part, so a sub-minor above
-// 255 (2.7.9000) is reported as 255 there; vstat reads the host's record.
+// now on. GeneralInfo has one byte per version part, so on a model without
+// its extended version words (ConnectX-2 and older) a sub-minor above 255
+// (2.7.9000) is reported as 255 there; vstat reads the host's record.
 func (a *fabricAdapter) LoadFirmware(image FirmwareImage) error {
 	d := a.h.Device
 	var err error
 	if derr := a.h.Node.Fabric().Do(func() {
 		fw := d.Vendor().Firmware()
-		fw.Major, fw.Minor, fw.SubMinor = clampByte(image.Version.Major), clampByte(image.Version.Minor), clampByte(image.Version.SubMinor)
+		fw.Major, fw.Minor, fw.SubMinor = image.Version.Major, image.Version.Minor, image.Version.SubMinor
+		if !wire.MellanoxExtendedFWInfo(fw.HWDeviceID) {
+			fw.Major, fw.Minor, fw.SubMinor = clampByte(fw.Major), clampByte(fw.Minor), clampByte(fw.SubMinor)
+		}
 		if image.PSID != "" {
 			fw.PSID = image.PSID
 		}
@@ -165,12 +169,7 @@ func (a *fabricAdapter) LoadFirmware(image FirmwareImage) error {
 	return nil
 }
 
-func clampByte(v uint16) uint8 {
-	if v > 255 {
-		return 255
-	}
-	return uint8(v)
-}
+func clampByte(v uint16) uint16 { return min(v, 255) }
 
 // Ports implements Adapter.
 func (a *fabricAdapter) Ports() ([]PortStatus, error) {
