@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -465,23 +464,7 @@ func TestConsoleAliases(t *testing.T) {
 // data port), node id, the attach port's GUID, LID and SM, with ibemu's
 // traffic counts after a '#'.
 func TestConsoleAttachedLine(t *testing.T) {
-	var srv *Server
-	var port int
-	for try := 0; ; try++ {
-		port = 20000 + int(time.Now().UnixNano()%20000)
-		cfg := Config{Topology: parseTestNet(t), Logger: testLogger(t), Listen: fmt.Sprintf(":%d", port)}
-		var err error
-		if srv, err = New(cfg); err != nil {
-			t.Fatal(err)
-		}
-		if err = srv.Start(context.Background()); err == nil {
-			break
-		}
-		if try > 5 {
-			t.Fatal(err)
-		}
-	}
-	t.Cleanup(func() { _ = srv.Close() })
+	srv, port := startRemoteServer(t, parseTestNet(t), "")
 	c, err := Dial(context.Background(), &DialConfig{ServerName: "127.0.0.1", ServerPort: port, Host: "Hca2", ISSM: true})
 	if err != nil {
 		t.Fatal(err)

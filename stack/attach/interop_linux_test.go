@@ -706,22 +706,7 @@ func TestInteropTrap144(t *testing.T) {
 func TestInteropRemoteMode(t *testing.T) {
 	needInterop(t)
 	topo := loadExample(t, "net.2sw2path4hca")
-	var srv *Server
-	var port int
-	for try := 0; ; try++ {
-		port = 30000 + int(time.Now().UnixNano()%20000)
-		var err error
-		if srv, err = New(Config{Topology: topo, Logger: testLogger(t), Listen: fmt.Sprintf("127.0.0.1:%d", port)}); err != nil {
-			t.Fatal(err)
-		}
-		if err = srv.Start(context.Background()); err == nil {
-			break
-		}
-		if try > 5 {
-			t.Fatal(err)
-		}
-	}
-	t.Cleanup(func() { _ = srv.Close() })
+	srv, port := startRemoteServer(t, topo, "127.0.0.1")
 	h := &interop{t: t, srv: srv, topo: topo, dir: t.TempDir(), sock: "unused-in-remote-mode"}
 	env := []string{"IBSIM_SERVER_NAME=127.0.0.1", fmt.Sprintf("IBSIM_SERVER_PORT=%d", port)}
 	h.opensmOnce(30*time.Second, env)

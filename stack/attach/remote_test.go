@@ -7,29 +7,36 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ibemu/ibemu/emu/topology"
 	"github.com/ibemu/ibemu/emu/wire"
 	"github.com/ibemu/ibemu/stack/mad"
 )
 
-// TestRemoteMode: the same protocol over UDP on loopback.
-func TestRemoteMode(t *testing.T) {
-	var srv *Server
-	var port int
+// startRemoteServer starts a server of topo in remote mode (UDP) on a
+// port picked at random on host ("" binds 127.0.0.1), trying again when
+// the port is taken, and returns it with the port. The test's cleanup
+// closes it.
+func startRemoteServer(t *testing.T, topo *topology.Topology, host string) (*Server, int) {
+	t.Helper()
 	for try := 0; ; try++ {
-		port = 20000 + int(time.Now().UnixNano()%20000)
-		cfg := Config{Topology: parseTestNet(t), Logger: testLogger(t), Listen: fmt.Sprintf(":%d", port)}
-		var err error
-		if srv, err = New(cfg); err != nil {
+		port := 20000 + int(time.Now().UnixNano()%20000)
+		srv, err := New(Config{Topology: topo, Logger: testLogger(t), Listen: fmt.Sprintf("%s:%d", host, port)})
+		if err != nil {
 			t.Fatal(err)
 		}
 		if err = srv.Start(context.Background()); err == nil {
-			break
+			t.Cleanup(func() { _ = srv.Close() })
+			return srv, port
 		}
 		if try > 5 {
 			t.Fatal(err)
 		}
 	}
-	t.Cleanup(func() { _ = srv.Close() })
+}
+
+// TestRemoteMode: the same protocol over UDP on loopback.
+func TestRemoteMode(t *testing.T) {
+	srv, port := startRemoteServer(t, parseTestNet(t), "")
 	if !strings.Contains(srv.Addr(), "127.0.0.1") {
 		t.Errorf("remote mode bound %s, want loopback only", srv.Addr())
 	}

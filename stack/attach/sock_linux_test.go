@@ -4,7 +4,6 @@ package attach
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"runtime"
 	"testing"
@@ -41,21 +40,7 @@ func TestBlockingReaderEnds(t *testing.T) {
 			var srv *Server
 			var port int
 			if tc.remote {
-				for try := 0; ; try++ {
-					port = 20000 + int(time.Now().UnixNano()%20000)
-					cfg := Config{Topology: parseTestNet(t), Logger: testLogger(t), Listen: fmt.Sprintf(":%d", port)}
-					var err error
-					if srv, err = New(cfg); err != nil {
-						t.Fatal(err)
-					}
-					if err = srv.Start(context.Background()); err == nil {
-						break
-					}
-					if try > 5 {
-						t.Fatal(err)
-					}
-				}
-				t.Cleanup(func() { _ = srv.Close() })
+				srv, port = startRemoteServer(t, parseTestNet(t), "")
 			} else {
 				srv = startServer(t, parseTestNet(t), func(c *Config) { c.PollReads = tc.poll })
 			}
