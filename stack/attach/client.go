@@ -61,6 +61,10 @@ type client struct {
 	// agents are the HCA host agents that carry the client's requests, by
 	// QP and the client's own agent id (TID bits 32..47). Loop-owned.
 	agents map[agentKey]*hca.Agent
+	// sealed are the RMPP transfers the server sealed for the client as
+	// its kernel would have (sealRMPP), whose ACK, STOP and ABORT that
+	// kernel would have taken. Loop-owned.
+	sealed sealedSet
 	// vendor are the vendor classes the client declared it serves
 	// (IBEMU_VENDOR_CLASSES in its environment, see vendorClasses): the
 	// only classes of unsolicited requests, besides an SM's, it is given.
@@ -83,6 +87,9 @@ type agentKey struct {
 func (c *client) deliver(dlid, slid wire.LID, sqp, dqp uint32, mad []byte) {
 	if c.closed.Load() {
 		return
+	}
+	if m := wire.MAD(mad); rmppControl(m) && c.sealed.has(m.TID()) {
+		return // the client's kernel would have consumed it
 	}
 	c.out.put(dlid, slid, sqp, dqp, 0, mad)
 }

@@ -63,23 +63,98 @@ func zeroPastLength(d Datagram) {
 // segment 1, and PayloadLength the Length bytes after the MAD and RMPP
 // headers. The receiving client's umadLength turns it back into the
 // sender's length, as ibsim passes it through.
-func sealRMPP(d Datagram) {
+//
+// A segment of a transfer the sender runs itself (an agent registered
+// without the kernel's RMPP, such as our own stack over the attach
+// protocol) already carries its segment number, which the kernel-offloaded
+// senders never write (OpenSM leaves it 0, libibmad too): the kernel
+// passes such a segment through untouched, and so does sealRMPP. Sealing
+// it would turn every segment of a long transfer into a one-segment
+// message and overwrite its PayloadLength with the datagram length.
+// sealRMPP reports whether it sealed d.
+func sealRMPP(d Datagram) bool {
 	m := d.MAD()
 	if !classHasRMPP(m.MgmtClass()) {
-		return
+		return false
 	}
 	r := wire.RMPPHeader(m[wire.RMPPHeaderOffset:])
 	if !r.IsActive() || (r.Type() != wire.RMPPTypeNone && r.Type() != wire.RMPPTypeData) {
-		return
+		return false
+	}
+	if r.Type() == wire.RMPPTypeData && r.SegmentNumber() != 0 {
+		return false
 	}
 	const hdr = wire.RMPPHeaderOffset + wire.RMPPHeaderSize
 	n := d.Length()
 	if n < hdr || n > wire.MADSize {
-		return
+		return false
 	}
 	r.SetVersion(wire.RMPPVersion)
 	r.SetType(wire.RMPPTypeData)
 	r.SetFlags(wire.RMPPFlagActive | wire.RMPPFlagFirst | wire.RMPPFlagLast)
 	r.SetData1(1)               // SegmentNumber
 	r.SetData2(uint32(n - hdr)) // PayloadLength
+	return true
+}
+
+// rmppControl reports whether m is an RMPP ACK, STOP or ABORT (IBTA Vol 1
+// §13.6.2.1): the packets of the RMPP protocol itself, which the Linux MAD
+// layer of an agent registered for RMPP consumes and never hands to the
+// umad reader.
+func rmppControl(m wire.MAD) bool {
+	if len(m) < wire.MADSize || !classHasRMPP(m.MgmtClass()) {
+		return false
+	}
+	r := wire.RMPPHeader(m[wire.RMPPHeaderOffset:])
+	if !r.IsActive() {
+		return false
+	}
+	t := r.Type()
+	return t == wire.RMPPTypeAck || t == wire.RMPPTypeStop || t == wire.RMPPTypeAbort
+}
+
+// sealedKeep is how many of its latest sealed transfers a client's
+// sealedSet remembers.
+const sealedKeep = 256
+
+// sealedSet remembers the transfers sealRMPP sealed for one client, by
+// the low 48 bits of their TID (the server writes its slot into bits
+// 48..63 of requests, and the peer's ACK of a request may carry another
+// slot there). The kernel that ran such a transfer would take the peer's
+// ACK, STOP or ABORT of it itself; libumad2sim has no such layer, and a
+// client that registered for RMPP (osmtest, OpenSM) reads those as the
+// answer to its request. The set holds the latest sealedKeep transfers:
+// an ACK comes right after the segment it acknowledges.
+type sealedSet struct {
+	keys map[uint64]struct{}
+	ring [sealedKeep]uint64
+	next int
+	full bool
+}
+
+const tidLow48 = 1<<48 - 1
+
+// add remembers the transfer of tid, forgetting the oldest one when full.
+func (s *sealedSet) add(tid uint64) {
+	if s.keys == nil {
+		s.keys = make(map[uint64]struct{}, sealedKeep)
+	}
+	k := tid & tidLow48
+	if _, ok := s.keys[k]; ok {
+		return
+	}
+	if s.full {
+		delete(s.keys, s.ring[s.next])
+	}
+	s.ring[s.next] = k
+	s.keys[k] = struct{}{}
+	if s.next++; s.next == sealedKeep {
+		s.next, s.full = 0, true
+	}
+}
+
+// has reports whether the transfer of tid was sealed.
+func (s *sealedSet) has(tid uint64) bool {
+	_, ok := s.keys[tid&tidLow48]
+	return ok
 }

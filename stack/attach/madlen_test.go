@@ -103,3 +103,43 @@ func TestSealRMPPLeavesOthersAlone(t *testing.T) {
 		}
 	}
 }
+
+// TestSealRMPPLeavesSelfSegmentedTransfers: a sender that runs RMPP itself
+// (our stack's agents over the attach protocol) numbers its segments and
+// sets their flags and PayloadLength; sealRMPP passes every segment on as
+// written, and the receiver's length comes from the sender's
+// PayloadLength, so a one-segment GetTableResp of 12 LinkRecords reads as
+// 12 records, not 25.
+func TestSealRMPPLeavesSelfSegmentedTransfers(t *testing.T) {
+	const hdr = wire.RMPPHeaderOffset + wire.RMPPHeaderSize
+	for _, c := range []struct {
+		name   string
+		seg    uint32
+		flags  wire.RMPPFlags
+		paylen uint32
+		umad   uint64
+	}{
+		{"single segment", 1, wire.RMPPFlagActive | wire.RMPPFlagFirst | wire.RMPPFlagLast, 20 + 12*8, hdr + 20 + 12*8},
+		{"first of three", 1, wire.RMPPFlagActive | wire.RMPPFlagFirst, 3*220 - 100, wire.MADSize},
+		{"middle", 2, wire.RMPPFlagActive, 0, wire.MADSize},
+		{"last", 3, wire.RMPPFlagActive | wire.RMPPFlagLast, 120, wire.MADSize},
+	} {
+		d := saResponse(wire.MADSize)
+		r := wire.RMPPHeader(d.MAD()[wire.RMPPHeaderOffset:])
+		r.SetVersion(wire.RMPPVersion)
+		r.SetType(wire.RMPPTypeData)
+		r.SetFlags(c.flags)
+		r.SetData1(c.seg)
+		r.SetData2(c.paylen)
+		before := append([]byte(nil), d...)
+		zeroPastLength(d)
+		sealRMPP(d)
+		if string(before) != string(d) {
+			t.Errorf("%s: datagram changed: rmpp header %x, was %x", c.name,
+				d.MAD()[wire.RMPPHeaderOffset:hdr], before[DatagramHeaderSize+wire.RMPPHeaderOffset:DatagramHeaderSize+hdr])
+		}
+		if got := umadLength(d.MAD()); got != c.umad {
+			t.Errorf("%s: umadLength %d, want %d", c.name, got, c.umad)
+		}
+	}
+}

@@ -354,7 +354,9 @@ func (ap *attachPoint) fromClient(c *client, d Datagram) {
 		return
 	}
 	zeroPastLength(d)
-	sealRMPP(d)
+	if sealRMPP(d) {
+		c.sealed.add(d.MAD().TID())
+	}
 	m := d.MAD()
 	var tr *transaction
 	if m.BaseVersion() == wire.MADBaseVersion && expectsResponse(m) {
@@ -532,11 +534,19 @@ func expectsResponse(m wire.MAD) bool {
 }
 
 // toClient hands mad, from slid's QP sqp, to c's QP dqp. A response
-// completes the client's transaction with its TID; one that answers none
+// completes the client's transaction with its TID (an RMPP ACK of a
+// transfer sealRMPP sealed for the client is the kernel's, not a
+// response: see sealedSet); one that answers none
 // (a late answer to a retransmitted request, or a stray) is dropped, as
 // the MAD layer does.
 func (ap *attachPoint) toClient(c *client, slid wire.LID, sqp, dqp uint32, mad []byte) {
 	m := wire.MAD(mad)
+	if rmppControl(m) && c.sealed.has(m.TID()) {
+		// The ACK (or STOP, ABORT) of a transfer the client's kernel
+		// would have run: the kernel takes it, and the request it
+		// carried still waits for its response.
+		return
+	}
 	if m.IsResponse() {
 		key := txKey(m.TID())
 		tr := c.pending.get(key)

@@ -1,8 +1,11 @@
 package sm
 
 import (
+	"cmp"
 	"encoding/binary"
 	"fmt"
+	"math/bits"
+	"slices"
 	"sync"
 	"time"
 
@@ -80,6 +83,12 @@ func (s *SA) serve(r *mad.Received) {
 		return
 	}
 	h := wire.SAHeader(r.MAD[wire.SAHeaderOffset:wire.SADataOffset])
+	if k := h.SMKey(); k != 0 && k != s.m.cfg.SMKey {
+		// C15-0.1.5 (IBTA Vol 1 §15.2.1.2): an SM_Key that is neither 0
+		// nor the SM's is discarded without an answer, as OpenSM does.
+		s.m.log.Info("sa: request with a wrong SM_Key dropped", "from", r.Addr.String(), "attr", mm.AttrID().String())
+		return
+	}
 	q := &saReq{r: r, method: mm.Method(), attr: mm.AttrID(), mod: mm.AttrMod(), mask: h.ComponentMask()}
 	size := recordSize(q.attr)
 	if q.attr == wire.AttrClassPortInfo {
@@ -229,7 +238,7 @@ func (s *SA) tableRecords(sn *Subnet, q *saReq) [][]byte {
 			out = append(out, rec)
 		}
 	}
-	for _, n := range sn.Nodes {
+	for _, n := range tableOrder(sn, q) {
 		switch q.attr {
 		case wire.AttrNodeRecord:
 			for _, p := range n.Ports {
@@ -310,6 +319,33 @@ func (s *SA) tableRecords(sn *Subnet, q *saReq) [][]byte {
 }
 
 // endLID is the LID of the end port a port belongs to.
+// tableOrder is the order of the nodes whose records a NodeRecord or
+// PortInfoRecord GetTable lists: OpenSM's, which walks its node table
+// keyed by NodeGUID in network byte order compared as a host integer
+// (on the little-endian hosts OpenSM runs on, the byte-reversed GUID). The
+// order is no part of the spec, but a requester that reads only the first
+// MAD of the answer (libumad2sim has no RMPP) sees the same records from
+// either SA. Other attributes, and a Get, keep the subnet's order.
+func tableOrder(sn *Subnet, q *saReq) []*Node {
+	if q.method != wire.MethodGetTable || q.attr != wire.AttrNodeRecord && q.attr != wire.AttrPortInfoRecord {
+		return sn.Nodes
+	}
+	type keyed struct {
+		k uint64
+		n *Node
+	}
+	ks := make([]keyed, len(sn.Nodes))
+	for i, n := range sn.Nodes {
+		ks[i] = keyed{k: bits.ReverseBytes64(uint64(n.GUID())), n: n}
+	}
+	slices.SortStableFunc(ks, func(a, b keyed) int { return cmp.Compare(a.k, b.k) })
+	out := make([]*Node, len(ks))
+	for i, k := range ks {
+		out[i] = k.n
+	}
+	return out
+}
+
 func endLID(p *Port) wire.LID {
 	if p.Node.IsSwitch() {
 		return p.Node.Ports[0].LID

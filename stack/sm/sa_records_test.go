@@ -289,14 +289,44 @@ func TestSAQoSRecords(t *testing.T) {
 	if dev.VL == ([16]uint8{}) && wire.DataVLs(p.Info.OperationalVLs) > 1 {
 		t.Errorf("port's SL-to-VL table maps every SL to VL 0 with %d data VLs", wire.DataVLs(p.Info.OperationalVLs))
 	}
+	// Every port has records, as in OpenSM: a CA one, and one per (input,
+	// output) port pair of each switch, each the table the port holds
+	// (the switches keep their power-on tables: the SM does not program
+	// them without QoS).
 	recs = c.get(saReq{method: wire.MethodGetTable, attr: wire.AttrSLtoVLMappingTableRecord})
-	if len(recs) != len(f.HCAs) {
-		t.Errorf("GetTable SL2VL: %d records, want one per CA port (%d)", len(recs), len(f.HCAs))
+	want := len(f.HCAs)
+	for _, n := range f.Subnet.Nodes {
+		if n.IsSwitch() {
+			read := 0
+			for _, sp := range n.Ports {
+				if sp != nil && sp.Read {
+					read++
+				}
+			}
+			want += read * read
+		}
+	}
+	if len(recs) != want {
+		t.Errorf("GetTable SL2VL: %d records, want one per CA port and per switch port pair (%d)", len(recs), want)
 	}
 	sw := p.Remote.Node.Ports[0].LID
-	if st := c.status(saReq{method: wire.MethodGet, attr: wire.AttrSLtoVLMappingTableRecord,
-		mask: wire.SLtoVLMappingTableRecordCompLID, rec: lidRec(wire.SLtoVLMappingTableRecordSize, sw)}); st != wire.SAStatusNoRecords {
-		t.Errorf("SL2VL of a switch (not programmed by the SM): %v, want 0x0300", st)
+	recs = c.get(saReq{method: wire.MethodGetTable, attr: wire.AttrSLtoVLMappingTableRecord,
+		mask: wire.SLtoVLMappingTableRecordCompLID, rec: lidRec(wire.SLtoVLMappingTableRecordSize, sw)})
+	if len(recs) == 0 {
+		t.Fatal("no SL2VL records of a switch")
+	}
+	for _, rr := range recs {
+		r := wire.SLtoVLMappingTableRecord(rr).Fields()
+		dev := wire.SLtoVLMappingTable(smpGet(t, f.Fabric, from, sw, wire.AttrSLtoVLMappingTable,
+			uint32(r.InputPortNum)<<8|uint32(r.OutputPortNum))).Fields()
+		if r.LID != sw || r.SLtoVLMappingTable != dev {
+			t.Errorf("switch SL2VL record %+v, port holds %v", r, dev)
+		}
+	}
+	q0 := lidRec(wire.SLtoVLMappingTableRecordSize, sw)
+	if recs := c.get(saReq{method: wire.MethodGet, attr: wire.AttrSLtoVLMappingTableRecord, mask: wire.SLtoVLMappingTableRecordCompLID |
+		wire.SLtoVLMappingTableRecordCompInputPortNum | wire.SLtoVLMappingTableRecordCompOutputPortNum, rec: q0}); len(recs) != 1 {
+		t.Errorf("Get SL2VL of switch port 0 (osmtest's query): %d records", len(recs))
 	}
 
 	// VL arbitration: block 1 as the port holds it.
@@ -312,21 +342,50 @@ func TestSAQoSRecords(t *testing.T) {
 	if vdev.Entries[0].Weight == 0 {
 		t.Errorf("port's low-priority VL arbitration table is empty")
 	}
+	// All four blocks of a port, as OpenSM answers: those within the
+	// port's capacities as the port holds them, the others empty.
 	recs = c.get(saReq{method: wire.MethodGetTable, attr: wire.AttrVLArbitrationTableRecord,
 		mask: wire.VLArbitrationTableRecordCompLID, rec: lidRec(wire.VLArbitrationTableRecordSize, p.LID)})
-	wantBlocks := 1
-	if p.Info.VLArbitrationHighCap > 0 {
-		wantBlocks = 2
-		hdev := wire.VLArbitrationTable(smpGet(t, f.Fabric, from, p.LID, wire.AttrVLArbitrationTable, wire.VLArbHighBlock0<<16)).Fields()
+	if len(recs) != 4 {
+		t.Errorf("VLArb blocks of one port: %d, want 4", len(recs))
+	}
+	checkVLArb := func(lid wire.LID, recs [][]byte) {
+		t.Helper()
 		for _, rr := range recs {
-			if v := wire.VLArbitrationTableRecord(rr); v.BlockNum() == wire.VLArbHighBlock0 && v.VLArbitrationTable().Fields() != hdev {
-				t.Errorf("high-priority block differs from the port's")
+			v := wire.VLArbitrationTableRecord(rr).Fields()
+			sp := f.Subnet.EndPortOf(lid)
+			if sp.Node.IsSwitch() {
+				sp = sp.Node.Ports[v.OutputPortNum]
+			}
+			capN := sp.Info.VLArbitrationLowCap
+			if v.BlockNum >= wire.VLArbHighBlock0 {
+				capN = sp.Info.VLArbitrationHighCap
+			}
+			var want wire.VLArbitrationTableFields
+			if int(capN) > vlArbFirstEntry(v.BlockNum) {
+				want = wire.VLArbitrationTable(smpGet(t, f.Fabric, from, lid, wire.AttrVLArbitrationTable,
+					uint32(v.BlockNum)<<16|uint32(v.OutputPortNum))).Fields()
+			}
+			if v.LID != lid || v.VLArbitrationTable != want {
+				t.Errorf("lid %d port %d block %d: SA %+v, port holds %+v", lid, v.OutputPortNum, v.BlockNum, v.VLArbitrationTable, want)
 			}
 		}
 	}
-	if len(recs) != wantBlocks {
-		t.Errorf("VLArb blocks of one port: %d, want %d", len(recs), wantBlocks)
+	checkVLArb(p.LID, recs)
+	// osmtest asks a CA for port 0 and gets the CA's own port.
+	q = lidRec(wire.VLArbitrationTableRecordSize, p.LID)
+	wire.VLArbitrationTableRecord(q).SetBlockNum(wire.VLArbLowBlock1)
+	if recs := c.get(saReq{method: wire.MethodGet, attr: wire.AttrVLArbitrationTableRecord, mask: wire.VLArbitrationTableRecordCompLID |
+		wire.VLArbitrationTableRecordCompOutputPortNum | wire.VLArbitrationTableRecordCompBlockNum, rec: q}); len(recs) != 1 ||
+		int(wire.VLArbitrationTableRecord(recs[0]).OutputPortNum()) != p.Num {
+		t.Errorf("Get VLArb of a CA, port 0, block 2: %d records", len(recs))
 	}
+	recs = c.get(saReq{method: wire.MethodGetTable, attr: wire.AttrVLArbitrationTableRecord,
+		mask: wire.VLArbitrationTableRecordCompLID, rec: lidRec(wire.VLArbitrationTableRecordSize, sw)})
+	if len(recs) != 4*len(p.Remote.Node.Ports) {
+		t.Errorf("VLArb records of a switch: %d, want 4 per port (%d)", len(recs), 4*len(p.Remote.Node.Ports))
+	}
+	checkVLArb(sw, recs)
 	if st := c.status(saReq{method: wire.MethodGetTable, attr: wire.AttrVLArbitrationTableRecord, mask: 1 << 4}); st != wire.SAStatusRequestInvalid {
 		t.Errorf("component 4 of a 4-component record: %v, want 0x0200", st)
 	}
@@ -653,12 +712,32 @@ func TestSAQoSRecordsWithQoS(t *testing.T) {
 	if len(recs) == 0 {
 		t.Fatal("no VLArb records of a switch with QoS")
 	}
+	swNode := p.Remote.Node
 	for _, r := range recs {
 		rr := wire.VLArbitrationTableRecord(r).Fields()
-		dev := wire.VLArbitrationTable(smpGet(t, f.Fabric, from, rr.LID, wire.AttrVLArbitrationTable,
-			uint32(rr.BlockNum)<<16|uint32(rr.OutputPortNum))).Fields()
+		sp := swNode.Ports[rr.OutputPortNum]
+		capN := sp.Info.VLArbitrationLowCap
+		if rr.BlockNum >= wire.VLArbHighBlock0 {
+			capN = sp.Info.VLArbitrationHighCap
+		}
+		// Blocks the port does not have (port 0, past its capacity)
+		// read as empty, as in OpenSM.
+		var dev wire.VLArbitrationTableFields
+		if int(capN) > vlArbFirstEntry(rr.BlockNum) {
+			dev = wire.VLArbitrationTable(smpGet(t, f.Fabric, from, rr.LID, wire.AttrVLArbitrationTable,
+				uint32(rr.BlockNum)<<16|uint32(rr.OutputPortNum))).Fields()
+		}
 		if dev != rr.VLArbitrationTable {
 			t.Errorf("switch port %d block %d: SA %v, port holds %v", rr.OutputPortNum, rr.BlockNum, rr.VLArbitrationTable.Entries[:4], dev.Entries[:4])
 		}
 	}
+}
+
+// vlArbFirstEntry is the first table entry VL arbitration block b holds
+// (IBTA Vol 1 §14.2.5.9): 0 for blocks 1 and 3, 32 for blocks 2 and 4.
+func vlArbFirstEntry(b uint8) int {
+	if b == wire.VLArbLowBlock1 || b == wire.VLArbHighBlock1 {
+		return wire.VLArbitrationTableBlockEntries
+	}
+	return 0
 }

@@ -104,6 +104,11 @@ func (s *SA) join(sn *Subnet, q *saReq, req wire.MCMemberRecord, port *Port) {
 			_ = q.r.RespondStatus(wire.SAStatusRequestInvalid)
 			return
 		}
+		if mgid != (wire.GID{}) && !validRequestedMGID(mgid) {
+			s.m.mu.Unlock()
+			_ = q.r.RespondStatus(wire.SAStatusRequestInvalid)
+			return
+		}
 		if mgid == (wire.GID{}) {
 			// SA-assigned MGID: ff12:a01b:<pkey>:: and a counter.
 			s.mu.Lock()
@@ -114,13 +119,11 @@ func (s *SA) join(sn *Subnet, q *saReq, req wire.MCMemberRecord, port *Port) {
 			binary.BigEndian.PutUint16(mgid[4:], uint16(req.PKey()))
 			binary.BigEndian.PutUint32(mgid[12:], n)
 		}
-		mtu := wire.MTU2048
-		if mask.Has(wire.MCMemberRecordCompMTU) && req.MTU() >= wire.MTU256 && req.MTU() <= wire.MTU4096 {
-			mtu = req.MTU()
-		}
-		rate := wire.Rate(3)
-		if mask.Has(wire.MCMemberRecordCompRate) && req.Rate() != 0 {
-			rate = req.Rate()
+		mtu, rate, ok := groupMTURate(mask, req, port)
+		if !ok {
+			s.m.mu.Unlock()
+			_ = q.r.RespondStatus(wire.SAStatusRequestInvalid)
+			return
 		}
 		scope := uint8(2)
 		if mask.Has(wire.MCMemberRecordCompScope) {
@@ -165,13 +168,38 @@ func (s *SA) join(sn *Subnet, q *saReq, req wire.MCMemberRecord, port *Port) {
 func (s *SA) leave(q *saReq, req wire.MCMemberRecord, port *Port) {
 	s.m.mu.Lock()
 	g := s.m.mcast.groups[req.MGID()]
-	if g == nil || g.Members[port.GUID] == 0 {
+	// A valid delete (IBTA Vol 1 o15-0.1.14, as OpenSM checks it) names a
+	// group and a member of it, and a JoinState that shares a bit with
+	// the member's and sets none the member does not hold; anything else
+	// is ERR_REQ_INVALID.
+	if g == nil {
 		s.m.mu.Unlock()
-		_ = q.r.RespondStatus(wire.SAStatusNoRecords)
+		_ = q.r.RespondStatus(wire.SAStatusRequestInvalid)
 		return
 	}
-	js := g.Members[port.GUID] &^ req.JoinState()
-	rec := groupRecord(g, req.PortGID(), req.JoinState())
+	cur, want := g.Members[port.GUID], req.JoinState()&0x0F
+	if cur == 0 || want&cur == 0 || want&^cur != 0 {
+		s.m.mu.Unlock()
+		_ = q.r.RespondStatus(wire.SAStatusRequestInvalid)
+		return
+	}
+	js := cur &^ want
+	// A member left without full membership stays only while another
+	// port holds the group as a full member (OpenSM's rule).
+	if js != 0 && js&wire.JoinFullMember == 0 {
+		others := false
+		for guid, st := range g.Members {
+			if guid != port.GUID && st&wire.JoinFullMember != 0 {
+				others = true
+			}
+		}
+		if !others {
+			js = 0
+		}
+	}
+	// The answer carries the JoinState the port is left with (none when
+	// it left), as OpenSM's does.
+	rec := groupRecord(g, req.PortGID(), js)
 	if js == 0 {
 		delete(g.Members, port.GUID)
 	} else {
@@ -189,4 +217,94 @@ func (s *SA) leave(q *saReq, req wire.MCMemberRecord, port *Port) {
 	}
 	s.m.requestMcast()
 	s.answer(q, [][]byte{rec})
+}
+
+// groupMTURate picks the MTU and rate of a group a join creates, as
+// OpenSM does (o15-0.2.3 leaves the choice to the SA): a component given
+// with its selector is honoured against what the joining port's link
+// carries (Greater than: the port's own, refused when the port cannot go
+// above the value; Less than: one step below, or the port's when that is
+// smaller; Exactly: the value), ok is false when nothing fits, and a
+// component not given (or selector 3) takes 2048 bytes and 10 Gb/s.
+func groupMTURate(mask wire.ComponentMask, req wire.MCMemberRecord, port *Port) (mtu wire.MTU, rate wire.Rate, ok bool) {
+	mtu, rate = wire.MTU2048, wire.Rate(3)
+	if mask.Has(wire.MCMemberRecordCompMTUSelector|wire.MCMemberRecordCompMTU) && req.MTUSelector() != 3 {
+		want, portMTU := req.MTU(), port.Info.NeighborMTU
+		mtu = want
+		switch req.MTUSelector() {
+		case wire.SelectorGreaterThan:
+			if portMTU != 0 && want >= portMTU {
+				return 0, 0, false
+			}
+			if portMTU != 0 {
+				mtu = portMTU
+			} else {
+				mtu++
+			}
+		case wire.SelectorLessThan:
+			if portMTU != 0 && want > portMTU {
+				mtu = portMTU
+			} else {
+				mtu--
+			}
+		}
+		if mtu < wire.MTU256 || mtu > wire.MTU4096 {
+			return 0, 0, false
+		}
+	} else if mask.Has(wire.MCMemberRecordCompMTU) && req.MTU() >= wire.MTU256 && req.MTU() <= wire.MTU4096 {
+		mtu = req.MTU()
+	}
+	if mask.Has(wire.MCMemberRecordCompRateSelector|wire.MCMemberRecordCompRate) && req.RateSelector() != 3 {
+		want, portR := req.Rate(), portRate(port.Info)
+		rate = want
+		switch req.RateSelector() {
+		case wire.SelectorGreaterThan:
+			if want.Gbps() >= portR.Gbps() {
+				return 0, 0, false
+			}
+			rate = portR
+		case wire.SelectorLessThan:
+			if want.Gbps() > portR.Gbps() {
+				rate = portR
+			} else {
+				rate = rateBelow(want)
+			}
+		}
+		if rate.Gbps() == 0 {
+			return 0, 0, false
+		}
+	} else if mask.Has(wire.MCMemberRecordCompRate) && req.Rate() != 0 {
+		rate = req.Rate()
+	}
+	return mtu, rate, true
+}
+
+// rateBelow is the fastest rate slower than r (0 when there is none).
+func rateBelow(r wire.Rate) wire.Rate {
+	best := wire.Rate(0)
+	for c := wire.Rate(2); c <= wire.Rate1200Gbps; c++ {
+		if c.Gbps() < r.Gbps() && c.Gbps() > best.Gbps() {
+			best = c
+		}
+	}
+	return best
+}
+
+// validRequestedMGID reports whether a group may be created with mgid,
+// the checks OpenSM makes (IBTA Vol 1 §4.1.1, o15-0.2.x): a multicast GID
+// (first byte 0xFF) with no flag but T set, and an SA-style MGID
+// (signature 0xA01B) not of link-local scope; IPoIB MGIDs (signatures
+// 0x401B, 0x601B; RFC 4391) are taken as they are.
+func validRequestedMGID(mgid wire.GID) bool {
+	if mgid[0] != 0xFF {
+		return false
+	}
+	sig := binary.BigEndian.Uint16(mgid[2:])
+	if sig == 0x401B || sig == 0x601B {
+		return true
+	}
+	if mgid[1]&0xE0 != 0 {
+		return false
+	}
+	return !(sig == 0xA01B && mgid[1]&0x0F == 2)
 }

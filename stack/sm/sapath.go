@@ -291,8 +291,14 @@ func (s *SA) pathRecords(sn *Subnet, q *saReq) ([][]byte, wire.MADStatus) {
 	if st := c.checkValues(); st != wire.MADStatusOK {
 		return nil, st
 	}
+	if mask.Has(wire.PathRecordCompDGID) && req.DGID()[0] == 0xff {
+		return s.multicastPath(q), wire.MADStatusOK
+	}
 	byGID := func(g wire.GID) (*Port, wire.MADStatus) {
-		if prefixFromGID(g) != prefix {
+		// A link-local GID (fe80::/10) names a port of this subnet
+		// whatever the rest of its prefix holds (IBTA Vol 1 §4.1.1;
+		// OpenSM looks such a GID up by its interface ID alone).
+		if pf := prefixFromGID(g); pf != prefix && pf&linkLocalMask != linkLocalPrefix {
 			return nil, wire.SAStatusInvalidGID
 		}
 		p := sn.PortByGUID[guidFromGID(g)]
@@ -364,4 +370,56 @@ func (s *SA) pathRecords(sn *Subnet, q *saReq) ([][]byte, wire.MADStatus) {
 		}
 	}
 	return out, wire.MADStatusOK
+}
+
+// The link-local GID prefix fe80::/10 (IBTA Vol 1 §4.1.1).
+const (
+	linkLocalPrefix = 0xFE80000000000000
+	linkLocalMask   = 0xFFC0000000000000
+)
+
+// multicastPath answers a PathRecord request whose DGID is a multicast
+// GID (IBTA Vol 1 §15.2.5.16): the path to the group, built as OpenSM
+// builds it from the group's MCMemberRecord: the request's record with
+// the group's MGID, MLID, TClass, P_Key and SL, one path, MTU, rate and
+// packet lifetime exactly the group's, and a hop limit of 0xFF unless the
+// group is link-local. A group the SA does not know, or one whose P_Key or
+// SL differ from those the request gives, has no path: none records.
+func (s *SA) multicastPath(q *saReq) [][]byte {
+	req := wire.PathRecord(q.rec)
+	s.m.mu.Lock()
+	g := s.m.mcast.groups[req.DGID()]
+	var c Group
+	if g != nil {
+		c = *g
+	}
+	s.m.mu.Unlock()
+	if g == nil ||
+		q.mask.Has(wire.PathRecordCompPKey) && req.PKey()&0x7FFF != c.PKey&0x7FFF ||
+		q.mask.Has(wire.PathRecordCompSL) && req.SL() != c.SL {
+		return nil
+	}
+	rec := make([]byte, wire.PathRecordSize)
+	copy(rec, q.rec)
+	r := wire.PathRecord(rec)
+	r.SetDGID(c.MGID)
+	r.SetDLID(c.MLID)
+	r.SetTClass(c.TClass)
+	r.SetNumbPath(1)
+	r.SetPKey(c.PKey)
+	r.SetSL(c.SL)
+	r.SetQoSClass(0)
+	r.SetMTUSelector(wire.SelectorExactly)
+	r.SetMTU(c.MTU)
+	r.SetRateSelector(wire.SelectorExactly)
+	r.SetRate(c.Rate)
+	r.SetPacketLifeTimeSelector(wire.SelectorExactly)
+	r.SetPacketLifeTime(c.Lifetime)
+	hop := c.HopLimit
+	if c.MGID[1]&0x0F != 2 { // not link-local scope
+		hop = 0xFF
+	}
+	r.SetHopLimit(hop)
+	r.SetFlowLabel(c.FlowLabel)
+	return [][]byte{rec}
 }

@@ -314,7 +314,16 @@ func (s *SA) portVLArb(p *Port, vls int, block uint8) wire.VLArbitrationTableFie
 		}
 		return f
 	}
+	return powerOnVLArb(p, vls, block)
+}
+
+// powerOnVLArb is block (1-4) of the VL arbitration table p powers up
+// with and the SM leaves without Config.QoS: every data VL weight 1 in the
+// low-priority table up to its capacity, the high-priority table empty.
+func powerOnVLArb(p *Port, vls int, block uint8) wire.VLArbitrationTableFields {
+	var f wire.VLArbitrationTableFields
 	if block == wire.VLArbLowBlock0 {
+		n := min(int(p.Info.VLArbitrationLowCap), wire.VLArbitrationTableBlockEntries)
 		for i := range max(n, 0) {
 			f.Entries[i] = wire.VLArbEntry{VL: uint8(i % vls), Weight: 1}
 		}
@@ -322,31 +331,12 @@ func (s *SA) portVLArb(p *Port, vls int, block uint8) wire.VLArbitrationTableFie
 	return f
 }
 
-// vlArbBlocks lists the VL arbitration blocks port p has (IBTA Vol 1
-// §14.2.5.9): low block 1 (and 2 past 32 entries), high block 3 (and 4).
-func vlArbBlocks(p *Port) []uint8 {
-	var out []uint8
-	if lo := p.Info.VLArbitrationLowCap; lo > 0 {
-		out = append(out, wire.VLArbLowBlock0)
-		if lo > wire.VLArbitrationTableBlockEntries {
-			out = append(out, wire.VLArbLowBlock1)
-		}
-	}
-	if hi := p.Info.VLArbitrationHighCap; hi > 0 {
-		out = append(out, wire.VLArbHighBlock0)
-		if hi > wire.VLArbitrationTableBlockEntries {
-			out = append(out, wire.VLArbHighBlock1)
-		}
-	}
-	return out
-}
-
-// slToVLRecords answers SLtoVLMappingTableRecord (IBTA Vol 1 §15.2.5.4):
-// the table of every CA port (input and output port 0 in the record) and,
-// with Config.QoS, the tables programQoS writes on switches, one per
-// (input port, output port) pair. Without QoS the SM leaves the switch
-// tables as they powered up and does not read them: switches have no
-// records then.
+// slToVLRecords answers SLtoVLMappingTableRecord (IBTA Vol 1 §15.2.5.4)
+// as OpenSM does: one record per CA port (input and output port 0 in the
+// record, whatever port numbers the request names) and, per switch, one
+// for every (input port, output port) pair of its ports, port 0 included.
+// Each is the table the port holds: with Config.QoS the one programQoS
+// wrote, else the power-on table the SM leaves (switchSLtoVL).
 func (s *SA) slToVLRecords(sn *Subnet, q *saReq) [][]byte {
 	eps, ok := lidPorts(sn, q, wire.SLtoVLMappingTableRecordCompLID)
 	if !ok {
@@ -371,19 +361,38 @@ func (s *SA) slToVLRecords(sn *Subnet, q *saReq) [][]byte {
 	return out
 }
 
-// switchSLtoVL appends the SL-to-VL records of switch n programQoS wrote.
+// switchSLtoVL appends the SL-to-VL records of switch n: one per (input,
+// output) pair of the ports the SM read, as OpenSM answers for every port
+// of a switch it discovered. The table of an output port is the one
+// programQoS wrote with Config.QoS (the same for every input port, as
+// programQoS writes it) and otherwise the power-on one, SL i to VL i mod
+// the output port's data VLs (switch port 0 included: it maps for the
+// switch's own management traffic).
 func (s *SA) switchSLtoVL(n *Node, q *saReq, out [][]byte) [][]byte {
 	p0 := n.Ports[0]
-	if !s.m.cfg.QoS || p0 == nil || !p0.Read || p0.Info.CapabilityMask&wire.PortCapIsSLMappingSupported == 0 {
+	if p0 == nil || !p0.Read {
 		return out
 	}
-	for _, o := range n.Ports[1:] {
-		if o == nil || !o.LinkUp() {
+	qos := s.m.cfg.QoS && p0.Info.CapabilityMask&wire.PortCapIsSLMappingSupported != 0
+	for _, o := range n.Ports {
+		if o == nil || !o.Read {
 			continue
 		}
-		tbl := s.portSLtoVL(o, 1)
+		var tbl wire.SLtoVLMappingTableFields
+		switch {
+		case qos && o.Num != 0 && o.LinkUp():
+			tbl = s.portSLtoVL(o, 1)
+		default:
+			vls := wire.DataVLs(o.Info.OperationalVLs)
+			if vls <= 0 {
+				vls = 1
+			}
+			for sl := range tbl.VL {
+				tbl.VL[sl] = uint8(sl % vls)
+			}
+		}
 		for _, in := range n.Ports {
-			if in == nil || in.Num != 0 && !in.LinkUp() {
+			if in == nil || !in.Read {
 				continue
 			}
 			rec := make([]byte, wire.SLtoVLMappingTableRecordSize)
@@ -395,38 +404,46 @@ func (s *SA) switchSLtoVL(n *Node, q *saReq, out [][]byte) [][]byte {
 	return out
 }
 
-// vlArbRecords answers VLArbitrationTableRecord (IBTA Vol 1 §15.2.5.9):
-// every block of the VL arbitration table of each CA port and, with
-// Config.QoS, of each switch port programQoS wrote.
+// vlArbRecords answers VLArbitrationTableRecord (IBTA Vol 1 §15.2.5.9) as
+// OpenSM does: all four blocks (low 1-2, high 3-4) of the VL arbitration
+// table of each CA port (its own port, whatever port the request names)
+// and of every port of each switch, port 0 included. A block past the
+// port's VLArbitrationLowCap or HighCap has no entries and reads as zeros,
+// as in OpenSM's tables. The content is what the port holds: with
+// Config.QoS what programQoS wrote, else the power-on table.
 func (s *SA) vlArbRecords(sn *Subnet, q *saReq) [][]byte {
 	eps, ok := lidPorts(sn, q, wire.VLArbitrationTableRecordCompLID)
 	if !ok {
 		return nil
 	}
 	var out [][]byte
-	add := func(p *Port, lid wire.LID, vls int, skip wire.ComponentMask) {
-		for _, b := range vlArbBlocks(p) {
+	add := func(p *Port, lid wire.LID, skip wire.ComponentMask, table func(block uint8) wire.VLArbitrationTableFields) {
+		for b := uint8(wire.VLArbLowBlock0); b <= wire.VLArbHighBlock1; b++ {
 			rec := make([]byte, wire.VLArbitrationTableRecordSize)
 			wire.VLArbitrationTableRecord(rec).Encode(&wire.VLArbitrationTableRecordFields{LID: lid, OutputPortNum: uint8(p.Num),
-				BlockNum: b, VLArbitrationTable: s.portVLArb(p, vls, b)})
+				BlockNum: b, VLArbitrationTable: table(b)})
 			out = keepMatch(out, q, skip, rec)
 		}
 	}
 	for _, ep := range eps {
 		if ep.Node.IsSwitch() {
-			if !s.m.cfg.QoS {
-				continue
-			}
-			for _, o := range ep.Node.Ports[1:] {
-				if o != nil && o.LinkUp() {
-					add(o, ep.LID, 1, wire.VLArbitrationTableRecordCompLID)
+			for _, o := range ep.Node.Ports {
+				if o == nil || !o.Read {
+					continue
 				}
+				add(o, ep.LID, wire.VLArbitrationTableRecordCompLID, func(b uint8) wire.VLArbitrationTableFields {
+					if s.m.cfg.QoS && o.Num != 0 && o.LinkUp() {
+						return s.portVLArb(o, 1, b) // programQoS masks its tables itself
+					}
+					return powerOnVLArb(o, max(wire.DataVLs(o.Info.OperationalVLs), 1), b)
+				})
 			}
 			continue
 		}
 		if vls, ok := qosPort(ep); ok {
 			// A CA record is its own port's (OpenSM forces the port).
-			add(ep, ep.LID, vls, wire.VLArbitrationTableRecordCompLID|wire.VLArbitrationTableRecordCompOutputPortNum)
+			add(ep, ep.LID, wire.VLArbitrationTableRecordCompLID|wire.VLArbitrationTableRecordCompOutputPortNum,
+				func(b uint8) wire.VLArbitrationTableFields { return s.portVLArb(ep, vls, b) })
 		}
 	}
 	return out
