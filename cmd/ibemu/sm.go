@@ -34,7 +34,7 @@ var smDial = attach.Dial
 func runSM(stdout, stderr io.Writer, args []string) error {
 	fs := newFlagSet("sm", stderr, "sm [--once] [--priority N] [--routing minhop|updn|ftree] [--guid-file F] [--partitions F] "+
 		"[--lmc N] [--sockname NAME] [--host NODE] [--server HOST] [--server-port N] [--window N] [--timeout D] "+
-		"[--retries N] [--sweep-interval D] [--poll-interval D] [--mkey K --mkey-protect N] [--sm-key K] [--quiet] [-v]")
+		"[--retries N] [--sweep-interval D] [--poll-interval D] [--mkey K --mkey-protect N] [--sm-key K] [--quiet] [-v] [--debug]")
 	once := fs.Bool("once", false, "run one heavy sweep and exit 0 when the subnet is up (like opensm -o)")
 	priority := fs.Uint("priority", 0, "SMInfo priority 0-15 (higher wins the master election)")
 	routing := fs.String("routing", "minhop", "routing engine: minhop, updn or ftree")
@@ -56,6 +56,7 @@ func runSM(stdout, stderr io.Writer, args []string) error {
 	attachWait := fs.Duration("attach-wait", 10*time.Second, "how long to retry attaching while the server is not there yet")
 	quiet := fs.Bool("quiet", false, "print only errors")
 	verbose := fs.Bool("v", false, "log the subnet manager's steps on stderr")
+	debug := fs.Bool("debug", false, "log the per-port decisions too (link enables, FDR10 writes) on stderr")
 	umadPort := fs.String("umad", "", "run on real hardware through Linux umad instead of the attach protocol: CA[:PORT] (e.g. mlx4_0:1; \"any\" for the first active port)")
 	pos, err := parseArgs(fs, args)
 	if err != nil {
@@ -89,6 +90,9 @@ func runSM(stdout, stderr io.Writer, args []string) error {
 	level := slog.LevelWarn
 	if *verbose {
 		level = slog.LevelInfo
+	}
+	if *debug {
+		level = slog.LevelDebug
 	}
 	cfg := sm.Config{
 		Priority: uint8(*priority), SMKey: smKey, Routing: r, LMC: uint8(*lmc), GUIDFile: *guidFile,

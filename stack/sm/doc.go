@@ -23,9 +23,14 @@
 //   - writes PortInfo (LID, LMC, MasterSMLID, M_Key and protection, neighbour
 //     MTU, operational VLs, and the link parameters of OpenSM's link
 //     manager with its default options: head-of-queue lifetime and VL
-//     stall count on switch ports, error thresholds, LinkSpeedEnabled 15
-//     when a port enables fewer speeds than it supports) and P_Key tables
-//     from the partition configuration while the routes are computed,
+//     stall count on switch ports, error thresholds, LinkSpeedEnabled 15,
+//     LinkSpeedExtEnabled 31 between two ports with extended speeds
+//     (written with SMSupportsExtendedSpeeds, bit 31 of the modifier) and
+//     LinkWidthEnabled 255 on 2X-capable ports when a port enables fewer
+//     than it supports), FDR10 through the Mellanox MlnxExtPortInfo
+//     attribute on the devices that have it (OpenSM's "fdr10 1"), and
+//     P_Key tables from the partition configuration while the routes are
+//     computed; the new enables take effect when a link next trains;
 //     then the LFT blocks
 //     that changed, the QoS tables when Config.QoS asks for them (OpenSM's
 //     default QoS tables on CA and switch ports; off by default, as in
@@ -54,6 +59,13 @@
 // in-process, the wall clock over the attach protocol).
 //
 // # Subnet administration
+//
+// Path and group rates are OpenSM's (osm_sa_path_record.c,
+// ib_port_info_compute_rate): each port's active width and speed, the
+// extended speed where the port has them (FDR 56 Gb/s at 4X, EDR 100,
+// HDR 200, 2X HDR 100; FDR10 shows QDR, 40), switch port 0's own rate at
+// a path's switch end, and the slowest in OpenSM's order of data rates,
+// which the rate selectors step through too (rate.go).
 //
 // The SA (sa*.go) answers PathRecord, NodeRecord, PortInfoRecord,
 // LinkRecord, SwitchInfoRecord, LinearForwardingTableRecord,

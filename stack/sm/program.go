@@ -10,10 +10,14 @@ import (
 )
 
 // configFields returns the PortInfo p should carry, starting from what was
-// read, and whether it differs from it. Fields the SM leaves alone are
-// written as "no change" (IBTA Vol 1 §14.2.5.6: zero LinkWidthEnabled,
-// LinkSpeedEnabled, PortState and PortPhysicalState change nothing).
-func (m *SM) configFields(sn *Subnet, p *Port, state wire.PortState) (wire.PortInfoFields, bool) {
+// read, the AttributeModifier of its Set and whether it differs from what
+// was read. As in OpenSM's link manager (osm_link_mgr.c), the fields the
+// SM does not set are written back as read, PortPhysicalState as "no
+// change" (IBTA Vol 1 §14.2.5.6), and the link enables are forced only
+// in the pass without a state change (state NoChange), whose Set carries
+// SMSupportsExtendedSpeeds (bit 31 of the modifier) when the port has
+// extended speeds; the Sets that arm and activate a port do not.
+func (m *SM) configFields(sn *Subnet, p *Port, state wire.PortState) (wire.PortInfoFields, uint32, bool) {
 	f := p.Info
 	changed := false
 	set := func(cond bool) {
@@ -40,9 +44,7 @@ func (m *SM) configFields(sn *Subnet, p *Port, state wire.PortState) (wire.PortI
 	if p.Num != 0 && p.Remote != nil {
 		// OpenSM's link manager (osm_link_mgr.c) with its default options:
 		// head-of-queue lifetime and VL stall count on switch ports, the
-		// leaf values toward CAs (IBTA Vol 1 §18.2.5.4), and speed 15
-		// ("set to LinkSpeedSupported", IBTA Vol 1 §14.2.5.6) when the
-		// enabled speeds are fewer.
+		// leaf values toward CAs (IBTA Vol 1 §18.2.5.4).
 		if p.Node.IsSwitch() {
 			hoq := uint8(defaultHOQLife)
 			if !p.Remote.Node.IsSwitch() {
@@ -57,10 +59,9 @@ func (m *SM) configFields(sn *Subnet, p *Port, state wire.PortState) (wire.PortI
 		set(f.LocalPhyErrors != defaultLocalPhyErrorsThreshold || f.OverrunErrors != defaultOverrunErrorsThreshold)
 		f.LocalPhyErrors, f.OverrunErrors = defaultLocalPhyErrorsThreshold, defaultOverrunErrorsThreshold
 	}
-	speed := wire.LinkSpeed(0) // no change
-	if p.Num != 0 && p.Remote != nil && f.LinkSpeedSupported != 0 && f.LinkSpeedEnabled != f.LinkSpeedSupported {
-		changed = true
-		speed = linkSpeedSupported
+	mod := uint32(p.Num)
+	if linkPort := p.Num != 0 || p.Node.IsSwitch() && p.Node.Switch.EnhancedPort0; linkPort && state == wire.PortStateNoChange {
+		mod = m.linkEnables(p, &f, &changed)
 	}
 	if p.Node.IsSwitch() && p.Num != 0 && p.Remote != nil && !p.Remote.Node.IsSwitch() && p.Node.Switch.PartitionEnforcementCap > 0 {
 		set(!f.PartitionEnforcementInbound || !f.PartitionEnforcementOutbound)
@@ -76,17 +77,61 @@ func (m *SM) configFields(sn *Subnet, p *Port, state wire.PortState) (wire.PortI
 		changed = true
 	}
 	f.PortPhysicalState = wire.PhysStateNoChange
-	if p.Num != 0 {
+	// LinkDownDefaultState Polling on every port, switch port 0 too (OpenSM
+	// writes it into every PortInfo Set); a base port 0 has no link, so
+	// only the other ports count it as a change.
+	if p.Num != 0 || p.Node.IsSwitch() && p.Node.Switch.EnhancedPort0 {
 		set(f.LinkDownDefaultState != wire.PhysStatePolling)
-		f.LinkDownDefaultState = wire.PhysStatePolling
-	} else {
-		f.LinkDownDefaultState = wire.PhysStateNoChange
 	}
-	// LinkWidthEnabled stays as it is: OpenSM 3.3 leaves a 4X port that
-	// also supports 1X at 4X.
-	f.LinkWidthEnabled = 0
-	f.LinkSpeedEnabled, f.LinkSpeedExtEnabled = speed, 0
-	return f, changed
+	f.LinkDownDefaultState = wire.PhysStatePolling
+	return f, mod, changed
+}
+
+// linkEnables applies the link enables of OpenSM's link manager with its
+// default options to f, the PortInfo of p, and returns the Set's
+// AttributeModifier (IBTA Vol 1 §14.2.5.6):
+//
+//   - force_link_width 255: LinkWidthEnabled 255 ("set to
+//     LinkWidthSupported") when the enabled widths are fewer, on ports
+//     whose CapabilityMask2 (port 0's on a switch) has
+//     IsLinkWidth2XSupported; other ports keep theirs (OpenSM leaves a 4X
+//     port that also supports 1X at 4X);
+//   - force_link_speed 15: LinkSpeedEnabled 15 ("set to
+//     LinkSpeedSupported") when the enabled speeds are fewer;
+//   - force_link_speed_ext 31: LinkSpeedExtEnabled 31 ("set to
+//     LinkSpeedExtSupported") when the enabled extended speeds are fewer
+//     and both ends of the link have IsExtendedSpeedsSupported;
+//   - SMSupportsExtendedSpeeds, bit 31 of the modifier, when the port has
+//     IsExtendedSpeedsSupported (port 0's CapabilityMask on a switch),
+//     without which the port ignores LinkSpeedExtEnabled.
+//
+// The new enables take effect when the link next trains.
+func (m *SM) linkEnables(p *Port, f *wire.PortInfoFields, changed *bool) uint32 {
+	mod := uint32(p.Num)
+	cap2 := f.CapabilityMask2
+	if p.Node.IsSwitch() && p.Num != 0 && p.Node.Ports[0] != nil && p.Node.Ports[0].Read {
+		cap2 = p.Node.Ports[0].Info.CapabilityMask2
+	}
+	if cap2&capMask2LinkWidth2X != 0 && f.LinkWidthEnabled != f.LinkWidthSupported {
+		*changed = true
+		f.LinkWidthEnabled = linkWidthSupported
+	}
+	if f.LinkSpeedSupported != 0 && f.LinkSpeedEnabled != f.LinkSpeedSupported {
+		*changed = true
+		f.LinkSpeedEnabled = linkSpeedSupported
+	}
+	if ext := hasExtSpeeds(p); ext {
+		mod |= smSupportsExtendedSpeeds
+		if p.Num != 0 && p.Remote != nil && p.Remote.Read && hasExtSpeeds(p.Remote) && f.LinkSpeedExtEnabled != f.LinkSpeedExtSupported {
+			*changed = true
+			f.LinkSpeedExtEnabled = linkSpeedExtSupported
+		}
+	}
+	if *changed && (f.LinkWidthEnabled == linkWidthSupported || f.LinkSpeedEnabled == linkSpeedSupported || f.LinkSpeedExtEnabled == linkSpeedExtSupported) {
+		m.log.Debug("sm: link enables", "port", p.String(), "width", f.LinkWidthEnabled, "speed", uint8(f.LinkSpeedEnabled),
+			"speed_ext", f.LinkSpeedExtEnabled, "modifier", mod)
+	}
+	return mod
 }
 
 // OpenSM's defaults for the PortInfo fields its link manager writes
@@ -102,16 +147,29 @@ const (
 	// linkSpeedSupported is LinkSpeedEnabled 15: set the enabled speeds
 	// to LinkSpeedSupported (IBTA Vol 1 §14.2.5.6, Table 151).
 	linkSpeedSupported = wire.LinkSpeed(0xF)
+	// linkSpeedExtSupported is LinkSpeedExtEnabled 31 (set to
+	// LinkSpeedExtSupported) and linkWidthSupported LinkWidthEnabled 255
+	// (set to LinkWidthSupported), OpenSM's force_link_speed_ext and
+	// force_link_width defaults.
+	linkSpeedExtSupported = 0x1F
+	linkWidthSupported    = wire.LinkWidth(0xFF)
+	// smSupportsExtendedSpeeds is bit 31 of a PortInfo Set's
+	// AttributeModifier: the SM writes LinkSpeedExtEnabled (IBTA Vol 1
+	// §14.2.5.6).
+	smSupportsExtendedSpeeds = 1 << 31
+	// capMask2LinkWidth2X is IsLinkWidth2XSupported in
+	// PortInfo.CapabilityMask2 (IBTA Vol 1 §14.2.5.6, Table 152).
+	capMask2LinkWidth2X = 0x0010
 )
 
 func (m *SM) masterLID(sn *Subnet) wire.LID { return sn.Local.LID }
 
-// portInfoSet builds a PortInfo Set of p that stores the answer back in
-// p.Info.
-func (m *SM) portInfoSet(sn *Subnet, p *Port, f wire.PortInfoFields) smpQuery {
+// portInfoSet builds a PortInfo Set of p with AttributeModifier mod that
+// stores the answer back in p.Info.
+func (m *SM) portInfoSet(sn *Subnet, p *Port, f wire.PortInfoFields, mod uint32) smpQuery {
 	data := make([]byte, wire.SMPDataSize)
 	wire.PortInfo(data).Encode(&f)
-	return smpQuery{path: p.Route(), method: wire.MethodSet, attr: wire.AttrPortInfo, mod: uint32(p.Num), data: data,
+	return smpQuery{path: p.Route(), method: wire.MethodSet, attr: wire.AttrPortInfo, mod: mod, data: data,
 		done: func(d []byte, err error) {
 			if err != nil {
 				m.problem(sn, err)
@@ -128,7 +186,10 @@ func (m *SM) portInfoSet(sn *Subnet, p *Port, f wire.PortInfoFields) smpQuery {
 // osm_lid_mgr_process_subnet), switch port 0 included, and the link
 // parameters of configFields to every port of a trained link whose
 // PortInfo differs (OpenSM's link manager pass without a state change).
+// It reads MlnxExtPortInfo first on the devices that have it and enables
+// FDR10 after a port's PortInfo where the port supports it.
 func (m *SM) configurePorts(ctx context.Context, sn *Subnet) {
+	m.readMlnxExt(ctx, sn)
 	var qs []smpQuery
 	for _, n := range sn.Nodes {
 		for _, p := range n.Ports {
@@ -141,8 +202,13 @@ func (m *SM) configurePorts(ctx context.Context, sn *Subnet) {
 			if p.EndPort() && p.LID == 0 || !p.EndPort() && (!p.LinkUp() || p.Remote == nil || !p.Remote.Read) {
 				continue
 			}
-			if f, changed := m.configFields(sn, p, wire.PortStateNoChange); changed {
-				qs = append(qs, m.portInfoSet(sn, p, f))
+			if f, mod, changed := m.configFields(sn, p, wire.PortStateNoChange); changed {
+				qs = append(qs, m.portInfoSet(sn, p, f, mod))
+			}
+			// OpenSM's default "fdr10 1": enable FDR10 where the port
+			// supports it, after its PortInfo.
+			if q, ok := m.fdr10Set(sn, p); ok {
+				qs = append(qs, q)
 			}
 		}
 	}
@@ -345,8 +411,8 @@ func (m *SM) activate(ctx context.Context, sn *Subnet) {
 					if !want(p) {
 						continue
 					}
-					f, _ := m.configFields(sn, p, state)
-					if !yield(m.portInfoSet(sn, p, f)) {
+					f, mod, _ := m.configFields(sn, p, state)
+					if !yield(m.portInfoSet(sn, p, f, mod)) {
 						return
 					}
 				}

@@ -116,12 +116,14 @@ func TestSAMulticastAsOsmtestChecks(t *testing.T) {
 		}
 	}
 
-	// Rate less than 40 Gb/s: the next slower rate, 30 Gb/s.
+	// Rate less than 40 Gb/s: the next slower rate in OpenSM's order of
+	// data rates (ib_path_rate_get_prev), 28 Gb/s (FDR 2X, 35 Gb/s
+	// equivalent), not 30 Gb/s (12X SDR, 24 of data).
 	recs := c.get(saReq{method: wire.MethodSet, attr: wire.AttrMCMemberRecord, mask: create | rateMask,
 		rec: rec(mgid, wire.JoinFullMember|wire.JoinNonMember, func(f *wire.MCMemberRecordFields) {
 			f.RateSelector, f.Rate = wire.SelectorLessThan, wire.Rate40Gbps
 		})})
-	if r := wire.MCMemberRecord(recs[0]).Fields(); r.Rate.Gbps() != 30 {
+	if r := wire.MCMemberRecord(recs[0]).Fields(); r.Rate != wire.Rate28Gbps {
 		t.Errorf("rate less than 40 Gb/s: %v", r.Rate)
 	}
 	del := wire.MCMemberRecordCompMGID | wire.MCMemberRecordCompPortGID | wire.MCMemberRecordCompJoinState

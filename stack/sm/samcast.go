@@ -129,7 +129,7 @@ func (s *SA) join(sn *Subnet, q *saReq, req wire.MCMemberRecord, port *Port) {
 		if mask.Has(wire.MCMemberRecordCompScope) {
 			scope = req.Scope()
 		}
-		g = &Group{MGID: mgid, QKey: req.QKey(), PKey: req.PKey(), MTU: mtu, Rate: rate, Lifetime: pathLifeTime,
+		g = &Group{MGID: mgid, QKey: req.QKey(), PKey: req.PKey(), MTU: mtu, Rate: rate, Lifetime: groupLifeTime,
 			SL: req.SL(), FlowLabel: req.FlowLabel(), HopLimit: req.HopLimit(), TClass: req.TClass(), Scope: scope,
 			Members: map[wire.GUID]uint8{}}
 		if !s.m.mcast.add(g) {
@@ -145,7 +145,8 @@ func (s *SA) join(sn *Subnet, q *saReq, req wire.MCMemberRecord, port *Port) {
 			mask.Has(wire.MCMemberRecordCompMTUSelector|wire.MCMemberRecordCompMTU) &&
 				!selected(req.MTUSelector(), mtuBytes(g.MTU), mtuBytes(req.MTU())) ||
 			mask.Has(wire.MCMemberRecordCompRateSelector|wire.MCMemberRecordCompRate) &&
-				!selected(req.RateSelector(), g.Rate.Gbps(), req.Rate().Gbps()) {
+				!rateSelected(req.RateSelector(), g.Rate, req.Rate()) ||
+			!portFitsGroup(g, port) {
 			s.m.mu.Unlock()
 			_ = q.r.RespondStatus(wire.SAStatusRequestInvalid)
 			return
@@ -219,17 +220,29 @@ func (s *SA) leave(q *saReq, req wire.MCMemberRecord, port *Port) {
 	s.answer(q, [][]byte{rec})
 }
 
+// groupLifeTime is the PacketLifeTime of a group a join creates (OpenSM's
+// default subnet timeout, selector "exactly").
+const groupLifeTime = 0x12
+
 // groupMTURate picks the MTU and rate of a group a join creates, as
-// OpenSM does (o15-0.2.3 leaves the choice to the SA): a component given
-// with its selector is honoured against what the joining port's link
-// carries (Greater than: the port's own, refused when the port cannot go
-// above the value; Less than: one step below, or the port's when that is
-// smaller; Exactly: the value), ok is false when nothing fits, and a
-// component not given (or selector 3) takes 2048 bytes and 10 Gb/s.
+// OpenSM does (osm_sa_mcmember_record.c, mgrp_request_is_realizable;
+// o15-0.2.3 leaves the choice to the SA): a component given with its
+// selector is honoured against what the joining port's link carries
+// (Greater than: the port's own, refused when the port cannot go above
+// the value; Less than: one step below, or the port's when that is
+// smaller; Exactly: the value), ok is false when nothing fits; a
+// component not given (or selector 3) takes the joining port's
+// NeighborMTU and link rate. Rates step and compare in compareRates
+// order.
 func groupMTURate(mask wire.ComponentMask, req wire.MCMemberRecord, port *Port) (mtu wire.MTU, rate wire.Rate, ok bool) {
-	mtu, rate = wire.MTU2048, wire.Rate(3)
-	if mask.Has(wire.MCMemberRecordCompMTUSelector|wire.MCMemberRecordCompMTU) && req.MTUSelector() != 3 {
-		want, portMTU := req.MTU(), port.Info.NeighborMTU
+	portMTU := port.Info.NeighborMTU
+	if !mask.Has(wire.MCMemberRecordCompMTUSelector|wire.MCMemberRecordCompMTU) || req.MTUSelector() == wire.SelectorBest {
+		mtu = portMTU
+		if mtu == 0 {
+			mtu = wire.MTU2048
+		}
+	} else {
+		want := req.MTU()
 		mtu = want
 		switch req.MTUSelector() {
 		case wire.SelectorGreaterThan:
@@ -251,43 +264,61 @@ func groupMTURate(mask wire.ComponentMask, req wire.MCMemberRecord, port *Port) 
 		if mtu < wire.MTU256 || mtu > wire.MTU4096 {
 			return 0, 0, false
 		}
-	} else if mask.Has(wire.MCMemberRecordCompMTU) && req.MTU() >= wire.MTU256 && req.MTU() <= wire.MTU4096 {
-		mtu = req.MTU()
 	}
-	if mask.Has(wire.MCMemberRecordCompRateSelector|wire.MCMemberRecordCompRate) && req.RateSelector() != 3 {
-		want, portR := req.Rate(), portRate(port.Info)
-		rate = want
-		switch req.RateSelector() {
-		case wire.SelectorGreaterThan:
-			if want.Gbps() >= portR.Gbps() {
-				return 0, 0, false
-			}
-			rate = portR
-		case wire.SelectorLessThan:
-			if want.Gbps() > portR.Gbps() {
-				rate = portR
-			} else {
-				rate = rateBelow(want)
-			}
+	portR := wire.Rate(0)
+	if port.Read {
+		portR = portRate(port)
+	}
+	if !mask.Has(wire.MCMemberRecordCompRateSelector|wire.MCMemberRecordCompRate) || req.RateSelector() == wire.SelectorBest {
+		rate = portR
+		if rate == 0 {
+			rate = wire.Rate10Gbps
 		}
-		if rate.Gbps() == 0 {
+		return mtu, rate, true
+	}
+	want := req.Rate()
+	rate = want
+	switch req.RateSelector() {
+	case wire.SelectorGreaterThan:
+		if compareRates(want, portR) >= 0 {
 			return 0, 0, false
 		}
-	} else if mask.Has(wire.MCMemberRecordCompRate) && req.Rate() != 0 {
-		rate = req.Rate()
+		rate = portR
+	case wire.SelectorLessThan:
+		if compareRates(want, portR) > 0 {
+			rate = portR
+		} else {
+			rate = ratePrev(want)
+		}
+	}
+	if rate < minRate || rate > maxRate {
+		return 0, 0, false
 	}
 	return mtu, rate, true
 }
 
-// rateBelow is the fastest rate slower than r (0 when there is none).
-func rateBelow(r wire.Rate) wire.Rate {
-	best := wire.Rate(0)
-	for c := wire.Rate(2); c <= wire.Rate1200Gbps; c++ {
-		if c.Gbps() < r.Gbps() && c.Gbps() > best.Gbps() {
-			best = c
-		}
+// portFitsGroup reports whether port can carry group g, OpenSM's check on
+// every join (validate_port_caps): its NeighborMTU is at least the
+// group's MTU and its link rate at least the group's rate.
+func portFitsGroup(g *Group, port *Port) bool {
+	if !port.Read {
+		return true
 	}
-	return best
+	return port.Info.NeighborMTU >= g.MTU && compareRates(portRate(port), g.Rate) >= 0
+}
+
+// rateSelected reports whether a group's rate satisfies selector sel
+// against the requested rate want, in compareRates order.
+func rateSelected(sel wire.Selector, have, want wire.Rate) bool {
+	switch c := compareRates(have, want); sel {
+	case wire.SelectorGreaterThan:
+		return c > 0
+	case wire.SelectorLessThan:
+		return c < 0
+	case wire.SelectorExactly:
+		return c == 0
+	}
+	return true
 }
 
 // validRequestedMGID reports whether a group may be created with mgid,

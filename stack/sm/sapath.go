@@ -4,82 +4,72 @@ import (
 	"github.com/ibemu/ibemu/emu/wire"
 )
 
-// PacketLifeTime the SA puts in PathRecords and MCMemberRecords (OpenSM's
-// default: 0x12 with selector "exactly").
-const pathLifeTime = 0x12
-
-// portRate is the rate code of a port's active width and speed.
-func portRate(pi wire.PortInfoFields) wire.Rate {
-	sp := wire.LinkSpeed(pi.LinkSpeedActive)
-	if pi.LinkSpeedExtActive != 0 {
-		sp = wire.LinkSpeed(pi.LinkSpeedExtActive) << 8
-	}
-	g := float64(pi.LinkWidthActive.Lanes()) * sp.SignalGbps()
-	best := wire.Rate(0)
-	for r := wire.Rate(2); r <= wire.Rate1200Gbps; r++ {
-		if rg := r.Gbps(); rg <= g+0.01 && (best == 0 || rg > best.Gbps()) {
-			best = r
-		}
-	}
-	if best == 0 {
-		best = wire.Rate(3)
-	}
-	return best
-}
-
-// pathProps walks the LFTs from src to the LID dlid of dst and returns the
-// smallest MTU and rate of the links crossed; ok is false when the route
-// does not arrive.
+// pathProps follows the route from src to the LID dlid of dst as OpenSM's
+// SA does (osm_sa_path_record.c, pr_rcv_get_path_parms) and returns the
+// smallest MTUCap and the slowest rate (in compareRates order) of the
+// ports it counts: the source end port (port 0 of a switch), the ingress
+// and egress port of every switch crossed (each at the speeds port 0 of
+// that switch says it supports), and the destination end port (port 0 of
+// a switch). ok is false when the route does not arrive.
 func pathProps(sn *Subnet, src, dst *Port, dlid wire.LID) (mtu wire.MTU, rate wire.Rate, ok bool) {
-	mtu, rate = wire.MTU4096, wire.Rate1200Gbps
-	link := func(p *Port) {
-		if p.Read && p.Remote != nil && p.Remote.Read {
-			mtu = min(mtu, p.Info.MTUCap, p.Remote.Info.MTUCap)
-			if r := portRate(p.Info); r.Gbps() < rate.Gbps() {
-				rate = r
-			}
-		}
+	if !src.Read {
+		return 0, 0, false
 	}
-	if src == dst {
-		if src.Read {
-			mtu = min(mtu, src.Info.MTUCap)
-			rate = portRate(src.Info)
-		}
-		return mtu, rate, true
+	mtu, rate = src.Info.MTUCap, portRate(src)
+	count := func(p *Port) {
+		mtu = min(mtu, p.Info.MTUCap)
+		rate = slowerRate(rate, portRate(p))
 	}
-	var n *Node
+	// egress is the port a switch forwards dlid by (port 0 for its own
+	// LID), nil when its table has none.
+	egress := func(n *Node) *Port {
+		if int(dlid) >= len(n.LFT) {
+			return nil
+		}
+		out := int(n.LFT[dlid])
+		if out >= len(n.Ports) || n.Ports[out] == nil || !n.Ports[out].Read {
+			return nil
+		}
+		return n.Ports[out]
+	}
+	cur := src
 	if src.Node.IsSwitch() {
-		n = src.Node
-	} else {
-		if src.Remote == nil {
+		if cur = egress(src.Node); cur == nil {
 			return 0, 0, false
 		}
-		link(src)
-		if src.Remote == dst {
-			return mtu, rate, true
-		}
-		n = src.Remote.Node
 	}
-	for hops := 0; hops < 64; hops++ {
-		if !n.IsSwitch() || int(dlid) >= len(n.LFT) {
+	end := dst
+	if dst.Node.IsSwitch() {
+		if end = egress(dst.Node); end == nil {
 			return 0, 0, false
 		}
-		out := n.LFT[dlid]
-		if out == 0 {
-			return mtu, rate, n == dst.Node
-		}
-		if int(out) >= len(n.Ports) || n.Ports[out] == nil || n.Ports[out].Remote == nil {
-			return 0, 0, false
-		}
-		p := n.Ports[out]
-		link(p)
-		if p.Remote == dst {
-			return mtu, rate, true
-		}
-		n = p.Remote.Node
 	}
-	return 0, 0, false
+	for hops := 0; cur != end; hops++ {
+		in := cur.Remote
+		if in == nil || !in.Read || hops > maxPathHops {
+			return 0, 0, false
+		}
+		if in == end {
+			break
+		}
+		if !in.Node.IsSwitch() {
+			return 0, 0, false
+		}
+		count(in)
+		if cur = egress(in.Node); cur == nil {
+			return 0, 0, false
+		}
+		count(cur)
+	}
+	if !end.Read {
+		return 0, 0, false
+	}
+	count(end)
+	return mtu, rate, true
 }
+
+// maxPathHops is the most switches a path may cross (OpenSM's MAX_HOPS).
+const maxPathHops = 64
 
 // sharedPKey returns the P_Key src and dst can talk with: want when given
 // and both hold it (not both limited), else the default partition, else
@@ -172,10 +162,80 @@ func (c *pathConstraints) checkValues() wire.MADStatus {
 	if c.hasMTU && (c.mtu < wire.MTU256 || c.mtu > wire.MTU4096) {
 		return wire.SAStatusRequestInvalid
 	}
-	if c.hasRate && (c.rate < 2 || c.rate > wire.Rate1200Gbps) {
+	if c.hasRate && (c.rate < minRate || c.rate > maxRate) {
 		return wire.SAStatusRequestInvalid
 	}
 	return wire.MADStatusOK
+}
+
+// fit applies the MTU, rate and PacketLifeTime selectors of c to the
+// values of a path, as OpenSM does (pr_rcv_get_path_parms): "greater
+// than" only accepts, "less than" lowers the value to the one just below
+// the requested one when the path's is not already below it, "exactly"
+// gives the requested value when the path can carry it, and "largest
+// available" takes the path's. Rates step and compare in compareRates
+// order. It reports false when the path cannot satisfy them.
+func (c *pathConstraints) fit(mtu *wire.MTU, rate *wire.Rate, life *uint8) bool {
+	if c.hasMTU {
+		switch c.mtuSel {
+		case wire.SelectorGreaterThan:
+			if *mtu <= c.mtu {
+				return false
+			}
+		case wire.SelectorLessThan:
+			if *mtu >= c.mtu {
+				if c.mtu <= wire.MTU256 {
+					return false
+				}
+				*mtu = c.mtu - 1
+			}
+		case wire.SelectorExactly:
+			if *mtu < c.mtu {
+				return false
+			}
+			*mtu = c.mtu
+		}
+	}
+	if c.hasRate {
+		switch c.rateSel {
+		case wire.SelectorGreaterThan:
+			if compareRates(*rate, c.rate) <= 0 {
+				return false
+			}
+		case wire.SelectorLessThan:
+			if compareRates(*rate, c.rate) >= 0 {
+				if *rate = ratePrev(c.rate); *rate == 0 {
+					return false
+				}
+			}
+		case wire.SelectorExactly:
+			if compareRates(*rate, c.rate) != 0 {
+				return false
+			}
+			*rate = c.rate
+		}
+	}
+	if c.hasLife {
+		switch c.lifeSel {
+		case wire.SelectorGreaterThan:
+			if *life <= c.life {
+				return false
+			}
+		case wire.SelectorLessThan:
+			if *life >= c.life {
+				if c.life <= 1 {
+					return false
+				}
+				*life = c.life - 1
+			}
+		case wire.SelectorExactly:
+			if *life < c.life {
+				return false
+			}
+			*life = c.life
+		}
+	}
+	return true
 }
 
 // portLIDs is the LIDs of end port p: its base LID and the 2^LMC that
@@ -245,13 +305,13 @@ func (s *SA) lidPairPath(sn *Subnet, src, dst *Port, slid, dlid wire.LID, pref u
 	if c.hasSL && c.sl != 0 {
 		return nil
 	}
-	life := uint8(pathLifeTime)
+	// PacketLifeTime is the subnet timeout, 0 on a loopback path (IBTA
+	// Vol 1 §15.2.5.16 Table 205; OpenSM's subnet_timeout).
+	life := s.m.cfg.SubnetTimeout
 	if src == dst {
 		life = 0
 	}
-	if c.hasMTU && !selected(c.mtuSel, mtuBytes(mtu), mtuBytes(c.mtu)) ||
-		c.hasRate && !selected(c.rateSel, rate.Gbps(), c.rate.Gbps()) ||
-		c.hasLife && !selected(c.lifeSel, float64(life), float64(c.life)) {
+	if !c.fit(&mtu, &rate, &life) {
 		return nil
 	}
 	prefix := s.m.cfg.SubnetPrefix

@@ -81,6 +81,11 @@ type Port struct {
 	LMC uint8
 	// PKeys is the P_Key table the SM programs.
 	PKeys []wire.PKey
+	// MlnxExt is the Mellanox MlnxExtPortInfo (FDR10) as last read or
+	// written, on ports of the devices that have it; MlnxExtRead is set
+	// when it holds an answer.
+	MlnxExt     wire.MlnxExtPortInfoFields
+	MlnxExtRead bool
 }
 
 // IsSwitch reports whether n is a switch.
