@@ -105,6 +105,7 @@ func runPerf(stdout, stderr io.Writer, args []string) error {
 	fs.StringVar(&c.sockName, "sockname", "", "with --attach: base name of the server's sockets (default $IBSIM_SOCKNAME, else sim)")
 	fs.StringVar(&c.dpAddr, "attach-server", "", "with --attach: remote mode, the server's TCP data-path address HOST:PORT")
 	fs.DurationVar(&c.timeout, "attach-wait", 30*time.Second, "with --attach: how long to wait for the server, an Active port and the peer")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the run to this file")
 	c.perfFlags(fs)
 	pos, err := parseArgs(fs, args)
 	if err != nil {
@@ -128,6 +129,13 @@ func runPerf(stdout, stderr io.Writer, args []string) error {
 	c.test = pos[0]
 	if err := c.validate(); err != nil {
 		return err
+	}
+	if *cpuProfile != "" {
+		stopProfile, err := startCPUProfile(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer stopProfile()
 	}
 	if c.attach != "" {
 		return runPerfAttached(&c)
@@ -159,6 +167,14 @@ type perfSide struct {
 	name string // the device's libibverbs name
 	// armed tells whether the CQ is armed for its channel (-e).
 	armed bool
+	// lat is the latency test's work requests for the current size.
+	lat *perfLatMsgs
+	// pollCtx is the context of pollWait's waits, reused from one wait
+	// to the next by the side's goroutine. (A waitCtx that other
+	// contexts are made from, as the wait that also ends when the peer
+	// stops is, cannot be reused: the context package may still look at
+	// it after the wait.)
+	pollCtx waitCtx
 	// stats counts what this side did. Each side's goroutine adds to
 	// its own counters only: shared ones would move a cache line
 	// between the two cores on every message of a latency test.
@@ -527,10 +543,16 @@ func (env *perfEnv) connect() error {
 // now is the measuring clock: the fabric's (virtual) time, or the wall.
 func (env *perfEnv) now() time.Time {
 	if env.c.wall {
-		return time.Now()
+		// The monotonic clock only (time.Now reads the wall clock
+		// too, which costs as much again): a latency test reads it
+		// twice a round trip.
+		return perfEpoch.Add(time.Since(perfEpoch))
 	}
 	return env.emu.Now()
 }
+
+// perfEpoch is the origin of the wall-clock measurements (env.now).
+var perfEpoch = time.Now()
 
 func (env *perfEnv) sizes() []int {
 	if !env.c.all {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"sync"
 	"time"
 
@@ -18,14 +19,15 @@ import (
 // post until the duration is over and count only the completions polled
 // inside the sample window [margin, duration-margin].
 
-// pollWait waits for completions on cq: it polls, then sleeps until the
-// engine adds one, for at most 10 s of wall time. A completion already
-// there is taken before a waitCtx is made.
-func pollWait(ctx context.Context, cq *verbs.CQ, wc []verbs.WC) (int, error) {
+// pollWait waits for completions on side s's CQ: it polls, then sleeps
+// until the engine adds one, for at most 10 s of wall time. A completion
+// already there is taken before the side's waitCtx is set up.
+func pollWait(ctx context.Context, s *perfSide, wc []verbs.WC) (int, error) {
+	cq := s.cq
 	if n, err := cq.Poll(wc); n > 0 || err != nil {
 		return n, err
 	}
-	w := lazyWait(ctx, nil, 10*time.Second)
+	w := s.pollCtx.reuse(ctx, nil, 10*time.Second)
 	n, err := cq.PollWait(w, wc)
 	w.release()
 	if err != nil && errors.Is(err, context.DeadlineExceeded) {
@@ -42,15 +44,20 @@ func pollWait(ctx context.Context, cq *verbs.CQ, wc []verbs.WC) (int, error) {
 // completion wakes the side with an event of its own. A completion the
 // poll finds first may have fired the armed CQ already: its event is
 // taken (without waiting) and the CQ armed again before the caller posts.
+// Completions polled are returned even if ctx ended meanwhile (the peer
+// stopped): the caller counts them.
 func (env *perfEnv) waitCQ(ctx context.Context, s *perfSide, wc []verbs.WC) (int, error) {
 	if s.ch == nil {
-		return pollWait(ctx, s.cq, wc)
+		return pollWait(ctx, s, wc)
 	}
 	for {
 		n, err := s.cq.Poll(wc)
 		if n > 0 || err != nil {
 			if err == nil && s.armed {
-				if _, err := env.takeEvent(ctx, s, false); err != nil {
+				// Not with ctx: a wait that also ends when the peer
+				// stops would fail here once it has, and the
+				// completions just polled would be lost.
+				if _, err := env.takeEvent(context.Background(), s, false); err != nil {
 					return 0, err
 				}
 			}
@@ -202,6 +209,10 @@ type bwRun struct {
 	// work requests.
 	started func()
 
+	// wrs holds each QP's work request as perftest prepares it once
+	// (ctx_set_send_wqes): a post sets only its wr_id and whether it is
+	// signaled.
+	wrs               []verbs.SendWR
 	posted, completed []int // sends per QP
 	limit             []int // sends to post per QP (duration mode: set at the end)
 	got, postedRecv   []int // receives per QP
@@ -229,6 +240,12 @@ func (env *perfEnv) newBWRun(s *perfSide, size int, send, recv bool) *bwRun {
 	}
 	if c.duration == 0 {
 		r.totals = r.limit
+	}
+	if send {
+		r.wrs = make([]verbs.SendWR, len(s.qps))
+		for q := range s.qps {
+			r.wrs[q] = r.prepareWR(q)
+		}
 	}
 	return r
 }
@@ -261,12 +278,20 @@ func (r *bwRun) postRecvs() error {
 
 // sendWR is the q-th QP's i-th work request.
 func (r *bwRun) sendWR(q, i int) verbs.SendWR {
+	wr := r.wrs[q]
+	wr.WRID = uint64(q)<<32 | uint64(i)
+	if (i+1)%r.env.c.cqMod == 0 || i+1 == r.limit[q] {
+		wr.Flags |= hv.SendSignaled
+	}
+	return wr
+}
+
+// prepareWR is the q-th QP's work request, unsignaled, with no wr_id.
+// Its scatter list is shared by every post (the engine copies it).
+func (r *bwRun) prepareWR(q int) verbs.SendWR {
 	c, s := r.env.c, r.s
 	op := c.op()
-	wr := verbs.SendWR{WRID: uint64(q)<<32 | uint64(i), Opcode: op, SGL: []verbs.SGE{s.mrs[q].SGE(0, r.size)}}
-	if (i+1)%c.cqMod == 0 || i+1 == r.limit[q] {
-		wr.Flags = hv.SendSignaled
-	}
+	wr := verbs.SendWR{Opcode: op, SGL: []verbs.SGE{s.mrs[q].SGE(0, r.size)}}
 	switch op {
 	case hv.WRRDMAWrite, hv.WRRDMARead:
 		wr.RemoteAddr, wr.RKey = s.peer.addrs[q], s.peer.rkeys[q]
@@ -285,17 +310,15 @@ func (r *bwRun) sendWR(q, i int) verbs.SendWR {
 }
 
 // postSends fills every QP's send queue: lists of -l work requests, or
-// up to 32 per call without -l.
+// without -l one work request per call, as perftest posts them
+// (run_iter_bw: one ibv_post_send per message unless -l).
 func (r *bwRun) postSends(wrs []verbs.SendWR) error {
 	c := r.env.c
 	list := c.postList
 	for q, qp := range r.s.qps {
 		for {
 			wrs = wrs[:0]
-			n := 32
-			if list > 1 {
-				n = list
-			}
+			n := max(list, 1)
 			for len(wrs) < n && r.posted[q]-r.completed[q] < c.txDepth && (r.limit[q] < 0 || r.posted[q] < r.limit[q]) {
 				wrs = append(wrs, r.sendWR(q, r.posted[q]))
 				r.posted[q]++
@@ -322,10 +345,8 @@ func (r *bwRun) postSends(wrs []verbs.SendWR) error {
 			st := &r.s.stats
 			st.postCalls.Add(1)
 			st.sendWRs.Add(int64(len(wrs)))
-			for _, w := range wrs {
-				if w.Flags&hv.SendInline != 0 {
-					st.inlineWRs.Add(1)
-				}
+			if wrs[0].Flags&hv.SendInline != 0 { // all of them or none
+				st.inlineWRs.Add(int64(len(wrs)))
 			}
 			for m := st.maxList.Load(); int64(len(wrs)) > m && !st.maxList.CompareAndSwap(m, int64(len(wrs))); m = st.maxList.Load() {
 			}
@@ -362,7 +383,7 @@ func (r *bwRun) recvsDone() bool {
 func (r *bwRun) run(ctx context.Context) error {
 	env, c, s := r.env, r.env.c, r.s
 	defer env.settle(s)
-	wrs := make([]verbs.SendWR, 0, max(32, c.postList))
+	wrs := make([]verbs.SendWR, 0, max(1, c.postList))
 	wc := make([]verbs.WC, 256)
 	if r.send && !c.noPeak {
 		r.tposted = make([]time.Time, 0, c.iters*c.qps)
@@ -519,24 +540,54 @@ func (r *bwRun) run(ctx context.Context) error {
 // by global completion count (zero where no completion was polled).
 func peakRate(tposted, tcompleted []time.Time, cqMod, postList, size int) float64 {
 	n := min(len(tposted), len(tcompleted))
-	best := 0.0
+	if n == 0 {
+		return 0
+	}
+	// perftest tries every pair, (iterations/post list) x
+	// (iterations/cq_mod) of them: with -n 20000 and cq_mod 1 (messages
+	// above 8 KiB) 2*10^8. The times are made nanoseconds from the first
+	// post, and pairs are compared by exact cross-multiplication (at
+	// most 10^6 messages x 10^12 ns fits an int64), so each costs a few
+	// integer operations; the rate is computed once, for the best pair.
+	base := tposted[0]
+	tp := make([]int64, n)
+	tc := make([]int64, n)
+	const none = math.MinInt64 // no completion polled
+	for k := range n {
+		tp[k] = int64(tposted[k].Sub(base))
+		tc[k] = none
+		if !tcompleted[k].IsZero() {
+			tc[k] = int64(tcompleted[k].Sub(base))
+		}
+	}
+	var bestK, bestD int64 // the best pair's messages and duration
 	try := func(i, j int) {
-		if tcompleted[j].IsZero() {
+		if tc[j] == none {
 			return
 		}
-		if d := tcompleted[j].Sub(tposted[i]).Seconds(); d > 0 {
-			best = max(best, float64(j-i+1)*float64(size)/d)
+		if d, k := tc[j]-tp[i], int64(j-i+1); d > 0 && (bestD == 0 || k*bestD > bestK*d) {
+			bestK, bestD = k, d
 		}
 	}
 	for i := 0; i < n; i += postList {
+		p := tp[i]
 		for j := (i+cqMod)/cqMod*cqMod - 1; j < n; j += cqMod {
-			try(i, j)
+			c := tc[j]
+			if c == none {
+				continue
+			}
+			if d, k := c-p, int64(j-i+1); d > 0 && (bestD == 0 || k*bestD > bestK*d) {
+				bestK, bestD = k, d
+			}
 		}
 		if n%cqMod != 0 {
 			try(i, n-1)
 		}
 	}
-	return best
+	if bestD == 0 {
+		return 0
+	}
+	return float64(bestK) * float64(size) / time.Duration(bestD).Seconds()
 }
 
 // bandwidth runs one size of a *_bw test and prints its row: the client
@@ -557,6 +608,7 @@ func (env *perfEnv) bandwidth(ctx context.Context, size int) error {
 	starting.Add(1)
 	cr.started = starting.Done
 	var srv *bwRun
+	var srvStarted chan struct{}
 	serverErr := make(chan error, 1)
 	if sv != nil && (isSend || c.bidir) {
 		srv = env.newBWRun(sv, size, c.bidir, isSend)
@@ -571,7 +623,11 @@ func (env *perfEnv) bandwidth(ctx context.Context, size int) error {
 			}
 		}
 		starting.Add(1)
-		srv.started = starting.Done
+		srvStarted = make(chan struct{})
+		srv.started = func() {
+			starting.Done()
+			close(srvStarted)
+		}
 		go func() {
 			err := srv.run(ctx)
 			if err != nil {
@@ -591,6 +647,15 @@ func (env *perfEnv) bandwidth(ctx context.Context, size int) error {
 		starting.Wait()
 		hold()
 	}()
+	if srvStarted != nil {
+		// The client starts once the server side has: with one
+		// processor, a server goroutine that has not run yet would get
+		// the processor only when the client blocks or is preempted,
+		// and its receive queue would run dry meanwhile (RNR NAKs). Now
+		// it is waiting for its completions, and the engine lets it
+		// have the processor when they come.
+		<-srvStarted
+	}
 	err := cr.run(ctx)
 	if err != nil {
 		clientStop.finish(nil)

@@ -33,6 +33,16 @@ func lazyWait(parent, also context.Context, timeout time.Duration) *waitCtx {
 	return &waitCtx{parent: parent, also: also, timeout: timeout}
 }
 
+// reuse makes w, which its goroutine released, a new waitCtx as
+// lazyWait would (without allocating one). Only a waitCtx no context was
+// made from may be reused: a child of a context that is not the context
+// package's own watches it from a goroutine, which may look at it after
+// the wait.
+func (w *waitCtx) reuse(parent, also context.Context, timeout time.Duration) *waitCtx {
+	*w = waitCtx{parent: parent, also: also, timeout: timeout}
+	return w
+}
+
 // get makes the context the first time it is needed.
 func (w *waitCtx) get() context.Context {
 	if w.ctx == nil {

@@ -46,14 +46,14 @@ func (env *perfEnv) latMsg(from *perfSide, size int) verbs.SendWR {
 
 // latPost posts side s's message and counts it.
 func (env *perfEnv) latPost(s *perfSide, size int) error {
-	wr := env.latMsg(s, size)
-	if _, err := s.qps[0].PostSend([]verbs.SendWR{wr}); err != nil {
+	m := env.latMsgs(s, size)
+	if _, err := s.qps[0].PostSend(m.send); err != nil {
 		return fmt.Errorf("perf: post send: %w", err)
 	}
 	st := &s.stats
 	st.postCalls.Add(1)
 	st.sendWRs.Add(1)
-	if wr.Flags&hv.SendInline != 0 {
+	if m.send[0].Flags&hv.SendInline != 0 {
 		st.inlineWRs.Add(1)
 	}
 	st.maxList.CompareAndSwap(0, 1)
@@ -62,12 +62,31 @@ func (env *perfEnv) latPost(s *perfSide, size int) error {
 
 // latRecv posts one receive for a latency message.
 func (env *perfEnv) latRecv(s *perfSide, size int) error {
+	_, err := s.qps[0].PostRecv(env.latMsgs(s, size).recv)
+	return err
+}
+
+// perfLatMsgs are the work requests side s of a latency test posts for
+// messages of size bytes, made once per size as perftest prepares its
+// (ctx_set_send_wqes, ctx_set_recv_wqes): the message and the receive.
+type perfLatMsgs struct {
+	size int
+	send []verbs.SendWR
+	recv []verbs.RecvWR
+}
+
+// latMsgs returns side s's work requests for size, made on first use.
+func (env *perfEnv) latMsgs(s *perfSide, size int) *perfLatMsgs {
+	if m := s.lat; m != nil && m.size == size {
+		return m
+	}
 	grh := 0
 	if env.c.conn == "UD" {
 		grh = hv.GRHBytes
 	}
-	_, err := s.qps[0].PostRecv([]verbs.RecvWR{{SGL: []verbs.SGE{s.mrs[0].SGE(0, size+grh)}}})
-	return err
+	s.lat = &perfLatMsgs{size: size, send: []verbs.SendWR{env.latMsg(s, size)},
+		recv: []verbs.RecvWR{{SGL: []verbs.SGE{s.mrs[0].SGE(0, size+grh)}}}}
+	return s.lat
 }
 
 // exchange waits for the completions one side of an exchange expects

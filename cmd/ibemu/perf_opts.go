@@ -171,7 +171,10 @@ func firstOr(pos []string) string {
 }
 
 // perfVerb is perftest's VerbType of a test.
-func perfVerb(test string) string { return strings.SplitN(test, "_", 2)[0] }
+func perfVerb(test string) string {
+	verb, _, _ := strings.Cut(test, "_")
+	return verb
+}
 
 // usageErr is a usage error with perftest's message.
 func usageErr(format string, a ...any) error {

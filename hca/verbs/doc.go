@@ -46,6 +46,14 @@
 // doorbell; a CQ is a ring the event loop fills and pollers drain
 // without a lock while it is empty.
 //
+// Under the wall clock a doorbell runs the fabric on the poster's
+// goroutine (emu.Fabric.Enter), so the goroutines its completions are
+// for (a receiver in CQ.Wait or polling with CQ.Awaiting, the reader of
+// a completion channel) only become ready to run. When the process has
+// one processor (GOMAXPROCS 1) the poster yields to them every few such
+// doorbells, so that a poster that never waits does not keep them from
+// the processor until the scheduler preempts it.
+//
 // # Data path
 //
 // The payload is copied once each way: gathered from the sender's memory

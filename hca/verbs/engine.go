@@ -415,6 +415,7 @@ type CQ struct {
 	_    cacheLinePad
 
 	waiters atomic.Int32 // goroutines in Wait
+	pollers atomic.Int32 // goroutines polling it (Awaiting)
 	_       cacheLinePad
 
 	mu      sync.Mutex // serialises consumers; guards solOnly and the hold token
@@ -652,6 +653,7 @@ func (cq *CQ) published(sol, locked bool) {
 		// Under the lock, so that Disarm, which sees the arming gone,
 		// knows the notification has been delivered.
 		cq.notify(cq)
+		hostWakes.Add(1)
 	}
 	if locked {
 		cq.mu.Unlock()
@@ -679,12 +681,55 @@ func (cq *CQ) Disarm() (fired bool) {
 // that keeps polling costs the event loop nothing.
 func (cq *CQ) wake() {
 	if cq.waiters.Load() > 0 {
+		hostWakes.Add(1)
 		select {
 		case cq.ready <- struct{}{}:
 		default:
 		}
+	} else if cq.pollers.Load() > 0 {
+		hostWakes.Add(1)
 	}
 }
+
+// hostWakes counts the times the engines of this process gave a host
+// goroutine something to react to: a CQ with a goroutine in Wait
+// published completions (the poller was signalled, or had been and has
+// not run yet), so did one with a goroutine polling it (Awaiting), or a
+// completion notification fired (the channel's reader may be asleep).
+// A doorbell that ran the fabric on the poster's goroutine compares it
+// before and after (yieldToWoken).
+var hostWakes atomic.Uint64
+
+// yieldToWoken lets the host goroutines that the doorbell runs of qp's
+// poster gave something to react to (hostWakes moved from before during
+// the run) have the processor when the process runs on one (GOMAXPROCS
+// 1): yieldRuns runs after the first that did, the poster yields (the
+// runs in between count whether they woke anyone or not: the reader of
+// a completion channel is told once per arming). Woken, those
+// goroutines are only ready to run: with one processor they wait until
+// the poster blocks or yields, or the scheduler preempts it (every 10
+// ms), and a poster that finds its completions each time it polls never
+// blocks. A receiver would then repost its receives only every few
+// thousand messages, its queue running dry in between (RNR NAKs, and the
+// RNR timer's wait). A poster that waits for an answer (a ping-pong)
+// yields anyway as it polls its empty CQ (stack/verbs PollWait), so the
+// doorbell need not yield at once; a stream's receiver reposts a few
+// receives at a time. With more processors the woken goroutines run on
+// another one and the poster goes on.
+func (qp *QP) yieldToWoken(before uint64) {
+	if qp.wokeRuns.Load() == 0 && hostWakes.Load() == before || qp.wokeRuns.Add(1) < yieldRuns {
+		return
+	}
+	qp.wokeRuns.Store(0)
+	if runtime.GOMAXPROCS(0) == 1 {
+		runtime.Gosched()
+	}
+}
+
+// yieldRuns is how many doorbell runs, from the first that woke a host
+// goroutine, a poster makes before it yields the processor
+// (yieldToWoken).
+const yieldRuns = 16
 
 // HoldClock makes the CQ hold the fabric's virtual clock from the moment
 // a completion is added until a Poll finds the CQ empty: a host that polls
@@ -697,6 +742,24 @@ func (cq *CQ) HoldClock() {
 	if cq.holdBox == nil {
 		cq.holdBox = emu.NewInbox[struct{}](cq.e.fab)
 		cq.holding.Store(true)
+	}
+}
+
+// Awaiting tells the engine that a goroutine begins (on) or ends
+// waiting for the CQ's completions by polling it: a doorbell whose inline
+// run publishes completions on the CQ then lets the poller have the
+// processor when the process has only one (see yieldToWoken), as it
+// does for a goroutine asleep in Wait. A poller that spins on a single
+// processor yields to the poster on every empty poll, but the poster
+// yields back only to a poller it knows of. Unlike Wait, it does not make
+// the CQ publish each completion at once: the poller cannot look before
+// the poster's run ends, and the run's end publishes the burst. Calls
+// must pair.
+func (cq *CQ) Awaiting(on bool) {
+	if on {
+		cq.pollers.Add(1)
+	} else {
+		cq.pollers.Add(-1)
 	}
 }
 

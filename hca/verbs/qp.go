@@ -48,6 +48,10 @@ type QP struct {
 	freeWQEs []*sendWQE // retired WQEs for reuse
 	ringFn   func()     // qp.ring, made once: the doorbell posts it
 	bell     bool
+	// wokeRuns counts the doorbell runs since the first one after the
+	// last yield that gave a host goroutine something to react to
+	// (yieldToWoken).
+	wokeRuns atomic.Int32
 	_        cacheLinePad
 	// sqUsed counts the send WQEs posted and not retired: posters add
 	// under mu (once per PostSend), the event loop subtracts as it
@@ -809,8 +813,13 @@ func (qp *QP) PostSend(wrs []SendWR) (int, error) {
 	qp.mu.Unlock()
 	if ring {
 		// The doorbell, rung after qp.mu is let go: the poster runs the
-		// send itself when the event loop is idle (emu.Fabric.Enter).
-		qp.e.fab.Enter(qp.ringFn)
+		// send itself when the event loop is idle (emu.Fabric.Enter),
+		// and then lets the host goroutines that run woke have the
+		// processor if the process has only one.
+		woken := hostWakes.Load()
+		if qp.e.fab.Enter(qp.ringFn) {
+			qp.yieldToWoken(woken)
+		}
 	}
 	return n, err
 }

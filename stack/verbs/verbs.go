@@ -435,6 +435,10 @@ type CQ struct {
 	ch *CompChannel
 	// spin is PollWait's busy-poll budget in nanoseconds (see PollWait).
 	spin atomic.Int64
+	// procs is GOMAXPROCS as PollWait last read it: when the CQ was
+	// made and whenever a PollWait slept (reading it takes the
+	// scheduler's lock, which the other processors' schedulers take).
+	procs atomic.Int32
 }
 
 // HoldClock makes the CQ hold the fabric's virtual clock from the moment
@@ -451,6 +455,7 @@ func (cq *CQ) HoldClock() { cq.cq.HoldClock() }
 func (c *Context) CreateCQ(cqe int, ch *CompChannel) (*CQ, error) {
 	cq := &CQ{c: c, ch: ch}
 	cq.spin.Store(int64(pollSpin))
+	cq.procs.Store(int32(runtime.GOMAXPROCS(0)))
 	var notify func(*hv.CQ)
 	if ch != nil {
 		notify = func(*hv.CQ) { ch.box.Push(cq) }
@@ -540,30 +545,51 @@ func (cq *CQ) Channel() *CompChannel { return cq.ch }
 // it is restored when a completion came soon after the poller slept and
 // halves when the wait outlasted it, so a consumer of a deep queue, whose
 // completions come seldom, sleeps at once and leaves the cores to the
-// fabric. PollWait does not arm the CQ or hold the virtual clock; use it
-// where a program would busy-poll (benchmarks, perftest).
+// fabric.
+//
+// When the process runs on one processor (GOMAXPROCS 1, as read when the
+// CQ was made and whenever PollWait slept) nothing can add a completion
+// while the poller has the processor: it yields after every empty poll,
+// and it tells the engine it is waiting (hca/verbs CQ.Awaiting), so that
+// a post whose doorbell runs the fabric and completes work on this CQ
+// yields the processor back to it. Otherwise
+// the poster, which finds its own completions whenever it polls, would
+// keep the processor until the scheduler preempts it (10 ms): a receiver
+// would leave its receive queue empty that long (RNR NAKs), the peer of
+// a ping-pong would answer late.
+//
+// PollWait does not arm the CQ or hold the virtual clock; use it where a
+// program would busy-poll (benchmarks, perftest).
 func (cq *CQ) PollWait(ctx context.Context, wc []WC) (int, error) {
 	if n, err := cq.Poll(wc); n > 0 || err != nil {
 		return n, err
 	}
-	start := time.Now()
+	var start time.Time // read at the first look at the clock
 	if budget := time.Duration(cq.spin.Load()); budget > 0 {
-		for i := 1; ; i++ {
-			if n, err := cq.Poll(wc); n > 0 || err != nil {
-				return n, err
-			}
-			// Yield every 32 empty polls (the event loop or the peer
-			// may need this processor), but read the clock only every
-			// 256: an empty poll costs a few nanoseconds, a clock read
-			// in a virtual machine several times that.
-			if i&31 == 0 {
-				if i&255 == 0 && time.Since(start) >= budget {
-					break
-				}
-				runtime.Gosched()
-			}
+		// It yields every 32 empty polls (the event loop or the peer may
+		// need this processor) and reads the clock every 256: an empty
+		// poll costs a few nanoseconds, a clock read in a virtual
+		// machine several times that. With one processor it yields after
+		// every poll and reads the clock every 16 (a yield costs more
+		// than a clock read).
+		yieldMask, clockMask := 31, 255
+		one := cq.procs.Load() == 1
+		if one {
+			yieldMask, clockMask = 0, 15
+			cq.cq.Awaiting(true)
+		}
+		n, err := cq.spinPoll(wc, &start, budget, yieldMask, clockMask)
+		if one {
+			cq.cq.Awaiting(false)
+		}
+		if n > 0 || err != nil {
+			return n, err
 		}
 	}
+	if start.IsZero() {
+		start = time.Now()
+	}
+	defer cq.procs.Store(int32(runtime.GOMAXPROCS(0)))
 	for {
 		if err := cq.cq.Wait(ctx); err != nil {
 			return 0, fmt.Errorf("verbs: poll cq: %w", ctx.Err())
@@ -575,6 +601,28 @@ func (cq *CQ) PollWait(ctx context.Context, wc []WC) (int, error) {
 				cq.spin.Store(cq.spin.Load() / 2)
 			}
 			return n, err
+		}
+	}
+}
+
+// spinPoll polls wc until it finds completions or budget has passed
+// since *start (it then returns 0 and no error), yielding the processor
+// after every yieldMask+1 empty polls and looking at the clock every
+// clockMask+1; *start is set at the first look.
+func (cq *CQ) spinPoll(wc []WC, start *time.Time, budget time.Duration, yieldMask, clockMask int) (int, error) {
+	for i := 1; ; i++ {
+		if n, err := cq.Poll(wc); n > 0 || err != nil {
+			return n, err
+		}
+		if i&clockMask == 0 {
+			if start.IsZero() {
+				*start = time.Now()
+			} else if time.Since(*start) >= budget {
+				return 0, nil
+			}
+		}
+		if i&yieldMask == 0 {
+			runtime.Gosched()
 		}
 	}
 }
