@@ -3,7 +3,6 @@ package sm_test
 import (
 	"context"
 	"fmt"
-	"strings"
 	"testing"
 	"time"
 
@@ -13,7 +12,7 @@ import (
 	"github.com/ibemu/ibemu/stack/sm"
 )
 
-// speedsNet has a link of every rate of the FDR, EDR and HDR generations
+// speedsNet (the file) has a link of every rate of the FDR, EDR and HDR generations
 // and a QDR corner: a Quantum with a ConnectX-6 at 4xHDR (the SM's port)
 // and one at 2xHDR, an EDR link to a Switch-IB with a ConnectX-4 at 4xEDR,
 // a ConnectX-2 at 4xQDR and an InfiniScale-IV (QDR) with another
@@ -21,88 +20,12 @@ import (
 // ConnectX-3 Pro at 4xFDR10. Every enable is what the link trained at
 // (the FDR10 and extended speeds the ports could also run are off), so
 // the SM's link manager has something to do.
-const speedsNet = `
-vendid=0x2c9
-devid=0x101b
-sysimgguid=0x2c90300004000
-caguid=0x2c90300004000
-Ca	1 "H-cx6"		# "cx6 mlx5_0"
-[1](2c90300004001) 	"S-quantum"[2]		# lid 13 lmc 0 "Quantum" lid 3 4xHDR
-
-vendid=0x2c9
-devid=0xd2f0
-switchguid=0x2c90300000300(2c90300000300)
-Switch	40 "S-quantum"		# "Quantum" base port 0 lid 3 lmc 0
-[1]	"S-sib"[3]		# "SwitchIB" lid 2 4xEDR
-[2]	"H-cx6"[1](2c90300004001) 		# "cx6 mlx5_0" lid 13 4xHDR
-[3]	"H-cx6b"[1](2c90300005001) 		# "cx6b mlx5_0" lid 14 2xHDR
-
-vendid=0x2c9
-devid=0xc738
-switchguid=0x2c90300000100(2c90300000100)
-Switch	36 "S-sx"		# "SwitchX" base port 0 lid 1 lmc 0
-[1]	"H-cx3"[1](2c90300001001) 		# "cx3 mlx4_0" lid 10 4xFDR
-[2]	"H-cx3pro"[1](2c90300002001) 		# "cx3pro mlx4_0" lid 11 4xFDR10
-[3]	"S-sib"[1]		# "SwitchIB" lid 2 4xFDR
-
-vendid=0x2c9
-devid=0xcb20
-switchguid=0x2c90300000200(2c90300000200)
-Switch	36 "S-sib"		# "SwitchIB" base port 0 lid 2 lmc 0
-[1]	"S-sx"[3]		# "SwitchX" lid 1 4xFDR
-[2]	"H-cx4"[1](2c90300003001) 		# "cx4 mlx5_0" lid 12 4xEDR
-[3]	"S-quantum"[1]		# "Quantum" lid 3 4xEDR
-[4]	"H-cx2"[1](2c90300006001) 		# "cx2 mlx4_0" lid 15 4xQDR
-[5]	"S-is4"[1]		# "IS4" lid 7 4xQDR
-
-vendid=0x2c9
-devid=0xbd36
-switchguid=0x2c90300000700(2c90300000700)
-Switch	36 "S-is4"		# "IS4" base port 0 lid 7 lmc 0
-[1]	"S-sib"[5]		# "SwitchIB" lid 2 4xQDR
-[2]	"H-cx2b"[1](2c90300007001) 		# "cx2b mlx4_0" lid 16 4xQDR
-
-vendid=0x2c9
-devid=0x1003
-caguid=0x2c90300001000
-Ca	1 "H-cx3"		# "cx3 mlx4_0"
-[1](2c90300001001) 	"S-sx"[1]		# lid 10 lmc 0 "SwitchX" lid 1 4xFDR
-
-vendid=0x2c9
-devid=0x1007
-caguid=0x2c90300002000
-Ca	1 "H-cx3pro"		# "cx3pro mlx4_0"
-[1](2c90300002001) 	"S-sx"[2]		# lid 11 lmc 0 "SwitchX" lid 1 4xFDR10
-
-vendid=0x2c9
-devid=0x1013
-caguid=0x2c90300003000
-Ca	1 "H-cx4"		# "cx4 mlx5_0"
-[1](2c90300003001) 	"S-sib"[2]		# lid 12 lmc 0 "SwitchIB" lid 2 4xEDR
-
-vendid=0x2c9
-devid=0x101b
-caguid=0x2c90300005000
-Ca	1 "H-cx6b"		# "cx6b mlx5_0"
-[1](2c90300005001) 	"S-quantum"[3]		# lid 14 lmc 0 "Quantum" lid 3 2xHDR
-
-vendid=0x2c9
-devid=0x673c
-caguid=0x2c90300006000
-Ca	1 "H-cx2"		# "cx2 mlx4_0"
-[1](2c90300006001) 	"S-sib"[4]		# lid 15 lmc 0 "SwitchIB" lid 2 4xQDR
-
-vendid=0x2c9
-devid=0x673c
-caguid=0x2c90300007000
-Ca	1 "H-cx2b"		# "cx2b mlx4_0"
-[1](2c90300007001) 	"S-is4"[2]		# lid 16 lmc 0 "IS4" lid 7 4xQDR
-`
+const speedsNet = "../../emu/topology/testdata/ibnetdiscover/speeds.net"
 
 // upSpeeds brings speedsNet up with the SM on the ConnectX-6.
 func upSpeeds(t *testing.T) *ibtest.UpFabric {
 	t.Helper()
-	topo, err := topology.Parse("speeds.net", strings.NewReader(speedsNet))
+	topo, err := topology.Load(speedsNet)
 	if err != nil {
 		t.Fatal(err)
 	}
