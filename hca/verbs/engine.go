@@ -703,21 +703,23 @@ var hostWakes atomic.Uint64
 // yieldToWoken lets the host goroutines that the doorbell runs of qp's
 // poster gave something to react to (hostWakes moved from before during
 // the run) have the processor when the process runs on one (GOMAXPROCS
-// 1): yieldRuns runs after the first that did, the poster yields (the
-// runs in between count whether they woke anyone or not: the reader of
-// a completion channel is told once per arming). Woken, those
-// goroutines are only ready to run: with one processor they wait until
-// the poster blocks or yields, or the scheduler preempts it (every 10
-// ms), and a poster that finds its completions each time it polls never
-// blocks. A receiver would then repost its receives only every few
-// thousand messages, its queue running dry in between (RNR NAKs, and the
-// RNR timer's wait). A poster that waits for an answer (a ping-pong)
-// yields anyway as it polls its empty CQ (stack/verbs PollWait), so the
-// doorbell need not yield at once; a stream's receiver reposts a few
-// receives at a time. With more processors the woken goroutines run on
-// another one and the poster goes on.
-func (qp *QP) yieldToWoken(before uint64) {
-	if qp.wokeRuns.Load() == 0 && hostWakes.Load() == before || qp.wokeRuns.Add(1) < yieldRuns {
+// 1): once the runs since the first that did have posted yieldWRs work
+// requests (wrs is this run's), the poster yields (the runs in between
+// count whether they woke anyone or not: the reader of a completion
+// channel is told once per arming). Woken, those goroutines are only
+// ready to run: with one processor they wait until the poster blocks or
+// yields, or the scheduler preempts it (every 10 ms), and a poster that
+// finds its completions each time it polls never blocks. A receiver
+// would then repost its receives only every few thousand messages, its
+// queue running dry in between (RNR NAKs, and the RNR timer's wait). A
+// poster that waits for an answer (a ping-pong) yields anyway as it
+// polls its empty CQ (stack/verbs PollWait), so the doorbell need not
+// yield at once; a stream's receiver reposts a few receives at a time.
+// Counting work requests rather than runs keeps the yields as frequent
+// per message when a poster posts lists. With more processors the woken
+// goroutines run on another one and the poster goes on.
+func (qp *QP) yieldToWoken(before uint64, wrs int) {
+	if qp.wokeRuns.Load() == 0 && hostWakes.Load() == before || qp.wokeRuns.Add(int32(wrs)) < yieldWRs {
 		return
 	}
 	qp.wokeRuns.Store(0)
@@ -726,10 +728,10 @@ func (qp *QP) yieldToWoken(before uint64) {
 	}
 }
 
-// yieldRuns is how many doorbell runs, from the first that woke a host
-// goroutine, a poster makes before it yields the processor
+// yieldWRs is how many work requests, from the first doorbell run that
+// woke a host goroutine, a poster posts before it yields the processor
 // (yieldToWoken).
-const yieldRuns = 16
+const yieldWRs = 16
 
 // HoldClock makes the CQ hold the fabric's virtual clock from the moment
 // a completion is added until a Poll finds the CQ empty: a host that polls

@@ -48,9 +48,9 @@ type QP struct {
 	freeWQEs []*sendWQE // retired WQEs for reuse
 	ringFn   func()     // qp.ring, made once: the doorbell posts it
 	bell     bool
-	// wokeRuns counts the doorbell runs since the first one after the
-	// last yield that gave a host goroutine something to react to
-	// (yieldToWoken).
+	// wokeRuns counts the work requests of the doorbell runs since the
+	// first one after the last yield that gave a host goroutine something
+	// to react to (yieldToWoken).
 	wokeRuns atomic.Int32
 	_        cacheLinePad
 	// sqUsed counts the send WQEs posted and not retired: posters add
@@ -818,7 +818,7 @@ func (qp *QP) PostSend(wrs []SendWR) (int, error) {
 		// processor if the process has only one.
 		woken := hostWakes.Load()
 		if qp.e.fab.Enter(qp.ringFn) {
-			qp.yieldToWoken(woken)
+			qp.yieldToWoken(woken, n)
 		}
 	}
 	return n, err
