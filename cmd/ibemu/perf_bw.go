@@ -311,10 +311,9 @@ func (r *bwRun) prepareWR(q int) verbs.SendWR {
 
 // postSends fills every QP's send queue: lists of -l work requests, or
 // without -l up to 32 per call. perftest posts one per call unless -l
-// (run_iter_bw); posting one at a time here makes the virtual clock's
-// result vary from run to run (a host that posts between loop events
-// lets time move differently), so the lists stay until that is fixed in
-// the engine.
+// (run_iter_bw); here each post's doorbell is a burst of its own that
+// asks for its own ACK, so single posts would halve the small-message
+// rate (0.98 -> 0.51 Mpps for send_bw --wall -s 8 on two processors).
 func (r *bwRun) postSends(wrs []verbs.SendWR) error {
 	c := r.env.c
 	list := c.postList

@@ -42,9 +42,13 @@ type QP struct {
 	// keeps its two sides apart itself) and what only the event loop
 	// touches. A poster then does not pull the lines the loop works on
 	// per packet, nor the loop the poster's.
-	_        cacheLinePad
-	mu       sync.Mutex // guards pending, bell, freeWQEs
-	pending  []*sendWQE
+	_       cacheLinePad
+	mu      sync.Mutex // guards pending, bell, freeWQEs
+	pending []*sendWQE
+	// rings holds, under the virtual clock, how many of pending each post
+	// queued, in post order: each post's doorbell takes exactly its own
+	// work requests (take).
+	rings    []int
 	freeWQEs []*sendWQE // retired WQEs for reuse
 	ringFn   func()     // qp.ring, made once: the doorbell posts it
 	bell     bool
@@ -590,7 +594,7 @@ func (qp *QP) applyModify(attr *QPAttr, mask AttrMask) {
 func (qp *QP) reset() {
 	qp.stopTimers()
 	qp.mu.Lock()
-	qp.pending = nil
+	qp.pending, qp.rings = nil, nil
 	qp.sqUsed.Store(0)
 	qp.unpublished = 0
 	qp.mu.Unlock()
@@ -646,7 +650,7 @@ func (qp *QP) toError() {
 // flush completes every queued WQE with WR_FLUSH_ERR (the first keeps an
 // error status already set on it).
 func (qp *QP) flush() {
-	qp.take()
+	qp.take(true)
 	for len(qp.sq) > 0 {
 		w := qp.sq[0]
 		if w.status == WCSuccess && !(qp.typ != QPTypeRC && w.done) {
@@ -669,30 +673,41 @@ func (qp *QP) flush() {
 	}
 }
 
-// take moves posted WQEs from the host's queue to the requester.
-func (qp *QP) take() {
+// take moves posted WQEs from the host's queue to the requester: under
+// the virtual clock those of the oldest post not yet taken (see rings),
+// else, or with all, every one.
+func (qp *QP) take(all bool) {
 	qp.publishRetired()
 	qp.mu.Lock()
 	qp.bell = false
+	k := len(qp.pending)
+	switch {
+	case all:
+		qp.rings = qp.rings[:0]
+	case len(qp.rings) > 0:
+		k = min(k, qp.rings[0])
+		qp.rings = qp.rings[:copy(qp.rings, qp.rings[1:])]
+	}
 	for i, w := range qp.retired {
 		qp.freeWQE(w)
 		qp.retired[i] = nil
 	}
 	qp.retired = qp.retired[:0]
-	if len(qp.pending) > 0 {
+	if k > 0 {
 		// Retiring slides sq along its array; move it back to the start
 		// rather than let append allocate a new one.
-		if need := len(qp.sq) + len(qp.pending); need > cap(qp.sq) && need <= cap(qp.sqBuf) {
+		if need := len(qp.sq) + k; need > cap(qp.sq) && need <= cap(qp.sqBuf) {
 			n := copy(qp.sqBuf[:cap(qp.sqBuf)], qp.sq)
 			clear(qp.sqBuf[n:cap(qp.sqBuf)])
 			qp.sq = qp.sqBuf[:n]
 		}
-		qp.sq = append(qp.sq, qp.pending...)
+		qp.sq = append(qp.sq, qp.pending[:k]...)
 		if cap(qp.sq) > cap(qp.sqBuf) {
 			qp.sqBuf = qp.sq[:0]
 		}
-		clear(qp.pending)
-		qp.pending = qp.pending[:0]
+		rest := copy(qp.pending, qp.pending[k:])
+		clear(qp.pending[rest:])
+		qp.pending = qp.pending[:rest]
 	}
 	qp.mu.Unlock()
 }
@@ -808,8 +823,23 @@ func (qp *QP) PostSend(wrs []SendWR) (int, error) {
 	if n > 0 {
 		qp.sqUsed.Add(int32(n))
 	}
-	ring := !qp.bell && len(qp.pending) > 0
-	qp.bell = qp.bell || ring
+	var ring bool
+	if qp.e.fab.Virtual() {
+		// Under the virtual clock every post rings a doorbell of its own
+		// that takes exactly its work requests. With one doorbell for
+		// whatever is pending when the event loop gets to it, how the
+		// posts of a host group into bursts (and so where the AckReq
+		// bits, the ACKs and the completions fall) would depend on when
+		// the loop ran relative to the poster, and one run of a test
+		// could differ from the next.
+		if n > 0 {
+			qp.rings = append(qp.rings, n)
+			ring = true
+		}
+	} else {
+		ring = !qp.bell && len(qp.pending) > 0
+		qp.bell = qp.bell || ring
+	}
 	qp.mu.Unlock()
 	if ring {
 		// The doorbell, rung after qp.mu is let go: the poster runs the

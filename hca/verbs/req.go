@@ -187,7 +187,7 @@ func (qp *QP) ring() {
 	if qp.dead {
 		return
 	}
-	qp.take()
+	qp.take(false)
 	qp.progress()
 }
 
