@@ -9,12 +9,15 @@ import (
 	"os/signal"
 	"runtime"
 	"runtime/debug"
+	"strings"
 	"syscall"
 
 	"github.com/ibemu/ibemu/emu/capture"
 	"github.com/ibemu/ibemu/emu/topology"
+	"github.com/ibemu/ibemu/hca"
 	"github.com/ibemu/ibemu/stack/attach"
 	"github.com/ibemu/ibemu/stack/fabric"
+	ibswitch "github.com/ibemu/ibemu/switch"
 )
 
 // serveStdin is the console input of ibemu serve (a variable so tests can
@@ -33,8 +36,9 @@ func runServe(stdout, stderr io.Writer, args []string) error {
 	cmds := fs.String("commands", "", "run the console commands of FILE after start")
 	noConsole := fs.Bool("no-console", false, "do not read console commands from stdin")
 	verbose := fs.Int("v", 0, "log level: 0 warnings, 1 info, 2 debug")
-	hcaProf := fs.String("hca-profile", "", "use this HCA model for every CA")
-	swProf := fs.String("switch-profile", "", "use this switch model for every switch")
+	hcaProf := fs.String("hca-profile", "", "use this HCA model for every CA (default: by each node's devid, or the oldest model that runs its links' rates): "+
+		strings.Join(hca.StandardProfiles().Names(), ", "))
+	swProf := fs.String("switch-profile", "", "use this switch model for every switch (default as for CAs): "+strings.Join(switchProfileNames(), ", "))
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the server's run to this file")
 	memProfile := fs.String("memprofile", "", "write a heap profile to this file when the server stops")
 	capFile := fs.String("capture", "", "write every frame crossing the fabric's links (the clients' MADs too) to this ERF pcap file")
@@ -174,4 +178,13 @@ func tuneGC() (restore func()) {
 		debug.SetGCPercent(pct)
 		debug.SetMemoryLimit(lim)
 	}
+}
+
+// switchProfileNames lists the built-in switch models, for usage texts.
+func switchProfileNames() []string {
+	var names []string
+	for _, p := range ibswitch.Profiles() {
+		names = append(names, p.Name)
+	}
+	return names
 }
