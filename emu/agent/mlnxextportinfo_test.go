@@ -1,7 +1,6 @@
 package agent_test
 
 import (
-	"context"
 	"testing"
 	"time"
 
@@ -43,25 +42,8 @@ func newSpeedBench(t *testing.T, serve bool) *speedBench {
 	fdr := emu.PortConfig{WidthSupported: uint8(wire.Width1X | wire.Width4X), SpeedSupported: fdr10Speeds | wire.SpeedFDR}
 	fdr.SpeedEnabled = fdr10Speeds // as a QDR cable: FDR10 is the best both ends share
 	qdr := emu.PortConfig{WidthSupported: uint8(wire.Width1X | wire.Width4X), SpeedSupported: qdrSpeeds}
-	if b.sw.node, err = f.AddNode("sx", wire.NodeTypeSwitch, 3, b.sw, fdr, fdr, qdr); err != nil {
-		t.Fatal(err)
-	}
-	if b.sw2.node, err = f.AddNode("sw2", wire.NodeTypeSwitch, 3, b.sw2, qdr); err != nil {
-		t.Fatal(err)
-	}
 	pc := emu.PortConfig{WidthSupported: uint8(wire.Width1X | wire.Width4X), SpeedSupported: fdr10Speeds}
-	if b.pr.node, err = f.AddNode("probe", wire.NodeTypeCA, 1, b.pr, pc); err != nil {
-		t.Fatal(err)
-	}
-	for _, l := range [][2]*emu.Port{{b.pr.node.Port(1), b.sw.node.Port(1)}, {b.sw.node.Port(2), b.sw2.node.Port(1)}} {
-		if _, err := f.Connect(l[0], l[1]); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := f.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { b.pr.box.Close(); f.Stop() })
+	b.start(t, "sx", []emu.PortConfig{fdr, fdr, qdr}, []emu.PortConfig{qdr}, pc)
 	return b
 }
 

@@ -108,15 +108,25 @@ func newSwBench(t *testing.T) *swBench {
 	f := emu.New()
 	b := &swBench{f: f, sw: newTestSwitch(t, 0x0002c90000000100), sw2: newTestSwitch(t, 0x0002c90000000200)}
 	b.pr = &probe{box: emu.NewInbox[[]byte](f)}
+	sdr := []emu.PortConfig{{SpeedSupported: wire.SpeedSDR | wire.SpeedDDR}}
+	b.start(t, "sw", sdr, sdr, sdr[0])
+	return b
+}
+
+// start adds the bench's nodes to its fabric (the first switch as swName,
+// each with its port configs), links probe port 1 to switch port 1 and
+// switch port 2 to the second switch's port 1, and starts the fabric.
+func (b *swBench) start(t *testing.T, swName string, sw, sw2 []emu.PortConfig, pr emu.PortConfig) {
+	t.Helper()
+	f := b.f
 	var err error
-	sdr := emu.PortConfig{SpeedSupported: wire.SpeedSDR | wire.SpeedDDR}
-	if b.sw.node, err = f.AddNode("sw", wire.NodeTypeSwitch, 3, b.sw, sdr); err != nil {
+	if b.sw.node, err = f.AddNode(swName, wire.NodeTypeSwitch, 3, b.sw, sw...); err != nil {
 		t.Fatal(err)
 	}
-	if b.sw2.node, err = f.AddNode("sw2", wire.NodeTypeSwitch, 3, b.sw2, sdr); err != nil {
+	if b.sw2.node, err = f.AddNode("sw2", wire.NodeTypeSwitch, 3, b.sw2, sw2...); err != nil {
 		t.Fatal(err)
 	}
-	if b.pr.node, err = f.AddNode("probe", wire.NodeTypeCA, 1, b.pr, sdr); err != nil {
+	if b.pr.node, err = f.AddNode("probe", wire.NodeTypeCA, 1, b.pr, pr); err != nil {
 		t.Fatal(err)
 	}
 	for _, l := range [][2]*emu.Port{{b.pr.node.Port(1), b.sw.node.Port(1)}, {b.sw.node.Port(2), b.sw2.node.Port(1)}} {
@@ -128,7 +138,6 @@ func newSwBench(t *testing.T) *swBench {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { b.pr.box.Close(); f.Stop() })
-	return b
 }
 
 // dr sends a DR SMP from the probe along path (the probe's own port
