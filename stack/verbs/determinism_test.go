@@ -35,21 +35,7 @@ func singlePostStream(t *testing.T, pause time.Duration) (time.Duration, uint64)
 	if _, err := y.qp.PostRecv(recv); err != nil {
 		t.Fatal(err)
 	}
-	errc := make(chan error, 1)
-	go func() {
-		wc := make([]verbs.WC, 64)
-		for got := 0; got < total; {
-			n, err := y.cq.PollWait(ctx, wc)
-			if err != nil {
-				errc <- err
-				return
-			}
-			got += n
-		}
-		// A poll that finds the CQ empty lets the clock go on (HoldClock).
-		_, err := y.cq.Poll(wc)
-		errc <- err
-	}()
+	errc := receiveAll(ctx, y, total, nil)
 	start := fb.Emu.Now()
 	wc := make([]verbs.WC, 16)
 	for posted, done := 0, 0; done < total; {

@@ -2,6 +2,7 @@ package verbs_test
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -31,32 +32,13 @@ func TestHoldClockStreamWithPollWait(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	errc := make(chan error, 1)
-	go func() {
-		wc := make([]verbs.WC, 16)
-		for got := 0; got < total; {
-			n, err := b.cq.PollWait(ctx, wc)
-			if err != nil {
-				errc <- err
-				return
-			}
-			for _, w := range wc[:n] {
-				if w.Status != hv.WCSuccess || w.ByteLen != 64 {
-					t.Errorf("receive completion %+v", w)
-				}
-				if _, err := b.qp.PostRecv(rwr); err != nil {
-					errc <- err
-					return
-				}
-			}
-			got += n
+	errc := receiveAll(ctx, b, total, func(w verbs.WC) error {
+		if w.Status != hv.WCSuccess || w.ByteLen != 64 {
+			t.Errorf("receive completion %+v", w)
 		}
-		// Poll once more, empty: the host gives the clock back.
-		if n, err := b.cq.Poll(wc); n != 0 || err != nil {
-			t.Errorf("poll after the stream: %d, %v", n, err)
-		}
-		errc <- nil
-	}()
+		_, err := b.qp.PostRecv(rwr)
+		return err
+	})
 	swr := []verbs.SendWR{{Opcode: hv.WRSend, Flags: hv.SendSignaled, SGL: []verbs.SGE{a.mr.SGE(0, 64)}}}
 	wc := make([]verbs.WC, 16)
 	for posted, done := 0, 0; done < total; {
@@ -94,4 +76,38 @@ func TestHoldClockStreamWithPollWait(t *testing.T) {
 	case <-ctx.Done():
 		t.Fatalf("virtual time stuck at %v", before)
 	}
+}
+
+// receiveAll takes total receive completions off s's CQ in a goroutine
+// of its own, handing each to each (nil: none), then polls the CQ once
+// more, which must find it empty: under HoldClock that gives the clock
+// back. The channel gets the first error, or nil.
+func receiveAll(ctx context.Context, s *side, total int, each func(verbs.WC) error) <-chan error {
+	errc := make(chan error, 1)
+	go func() {
+		wc := make([]verbs.WC, 64)
+		for got := 0; got < total; {
+			n, err := s.cq.PollWait(ctx, wc)
+			if err != nil {
+				errc <- err
+				return
+			}
+			for _, w := range wc[:n] {
+				if each == nil {
+					continue
+				}
+				if err := each(w); err != nil {
+					errc <- err
+					return
+				}
+			}
+			got += n
+		}
+		if n, err := s.cq.Poll(wc); n != 0 || err != nil {
+			errc <- fmt.Errorf("poll after %d receives: %d more, %v", total, n, err)
+			return
+		}
+		errc <- nil
+	}()
+	return errc
 }
