@@ -2,6 +2,8 @@ package verbs_test
 
 import (
 	"context"
+	"runtime"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -46,6 +48,50 @@ func (m *cpuMeter) report(b *testing.B, bytesPerOp int) {
 
 func BenchmarkMemmove64K(b *testing.B) { benchMemmove(b, 64<<10) }
 func BenchmarkMemmove1M(b *testing.B)  { benchMemmove(b, 1<<20) }
+
+// BenchmarkCacheLineHandOff is the physical limit of the latency
+// benchmarks, as memmove is of the bandwidth ones: two goroutines pass a
+// counter back and forth through two cache lines, each spinning until the
+// other's store is visible. Its "ns/hand-off" is what one cache line
+// costs to move from one core to the other. Every half round trip of a
+// two-goroutine ping-pong moves at least the work request's and the
+// completion's lines between cores (and, when the poster runs the fabric
+// inline, every line of fabric state the other side touched last), so on
+// two processors SendLatencyWall cannot fall below a few of these. With
+// one processor the two goroutines take turns, and the figure is the
+// scheduler's hand-over instead.
+func BenchmarkCacheLineHandOff(b *testing.B) {
+	type line struct {
+		v atomic.Int64
+		_ [120]byte
+	}
+	var ping, pong line
+	one := runtime.GOMAXPROCS(0) == 1
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := int64(1); i <= int64(b.N); i++ {
+			for ping.v.Load() != i {
+				if one {
+					runtime.Gosched()
+				}
+			}
+			pong.v.Store(i)
+		}
+	}()
+	b.ResetTimer()
+	for i := int64(1); i <= int64(b.N); i++ {
+		ping.v.Store(i)
+		for pong.v.Load() != i {
+			if one {
+				runtime.Gosched()
+			}
+		}
+	}
+	b.StopTimer()
+	<-done
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/2, "ns/hand-off")
+}
 
 func benchPair(b *testing.B, bufLen int, opts ...emu.Option) (*side, *side) {
 	fb := pair(b, opts...)
