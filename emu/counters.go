@@ -1,5 +1,7 @@
 package emu
 
+import "github.com/ibemu/ibemu/emu/wire"
+
 // Counter is one of a port's traffic or error counters, kept at full
 // 64-bit width. It belongs to the event loop, like the port: the packet
 // path counts with plain adds instead of atomic ones, which took a
@@ -79,6 +81,65 @@ type CounterDetails struct {
 	// PortXmitDataSL/PortRcvDataSL), indexed by the LRH SL.
 	XmitDataSL [16]Counter
 	RcvDataSL  [16]Counter
+
+	// OpRcvOpCode, VLOpPacketsOpCode and VLOpDataOpCode are the BTH
+	// OpCodes that PortOpRcvCounters, PortVLOpPackets and PortVLOpData
+	// count (IBTA Vol 1 §16.1.4.3, §16.1.4.5-6): each attribute counts
+	// the received packets of one OpCode, which a PMA Set of the
+	// attribute selects (0, RC SEND First, until then).
+	OpRcvOpCode       uint8
+	VLOpPacketsOpCode uint8
+	VLOpDataOpCode    uint8
+	// OpRcvPkts and OpRcvData are PortOpRcvPkts and PortOpRcvData: the
+	// packets received with BTH OpCode OpRcvOpCode, and their data in
+	// 32-bit words as PortRcvData counts it.
+	OpRcvPkts Counter
+	OpRcvData Counter
+	// VLOpPackets and VLOpData are PortVLOpPackets and PortVLOpData: the
+	// packets received on each VL (the LRH VL) with OpCode
+	// VLOpPacketsOpCode, and the data (32-bit words) received on each VL
+	// with OpCode VLOpDataOpCode.
+	VLOpPackets [16]Counter
+	VLOpData    [16]Counter
+
+	// RcvFECN and RcvBECN are PortPktRcvFECN and PortPktRcvBECN (IBTA
+	// Vol 1 Annex A10, PortRcvConCtrl): the packets received with the BTH
+	// FECN (BECN) bit set; SLRcvFECN and SLRcvBECN split them by the LRH
+	// SL (PortSLRcvFECN, PortSLRcvBECN).
+	RcvFECN   Counter
+	RcvBECN   Counter
+	SLRcvFECN [16]Counter
+	SLRcvBECN [16]Counter
+
+	// XmitWaitVL is PortXmitWait per VL (IBTA Vol 1 §16.1.4.8
+	// PortVLXmitWaitCounters); CountXmitWait keeps it and XmitWait
+	// together. The emulated links have no credit-based flow control and
+	// no VL arbitration to wait on, so nothing on the packet path counts
+	// XmitWait (a frame queued behind the serialiser waits while data is
+	// being sent, which is not a tick of XmitWait): these stay what a
+	// console PerformanceSet makes them.
+	XmitWaitVL [16]Counter
+
+	// XmitFlowPkts and RcvFlowPkts are PortFlowCtlCounters (IBTA Vol 1
+	// §16.1.4.4), VLXmitFlowCtlUpdateErrors the 2-bit per-VL
+	// PortVLXmitFlowCtlUpdateErrors (§16.1.4.7). The emulated links
+	// exchange no flow-control packets (IBTA Vol 1 §7.9: a real link
+	// sends one per data VL at least every 65536 symbol times, which the
+	// emulator does not model), so nothing counts them: they stay 0 unless
+	// a console PerformanceSet sets them.
+	XmitFlowPkts              Counter
+	RcvFlowPkts               Counter
+	VLXmitFlowCtlUpdateErrors [16]Counter
+
+	// SwPortVLCongestion, XmitTimeCong and VLXmitTimeCong are the
+	// congestion-time counters of IBTA Vol 1 Annex A10
+	// (SwPortVLCongestion, PortXmitConCtrl.PortXmitTimeCong,
+	// PortVLXmitTimeCong, VL 0..14): the time a port spent in the
+	// congested state. The emulated ports have no buffers to congest, so
+	// nothing counts them; they stay 0 unless set.
+	SwPortVLCongestion [16]Counter
+	XmitTimeCong       Counter
+	VLXmitTimeCong     [15]Counter
 }
 
 // Details returns the port's detail and per-SL counters, allocating them
@@ -100,6 +161,75 @@ func (c *Counters) CountXmitDataSL(sl uint8, words uint64) {
 // CountRcvDataSL is CountXmitDataSL for PortRcvDataSL.
 func (c *Counters) CountRcvDataSL(sl uint8, words uint64) {
 	c.Details().RcvDataSL[sl&0x0F].Add(words)
+}
+
+// CountRcvTransport counts a received frame of words 32-bit words in
+// the counters that read its headers: by BTH OpCode and LRH VL
+// (PortOpRcvCounters, PortVLOpPackets, PortVLOpData) and by the BTH
+// FECN/BECN bits and LRH SL (PortRcvConCtrl, PortSLRcvFECN,
+// PortSLRcvBECN). A frame without a BTH (raw, or too short) counts
+// nothing here. The packet path calls it once per frame, with a few
+// compares and no allocation after the port's first frame. Call it on the
+// event loop.
+func (c *Counters) CountRcvTransport(frame []byte, words uint64) {
+	// The LRH's LNH says whether a BTH follows, at byte 8 or after the
+	// GRH at byte 48 (IBTA Vol 1 §7.7); the BTH's OpCode is its byte 0,
+	// FECN and BECN the top bits of its byte 4 (§9.2, Annex A10).
+	const lrh, grh = wire.LRHSize, wire.LRHSize + wire.GRHSize
+	if len(frame) < lrh+wire.BTHSize {
+		return
+	}
+	bth := lrh
+	switch frame[1] & 3 {
+	case wire.LNHIBALocal:
+	case wire.LNHIBAGlobal:
+		if len(frame) < grh+wire.BTHSize {
+			return
+		}
+		bth = grh
+	default:
+		return
+	}
+	op, ecn := frame[bth], frame[bth+4]&0xC0
+	d := c.Details()
+	if op != d.OpRcvOpCode && op != d.VLOpPacketsOpCode && op != d.VLOpDataOpCode && ecn == 0 {
+		return // the common case: a few compares
+	}
+	d.countRcv(wire.LRH(frame), op, ecn, words)
+}
+
+// countRcv counts a received frame whose OpCode is one the details count
+// or that carries FECN or BECN (ecn, the BTH's bits 7 and 6).
+func (d *CounterDetails) countRcv(lrh wire.LRH, op, ecn uint8, words uint64) {
+	vl := lrh.VL() & 0x0F
+	if op == d.OpRcvOpCode {
+		d.OpRcvPkts.Add(1)
+		d.OpRcvData.Add(words)
+	}
+	if op == d.VLOpPacketsOpCode {
+		d.VLOpPackets[vl].Add(1)
+	}
+	if op == d.VLOpDataOpCode {
+		d.VLOpData[vl].Add(words)
+	}
+	if ecn != 0 {
+		sl := lrh.SL() & 0x0F
+		if ecn&0x80 != 0 { // FECN
+			d.RcvFECN.Add(1)
+			d.SLRcvFECN[sl].Add(1)
+		}
+		if ecn&0x40 != 0 { // BECN
+			d.RcvBECN.Add(1)
+			d.SLRcvBECN[sl].Add(1)
+		}
+	}
+}
+
+// CountXmitWait adds ticks to PortXmitWait and to its share of vl (its
+// low 4 bits) in PortVLXmitWaitCounters. Call it on the event loop.
+func (c *Counters) CountXmitWait(vl uint8, ticks uint64) {
+	c.XmitWait.Add(ticks)
+	c.Details().XmitWaitVL[vl&0x0F].Add(ticks)
 }
 
 // RcvErrorKind is a cause of a received packet's discard, as
@@ -159,7 +289,8 @@ func (c *Counters) CountXmitDiscard(k XmitDiscardKind) {
 	c.Details().XmitDiscardDetails[k].Add(1)
 }
 
-// Reset sets every counter to zero. Call it on the event loop.
+// Reset sets every counter to zero, and the OpCodes the details count
+// back to 0. Call it on the event loop.
 func (c *Counters) Reset() { *c = Counters{} }
 
 // Snapshot returns a copy of the counters, all taken at one instant,

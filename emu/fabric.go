@@ -514,6 +514,7 @@ func (f *Fabric) receive(p *Port, frame []byte, corrupted, sealed bool) {
 		f.discard(frame)
 		return
 	}
+	p.Counters.CountRcvTransport(frame, words)
 	if len(frame) >= wire.LRHSize && wire.LRH(frame).DLID().IsMulticast() {
 		p.Counters.McastRcv.Add(1)
 	} else {

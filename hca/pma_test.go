@@ -143,8 +143,8 @@ func TestPMAClassPortInfoAndRefusals(t *testing.T) {
 	}{
 		{"perf class version 2", wire.MgmtClassPerf, 2, wire.MethodGet, wire.AttrPortCounters, wire.MADStatusBadVersion},
 		{"perf GetTable", wire.MgmtClassPerf, 1, wire.MethodGetTable, wire.AttrPortCounters, wire.MADStatusUnsupportedMethod},
-		{"perf PortOpRcvCounters", wire.MgmtClassPerf, 1, wire.MethodGet, wire.AttrPortOpRcvCounters, wire.MADStatusUnsupportedMethodAttr},
-		{"perf PortVLXmitWaitCounters", wire.MgmtClassPerf, 1, wire.MethodGet, wire.AttrPortVLXmitWaitCounters, wire.MADStatusUnsupportedMethodAttr},
+		{"perf PortSamplesResultExtended", wire.MgmtClassPerf, 1, wire.MethodGet, wire.AttrPortSamplesResultExtended, wire.MADStatusUnsupportedMethodAttr},
+		{"perf SwPortVLCongestion on a CA", wire.MgmtClassPerf, 1, wire.MethodGet, wire.AttrSwPortVLCongestion, wire.MADStatusUnsupportedMethodAttr},
 		{"perf Set PortSamplesResult", wire.MgmtClassPerf, 1, wire.MethodSet, wire.AttrPortSamplesResult, wire.MADStatusUnsupportedMethodAttr},
 		{"perf GetTable PortXmitDataSL", wire.MgmtClassPerf, 1, wire.MethodGetTable, wire.AttrPortXmitDataSL, wire.MADStatusUnsupportedMethod},
 		{"perf Set ClassPortInfo", wire.MgmtClassPerf, 1, wire.MethodSet, wire.AttrClassPortInfo, wire.MADStatusUnsupportedMethodAttr},

@@ -18,13 +18,12 @@ type PMAConfig struct {
 	RespTimeValue uint8
 }
 
+// pmaBase is a PMA's register view of one port: the counter values each
+// attribute's last Set cleared at, one baseline per counter.
 type pmaBase struct {
-	pc       [numPCCounters]uint64
-	ext      [numExtCounters]uint64
-	rcvErr   [emu.NumRcvErrorKinds]uint64
-	xmitDisc [emu.NumXmitDiscardKinds]uint64
-	xmitSL   [16]uint64
-	rcvSL    [16]uint64
+	pc  [numPCCounters]uint64
+	ext [numExtCounters]uint64
+	arr [numCounterArrays][16]uint64 // by counterArray.idx
 }
 
 // PMA is the performance management agent of one node (class 0x04, IBTA
@@ -32,8 +31,14 @@ type pmaBase struct {
 // PortCountersExtended Get/Set, read from the emu.Port counters, and the
 // optional attributes a ConnectX HCA and a Mellanox switch answer:
 // PortSamplesControl Get/Set and PortSamplesResult Get (port sampling on
-// the fabric clock), PortRcvErrorDetails, PortXmitDiscardDetails,
-// PortXmitDataSL and PortRcvDataSL Get/Set (pmaoptional.go).
+// the fabric clock), and Get/Set of PortRcvErrorDetails,
+// PortXmitDiscardDetails, PortXmitDataSL, PortRcvDataSL,
+// PortOpRcvCounters, PortFlowCtlCounters, PortVLOpPackets, PortVLOpData,
+// PortVLXmitFlowCtlUpdateErrors, PortVLXmitWaitCounters,
+// PortExtendedSpeedsCounters (ports with extended speeds) and the Annex
+// A10 counters SwPortVLCongestion (switches), PortRcvConCtrl,
+// PortSLRcvFECN, PortSLRcvBECN, PortXmitConCtrl and PortVLXmitTimeCong
+// (pmaoptional.go).
 //
 // PortCounters and PortCountersExtended are separate registers, as on
 // hardware: each keeps its own baseline per counter, so that a Set that
@@ -85,15 +90,15 @@ var pmaSupport = func() [2]ClassSupport {
 			Versions: []uint8{wire.PMAClassVersion},
 			Methods:  []wire.Method{wire.MethodGet, wire.MethodSet},
 			Attrs: map[wire.AttrID][]wire.Method{
-				wire.AttrClassPortInfo:          get,
-				wire.AttrPortCounters:           getSet,
-				wire.AttrPortSamplesControl:     getSet,
-				wire.AttrPortSamplesResult:      get,
-				wire.AttrPortRcvErrorDetails:    getSet,
-				wire.AttrPortXmitDiscardDetails: getSet,
-				wire.AttrPortXmitDataSL:         getSet,
-				wire.AttrPortRcvDataSL:          getSet,
+				wire.AttrClassPortInfo:              get,
+				wire.AttrPortCounters:               getSet,
+				wire.AttrPortSamplesControl:         getSet,
+				wire.AttrPortSamplesResult:          get,
+				wire.AttrPortExtendedSpeedsCounters: getSet,
 			},
+		}
+		for id := range counterArrays {
+			cs[i].Attrs[id] = getSet
 		}
 	}
 	cs[1].Attrs[wire.AttrPortCountersExtended] = getSet
@@ -130,14 +135,10 @@ func (a *PMA) Process(p *emu.Port, m wire.MAD) (resp wire.MAD, ok bool) {
 		st = a.portSamplesControl(p, m, r)
 	case wire.AttrPortSamplesResult:
 		st = a.portSamplesResult(p, r)
-	case wire.AttrPortRcvErrorDetails:
-		st = a.counterArrayAttr(&rcvErrorDetails, p, m, r)
-	case wire.AttrPortXmitDiscardDetails:
-		st = a.counterArrayAttr(&xmitDiscardDetails, p, m, r)
-	case wire.AttrPortXmitDataSL:
-		st = a.counterArrayAttr(&xmitDataSL, p, m, r)
-	case wire.AttrPortRcvDataSL:
-		st = a.counterArrayAttr(&rcvDataSL, p, m, r)
+	case wire.AttrPortExtendedSpeedsCounters:
+		st = a.portExtendedSpeedsCounters(p, m, r)
+	default:
+		st = a.counterArrayAttr(counterArrays[m.AttrID()], p, m, r)
 	}
 	r.SetStatus(st)
 	return r, true

@@ -8,44 +8,140 @@ import (
 )
 
 // The optional PerfMgt attributes a ConnectX HCA and a Mellanox switch
-// answer (IBTA Vol 1 §16.1.3.2-3, §16.1.4.1-2, §16.1.4.12-13):
-// PortSamplesControl/PortSamplesResult, PortRcvErrorDetails,
-// PortXmitDiscardDetails, PortXmitDataSL and PortRcvDataSL. The others
-// (PortOpRcvCounters, PortFlowCtlCounters, PortVL*) stay 0x000C: the
-// emulator keeps no per-opcode, flow-control or per-VL counts to fill them
-// with.
+// answer (IBTA Vol 1 §16.1.3.2-3, §16.1.4, Annex A10): PortSamplesControl
+// and PortSamplesResult, and the counter arrays of counterArrays, read
+// from the emu.CounterDetails the packet path keeps: PortRcvErrorDetails
+// and PortXmitDiscardDetails (by cause), PortXmitDataSL and PortRcvDataSL
+// (by SL), PortOpRcvCounters, PortVLOpPackets and PortVLOpData (by
+// received OpCode and VL), PortRcvConCtrl, PortSLRcvFECN and PortSLRcvBECN
+// (by the received BTH FECN/BECN bits and SL), PortVLXmitWaitCounters,
+// PortFlowCtlCounters, PortVLXmitFlowCtlUpdateErrors, SwPortVLCongestion
+// (switches), PortXmitConCtrl and PortVLXmitTimeCong; and
+// PortExtendedSpeedsCounters on ports that run extended speeds. The
+// emulator has no flow-control packets, credits, congestion or lane
+// errors, so the counters of those stay 0 (see emu.CounterDetails) unless
+// the console sets them.
 
 // counterArray is one optional counter attribute served from emu
-// counters: its wire layout, the emu counter of each field, and where its
-// Set baselines live in a pmaBase.
+// counters: its wire layout, the emu counter of each field, the OpCode
+// register of the layouts that count one OpCode, and where its Set
+// baselines live in a pmaBase.
 type counterArray struct {
 	layout wire.PMACounterLayout
-	get    func(c *emu.Counters, i int) *emu.Counter
-	base   func(b *pmaBase) []uint64
+	idx    int // index of its baselines in pmaBase.arr
+	get    func(d *emu.CounterDetails, i int) *emu.Counter
+	opCode func(d *emu.CounterDetails) *uint8 // nil: byte 0 is reserved
+	// switchOnly says a CA answers 0x000C (SwPortVLCongestion, IBTA
+	// Vol 1 Annex A10).
+	switchOnly bool
 }
 
-var (
-	rcvErrorDetails = counterArray{
-		layout: wire.LayoutPortRcvErrorDetails,
-		get:    func(c *emu.Counters, i int) *emu.Counter { return &c.Details().RcvErrorDetails[i] },
-		base:   func(b *pmaBase) []uint64 { return b.rcvErr[:] },
-	}
-	xmitDiscardDetails = counterArray{
-		layout: wire.LayoutPortXmitDiscardDetails,
-		get:    func(c *emu.Counters, i int) *emu.Counter { return &c.Details().XmitDiscardDetails[i] },
-		base:   func(b *pmaBase) []uint64 { return b.xmitDisc[:] },
-	}
-	xmitDataSL = counterArray{
-		layout: wire.LayoutPortDataSL,
-		get:    func(c *emu.Counters, i int) *emu.Counter { return &c.Details().XmitDataSL[i] },
-		base:   func(b *pmaBase) []uint64 { return b.xmitSL[:] },
-	}
-	rcvDataSL = counterArray{
-		layout: wire.LayoutPortDataSL,
-		get:    func(c *emu.Counters, i int) *emu.Counter { return &c.Details().RcvDataSL[i] },
-		base:   func(b *pmaBase) []uint64 { return b.rcvSL[:] },
-	}
+// Indices of the counter arrays' baselines in pmaBase.arr.
+const (
+	caRcvErrorDetails = iota
+	caXmitDiscardDetails
+	caXmitDataSL
+	caRcvDataSL
+	caOpRcvCounters
+	caFlowCtlCounters
+	caVLOpPackets
+	caVLOpData
+	caVLXmitFlowCtlUpdateErrors
+	caVLXmitWaitCounters
+	caSwPortVLCongestion
+	caRcvConCtrl
+	caSLRcvFECN
+	caSLRcvBECN
+	caXmitConCtrl
+	caVLXmitTimeCong
+	numCounterArrays
 )
+
+// counterArrays are the counter-array attributes a PMA serves, by AttrID.
+var counterArrays = map[wire.AttrID]*counterArray{
+	wire.AttrPortRcvErrorDetails: {
+		layout: wire.LayoutPortRcvErrorDetails, idx: caRcvErrorDetails,
+		get: func(d *emu.CounterDetails, i int) *emu.Counter { return &d.RcvErrorDetails[i] },
+	},
+	wire.AttrPortXmitDiscardDetails: {
+		layout: wire.LayoutPortXmitDiscardDetails, idx: caXmitDiscardDetails,
+		get: func(d *emu.CounterDetails, i int) *emu.Counter { return &d.XmitDiscardDetails[i] },
+	},
+	wire.AttrPortXmitDataSL: {
+		layout: wire.LayoutPortDataSL, idx: caXmitDataSL,
+		get: func(d *emu.CounterDetails, i int) *emu.Counter { return &d.XmitDataSL[i] },
+	},
+	wire.AttrPortRcvDataSL: {
+		layout: wire.LayoutPortDataSL, idx: caRcvDataSL,
+		get: func(d *emu.CounterDetails, i int) *emu.Counter { return &d.RcvDataSL[i] },
+	},
+	wire.AttrPortOpRcvCounters: {
+		layout: wire.LayoutPortOpRcvCounters, idx: caOpRcvCounters,
+		get: func(d *emu.CounterDetails, i int) *emu.Counter {
+			if i == wire.OpRcvPortOpRcvData {
+				return &d.OpRcvData
+			}
+			return &d.OpRcvPkts
+		},
+		opCode: func(d *emu.CounterDetails) *uint8 { return &d.OpRcvOpCode },
+	},
+	wire.AttrPortFlowCtlCounters: {
+		layout: wire.LayoutPortFlowCtlCounters, idx: caFlowCtlCounters,
+		get: func(d *emu.CounterDetails, i int) *emu.Counter {
+			if i == wire.FlowCtlPortRcvFlowPkts {
+				return &d.RcvFlowPkts
+			}
+			return &d.XmitFlowPkts
+		},
+	},
+	wire.AttrPortVLOpPackets: {
+		layout: wire.LayoutPortVLOpPackets, idx: caVLOpPackets,
+		get:    func(d *emu.CounterDetails, i int) *emu.Counter { return &d.VLOpPackets[i] },
+		opCode: func(d *emu.CounterDetails) *uint8 { return &d.VLOpPacketsOpCode },
+	},
+	wire.AttrPortVLOpData: {
+		layout: wire.LayoutPortVLOpData, idx: caVLOpData,
+		get:    func(d *emu.CounterDetails, i int) *emu.Counter { return &d.VLOpData[i] },
+		opCode: func(d *emu.CounterDetails) *uint8 { return &d.VLOpDataOpCode },
+	},
+	wire.AttrPortVLXmitFlowCtlUpdateErrors: {
+		layout: wire.LayoutPortVLXmitFlowCtlUpdateErrors, idx: caVLXmitFlowCtlUpdateErrors,
+		get: func(d *emu.CounterDetails, i int) *emu.Counter { return &d.VLXmitFlowCtlUpdateErrors[i] },
+	},
+	wire.AttrPortVLXmitWaitCounters: {
+		layout: wire.LayoutPortVLXmitWaitCounters, idx: caVLXmitWaitCounters,
+		get: func(d *emu.CounterDetails, i int) *emu.Counter { return &d.XmitWaitVL[i] },
+	},
+	wire.AttrSwPortVLCongestion: {
+		layout: wire.LayoutSwPortVLCongestion, idx: caSwPortVLCongestion, switchOnly: true,
+		get: func(d *emu.CounterDetails, i int) *emu.Counter { return &d.SwPortVLCongestion[i] },
+	},
+	wire.AttrPortRcvConCtrl: {
+		layout: wire.LayoutPortRcvConCtrl, idx: caRcvConCtrl,
+		get: func(d *emu.CounterDetails, i int) *emu.Counter {
+			if i == wire.RcvConCtrlPortPktRcvBECN {
+				return &d.RcvBECN
+			}
+			return &d.RcvFECN
+		},
+	},
+	wire.AttrPortSLRcvFECN: {
+		layout: wire.LayoutPortSLRcvECN, idx: caSLRcvFECN,
+		get: func(d *emu.CounterDetails, i int) *emu.Counter { return &d.SLRcvFECN[i] },
+	},
+	wire.AttrPortSLRcvBECN: {
+		layout: wire.LayoutPortSLRcvECN, idx: caSLRcvBECN,
+		get: func(d *emu.CounterDetails, i int) *emu.Counter { return &d.SLRcvBECN[i] },
+	},
+	wire.AttrPortXmitConCtrl: {
+		layout: wire.LayoutPortXmitConCtrl, idx: caXmitConCtrl,
+		get: func(d *emu.CounterDetails, _ int) *emu.Counter { return &d.XmitTimeCong },
+	},
+	wire.AttrPortVLXmitTimeCong: {
+		layout: wire.LayoutPortVLXmitTimeCong, idx: caVLXmitTimeCong,
+		get: func(d *emu.CounterDetails, i int) *emu.Counter { return &d.VLXmitTimeCong[i] },
+	},
+}
 
 // Compile-time checks that the emu detail arrays match the wire layouts.
 var (
@@ -53,33 +149,53 @@ var (
 	_ [int(emu.NumRcvErrorKinds) - wire.RcvErrPortLoopingErrors - 1]struct{}
 	_ [wire.XmitDiscPortSwHOQLifetimeLimitDiscards + 1 - int(emu.NumXmitDiscardKinds)]struct{}
 	_ [int(emu.NumXmitDiscardKinds) - wire.XmitDiscPortSwHOQLifetimeLimitDiscards - 1]struct{}
+	_ [len(emu.CounterDetails{}.VLXmitTimeCong) - 15]struct{}
+	_ [15 - len(emu.CounterDetails{}.VLXmitTimeCong)]struct{}
 )
 
-// counterArrayAttr answers Get and Set of an optional counter attribute
-// (PortRcvErrorDetails, PortXmitDiscardDetails, PortXmitDataSL,
-// PortRcvDataSL): PortSelect as for PortCounters (AllPortSelect sums the
-// ports), a Set clears the counters CounterSelect selects (bit i, counter
-// i) and the reply shows them as a Get would, saturated at the field
-// width.
+// counterArrayAttr answers Get and Set of a counter-array attribute:
+// PortSelect as for PortCounters (AllPortSelect sums the ports), a Set
+// clears the counters CounterSelect selects (bit i, counter i) and the
+// reply shows them as a Get would, saturated at the field width.
+//
+// In the layouts with an OpCode (PortOpRcvCounters, PortVLOpPackets,
+// PortVLOpData) a Set also selects the OpCode the selected ports count
+// from then on; a Set that changes it clears all the attribute's
+// counters, which counted another OpCode. A Get leaves it and shows it.
 func (a *PMA) counterArrayAttr(ca *counterArray, p *emu.Port, m, r wire.MAD) wire.MADStatus {
+	if ca == nil || ca.switchOnly && a.typ != wire.NodeTypeSwitch {
+		return wire.MADStatusUnsupportedMethodAttr
+	}
 	in, err := wire.ParsePMACounterArray(pmaData(m), ca.layout)
 	if err != nil {
 		return wire.MADStatusInvalidField
 	}
-	sel, cs := in.PortSelect(), in.CounterSelect()
+	sel, cs, op := in.PortSelect(), in.CounterSelect(), in.OpCode()
 	ports, ok := a.selectPorts(p, sel)
 	if !ok {
 		return wire.MADStatusInvalidField
 	}
-	clr := uint16(0)
-	if m.Method() == wire.MethodSet {
-		clr = cs
-	}
+	set := m.Method() == wire.MethodSet
 	var v [16]uint64
-	for _, q := range ports {
-		base := ca.base(a.base(q))
+	for n, q := range ports {
+		d := q.Counters.Details()
+		base := &a.base(q).arr[ca.idx]
+		clr := uint16(0)
+		if set {
+			clr = cs
+		}
+		if ca.opCode != nil {
+			reg := ca.opCode(d)
+			if set && *reg != op {
+				*reg = op
+				clr = 0xFFFF
+			}
+			if n == 0 {
+				op = *reg
+			}
+		}
 		for i := range ca.layout.Count {
-			cur := ca.get(&q.Counters, i).Load()
+			cur := ca.get(d, i).Load()
 			if clr&(1<<i) != 0 {
 				base[i] = cur
 			}
@@ -88,11 +204,47 @@ func (a *PMA) counterArrayAttr(ca *counterArray, p *emu.Port, m, r wire.MAD) wir
 	}
 	clear(pmaData(r))
 	out, _ := wire.ParsePMACounterArray(pmaData(r), ca.layout)
+	if ca.opCode != nil {
+		out.SetOpCode(op)
+	}
 	out.SetPortSelect(sel)
 	out.SetCounterSelect(cs)
 	for i := range ca.layout.Count {
 		out.SetCounter(ca.layout, i, v[i])
 	}
+	return wire.MADStatusOK
+}
+
+// portExtendedSpeedsCounters answers PortExtendedSpeedsCounters Get and
+// Set (IBTA Vol 1 §16.1.4.11) in the layout without RS-FEC, for the
+// ports whose LinkSpeedSupported has an extended speed (FDR and faster,
+// IBTA Vol 1 §14.2.5.6 LinkSpeedExtSupported); a port without one, or a
+// selection with none, gets 0x000C as from a device without the
+// attribute. The counters are the 64b/66b physical layer's: the emulated
+// links carry frames, not blocks, and lose no sync headers and correct
+// no FEC blocks, so every counter is 0 and a Set, which clears the
+// counters CounterSelect selects, has nothing to clear.
+func (a *PMA) portExtendedSpeedsCounters(p *emu.Port, m, r wire.MAD) wire.MADStatus {
+	in, err := wire.ParsePortExtendedSpeedsCounters(pmaData(m))
+	if err != nil {
+		return wire.MADStatusInvalidField
+	}
+	sel, cs := in.PortSelect(), in.CounterSelect()
+	ports, ok := a.selectPorts(p, sel)
+	if !ok {
+		return wire.MADStatusInvalidField
+	}
+	ext := false
+	for _, q := range ports {
+		ext = ext || q.SpeedSupported().Ext() != 0
+	}
+	if !ext {
+		return wire.MADStatusUnsupportedMethodAttr
+	}
+	clear(pmaData(r))
+	out, _ := wire.ParsePortExtendedSpeedsCounters(pmaData(r))
+	out.SetPortSelect(sel)
+	out.SetCounterSelect(cs)
 	return wire.MADStatusOK
 }
 

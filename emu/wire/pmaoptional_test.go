@@ -20,6 +20,16 @@ func TestPMACounterArrayLayouts(t *testing.T) {
 		{"PortRcvErrorDetails", wire.LayoutPortRcvErrorDetails, 16, 14},
 		{"PortXmitDiscardDetails", wire.LayoutPortXmitDiscardDetails, 12, 10},
 		{"PortXmitDataSL", wire.LayoutPortDataSL, 68, 64},
+		{"PortOpRcvCounters", wire.LayoutPortOpRcvCounters, 12, 8},
+		{"PortFlowCtlCounters", wire.LayoutPortFlowCtlCounters, 12, 8},
+		{"PortVLOpPackets", wire.LayoutPortVLOpPackets, 36, 34},
+		{"PortVLOpData", wire.LayoutPortVLOpData, 68, 64},
+		{"PortVLXmitWaitCounters", wire.LayoutPortVLXmitWaitCounters, 36, 34},
+		{"SwPortVLCongestion", wire.LayoutSwPortVLCongestion, 36, 34},
+		{"PortRcvConCtrl", wire.LayoutPortRcvConCtrl, 12, 8},
+		{"PortSLRcvFECN", wire.LayoutPortSLRcvECN, 68, 64},
+		{"PortXmitConCtrl", wire.LayoutPortXmitConCtrl, 8, 4},
+		{"PortVLXmitTimeCong", wire.LayoutPortVLXmitTimeCong, 64, 60},
 	} {
 		b := make([]byte, wire.PMADataSize)
 		a, err := wire.ParsePMACounterArray(b, tc.l)
@@ -31,19 +41,25 @@ func TestPMACounterArrayLayouts(t *testing.T) {
 		}
 		a.SetPortSelect(3)
 		a.SetCounterSelect(0x8001)
-		a.SetCounter(tc.l, tc.l.Count-1, 0x0102)
+		if tc.l.Count > 1 {
+			a.SetCounter(tc.l, tc.l.Count-1, 0x0102)
+		}
 		a.SetCounter(tc.l, 0, math.MaxUint64) // saturates
 		if b[1] != 3 || b[2] != 0x80 || b[3] != 0x01 {
 			t.Errorf("%s: header % x", tc.name, b[:4])
 		}
-		if tc.l.Width == 16 {
+		if tc.l.Count == 1 {
+			if b[4] != 0xFF || b[7] != 0xFF {
+				t.Errorf("%s: counter % x", tc.name, b[:tc.size])
+			}
+		} else if tc.l.Width == 16 {
 			if b[tc.lastAt] != 0x01 || b[tc.lastAt+1] != 0x02 || b[4] != 0xFF || b[5] != 0xFF {
 				t.Errorf("%s: counters % x", tc.name, b[:tc.size])
 			}
 		} else if b[tc.lastAt+2] != 0x01 || b[tc.lastAt+3] != 0x02 || b[4] != 0xFF || b[7] != 0xFF {
 			t.Errorf("%s: counters % x", tc.name, b[:tc.size])
 		}
-		if got := a.Counter(tc.l, tc.l.Count-1); got != 0x0102 {
+		if got := a.Counter(tc.l, tc.l.Count-1); tc.l.Count > 1 && got != 0x0102 {
 			t.Errorf("%s: last counter %#x", tc.name, got)
 		}
 		if got := a.Counter(tc.l, 0); got != tc.l.Max() {
@@ -59,6 +75,85 @@ func TestPMACounterArrayLayouts(t *testing.T) {
 	}
 	if _, err := wire.ParsePMACounterArray(make([]byte, 192), wire.PMACounterLayout{Count: 2, Width: 8}); err == nil {
 		t.Error("8-bit layout accepted")
+	}
+	if _, err := wire.ParsePMACounterArray(make([]byte, 192), wire.PMACounterLayout{Count: 17, Width: 16}); err == nil {
+		t.Error("17 counters accepted")
+	}
+}
+
+// TestPMACounterArrayOpCodeAnd2Bit checks byte 0 (OpCode) and the 2-bit
+// PortVLXmitFlowCtlUpdateErrors packing libibmad reads: counter n in bits
+// 32+2n..33+2n counted from the most significant bit, so VL0 is the top
+// two bits of byte 4 and VL15 the bottom two of byte 7.
+func TestPMACounterArrayOpCodeAnd2Bit(t *testing.T) {
+	l := wire.LayoutPortVLXmitFlowCtlUpdateErrors
+	if l.Size() != 8 {
+		t.Fatalf("size %d, want 8", l.Size())
+	}
+	b := make([]byte, wire.PMADataSize)
+	a, err := wire.ParsePMACounterArray(b, l)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.SetCounter(l, 0, 2)
+	a.SetCounter(l, 1, 7) // saturates at 3
+	a.SetCounter(l, 15, 1)
+	if b[4] != 0xB0 || b[5] != 0 || b[7] != 0x01 {
+		t.Errorf("2-bit counters % x, want b0 00 00 01", b[4:8])
+	}
+	for vl, want := range map[int]uint64{0: 2, 1: 3, 2: 0, 15: 1} {
+		if got := a.Counter(l, vl); got != want {
+			t.Errorf("VL%d = %d, want %d", vl, got, want)
+		}
+	}
+	a.SetCounter(l, 1, 0)
+	if b[4] != 0x80 {
+		t.Errorf("clearing VL1 left byte 4 %#x, want 0x80", b[4])
+	}
+	o, _ := wire.ParsePMACounterArray(b, wire.LayoutPortOpRcvCounters)
+	o.SetOpCode(0x04)
+	if b[0] != 0x04 || o.OpCode() != 0x04 {
+		t.Errorf("OpCode byte %#x", b[0])
+	}
+}
+
+// TestPortExtendedSpeedsCountersLayout checks libibmad's IB_PESC_*
+// positions: PortSelect byte 1, CounterSelect 64 bits at byte 8,
+// SyncHeaderErrorCounter at 16, UnknownBlockCounter 18,
+// ErrorDetectionCounterLane0..11 from 20 (16 bits), FECCorrectable
+// BlockCtrLane0..11 from 44 and FECUncorrectableBlockCtrLane0..11 from
+// 92 (32 bits), 140 bytes in all.
+func TestPortExtendedSpeedsCountersLayout(t *testing.T) {
+	b := make([]byte, wire.PMADataSize)
+	c, err := wire.ParsePortExtendedSpeedsCounters(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.SetPortSelect(7)
+	c.SetCounterSelect(0x0102030405060708)
+	c.SetCounter(wire.ExtSyncHeaderErrorCounter, 0x1111)
+	c.SetCounter(wire.ExtUnknownBlockCounter, 1<<20) // saturates
+	c.SetCounter(wire.ExtErrorDetectionLane0+11, 0x2222)
+	c.SetCounter(wire.ExtFECCorrectableBlockLane0, 0x33333333)
+	c.SetCounter(wire.ExtFECUncorrectableLane0+11, 0x44444444)
+	c.SetCounter(wire.ExtSpeedsCounters, 9) // ignored
+	for _, f := range []struct {
+		off  int
+		want []byte
+	}{
+		{1, []byte{7}}, {8, []byte{1, 2, 3, 4, 5, 6, 7, 8}}, {16, []byte{0x11, 0x11}}, {18, []byte{0xFF, 0xFF}},
+		{42, []byte{0x22, 0x22}}, {44, []byte{0x33, 0x33, 0x33, 0x33}}, {136, []byte{0x44, 0x44, 0x44, 0x44}},
+	} {
+		if got := b[f.off : f.off+len(f.want)]; string(got) != string(f.want) {
+			t.Errorf("byte %d: % x, want % x", f.off, got, f.want)
+		}
+	}
+	if c.PortSelect() != 7 || c.CounterSelect() != 0x0102030405060708 || c.Counter(wire.ExtErrorDetectionLane0+11) != 0x2222 ||
+		c.Counter(wire.ExtFECUncorrectableLane0+11) != 0x44444444 || c.Counter(-1) != 0 || c.Counter(wire.ExtSpeedsCounters) != 0 {
+		t.Error("getters disagree with setters")
+	}
+	if _, err := wire.ParsePortExtendedSpeedsCounters(b[:wire.PortExtendedSpeedsCountersSize-1]); err == nil {
+		t.Error("short buffer accepted")
 	}
 }
 
@@ -147,19 +242,35 @@ func TestPortSamplesResultLayout(t *testing.T) {
 func FuzzPMAOptional(f *testing.F) {
 	addSeeds(f, wire.PMADataSize)
 	f.Fuzz(func(t *testing.T, b []byte) {
-		for _, l := range []wire.PMACounterLayout{wire.LayoutPortRcvErrorDetails, wire.LayoutPortXmitDiscardDetails, wire.LayoutPortDataSL} {
+		for _, l := range []wire.PMACounterLayout{wire.LayoutPortRcvErrorDetails, wire.LayoutPortXmitDiscardDetails, wire.LayoutPortDataSL,
+			wire.LayoutPortOpRcvCounters, wire.LayoutPortFlowCtlCounters, wire.LayoutPortVLOpPackets, wire.LayoutPortVLOpData,
+			wire.LayoutPortVLXmitFlowCtlUpdateErrors, wire.LayoutPortVLXmitWaitCounters, wire.LayoutSwPortVLCongestion,
+			wire.LayoutPortRcvConCtrl, wire.LayoutPortSLRcvECN, wire.LayoutPortXmitConCtrl, wire.LayoutPortVLXmitTimeCong} {
 			a, err := wire.ParsePMACounterArray(b, l)
 			if err != nil {
 				continue
 			}
 			c := wire.PMACounterArray(make([]byte, l.Size()))
+			c.SetOpCode(a.OpCode())
 			c.SetPortSelect(a.PortSelect())
 			c.SetCounterSelect(a.CounterSelect())
 			for i := range l.Count {
 				c.SetCounter(l, i, a.Counter(l, i))
 			}
-			if string(c[1:]) != string(a[1:]) { // byte 0 is reserved
+			if string(c) != string(a) {
 				t.Fatalf("counter array re-encode % x != % x", c, a)
+			}
+		}
+		if e, err := wire.ParsePortExtendedSpeedsCounters(b); err == nil {
+			c := wire.PortExtendedSpeedsCounters(make([]byte, wire.PortExtendedSpeedsCountersSize))
+			c.SetPortSelect(e.PortSelect())
+			c.SetCounterSelect(e.CounterSelect())
+			for i := range wire.ExtSpeedsCounters {
+				c.SetCounter(wire.ExtSpeedsCounter(i), e.Counter(wire.ExtSpeedsCounter(i)))
+			}
+			// Bytes 0, 2..7 are reserved.
+			if string(c[8:]) != string(e[8:]) || c[1] != e[1] {
+				t.Fatalf("extended speeds re-encode % x != % x", c, e)
 			}
 		}
 		if c, err := wire.ParsePortSamplesControl(b); err == nil {

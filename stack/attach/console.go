@@ -55,7 +55,7 @@ func init() {
 		{"Help", `Help | ?: this list`, cmdHelp},
 		{"Quit", `Quit: stop the server`, cmdQuit},
 		{"ReLink", `ReLink "nodeid"[port] | ReLink "nodeid": restore links taken by Unlink or Clear`, cmdReLink},
-		{"PerformanceSet", `PerformanceSet "nodeid"[port] Attribute.Field=value: set a PortCounters or PortCountersExtended counter`, cmdPerfSet},
+		{"PerformanceSet", `PerformanceSet "nodeid"[port] Attribute.Field=value: set a counter of PortCounters, PortCountersExtended, PortOpRcvCounters, PortFlowCtlCounters, or (field <Attribute><vl>) PortVLOpPackets, PortVLOpData, PortVLXmitFlowCtlUpdateErrors, PortVLXmitWaitCounters`, cmdPerfSet},
 		// Additions.
 		{"Down", `Down "nodeid"[port] | Down "nodeid": disable port(s) (PortPhysicalState Disabled)`, cmdDown},
 		{"Up", `Up "nodeid"[port] | Up "nodeid": enable port(s) again`, cmdUp},
@@ -980,17 +980,20 @@ func cmdPerfSet(s *Server, out io.Writer, args string) error {
 	if !ok || !ok2 {
 		return fmt.Errorf("attach: %q is not Attribute.Field=value: %w", rest, ErrCommand)
 	}
+	v, err := strconv.ParseUint(strings.TrimSpace(val), 0, 64)
+	if err != nil {
+		return fmt.Errorf("attach: value %q is not an unsigned integer: %w", strings.TrimSpace(val), ErrCommand)
+	}
+	if pa, ok := perfArrays[strings.ToLower(attr)]; ok {
+		return s.perfSetArray(out, a, pa, attr, strings.TrimSpace(field), v)
+	}
 	f, known := perfFields[strings.ToLower(attr+"."+strings.TrimSpace(field))]
 	if !known {
 		switch strings.ToLower(attr) {
 		case "portcounters", "portcountersextended":
 			return fmt.Errorf("attach: %s has no field %s: %w", attr, field, ErrCommand)
 		}
-		return fmt.Errorf("attach: attribute %s is not emulated (the PMA serves PortCounters and PortCountersExtended): %w", attr, ErrCommand)
-	}
-	v, err := strconv.ParseUint(strings.TrimSpace(val), 0, 64)
-	if err != nil {
-		return fmt.Errorf("attach: value %q is not an unsigned integer: %w", strings.TrimSpace(val), ErrCommand)
+		return fmt.Errorf("attach: PerformanceSet does not take attribute %s (it takes PortCounters, PortCountersExtended, PortOpRcvCounters, PortFlowCtlCounters, PortVLOpPackets, PortVLOpData, PortVLXmitFlowCtlUpdateErrors and PortVLXmitWaitCounters, as ibsim does): %w", attr, ErrCommand)
 	}
 	if f.bits < 64 {
 		v = min(v, uint64(1)<<f.bits-1)
@@ -1016,6 +1019,133 @@ func cmdPerfSet(s *Server, out io.Writer, args string) error {
 		fmt.Fprintf(out, "%s[%d] %s.%s has been set to %d\n", a.n.topo.ID, a.port, attr, strings.TrimSpace(field), v)
 		return nil
 	})
+}
+
+// perfArray is an optional PerfMgt counter attribute PerformanceSet
+// takes, with ibsim's field names: fields names its counters in order, or
+// prefix names per-VL counters as prefix+VL (0..15), as ibsim's
+// PerformanceSet does ("PortVLOpPackets.PortVLOpPackets3=7").
+type perfArray struct {
+	id     wire.AttrID
+	layout wire.PMACounterLayout
+	fields []string
+	prefix string
+	get    func(d *emu.CounterDetails, i int) *emu.Counter
+	opCode func(d *emu.CounterDetails) uint8 // nil: the layout has none
+}
+
+// perfArrays are the counter-array attributes PerformanceSet takes, by
+// lower-case name: the ones ibsim's PerformanceSet takes besides
+// PortCounters and PortCountersExtended (IBTA Vol 1 §16.1.4.3-8).
+var perfArrays = map[string]*perfArray{
+	"portoprcvcounters": {
+		id: wire.AttrPortOpRcvCounters, layout: wire.LayoutPortOpRcvCounters,
+		fields: []string{"PortOpRcvPkts", "PortOpRcvData"},
+		get: func(d *emu.CounterDetails, i int) *emu.Counter {
+			return [...]*emu.Counter{&d.OpRcvPkts, &d.OpRcvData}[i]
+		},
+		opCode: func(d *emu.CounterDetails) uint8 { return d.OpRcvOpCode },
+	},
+	"portflowctlcounters": {
+		id: wire.AttrPortFlowCtlCounters, layout: wire.LayoutPortFlowCtlCounters,
+		fields: []string{"PortXmitFlowPkts", "PortRcvFlowPkts"},
+		get: func(d *emu.CounterDetails, i int) *emu.Counter {
+			return [...]*emu.Counter{&d.XmitFlowPkts, &d.RcvFlowPkts}[i]
+		},
+	},
+	"portvloppackets": {
+		id: wire.AttrPortVLOpPackets, layout: wire.LayoutPortVLOpPackets, prefix: "PortVLOpPackets",
+		get:    func(d *emu.CounterDetails, i int) *emu.Counter { return &d.VLOpPackets[i] },
+		opCode: func(d *emu.CounterDetails) uint8 { return d.VLOpPacketsOpCode },
+	},
+	"portvlopdata": {
+		id: wire.AttrPortVLOpData, layout: wire.LayoutPortVLOpData, prefix: "PortVLOpData",
+		get:    func(d *emu.CounterDetails, i int) *emu.Counter { return &d.VLOpData[i] },
+		opCode: func(d *emu.CounterDetails) uint8 { return d.VLOpDataOpCode },
+	},
+	"portvlxmitflowctlupdateerrors": {
+		id: wire.AttrPortVLXmitFlowCtlUpdateErrors, layout: wire.LayoutPortVLXmitFlowCtlUpdateErrors,
+		prefix: "PortVLXmitFlowCtlUpdateErrors",
+		get:    func(d *emu.CounterDetails, i int) *emu.Counter { return &d.VLXmitFlowCtlUpdateErrors[i] },
+	},
+	"portvlxmitwaitcounters": {
+		id: wire.AttrPortVLXmitWaitCounters, layout: wire.LayoutPortVLXmitWaitCounters, prefix: "PortVLXmitWaitCounters",
+		get: func(d *emu.CounterDetails, i int) *emu.Counter { return &d.XmitWaitVL[i] },
+	},
+}
+
+// index returns the counter index field names in pa, as ibsim matches
+// it: case-insensitively, per-VL fields as the prefix and a decimal VL.
+func (pa *perfArray) index(field string) (int, bool) {
+	if pa.prefix == "" {
+		for i, f := range pa.fields {
+			if strings.EqualFold(f, field) {
+				return i, true
+			}
+		}
+		return 0, false
+	}
+	if len(field) <= len(pa.prefix) || !strings.EqualFold(field[:len(pa.prefix)], pa.prefix) {
+		return 0, false
+	}
+	vl, err := strconv.Atoi(field[len(pa.prefix):])
+	if err != nil || vl < 0 || vl >= pa.layout.Count {
+		return 0, false
+	}
+	return vl, true
+}
+
+// perfSetArray sets counter field of a counter-array attribute to v,
+// clamped to the field's width, the way cmdPerfSet sets a PortCounters
+// field.
+func (s *Server) perfSetArray(out io.Writer, a nodeArg, pa *perfArray, attr, field string, v uint64) error {
+	i, ok := pa.index(field)
+	if !ok {
+		return fmt.Errorf("attach: %s has no field %s: %w", attr, field, ErrCommand)
+	}
+	v = min(v, pa.layout.Max())
+	if a.port == 0 && a.n.sw == nil {
+		return fmt.Errorf("attach: %s has no port 0: %w", a.n.topo, ErrCommand)
+	}
+	return s.do(func() error {
+		if a.port == 0 && a.n.sw != nil && !a.n.sw.SwitchInfo().EnhancedPort0 {
+			return fmt.Errorf("attach: %s: a base switch port 0 has no performance counters: %w", a.n.topo, ErrCommand)
+		}
+		p := a.n.en.Port(a.port)
+		d := p.Counters.Details()
+		c := pa.get(d, i)
+		if a.n.hca != nil {
+			s.clearPMAArray(a.n, p, pa, d, i)
+			c.Add(v)
+		} else {
+			c.Store(v)
+		}
+		fmt.Fprintf(out, "%s[%d] %s.%s has been set to %d\n", a.n.topo.ID, a.port, attr, field, v)
+		return nil
+	})
+}
+
+// clearPMAArray makes the HCA's PMA clear its register view of counter i
+// of pa on p (a Set with that CounterSelect bit, and the OpCode the port
+// counts, which a Set of another OpCode would change), so a value added
+// now reads back as is.
+func (s *Server) clearPMAArray(n *node, p *emu.Port, pa *perfArray, d *emu.CounterDetails, i int) {
+	m := wire.MAD(make([]byte, wire.MADSize))
+	m.Encode(&wire.MADFields{BaseVersion: wire.MADBaseVersion, MgmtClass: wire.MgmtClassPerf,
+		ClassVersion: wire.PMAClassVersion, Method: wire.MethodSet, AttrID: pa.id})
+	ca, err := wire.ParsePMACounterArray(wire.PerfMAD(m).Data(), pa.layout)
+	if err != nil {
+		s.log.Warn("attach: performance set: bad layout", "attr", pa.id, "err", err)
+		return
+	}
+	if pa.opCode != nil {
+		ca.SetOpCode(pa.opCode(d))
+	}
+	ca.SetPortSelect(uint8(p.Num()))
+	ca.SetCounterSelect(1 << i)
+	if resp, ok := n.hca.PMA().Process(p, m); !ok || resp.Status() != wire.MADStatusOK {
+		s.log.Warn("attach: performance set: the pma did not clear the counter", "node", n.topo.ID, "port", p.Num())
+	}
 }
 
 // clearPMABaseline makes the HCA's PMA clear its register view of one
