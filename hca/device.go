@@ -72,6 +72,7 @@ type Device struct {
 	sma    *agent.SMA
 	pma    *agent.PMA
 	vendor *agent.Vendor
+	cc     *agent.CC // nil: the model has no congestion control agent
 
 	node *emu.Node
 
@@ -147,6 +148,9 @@ func New(cfg Config) (*Device, error) {
 	}
 	prof.ConfigureSMA(d.sma)
 	d.pma = agent.NewPMA(prof.Type(), agent.PMAConfig{})
+	if prof.CongestionControl && prof.Type() == wire.NodeTypeCA {
+		d.cc = agent.NewCC(wire.NodeTypeCA, prof.NumPorts, agent.CCConfig{Transmit: d.transmitSMA})
+	}
 	d.vendor, err = agent.NewVendor(prof.Firmware)
 	if err != nil {
 		return nil, fmt.Errorf("hca: new %s: %w", prof.Name, err)
@@ -236,6 +240,10 @@ func (d *Device) PMA() *agent.PMA { return d.pma }
 
 // Vendor returns the device's Mellanox vendor agent.
 func (d *Device) Vendor() *agent.Vendor { return d.vendor }
+
+// CC returns the device's congestion control agent (IBTA Vol 1 Annex
+// A10), nil when the model has none (Profile.CongestionControl).
+func (d *Device) CC() *agent.CC { return d.cc }
 
 // Stats returns the device's drop counters.
 func (d *Device) Stats() *Stats { return &d.stats }
@@ -490,6 +498,8 @@ func (d *Device) receiveGMP(p *emu.Port, f *agent.Frame, local bool) {
 		resp, ok = d.pma.Process(p, m)
 	case class == wire.MgmtClassMellanox && d.vendor.Supports(m):
 		resp, ok = d.vendor.Process(p, m)
+	case class == wire.MgmtClassCC && d.cc != nil && d.cc.Supports(m):
+		resp, ok = d.cc.Process(p, &f.Addr, m)
 	default:
 		if a := d.server(p.Num(), m); a != nil {
 			a.deliver(p, f)
@@ -500,6 +510,12 @@ func (d *Device) receiveGMP(p *emu.Port, f *agent.Frame, local bool) {
 			resp, ok = d.pma.Process(p, m)
 		case wire.MgmtClassMellanox:
 			resp, ok = d.vendor.Process(p, m)
+		case wire.MgmtClassCC:
+			if d.cc == nil {
+				resp, ok = agent.UnmatchedReply(m)
+				break
+			}
+			resp, ok = d.cc.Process(p, &f.Addr, m)
 		default:
 			resp, ok = agent.UnmatchedReply(m)
 		}

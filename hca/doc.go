@@ -19,14 +19,16 @@
 //     host's SM), QP1 frames to the performance management agent, the
 //     Mellanox vendor agent or the host's agents after the P_Key and Q_Key
 //     checks (an answer carries the P_Key table entry the request
-//     matched), and frames for other QPs to the verbs Transport.
+//     matched), and frames for other QPs to the verbs Transport. On the
+//     models that support it (ConnectX-3 and later), QP1 frames of the
+//     Congestion Control class (0x21) go to the CC agent, kept per port.
 //   - Host agents (agents.go): the MAD interface host software (subnet
 //     manager, SA clients, diagnostics) uses, modelled on the Linux MAD
 //     layer and umad: RegisterAgent, Agent.Send, Agent.Unregister, response
 //     routing by the upper 32 bits of the TID, and the IsSM capability bit
 //     raised while an SM agent is registered.
 //
-// The firmware agents themselves (SMA, PMA, vendor, traps) are shared with
+// The firmware agents themselves (SMA, PMA, vendor, CC, traps) are shared with
 // switches and live in emu/agent.
 //
 // # Concurrency

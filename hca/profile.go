@@ -68,6 +68,11 @@ type Profile struct {
 	// Mellanox part from ConnectX-3 on does; FDR10 support itself is
 	// wire.SpeedFDR10 in Speeds. Older models answer 0x000C.
 	MlnxExtPortInfo bool
+	// CongestionControl says the firmware answers the congestion control
+	// class (0x21, IBTA Vol 1 Annex A10; agent.CC), as ConnectX-3 and
+	// later do. Older models have no CC agent: their Get and Set get
+	// 0x000C like any class the node does not serve.
+	CongestionControl bool
 	// Firmware is what GeneralInfo reports; Firmware.PSID is the board ID.
 	Firmware agent.Firmware
 	// NodeType is the NodeInfo.NodeType the device reports (IBTA Vol 1
@@ -430,7 +435,7 @@ func cx3(name, part, board string, id uint16, ports int, psid string) Profile {
 		DeviceID: id, VendorID: MellanoxVendorID, Revision: 0x01, Driver: "mlx4_core",
 		NumPorts: ports, Widths: widths4X, Speeds: speedsFDR,
 		MTUCap: wire.MTU4096, VLCap: wire.VLCapVL0to7, PartitionCap: mlx4PKeys, GIDTableLen: mlx4GIDs,
-		CapabilityMask: capConnectX3, MlnxExtPortInfo: true,
+		CapabilityMask: capConnectX3, MlnxExtPortInfo: true, CongestionControl: true,
 		Firmware: agent.Firmware{Major: 2, Minor: 42, SubMinor: 5000, BuildID: 0x1, Year: 2017, Month: 9, Day: 12,
 			Hour: 9, Minute: 0, PSID: psid, INIVersion: 1, HWRevision: 0x01, HWDeviceID: id},
 	}
@@ -452,7 +457,7 @@ func mlx5(name, family, part, board string, id uint16, ports int, speeds wire.Li
 		DeviceID: id, VendorID: MellanoxVendorID, Revision: 0x00, Driver: "mlx5_core",
 		NumPorts: ports, Widths: widths, Speeds: speeds,
 		MTUCap: wire.MTU4096, VLCap: wire.VLCapVL0to3, PartitionCap: mlx5PKeys, GIDTableLen: mlx5GIDs,
-		CapabilityMask: capConnectX4, CapabilityMask2: cap2, MlnxExtPortInfo: true,
+		CapabilityMask: capConnectX4, CapabilityMask2: cap2, MlnxExtPortInfo: true, CongestionControl: true,
 		Firmware: agent.Firmware{Major: fwMajor, Minor: fwMinor, SubMinor: fwSubMinor, BuildID: 0x1, Year: 2022, Month: 6,
 			Day: 1, Hour: 12, Minute: 0, PSID: psid, INIVersion: 1, HWRevision: 0x00, HWDeviceID: id},
 	}

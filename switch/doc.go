@@ -26,8 +26,10 @@
 //     attributes SwitchInfo, LinearForwardingTable and
 //     MulticastForwardingTable (§14.2.5.4, §14.2.5.10, §14.2.5.12) on top of
 //     the shared agent in emu/agent, which serves NodeInfo, PortInfo,
-//     P_KeyTable, SLtoVL, VLArbitration, the PMA (with AllPortSelect) and
-//     the Mellanox vendor class; and Trap 128 on physical link changes.
+//     P_KeyTable, SLtoVL, VLArbitration, the PMA (with AllPortSelect),
+//     the Mellanox vendor class and, on SwitchX-2 and later models, the
+//     Congestion Control class (0x21, IBTA Vol 1 Annex A10); and Trap 128
+//     on physical link changes.
 //
 // Frames are relayed as the same byte slice, without copying; only
 // multicast replication copies. A frame whose VL changes on egress is

@@ -187,7 +187,8 @@ func (s *Switch) replyLID(buf []byte, req *agent.Frame, resp wire.MAD, count *at
 // frames go to the SMI; data frames must be MADs for QP1 (port 0 of a
 // base switch has no other QP), pass the GSI's Q_Key and P_Key checks
 // (IBTA Vol 1 §10.9.3, §13.5.2) and are answered by the PMA, the Mellanox
-// vendor agent, or with "unsupported" for any other class.
+// vendor agent, the congestion control agent (models that have one), or
+// with "unsupported" for any other class.
 func (s *Switch) local(in *emu.Port, frame []byte, sealed bool) {
 	if wire.LRH(frame).VL() == agent.VL15 {
 		s.smi(in, frame, sealed)
@@ -221,6 +222,8 @@ func (s *Switch) local(in *emu.Port, frame []byte, sealed bool) {
 		resp, ok = s.pma.Process(p0, m)
 	case c == wire.MgmtClassMellanox:
 		resp, ok = s.vendor.Process(p0, m)
+	case c == wire.MgmtClassCC && s.cc != nil:
+		resp, ok = s.cc.Process(p0, &f.Addr, m)
 	default:
 		resp, ok = agent.UnmatchedReply(m)
 	}
@@ -228,3 +231,19 @@ func (s *Switch) local(in *emu.Port, frame []byte, sealed bool) {
 		s.replyLID(frame, f, resp, &s.stats.GMPReplies)
 	}
 }
+
+// newCC creates the congestion control agent (IBTA Vol 1 Annex A10) of a
+// model that has one (Profile.CongestionControl). Its traps leave port 0
+// through the forwarding table.
+func (s *Switch) newCC() {
+	if !s.prof.CongestionControl {
+		return
+	}
+	s.cc = agent.NewCC(wire.NodeTypeSwitch, s.nports, agent.CCConfig{
+		Transmit: func(_ *emu.Port, frame []byte) { s.sendFromPort0(frame, true) },
+	})
+}
+
+// CC returns the switch's congestion control agent, nil when the model
+// has none (Profile.CongestionControl).
+func (s *Switch) CC() *agent.CC { return s.cc }

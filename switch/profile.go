@@ -82,6 +82,11 @@ type Profile struct {
 	// SwitchX and later do; FDR10 support is wire.SpeedFDR10 in
 	// SpeedSupported. InfiniScale parts answer 0x000C.
 	MlnxExtPortInfo bool
+	// CongestionControl says the firmware answers the congestion control
+	// class (0x21, IBTA Vol 1 Annex A10; agent.CC) at port 0, as SwitchX
+	// and later do. InfiniScale parts have no CC agent: their Get and Set
+	// get 0x000C like any class the switch does not serve.
+	CongestionControl bool
 
 	// SwitchInfo capabilities and defaults (IBTA Vol 1 §14.2.5.4).
 	LinearFDBCap            uint16
@@ -251,6 +256,7 @@ var (
 		VLArbitrationLowCap:     8,
 		CapabilityMask:          CapIsTrapSupported | CapIsSLMappingSupported | CapIsSystemImageGUIDSupported | CapIsVendorClassSupported | CapIsExtendedSpeedsSupported,
 		MlnxExtPortInfo:         true,
+		CongestionControl:       true,
 		LinearFDBCap:            49152,
 		MulticastFDBCap:         4096,
 		PartitionEnforcementCap: 32,
@@ -290,8 +296,9 @@ func edrSwitch(name, part, desc string, id uint16, fwMajor, fwMinor, fwSubMinor 
 		MTUCap:         wire.MTU4096, VLCap: 4, VLHighLimit: 4, VLArbitrationHighCap: 8, VLArbitrationLowCap: 8,
 		CapabilityMask: CapIsTrapSupported | CapIsSLMappingSupported | CapIsSystemImageGUIDSupported |
 			CapIsVendorClassSupported | CapIsExtendedSpeedsSupported | CapIsCapabilityMask2Supported,
-		MlnxExtPortInfo: true,
-		LinearFDBCap:    49152, MulticastFDBCap: 4096, PartitionEnforcementCap: 32, LifeTimeValue: 18,
+		MlnxExtPortInfo:   true,
+		CongestionControl: true,
+		LinearFDBCap:      49152, MulticastFDBCap: 4096, PartitionEnforcementCap: 32, LifeTimeValue: 18,
 		InboundEnforcementCap: true, OutboundEnforcementCap: true, FilterRawInboundCap: true, FilterRawOutboundCap: true,
 		Firmware: agent.Firmware{
 			Major: fwMajor, Minor: fwMinor, SubMinor: fwSubMinor, BuildID: 1,

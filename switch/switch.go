@@ -92,6 +92,7 @@ type Switch struct {
 
 	pma      *agent.PMA
 	vendor   *agent.Vendor
+	cc       *agent.CC // nil: the model has no congestion control agent
 	noTrap   bool
 	trapTIDs []uint64
 }
@@ -216,6 +217,7 @@ func New(cfg Config) (*Switch, error) {
 	s.registerSMA()
 	prof.ConfigureSMA(sma)
 	s.pma = agent.NewPMA(wire.NodeTypeSwitch, agent.PMAConfig{})
+	s.newCC()
 	if s.vendor, err = agent.NewVendor(prof.Firmware); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
 	}

@@ -49,9 +49,17 @@
 //     PortCountersExtended Get/Set from the emu.Port counters, with the CA
 //     and switch PortSelect rules and AllPortSelect; and (pmaoptional.go)
 //     PortSamplesControl/PortSamplesResult (sampling timed on the fabric
-//     clock), PortRcvErrorDetails, PortXmitDiscardDetails, PortXmitDataSL
-//     and PortRcvDataSL. PortOpRcvCounters, PortFlowCtlCounters and the
-//     PortVL* attributes get 0x000C: nothing counts what they hold.
+//     clock), PortRcvErrorDetails, PortXmitDiscardDetails, PortXmitDataSL,
+//     PortRcvDataSL, PortOpRcvCounters, PortFlowCtlCounters, the PortVL*
+//     attributes, the congestion counters of Annex A10 (0x0030-0x0035) and
+//     PortExtendedSpeedsCounters (ports with extended speeds). Flow-control,
+//     XmitWait, congestion-time and lane counters stay 0 unless a console
+//     PerformanceSet sets them: the links model none of those events.
+//   - The Congestion Control agent (cc.go, class 0x21, IBTA Vol 1 Annex
+//     A10): CongestionInfo, CongestionKeyInfo (CC_Key checks, violations,
+//     lease, trap 0), CongestionLog (cleared on read), the switch and CA
+//     settings, the CongestionControlTable and TimeStamp, as management
+//     state only: nothing on the data path marks FECN or throttles yet.
 //   - The Mellanox vendor agent (vendor.go, class 0x0A): ClassPortInfo and
 //     GeneralInfo from a Firmware description, in the layout vendstat -N
 //     reads.

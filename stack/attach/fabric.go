@@ -126,8 +126,9 @@ func (d *nodeDev) PortStateChanged(p *emu.Port) {
 }
 
 // dropByAttr applies the attribute-specific error rate of port p: a
-// request for that attribute, of the SM or performance class, that ends
-// at this node is lost with the port's probability.
+// request for that attribute, of the SM, performance or congestion
+// control class, that ends at this node is lost with the port's
+// probability.
 func (d *nodeDev) dropByAttr(p *emu.Port, frame []byte) bool {
 	e, ok := d.errAttr[p.Num()]
 	if !ok || e.rate <= 0 {
@@ -148,7 +149,7 @@ func (d *nodeDev) dropByAttr(p *emu.Port, frame []byte) bool {
 		if err != nil || act != wire.DRDeliver {
 			return false
 		}
-	case wire.MgmtClassSubnLID, wire.MgmtClassPerf:
+	case wire.MgmtClassSubnLID, wire.MgmtClassPerf, wire.MgmtClassCC:
 		if !d.n.ownsLID(f.Addr.DLID) {
 			return false
 		}

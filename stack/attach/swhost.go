@@ -281,8 +281,9 @@ func (ap *attachPoint) localSMP(c *client, m wire.MAD, slid wire.LID) error {
 // Mellanox vendor requests are answered by host-side instances of the
 // shared agents over the same port counters and firmware (the switch
 // model does not expose its own; their PortCounters reset baselines are
-// therefore separate from the ones remote requests clear); any other
-// class gets the unsupported-class answer.
+// therefore separate from the ones remote requests clear); congestion
+// control requests by the switch's own CC agent (one state per switch);
+// any other class gets the unsupported-class answer.
 func (ap *attachPoint) localGMP(c *client, m wire.MAD) error {
 	own := ap.n.sma.Port(0).LID
 	if m.IsResponse() {
@@ -311,6 +312,15 @@ func (ap *attachPoint) localGMP(c *client, m wire.MAD) error {
 			ap.vendor = v
 		}
 		resp, ok = ap.vendor.Process(ap.port, m)
+	case wire.MgmtClassCC:
+		// The switch's own agent: its CC state is one per switch.
+		if cc := ap.n.sw.CC(); cc != nil {
+			a := agent.Addr{DLID: own, SLID: own, DestQP: agent.QP1, SrcQP: agent.QP1, QKey: agent.GSIQKey,
+				PKey: uint16(wire.PKeyDefault)}
+			resp, ok = cc.Process(ap.port, &a, m)
+			break
+		}
+		resp, ok = agent.UnmatchedReply(m)
 	default:
 		resp, ok = agent.UnmatchedReply(m)
 	}
