@@ -397,7 +397,11 @@ func (s *Server) dumpNode(out io.Writer, n *node) {
 			extra = append(extra, fmt.Sprintf("unlinked from \"%s\"[%d]", r.Node().Name(), r.Num()))
 		}
 		if e, ok := n.dev.errAttr[p.Num()]; ok {
-			extra = append(extra, fmt.Sprintf("err_rate %g", e.rate*100), fmt.Sprintf("err_attr %d", uint16(e.attr)))
+			// ibsim's dump_comment: err_attr only when one was given.
+			extra = append(extra, fmt.Sprintf("err_rate %g", e.rate*100))
+			if e.attr != 0 {
+				extra = append(extra, fmt.Sprintf("err_attr %d", uint16(e.attr)))
+			}
 		}
 		if q := p.Peer(); q != nil && q.DropRate() > 0 {
 			extra = append(extra, fmt.Sprintf("err_rate %g", q.DropRate()*100))
@@ -754,22 +758,36 @@ func cmdError(s *Server, out io.Writer, args string) error {
 			return fmt.Errorf("attach: attribute id %q: %w", f[1], ErrCommand)
 		}
 	}
-	ports, err := a.ports()
-	if err != nil {
-		return err
+	// A switch's port 0 (named, or as one of all its ports, as ibsim's
+	// do_seterror counts it) loses the requests that end at the switch:
+	// every attribute, or the one given (ibsim: errattr 0 is any).
+	sma0 := a.n.sw != nil && a.port <= 0
+	var ports []*emu.Port
+	if a.port != 0 {
+		if ports, err = a.ports(); err != nil {
+			return err
+		}
+	} else if a.n.sw == nil {
+		return fmt.Errorf("attach: %s has no port 0: %w", a.n.topo, ErrCommand)
 	}
 	return s.do(func() error {
 		defer a.n.dev.hook()
+		set := func(num int, attr wire.AttrID) {
+			if rate == 0 {
+				delete(a.n.dev.errAttr, num)
+				return
+			}
+			if a.n.dev.errAttr == nil {
+				a.n.dev.errAttr = map[int]attrError{}
+			}
+			a.n.dev.errAttr[num] = attrError{attr: attr, rate: rate}
+		}
+		if sma0 {
+			set(0, wire.AttrID(attr))
+		}
 		for _, p := range ports {
 			if len(f) == 2 {
-				if a.n.dev.errAttr == nil {
-					a.n.dev.errAttr = map[int]attrError{}
-				}
-				if rate == 0 {
-					delete(a.n.dev.errAttr, p.Num())
-				} else {
-					a.n.dev.errAttr[p.Num()] = attrError{attr: wire.AttrID(attr), rate: rate}
-				}
+				set(p.Num(), wire.AttrID(attr))
 				continue
 			}
 			delete(a.n.dev.errAttr, p.Num())
@@ -783,7 +801,11 @@ func cmdError(s *Server, out io.Writer, args string) error {
 		if len(f) == 2 {
 			what = fmt.Sprintf("attribute 0x%04x requests ending at", attr)
 		}
-		fmt.Fprintf(out, "# error rate %g%% for %s %d port(s) of %s\n", rate*100, what, len(ports), a.n.topo)
+		n := len(ports)
+		if sma0 {
+			n++
+		}
+		fmt.Fprintf(out, "# error rate %g%% for %s %d port(s) of %s\n", rate*100, what, n, a.n.topo)
 		return nil
 	})
 }

@@ -125,13 +125,20 @@ func (d *nodeDev) PortStateChanged(p *emu.Port) {
 	}
 }
 
-// dropByAttr applies the attribute-specific error rate of port p: a
-// request for that attribute, of the SM, performance or congestion
-// control class, that ends at this node is lost with the port's
-// probability.
+// dropByAttr applies the attribute-specific error rates: a request of
+// the SM, performance, congestion control or vendor class that ends at
+// this node is lost with the probability of the port it arrived at, when
+// that port's attribute matches; on a switch, port 0's rate (the switch's
+// management port, where ibsim counts the request as arriving) applies to
+// every request that ends at the switch, for its attribute or for any
+// (attribute 0, as ibsim's errattr 0).
 func (d *nodeDev) dropByAttr(p *emu.Port, frame []byte) bool {
 	e, ok := d.errAttr[p.Num()]
-	if !ok || e.rate <= 0 {
+	var e0 attrError
+	if d.n.sw != nil {
+		e0 = d.errAttr[0]
+	}
+	if (!ok || e.rate <= 0) && e0.rate <= 0 {
 		return false
 	}
 	f, err := agent.ParseFrame(frame)
@@ -139,7 +146,17 @@ func (d *nodeDev) dropByAttr(p *emu.Port, frame []byte) bool {
 		return false
 	}
 	m := f.MAD
-	if m.IsResponse() || m.AttrID() != e.attr {
+	if m.IsResponse() {
+		return false
+	}
+	rate := 0.0
+	if ok && e.attr == m.AttrID() {
+		rate = e.rate
+	}
+	if e0.rate > rate && (e0.attr == 0 || e0.attr == m.AttrID()) {
+		rate = e0.rate
+	}
+	if rate <= 0 {
 		return false
 	}
 	switch m.MgmtClass() {
@@ -149,14 +166,14 @@ func (d *nodeDev) dropByAttr(p *emu.Port, frame []byte) bool {
 		if err != nil || act != wire.DRDeliver {
 			return false
 		}
-	case wire.MgmtClassSubnLID, wire.MgmtClassPerf, wire.MgmtClassCC:
+	case wire.MgmtClassSubnLID, wire.MgmtClassPerf, wire.MgmtClassCC, wire.MgmtClassMellanox:
 		if !d.n.ownsLID(f.Addr.DLID) {
 			return false
 		}
 	default:
 		return false
 	}
-	return d.n.en.Fabric().Rand().Float64() < e.rate
+	return d.n.en.Fabric().Rand().Float64() < rate
 }
 
 // ownsLID reports whether l is one of the node's LIDs (port 0's on a
