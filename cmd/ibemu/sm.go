@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -34,7 +35,7 @@ var smDial = attach.Dial
 func runSM(stdout, stderr io.Writer, args []string) error {
 	fs := newFlagSet("sm", stderr, "sm [--once] [--priority N] [--routing minhop|updn|ftree] [--guid-file F] [--partitions F] "+
 		"[--lmc N] [--sockname NAME] [--host NODE] [--server HOST] [--server-port N] [--window N] [--timeout D] "+
-		"[--retries N] [--sweep-interval D] [--poll-interval D] [--mkey K --mkey-protect N] [--sm-key K] [--quiet] [-v] [--debug]")
+		"[--retries N] [--sweep-interval D] [--poll-interval D] [--mkey K --mkey-protect N] [--sm-key K] [--config opensm.conf] [--quiet] [-v] [--debug]")
 	once := fs.Bool("once", false, "run one heavy sweep and exit 0 when the subnet is up (like opensm -o)")
 	priority := fs.Uint("priority", 0, "SMInfo priority 0-15 (higher wins the master election)")
 	routing := fs.String("routing", "minhop", "routing engine: minhop, updn or ftree")
@@ -57,6 +58,7 @@ func runSM(stdout, stderr io.Writer, args []string) error {
 	quiet := fs.Bool("quiet", false, "print only errors")
 	verbose := fs.Bool("v", false, "log the subnet manager's steps on stderr")
 	debug := fs.Bool("debug", false, "log the per-port decisions too (link enables, FDR10 writes) on stderr")
+	configFile := fs.String("config", "", "OpenSM options file (opensm.conf syntax, as opensm -F): the options the SM models, congestion control included; flags given override it")
 	umadPort := fs.String("umad", "", "run on real hardware through Linux umad instead of the attach protocol: CA[:PORT] (e.g. mlx4_0:1; \"any\" for the first active port)")
 	pos, err := parseArgs(fs, args)
 	if err != nil {
@@ -94,11 +96,46 @@ func runSM(stdout, stderr io.Writer, args []string) error {
 	if *debug {
 		level = slog.LevelDebug
 	}
-	cfg := sm.Config{
-		Priority: uint8(*priority), SMKey: smKey, Routing: r, LMC: uint8(*lmc), GUIDFile: *guidFile,
-		Window: *window, Timeout: *timeout, Retries: *retries, SweepInterval: *sweep, PollInterval: *poll,
-		MKey: mkey, MKeyProtect: uint8(*mkeyProtect),
-		Logger: slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level})),
+	cfg := sm.Config{Logger: slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))}
+	// The flags' values (their defaults included) first, then the options
+	// file, then the flags given on the command line again: as with
+	// opensm -F, the command line wins over the file.
+	given := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	applyFlags := func(only func(string) bool) {
+		set := func(name string, fn func()) {
+			if only(name) {
+				fn()
+			}
+		}
+		set("priority", func() { cfg.Priority = uint8(*priority) })
+		set("sm-key", func() { cfg.SMKey = smKey })
+		set("routing", func() { cfg.Routing = r })
+		set("lmc", func() { cfg.LMC = uint8(*lmc) })
+		set("guid-file", func() { cfg.GUIDFile = *guidFile })
+		set("window", func() { cfg.Window = *window })
+		set("timeout", func() { cfg.Timeout = *timeout })
+		set("retries", func() { cfg.Retries = *retries })
+		set("sweep-interval", func() { cfg.SweepInterval = *sweep })
+		set("poll-interval", func() { cfg.PollInterval = *poll })
+		set("mkey", func() { cfg.MKey = mkey })
+		set("mkey-protect", func() { cfg.MKeyProtect = uint8(*mkeyProtect) })
+	}
+	applyFlags(func(string) bool { return true })
+	if *configFile != "" {
+		f, err := os.Open(*configFile)
+		if err != nil {
+			return fmt.Errorf("sm: options file: %w", err)
+		}
+		ignored, err := cfg.ApplyOpenSMOptions(*configFile, f)
+		f.Close()
+		if err != nil {
+			return err
+		}
+		if len(ignored) > 0 {
+			cfg.Logger.Warn("sm: options the subnet manager does not model are ignored", "file", *configFile, "keys", strings.Join(ignored, " "))
+		}
+		applyFlags(func(name string) bool { return given[name] })
 	}
 	if *partitions != "" {
 		if cfg.Partitions, err = sm.LoadPartitions(*partitions); err != nil {
@@ -121,7 +158,7 @@ func runSM(stdout, stderr io.Writer, args []string) error {
 	if *quiet {
 		out = io.Discard
 	}
-	fmt.Fprintf(out, "ibemu sm: %s, priority %d, routing %s\n", where, cfg.Priority, r)
+	fmt.Fprintf(out, "ibemu sm: %s, priority %d, routing %s\n", where, cfg.Priority, cfg.Routing)
 	if *once {
 		start := time.Now()
 		sn, err := m.Sweep(ctx)
@@ -171,6 +208,9 @@ func printSMSummary(w io.Writer, sn *sm.Subnet, wall time.Duration) {
 	}
 	fmt.Fprintf(w, "SUBNET UP: %d switches, %d CAs, lids %d-%d, sm lid %d, %d SMPs, longest route %d hops, %v\n",
 		sws, cas, lo, hi, sn.Local.LID, sn.SMPs, sn.MaxHops, wall.Round(time.Microsecond))
+	if sn.CCMADs > 0 {
+		fmt.Fprintf(w, "congestion control: %d MADs to the ports that have it\n", sn.CCMADs)
+	}
 	for i, p := range sn.Problems {
 		if i == 20 {
 			fmt.Fprintf(w, "  ... and %d more problems\n", len(sn.Problems)-20)

@@ -125,6 +125,9 @@ type Config struct {
 	// OpenSM does with "qos TRUE" (opensm -Q). Off, as OpenSM's default,
 	// the SM leaves the tables the ports power up with (see programQoS).
 	QoS bool
+	// CongestionControl, when not nil, runs the congestion control
+	// manager (OpenSM's congestion_control TRUE) with these settings.
+	CongestionControl *CongestionControl
 	// CheckCreditLoops: 1 always checks the routes for credit loops,
 	// -1 never, 0 checks fabrics up to DefaultMaxCreditLoopWork.
 	CheckCreditLoops int
@@ -150,6 +153,11 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.MKeyProtect > 3 {
 		return c, fmt.Errorf("sm: m_key protection %d above 3: %w", c.MKeyProtect, ErrConfig)
+	}
+	if c.CongestionControl != nil {
+		if err := c.CongestionControl.check(); err != nil {
+			return c, fmt.Errorf("%w: %w", ErrConfig, err)
+		}
 	}
 	r, err := ParseRouting(string(c.Routing))
 	if err != nil {

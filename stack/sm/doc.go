@@ -37,7 +37,15 @@
 //     OpenSM, which leaves the ports' own SL-to-VL and VL arbitration
 //     tables alone) and the multicast forwarding tables;
 //   - moves every port INIT → ARMED → ACTIVE (§7.2.2), switches and CAs
-//     alike, in OpenSM's order.
+//     alike, in OpenSM's order;
+//   - with Config.CongestionControl, then writes the congestion control
+//     settings (IBTA Vol 1 Annex A10: SwitchCongestionSetting,
+//     CACongestionSetting, the CongestionControlTable) to the ports that
+//     have congestion control, as OpenSM's congestion control manager
+//     does (cc.go).
+//
+// Config.ApplyOpenSMOptions reads OpenSM's options file (opensm.conf) for
+// the options the SM models (osmconf.go).
 //
 // SMInfo (§14.4.1) runs the election between SMs: priority, then the lower
 // port GUID wins; an SM with a non-zero SM_Key ignores SMs that answer

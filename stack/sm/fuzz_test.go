@@ -1,6 +1,7 @@
 package sm
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/ibemu/ibemu/emu/wire"
@@ -25,6 +26,31 @@ func FuzzComponentMatch(f *testing.F) {
 		_ = matches(wire.AttrID(attr), wire.ComponentMask(mask), a, b)
 		if matches(wire.AttrID(attr), wire.ComponentMask(mask), a, a) != matches(wire.AttrID(attr), wire.ComponentMask(mask), a, a) {
 			t.Fatal("not deterministic")
+		}
+	})
+}
+
+func FuzzApplyOpenSMOptions(f *testing.F) {
+	f.Add([]byte("congestion_control TRUE\ncc_cct 0:1,2:3\ncc_sw_cong_setting_victim_mask 0xF\n"))
+	f.Add([]byte("cc_ca_cong_setting_ccti_timer 3 0x10 # c\nrouting_engine ftree,minhop\nsm_priority '9'\n"))
+	f.Add([]byte("lmc 8\nsubnet_prefix 0xfe80000000000000\nsweep_interval 0\n\"x\n"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var c Config
+		// Files named in the options are not read: only keys the fuzzer
+		// cannot reach a real file with are exercised.
+		if strings.Contains(string(b), "_file") {
+			return
+		}
+		if _, err := c.ApplyOpenSMOptions("fuzz", strings.NewReader(string(b))); err != nil {
+			if !strings.HasPrefix(err.Error(), "fuzz:") {
+				t.Fatalf("error without its file:line: %v", err)
+			}
+			return
+		}
+		if cc := c.CongestionControl; cc != nil {
+			if err := cc.check(); err != nil {
+				t.Fatalf("accepted settings the SM refuses: %v", err)
+			}
 		}
 	})
 }

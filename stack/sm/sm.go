@@ -66,6 +66,10 @@ type SM struct {
 	wantHeavy, wantMcast atomic.Bool
 	// inService are the end ports of the last sweep (traps 64/65).
 	inService map[wire.GUID]wire.GID
+	// cc is the congestion control manager's agent (nil unless
+	// Config.CongestionControl), ccState what it knows of the ports.
+	cc      *mad.Agent
+	ccState ccState
 }
 
 // remoteSM is another SM the sweep found.
@@ -111,13 +115,28 @@ func New(t mad.Transport, cfg Config) (*SM, error) {
 		m.lr.Close()
 		return nil, err
 	}
+	if cfg.CongestionControl != nil {
+		m.ccState.ports = map[portKey]*ccPortState{}
+		m.cc, err = mad.NewAgent(t, mad.Registration{QPN: 1, Class: wire.MgmtClassCC, ClassVersion: wire.CCClassVersion},
+			mad.Options{Window: cfg.Window, Timeout: cfg.Timeout, Retries: cfg.Retries})
+		if err != nil {
+			m.sa.close()
+			m.dr.Close()
+			m.lr.Close()
+			return nil, fmt.Errorf("sm: congestion control agent: %w", err)
+		}
+	}
 	return m, nil
 }
 
 // Close unregisters the SM's agents. It is idempotent.
 func (m *SM) Close() error {
 	m.sa.close()
-	return errors.Join(m.dr.Close(), m.lr.Close())
+	var ccErr error
+	if m.cc != nil {
+		ccErr = m.cc.Close()
+	}
+	return errors.Join(m.dr.Close(), m.lr.Close(), ccErr)
 }
 
 // State is the SM's SMInfo state.
@@ -301,6 +320,7 @@ func (m *SM) configure(ctx context.Context, sn *Subnet) error {
 	m.programQoS(ctx, sn)
 	m.programMulticast(ctx, sn)
 	m.activate(ctx, sn)
+	m.configureCC(ctx, sn)
 	m.mu.Lock()
 	m.actCount++
 	m.mu.Unlock()

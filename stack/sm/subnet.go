@@ -35,6 +35,9 @@ type Subnet struct {
 	Problems []error
 	// SMPs counts the SMPs the heavy sweep sent.
 	SMPs uint64
+	// CCMADs counts the congestion control MADs the sweep sent (see
+	// Config.CongestionControl), which SMPs does not include.
+	CCMADs int
 }
 
 // Node is one node of the subnet.

@@ -1,0 +1,180 @@
+//go:build linux
+
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+)
+
+// ccConf is one OpenSM options file for both SMs: congestion control on,
+// with switch and CA settings, a two-block CCT and a key the MADs carry.
+const ccConf = `congestion_control TRUE
+cc_key 0x0000000000004242
+cc_sw_cong_setting_control_map 0x1F
+cc_sw_cong_setting_victim_mask 0x0000000000000000000000000000000000000000000000000000000000000006
+cc_sw_cong_setting_credit_mask 0x0000000000000000000000000000000000000000000000000000000000000002
+cc_sw_cong_setting_threshold 0x09
+cc_sw_cong_setting_packet_size 4
+cc_sw_cong_setting_credit_starvation_threshold 0x02
+cc_sw_cong_setting_credit_starvation_return_delay 2:100
+cc_sw_cong_setting_marking_rate 3
+cc_ca_cong_setting_port_control 0x0000
+cc_ca_cong_setting_control_map 0x0003
+cc_ca_cong_setting_ccti_timer 0 1000
+cc_ca_cong_setting_ccti_increase 0 1
+cc_ca_cong_setting_trigger_threshold 0 2
+cc_ca_cong_setting_ccti_min 0 0
+cc_ca_cong_setting_ccti_timer 1 500
+cc_ca_cong_setting_ccti_increase 1 4
+cc_cct %s
+`
+
+// TestSMCongestionControlLikeOpenSM: `ibemu sm --config` and the real
+// `opensm -F` read the same options file with congestion control on and
+// bring up twin fabrics of speedsFabric (CC-capable Quantum, Switch-IB,
+// SwitchX-2 and ConnectX-3 and later, and an InfiniScale-IV and two
+// ConnectX-2 without); ibccquery then reads the same
+// SwitchCongestionSetting from every switch and CACongestionSetting and
+// CongestionControlTable from every CA port, by GUID, on both.
+func TestSMCongestionControlLikeOpenSM(t *testing.T) {
+	needTools(t, "opensm", "ibccquery")
+	file, err := filepath.Abs(speedsFabric)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cct []string
+	for i := range 80 {
+		cct = append(cct, fmt.Sprintf("%d:%d", i%4, i*7))
+	}
+	ours, theirs := serveShape(t, file, false), serveShape(t, file, false)
+	conf := filepath.Join(ours.dir, "opensm.conf")
+	if err := os.WriteFile(conf, fmt.Appendf(nil, ccConf, strings.Join(cct, ",")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	sm := startIbemu(t, ours.dir, nil, "sm", "--sockname", ours.sock, "--host", speedsHost, "--sweep-interval", "-1s", "--config", conf)
+	sm.waitOutput(t, "SUBNET UP", 30*time.Second)
+	env := []string{"LD_PRELOAD=" + umad2sim, "IBSIM_SOCKNAME=" + theirs.sock, "SIM_HOST=" + speedsHost, "OSM_CACHE_DIR=" + theirs.dir}
+	osmLog := filepath.Join(theirs.dir, "opensm.log")
+	osm := startProc(t, theirs.dir, env, "opensm", "-F", conf, "-s", "0", "-d2", "-f", osmLog)
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if text, _ := os.ReadFile(osmLog); strings.Contains(string(text), "SUBNET UP") {
+			break
+		}
+		select {
+		case <-osm.done:
+			t.Fatalf("opensm exited (%v)\n%s", osm.state, osm.out.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			text, _ := os.ReadFile(osmLog)
+			t.Fatalf("opensm not up within 30s:\n%s", lastLines(string(text), 30))
+		}
+	}
+	// OpenSM configures congestion control after SUBNET UP's sweep ends;
+	// give its MADs a moment.
+	time.Sleep(300 * time.Millisecond)
+
+	var jobs []diagJob
+	value := regexp.MustCompile(`(?m)^\s*(\w+)[:.]*\.+(.*)$`)
+	// ibccquery prints a CA's entries per SL and a table's per entry,
+	// each after an "SL" or "Entry" line: the fields that follow are
+	// named after it.
+	parse := func(out string) map[string]string {
+		m := map[string]string{}
+		prefix := ""
+		for _, f := range value.FindAllStringSubmatch(out, -1) {
+			v := strings.TrimSpace(f[2])
+			if f[1] == "SL" || f[1] == "Entry" {
+				prefix = f[1] + v + "_"
+				continue
+			}
+			m[prefix+f[1]] = v
+		}
+		return m
+	}
+	capable := 0
+	for _, n := range ours.topo.Nodes {
+		if n.IsSwitch() {
+			jobs = append(jobs, diagJob{key: n.ID + " SwitchCongestionSetting",
+				argv: []string{"ibccquery", "-G", "SwitchCongestionSetting", fmt.Sprintf("%#x", uint64(n.NodeGUID))}, parse: parse})
+			continue
+		}
+		g := fmt.Sprintf("%#x", uint64(n.Ports[1].GUID))
+		jobs = append(jobs,
+			diagJob{key: n.ID + " CACongestionSetting", argv: []string{"ibccquery", "-G", "CACongestionSetting", g}, parse: parse},
+			diagJob{key: n.ID + " CongestionControlTable", argv: []string{"ibccquery", "-G", "CongestionControlTable", g}, parse: parse})
+	}
+	fo, ft := ours.runDiags(t, jobs), theirs.runDiags(t, jobs)
+	for k, v := range fo {
+		if strings.HasSuffix(k, ": error") {
+			// The old models answer 0x000C on both fabrics.
+			fo[k] = "error"
+			continue
+		}
+		if strings.HasSuffix(k, ": Threshold") && v != "0x00" || strings.HasSuffix(k, "SL0_CCTI_Timer") && v != "0" {
+			capable++
+		}
+	}
+	for k := range ft {
+		if strings.HasSuffix(k, ": error") {
+			ft[k] = "error"
+		}
+	}
+	if len(fo) == 0 || len(fo) != len(ft) {
+		t.Errorf("read %d facts on our fabric, %d on OpenSM's", len(fo), len(ft))
+	}
+	var keys []string
+	for k := range ft {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		if fo[k] != ft[k] {
+			t.Errorf("%s: ours %q, OpenSM %q", k, fo[k], ft[k])
+		}
+	}
+	for k, v := range fo {
+		if _, ok := ft[k]; !ok {
+			t.Errorf("%s: ours %q, OpenSM has none", k, v)
+		}
+	}
+	t.Logf("%d ibccquery runs per fabric, %d facts compared", len(jobs), len(ft))
+	// What both must show, so that the two agreeing on nothing written
+	// fails too.
+	for k, want := range map[string]string{
+		"S-quantum SwitchCongestionSetting: Threshold":         "0x09",
+		"S-sx SwitchCongestionSetting: Marking_Rate":           "3",
+		"H-cx3 CACongestionSetting: Control_Map":               "0x0003",
+		"S-is4 SwitchCongestionSetting: error":                 "error",
+		"H-cx4 CongestionControlTable: CCTI_Limit":             "79",
+		"H-cx6b CACongestionSetting: SL1_CCTI_Increase":        "4",
+		"H-cx3pro CACongestionSetting: SL0_CCTI_Timer":         "1000",
+		"H-cx3pro CACongestionSetting: SL1_CCTI_Timer":         "500",
+		"H-cx2 CACongestionSetting: error":                     "error",
+		"S-sib SwitchCongestionSetting: Packet_Size":           "4",
+		"S-sib SwitchCongestionSetting: CS_Threshold":          "0x02",
+		"H-cx6 CongestionControlTable: Entry79_CCT_Multiplier": "553",
+		"H-cx6 CongestionControlTable: Entry5_CCT_Shift":       "1",
+	} {
+		if fo[k] != want {
+			t.Errorf("%s: %q, want %q", k, fo[k], want)
+		}
+	}
+	if capable != 8 {
+		t.Errorf("%d settings written, want the 3 CC switches' and 5 CC CAs'", capable)
+	}
+	if t.Failed() {
+		for _, k := range keys {
+			if strings.HasPrefix(k, "H-cx3 ") || strings.HasPrefix(k, "S-sx ") {
+				t.Logf("%s = %q", k, ft[k])
+			}
+		}
+	}
+}
