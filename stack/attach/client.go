@@ -39,6 +39,7 @@ type client struct {
 	s     *Server
 	slot  int
 	id    uint32 // pid (local mode) or UDP port of the data socket (remote)
+	qp    uint32 // the QP of its connect request (ibsim's Attached shows it)
 	from  string // address of its control socket
 	point *attachPoint
 	conn  net.Conn

@@ -901,18 +901,18 @@ func cmdAttached(s *Server, out io.Writer, args string) error {
 	if err := noArgs(args); err != nil {
 		return err
 	}
-	// ibsim's line (ibsim.c, list_connections) names the port by its GUID
-	// and gives the QP the client asked for, which ibemu does not keep
-	// (libumad2sim always sends 0); the port number and the traffic
-	// follow as a comment, and a count closes the list.
+	// ibsim's line (ibsim.c, list_connections): the port by its GUID, the
+	// QP of the connect request (0 from libumad2sim) and "SM"; the port
+	// number and the traffic follow as a comment, and a count closes the
+	// list.
 	cls := s.Clients()
 	for _, c := range cls {
 		sm := ""
 		if c.SM {
 			sm = "SM"
 		}
-		fmt.Fprintf(out, "Client %d: pid %d connected at \"%s\" port 0x%x, lid %d, %s\t# port %d, in %d, out %d, queued %d\n",
-			c.Slot, c.ID, c.Node, uint64(c.GUID), c.LID, sm, c.Port, c.Sent, c.Recvd, c.Queued)
+		fmt.Fprintf(out, "Client %d: pid %d connected at \"%s\" port 0x%x, lid %d, qp %d %s\t# port %d, in %d, out %d, queued %d\n",
+			c.Slot, c.ID, c.Node, uint64(c.GUID), c.LID, c.QP, sm, c.Port, c.Sent, c.Recvd, c.Queued)
 	}
 	fmt.Fprintf(out, "# %d client(s) attached\n", len(cls))
 	return nil

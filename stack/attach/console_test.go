@@ -471,7 +471,7 @@ func TestConsoleAttachedLine(t *testing.T) {
 	}
 	defer c.Close()
 	out := run(t, srv, `attached`)
-	re := regexp.MustCompile(`^Client 0: pid [0-9]+ connected at "Hca2" port 0x100004, lid 0, SM\t# port 1, in [0-9]+, out [0-9]+, queued [0-9]+\n# 1 client\(s\) attached\n$`)
+	re := regexp.MustCompile(`^Client 0: pid [0-9]+ connected at "Hca2" port 0x100004, lid 0, qp 0 SM\t# port 1, in [0-9]+, out [0-9]+, queued [0-9]+\n# 1 client\(s\) attached\n$`)
 	if !re.MatchString(out) {
 		t.Errorf("Attached printed %q, want a match of %s", out, re)
 	}

@@ -405,7 +405,7 @@ func (s *Server) connect(c Ctl, from net.Addr) error {
 	if err != nil {
 		return fmt.Errorf("attach: connect from %s (id %d): %w", from, ci.ID, err)
 	}
-	cl := &client{s: s, id: ci.ID, from: from.String(), out: newOutQueue()}
+	cl := &client{s: s, id: ci.ID, qp: ci.QP, from: from.String(), out: newOutQueue()}
 	var ap *attachPoint
 	var refuse error
 	if err := s.fab.Do(func() {
@@ -649,6 +649,7 @@ func (s *Server) point(n *node, p *emu.Port) *attachPoint {
 type ClientStatus struct {
 	Slot   int
 	ID     uint32 // pid, or the UDP data port in remote mode
+	QP     uint32 // the QP of its connect request (libumad2sim sends 0)
 	Node   string
 	Port   int
 	GUID   wire.GUID
@@ -676,7 +677,7 @@ func (s *Server) Clients() []ClientStatus {
 			if ap.n.sw != nil {
 				guid = ap.n.sw.GUID()
 			}
-			out = append(out, ClientStatus{Slot: c.slot, ID: c.id, Node: ap.n.topo.ID, Port: ap.port.Num(), GUID: guid,
+			out = append(out, ClientStatus{Slot: c.slot, ID: c.id, QP: c.qp, Node: ap.n.topo.ID, Port: ap.port.Num(), GUID: guid,
 				LID: pa.LID, SM: ap.sm == c, Sent: c.sent.Load(), Recvd: c.recvd.Load(), Queued: c.out.len()})
 		}
 	})
