@@ -236,6 +236,56 @@ func speedJobs(topo *topology.Topology) []diagJob {
 	return jobs
 }
 
+// startOpenSM runs the real OpenSM (the daemon, no sweeping, args added)
+// attached at speedsHost of s, waits until its log says SUBNET UP and
+// returns the log's path.
+func (s *served) startOpenSM(t *testing.T, args ...string) string {
+	t.Helper()
+	env := []string{"LD_PRELOAD=" + umad2sim, "IBSIM_SOCKNAME=" + s.sock, "SIM_HOST=" + speedsHost, "OSM_CACHE_DIR=" + s.dir}
+	osmLog := filepath.Join(s.dir, "opensm.log")
+	osm := startProc(t, s.dir, env, append(append([]string{"opensm"}, args...), "-s", "0", "-d2", "-f", osmLog)...)
+	// OpenSM's stdout is a pipe it does not flush; its log file (flushed
+	// after each line with -d2) says when the subnet is up.
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if text, _ := os.ReadFile(osmLog); strings.Contains(string(text), "SUBNET UP") {
+			return osmLog
+		}
+		select {
+		case <-osm.done:
+			t.Fatalf("opensm exited (%v)\n%s", osm.state, osm.out.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			text, _ := os.ReadFile(osmLog)
+			t.Fatalf("opensm not up within 30s:\n%s", lastLines(string(text), 30))
+		}
+	}
+}
+
+// compareFacts fails t for every fact that differs between our fabric's
+// (fo) and OpenSM's (ft), or that only one has.
+func compareFacts(t *testing.T, fo, ft map[string]string) {
+	t.Helper()
+	if len(fo) == 0 || len(fo) != len(ft) {
+		t.Errorf("read %d facts on our fabric, %d on OpenSM's", len(fo), len(ft))
+	}
+	var keys []string
+	for k := range ft {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		if fo[k] != ft[k] {
+			t.Errorf("%s: ours %q, OpenSM %q", k, fo[k], ft[k])
+		}
+	}
+	for k, v := range fo {
+		if _, ok := ft[k]; !ok {
+			t.Errorf("%s: ours %q, OpenSM has none", k, v)
+		}
+	}
+}
+
 // TestSMSpeedsLikeOpenSM: `ibemu sm` and the real OpenSM each bring up the
 // same fabric of FDR, FDR10, EDR, HDR and 2xHDR links with a QDR corner
 // (a ConnectX-2 and an InfiniScale-IV on a Switch-IB), each on its own
@@ -259,26 +309,8 @@ func TestSMSpeedsLikeOpenSM(t *testing.T) {
 	sm := startIbemu(t, ours.dir, nil, "sm", "--sockname", ours.sock, "--host", speedsHost, "--sweep-interval", "-1s", "--debug")
 	sm.waitOutput(t, "SUBNET UP", 30*time.Second)
 	oursUp := time.Since(start)
-	env := []string{"LD_PRELOAD=" + umad2sim, "IBSIM_SOCKNAME=" + theirs.sock, "SIM_HOST=" + speedsHost, "OSM_CACHE_DIR=" + theirs.dir}
 	start = time.Now()
-	osmLog := filepath.Join(theirs.dir, "opensm.log")
-	osm := startProc(t, theirs.dir, env, "opensm", "-s", "0", "-d2", "-f", osmLog)
-	// OpenSM's stdout is a pipe it does not flush; its log file (flushed
-	// after each line with -d2) says when the subnet is up.
-	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		if text, _ := os.ReadFile(osmLog); strings.Contains(string(text), "SUBNET UP") {
-			break
-		}
-		select {
-		case <-osm.done:
-			t.Fatalf("opensm exited (%v)\n%s", osm.state, osm.out.String())
-		default:
-		}
-		if time.Now().After(deadline) {
-			text, _ := os.ReadFile(osmLog)
-			t.Fatalf("opensm not up within 30s:\n%s", lastLines(string(text), 30))
-		}
-	}
+	osmLog := theirs.startOpenSM(t)
 	t.Logf("bring-up, process start included: ibemu sm %v, opensm %v", oursUp.Round(time.Millisecond), time.Since(start).Round(time.Millisecond))
 	// Our log: no problem, no warning, every port's MlnxExtPortInfo read,
 	// and the enables written (FDR10 on the three FDR10-capable link ends
@@ -312,24 +344,7 @@ func TestSMSpeedsLikeOpenSM(t *testing.T) {
 	if osmText, err := os.ReadFile(osmLog); err == nil && regexp.MustCompile(`ERR [0-9A-F]{4}`).Match(osmText) {
 		t.Errorf("opensm logged an error:\n%s", lastLines(string(osmText), 30))
 	}
-	if len(fo) == 0 || len(fo) != len(ft) {
-		t.Errorf("read %d facts on our fabric, %d on OpenSM's", len(fo), len(ft))
-	}
-	var keys []string
-	for k := range ft {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		if fo[k] != ft[k] {
-			t.Errorf("%s: ours %q, OpenSM %q", k, fo[k], ft[k])
-		}
-	}
-	for k, v := range fo {
-		if _, ok := ft[k]; !ok {
-			t.Errorf("%s: ours %q, OpenSM has none", k, v)
-		}
-	}
+	compareFacts(t, fo, ft)
 
 	// What both must show, so that the two agreeing on something wrong
 	// fails too.
