@@ -1020,13 +1020,9 @@ func cmdPerfSet(s *Server, out io.Writer, args string) error {
 	if f.bits < 64 {
 		v = min(v, uint64(1)<<f.bits-1)
 	}
-	if a.port == 0 && a.n.sw == nil {
-		return fmt.Errorf("attach: %s has no port 0: %w", a.n.topo, ErrCommand)
-	}
 	return s.do(func() error {
-		if a.port == 0 && a.n.sw != nil && !a.n.sw.SwitchInfo().EnhancedPort0 {
-			// A base port 0 has no PMA of its own (IBTA Vol 1 §16.1.1).
-			return fmt.Errorf("attach: %s: a base switch port 0 has no performance counters: %w", a.n.topo, ErrCommand)
+		if err := perfSetPort(a); err != nil {
+			return err
 		}
 		p := a.n.en.Port(a.port)
 		c := f.get(&p.Counters)
@@ -1117,6 +1113,21 @@ func (pa *perfArray) index(field string) (int, bool) {
 	return vl, true
 }
 
+// perfSetPort refuses a port PerformanceSet cannot set: port 0 of a CA,
+// and the base port 0 of a switch, which has no PMA of its own (IBTA Vol
+// 1 §16.1.1). Call it on the event loop.
+func perfSetPort(a nodeArg) error {
+	switch {
+	case a.port != 0:
+		return nil
+	case a.n.sw == nil:
+		return fmt.Errorf("attach: %s has no port 0: %w", a.n.topo, ErrCommand)
+	case !a.n.sw.SwitchInfo().EnhancedPort0:
+		return fmt.Errorf("attach: %s: a base switch port 0 has no performance counters: %w", a.n.topo, ErrCommand)
+	}
+	return nil
+}
+
 // perfSetArray sets counter field of a counter-array attribute to v,
 // clamped to the field's width, the way cmdPerfSet sets a PortCounters
 // field.
@@ -1126,12 +1137,9 @@ func (s *Server) perfSetArray(out io.Writer, a nodeArg, pa *perfArray, attr, fie
 		return fmt.Errorf("attach: %s has no field %s: %w", attr, field, ErrCommand)
 	}
 	v = min(v, pa.layout.Max())
-	if a.port == 0 && a.n.sw == nil {
-		return fmt.Errorf("attach: %s has no port 0: %w", a.n.topo, ErrCommand)
-	}
 	return s.do(func() error {
-		if a.port == 0 && a.n.sw != nil && !a.n.sw.SwitchInfo().EnhancedPort0 {
-			return fmt.Errorf("attach: %s: a base switch port 0 has no performance counters: %w", a.n.topo, ErrCommand)
+		if err := perfSetPort(a); err != nil {
+			return err
 		}
 		p := a.n.en.Port(a.port)
 		d := p.Counters.Details()
