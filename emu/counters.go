@@ -135,8 +135,13 @@ type CounterDetails struct {
 	// congestion-time counters of IBTA Vol 1 Annex A10
 	// (SwPortVLCongestion, PortXmitConCtrl.PortXmitTimeCong,
 	// PortVLXmitTimeCong, VL 0..14): the time a port spent in the
-	// congested state. The emulated ports have no buffers to congest, so
-	// nothing counts them; they stay 0 unless set.
+	// congested state, in PMA sample ticks (agent.SampleTick). A switch
+	// port whose congestion control marks FECN counts them (switch/cc.go):
+	// from a data packet that finds its output queue past the port's
+	// Threshold until the queue drains below it, on the VL the packet
+	// leaves on. The queue is the link's serialiser backlog under the
+	// virtual clock (Link.QueuedBytes); under the wall clock no queue
+	// forms and they stay 0 unless set, as they do on CAs.
 	SwPortVLCongestion [16]Counter
 	XmitTimeCong       Counter
 	VLXmitTimeCong     [15]Counter

@@ -192,3 +192,29 @@ func (l *Link) arrival(from *Port, n int) int64 {
 	l.busy[d] = start + int64(l.SerialisationTime(n))
 	return l.busy[d] + int64(l.latency)
 }
+
+// Backlog is how far ahead of now the serialiser of the direction that
+// leaves from is booked under the virtual clock: the time the frames
+// already handed to the link from that port still need before a new one
+// can start, the port's output queue measured in time. Under the wall
+// clock frames move at once and nothing queues: Backlog is 0. Call it on
+// the event loop.
+func (l *Link) Backlog(from *Port) time.Duration {
+	lp := l.fabric.loop
+	if !lp.virtual {
+		return 0
+	}
+	return time.Duration(max(l.busy[l.dir(from)]-lp.nowNanos(), 0))
+}
+
+// QueuedBytes is Backlog expressed in bytes at the link's data rate: how
+// many bytes wait in from's output queue (IBTA Vol 1 Annex A10's
+// congestion is an output queue past a threshold). It is 0 under the wall
+// clock and on a link with no common width and speed. Call it on the
+// event loop.
+func (l *Link) QueuedBytes(from *Port) int {
+	if l.gbps <= 0 {
+		return 0
+	}
+	return int(float64(l.Backlog(from)) * l.gbps / 8)
+}

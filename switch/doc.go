@@ -30,6 +30,11 @@
 //     the Mellanox vendor class and, on SwitchX-2 and later models, the
 //     Congestion Control class (0x21, IBTA Vol 1 Annex A10); and Trap 128
 //     on physical link changes.
+//   - Congestion marking (cc.go): under the virtual clock, a data packet
+//     leaving a port whose output queue (the link's serialiser backlog)
+//     is past the configured threshold gets BTH FECN at Marking_Rate, the
+//     switch's CongestionLog records it and the port's congested time is
+//     counted (PortXmitTimeCong, PortVLXmitTimeCong, SwPortVLCongestion).
 //
 // Frames are relayed as the same byte slice, without copying; only
 // multicast replication copies. A frame whose VL changes on egress is

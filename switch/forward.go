@@ -134,6 +134,9 @@ func (s *Switch) forwardUnicast(in *emu.Port, frame []byte, sealed bool, dlid wi
 	if !s.egress(in, op, frame, sealed, data) {
 		return
 	}
+	if s.ccOn && data {
+		s.ccMark(op, frame, sealed) // congestion control (cc.go)
+	}
 	if in != nil {
 		s.stats.Forwarded.Add(1)
 		// The last thing done with the frame: under the wall clock it may

@@ -242,6 +242,7 @@ func (s *Switch) newCC() {
 	s.cc = agent.NewCC(wire.NodeTypeSwitch, s.nports, agent.CCConfig{
 		Transmit: func(_ *emu.Port, frame []byte) { s.sendFromPort0(frame, true) },
 	})
+	s.cc.OnChange(s.ccConfigure)
 }
 
 // CC returns the switch's congestion control agent, nil when the model

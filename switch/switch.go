@@ -93,6 +93,8 @@ type Switch struct {
 	pma      *agent.PMA
 	vendor   *agent.Vendor
 	cc       *agent.CC // nil: the model has no congestion control agent
+	ccOn     bool      // some port marks FECN (cc.go): the packet path's one test
+	ccd      *ccData
 	noTrap   bool
 	trapTIDs []uint64
 }

@@ -50,18 +50,20 @@ import (
 // the node's ports or table, or a CCTI_Limit beyond the table, gets
 // 0x001C.
 //
-// # What is not: the data path
+// # The data path
 //
-// Nothing here marks, throttles or logs traffic. Annex A10's data path --
-// a switch port whose output queue passes Threshold marking FECN on
-// packets at Marking_Rate (Victim_Mask ports too), a destination CA
-// answering FECN with a BECN or a congestion notification packet, a
-// source CA raising its CCTI by CCTI_Increase on BECN, lowering it every
-// CCTI_Timer, and spacing packets by the CCT entry of its CCTI -- is a
-// separate piece of work. Its hooks are here: SwitchSetting,
-// SwitchPortSetting, CASetting and CCT read what the manager configured,
-// and LogSwitchEvent and LogCAEvent record the events CongestionLog
-// reports.
+// The agent keeps what the manager configured and the logs; the packet
+// path that uses them lives in the devices (IBTA Vol 1 Annex A10.2,
+// A10.3): a switch (switch/cc.go) marks FECN on data packets that leave
+// a port whose output queue is past its Threshold, at Marking_Rate, and
+// calls LogSwitchEvent; a destination CA (hca/verbs/cc.go) answers FECN
+// with a BECN or a congestion notification packet; the source CA raises
+// its CCTI by CCTI_Increase on BECN, lowers it every CCTI_Timer, spaces
+// its packets by the CCT entry of its CCTI and calls LogCAEvent when the
+// CCTI reaches Trigger_Threshold. SwitchSetting, SwitchPortSetting,
+// CASetting, CCTILimit and CCTEntry read what the manager configured;
+// OnChange tells a device that a Set changed them, so that its packet
+// path can keep a single flag saying whether there is anything to do.
 type CC struct {
 	typ      wire.NodeType
 	numPorts int
@@ -73,6 +75,7 @@ type CC struct {
 	sw       *ccSwitch
 	tid      uint64
 	stats    CCStats
+	onChange []func()
 }
 
 // CCConfig configures a CC agent. Zero fields take the defaults listed.
@@ -268,7 +271,22 @@ func (a *CC) Process(p *emu.Port, addr *Addr, m wire.MAD) (resp wire.MAD, ok boo
 	if st != wire.MADStatusOK {
 		return ErrorReply(m, st), true
 	}
+	if set && m.AttrID() != wire.AttrClassPortInfo && m.AttrID() != wire.AttrCongestionKeyInfo {
+		a.changed()
+	}
 	return r, true
+}
+
+// OnChange registers fn to run (on the event loop) after every Set that
+// changed what the data path reads: SwitchCongestionSetting,
+// SwitchPortCongestionSetting, CACongestionSetting or the
+// CongestionControlTable.
+func (a *CC) OnChange(fn func()) { a.onChange = append(a.onChange, fn) }
+
+func (a *CC) changed() {
+	for _, fn := range a.onChange {
+		fn()
+	}
 }
 
 // timeStamp is the TimeStamp at now: 1.024 µs units since Start,
@@ -513,6 +531,30 @@ func (a *CC) CCT(num int) []wire.CCTEntry {
 		out[i] = wire.CCTEntryOf(cp.cct[i])
 	}
 	return out
+}
+
+// CCTILimit returns CA port num's CCTI_Limit, the highest CCT index the
+// source may use (0 on a switch).
+func (a *CC) CCTILimit(num int) uint16 {
+	if a.sw != nil {
+		return 0
+	}
+	return a.port(num).cctiLimit
+}
+
+// CCTEntry returns entry i of CA port num's congestion control table
+// (IBTA Vol 1 Annex A10.4.3.9); ok is false on a switch and for an index
+// beyond the table. The data path calls it per packet it spaces, so it
+// allocates nothing.
+func (a *CC) CCTEntry(num, i int) (e wire.CCTEntry, ok bool) {
+	if a.sw != nil || i < 0 {
+		return wire.CCTEntry{}, false
+	}
+	cp := a.port(num)
+	if i >= len(cp.cct) {
+		return wire.CCTEntry{}, false
+	}
+	return wire.CCTEntryOf(cp.cct[i]), true
 }
 
 // CCKeyInfo returns port num's CongestionKeyInfo (port 0 on a switch).

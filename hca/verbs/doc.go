@@ -31,6 +31,14 @@
 //     responses and saved atomic results) and NAKs what it must.
 //   - The completer (comp.go) retires send WQEs in order, and on an error
 //     moves the QP to the Error state and flushes the rest.
+//   - Congestion control (cc.go, IBTA Vol 1 Annex A10), on the ports whose
+//     CACongestionSetting enables it for the SL: a destination answers a
+//     FECN-marked packet with BECN on the RC ACK or a congestion
+//     notification packet (CNP), and a source raises the flow's CCTI on
+//     each BECN (per QP or per SL, as Port_Control says), lowers it every
+//     CCTI_Timer and spaces its packets by the CongestionControlTable
+//     entry of its CCTI; the CA's CongestionLog records the threshold
+//     events.
 //
 // Completion statuses, opcodes, QP states, attribute masks and access
 // flags carry the numeric values of libibverbs (ibv_wc_status,

@@ -75,6 +75,7 @@ type Engine struct {
 	scratch []byte
 	fcache  *slotCache      // frame slots of this engine (see frames); event loop only
 	txBusy  []time.Duration // per port: when the last packet sent has left the port (virtual clock, fabric.Elapsed)
+	cc      *ccEngine       // congestion control flows (cc.go); nil until a BECN throttles one
 }
 
 type mcastKey struct {

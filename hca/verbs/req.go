@@ -213,6 +213,7 @@ func (qp *QP) sendBurst() {
 	if qp.rnrWait {
 		return
 	}
+	cc := qp.e.cc != nil // congestion control throttles some flow (cc.go)
 	for qp.next < len(qp.sq) {
 		w := qp.sq[qp.next]
 		if qp.attr.QPState == QPStateSQD && !w.started {
@@ -220,6 +221,14 @@ func (qp *QP) sendBurst() {
 		}
 		if qp.typ == QPTypeRC && qp.txWait() {
 			break
+		}
+		var ccf *ccFlow
+		var t0 time.Duration
+		if cc {
+			var wait bool
+			if ccf, t0, wait = qp.ccWait(); wait {
+				break
+			}
 		}
 		var ok bool
 		switch qp.typ {
@@ -235,6 +244,9 @@ func (qp *QP) sendBurst() {
 				qp.pokeAck()
 			}
 			break
+		}
+		if ccf != nil {
+			qp.ccSent(ccf, t0)
 		}
 		if s := qp.attr.QPState; s != QPStateRTS && s != QPStateSQD {
 			if s == QPStateError || s == QPStateSQE {

@@ -15,6 +15,7 @@ type responder struct {
 	epsn    uint32 // expected PSN
 	msn     uint32 // message sequence number
 	nakSent bool   // a PSN sequence error or RNR NAK for epsn is out
+	becn    bool   // the request being handled arrived with FECN: its ACK carries BECN (cc.go)
 	commEst bool
 
 	inMsg   bool     // a multi-packet SEND or WRITE is in progress
@@ -90,6 +91,9 @@ func (e *Engine) handle(p *emu.Port, pkt *wire.Packet) {
 	if !e.pkeyOK(p, qp, pkt) {
 		return
 	}
+	if pkt.BTH[ccByte]&ccBits != 0 && !e.ccReceive(p, qp, pkt) {
+		return // FECN or BECN (cc.go): a CNP, or an RC request answered there
+	}
 	op := pkt.BTH.OpCode()
 	switch qp.typ {
 	case QPTypeRC:
@@ -144,7 +148,8 @@ func (qp *QP) commEst() {
 // sendAck sends an ACK or NAK with syndrome syn for psn.
 func (qp *QP) sendAck(psn uint32, syn wire.AETHSyndrome) {
 	f := wire.DataFields{OpCode: wire.OpRCAcknowledge, DestQP: qp.attr.DestQPNum, PSN: psn & wire.PSNMask,
-		AETH: wire.AETHFields{Syndrome: syn, MSN: qp.resp.msn & wire.PSNMask}}
+		AETH: wire.AETHFields{Syndrome: syn, MSN: qp.resp.msn & wire.PSNMask}, BECN: qp.resp.becn}
+	qp.resp.becn = false
 	qp.xmit(&f, &qp.attr.AHAttr)
 }
 
