@@ -58,8 +58,9 @@
 //   - The Congestion Control agent (cc.go, class 0x21, IBTA Vol 1 Annex
 //     A10): CongestionInfo, CongestionKeyInfo (CC_Key checks, violations,
 //     lease, trap 0), CongestionLog (cleared on read), the switch and CA
-//     settings, the CongestionControlTable and TimeStamp, as management
-//     state only: nothing on the data path marks FECN or throttles yet.
+//     settings, the CongestionControlTable and TimeStamp; the switch
+//     (switch/cc.go) and the verbs engine (hca/verbs/cc.go) read the
+//     settings and log their events here.
 //   - The Mellanox vendor agent (vendor.go, class 0x0A): ClassPortInfo and
 //     GeneralInfo from a Firmware description, in the layout vendstat -N
 //     reads.
