@@ -199,12 +199,12 @@ func incast(t *testing.T, tn *testNet, senders, msgs, size int) incastResult {
 	}
 	var r incastResult
 	out := tn.sw.Node().Port(recvIdx + 1)
-	done := false
+	done := make(chan struct{})
 	var sample *emu.LoopTimer
 	var start time.Duration
 	// The sampler stops, and the run's time is taken, once every sender
-	// has its completion: the virtual clock runs on while the test's
-	// goroutine polls.
+	// has its completion. The test's goroutine polls only after that:
+	// a completion it took earlier would hide from the sampler.
 	sample = tn.f.NewLoopTimer(func() {
 		r.peakQueue = max(r.peakQueue, out.Link().QueuedBytes(out))
 		all := true
@@ -213,7 +213,8 @@ func incast(t *testing.T, tn *testNet, senders, msgs, size int) incastResult {
 			all = all && x.cq.Len() > 0
 		}
 		if all {
-			done, r.elapsed = true, tn.f.Elapsed()-start
+			r.elapsed = tn.f.Elapsed() - start
+			close(done)
 			return
 		}
 		sample.Reset(200 * time.Nanosecond)
@@ -235,15 +236,17 @@ func incast(t *testing.T, tn *testNet, senders, msgs, size int) incastResult {
 		postSend(t, x, wrs...)
 	}
 	release()
+	select {
+	case <-done:
+	case <-time.After(time.Minute):
+		t.Fatal("the senders did not all complete within a minute")
+	}
 	for _, x := range src {
 		if wc := poll(t, x.cq, 1); wc[0].Status != verbs.WCSuccess {
 			t.Fatalf("write completion %v", wc[0].Status)
 		}
 	}
 	tn.do(func() {
-		if !done {
-			t.Error("the sampler stopped before every sender completed")
-		}
 		sample.Stop()
 		r.marked = tn.sw.CCStats().Marked
 		r.rcvFECN = tn.hcas[recvIdx].Node().Port(1).Counters.Details().RcvFECN.Load()
