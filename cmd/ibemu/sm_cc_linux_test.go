@@ -144,3 +144,25 @@ func TestSMCongestionControlLikeOpenSM(t *testing.T) {
 		t.Errorf("%d settings written, want the 3 CC switches' and 5 CC CAs'", capable)
 	}
 }
+
+// TestSMConfigFromOpenSM: the options file real OpenSM writes with its
+// defaults (opensm -c) is read whole by `ibemu sm --config`: no error, the
+// keys the SM does not model named in one warning, and the SM runs with
+// OpenSM's defaults (min-hop routing, 4 SMPs on the wire) and brings the
+// fabric up.
+func TestSMConfigFromOpenSM(t *testing.T) {
+	needTools(t, "opensm")
+	file, err := filepath.Abs(speedsFabric)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := serveShape(t, file, false)
+	conf := filepath.Join(s.dir, "opensm.conf")
+	if out, err := runDiag(s.dir, s.sock, speedsHost, "opensm", "-c", conf); err != nil {
+		t.Fatalf("opensm -c: %v\n%s", err, out)
+	}
+	out := s.startSM(t, speedsHost, "", "--config", conf, "--sweep-interval", "-1s", "--debug")
+	if !strings.Contains(out, "routing minhop") {
+		t.Errorf("ibemu sm with OpenSM's defaults:\n%s", out)
+	}
+}

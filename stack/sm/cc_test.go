@@ -43,6 +43,9 @@ cc_cct 0:0,0:1,1:2,2:3,3:16383
 sm_priority 7   # a comment after the value
 routing_engine lash,updn
 log_flags 0x83
+transaction_retries 5
+max_wire_smps 4
+sweep_interval 0
 `
 
 func TestApplyOpenSMOptions(t *testing.T) {
@@ -56,6 +59,9 @@ func TestApplyOpenSMOptions(t *testing.T) {
 	}
 	if c.Priority != 7 || c.Routing != sm.RoutingUpDown {
 		t.Errorf("priority %d routing %q, want 7 and updn (lash is not modelled)", c.Priority, c.Routing)
+	}
+	if c.Retries != 5 || c.Window != 4 || c.SweepInterval >= 0 {
+		t.Errorf("retries %d window %d sweep interval %v, want 5, 4 and none", c.Retries, c.Window, c.SweepInterval)
 	}
 	cc := c.CongestionControl
 	if cc == nil {

@@ -120,12 +120,10 @@ func (c *Config) ApplyOpenSMOptions(name string, r io.Reader) (ignored []string,
 				c.Timeout = time.Duration(v) * time.Millisecond
 			}
 		case "transaction_retries":
-			// OpenSM's transaction_retries is how many times it sends
-			// (at least once); Retries counts the sends after the first.
-			if v := num(32); v > 1 {
-				c.Retries = int(v) - 1
-			} else {
-				c.Retries = -1
+			// The retries after the first send (umad_send's retries); 0
+			// leaves OpenSM's vendor layer at its default, as here.
+			if v := num(32); v > 0 {
+				c.Retries = int(v)
 			}
 		case "sweep_interval":
 			// Seconds; 0 turns the periodic sweep off.
