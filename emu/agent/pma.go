@@ -149,20 +149,19 @@ func (a *PMA) Process(p *emu.Port, m wire.MAD) (resp wire.MAD, ok bool) {
 func pmaData(m wire.MAD) []byte { return wire.PerfMAD(m).Data() }
 
 // selectPorts resolves PortSelect: the ports whose counters a request
-// reads (and clears). ok false means 0x001C. A CA (or router) serves its
-// own ports 1..N, and PortSelect 0 means the arrival port (what `perfquery
-// LID` without a port number sends); a switch serves 0..N and, with
+// reads (and clears). ok false means 0x001C. A CA (or router) serves only
+// the port the request arrived on, each port having a PMA of its own
+// behind its QP1: PortSelect is that port's number, or 0 (what `perfquery
+// LID` without a port number sends); another port of the same CA is
+// refused, as ibsim refuses it. A switch serves 0..N and, with
 // AllPortSelect, 0xFF for all of them.
 func (a *PMA) selectPorts(p *emu.Port, sel uint8) (ports []*emu.Port, ok bool) {
 	n := p.Node()
 	if a.typ != wire.NodeTypeSwitch {
-		if sel == 0 {
-			return []*emu.Port{p}, true
-		}
-		if int(sel) > n.NumPorts() {
+		if sel != 0 && int(sel) != p.Num() {
 			return nil, false
 		}
-		return []*emu.Port{n.Port(int(sel))}, true
+		return []*emu.Port{p}, true
 	}
 	if sel == wire.PMAAllPorts {
 		if a.cfg.CapabilityMask&wire.PerfCapAllPortSelect == 0 {

@@ -110,7 +110,11 @@
 //     as [n](guid) (ibsim always uses node GUID + n), so a real fabric's
 //     ibnetdiscover output keeps its rates and port GUIDs;
 //   - aliases may be used before the record that defines them (ibsim
-//     needs the definition first).
+//     needs the definition first);
+//   - a node description with a double quote in it is an error (ibsim
+//     ends a quoted description at its second quote and keeps a quote in
+//     an unquoted one, "# Hca 19" unit": ibnetdiscover then prints a
+//     description that does not read back).
 //
 // # Writing
 //
