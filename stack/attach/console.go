@@ -55,7 +55,7 @@ func init() {
 		{"Help", `Help | ?: this list`, cmdHelp},
 		{"Quit", `Quit: stop the server`, cmdQuit},
 		{"ReLink", `ReLink "nodeid"[port] | ReLink "nodeid": restore links taken by Unlink or Clear`, cmdReLink},
-		{"PerformanceSet", `PerformanceSet "nodeid"[port] Attribute.Field=value: set a counter of PortCounters, PortCountersExtended, PortOpRcvCounters, PortFlowCtlCounters, or (field <Attribute><vl>) PortVLOpPackets, PortVLOpData, PortVLXmitFlowCtlUpdateErrors, PortVLXmitWaitCounters`, cmdPerfSet},
+		{"PerformanceSet", `PerformanceSet "nodeid"[port] Attribute.Field=value: set a counter of PortCounters, PortCountersExtended, PortRcvErrorDetails, PortXmitDiscardDetails, PortOpRcvCounters, PortFlowCtlCounters, or (field <Attribute><vl>) PortVLOpPackets, PortVLOpData, PortVLXmitFlowCtlUpdateErrors, PortVLXmitWaitCounters`, cmdPerfSet},
 		// Additions.
 		{"Down", `Down "nodeid"[port] | Down "nodeid": disable port(s) (PortPhysicalState Disabled)`, cmdDown},
 		{"Up", `Up "nodeid"[port] | Up "nodeid": enable port(s) again`, cmdUp},
@@ -1015,7 +1015,7 @@ func cmdPerfSet(s *Server, out io.Writer, args string) error {
 		case "portcounters", "portcountersextended":
 			return fmt.Errorf("attach: %s has no field %s: %w", attr, field, ErrCommand)
 		}
-		return fmt.Errorf("attach: PerformanceSet does not take attribute %s (it takes PortCounters, PortCountersExtended, PortOpRcvCounters, PortFlowCtlCounters, PortVLOpPackets, PortVLOpData, PortVLXmitFlowCtlUpdateErrors and PortVLXmitWaitCounters, as ibsim does): %w", attr, ErrCommand)
+		return fmt.Errorf("attach: PerformanceSet does not take attribute %s (it takes PortCounters, PortCountersExtended, PortRcvErrorDetails, PortXmitDiscardDetails, PortOpRcvCounters, PortFlowCtlCounters, PortVLOpPackets, PortVLOpData, PortVLXmitFlowCtlUpdateErrors and PortVLXmitWaitCounters, as ibsim does): %w", attr, ErrCommand)
 	}
 	if f.bits < 64 {
 		v = min(v, uint64(1)<<f.bits-1)
@@ -1056,6 +1056,18 @@ type perfArray struct {
 // lower-case name: the ones ibsim's PerformanceSet takes besides
 // PortCounters and PortCountersExtended (IBTA Vol 1 §16.1.4.3-8).
 var perfArrays = map[string]*perfArray{
+	"portrcverrordetails": {
+		id: wire.AttrPortRcvErrorDetails, layout: wire.LayoutPortRcvErrorDetails,
+		fields: []string{"PortLocalPhysicalErrors", "PortMalformedPacketErrors", "PortBufferOverrunErrors",
+			"PortDLIDMappingErrors", "PortVLMappingErrors", "PortLoopingErrors"},
+		get: func(d *emu.CounterDetails, i int) *emu.Counter { return &d.RcvErrorDetails[i] },
+	},
+	"portxmitdiscarddetails": {
+		id: wire.AttrPortXmitDiscardDetails, layout: wire.LayoutPortXmitDiscardDetails,
+		fields: []string{"PortInactiveDiscards", "PortNeighborMTUDiscards", "PortSwLifetimeLimitDiscards",
+			"PortSwHOQLifetimeLimitDiscards"},
+		get: func(d *emu.CounterDetails, i int) *emu.Counter { return &d.XmitDiscardDetails[i] },
+	},
 	"portoprcvcounters": {
 		id: wire.AttrPortOpRcvCounters, layout: wire.LayoutPortOpRcvCounters,
 		fields: []string{"PortOpRcvPkts", "PortOpRcvData"},

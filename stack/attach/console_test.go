@@ -246,6 +246,31 @@ func TestConsolePerformanceSet(t *testing.T) {
 			t.Errorf("switch PortXmitWait %d", v)
 		}
 	})
+	// The detail attributes, as ibsim's PerformanceSet takes them.
+	run(t, srv, `PerformanceSet "Hca1"[1] PortRcvErrorDetails.PortLoopingErrors=70000`) // clamped to 16 bits
+	run(t, srv, `PerformanceSet "Switch1"[3] PortXmitDiscardDetails.portneighbormtudiscards=9`)
+	onLoop(t, srv, func() {
+		n := srv.byID["Hca1"]
+		m := wire.MAD(make([]byte, wire.MADSize))
+		m.Encode(&wire.MADFields{BaseVersion: 1, MgmtClass: wire.MgmtClassPerf, ClassVersion: 1, Method: wire.MethodGet,
+			AttrID: wire.AttrPortRcvErrorDetails})
+		wire.PerfMAD(m).Data()[1] = 1 // PortSelect
+		resp, ok := n.hca.PMA().Process(n.en.Port(1), m)
+		if !ok || resp.Status() != wire.MADStatusOK {
+			t.Fatalf("PortRcvErrorDetails: no answer or status %v", resp.Status())
+		}
+		ca, err := wire.ParsePMACounterArray(wire.PerfMAD(resp).Data(), wire.LayoutPortRcvErrorDetails)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if v := ca.Counter(wire.LayoutPortRcvErrorDetails, 5); v != 0xFFFF {
+			t.Errorf("PortLoopingErrors reads %d, want 65535", v)
+		}
+		sw := srv.byID["Switch1"].en.Port(3).Counters.Details()
+		if v := sw.XmitDiscardDetails[emu.XmitNeighborMTUDiscard].Load(); v != 9 {
+			t.Errorf("switch PortNeighborMTUDiscards %d, want 9", v)
+		}
+	})
 }
 
 func TestConsoleRouteDumpAttached(t *testing.T) {
@@ -295,7 +320,7 @@ func TestConsoleBadCommands(t *testing.T) {
 		`Wait -1`,
 		`Wait soon`,
 		`PerformanceSet "Hca1"[1] PortCounters.Nope=1`,
-		`PerformanceSet "Hca1"[1] PortRcvErrorDetails.PortLoopingErrors=1`,
+		`PerformanceSet "Hca1"[1] PortRcvErrorDetails.PortNoSuchErrors=1`,
 		`PerformanceSet "Hca1"[1] PortCounters.PortRcvErrors=-3`,
 		`PerformanceSet "Hca1" PortCounters.PortRcvErrors=3`,
 		`Speed "Hca1"[1] XDR`,
