@@ -65,9 +65,9 @@ type Counters struct {
 }
 
 // CounterDetails are the counters behind the optional PerfMgt
-// attributes: the causes of receive errors and transmit discards, and
-// the data per service level. They belong to the event loop, like
-// Counters.
+// attributes: the causes of receive errors and transmit discards, the
+// data per service level, and (Optional) the rest. They belong to the
+// event loop, like Counters.
 type CounterDetails struct {
 	// RcvErrorDetails split PortRcvErrors and PortRcvSwitchRelayErrors
 	// by cause (IBTA Vol 1 §16.1.4.1 PortRcvErrorDetails), indexed by
@@ -82,6 +82,21 @@ type CounterDetails struct {
 	XmitDataSL [16]Counter
 	RcvDataSL  [16]Counter
 
+	// optional holds the counters of the attributes most ports never
+	// have read (Optional), allocated on first use.
+	optional *OptionalCounters
+}
+
+// OptionalCounters are the counters of the PerfMgt attributes that few
+// ports ever have read or counted: per received OpCode and VL, flow
+// control, per-VL XmitWait and the congestion counters of Annex A10.
+// They hang off CounterDetails and are allocated only when a packet
+// counts in them (an OpCode a PMA Set selected, a FECN or BECN), a PMA
+// reads or sets them, or a switch counts congestion: a port that only
+// ever carries SMPs (every port of a fabric an SM brings up, 2,600 on a
+// 648-HCA fat tree) carries none of their 1.2 kB. They belong to the
+// event loop.
+type OptionalCounters struct {
 	// OpRcvOpCode, VLOpPacketsOpCode and VLOpDataOpCode are the BTH
 	// OpCodes that PortOpRcvCounters, PortVLOpPackets and PortVLOpData
 	// count (IBTA Vol 1 §16.1.4.3, §16.1.4.5-6): each attribute counts
@@ -147,6 +162,15 @@ type CounterDetails struct {
 	VLXmitTimeCong     [15]Counter
 }
 
+// Optional returns the port's optional counters, allocating them on
+// first use. Call it on the event loop.
+func (d *CounterDetails) Optional() *OptionalCounters {
+	if d.optional == nil {
+		d.optional = new(OptionalCounters)
+	}
+	return d.optional
+}
+
 // Details returns the port's detail and per-SL counters, allocating them
 // on first use. Call it on the event loop.
 func (c *Counters) Details() *CounterDetails {
@@ -196,16 +220,20 @@ func (c *Counters) CountRcvTransport(frame []byte, words uint64) {
 		return
 	}
 	op, ecn := frame[bth], frame[bth+4]&0xC0
-	d := c.Details()
-	if op != d.OpRcvOpCode && op != d.VLOpPacketsOpCode && op != d.VLOpDataOpCode && ecn == 0 {
-		return // the common case: a few compares
+	// Until a PMA Set selects others, every attribute counts OpCode 0.
+	var sel [3]uint8
+	if o := c.Details().optional; o != nil {
+		sel = [3]uint8{o.OpRcvOpCode, o.VLOpPacketsOpCode, o.VLOpDataOpCode}
 	}
-	d.countRcv(wire.LRH(frame), op, ecn, words)
+	if op != sel[0] && op != sel[1] && op != sel[2] && ecn == 0 {
+		return // the common case: a few compares, nothing allocated
+	}
+	c.Details().Optional().countRcv(wire.LRH(frame), op, ecn, words)
 }
 
 // countRcv counts a received frame whose OpCode is one the details count
 // or that carries FECN or BECN (ecn, the BTH's bits 7 and 6).
-func (d *CounterDetails) countRcv(lrh wire.LRH, op, ecn uint8, words uint64) {
+func (d *OptionalCounters) countRcv(lrh wire.LRH, op, ecn uint8, words uint64) {
 	vl := lrh.VL() & 0x0F
 	if op == d.OpRcvOpCode {
 		d.OpRcvPkts.Add(1)
@@ -234,7 +262,7 @@ func (d *CounterDetails) countRcv(lrh wire.LRH, op, ecn uint8, words uint64) {
 // low 4 bits) in PortVLXmitWaitCounters. Call it on the event loop.
 func (c *Counters) CountXmitWait(vl uint8, ticks uint64) {
 	c.XmitWait.Add(ticks)
-	c.Details().XmitWaitVL[vl&0x0F].Add(ticks)
+	c.Details().Optional().XmitWaitVL[vl&0x0F].Add(ticks)
 }
 
 // RcvErrorKind is a cause of a received packet's discard, as

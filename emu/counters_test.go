@@ -120,7 +120,7 @@ func TestCountRcvTransport(t *testing.T) {
 	}
 	// Select RDMA WRITE Only for PortVLOpData before the traffic; the
 	// other two keep OpCode 0 (SEND First).
-	_ = f.Do(func() { b.Counters.Details().VLOpDataOpCode = uint8(rdmaWrite) })
+	_ = f.Do(func() { b.Counters.Details().Optional().VLOpDataOpCode = uint8(rdmaWrite) })
 	frames := []frame{
 		{0, 0, sendFirst, false, false, false, 16},
 		{0, 0, sendFirst, true, false, false, 32},
@@ -151,25 +151,25 @@ func TestCountRcvTransport(t *testing.T) {
 			t.Errorf("%s = %d, want %d", name, got, want)
 		}
 	}
-	check("OpRcvPkts (SEND First)", d.OpRcvPkts.Load(), 3)
-	check("OpRcvData (SEND First)", d.OpRcvData.Load(), words[0]+words[1]+words[2])
-	check("VLOpPackets[0] (SEND First)", d.VLOpPackets[0].Load(), 2)
-	check("VLOpPackets[3] (SEND First)", d.VLOpPackets[3].Load(), 1)
-	check("VLOpPackets[7]", d.VLOpPackets[7].Load(), 0)
-	check("VLOpPackets[15]", d.VLOpPackets[15].Load(), 0)
-	check("VLOpData[7] (RDMA WRITE Only)", d.VLOpData[7].Load(), words[4]+words[5])
-	check("VLOpData[0]", d.VLOpData[0].Load(), 0)
-	check("RcvFECN", d.RcvFECN.Load(), 3)
-	check("RcvBECN", d.RcvBECN.Load(), 2)
-	check("SLRcvFECN[0]", d.SLRcvFECN[0].Load(), 1)
-	check("SLRcvFECN[5]", d.SLRcvFECN[5].Load(), 1)
-	check("SLRcvFECN[9]", d.SLRcvFECN[9].Load(), 1)
-	check("SLRcvBECN[5]", d.SLRcvBECN[5].Load(), 2)
-	check("SLRcvBECN[9]", d.SLRcvBECN[9].Load(), 0)
+	check("OpRcvPkts (SEND First)", d.Optional().OpRcvPkts.Load(), 3)
+	check("OpRcvData (SEND First)", d.Optional().OpRcvData.Load(), words[0]+words[1]+words[2])
+	check("VLOpPackets[0] (SEND First)", d.Optional().VLOpPackets[0].Load(), 2)
+	check("VLOpPackets[3] (SEND First)", d.Optional().VLOpPackets[3].Load(), 1)
+	check("VLOpPackets[7]", d.Optional().VLOpPackets[7].Load(), 0)
+	check("VLOpPackets[15]", d.Optional().VLOpPackets[15].Load(), 0)
+	check("VLOpData[7] (RDMA WRITE Only)", d.Optional().VLOpData[7].Load(), words[4]+words[5])
+	check("VLOpData[0]", d.Optional().VLOpData[0].Load(), 0)
+	check("RcvFECN", d.Optional().RcvFECN.Load(), 3)
+	check("RcvBECN", d.Optional().RcvBECN.Load(), 2)
+	check("SLRcvFECN[0]", d.Optional().SLRcvFECN[0].Load(), 1)
+	check("SLRcvFECN[5]", d.Optional().SLRcvFECN[5].Load(), 1)
+	check("SLRcvFECN[9]", d.Optional().SLRcvFECN[9].Load(), 1)
+	check("SLRcvBECN[5]", d.Optional().SLRcvBECN[5].Load(), 2)
+	check("SLRcvBECN[9]", d.Optional().SLRcvBECN[9].Load(), 0)
 	check("RcvPkts", c.RcvPkts.Load(), uint64(len(frames)+1))
 	x, _ := f.ReadCounters(a)
-	if xd := x.Details(); xd.OpRcvPkts.Load() != 0 || xd.RcvFECN.Load() != 0 || xd.VLOpPackets[0].Load() != 0 {
-		t.Errorf("the sender counted receive counts: %d pkts, %d FECN", xd.OpRcvPkts.Load(), xd.RcvFECN.Load())
+	if xd := x.Details(); xd.Optional().OpRcvPkts.Load() != 0 || xd.Optional().RcvFECN.Load() != 0 || xd.Optional().VLOpPackets[0].Load() != 0 {
+		t.Errorf("the sender counted receive counts: %d pkts, %d FECN", xd.Optional().OpRcvPkts.Load(), xd.Optional().RcvFECN.Load())
 	}
 }
 
@@ -180,7 +180,7 @@ func TestCountXmitWait(t *testing.T) {
 	c.CountXmitWait(2, 10)
 	c.CountXmitWait(0x12, 5) // VL 2 again: the low 4 bits
 	c.CountXmitWait(15, 1)
-	if c.XmitWait.Load() != 16 || c.Details().XmitWaitVL[2].Load() != 15 || c.Details().XmitWaitVL[15].Load() != 1 {
-		t.Errorf("XmitWait %d, VL2 %d, VL15 %d; want 16, 15, 1", c.XmitWait.Load(), c.Details().XmitWaitVL[2].Load(), c.Details().XmitWaitVL[15].Load())
+	if c.XmitWait.Load() != 16 || c.Details().Optional().XmitWaitVL[2].Load() != 15 || c.Details().Optional().XmitWaitVL[15].Load() != 1 {
+		t.Errorf("XmitWait %d, VL2 %d, VL15 %d; want 16, 15, 1", c.XmitWait.Load(), c.Details().Optional().XmitWaitVL[2].Load(), c.Details().Optional().XmitWaitVL[15].Load())
 	}
 }

@@ -207,9 +207,9 @@ func (s *Switch) ccCongested(out *emu.Port, e *ccEgress, backlog time.Duration, 
 		return
 	}
 	d := out.Counters.Details()
-	d.XmitTimeCong.Add(ticks)
-	d.SwPortVLCongestion[vl&0x0F].Add(ticks)
+	d.Optional().XmitTimeCong.Add(ticks)
+	d.Optional().SwPortVLCongestion[vl&0x0F].Add(ticks)
 	if vl < 15 {
-		d.VLXmitTimeCong[vl].Add(ticks)
+		d.Optional().VLXmitTimeCong[vl].Add(ticks)
 	}
 }

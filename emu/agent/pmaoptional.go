@@ -79,67 +79,67 @@ var counterArrays = map[wire.AttrID]*counterArray{
 		layout: wire.LayoutPortOpRcvCounters, idx: caOpRcvCounters,
 		get: func(d *emu.CounterDetails, i int) *emu.Counter {
 			if i == wire.OpRcvPortOpRcvData {
-				return &d.OpRcvData
+				return &d.Optional().OpRcvData
 			}
-			return &d.OpRcvPkts
+			return &d.Optional().OpRcvPkts
 		},
-		opCode: func(d *emu.CounterDetails) *uint8 { return &d.OpRcvOpCode },
+		opCode: func(d *emu.CounterDetails) *uint8 { return &d.Optional().OpRcvOpCode },
 	},
 	wire.AttrPortFlowCtlCounters: {
 		layout: wire.LayoutPortFlowCtlCounters, idx: caFlowCtlCounters,
 		get: func(d *emu.CounterDetails, i int) *emu.Counter {
 			if i == wire.FlowCtlPortRcvFlowPkts {
-				return &d.RcvFlowPkts
+				return &d.Optional().RcvFlowPkts
 			}
-			return &d.XmitFlowPkts
+			return &d.Optional().XmitFlowPkts
 		},
 	},
 	wire.AttrPortVLOpPackets: {
 		layout: wire.LayoutPortVLOpPackets, idx: caVLOpPackets,
-		get:    func(d *emu.CounterDetails, i int) *emu.Counter { return &d.VLOpPackets[i] },
-		opCode: func(d *emu.CounterDetails) *uint8 { return &d.VLOpPacketsOpCode },
+		get:    func(d *emu.CounterDetails, i int) *emu.Counter { return &d.Optional().VLOpPackets[i] },
+		opCode: func(d *emu.CounterDetails) *uint8 { return &d.Optional().VLOpPacketsOpCode },
 	},
 	wire.AttrPortVLOpData: {
 		layout: wire.LayoutPortVLOpData, idx: caVLOpData,
-		get:    func(d *emu.CounterDetails, i int) *emu.Counter { return &d.VLOpData[i] },
-		opCode: func(d *emu.CounterDetails) *uint8 { return &d.VLOpDataOpCode },
+		get:    func(d *emu.CounterDetails, i int) *emu.Counter { return &d.Optional().VLOpData[i] },
+		opCode: func(d *emu.CounterDetails) *uint8 { return &d.Optional().VLOpDataOpCode },
 	},
 	wire.AttrPortVLXmitFlowCtlUpdateErrors: {
 		layout: wire.LayoutPortVLXmitFlowCtlUpdateErrors, idx: caVLXmitFlowCtlUpdateErrors,
-		get: func(d *emu.CounterDetails, i int) *emu.Counter { return &d.VLXmitFlowCtlUpdateErrors[i] },
+		get: func(d *emu.CounterDetails, i int) *emu.Counter { return &d.Optional().VLXmitFlowCtlUpdateErrors[i] },
 	},
 	wire.AttrPortVLXmitWaitCounters: {
 		layout: wire.LayoutPortVLXmitWaitCounters, idx: caVLXmitWaitCounters,
-		get: func(d *emu.CounterDetails, i int) *emu.Counter { return &d.XmitWaitVL[i] },
+		get: func(d *emu.CounterDetails, i int) *emu.Counter { return &d.Optional().XmitWaitVL[i] },
 	},
 	wire.AttrSwPortVLCongestion: {
 		layout: wire.LayoutSwPortVLCongestion, idx: caSwPortVLCongestion, switchOnly: true,
-		get: func(d *emu.CounterDetails, i int) *emu.Counter { return &d.SwPortVLCongestion[i] },
+		get: func(d *emu.CounterDetails, i int) *emu.Counter { return &d.Optional().SwPortVLCongestion[i] },
 	},
 	wire.AttrPortRcvConCtrl: {
 		layout: wire.LayoutPortRcvConCtrl, idx: caRcvConCtrl,
 		get: func(d *emu.CounterDetails, i int) *emu.Counter {
 			if i == wire.RcvConCtrlPortPktRcvBECN {
-				return &d.RcvBECN
+				return &d.Optional().RcvBECN
 			}
-			return &d.RcvFECN
+			return &d.Optional().RcvFECN
 		},
 	},
 	wire.AttrPortSLRcvFECN: {
 		layout: wire.LayoutPortSLRcvECN, idx: caSLRcvFECN,
-		get: func(d *emu.CounterDetails, i int) *emu.Counter { return &d.SLRcvFECN[i] },
+		get: func(d *emu.CounterDetails, i int) *emu.Counter { return &d.Optional().SLRcvFECN[i] },
 	},
 	wire.AttrPortSLRcvBECN: {
 		layout: wire.LayoutPortSLRcvECN, idx: caSLRcvBECN,
-		get: func(d *emu.CounterDetails, i int) *emu.Counter { return &d.SLRcvBECN[i] },
+		get: func(d *emu.CounterDetails, i int) *emu.Counter { return &d.Optional().SLRcvBECN[i] },
 	},
 	wire.AttrPortXmitConCtrl: {
 		layout: wire.LayoutPortXmitConCtrl, idx: caXmitConCtrl,
-		get: func(d *emu.CounterDetails, _ int) *emu.Counter { return &d.XmitTimeCong },
+		get: func(d *emu.CounterDetails, _ int) *emu.Counter { return &d.Optional().XmitTimeCong },
 	},
 	wire.AttrPortVLXmitTimeCong: {
 		layout: wire.LayoutPortVLXmitTimeCong, idx: caVLXmitTimeCong,
-		get: func(d *emu.CounterDetails, i int) *emu.Counter { return &d.VLXmitTimeCong[i] },
+		get: func(d *emu.CounterDetails, i int) *emu.Counter { return &d.Optional().VLXmitTimeCong[i] },
 	},
 }
 
@@ -149,8 +149,8 @@ var (
 	_ [int(emu.NumRcvErrorKinds) - wire.RcvErrPortLoopingErrors - 1]struct{}
 	_ [wire.XmitDiscPortSwHOQLifetimeLimitDiscards + 1 - int(emu.NumXmitDiscardKinds)]struct{}
 	_ [int(emu.NumXmitDiscardKinds) - wire.XmitDiscPortSwHOQLifetimeLimitDiscards - 1]struct{}
-	_ [len(emu.CounterDetails{}.VLXmitTimeCong) - 15]struct{}
-	_ [15 - len(emu.CounterDetails{}.VLXmitTimeCong)]struct{}
+	_ [len(emu.OptionalCounters{}.VLXmitTimeCong) - 15]struct{}
+	_ [15 - len(emu.OptionalCounters{}.VLXmitTimeCong)]struct{}
 )
 
 // counterArrayAttr answers Get and Set of a counter-array attribute:

@@ -245,12 +245,12 @@ func TestPMARegisterCounters(t *testing.T) {
 		d := b.ca.Port(1).Counters.Details()
 		b.ca.Port(1).Counters.CountXmitWait(1, 70000)
 		b.ca.Port(1).Counters.CountXmitWait(4, 12)
-		d.XmitFlowPkts.Add(9)
-		d.VLXmitFlowCtlUpdateErrors[3].Add(5) // 2 bits: reads 3
-		d.XmitTimeCong.Add(77)
-		d.VLXmitTimeCong[14].Add(78)
-		b.sw.Port(2).Counters.Details().SwPortVLCongestion[7].Add(5)
-		b.sw.Port(3).Counters.Details().SwPortVLCongestion[7].Add(6)
+		d.Optional().XmitFlowPkts.Add(9)
+		d.Optional().VLXmitFlowCtlUpdateErrors[3].Add(5) // 2 bits: reads 3
+		d.Optional().XmitTimeCong.Add(77)
+		d.Optional().VLXmitTimeCong[14].Add(78)
+		b.sw.Port(2).Counters.Details().Optional().SwPortVLCongestion[7].Add(5)
+		b.sw.Port(3).Counters.Details().Optional().SwPortVLCongestion[7].Add(6)
 	}); err != nil {
 		t.Fatal(err)
 	}

@@ -249,11 +249,11 @@ func incast(t *testing.T, tn *testNet, senders, msgs, size int) incastResult {
 	tn.do(func() {
 		sample.Stop()
 		r.marked = tn.sw.CCStats().Marked
-		r.rcvFECN = tn.hcas[recvIdx].Node().Port(1).Counters.Details().RcvFECN.Load()
+		r.rcvFECN = tn.hcas[recvIdx].Node().Port(1).Counters.Details().Optional().RcvFECN.Load()
 		for i := range senders {
-			r.rcvBECN += tn.hcas[i].Node().Port(1).Counters.Details().RcvBECN.Load()
+			r.rcvBECN += tn.hcas[i].Node().Port(1).Counters.Details().Optional().RcvBECN.Load()
 		}
-		r.xmitCong = out.Counters.Details().XmitTimeCong.Load()
+		r.xmitCong = out.Counters.Details().Optional().XmitTimeCong.Load()
 		// CongestionLog, read as ibccquery reads it.
 		log := wire.CongestionLog(ccMAD(t, tn.sw.CC(), tn.sw.Node().Port(0), wire.MethodGet, wire.AttrCongestionLog, 0, nil))
 		r.swLog.LogEventsCounter = log.LogEventsCounter()

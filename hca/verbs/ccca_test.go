@@ -88,7 +88,7 @@ func (tn *testNet) ccti(x *ep) (v uint16) {
 func (tn *testNet) portDetails(i int) (fecn, becn uint64) {
 	tn.do(func() {
 		d := tn.hcas[i].Node().Port(1).Counters.Details()
-		fecn, becn = d.RcvFECN.Load(), d.RcvBECN.Load()
+		fecn, becn = d.Optional().RcvFECN.Load(), d.Optional().RcvBECN.Load()
 	})
 	return fecn, becn
 }

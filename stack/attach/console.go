@@ -1072,35 +1072,35 @@ var perfArrays = map[string]*perfArray{
 		id: wire.AttrPortOpRcvCounters, layout: wire.LayoutPortOpRcvCounters,
 		fields: []string{"PortOpRcvPkts", "PortOpRcvData"},
 		get: func(d *emu.CounterDetails, i int) *emu.Counter {
-			return [...]*emu.Counter{&d.OpRcvPkts, &d.OpRcvData}[i]
+			return [...]*emu.Counter{&d.Optional().OpRcvPkts, &d.Optional().OpRcvData}[i]
 		},
-		opCode: func(d *emu.CounterDetails) uint8 { return d.OpRcvOpCode },
+		opCode: func(d *emu.CounterDetails) uint8 { return d.Optional().OpRcvOpCode },
 	},
 	"portflowctlcounters": {
 		id: wire.AttrPortFlowCtlCounters, layout: wire.LayoutPortFlowCtlCounters,
 		fields: []string{"PortXmitFlowPkts", "PortRcvFlowPkts"},
 		get: func(d *emu.CounterDetails, i int) *emu.Counter {
-			return [...]*emu.Counter{&d.XmitFlowPkts, &d.RcvFlowPkts}[i]
+			return [...]*emu.Counter{&d.Optional().XmitFlowPkts, &d.Optional().RcvFlowPkts}[i]
 		},
 	},
 	"portvloppackets": {
 		id: wire.AttrPortVLOpPackets, layout: wire.LayoutPortVLOpPackets, prefix: "PortVLOpPackets",
-		get:    func(d *emu.CounterDetails, i int) *emu.Counter { return &d.VLOpPackets[i] },
-		opCode: func(d *emu.CounterDetails) uint8 { return d.VLOpPacketsOpCode },
+		get:    func(d *emu.CounterDetails, i int) *emu.Counter { return &d.Optional().VLOpPackets[i] },
+		opCode: func(d *emu.CounterDetails) uint8 { return d.Optional().VLOpPacketsOpCode },
 	},
 	"portvlopdata": {
 		id: wire.AttrPortVLOpData, layout: wire.LayoutPortVLOpData, prefix: "PortVLOpData",
-		get:    func(d *emu.CounterDetails, i int) *emu.Counter { return &d.VLOpData[i] },
-		opCode: func(d *emu.CounterDetails) uint8 { return d.VLOpDataOpCode },
+		get:    func(d *emu.CounterDetails, i int) *emu.Counter { return &d.Optional().VLOpData[i] },
+		opCode: func(d *emu.CounterDetails) uint8 { return d.Optional().VLOpDataOpCode },
 	},
 	"portvlxmitflowctlupdateerrors": {
 		id: wire.AttrPortVLXmitFlowCtlUpdateErrors, layout: wire.LayoutPortVLXmitFlowCtlUpdateErrors,
 		prefix: "PortVLXmitFlowCtlUpdateErrors",
-		get:    func(d *emu.CounterDetails, i int) *emu.Counter { return &d.VLXmitFlowCtlUpdateErrors[i] },
+		get:    func(d *emu.CounterDetails, i int) *emu.Counter { return &d.Optional().VLXmitFlowCtlUpdateErrors[i] },
 	},
 	"portvlxmitwaitcounters": {
 		id: wire.AttrPortVLXmitWaitCounters, layout: wire.LayoutPortVLXmitWaitCounters, prefix: "PortVLXmitWaitCounters",
-		get: func(d *emu.CounterDetails, i int) *emu.Counter { return &d.XmitWaitVL[i] },
+		get: func(d *emu.CounterDetails, i int) *emu.Counter { return &d.Optional().XmitWaitVL[i] },
 	},
 }
 

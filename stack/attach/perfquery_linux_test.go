@@ -75,7 +75,7 @@ func TestInteropPerfqueryOptional(t *testing.T) {
 	_ = h.srv.Fabric().Do(func() {
 		for _, tg := range targets {
 			d := tg.p.Counters.Details()
-			d.OpRcvOpCode, d.VLOpPacketsOpCode, d.VLOpDataOpCode = udSendOnly, udSendOnly, udSendOnly
+			d.Optional().OpRcvOpCode, d.Optional().VLOpPacketsOpCode, d.Optional().VLOpDataOpCode = udSendOnly, udSendOnly, udSendOnly
 		}
 	})
 	// Traffic: five LID-routed SMPs (VL15) to each target, and frames
