@@ -33,6 +33,14 @@ cc_ca_cong_setting_ccti_min 0 0
 cc_ca_cong_setting_ccti_timer 1 500
 cc_ca_cong_setting_ccti_increase 1 4
 cc_cct %s
+head_of_queue_lifetime 0x0e
+leaf_head_of_queue_lifetime 0x0c
+vl_stall_count 5
+leaf_vl_stall_count 3
+local_phy_errors_threshold 0x04
+overrun_errors_threshold 0x05
+max_op_vls 2
+sm_sl 1
 `
 
 // TestSMCongestionControlLikeOpenSM: `ibemu sm --config` and the real
@@ -41,7 +49,10 @@ cc_cct %s
 // SwitchX-2 and ConnectX-3 and later, and an InfiniScale-IV and two
 // ConnectX-2 without); ibccquery then reads the same
 // SwitchCongestionSetting from every switch and CACongestionSetting and
-// CongestionControlTable from every CA port, by GUID, on both.
+// CongestionControlTable from every CA port, by GUID, on both, and
+// smpquery the same PortInfo of every port (the file also sets the link
+// manager's head-of-queue lifetimes, VL stall counts, error thresholds,
+// max_op_vls and sm_sl).
 func TestSMCongestionControlLikeOpenSM(t *testing.T) {
 	needTools(t, "opensm", "ibccquery")
 	file, err := filepath.Abs(speedsFabric)
@@ -94,7 +105,15 @@ func TestSMCongestionControlLikeOpenSM(t *testing.T) {
 			diagJob{key: n.ID + " CACongestionSetting", argv: []string{"ibccquery", "-G", "CACongestionSetting", g}, parse: parse},
 			diagJob{key: n.ID + " CongestionControlTable", argv: []string{"ibccquery", "-G", "CongestionControlTable", g}, parse: parse})
 	}
+	// The link manager's options of the same file: PortInfo of every port.
+	for _, j := range speedJobs(ours.topo) {
+		if strings.HasSuffix(j.key, " portinfo") {
+			jobs = append(jobs, j)
+		}
+	}
 	fo, ft := ours.runDiags(t, jobs), theirs.runDiags(t, jobs)
+	lidsToNodes(fo)
+	lidsToNodes(ft)
 	for k, v := range fo {
 		if strings.HasSuffix(k, ": error") {
 			// The old models answer 0x000C on both fabrics.
@@ -118,7 +137,7 @@ func TestSMCongestionControlLikeOpenSM(t *testing.T) {
 		!strings.Contains(log, "congestion control: ") {
 		t.Errorf("ibemu sm's output:\n%s", log)
 	}
-	t.Logf("%d ibccquery runs per fabric, %d facts compared", len(jobs), len(ft))
+	t.Logf("%d ibccquery and smpquery runs per fabric, %d facts compared", len(jobs), len(ft))
 	// What both must show, so that the two agreeing on nothing written
 	// fails too.
 	for k, want := range map[string]string{
@@ -135,6 +154,13 @@ func TestSMCongestionControlLikeOpenSM(t *testing.T) {
 		"S-sib SwitchCongestionSetting: CS_Threshold":          "0x02",
 		"H-cx6 CongestionControlTable: Entry79_CCT_Multiplier": "553",
 		"H-cx6 CongestionControlTable: Entry5_CCT_Shift":       "1",
+		"S-sx/1 portinfo: OperVLs":                             "VL0-1",
+		"S-quantum/1 portinfo: HoqLife":                        "14", // toward a switch
+		"S-quantum/1 portinfo: VLStallCount":                   "5",
+		"S-quantum/2 portinfo: HoqLife":                        "12", // toward a CA
+		"S-quantum/2 portinfo: VLStallCount":                   "3",
+		"S-quantum/1 portinfo: LocalPhysErr":                   "4",
+		"H-cx3/1 portinfo: OverrunErr":                         "5",
 	} {
 		if fo[k] != want {
 			t.Errorf("%s: %q, want %q", k, fo[k], want)

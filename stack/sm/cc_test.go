@@ -289,3 +289,64 @@ func TestCongestionControlRefusesBadSettings(t *testing.T) {
 		t.Errorf("roots %v partitions %v", c.Roots, c.Partitions)
 	}
 }
+
+// TestPortOptions: the link manager writes the PortInfo values of
+// PortOptions (OpenSM's head_of_queue_lifetime, vl_stall_count and their
+// leaf variants, the error thresholds, max_op_vls and sm_sl) into every
+// port, as read back from the emulated devices, and an options file
+// sets them.
+func TestPortOptions(t *testing.T) {
+	var c sm.Config
+	if _, err := c.ApplyOpenSMOptions("o.conf", strings.NewReader("head_of_queue_lifetime 0x0e\nleaf_head_of_queue_lifetime 0x0c\n"+
+		"vl_stall_count 5\nleaf_vl_stall_count 3\nlocal_phy_errors_threshold 0x04\noverrun_errors_threshold 0x05\nmax_op_vls 2\nsm_sl 3\n")); err != nil {
+		t.Fatal(err)
+	}
+	want := sm.PortOptions{HOQLife: 0x0E, LeafHOQLife: 0x0C, VLStallCount: 5, LeafVLStallCount: 3,
+		LocalPhyErrorsThreshold: 4, OverrunErrorsThreshold: 5, MaxOpVLs: 2, SMSL: 3}
+	if c.Ports == nil || *c.Ports != want {
+		t.Fatalf("ports %+v, want %+v", c.Ports, want)
+	}
+	if _, err := c.ApplyOpenSMOptions("bad.conf", strings.NewReader("max_op_vls 6\nvl_stall_count 8\n")); err == nil ||
+		!strings.Contains(err.Error(), "bad.conf:1:") || !strings.Contains(err.Error(), "bad.conf:2:") {
+		t.Errorf("out of range values: %v", err)
+	}
+	f := ibtest.New(t, ibtest.FatTree(2, 4))
+	m := newSM(t, f, f.FirstHCA().Topo.ID, sm.Config{Ports: &want})
+	sn := sweep(t, m)
+	checkUp(t, f, m, sn)
+	pinfo := func(a *agent.SMA, num int) wire.PortInfoFields {
+		b := make([]byte, wire.PortInfoSize)
+		a.FillPortInfo(wire.PortInfo(b), num, num, true)
+		return wire.PortInfo(b).Fields()
+	}
+	var n int
+	err := f.Emu.Do(func() {
+		for _, s := range f.Switches {
+			for num := 1; num <= s.Node.NumPorts(); num++ {
+				p := s.Node.Port(num)
+				if p == nil || p.Peer() == nil {
+					continue
+				}
+				pi := pinfo(s.Switch.SMA(), num)
+				hoq, stall := want.HOQLife, want.VLStallCount
+				if p.Peer().Node().NumPorts() <= 2 { // a CA of the fat tree
+					hoq, stall = want.LeafHOQLife, want.LeafVLStallCount
+				}
+				if pi.HOQLife != hoq || pi.VLStallCount != stall || pi.OperationalVLs != 2 ||
+					pi.LocalPhyErrors != 4 || pi.OverrunErrors != 5 {
+					t.Errorf("%s port %d: hoq %d stall %d op vls %d thresholds %d/%d", s.Topo.Desc, num, pi.HOQLife,
+						pi.VLStallCount, pi.OperationalVLs, pi.LocalPhyErrors, pi.OverrunErrors)
+				}
+				n++
+			}
+		}
+		for _, h := range f.HCAs {
+			if pi := pinfo(h.Device.SMA(), 1); pi.MasterSMSL != 3 || pi.OperationalVLs != 2 {
+				t.Errorf("%s: MasterSMSL %d, op vls %d; want 3 and 2", h.Topo.Desc, pi.MasterSMSL, pi.OperationalVLs)
+			}
+		}
+	})
+	if err != nil || n == 0 {
+		t.Fatalf("%d switch ports checked: %v", n, err)
+	}
+}

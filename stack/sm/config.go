@@ -128,6 +128,9 @@ type Config struct {
 	// CongestionControl, when not nil, runs the congestion control
 	// manager (OpenSM's congestion_control TRUE) with these settings.
 	CongestionControl *CongestionControl
+	// Ports are the PortInfo values the link manager writes; nil takes
+	// OpenSM's defaults (DefaultPortOptions).
+	Ports *PortOptions
 	// CheckCreditLoops: 1 always checks the routes for credit loops,
 	// -1 never, 0 checks fabrics up to DefaultMaxCreditLoopWork.
 	CheckCreditLoops int
@@ -158,6 +161,12 @@ func (c Config) withDefaults() (Config, error) {
 		if err := c.CongestionControl.check(); err != nil {
 			return c, fmt.Errorf("%w: %w", ErrConfig, err)
 		}
+	}
+	if c.Ports == nil {
+		d := DefaultPortOptions()
+		c.Ports = &d
+	} else if err := c.Ports.check(); err != nil {
+		return c, err
 	}
 	r, err := ParseRouting(string(c.Routing))
 	if err != nil {
@@ -195,4 +204,49 @@ func (c Config) withDefaults() (Config, error) {
 		c.Partitions = DefaultPartitions()
 	}
 	return c, nil
+}
+
+// PortOptions are the PortInfo values OpenSM's link manager
+// (osm_link_mgr.c) writes from its options, by their opensm.conf names.
+type PortOptions struct {
+	// HOQLife and VLStallCount go to switch ports toward switches
+	// (head_of_queue_lifetime, vl_stall_count); LeafHOQLife and
+	// LeafVLStallCount to switch ports toward CAs and routers and
+	// LeafHOQLife to router ports (leaf_head_of_queue_lifetime,
+	// leaf_vl_stall_count). HOQLife is 4.096 µs × 2^n, 20 and up
+	// infinite (IBTA Vol 1 §18.2.5.4); VLStallCount is 3 bits.
+	HOQLife, LeafHOQLife           uint8
+	VLStallCount, LeafVLStallCount uint8
+	// LocalPhyErrorsThreshold and OverrunErrorsThreshold are the 4-bit
+	// error thresholds of every port (local_phy_errors_threshold,
+	// overrun_errors_threshold).
+	LocalPhyErrorsThreshold, OverrunErrorsThreshold uint8
+	// MaxOpVLs caps OperationalVLs (max_op_vls: 1 VL0, 2 VL0-1, 3 VL0-3,
+	// 4 VL0-7, 5 VL0-14); the link gets the lower VLCap of its two ends
+	// up to this.
+	MaxOpVLs uint8
+	// SMSL is MasterSMSL, the SL to the SM, of every end port (sm_sl).
+	SMSL uint8
+}
+
+// DefaultPortOptions returns OpenSM's defaults.
+func DefaultPortOptions() PortOptions {
+	return PortOptions{HOQLife: 0x12, LeafHOQLife: 0x10, VLStallCount: 7, LeafVLStallCount: 7,
+		LocalPhyErrorsThreshold: 8, OverrunErrorsThreshold: 8, MaxOpVLs: 5}
+}
+
+func (o *PortOptions) check() error {
+	switch {
+	case o.HOQLife > 31 || o.LeafHOQLife > 31:
+		return fmt.Errorf("sm: head of queue lifetime %d/%d above 31 (5 bits): %w", o.HOQLife, o.LeafHOQLife, ErrConfig)
+	case o.VLStallCount > 7 || o.LeafVLStallCount > 7:
+		return fmt.Errorf("sm: vl stall count %d/%d above 7 (3 bits): %w", o.VLStallCount, o.LeafVLStallCount, ErrConfig)
+	case o.LocalPhyErrorsThreshold > 15 || o.OverrunErrorsThreshold > 15:
+		return fmt.Errorf("sm: error thresholds %d/%d above 15 (4 bits): %w", o.LocalPhyErrorsThreshold, o.OverrunErrorsThreshold, ErrConfig)
+	case o.MaxOpVLs < 1 || o.MaxOpVLs > 5:
+		return fmt.Errorf("sm: max op vls %d not 1..5: %w", o.MaxOpVLs, ErrConfig)
+	case o.SMSL > 15:
+		return fmt.Errorf("sm: sm sl %d above 15: %w", o.SMSL, ErrConfig)
+	}
+	return nil
 }

@@ -21,7 +21,10 @@ import (
 // m_key_lease_period, subnet_prefix, subnet_timeout, max_wire_smps,
 // transaction_timeout, transaction_retries, sweep_interval,
 // sminfo_polling_timeout, polling_retry_number, qos,
-// partition_config_file, root_guid_file, and the congestion control
+// partition_config_file, root_guid_file, the link manager's
+// head_of_queue_lifetime, leaf_head_of_queue_lifetime, vl_stall_count,
+// leaf_vl_stall_count, local_phy_errors_threshold,
+// overrun_errors_threshold, max_op_vls and sm_sl, and the congestion control
 // manager's congestion_control, cc_key and cc_sw_cong_setting_* /
 // cc_ca_cong_setting_* / cc_cct. It returns the keys it read but does
 // not model, for the caller to report. Values are read as OpenSM reads
@@ -165,6 +168,37 @@ func (c *Config) ApplyOpenSMOptions(name string, r io.Reader) (ignored []string,
 				continue
 			}
 			c.Roots = roots
+		case "head_of_queue_lifetime", "leaf_head_of_queue_lifetime", "vl_stall_count", "leaf_vl_stall_count",
+			"local_phy_errors_threshold", "overrun_errors_threshold", "max_op_vls", "sm_sl":
+			if c.Ports == nil {
+				d := DefaultPortOptions()
+				c.Ports = &d
+			}
+			v := uint8(num(8))
+			po := *c.Ports
+			switch key {
+			case "head_of_queue_lifetime":
+				po.HOQLife = v
+			case "leaf_head_of_queue_lifetime":
+				po.LeafHOQLife = v
+			case "vl_stall_count":
+				po.VLStallCount = v
+			case "leaf_vl_stall_count":
+				po.LeafVLStallCount = v
+			case "local_phy_errors_threshold":
+				po.LocalPhyErrorsThreshold = v
+			case "overrun_errors_threshold":
+				po.OverrunErrorsThreshold = v
+			case "max_op_vls":
+				po.MaxOpVLs = v
+			default:
+				po.SMSL = v
+			}
+			if err := po.check(); err != nil {
+				bad("%v", err)
+				continue
+			}
+			*c.Ports = po
 		case "congestion_control":
 			ccOn, ccSeen = boolean(), true
 		case "cc_key":

@@ -19,6 +19,7 @@ import (
 // extended speeds; the Sets that arm and activate a port do not.
 func (m *SM) configFields(sn *Subnet, p *Port, state wire.PortState) (wire.PortInfoFields, uint32, bool) {
 	f := p.Info
+	po := m.cfg.Ports
 	changed := false
 	set := func(cond bool) {
 		if cond {
@@ -32,32 +33,40 @@ func (m *SM) configFields(sn *Subnet, p *Port, state wire.PortState) (wire.PortI
 		f.LID, f.LMC, f.MasterSMLID = p.LID, p.LMC, m.masterLID(sn)
 		f.SubnetTimeOut, f.GIDPrefix = m.cfg.SubnetTimeout, m.cfg.SubnetPrefix
 		f.MKeyProtectBits, f.MKeyLeasePeriod = m.cfg.MKeyProtect, m.cfg.MKeyLeasePeriod
-		f.MasterSMSL = 0
+		set(f.MasterSMSL != po.SMSL)
+		f.MasterSMSL = po.SMSL
 	}
 	f.MKey = m.cfg.MKey
 	if p.Remote != nil && p.Remote.Read && p.Num != 0 {
 		mtu := min(f.MTUCap, p.Remote.Info.MTUCap)
-		vls := min(f.VLCap, p.Remote.Info.VLCap)
+		// osm_physp_calc_link_op_vls: the lower VLCap of the two ends
+		// (at least VL0), capped by max_op_vls.
+		vls := min(max(min(f.VLCap, p.Remote.Info.VLCap), 1), po.MaxOpVLs)
 		set(f.NeighborMTU != mtu || f.OperationalVLs != vls)
 		f.NeighborMTU, f.OperationalVLs = mtu, vls
 	}
 	if p.Num != 0 && p.Remote != nil {
-		// OpenSM's link manager (osm_link_mgr.c) with its default options:
-		// head-of-queue lifetime and VL stall count on switch ports, the
-		// leaf values toward CAs (IBTA Vol 1 §18.2.5.4).
-		if p.Node.IsSwitch() {
-			hoq := uint8(defaultHOQLife)
+		// OpenSM's link manager (osm_link_mgr.c): head-of-queue lifetime
+		// and VL stall count on switch ports, the leaf values toward CAs
+		// and routers; the leaf lifetime on router ports (IBTA Vol 1
+		// §18.2.5.4).
+		switch {
+		case p.Node.IsSwitch():
+			hoq, stall := po.HOQLife, po.VLStallCount
 			if !p.Remote.Node.IsSwitch() {
-				hoq = defaultLeafHOQLife
+				hoq, stall = po.LeafHOQLife, po.LeafVLStallCount
 			}
-			set(f.HOQLife != hoq || f.VLStallCount != defaultVLStallCount)
-			f.HOQLife, f.VLStallCount = hoq, defaultVLStallCount
+			set(f.HOQLife != hoq || f.VLStallCount != stall)
+			f.HOQLife, f.VLStallCount = hoq, stall
+		case p.Node.Info.NodeType == wire.NodeTypeRouter:
+			set(f.HOQLife != po.LeafHOQLife)
+			f.HOQLife = po.LeafHOQLife
 		}
 	}
 	if p.Num != 0 || p.Node.IsSwitch() && p.Node.Switch.EnhancedPort0 {
 		// Not on a base switch port 0 (IBTA Vol 1 §14.2.5.6, Table 148).
-		set(f.LocalPhyErrors != defaultLocalPhyErrorsThreshold || f.OverrunErrors != defaultOverrunErrorsThreshold)
-		f.LocalPhyErrors, f.OverrunErrors = defaultLocalPhyErrorsThreshold, defaultOverrunErrorsThreshold
+		set(f.LocalPhyErrors != po.LocalPhyErrorsThreshold || f.OverrunErrors != po.OverrunErrorsThreshold)
+		f.LocalPhyErrors, f.OverrunErrors = po.LocalPhyErrorsThreshold, po.OverrunErrorsThreshold
 	}
 	mod := uint32(p.Num)
 	if linkPort := p.Num != 0 || p.Node.IsSwitch() && p.Node.Switch.EnhancedPort0; linkPort && state == wire.PortStateNoChange {
@@ -134,16 +143,9 @@ func (m *SM) linkEnables(p *Port, f *wire.PortInfoFields, changed *bool) uint32 
 	return mod
 }
 
-// OpenSM's defaults for the PortInfo fields its link manager writes
-// (opensm.conf: head_of_queue_lifetime, leaf_head_of_queue_lifetime,
-// vl_stall_count, leaf_vl_stall_count, local_phy_errors_threshold,
-// overrun_errors_threshold, force_link_speed).
+// The link enables OpenSM's link manager writes with its defaults
+// (force_link_speed 15, force_link_speed_ext 31, force_link_width 255).
 const (
-	defaultHOQLife                 = 0x12 // switch port toward a switch
-	defaultLeafHOQLife             = 0x10 // switch port toward a CA
-	defaultVLStallCount            = 7    // both kinds of switch port
-	defaultLocalPhyErrorsThreshold = 8
-	defaultOverrunErrorsThreshold  = 8
 	// linkSpeedSupported is LinkSpeedEnabled 15: set the enabled speeds
 	// to LinkSpeedSupported (IBTA Vol 1 §14.2.5.6, Table 151).
 	linkSpeedSupported = wire.LinkSpeed(0xF)
