@@ -41,6 +41,10 @@ local_phy_errors_threshold 0x04
 overrun_errors_threshold 0x05
 max_op_vls 2
 sm_sl 1
+force_link_width 3
+force_link_speed 7
+force_link_speed_ext 30
+fdr10 2
 `
 
 // TestSMCongestionControlLikeOpenSM: `ibemu sm --config` and the real
@@ -107,7 +111,7 @@ func TestSMCongestionControlLikeOpenSM(t *testing.T) {
 	}
 	// The link manager's options of the same file: PortInfo of every port.
 	for _, j := range speedJobs(ours.topo) {
-		if strings.HasSuffix(j.key, " portinfo") {
+		if strings.HasSuffix(j.key, " portinfo") || strings.HasSuffix(j.key, " mepi") {
 			jobs = append(jobs, j)
 		}
 	}
@@ -161,6 +165,10 @@ func TestSMCongestionControlLikeOpenSM(t *testing.T) {
 		"S-quantum/2 portinfo: VLStallCount":                   "3",
 		"S-quantum/1 portinfo: LocalPhysErr":                   "4",
 		"H-cx3/1 portinfo: OverrunErr":                         "5",
+		"H-cx3/1 portinfo: LinkSpeedEnabled":                   "2.5 Gbps or 5.0 Gbps or 10.0 Gbps", // force_link_speed 7
+		"H-cx3/1 portinfo: LinkWidthEnabled":                   "1X or 4X",                          // force_link_width 3
+		"H-cx6/1 portinfo: LinkSpeedExtEnabled":                "0",                                 // force_link_speed_ext 30: off
+		"H-cx3pro/1 mepi: LinkSpeedEnabled":                    "0x00",                              // fdr10 2 (it trained at FDR10)
 	} {
 		if fo[k] != want {
 			t.Errorf("%s: %q, want %q", k, fo[k], want)

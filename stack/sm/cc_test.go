@@ -301,8 +301,9 @@ func TestPortOptions(t *testing.T) {
 		"vl_stall_count 5\nleaf_vl_stall_count 3\nlocal_phy_errors_threshold 0x04\noverrun_errors_threshold 0x05\nmax_op_vls 2\nsm_sl 3\n")); err != nil {
 		t.Fatal(err)
 	}
-	want := sm.PortOptions{HOQLife: 0x0E, LeafHOQLife: 0x0C, VLStallCount: 5, LeafVLStallCount: 3,
-		LocalPhyErrorsThreshold: 4, OverrunErrorsThreshold: 5, MaxOpVLs: 2, SMSL: 3}
+	want := sm.DefaultPortOptions()
+	want.HOQLife, want.LeafHOQLife, want.VLStallCount, want.LeafVLStallCount = 0x0E, 0x0C, 5, 3
+	want.LocalPhyErrorsThreshold, want.OverrunErrorsThreshold, want.MaxOpVLs, want.SMSL = 4, 5, 2, 3
 	if c.Ports == nil || *c.Ports != want {
 		t.Fatalf("ports %+v, want %+v", c.Ports, want)
 	}
@@ -348,5 +349,48 @@ func TestPortOptions(t *testing.T) {
 	})
 	if err != nil || n == 0 {
 		t.Fatalf("%d switch ports checked: %v", n, err)
+	}
+}
+
+// TestForceLinkOptions: force_link_width, force_link_speed,
+// force_link_speed_ext and fdr10 as OpenSM's link manager applies them:
+// on speedsNet with 1X, SDR, no extended speeds and FDR10 off, every
+// link port enables exactly those (the links keep the rate they trained
+// at until they next train), and the options file reads them.
+func TestForceLinkOptions(t *testing.T) {
+	var c sm.Config
+	if _, err := c.ApplyOpenSMOptions("o.conf", strings.NewReader(
+		"force_link_width 1\nforce_link_speed 1\nforce_link_speed_ext 30\nfdr10 2\n")); err != nil {
+		t.Fatal(err)
+	}
+	po := c.Ports
+	if po == nil || po.ForceLinkWidth != wire.Width1X || po.ForceLinkSpeed != wire.SpeedSDR || po.ForceLinkSpeedExt != 30 ||
+		po.FDR10 != sm.FDR10Disable {
+		t.Fatalf("ports %+v", po)
+	}
+	topo, err := topology.Load(speedsNet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := ibtest.New(t, ibtest.FromTopology(topo))
+	m := newSM(t, f, "H-cx6", c)
+	sn := sweep(t, m)
+	checkUp(t, f, m, sn)
+	if len(sn.Problems) != 0 {
+		t.Errorf("sweep problems: %v", sn.Problems)
+	}
+	for _, l := range f.Topology.Links() {
+		for _, end := range []*topology.Port{l.A, l.B} {
+			var en wire.LinkSpeed
+			var wen uint8
+			_ = f.Emu.Do(func() {
+				p := f.Node(end.Node.ID).Port(end.Num)
+				en, wen = p.SpeedEnabled(), p.WidthEnabled()
+			})
+			if wire.LinkWidth(wen) != wire.Width1X || en.Base() != uint8(wire.SpeedSDR) || en.HasFDR10() {
+				t.Errorf("%s port %d: widths enabled %#x, speeds %#x (FDR10 %v); want 1X, SDR and no FDR10",
+					end.Node.ID, end.Num, wen, en, en.HasFDR10())
+			}
+		}
 	}
 }

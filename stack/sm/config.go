@@ -227,12 +227,35 @@ type PortOptions struct {
 	MaxOpVLs uint8
 	// SMSL is MasterSMSL, the SL to the SM, of every end port (sm_sl).
 	SMSL uint8
+	// ForceLinkWidth, ForceLinkSpeed and ForceLinkSpeedExt are written
+	// into LinkWidthEnabled, LinkSpeedEnabled and LinkSpeedExtEnabled
+	// (force_link_width, force_link_speed, force_link_speed_ext); 0
+	// leaves a port's enables alone, 255, 15 and 31 mean "set to
+	// supported" and are written only where fewer are enabled. They take
+	// effect when a link next trains.
+	ForceLinkWidth    wire.LinkWidth
+	ForceLinkSpeed    wire.LinkSpeed
+	ForceLinkSpeedExt uint8
+	// FDR10 is what the SM does with FDR10 on the Mellanox ports that
+	// have it (fdr10: FDR10Ignore, FDR10Enable, FDR10Disable).
+	FDR10 FDR10Mode
 }
+
+// FDR10Mode is OpenSM's fdr10 option.
+type FDR10Mode uint8
+
+// FDR10 modes, with OpenSM's values.
+const (
+	FDR10Ignore  FDR10Mode = 0 // leave MlnxExtPortInfo alone
+	FDR10Enable  FDR10Mode = 1 // enable FDR10 where supported (the default)
+	FDR10Disable FDR10Mode = 2 // disable it
+)
 
 // DefaultPortOptions returns OpenSM's defaults.
 func DefaultPortOptions() PortOptions {
 	return PortOptions{HOQLife: 0x12, LeafHOQLife: 0x10, VLStallCount: 7, LeafVLStallCount: 7,
-		LocalPhyErrorsThreshold: 8, OverrunErrorsThreshold: 8, MaxOpVLs: 5}
+		LocalPhyErrorsThreshold: 8, OverrunErrorsThreshold: 8, MaxOpVLs: 5,
+		ForceLinkWidth: 0xFF, ForceLinkSpeed: 0xF, ForceLinkSpeedExt: 0x1F, FDR10: FDR10Enable}
 }
 
 func (o *PortOptions) check() error {
@@ -247,6 +270,10 @@ func (o *PortOptions) check() error {
 		return fmt.Errorf("sm: max op vls %d not 1..5: %w", o.MaxOpVLs, ErrConfig)
 	case o.SMSL > 15:
 		return fmt.Errorf("sm: sm sl %d above 15: %w", o.SMSL, ErrConfig)
+	case o.ForceLinkSpeed > 15 || o.ForceLinkSpeedExt > 31:
+		return fmt.Errorf("sm: force link speed %d / ext %d above 15 / 31: %w", o.ForceLinkSpeed, o.ForceLinkSpeedExt, ErrConfig)
+	case o.FDR10 > FDR10Disable:
+		return fmt.Errorf("sm: fdr10 %d not 0..2: %w", o.FDR10, ErrConfig)
 	}
 	return nil
 }

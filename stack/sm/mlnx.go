@@ -83,20 +83,27 @@ func (m *SM) readMlnxExt(ctx context.Context, sn *Subnet) {
 }
 
 // fdr10Set is the MlnxExtPortInfo Set that enables FDR10 on p when the
-// port supports it and has it off: OpenSM's default "fdr10 1"
-// (osm_link_mgr.c), StateChangeEnable with LinkSpeedEnabled FDR10. Like
+// port supports it and has it off (OpenSM's default "fdr10 1",
+// osm_link_mgr.c: StateChangeEnable with LinkSpeedEnabled FDR10), or
+// disables it when it is on and PortOptions.FDR10 says so ("fdr10 2"). Like
 // the PortInfo enables, it takes effect at the next link training. ok is
 // false when there is nothing to write.
 func (m *SM) fdr10Set(sn *Subnet, p *Port) (q smpQuery, ok bool) {
-	if !p.MlnxExtRead || p.MlnxExt.LinkSpeedSupported&wire.MlnxSpeedFDR10 == 0 || p.MlnxExt.LinkSpeedEnabled&wire.MlnxSpeedFDR10 != 0 {
+	mode := m.cfg.Ports.FDR10
+	if mode == FDR10Ignore || !p.MlnxExtRead || p.MlnxExt.LinkSpeedSupported&wire.MlnxSpeedFDR10 == 0 ||
+		(p.MlnxExt.LinkSpeedEnabled&wire.MlnxSpeedFDR10 != 0) == (mode == FDR10Enable) {
 		return smpQuery{}, false
 	}
 	f := p.MlnxExt
 	f.StateChangeEnable = wire.MlnxStateChangeSpeed
-	f.LinkSpeedEnabled = wire.MlnxSpeedFDR10
+	f.LinkSpeedEnabled = 0
+	what := "sm: disabling FDR10"
+	if mode == FDR10Enable {
+		f.LinkSpeedEnabled, what = wire.MlnxSpeedFDR10, "sm: enabling FDR10"
+	}
 	data := make([]byte, wire.SMPDataSize)
 	wire.MlnxExtPortInfo(data).Encode(&f)
-	m.log.Debug("sm: enabling FDR10", "port", p.String())
+	m.log.Debug(what, "port", p.String())
 	return smpQuery{path: p.Route(), method: wire.MethodSet, attr: wire.AttrMlnxExtPortInfo, mod: uint32(p.Num), data: data,
 		done: func(d []byte, err error) {
 			if err != nil {

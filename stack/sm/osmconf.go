@@ -24,7 +24,8 @@ import (
 // partition_config_file, root_guid_file, the link manager's
 // head_of_queue_lifetime, leaf_head_of_queue_lifetime, vl_stall_count,
 // leaf_vl_stall_count, local_phy_errors_threshold,
-// overrun_errors_threshold, max_op_vls and sm_sl, and the congestion control
+// overrun_errors_threshold, max_op_vls, sm_sl, force_link_width,
+// force_link_speed, force_link_speed_ext and fdr10, and the congestion control
 // manager's congestion_control, cc_key and cc_sw_cong_setting_* /
 // cc_ca_cong_setting_* / cc_cct. It returns the keys it read but does
 // not model, for the caller to report. Values are read as OpenSM reads
@@ -169,7 +170,8 @@ func (c *Config) ApplyOpenSMOptions(name string, r io.Reader) (ignored []string,
 			}
 			c.Roots = roots
 		case "head_of_queue_lifetime", "leaf_head_of_queue_lifetime", "vl_stall_count", "leaf_vl_stall_count",
-			"local_phy_errors_threshold", "overrun_errors_threshold", "max_op_vls", "sm_sl":
+			"local_phy_errors_threshold", "overrun_errors_threshold", "max_op_vls", "sm_sl",
+			"force_link_width", "force_link_speed", "force_link_speed_ext", "fdr10":
 			if c.Ports == nil {
 				d := DefaultPortOptions()
 				c.Ports = &d
@@ -191,6 +193,14 @@ func (c *Config) ApplyOpenSMOptions(name string, r io.Reader) (ignored []string,
 				po.OverrunErrorsThreshold = v
 			case "max_op_vls":
 				po.MaxOpVLs = v
+			case "force_link_width":
+				po.ForceLinkWidth = wire.LinkWidth(v)
+			case "force_link_speed":
+				po.ForceLinkSpeed = wire.LinkSpeed(v)
+			case "force_link_speed_ext":
+				po.ForceLinkSpeedExt = v
+			case "fdr10":
+				po.FDR10 = FDR10Mode(v)
 			default:
 				po.SMSL = v
 			}

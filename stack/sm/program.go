@@ -121,19 +121,26 @@ func (m *SM) linkEnables(p *Port, f *wire.PortInfoFields, changed *bool) uint32 
 	if p.Node.IsSwitch() && p.Num != 0 && p.Node.Ports[0] != nil && p.Node.Ports[0].Read {
 		cap2 = p.Node.Ports[0].Info.CapabilityMask2
 	}
-	if cap2&capMask2LinkWidth2X != 0 && f.LinkWidthEnabled != f.LinkWidthSupported {
-		*changed = true
-		f.LinkWidthEnabled = linkWidthSupported
+	po := m.cfg.Ports
+	// force_link_width applies to every port when it names widths below
+	// 2X, otherwise only where 2X is supported; its "set to supported"
+	// (255) only where fewer are enabled.
+	if w := po.ForceLinkWidth; w != 0 && (w < wire.Width2X || cap2&capMask2LinkWidth2X != 0) &&
+		(w != linkWidthSupported || f.LinkWidthEnabled != f.LinkWidthSupported) {
+		*changed = *changed || f.LinkWidthEnabled != w
+		f.LinkWidthEnabled = w
 	}
-	if f.LinkSpeedSupported != 0 && f.LinkSpeedEnabled != f.LinkSpeedSupported {
-		*changed = true
-		f.LinkSpeedEnabled = linkSpeedSupported
+	if sp := po.ForceLinkSpeed; sp != 0 && f.LinkSpeedSupported != 0 &&
+		(sp != linkSpeedSupported || f.LinkSpeedEnabled != f.LinkSpeedSupported) {
+		*changed = *changed || f.LinkSpeedEnabled != sp
+		f.LinkSpeedEnabled = sp
 	}
 	if ext := hasExtSpeeds(p); ext {
 		mod |= smSupportsExtendedSpeeds
-		if p.Num != 0 && p.Remote != nil && p.Remote.Read && hasExtSpeeds(p.Remote) && f.LinkSpeedExtEnabled != f.LinkSpeedExtSupported {
-			*changed = true
-			f.LinkSpeedExtEnabled = linkSpeedExtSupported
+		if e := po.ForceLinkSpeedExt; e != 0 && p.Num != 0 && p.Remote != nil && p.Remote.Read && hasExtSpeeds(p.Remote) &&
+			(e != linkSpeedExtSupported || f.LinkSpeedExtEnabled != f.LinkSpeedExtSupported) {
+			*changed = *changed || f.LinkSpeedExtEnabled != e
+			f.LinkSpeedExtEnabled = e
 		}
 	}
 	if *changed && (f.LinkWidthEnabled == linkWidthSupported || f.LinkSpeedEnabled == linkSpeedSupported || f.LinkSpeedExtEnabled == linkSpeedExtSupported) {
