@@ -45,6 +45,7 @@ force_link_width 3
 force_link_speed 7
 force_link_speed_ext 30
 fdr10 2
+packet_life_time 0x0b
 `
 
 // TestSMCongestionControlLikeOpenSM: `ibemu sm --config` and the real
@@ -109,7 +110,15 @@ func TestSMCongestionControlLikeOpenSM(t *testing.T) {
 			diagJob{key: n.ID + " CACongestionSetting", argv: []string{"ibccquery", "-G", "CACongestionSetting", g}, parse: parse},
 			diagJob{key: n.ID + " CongestionControlTable", argv: []string{"ibccquery", "-G", "CongestionControlTable", g}, parse: parse})
 	}
-	// The link manager's options of the same file: PortInfo of every port.
+	// The link and unicast managers' options of the same file: PortInfo
+	// of every port, SwitchInfo of every switch.
+	paths := drPaths(ours.topo, speedsHost)
+	for _, n := range ours.topo.Nodes {
+		if n.IsSwitch() {
+			jobs = append(jobs, diagJob{key: n.ID + " switchinfo", argv: []string{"smpquery", "-D", "switchinfo", paths[n]},
+				parse: dotFields("LifeTime", "LinearFdbTop")})
+		}
+	}
 	for _, j := range speedJobs(ours.topo) {
 		if strings.HasSuffix(j.key, " portinfo") || strings.HasSuffix(j.key, " mepi") {
 			jobs = append(jobs, j)
@@ -169,6 +178,7 @@ func TestSMCongestionControlLikeOpenSM(t *testing.T) {
 		"H-cx3/1 portinfo: LinkWidthEnabled":                   "1X or 4X",                          // force_link_width 3
 		"H-cx6/1 portinfo: LinkSpeedExtEnabled":                "0",                                 // force_link_speed_ext 30: off
 		"H-cx3pro/1 mepi: LinkSpeedEnabled":                    "0x00",                              // fdr10 2 (it trained at FDR10)
+		"S-sib switchinfo: LifeTime":                           "11",                                // packet_life_time
 	} {
 		if fo[k] != want {
 			t.Errorf("%s: %q, want %q", k, fo[k], want)

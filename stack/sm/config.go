@@ -207,7 +207,8 @@ func (c Config) withDefaults() (Config, error) {
 }
 
 // PortOptions are the PortInfo values OpenSM's link manager
-// (osm_link_mgr.c) writes from its options, by their opensm.conf names.
+// (osm_link_mgr.c) writes from its options, and the SwitchInfo
+// LifeTimeValue its unicast manager writes, by their opensm.conf names.
 type PortOptions struct {
 	// HOQLife and VLStallCount go to switch ports toward switches
 	// (head_of_queue_lifetime, vl_stall_count); LeafHOQLife and
@@ -239,6 +240,10 @@ type PortOptions struct {
 	// FDR10 is what the SM does with FDR10 on the Mellanox ports that
 	// have it (fdr10: FDR10Ignore, FDR10Enable, FDR10Disable).
 	FDR10 FDR10Mode
+	// PacketLifeTime is every switch's SwitchInfo LifeTimeValue, the
+	// time a packet may live in it, 4.096 µs × 2^n (packet_life_time,
+	// 5 bits).
+	PacketLifeTime uint8
 }
 
 // FDR10Mode is OpenSM's fdr10 option.
@@ -255,7 +260,7 @@ const (
 func DefaultPortOptions() PortOptions {
 	return PortOptions{HOQLife: 0x12, LeafHOQLife: 0x10, VLStallCount: 7, LeafVLStallCount: 7,
 		LocalPhyErrorsThreshold: 8, OverrunErrorsThreshold: 8, MaxOpVLs: 5,
-		ForceLinkWidth: 0xFF, ForceLinkSpeed: 0xF, ForceLinkSpeedExt: 0x1F, FDR10: FDR10Enable}
+		ForceLinkWidth: 0xFF, ForceLinkSpeed: 0xF, ForceLinkSpeedExt: 0x1F, FDR10: FDR10Enable, PacketLifeTime: 0x12}
 }
 
 func (o *PortOptions) check() error {
@@ -272,6 +277,8 @@ func (o *PortOptions) check() error {
 		return fmt.Errorf("sm: sm sl %d above 15: %w", o.SMSL, ErrConfig)
 	case o.ForceLinkSpeed > 15 || o.ForceLinkSpeedExt > 31:
 		return fmt.Errorf("sm: force link speed %d / ext %d above 15 / 31: %w", o.ForceLinkSpeed, o.ForceLinkSpeedExt, ErrConfig)
+	case o.PacketLifeTime > 31:
+		return fmt.Errorf("sm: packet life time %d above 31 (5 bits): %w", o.PacketLifeTime, ErrConfig)
 	case o.FDR10 > FDR10Disable:
 		return fmt.Errorf("sm: fdr10 %d not 0..2: %w", o.FDR10, ErrConfig)
 	}

@@ -25,7 +25,8 @@ import (
 // head_of_queue_lifetime, leaf_head_of_queue_lifetime, vl_stall_count,
 // leaf_vl_stall_count, local_phy_errors_threshold,
 // overrun_errors_threshold, max_op_vls, sm_sl, force_link_width,
-// force_link_speed, force_link_speed_ext and fdr10, and the congestion control
+// force_link_speed, force_link_speed_ext, fdr10 and packet_life_time,
+// and the congestion control
 // manager's congestion_control, cc_key and cc_sw_cong_setting_* /
 // cc_ca_cong_setting_* / cc_cct. It returns the keys it read but does
 // not model, for the caller to report. Values are read as OpenSM reads
@@ -171,7 +172,7 @@ func (c *Config) ApplyOpenSMOptions(name string, r io.Reader) (ignored []string,
 			c.Roots = roots
 		case "head_of_queue_lifetime", "leaf_head_of_queue_lifetime", "vl_stall_count", "leaf_vl_stall_count",
 			"local_phy_errors_threshold", "overrun_errors_threshold", "max_op_vls", "sm_sl",
-			"force_link_width", "force_link_speed", "force_link_speed_ext", "fdr10":
+			"force_link_width", "force_link_speed", "force_link_speed_ext", "fdr10", "packet_life_time":
 			if c.Ports == nil {
 				d := DefaultPortOptions()
 				c.Ports = &d
@@ -201,6 +202,8 @@ func (c *Config) ApplyOpenSMOptions(name string, r io.Reader) (ignored []string,
 				po.ForceLinkSpeedExt = v
 			case "fdr10":
 				po.FDR10 = FDR10Mode(v)
+			case "packet_life_time":
+				po.PacketLifeTime = v
 			default:
 				po.SMSL = v
 			}

@@ -298,11 +298,13 @@ func (n *Node) lftDone(m *SM, sn *Subnet) func([]byte, error) {
 	return n.lftDoneFn
 }
 
-// switchInfoSet is the SwitchInfo Set that gives n its LinearFDBTop and
-// MulticastFDBTop and clears PortStateChange (writing 1 clears it).
+// switchInfoSet is the SwitchInfo Set that gives n its LinearFDBTop,
+// MulticastFDBTop and LifeTimeValue and clears PortStateChange (writing 1
+// clears it).
 func (m *SM) switchInfoSet(sn *Subnet, n *Node, top int) smpQuery {
 	sf := n.Switch
 	sf.LinearFDBTop = uint16(top)
+	sf.LifeTimeValue = m.cfg.Ports.PacketLifeTime // OpenSM's packet_life_time (osm_ucast_mgr.c)
 	sf.PortStateChange = true
 	if mt := m.mcastTop(); mt != 0 {
 		sf.MulticastFDBTop = uint16(mt)
