@@ -46,6 +46,7 @@ force_link_speed 7
 force_link_speed_ext 30
 fdr10 2
 packet_life_time 0x0b
+part_enforce in
 `
 
 // TestSMCongestionControlLikeOpenSM: `ibemu sm --config` and the real
@@ -179,6 +180,8 @@ func TestSMCongestionControlLikeOpenSM(t *testing.T) {
 		"H-cx6/1 portinfo: LinkSpeedExtEnabled":                "0",                                 // force_link_speed_ext 30: off
 		"H-cx3pro/1 mepi: LinkSpeedEnabled":                    "0x00",                              // fdr10 2 (it trained at FDR10)
 		"S-sib switchinfo: LifeTime":                           "11",                                // packet_life_time
+		"S-sib/2 portinfo: PartEnforceInb":                     "1",                                 // part_enforce in
+		"S-sib/2 portinfo: PartEnforceOutb":                    "0",
 	} {
 		if fo[k] != want {
 			t.Errorf("%s: %q, want %q", k, fo[k], want)

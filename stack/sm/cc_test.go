@@ -394,3 +394,26 @@ func TestForceLinkOptions(t *testing.T) {
 		}
 	}
 }
+
+func TestPartEnforceOption(t *testing.T) {
+	for _, tc := range []struct {
+		file string
+		want sm.PartEnforce
+	}{
+		{"part_enforce out\n", sm.PartEnforceOut},
+		{"part_enforce in\nno_partition_enforcement FALSE\n", sm.PartEnforceIn},
+		{"no_partition_enforcement TRUE\npart_enforce both\n", sm.PartEnforceOff}, // TRUE wins, as in OpenSM
+	} {
+		var c sm.Config
+		if _, err := c.ApplyOpenSMOptions("o.conf", strings.NewReader(tc.file)); err != nil {
+			t.Fatal(err)
+		}
+		if c.Ports == nil || c.Ports.PartEnforce != tc.want {
+			t.Errorf("%q: %+v, want part enforce %d", tc.file, c.Ports, tc.want)
+		}
+	}
+	var c sm.Config
+	if _, err := c.ApplyOpenSMOptions("o.conf", strings.NewReader("part_enforce sideways\n")); err == nil {
+		t.Error("part_enforce sideways accepted")
+	}
+}

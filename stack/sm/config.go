@@ -240,11 +240,27 @@ type PortOptions struct {
 	// FDR10 is what the SM does with FDR10 on the Mellanox ports that
 	// have it (fdr10: FDR10Ignore, FDR10Enable, FDR10Disable).
 	FDR10 FDR10Mode
+	// PartEnforce is the partition enforcement switch ports toward CAs
+	// and routers get (part_enforce; no_partition_enforcement TRUE is
+	// PartEnforceOff): both directions, inbound, outbound or none (IBTA
+	// Vol 1 §10.9.3).
+	PartEnforce PartEnforce
 	// PacketLifeTime is every switch's SwitchInfo LifeTimeValue, the
 	// time a packet may live in it, 4.096 µs × 2^n (packet_life_time,
 	// 5 bits).
 	PacketLifeTime uint8
 }
+
+// PartEnforce is OpenSM's part_enforce option.
+type PartEnforce uint8
+
+// Partition enforcement modes (OpenSM's both, in, out, off).
+const (
+	PartEnforceBoth PartEnforce = iota
+	PartEnforceIn
+	PartEnforceOut
+	PartEnforceOff
+)
 
 // FDR10Mode is OpenSM's fdr10 option.
 type FDR10Mode uint8
@@ -277,6 +293,8 @@ func (o *PortOptions) check() error {
 		return fmt.Errorf("sm: sm sl %d above 15: %w", o.SMSL, ErrConfig)
 	case o.ForceLinkSpeed > 15 || o.ForceLinkSpeedExt > 31:
 		return fmt.Errorf("sm: force link speed %d / ext %d above 15 / 31: %w", o.ForceLinkSpeed, o.ForceLinkSpeedExt, ErrConfig)
+	case o.PartEnforce > PartEnforceOff:
+		return fmt.Errorf("sm: partition enforcement %d not 0..3: %w", o.PartEnforce, ErrConfig)
 	case o.PacketLifeTime > 31:
 		return fmt.Errorf("sm: packet life time %d above 31 (5 bits): %w", o.PacketLifeTime, ErrConfig)
 	case o.FDR10 > FDR10Disable:

@@ -25,7 +25,8 @@ import (
 // head_of_queue_lifetime, leaf_head_of_queue_lifetime, vl_stall_count,
 // leaf_vl_stall_count, local_phy_errors_threshold,
 // overrun_errors_threshold, max_op_vls, sm_sl, force_link_width,
-// force_link_speed, force_link_speed_ext, fdr10 and packet_life_time,
+// force_link_speed, force_link_speed_ext, fdr10, packet_life_time,
+// part_enforce and no_partition_enforcement,
 // and the congestion control
 // manager's congestion_control, cc_key and cc_sw_cong_setting_* /
 // cc_ca_cong_setting_* / cc_cct. It returns the keys it read but does
@@ -36,7 +37,7 @@ import (
 func (c *Config) ApplyOpenSMOptions(name string, r io.Reader) (ignored []string, err error) {
 	var errs []error
 	var cc CongestionControl
-	ccOn, ccSeen := false, false
+	ccOn, ccSeen, noEnforce := false, false, false
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	for line := 1; sc.Scan(); line++ {
@@ -212,6 +213,25 @@ func (c *Config) ApplyOpenSMOptions(name string, r io.Reader) (ignored []string,
 				continue
 			}
 			*c.Ports = po
+		case "part_enforce", "no_partition_enforcement":
+			if c.Ports == nil {
+				d := DefaultPortOptions()
+				c.Ports = &d
+			}
+			if key == "no_partition_enforcement" {
+				// OpenSM: TRUE overrides part_enforce with off.
+				if boolean() {
+					noEnforce = true
+				}
+				continue
+			}
+			mode, ok := map[string]PartEnforce{"both": PartEnforceBoth, "in": PartEnforceIn, "out": PartEnforceOut,
+				"off": PartEnforceOff}[val]
+			if !ok {
+				bad("not both, in, out or off")
+				continue
+			}
+			c.Ports.PartEnforce = mode
 		case "congestion_control":
 			ccOn, ccSeen = boolean(), true
 		case "cc_key":
@@ -308,6 +328,9 @@ func (c *Config) ApplyOpenSMOptions(name string, r io.Reader) (ignored []string,
 	}
 	if err := sc.Err(); err != nil {
 		errs = append(errs, fmt.Errorf("%s: %w", name, err))
+	}
+	if noEnforce {
+		c.Ports.PartEnforce = PartEnforceOff
 	}
 	if ccSeen {
 		c.CongestionControl = nil

@@ -73,8 +73,11 @@ func (m *SM) configFields(sn *Subnet, p *Port, state wire.PortState) (wire.PortI
 		mod = m.linkEnables(p, &f, &changed)
 	}
 	if p.Node.IsSwitch() && p.Num != 0 && p.Remote != nil && !p.Remote.Node.IsSwitch() && p.Node.Switch.PartitionEnforcementCap > 0 {
-		set(!f.PartitionEnforcementInbound || !f.PartitionEnforcementOutbound)
-		f.PartitionEnforcementInbound, f.PartitionEnforcementOutbound = true, true
+		// OpenSM's pkey manager (osm_pkey_mgr.c, part_enforce).
+		in := po.PartEnforce == PartEnforceBoth || po.PartEnforce == PartEnforceIn
+		out := po.PartEnforce == PartEnforceBoth || po.PartEnforce == PartEnforceOut
+		set(f.PartitionEnforcementInbound != in || f.PartitionEnforcementOutbound != out)
+		f.PartitionEnforcementInbound, f.PartitionEnforcementOutbound = in, out
 	}
 	if m.cfg.QoS && f.VLHighLimit != qosVLHighLimit {
 		// OpenSM's link manager writes the QoS VLHighLimit with QoS on.
