@@ -100,8 +100,6 @@ func runSM(stdout, stderr io.Writer, args []string) error {
 	// The flags' values (their defaults included) first, then the options
 	// file, then the flags given on the command line again: as with
 	// opensm -F, the command line wins over the file.
-	given := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
 	applyFlags := func(only func(string) bool) {
 		set := func(name string, fn func()) {
 			if only(name) {
@@ -121,21 +119,8 @@ func runSM(stdout, stderr io.Writer, args []string) error {
 		set("mkey", func() { cfg.MKey = mkey })
 		set("mkey-protect", func() { cfg.MKeyProtect = uint8(*mkeyProtect) })
 	}
-	applyFlags(func(string) bool { return true })
-	if *configFile != "" {
-		f, err := os.Open(*configFile)
-		if err != nil {
-			return fmt.Errorf("sm: options file: %w", err)
-		}
-		ignored, err := cfg.ApplyOpenSMOptions(*configFile, f)
-		f.Close()
-		if err != nil {
-			return err
-		}
-		if len(ignored) > 0 {
-			cfg.Logger.Warn("sm: options the subnet manager does not model are ignored", "file", *configFile, "keys", strings.Join(ignored, " "))
-		}
-		applyFlags(func(name string) bool { return given[name] })
+	if err := applyOptionsFile(&cfg, fs, *configFile, applyFlags); err != nil {
+		return err
 	}
 	if *partitions != "" {
 		if cfg.Partitions, err = sm.LoadPartitions(*partitions); err != nil {
@@ -280,4 +265,32 @@ func failingProblems(sn *sm.Subnet) int {
 		n++
 	}
 	return n
+}
+
+// applyOptionsFile gives cfg the values of the command's flags
+// (applyFlags with every flag), then, with an OpenSM options file, what
+// the file says and the flags the command line gave again: as with
+// opensm -F, the command line wins over the file. The keys of the file
+// the subnet manager does not model are named in one warning.
+func applyOptionsFile(cfg *sm.Config, fs *flag.FlagSet, file string, applyFlags func(only func(string) bool)) error {
+	applyFlags(func(string) bool { return true })
+	if file == "" {
+		return nil
+	}
+	f, err := os.Open(file)
+	if err != nil {
+		return fmt.Errorf("sm: options file: %w", err)
+	}
+	ignored, err := cfg.ApplyOpenSMOptions(file, f)
+	f.Close()
+	if err != nil {
+		return err
+	}
+	if len(ignored) > 0 && cfg.Logger != nil {
+		cfg.Logger.Warn("sm: options the subnet manager does not model are ignored", "file", file, "keys", strings.Join(ignored, " "))
+	}
+	given := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	applyFlags(func(name string) bool { return given[name] })
+	return nil
 }

@@ -192,7 +192,7 @@ func upOne(ctx context.Context, fab *fabric.Fabric, h *fabric.HCA, num int, o up
 
 // runUp implements `ibemu up [TOPOLOGY]`.
 func runUp(stdout, stderr io.Writer, args []string) error {
-	fs := newFlagSet("up", stderr, "up [TOPOLOGY] [--routing minhop|updn|ftree] [--lmc N] [--partitions FILE] [--guid-file FILE] [--qos] [--from HCA] [--window N] [--capture FILE.pcap] [--quiet] [-v]")
+	fs := newFlagSet("up", stderr, "up [TOPOLOGY] [--routing minhop|updn|ftree] [--lmc N] [--partitions FILE] [--guid-file FILE] [--qos] [--from HCA] [--window N] [--config opensm.conf] [--capture FILE.pcap] [--quiet] [-v]")
 	routing := fs.String("routing", "minhop", "routing engine: minhop, updn or ftree")
 	lmc := fs.Uint("lmc", 0, "LMC: 2^N LIDs per CA port (0-7)")
 	partitions := fs.String("partitions", "", "partition file (OpenSM partitions.conf syntax)")
@@ -204,6 +204,7 @@ func runUp(stdout, stderr io.Writer, args []string) error {
 	quiet := fs.Bool("quiet", false, "no progress on stderr")
 	verbose := fs.Bool("v", false, "log the subnet manager's steps on stderr")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the run to this file")
+	configFile := fs.String("config", "", "OpenSM options file (opensm.conf syntax, as opensm -F) for the subnet manager; flags given override it")
 	pos, err := parseArgs(fs, args)
 	if err != nil {
 		return err
@@ -233,19 +234,39 @@ func runUp(stdout, stderr io.Writer, args []string) error {
 	if err != nil {
 		return fmt.Errorf("%w: %w", errUsage, err)
 	}
-	cfg := sm.Config{Routing: r, LMC: uint8(min(*lmc, 255)), GUIDFile: *guidFile, Window: *window, QoS: *qos}
 	if *lmc > 7 {
 		return fmt.Errorf("%w: --lmc %d above 7", errUsage, *lmc)
+	}
+	var cfg sm.Config
+	if *verbose {
+		cfg.Logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	} else {
+		cfg.Logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	}
+	err = applyOptionsFile(&cfg, fs, *configFile, func(only func(string) bool) {
+		if only("routing") {
+			cfg.Routing = r
+		}
+		if only("lmc") {
+			cfg.LMC = uint8(*lmc)
+		}
+		if only("guid-file") {
+			cfg.GUIDFile = *guidFile
+		}
+		if only("window") {
+			cfg.Window = *window
+		}
+		if only("qos") {
+			cfg.QoS = *qos
+		}
+	})
+	if err != nil {
+		return err
 	}
 	if *partitions != "" {
 		if cfg.Partitions, err = sm.LoadPartitions(*partitions); err != nil {
 			return err
 		}
-	}
-	if *verbose {
-		cfg.Logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	} else {
-		cfg.Logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	}
 	o := upOpts{cfg: cfg, from: *from, capture: *capFile}
 	if !*quiet && len(t.Nodes) >= 2000 {
@@ -271,7 +292,7 @@ func runUp(stdout, stderr io.Writer, args []string) error {
 	if err != nil {
 		return err
 	}
-	printUp(stdout, run, r)
+	printUp(stdout, run, cfg.Routing)
 	if len(run.down) > 0 || len(run.unreached) > 0 {
 		return fmt.Errorf("subnet not fully up: %d ports not active, %d lids unreachable", len(run.down), len(run.unreached))
 	}

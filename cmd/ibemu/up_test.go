@@ -178,3 +178,24 @@ func TestUpCountsRouters(t *testing.T) {
 		t.Errorf("topo check %s: exit %d\n%s%s", net, code, out, errOut)
 	}
 }
+
+// TestUpConfigFile: `ibemu up --config` reads an OpenSM options file
+// for its subnet manager (routing_engine, max_op_vls, congestion control
+// on a fabric of models without it), and a flag given wins over it.
+func TestUpConfigFile(t *testing.T) {
+	conf := filepath.Join(t.TempDir(), "opensm.conf")
+	if err := os.WriteFile(conf, []byte("routing_engine updn\nmax_op_vls 1\ncongestion_control TRUE\nlog_flags 0x03\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, errOut, code := runCmd(t, "up", "--config", conf, "--quiet")
+	if code != 0 || !strings.Contains(out, "routing: updn") || !strings.Contains(errOut, "log_flags") {
+		t.Errorf("up --config: exit %d\n%s\n%s", code, out, errOut)
+	}
+	out, _, code = runCmd(t, "up", "--config", conf, "--routing", "ftree", "--quiet")
+	if code != 0 || !strings.Contains(out, "routing: ftree") {
+		t.Errorf("up --config --routing ftree: exit %d\n%s", code, out)
+	}
+	if _, errOut, code = runCmd(t, "up", "--config", filepath.Join(t.TempDir(), "none")); code == 0 {
+		t.Errorf("up with a missing options file: exit 0\n%s", errOut)
+	}
+}
