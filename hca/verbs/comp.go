@@ -93,6 +93,14 @@ func (qp *QP) ackUpTo(psn uint32) {
 		}
 		if w.needsResponse() {
 			if w.done {
+				// Its response arrived: every PSN up to its last is
+				// acknowledged, even when this ACK is older (a duplicate
+				// after a retransmission). Without that, unacked would stay
+				// behind WQEs already retired, and a local ACK timeout
+				// would go back to a PSN no WQE holds and resend nothing.
+				if last := w.lastPSN(); psnDiff(last, qp.unacked) >= 0 {
+					qp.unacked = (last + 1) & wire.PSNMask
+				}
 				qp.retire(w)
 				continue
 			}
