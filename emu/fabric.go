@@ -20,7 +20,10 @@ import (
 var ErrStopped = errors.New("emu: fabric stopped")
 
 // DefaultLinkLatency is the one-way latency (cable plus the receiving
-// port's pipeline) the virtual clock adds to every hop.
+// port's pipeline) the virtual clock adds to every hop. What the devices
+// add on top of it is theirs to model: a switch's port-to-port
+// forwarding latency (ibswitch.Profile.ForwardingLatency) and an HCA's
+// doorbell and completion delays (hca.Timing), under the virtual clock.
 const DefaultLinkLatency = 100 * time.Nanosecond
 
 // PacketTap sees every frame a port transmits onto a link. It is called on

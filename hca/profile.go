@@ -5,6 +5,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/ibemu/ibemu/emu"
 	"github.com/ibemu/ibemu/emu/agent"
@@ -84,6 +85,59 @@ type Profile struct {
 	// forwards packets between its ports: routing between subnets (IBTA
 	// Vol 1 §19) is out of scope, as in ibsim.
 	NodeType wire.NodeType
+	// Timing is the adapter's own latency, which the verbs engine adds
+	// under the virtual clock (see Timing). The zero value models none:
+	// only the links' latency and serialisation count.
+	Timing Timing
+}
+
+// Timing is how long an adapter's host interface and pipelines take for
+// one message, the part of a perftest latency (ib_send_lat, ib_write_lat,
+// ib_read_lat) that is neither cable nor switch: the doorbell's MMIO
+// write, the WQE and gather DMA reads, the payload and CQE DMA writes, and
+// for an RDMA READ or atomic the responder's DMA read of the data. The
+// verbs engine (hca/verbs) applies it under the virtual clock only, as
+// latency, never as occupancy: a stream of posts is not serialised by it,
+// so bandwidth stays the link rate. Under the wall clock the emulator's
+// own speed is what is measured, and Timing is not used.
+//
+// The per-model values are calibrated from published small-message
+// latencies (see "Latency figures" in the comment of builtinProfiles):
+// with h the one-way time of a hop (emu.DefaultLinkLatency plus the
+// frame's serialisation), perftest's half round trip of a 2-byte inline
+// SEND back to back is InlineDoorbell + h + Completion, and its RDMA READ
+// is Doorbell + 2h + ReadTurnaround + Completion.
+type Timing struct {
+	// Doorbell is the requester's delay from the host ringing the
+	// doorbell to the first packet of a WQE the adapter must fetch
+	// (MMIO doorbell write, WQE DMA read, gather DMA read).
+	Doorbell time.Duration
+	// InlineDoorbell is Doorbell for an inline WQE, which the host
+	// writes with the doorbell (BlueFlame on ConnectX): no DMA read
+	// before the packet leaves. Zero means Doorbell.
+	InlineDoorbell time.Duration
+	// Completion is the delay from the packet that completes a work
+	// request (the last packet of a received message, the ACK or
+	// response of a sent one) to its CQE being visible to a poller:
+	// payload and CQE DMA writes.
+	Completion time.Duration
+	// ReadTurnaround is the responder's DMA read of the data an RDMA
+	// READ or atomic returns, between the request's arrival and the
+	// first response packet. The engine accounts it in the requester's
+	// completion of the READ or atomic (so that the responder's packets
+	// keep their PSN order with the ACKs it sends meanwhile).
+	ReadTurnaround time.Duration
+}
+
+// IsZero reports whether t models no adapter latency.
+func (t Timing) IsZero() bool { return t == Timing{} }
+
+// Validate reports a negative delay.
+func (t Timing) Validate() error {
+	if t.Doorbell < 0 || t.InlineDoorbell < 0 || t.Completion < 0 || t.ReadTurnaround < 0 {
+		return fmt.Errorf("negative timing %+v", t)
+	}
+	return nil
 }
 
 // Type is the NodeInfo.NodeType of the profile: wire.NodeTypeCA unless
@@ -194,6 +248,9 @@ func (p *Profile) Validate() error {
 		errs = append(errs, "capability mask has IsSM (the host sets it)")
 	}
 	if err := p.Firmware.Validate(); err != nil {
+		errs = append(errs, err.Error())
+	}
+	if err := p.Timing.Validate(); err != nil {
 		errs = append(errs, err.Error())
 	}
 	if len(errs) > 0 {
@@ -386,13 +443,61 @@ const (
 // carries in its extended version words).
 //
 // Firmware build IDs and dates are representative of the releases named.
+//
+// # Latency figures
+//
+// Timing is calibrated per generation from these small-message figures
+// (one way, perftest's half round trip; h is one hop: the 100 ns
+// emu.DefaultLinkLatency plus the frame's serialisation, and A =
+// InlineDoorbell + Completion = send - h, split evenly between the two;
+// X is a DMA read across the host interface, the difference between
+// Doorbell and InlineDoorbell and the READ responder's turnaround):
+//
+//   - ConnectX-4 EDR (MT27700, MCX455A/456A-ECAT): ib_send_lat 0.83 µs
+//     for 32-byte inline RC SENDs, back to back over a 0.5 m copper
+//     cable (D. Potter, master's thesis, RWTH Aachen 2018, table
+//     "mtu_performance": https://git.dennispotter.eu/Dennis/masters-thesis,
+//     tables/mtu_performance.tex; the test system is in
+//     tables/benchmark_testsystem.tex). A = 830-102 ns.
+//   - ConnectX-5 EDR: no figure found; derived from ConnectX-4 (same EDR
+//     port and PCIe Gen3 x16 host interface): the same Timing.
+//   - ConnectX-6 HDR: no figure found; derived from ConnectX-5 (same
+//     doorbell and completion path), with X 300 ns for PCIe Gen4 instead
+//     of 350 ns.
+//   - ConnectX-3 / ConnectX-3 Pro FDR: "sub-microsecond latency" with FDR
+//     InfiniBand (The Register, 2011-06-06, "Mellanox ConnectX-3 chip",
+//     https://www.theregister.co.uk/2011/06/06/mellanox_connectx_3_chip/);
+//     0.90 µs is taken, between that bound and ConnectX-4's 0.83 µs
+//     (derived). A = 900-104 ns.
+//   - ConnectX-2 QDR (MT26428): about 1.3 µs for the ConnectX-2 chips
+//     (same source, quoted for its 10GbE RoCE ports); taken for the QDR
+//     InfiniBand port too (derived: no InfiniBand figure found).
+//     A = 1300-108 ns.
+//   - InfiniHost III Ex (MT25208): "small message latency achieved with
+//     PCI Express is around 3.8 µs" at the verbs level, 4.6 µs with MPI
+//     (J. Liu, A. Mamidala, A. Vishnu, D. K. Panda, "Performance
+//     Evaluation of InfiniBand with PCI Express", Hot Interconnects 2004,
+//     OSU; abstract at
+//     https://paperexplained.cn/articles/paper/detail/a5aa8d77a77a58daa7cb2ac12a73f8369943d54a),
+//     measured through one switch, taken as InfiniScale III (200 ns) at
+//     SDR: 3.8 µs - 130 ns - 200 ns = 3.47 µs back to back, A = 3470-115 ns.
+//
+// ib_read_lat: no published figure was found for any of these models.
+// X is an assumed PCIe read round trip per host-interface generation
+// (PCIe Gen1 700 ns, Gen2 500 ns, Gen3 350 ns, Gen4 300 ns), which makes
+// the back-to-back read latency send + h + 2X (derived, not published).
+//
+// Inline SENDs skip the WQE fetch: RAMCloud's measurements with
+// ConnectX-2 found inline small-message round trips about half of
+// non-inline ones ("Infiniband Verbs Performance",
+// https://ramcloud.atlassian.net/wiki/spaces/RAM/pages/6848596).
 var builtinProfiles = []Profile{
 	{
 		Name: ProfileConnectX2QDR2p, Family: "ConnectX-2", Part: "MT26428", Board: "MHQH29B-XTR",
 		DeviceID: 0x673C, VendorID: MellanoxVendorID, Revision: 0xB0, Driver: "mlx4_core",
 		NumPorts: 2, Widths: wire.Width1X | wire.Width4X, Speeds: wire.SpeedSDR | wire.SpeedDDR | wire.SpeedQDR,
 		MTUCap: wire.MTU4096, VLCap: wire.VLCapVL0to7, PartitionCap: 128, GIDTableLen: 128,
-		CapabilityMask: capConnectX,
+		CapabilityMask: capConnectX, Timing: timingConnectX2,
 		Firmware: agent.Firmware{Major: 2, Minor: 7, SubMinor: 0, BuildID: 0x1F, Year: 2009, Month: 11, Day: 30,
 			Hour: 14, Minute: 0, PSID: "MT_0D80120009", INIVersion: 1, HWRevision: 0xB0, HWDeviceID: 0x673C},
 	},
@@ -401,27 +506,48 @@ var builtinProfiles = []Profile{
 		DeviceID: 0x673C, VendorID: MellanoxVendorID, Revision: 0xB0, Driver: "mlx4_core",
 		NumPorts: 1, Widths: wire.Width1X | wire.Width4X, Speeds: wire.SpeedSDR | wire.SpeedDDR | wire.SpeedQDR,
 		MTUCap: wire.MTU4096, VLCap: wire.VLCapVL0to7, PartitionCap: 128, GIDTableLen: 128,
-		CapabilityMask: capConnectX,
+		CapabilityMask: capConnectX, Timing: timingConnectX2,
 		Firmware: agent.Firmware{Major: 2, Minor: 7, SubMinor: 0, BuildID: 0x1F, Year: 2009, Month: 11, Day: 30,
 			Hour: 14, Minute: 0, PSID: "MT_0D90110009", INIVersion: 1, HWRevision: 0xB0, HWDeviceID: 0x673C},
 	},
 	cx3(ProfileConnectX3FDR2p, "MT27500", "MCX354A-FCBT", 0x1003, 2, "MT_1090120019"),
 	cx3(ProfileConnectX3FDR1p, "MT27500", "MCX353A-FCBT", 0x1003, 1, "MT_1060110018"),
 	cx3(ProfileConnectX3ProFDR, "MT27520", "MCX354A-FCCT", 0x1007, 2, "MT_1020120019"),
-	mlx5(ProfileConnectX4EDR2p, "ConnectX-4", "MT27700", "MCX456A-ECAT", 0x1013, 2, speedsEDR, widths4X, 12, 28, 2006, "MT_2190110032"),
-	mlx5(ProfileConnectX4EDR1p, "ConnectX-4", "MT27700", "MCX455A-ECAT", 0x1013, 1, speedsEDR, widths4X, 12, 28, 2006, "MT_2180110032"),
-	mlx5(ProfileConnectX5EDR2p, "ConnectX-5", "MT27800", "MCX556A-ECAT", 0x1017, 2, speedsEDR, widths4X, 16, 35, 2000, "MT_0000000008"),
-	mlx5(ProfileConnectX6HDR2p, "ConnectX-6", "MT28908", "MCX653106A-HDAT", 0x101B, 2, speedsHDR, widths2X4X, 20, 39, 1002, "MT_0000000223"),
-	mlx5(ProfileConnectX6HDR1p, "ConnectX-6", "MT28908", "MCX653105A-HDAT", 0x101B, 1, speedsHDR, widths2X4X, 20, 39, 1002, "MT_0000000222"),
+	timed(mlx5(ProfileConnectX4EDR2p, "ConnectX-4", "MT27700", "MCX456A-ECAT", 0x1013, 2, speedsEDR, widths4X, 12, 28, 2006, "MT_2190110032"), timingConnectX4),
+	timed(mlx5(ProfileConnectX4EDR1p, "ConnectX-4", "MT27700", "MCX455A-ECAT", 0x1013, 1, speedsEDR, widths4X, 12, 28, 2006, "MT_2180110032"), timingConnectX4),
+	timed(mlx5(ProfileConnectX5EDR2p, "ConnectX-5", "MT27800", "MCX556A-ECAT", 0x1017, 2, speedsEDR, widths4X, 16, 35, 2000, "MT_0000000008"), timingConnectX4),
+	timed(mlx5(ProfileConnectX6HDR2p, "ConnectX-6", "MT28908", "MCX653106A-HDAT", 0x101B, 2, speedsHDR, widths2X4X, 20, 39, 1002, "MT_0000000223"), timingConnectX6),
+	timed(mlx5(ProfileConnectX6HDR1p, "ConnectX-6", "MT28908", "MCX653105A-HDAT", 0x101B, 1, speedsHDR, widths2X4X, 20, 39, 1002, "MT_0000000222"), timingConnectX6),
 	{
 		Name: ProfileInfiniHostIIIEx, Family: "InfiniHost III Ex", Part: "MT25208", Board: "MHGA28-XTC",
 		DeviceID: 0x6282, VendorID: MellanoxVendorID, Revision: 0xA0, Driver: "ib_mthca",
 		NumPorts: 2, Widths: wire.Width1X | wire.Width4X, Speeds: wire.SpeedSDR | wire.SpeedDDR,
 		MTUCap: wire.MTU2048, VLCap: wire.VLCapVL0to7, PartitionCap: 64, GIDTableLen: 32,
-		CapabilityMask: capInfiniHost,
+		CapabilityMask: capInfiniHost, Timing: timingInfiniHostIIIEx,
 		Firmware: agent.Firmware{Major: 5, Minor: 3, SubMinor: 0, BuildID: 0x4, Year: 2008, Month: 3, Day: 18,
 			Hour: 10, Minute: 30, PSID: "MT_0370110002", INIVersion: 1, HWRevision: 0xA0, HWDeviceID: 0x6282},
 	},
+}
+
+// The Timing of the built-in generations (see "Latency figures" in the
+// comment of builtinProfiles).
+var (
+	timingInfiniHostIIIEx = Timing{Doorbell: 2380 * time.Nanosecond, InlineDoorbell: 1680 * time.Nanosecond,
+		Completion: 1675 * time.Nanosecond, ReadTurnaround: 700 * time.Nanosecond}
+	timingConnectX2 = Timing{Doorbell: 1096 * time.Nanosecond, InlineDoorbell: 596 * time.Nanosecond,
+		Completion: 596 * time.Nanosecond, ReadTurnaround: 500 * time.Nanosecond}
+	timingConnectX3 = Timing{Doorbell: 748 * time.Nanosecond, InlineDoorbell: 398 * time.Nanosecond,
+		Completion: 398 * time.Nanosecond, ReadTurnaround: 350 * time.Nanosecond}
+	timingConnectX4 = Timing{Doorbell: 714 * time.Nanosecond, InlineDoorbell: 364 * time.Nanosecond,
+		Completion: 364 * time.Nanosecond, ReadTurnaround: 350 * time.Nanosecond}
+	timingConnectX6 = Timing{Doorbell: 664 * time.Nanosecond, InlineDoorbell: 364 * time.Nanosecond,
+		Completion: 365 * time.Nanosecond, ReadTurnaround: 300 * time.Nanosecond}
+)
+
+// timed returns p with timing t.
+func timed(p Profile, t Timing) Profile {
+	p.Timing = t
+	return p
 }
 
 // cx3 is a ConnectX-3 (Pro) board: mlx4 firmware 2.42.
@@ -435,7 +561,7 @@ func cx3(name, part, board string, id uint16, ports int, psid string) Profile {
 		DeviceID: id, VendorID: MellanoxVendorID, Revision: 0x01, Driver: "mlx4_core",
 		NumPorts: ports, Widths: widths4X, Speeds: speedsFDR,
 		MTUCap: wire.MTU4096, VLCap: wire.VLCapVL0to7, PartitionCap: mlx4PKeys, GIDTableLen: mlx4GIDs,
-		CapabilityMask: capConnectX3, MlnxExtPortInfo: true, CongestionControl: true,
+		CapabilityMask: capConnectX3, MlnxExtPortInfo: true, CongestionControl: true, Timing: timingConnectX3,
 		Firmware: agent.Firmware{Major: 2, Minor: 42, SubMinor: 5000, BuildID: 0x1, Year: 2017, Month: 9, Day: 12,
 			Hour: 9, Minute: 0, PSID: psid, INIVersion: 1, HWRevision: 0x01, HWDeviceID: id},
 	}

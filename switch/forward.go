@@ -2,6 +2,7 @@ package ibswitch
 
 import (
 	"math/bits"
+	"time"
 
 	"github.com/ibemu/ibemu/emu"
 	"github.com/ibemu/ibemu/emu/agent"
@@ -139,12 +140,100 @@ func (s *Switch) forwardUnicast(in *emu.Port, frame []byte, sealed bool, dlid wi
 	}
 	if in != nil {
 		s.stats.Forwarded.Add(1)
+		if s.node.Fabric().Virtual() && s.prof.ForwardingLatency > 0 {
+			s.relayLater(op, frame, sealed)
+			return
+		}
 		// The last thing done with the frame: under the wall clock it may
 		// reach the next device at once (emu.Port.RelayFrame).
 		op.RelayFrame(frame, sealed)
 		return
 	}
 	op.SendFrame(frame, sealed)
+}
+
+// relayLater hands frame to out once the model's port-to-port latency
+// (Profile.ForwardingLatency) has passed on the virtual clock: the
+// switch's cut-through pipeline, on top of the link's latency that
+// brought the frame in. Every relayed frame waits the same time, so the
+// switch's frames stay in order and a stream leaves at the egress link's
+// rate: the delay is latency, not occupancy. The egress port's state is
+// checked when the frame leaves (emu.Port counts a frame for a port gone
+// down meanwhile as an XmitDiscard).
+//
+// The frames wait in the switch's delay line (fwdLine), which one loop
+// timer drains, so a stream costs no event per frame: a frame whose
+// egress transmitter is already booked past its due time is handed over
+// with the one before it, which is exact, since the link starts it when
+// the transmitter is free either way (emu.Link.Backlog). What that
+// changes is only when the frame is handed over: a capture stamps it
+// then, and a frame port 0 originates for the same egress meanwhile
+// queues behind it rather than ahead. Frames still waiting when the
+// fabric stops are dropped with it.
+func (s *Switch) relayLater(out *emu.Port, frame []byte, sealed bool) {
+	l := s.fwd
+	if l == nil {
+		l = &fwdLine{fab: s.node.Fabric()}
+		l.t = l.fab.NewLoopTimer(l.release)
+		s.fwd = l
+	}
+	d := s.prof.ForwardingLatency
+	l.q = append(l.q, fwdFrame{due: l.fab.Elapsed() + d, out: out, frame: frame, sealed: sealed})
+	if len(l.q)-l.head == 1 {
+		l.t.Reset(d)
+	}
+}
+
+// fwdLine is a switch's forwarding delay line (see relayLater): the
+// frames waiting for their due time, oldest (earliest due) first from
+// head, and the timer that runs release at the first one's. Event loop
+// only.
+type fwdLine struct {
+	fab  *emu.Fabric
+	t    *emu.LoopTimer
+	q    []fwdFrame
+	head int
+}
+
+// fwdFrame is a relayed frame waiting in a fwdLine until due
+// (emu.Fabric.Elapsed).
+type fwdFrame struct {
+	due    time.Duration
+	out    *emu.Port
+	frame  []byte
+	sealed bool
+}
+
+// release sends the frames that are due, and those behind them whose
+// egress transmitter is booked past their due time (the link then starts
+// them at the same instant as it would at their due time), and sets the
+// timer for the next.
+func (l *fwdLine) release() {
+	now := l.fab.Elapsed()
+	for l.head < len(l.q) {
+		f := &l.q[l.head]
+		if f.due > now {
+			lk := f.out.Link()
+			if lk == nil || now+lk.Backlog(f.out) < f.due {
+				break
+			}
+		}
+		out, frame, sealed := f.out, f.frame, f.sealed
+		*f = fwdFrame{}
+		l.head++
+		out.SendFrame(frame, sealed)
+	}
+	rest := len(l.q) - l.head
+	switch {
+	case rest == 0:
+		l.q, l.head = l.q[:0], 0
+		return
+	case l.head >= 64 && l.head >= rest:
+		n := copy(l.q, l.q[l.head:])
+		clear(l.q[n:])
+		l.q, l.head = l.q[:n], 0
+	}
+	l.t.Reset(l.q[l.head].due - now)
 }
 
 // portUsable applies the link-state rules of IBTA Vol 1 §7.2 to one side
@@ -347,6 +436,10 @@ func (s *Switch) forwardMulticast(in *emu.Port, frame []byte, sealed bool, mlid 
 			continue
 		}
 		s.stats.Replicated.Add(1)
+		if s.node.Fabric().Virtual() && s.prof.ForwardingLatency > 0 {
+			s.relayLater(op, f, sealed)
+			continue
+		}
 		op.SendFrame(f, sealed)
 	}
 }

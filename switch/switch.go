@@ -93,6 +93,7 @@ type Switch struct {
 	pma      *agent.PMA
 	vendor   *agent.Vendor
 	cc       *agent.CC // nil: the model has no congestion control agent
+	fwd      *fwdLine  // the forwarding delay line (forward.go), made on first use
 	ccOn     bool      // some port marks FECN (cc.go): the packet path's one test
 	ccd      *ccData
 	noTrap   bool

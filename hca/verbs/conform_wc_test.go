@@ -349,7 +349,9 @@ func TestConformSQDAndSQE(t *testing.T) {
 	// The SEND stays in flight: the responder has no receive WQE and
 	// answers RNR NAKs, which rnr_retry 7 retries for ever.
 	postSend(t, a, verbs.SendWR{WRID: 1, Opcode: verbs.WRSend, Flags: verbs.SendSignaled, SGL: sge(a, 0, 64)})
-	tn.settle(time.Microsecond)
+	// Past the adapter's doorbell latency (hca.Timing.Doorbell), so that
+	// the SEND has started when the QP enters SQD.
+	tn.settle(5 * time.Microsecond)
 	var err error
 	tn.do(func() {
 		tn.events = nil

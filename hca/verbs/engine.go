@@ -76,6 +76,12 @@ type Engine struct {
 	fcache  *slotCache      // frame slots of this engine (see frames); event loop only
 	txBusy  []time.Duration // per port: when the last packet sent has left the port (virtual clock, fabric.Elapsed)
 	cc      *ccEngine       // congestion control flows (cc.go); nil until a BECN throttles one
+	// lat is the adapter's own latency (hca.Timing of the device's
+	// model) under the virtual clock; latOn says it is not zero, the one
+	// test the doorbell and completion paths make (always false under
+	// the wall clock, where the emulator's own speed is measured).
+	lat   hca.Timing
+	latOn bool
 }
 
 type mcastKey struct {
@@ -96,6 +102,12 @@ func New(dev *hca.Device) (*Engine, error) {
 		dev: dev, node: dev.Node(), fab: dev.Node().Fabric(), attr: DefaultDeviceAttr,
 		qps: map[uint32]*QP{}, mrs: map[uint32]*MR{}, mcast: map[mcastKey][]*QP{},
 		nextQPN: 0x48, nextKey: 0x100, txBusy: make([]time.Duration, dev.Node().NumPorts()+1),
+	}
+	if p := dev.Profile(); p != nil && e.fab.Virtual() && !p.Timing.IsZero() {
+		e.lat, e.latOn = p.Timing, true
+		if e.lat.InlineDoorbell == 0 {
+			e.lat.InlineDoorbell = e.lat.Doorbell
+		}
 	}
 	e.fcache = &slotCache{}
 	// An engine nobody refers to any more (its fabric is gone) hands its
@@ -431,6 +443,15 @@ type CQ struct {
 	held     bool
 	reacting bool
 	refs     int
+
+	// delayed holds the completions pushed under the adapter's
+	// completion latency (Engine.lat, see deferPush) that are not yet
+	// visible, oldest first from dhead; delayTimer publishes them when
+	// they are due. Event loop only; nil timer when the engine models no
+	// latency.
+	delayed    []delayedWC
+	dhead      int
+	delayTimer *emu.LoopTimer
 	// Context is the host's value for this CQ (cq_context).
 	Context any
 }
@@ -454,6 +475,9 @@ func (e *Engine) CreateCQ(cqe int, notify func(*CQ)) (*CQ, error) {
 	cq := &CQ{e: e, ring: make([]WC, n), mask: uint64(n - 1), size: uint64(n - 1), notify: notify,
 		ready: make(chan struct{}, 1)}
 	cq.publishFn = cq.publish
+	if e.latOn {
+		cq.delayTimer = e.fab.NewLoopTimer(cq.releaseDelayed)
+	}
 	return cq, nil
 }
 
@@ -473,6 +497,11 @@ func (cq *CQ) Destroy() error {
 	}
 	cq.dead.Store(true)
 	cq.e.counts.cq--
+	if cq.delayTimer != nil {
+		cq.delayTimer.Stop()
+		clear(cq.delayed)
+		cq.delayed, cq.dhead = nil, 0
+	}
 	cq.wake()
 	return nil
 }
@@ -547,6 +576,93 @@ func (cq *CQ) ReqNotify(solicitedOnly bool) error {
 // the first of a burst, so that a completion that comes seldom (one per
 // many packets of a bulk transfer) is never held back.
 func (cq *CQ) push(wc WC, solicited bool) bool {
+	if cq.e.latOn {
+		return cq.deferPush(wc, solicited)
+	}
+	return cq.pushNow(wc, solicited)
+}
+
+// delayedWC is a completion waiting for the adapter's completion latency:
+// visible at at (fabric.Elapsed).
+type delayedWC struct {
+	at  time.Duration
+	wc  WC
+	sol bool
+}
+
+// deferPush is push under the adapter's completion latency (hca.Timing,
+// virtual clock only): the completion becomes visible Completion after
+// now, a successful RDMA READ or atomic ReadTurnaround later still (the
+// responder's DMA read of the data, accounted here so that its packets
+// keep their order with its ACKs), and never before one pushed earlier,
+// so a CQ's completions stay in the order they were made. The latency is
+// not occupancy: completions of a stream each wait the same time and
+// become visible at the rate they were made. It reports false only for
+// a CQ that is already dead or overflowed; a completion that overflows
+// the CQ when it becomes due moves its QP to the Error state then
+// (releaseDelayed).
+func (cq *CQ) deferPush(wc WC, solicited bool) bool {
+	if cq.overflow.Load() || cq.dead.Load() {
+		return false
+	}
+	e := cq.e
+	now := e.fab.Elapsed()
+	at := now + e.lat.Completion
+	if wc.Status == WCSuccess && (wc.Opcode == WCRDMARead || wc.Opcode == WCCompSwap || wc.Opcode == WCFetchAdd) {
+		at += e.lat.ReadTurnaround
+	}
+	if n := len(cq.delayed); n > cq.dhead {
+		at = max(at, cq.delayed[n-1].at)
+	} else if at <= now {
+		return cq.pushNow(wc, solicited)
+	}
+	cq.delayed = append(cq.delayed, delayedWC{at: at, wc: wc, sol: solicited})
+	if !cq.delayTimer.Armed() {
+		cq.delayTimer.Reset(at - now)
+	}
+	return true
+}
+
+// completionQuantum is how close together delayed completions must fall
+// due to be published by one run of releaseDelayed: a stream of small
+// messages makes a completion every few nanoseconds, and a loop event per
+// completion would cost the emulator a good part of its message rate.
+// A completion of such a stream becomes visible up to this much before
+// its due time; a lone completion (a ping-pong's) exactly at it.
+const completionQuantum = 64 * time.Nanosecond
+
+// releaseDelayed publishes the delayed completions that are due, with
+// those due within completionQuantum after them (the delay timer's
+// callback), and rearms the timer for the next.
+func (cq *CQ) releaseDelayed() {
+	e := cq.e
+	now := e.fab.Elapsed()
+	for cq.dhead < len(cq.delayed) && cq.delayed[cq.dhead].at <= now+completionQuantum {
+		d := cq.delayed[cq.dhead]
+		cq.delayed[cq.dhead] = delayedWC{}
+		cq.dhead++
+		if !cq.pushNow(d.wc, d.sol) && !cq.dead.Load() {
+			if qp := e.qps[d.wc.QPNum]; qp != nil {
+				qp.cqOverflow()
+			}
+		}
+	}
+	switch rest := len(cq.delayed) - cq.dhead; {
+	case rest == 0:
+		cq.delayed, cq.dhead = cq.delayed[:0], 0
+		return
+	case cq.dhead >= 64 && cq.dhead >= rest:
+		// Slide the waiting ones back to the start, so that a CQ that is
+		// never idle does not grow its queue.
+		n := copy(cq.delayed, cq.delayed[cq.dhead:])
+		clear(cq.delayed[n:])
+		cq.delayed, cq.dhead = cq.delayed[:n], 0
+	}
+	cq.delayTimer.Reset(cq.delayed[cq.dhead].at - now)
+}
+
+// pushNow writes a completion into the CQ and publishes it (see push).
+func (cq *CQ) pushNow(wc WC, solicited bool) bool {
 	if cq.overflow.Load() || cq.dead.Load() {
 		return false
 	}

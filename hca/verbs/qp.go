@@ -155,6 +155,7 @@ type sendWQE struct {
 	status   WCStatus
 	msn      uint32        // message number (ssn when it started)
 	doneAt   time.Duration // UC/UD: when the last packet has left the port (fabric.Elapsed)
+	bellAt   time.Duration // when the adapter may start it (doorbell latency, stampDoorbell; virtual clock)
 	started  bool
 	done     bool // READ data or atomic result arrived
 	rdRetry  bool // a READ request for the missing rest is out
@@ -164,7 +165,7 @@ type sendWQE struct {
 // WQE is ready for reuse without the poster writing the loop's line.
 func (w *sendWQE) resetState() {
 	w.mr, w.length, w.firstPSN, w.npkts, w.sent, w.rdpkts = nil, 0, 0, 0, 0, 0
-	w.status, w.msn, w.doneAt, w.started, w.done, w.rdRetry = WCSuccess, 0, 0, false, false, false
+	w.status, w.msn, w.doneAt, w.bellAt, w.started, w.done, w.rdRetry = WCSuccess, 0, 0, 0, false, false, false
 }
 
 // msgLen is the message's length: the inline data's, or the sum of the

@@ -187,8 +187,35 @@ func (qp *QP) ring() {
 	if qp.dead {
 		return
 	}
-	qp.take(false)
+	if qp.e.latOn {
+		n := len(qp.sq)
+		qp.take(false)
+		qp.stampDoorbell(qp.sq[n:])
+	} else {
+		qp.take(false)
+	}
 	qp.progress()
+}
+
+// stampDoorbell records when the WQEs a doorbell just handed to the
+// requester may start under the adapter's doorbell latency (hca.Timing,
+// virtual clock only): InlineDoorbell from now for an inline WQE, which
+// the host writes with the doorbell, Doorbell for one the adapter must
+// fetch. The instant is kept in the WQE's bellAt, which resetState
+// clears. sendBurst does not start a WQE before it, and
+// a WQE behind it waits behind it (the send queue is processed in
+// order); the WQEs of a stream of posts all wait the same time, so the
+// delay is latency and the transmitter still runs at the link rate.
+func (qp *QP) stampDoorbell(ws []*sendWQE) {
+	e := qp.e
+	now := e.fab.Elapsed()
+	for _, w := range ws {
+		d := e.lat.Doorbell
+		if w.isInline() {
+			d = e.lat.InlineDoorbell
+		}
+		w.bellAt = now + d
+	}
 }
 
 // progress sends what the send queue and the window allow, as one burst
@@ -218,6 +245,14 @@ func (qp *QP) sendBurst() {
 		w := qp.sq[qp.next]
 		if qp.attr.QPState == QPStateSQD && !w.started {
 			break
+		}
+		if qp.e.latOn && !w.started {
+			// The doorbell latency (stampDoorbell): the paceTimer runs
+			// progress again when the WQE may start.
+			if now := qp.e.fab.Elapsed(); w.bellAt > now {
+				qp.paceTimer.Reset(w.bellAt - now)
+				break
+			}
 		}
 		if qp.typ == QPTypeRC && qp.txWait() {
 			break

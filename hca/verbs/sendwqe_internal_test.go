@@ -26,10 +26,10 @@ func TestSendWQELayout(t *testing.T) {
 // a WQE as a new one has it, so a reused WQE starts afresh.
 func TestSendWQEResetState(t *testing.T) {
 	w := sendWQE{mr: &MR{}, length: 9, firstPSN: 1, npkts: 2, sent: 3, rdpkts: 4, status: WCLocProtErr,
-		msn: 5, doneAt: 6, started: true, done: true, rdRetry: true}
+		msn: 5, doneAt: 6, bellAt: 7, started: true, done: true, rdRetry: true}
 	w.resetState()
 	if w.mr != nil || w.length != 0 || w.firstPSN != 0 || w.npkts != 0 || w.sent != 0 || w.rdpkts != 0 ||
-		w.status != WCSuccess || w.msn != 0 || w.doneAt != 0 || w.started || w.done || w.rdRetry {
+		w.status != WCSuccess || w.msn != 0 || w.doneAt != 0 || w.bellAt != 0 || w.started || w.done || w.rdRetry {
 		t.Fatalf("after resetState: %+v", w)
 	}
 }

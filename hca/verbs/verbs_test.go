@@ -549,6 +549,9 @@ func TestSQDrainedEvent(t *testing.T) {
 	b := tn.endpoint(1, epOpts{typ: verbs.QPTypeRC})
 	tn.connect(a, b, wire.MTU1024, 14, 7, 7)
 	postSend(t, a, verbs.SendWR{WRID: 1, Opcode: verbs.WRRDMAWrite, Flags: verbs.SendSignaled, SGL: sge(a, 0, 50000), RemoteAddr: b.mr.Addr(), RKey: b.mr.RKey()})
+	// Past the adapter's doorbell latency (hca.Timing.Doorbell): the
+	// WRITE has started (and is still on the wire) when the QP enters SQD.
+	tn.settle(2 * time.Microsecond)
 	tn.do(func() {
 		if err := a.qp.Modify(&verbs.QPAttr{QPState: verbs.QPStateSQD, EnSQDAsyncNotify: true}, verbs.AttrState|verbs.AttrEnSQDAsyncNotify); err != nil {
 			t.Fatal(err)
