@@ -1,8 +1,6 @@
 package verbs_test
 
 import (
-	"context"
-	"fmt"
 	"testing"
 	"time"
 
@@ -25,73 +23,15 @@ func newCCNet(t testing.TB, n int, opts ...emu.Option) *testNet {
 // switch.
 func newCCNetWith(t testing.TB, n int, mk *marker, opts ...emu.Option) *testNet {
 	t.Helper()
-	tn := &testNet{t: t, f: emu.New(opts...)}
 	sp, ok := ibswitch.LookupProfile("SwitchX-2")
 	if !ok {
 		t.Fatal("no SwitchX-2 profile")
 	}
-	var err error
-	if tn.sw, err = ibswitch.Add(tn.f, "sw", ibswitch.Config{Profile: sp, NodeGUID: 0x0002c90200000100}); err != nil {
-		t.Fatal(err)
+	spec := netSpec{sw: &sp, hca: hca.ProfileConnectX3FDR1p}
+	if mk != nil {
+		spec.mid, spec.midNode = mk, &mk.node
 	}
-	prof, err := hca.StandardProfiles().Lookup(hca.ProfileConnectX3FDR1p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := range n {
-		d, err := hca.Add(tn.f, fmt.Sprintf("h%d", i+1), hca.Config{Profile: prof, NodeGUID: wire.GUID(0x0002c90300001000 + uint64(i)*16)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		hp := d.Node().Port(1)
-		if i == 0 && mk != nil {
-			pc := emu.PortConfig{WidthSupported: uint8(wire.Width1X | wire.Width4X), SpeedSupported: wire.SpeedSDR | wire.SpeedDDR | wire.SpeedQDR}
-			if mk.node, err = tn.f.AddNode("marker", wire.NodeTypeCA, 2, mk, pc, pc); err != nil {
-				t.Fatal(err)
-			}
-			if _, err := tn.f.Connect(hp, mk.node.Port(1)); err != nil {
-				t.Fatal(err)
-			}
-			hp = mk.node.Port(2)
-		}
-		l, err := tn.f.Connect(hp, tn.sw.Node().Port(i+1))
-		if err != nil {
-			t.Fatal(err)
-		}
-		d.SMA().Port(1).LID = wire.LID(i + 1)
-		if err := tn.sw.SetRoute(wire.LID(i+1), uint8(i+1)); err != nil {
-			t.Fatal(err)
-		}
-		e, err := verbs.New(d)
-		if err != nil {
-			t.Fatal(err)
-		}
-		tn.hcas = append(tn.hcas, d)
-		tn.engs = append(tn.engs, e)
-		tn.links = append(tn.links, l)
-	}
-	if err := tn.sw.SetLinearFDBTop(wire.LID(n)); err != nil {
-		t.Fatal(err)
-	}
-	if err := tn.sw.SetLID(wire.LID(100), 0); err != nil {
-		t.Fatal(err)
-	}
-	for _, l := range tn.f.Links() {
-		a, b := l.Ends()
-		for _, p := range []*emu.Port{a, b} {
-			if err := p.SetState(wire.PortStateArmed); err != nil {
-				t.Fatal(err)
-			}
-			if err := p.SetState(wire.PortStateActive); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
-	if err := tn.f.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(tn.f.Stop)
-	return tn
+	return buildNet(t, n, spec, opts...)
 }
 
 // ccMAD sends one CC request (method, attribute, modifier, data written

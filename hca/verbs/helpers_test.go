@@ -57,14 +57,43 @@ func (s *shuffler) HandlePacket(p *emu.Port, frame []byte) {
 }
 
 func newNetWith(t testing.TB, n int, shuf *shuffler, opts ...emu.Option) *testNet {
+	spec := netSpec{}
+	if shuf != nil {
+		spec.mid, spec.midNode = shuf, &shuf.node
+	}
+	return buildNet(t, n, spec, opts...)
+}
+
+// netSpec is what buildNet builds besides its HCAs: the switch model
+// (zero: the default switch with at least 4 ports), the HCA model (zero:
+// ConnectX-2 QDR), and a two-port device between HCA 1 and the switch
+// (mid, whose node goes into *midNode).
+type netSpec struct {
+	sw      *ibswitch.Profile
+	hca     string
+	mid     emu.Device
+	midNode **emu.Node
+}
+
+// buildNet is n HCAs (LIDs 1..n, one port each) on one switch, every port
+// Active, on the fabric opts make (the virtual clock unless they say
+// otherwise), started.
+func buildNet(t testing.TB, n int, spec netSpec, opts ...emu.Option) *testNet {
 	t.Helper()
 	tn := &testNet{t: t, f: emu.New(opts...)}
+	cfg := ibswitch.Config{NumPorts: max(n, 4), NodeGUID: 0x0002c90200000100}
+	if spec.sw != nil {
+		cfg = ibswitch.Config{Profile: *spec.sw, NodeGUID: 0x0002c90200000100}
+	}
 	var err error
-	tn.sw, err = ibswitch.Add(tn.f, "sw", ibswitch.Config{NumPorts: max(n, 4), NodeGUID: 0x0002c90200000100})
-	if err != nil {
+	if tn.sw, err = ibswitch.Add(tn.f, "sw", cfg); err != nil {
 		t.Fatal(err)
 	}
-	prof, err := hca.StandardProfiles().Lookup(hca.ProfileConnectX2QDR1p)
+	name := spec.hca
+	if name == "" {
+		name = hca.ProfileConnectX2QDR1p
+	}
+	prof, err := hca.StandardProfiles().Lookup(name)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -74,15 +103,17 @@ func newNetWith(t testing.TB, n int, shuf *shuffler, opts ...emu.Option) *testNe
 			t.Fatal(err)
 		}
 		hp := d.Node().Port(1)
-		if i == 0 && shuf != nil {
+		if i == 0 && spec.mid != nil {
 			pc := emu.PortConfig{WidthSupported: uint8(wire.Width1X | wire.Width4X), SpeedSupported: wire.SpeedSDR | wire.SpeedDDR | wire.SpeedQDR}
-			if shuf.node, err = tn.f.AddNode("shuffler", wire.NodeTypeCA, 2, shuf, pc, pc); err != nil {
+			node, err := tn.f.AddNode("middlebox", wire.NodeTypeCA, 2, spec.mid, pc, pc)
+			if err != nil {
 				t.Fatal(err)
 			}
-			if _, err := tn.f.Connect(hp, shuf.node.Port(1)); err != nil {
+			*spec.midNode = node
+			if _, err := tn.f.Connect(hp, node.Port(1)); err != nil {
 				t.Fatal(err)
 			}
-			hp = shuf.node.Port(2)
+			hp = node.Port(2)
 		}
 		l, err := tn.f.Connect(hp, tn.sw.Node().Port(i+1))
 		if err != nil {
