@@ -58,6 +58,12 @@ type Counters struct {
 	QKeyViolations       Counter
 	MKeyViolations       Counter
 
+	// sl0Xmit and sl0Rcv are PortXmitDataSL and PortRcvDataSL of SL 0
+	// while the port has no details (ext is nil): a port that carries
+	// only SL 0 traffic, as every port does while an SM brings a fabric
+	// up, then needs none. Details moves them in.
+	sl0Xmit, sl0Rcv Counter
+
 	// ext holds the detail and per-SL counters (CounterDetails), out of
 	// line so that a Port keeps its size and cache-line layout; allocated
 	// on first use.
@@ -176,6 +182,8 @@ func (d *CounterDetails) Optional() *OptionalCounters {
 func (c *Counters) Details() *CounterDetails {
 	if c.ext == nil {
 		c.ext = new(CounterDetails)
+		c.ext.XmitDataSL[0], c.ext.RcvDataSL[0] = c.sl0Xmit, c.sl0Rcv
+		c.sl0Xmit, c.sl0Rcv = Counter{}, Counter{}
 	}
 	return c.ext
 }
@@ -184,11 +192,19 @@ func (c *Counters) Details() *CounterDetails {
 // of sl (its low 4 bits): the packet path's one extra add per frame sent.
 // Call it on the event loop.
 func (c *Counters) CountXmitDataSL(sl uint8, words uint64) {
+	if c.ext == nil && sl&0x0F == 0 {
+		c.sl0Xmit.Add(words)
+		return
+	}
 	c.Details().XmitDataSL[sl&0x0F].Add(words)
 }
 
 // CountRcvDataSL is CountXmitDataSL for PortRcvDataSL.
 func (c *Counters) CountRcvDataSL(sl uint8, words uint64) {
+	if c.ext == nil && sl&0x0F == 0 {
+		c.sl0Rcv.Add(words)
+		return
+	}
 	c.Details().RcvDataSL[sl&0x0F].Add(words)
 }
 
@@ -222,7 +238,8 @@ func (c *Counters) CountRcvTransport(frame []byte, words uint64) {
 	op, ecn := frame[bth], frame[bth+4]&0xC0
 	// Until a PMA Set selects others, every attribute counts OpCode 0.
 	var sel [3]uint8
-	if o := c.Details().optional; o != nil {
+	if c.ext != nil && c.ext.optional != nil {
+		o := c.ext.optional
 		sel = [3]uint8{o.OpRcvOpCode, o.VLOpPacketsOpCode, o.VLOpDataOpCode}
 	}
 	if op != sel[0] && op != sel[1] && op != sel[2] && ecn == 0 {
@@ -334,6 +351,10 @@ func (c *Counters) Snapshot() Counters {
 	s := *c
 	if c.ext != nil {
 		e := *c.ext
+		if e.optional != nil {
+			o := *e.optional
+			e.optional = &o
+		}
 		s.ext = &e
 	}
 	return s
