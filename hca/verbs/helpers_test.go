@@ -73,6 +73,10 @@ type netSpec struct {
 	hca     string
 	mid     emu.Device
 	midNode **emu.Node
+	// speed, when not zero, is what every link trains at (4x of it): both
+	// ends enable only 4X and speed, and a link that trains otherwise
+	// fails the test.
+	speed wire.LinkSpeed
 }
 
 // buildNet is n HCAs (LIDs 1..n, one port each) on one switch, every port
@@ -115,9 +119,18 @@ func buildNet(t testing.TB, n int, spec netSpec, opts ...emu.Option) *testNet {
 			}
 			hp = node.Port(2)
 		}
-		l, err := tn.f.Connect(hp, tn.sw.Node().Port(i+1))
+		sp := tn.sw.Node().Port(i + 1)
+		if spec.speed != 0 {
+			for _, p := range []*emu.Port{hp, sp} {
+				p.SetLinkEnables(uint8(wire.Width4X), spec.speed)
+			}
+		}
+		l, err := tn.f.Connect(hp, sp)
 		if err != nil {
 			t.Fatal(err)
+		}
+		if spec.speed != 0 && (l.Speed() != spec.speed || l.Width() != wire.Width4X) {
+			t.Fatalf("link trained at %v %v, want 4x %v", l.Width(), l.Speed(), spec.speed)
 		}
 		d.SMA().Port(1).LID = wire.LID(i + 1)
 		if err := tn.sw.SetRoute(wire.LID(i+1), uint8(i+1)); err != nil {

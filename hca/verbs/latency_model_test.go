@@ -1,7 +1,6 @@
 package verbs_test
 
 import (
-	"context"
 	"math"
 	"testing"
 	"time"
@@ -129,60 +128,7 @@ func modelNet(t *testing.T, m modelFigure, opts ...emu.Option) *testNet {
 	if !ok {
 		t.Fatalf("no switch profile %q", m.sw)
 	}
-	prof, err := hca.StandardProfiles().Lookup(m.hca)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tn := &testNet{t: t, f: emu.New(opts...)}
-	tn.sw, err = ibswitch.Add(tn.f, "sw", ibswitch.Config{Profile: swProf, NumPorts: 4, NodeGUID: 0x0002c90200000100})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := range 2 {
-		d, err := hca.Add(tn.f, "h"+string(rune('1'+i)), hca.Config{Profile: prof, NodeGUID: wire.GUID(0x0002c90300001000 + uint64(i)*16)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		hp, sp := d.Node().Port(1), tn.sw.Node().Port(i+1)
-		for _, p := range []*emu.Port{hp, sp} {
-			p.SetLinkEnables(uint8(wire.Width4X), m.speed)
-		}
-		l, err := tn.f.Connect(hp, sp)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if l.Speed() != m.speed || l.Width() != wire.Width4X {
-			t.Fatalf("link trained at %v %v, want 4x %v", l.Width(), l.Speed(), m.speed)
-		}
-		d.SMA().Port(1).LID = wire.LID(i + 1)
-		if err := tn.sw.SetRoute(wire.LID(i+1), uint8(i+1)); err != nil {
-			t.Fatal(err)
-		}
-		e, err := verbs.New(d)
-		if err != nil {
-			t.Fatal(err)
-		}
-		tn.hcas, tn.engs, tn.links = append(tn.hcas, d), append(tn.engs, e), append(tn.links, l)
-	}
-	if err := tn.sw.SetLinearFDBTop(2); err != nil {
-		t.Fatal(err)
-	}
-	for _, l := range tn.f.Links() {
-		a, b := l.Ends()
-		for _, p := range []*emu.Port{a, b} {
-			if err := p.SetState(wire.PortStateArmed); err != nil {
-				t.Fatal(err)
-			}
-			if err := p.SetState(wire.PortStateActive); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
-	if err := tn.f.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(tn.f.Stop)
-	return tn
+	return buildNet(t, 2, netSpec{sw: &swProf, hca: m.hca, speed: m.speed}, opts...)
 }
 
 // notifyEP is an endpoint whose CQs call onSend and onRecv on the event
