@@ -83,13 +83,12 @@ func TestPMAPortCounters(t *testing.T) {
 		t.Errorf("selective clear: symbol %d downed %d xmitwait %d", pc.SymbolErrorCounter(), pc.LinkDownedCounter(), pc.PortXmitWait())
 	}
 
-	// PortSelect: a CA port's PMA serves that port only (port 2 through
-	// port 1 is refused, as ibsim and qib refuse it); 0 is the arrival
-	// port (perfquery LID without a port).
+	// PortSelect: a CA serves its own ports (the firmware's one PMA); 0
+	// is the arrival port (perfquery LID without a port).
 	for _, c := range []struct {
 		sel  uint8
 		want wire.MADStatus
-	}{{1, wire.MADStatusOK}, {2, wire.MADStatusInvalidField}, {0, wire.MADStatusOK}, {3, wire.MADStatusInvalidField}, {0xFF, wire.MADStatusInvalidField}} {
+	}{{1, wire.MADStatusOK}, {2, wire.MADStatusOK}, {0, wire.MADStatusOK}, {3, wire.MADStatusInvalidField}, {0xFF, wire.MADStatusInvalidField}} {
 		if st := bt.perf(t, wire.MethodGet, wire.AttrPortCounters, pcSelect(c.sel, 0, 0)).Status(); st != c.want {
 			t.Errorf("PortSelect %d: %s, want %s", c.sel, st, c.want)
 		}
@@ -273,7 +272,7 @@ func TestPMAErrorDetails(t *testing.T) {
 	for _, c := range []struct {
 		sel  uint8
 		want wire.MADStatus
-	}{{1, wire.MADStatusOK}, {2, wire.MADStatusInvalidField}, {0, wire.MADStatusOK}, {3, wire.MADStatusInvalidField}, {0xFF, wire.MADStatusInvalidField}} {
+	}{{1, wire.MADStatusOK}, {2, wire.MADStatusOK}, {0, wire.MADStatusOK}, {3, wire.MADStatusInvalidField}, {0xFF, wire.MADStatusInvalidField}} {
 		if st := bt.perf(t, wire.MethodGet, wire.AttrPortXmitDiscardDetails, arraySelect(xl, c.sel, 0)).Status(); st != c.want {
 			t.Errorf("PortSelect %d: %s, want %s", c.sel, st, c.want)
 		}

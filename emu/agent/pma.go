@@ -149,19 +149,24 @@ func (a *PMA) Process(p *emu.Port, m wire.MAD) (resp wire.MAD, ok bool) {
 func pmaData(m wire.MAD) []byte { return wire.PerfMAD(m).Data() }
 
 // selectPorts resolves PortSelect: the ports whose counters a request
-// reads (and clears). ok false means 0x001C. A CA (or router) serves only
-// the port the request arrived on, each port having a PMA of its own
-// behind its QP1: PortSelect is that port's number, or 0 (what `perfquery
-// LID` without a port number sends); another port of the same CA is
-// refused, as ibsim refuses it. A switch serves 0..N and, with
-// AllPortSelect, 0xFF for all of them.
+// reads (and clears). ok false means 0x001C. A CA (or router) serves its
+// own ports 1..N, as the adapter firmware's one PMA does, and PortSelect
+// 0 means the arrival port (what `perfquery LID` without a port number
+// sends): `perfquery -a` on a two-port CA then reads both ports. ibsim,
+// qib and hfi1 refuse another port of the same CA with 0x001C instead,
+// and the mlx5 driver (ConnectX-4 and later) answers with the arrival
+// port's counters whatever PortSelect says. A switch serves 0..N and,
+// with AllPortSelect, 0xFF for all of them.
 func (a *PMA) selectPorts(p *emu.Port, sel uint8) (ports []*emu.Port, ok bool) {
 	n := p.Node()
 	if a.typ != wire.NodeTypeSwitch {
-		if sel != 0 && int(sel) != p.Num() {
+		if sel == 0 {
+			return []*emu.Port{p}, true
+		}
+		if int(sel) > n.NumPorts() {
 			return nil, false
 		}
-		return []*emu.Port{p}, true
+		return []*emu.Port{n.Port(int(sel))}, true
 	}
 	if sel == wire.PMAAllPorts {
 		if a.cfg.CapabilityMask&wire.PerfCapAllPortSelect == 0 {
