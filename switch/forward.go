@@ -178,21 +178,19 @@ func (s *Switch) relayLater(out *emu.Port, frame []byte, sealed bool) {
 		s.fwd = l
 	}
 	d := s.prof.ForwardingLatency
-	l.q = append(l.q, fwdFrame{due: l.fab.Elapsed() + d, out: out, frame: frame, sealed: sealed})
-	if len(l.q)-l.head == 1 {
+	l.q.Push(fwdFrame{due: l.fab.Elapsed() + d, out: out, frame: frame, sealed: sealed})
+	if l.q.Len() == 1 {
 		l.t.Reset(d)
 	}
 }
 
 // fwdLine is a switch's forwarding delay line (see relayLater): the
-// frames waiting for their due time, oldest (earliest due) first from
-// head, and the timer that runs release at the first one's. Event loop
-// only.
+// frames waiting for their due time, oldest (earliest due) first, and
+// the timer that runs release at the first one's. Event loop only.
 type fwdLine struct {
-	fab  *emu.Fabric
-	t    *emu.LoopTimer
-	q    []fwdFrame
-	head int
+	fab *emu.Fabric
+	t   *emu.LoopTimer
+	q   emu.DelayLine[fwdFrame]
 }
 
 // fwdFrame is a relayed frame waiting in a fwdLine until due
@@ -210,30 +208,19 @@ type fwdFrame struct {
 // timer for the next.
 func (l *fwdLine) release() {
 	now := l.fab.Elapsed()
-	for l.head < len(l.q) {
-		f := &l.q[l.head]
+	for f := l.q.Front(); f != nil; f = l.q.Front() {
 		if f.due > now {
 			lk := f.out.Link()
 			if lk == nil || now+lk.Backlog(f.out) < f.due {
 				break
 			}
 		}
-		out, frame, sealed := f.out, f.frame, f.sealed
-		*f = fwdFrame{}
-		l.head++
-		out.SendFrame(frame, sealed)
+		fr := l.q.Pop()
+		fr.out.SendFrame(fr.frame, fr.sealed)
 	}
-	rest := len(l.q) - l.head
-	switch {
-	case rest == 0:
-		l.q, l.head = l.q[:0], 0
-		return
-	case l.head >= 64 && l.head >= rest:
-		n := copy(l.q, l.q[l.head:])
-		clear(l.q[n:])
-		l.q, l.head = l.q[:n], 0
+	if f := l.q.Front(); f != nil {
+		l.t.Reset(f.due - now)
 	}
-	l.t.Reset(l.q[l.head].due - now)
 }
 
 // portUsable applies the link-state rules of IBTA Vol 1 §7.2 to one side

@@ -446,11 +446,9 @@ type CQ struct {
 
 	// delayed holds the completions pushed under the adapter's
 	// completion latency (Engine.lat, see deferPush) that are not yet
-	// visible, oldest first from dhead; delayTimer publishes them when
-	// they are due. Event loop only; nil timer when the engine models no
-	// latency.
-	delayed    []delayedWC
-	dhead      int
+	// visible, oldest first; delayTimer publishes them when they are
+	// due. Event loop only; nil timer when the engine models no latency.
+	delayed    emu.DelayLine[delayedWC]
 	delayTimer *emu.LoopTimer
 	// Context is the host's value for this CQ (cq_context).
 	Context any
@@ -499,8 +497,7 @@ func (cq *CQ) Destroy() error {
 	cq.e.counts.cq--
 	if cq.delayTimer != nil {
 		cq.delayTimer.Stop()
-		clear(cq.delayed)
-		cq.delayed, cq.dhead = nil, 0
+		cq.delayed.Reset()
 	}
 	cq.wake()
 	return nil
@@ -611,12 +608,12 @@ func (cq *CQ) deferPush(wc WC, solicited bool) bool {
 	if wc.Status == WCSuccess && (wc.Opcode == WCRDMARead || wc.Opcode == WCCompSwap || wc.Opcode == WCFetchAdd) {
 		at += e.lat.ReadTurnaround
 	}
-	if n := len(cq.delayed); n > cq.dhead {
-		at = max(at, cq.delayed[n-1].at)
+	if last := cq.delayed.Back(); last != nil {
+		at = max(at, last.at)
 	} else if at <= now {
 		return cq.pushNow(wc, solicited)
 	}
-	cq.delayed = append(cq.delayed, delayedWC{at: at, wc: wc, sol: solicited})
+	cq.delayed.Push(delayedWC{at: at, wc: wc, sol: solicited})
 	if !cq.delayTimer.Armed() {
 		cq.delayTimer.Reset(at - now)
 	}
@@ -637,28 +634,17 @@ const completionQuantum = 64 * time.Nanosecond
 func (cq *CQ) releaseDelayed() {
 	e := cq.e
 	now := e.fab.Elapsed()
-	for cq.dhead < len(cq.delayed) && cq.delayed[cq.dhead].at <= now+completionQuantum {
-		d := cq.delayed[cq.dhead]
-		cq.delayed[cq.dhead] = delayedWC{}
-		cq.dhead++
+	for f := cq.delayed.Front(); f != nil && f.at <= now+completionQuantum; f = cq.delayed.Front() {
+		d := cq.delayed.Pop()
 		if !cq.pushNow(d.wc, d.sol) && !cq.dead.Load() {
 			if qp := e.qps[d.wc.QPNum]; qp != nil {
 				qp.cqOverflow()
 			}
 		}
 	}
-	switch rest := len(cq.delayed) - cq.dhead; {
-	case rest == 0:
-		cq.delayed, cq.dhead = cq.delayed[:0], 0
-		return
-	case cq.dhead >= 64 && cq.dhead >= rest:
-		// Slide the waiting ones back to the start, so that a CQ that is
-		// never idle does not grow its queue.
-		n := copy(cq.delayed, cq.delayed[cq.dhead:])
-		clear(cq.delayed[n:])
-		cq.delayed, cq.dhead = cq.delayed[:n], 0
+	if f := cq.delayed.Front(); f != nil {
+		cq.delayTimer.Reset(f.at - now)
 	}
-	cq.delayTimer.Reset(cq.delayed[cq.dhead].at - now)
 }
 
 // pushNow writes a completion into the CQ and publishes it (see push).
