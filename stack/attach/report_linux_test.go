@@ -152,4 +152,3 @@ func TestInteropInformInfoReports(t *testing.T) {
 	case <-time.After(500 * time.Millisecond):
 	}
 }
-
