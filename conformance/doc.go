@@ -1,6 +1,16 @@
-// Package conformance holds IBTA-style compliance checks that run against
-// any target: the in-process emulator, an attach server (ibemu serve or
-// ibsim), or a real Linux umad device. Checks depend only on the wire codecs
-// (emu/wire) and this package's own Target interface, so the same checks can
-// certify hardware. Nothing in the emulator imports this package.
+// Package conformance holds IBTA-style compliance checks of subnet
+// management agents (SMA, IBTA Vol 1 chapter 14) and performance
+// management agents (PMA, chapter 16) that run against any target: the
+// in-process emulator, an attach server (ibemu serve or the real ibsim),
+// or a real HCA through a Linux umad device. A vendor certifying a
+// device, or a CI gate guarding the emulator, runs the same checks.
+//
+// The package owns the checks, the walk that finds the nodes to check
+// (directed-route SMPs from the target's port, as a subnet manager's
+// discovery does) and the report. It depends only on the wire codecs
+// (emu/wire) and its own Target interface, so that nothing of the
+// emulator sits between a check and the device it judges; adapters live
+// elsewhere (conformance/madtarget adapts any stack/mad transport).
+// Nothing in the emulator imports this package: the command (ibemu
+// conform), tests and external programs do.
 package conformance

@@ -46,6 +46,7 @@ func init() {
 		"serve":     {"serve a topology to OpenSM and infiniband-diags over the ibsim attach protocol", runServe},
 		"sm":        {"run the subnet manager over the ibsim attach protocol (against ibsim or ibemu serve), like opensm", runSM},
 		"perf":      {"perftest bandwidth and latency tests (write_bw, send_lat, ...) between two emulated HCAs", runPerf},
+		"conform":   {"run the IBTA conformance checks of every node's SMA and PMA (in process, through ibsim or ibemu serve, or on a real HCA)", runConform},
 	}
 }
 

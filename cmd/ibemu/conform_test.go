@@ -1,0 +1,76 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/ibemu/ibemu/conformance"
+)
+
+// TestConformInProcess: `ibemu conform` brings the built-in fat tree up
+// with the built-in SM and every check passes on its 44 nodes; -v lists
+// each check of each node, --only narrows the run, --max-nodes bounds the
+// walk.
+func TestConformInProcess(t *testing.T) {
+	out, errOut, code := runCmd(t, "conform")
+	if code != 0 || !strings.Contains(out, "conformance: 44 nodes, 571 checks: 571 passed, 0 failed, 0 skipped") {
+		t.Fatalf("conform exit %d: %s\n%s", code, errOut, out)
+	}
+	if !strings.Contains(errOut, "in process on the built-in topology, from node1 HCA-1 port 1") {
+		t.Errorf("conform says where it runs: %q", errOut)
+	}
+	out, _, code = runCmd(t, "conform", "-v", "--only", "sma.switchinfo,pma.portcounters", "--max-nodes", "5")
+	// Breadth first: node1's HCA, its leaf, and the leaf's next three
+	// HCAs; one SwitchInfo and five PortCounters checks.
+	if code != 0 || strings.Count(out, "pass  ") != 6 || !strings.Contains(out, "conformance: 5 nodes, 6 checks: 6 passed") {
+		t.Errorf("conform --only --max-nodes exit %d:\n%s", code, out)
+	}
+}
+
+// TestConformTopologyFile: a topology file and --from pick the fabric
+// and the HCA the checks run from.
+func TestConformTopologyFile(t *testing.T) {
+	dir := t.TempDir()
+	topo := filepath.Join(dir, "ring.net")
+	out, errOut, code := runCmd(t, "topo", "gen", "ring", "--switches", "3", "--hcas", "1")
+	if code != 0 {
+		t.Fatalf("topo gen: %s", errOut)
+	}
+	if err := os.WriteFile(topo, []byte(out), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, errOut, code = runCmd(t, "conform", topo, "--from", "node2 HCA-1")
+	if code != 0 || !strings.Contains(out, "conformance: 6 nodes,") || !strings.Contains(out, " 0 failed, 0 skipped") {
+		t.Fatalf("conform exit %d: %s\n%s", code, errOut, out)
+	}
+}
+
+// TestConformList: --list names every check with its IBTA section.
+func TestConformList(t *testing.T) {
+	out, _, code := runCmd(t, "conform", "--list")
+	if code != 0 {
+		t.Fatal(code)
+	}
+	for _, c := range conformance.Checks {
+		if !strings.Contains(out, c.ID) || !strings.Contains(out, c.Ref) {
+			t.Errorf("--list lacks %s (%s)", c.ID, c.Ref)
+		}
+	}
+}
+
+// TestConformUsage: bad invocations are usage errors (exit 2).
+func TestConformUsage(t *testing.T) {
+	for _, args := range [][]string{
+		{"conform", "--attach", "--umad", "mlx4_0"},
+		{"conform", "--attach", "some.net"},
+		{"conform", "a.net", "b.net"},
+		{"conform", "--only", "sma.nope"},
+		{"conform", "--timeout", "0s"},
+	} {
+		if _, errOut, code := runCmd(t, args...); code != 2 {
+			t.Errorf("%v: exit %d, want 2 (%s)", args, code, errOut)
+		}
+	}
+}

@@ -1,0 +1,130 @@
+package madtarget_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ibemu/ibemu/conformance"
+	"github.com/ibemu/ibemu/conformance/madtarget"
+	"github.com/ibemu/ibemu/emu/wire"
+	"github.com/ibemu/ibemu/stack/ibtest"
+	"github.com/ibemu/ibemu/stack/mad"
+)
+
+// run runs the checks from the first HCA of a fat tree the built-in SM
+// brought up, through target wrapped by wrap (when not nil).
+func run(t *testing.T, wrap func(conformance.Target) conformance.Target, opts conformance.Options) *conformance.Report {
+	t.Helper()
+	// On the wall clock: under the virtual one each change of management
+	// class waits out the previous agent's hand-off hold.
+	f := ibtest.Up(t, ibtest.FatTree(2, 4), ibtest.WithWallClock())
+	tr, err := f.MADTransport("node1 HCA-1", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tg := madtarget.New(tr, mad.Options{Timeout: 50 * time.Millisecond, Retries: 1})
+	t.Cleanup(func() { _ = tg.Close() })
+	var target conformance.Target = tg
+	if wrap != nil {
+		target = wrap(tg)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	r, err := conformance.Run(ctx, target, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// TestEmulatorConforms: every check passes on every node of an emulated
+// fat tree (6 switches, 8 HCAs), none is skipped once the SM has
+// assigned LIDs.
+func TestEmulatorConforms(t *testing.T) {
+	r := run(t, nil, conformance.Options{})
+	var b strings.Builder
+	_ = r.WriteText(&b, false)
+	if len(r.Nodes) != 14 {
+		t.Errorf("walked %d nodes, want 14", len(r.Nodes))
+	}
+	if r.Count(conformance.Fail) != 0 || r.Count(conformance.Skip) != 0 || r.Count(conformance.Pass) == 0 {
+		t.Errorf("report:\n%s", b.String())
+	}
+}
+
+// rewrite is a Target whose responses edit changes: a device that
+// misbehaves in one way.
+type rewrite struct {
+	conformance.Target
+	edit func(req, resp []byte)
+}
+
+func (r rewrite) Exchange(ctx context.Context, addr conformance.Address, req []byte) ([]byte, error) {
+	resp, err := r.Target.Exchange(ctx, addr, req)
+	if err == nil {
+		r.edit(req, resp)
+	}
+	return resp, err
+}
+
+// TestChecksCatchViolations: a device that breaks one rule fails the check
+// of that rule, on every node, and no other.
+func TestChecksCatchViolations(t *testing.T) {
+	smp := func(req []byte) bool { return wire.MAD(req).MgmtClass() == wire.MgmtClassSubnDirected }
+	cases := []struct {
+		check string
+		edit  func(req, resp []byte)
+	}{
+		{"sma.portinfo-bad-port", func(req, resp []byte) {
+			// Answers a port it does not have.
+			if smp(req) && wire.MAD(req).AttrID() == wire.AttrPortInfo && wire.SMP(resp).Status() == wire.MADStatusInvalidField {
+				wire.SMP(resp).SetStatus(wire.MADStatusOK)
+			}
+		}},
+		{"sma.unsupported-attribute", func(req, resp []byte) {
+			// Says "invalid field" where the attribute is unknown.
+			if wire.SMP(resp).Status() == wire.MADStatusUnsupportedMethodAttr {
+				wire.SMP(resp).SetStatus(wire.MADStatusInvalidField)
+			}
+		}},
+		{"sma.guidinfo", func(req, resp []byte) {
+			if smp(req) && wire.MAD(req).AttrID() == wire.AttrGUIDInfo {
+				wire.GUIDInfo(wire.SMP(resp).Data()).SetGUID(0, 0x1234)
+			}
+		}},
+		{"smi.dr-return-path", func(req, resp []byte) {
+			s := wire.SMP(resp)
+			if smp(req) && s.HopCount() > 0 {
+				s.SetReturnPathAt(int(s.HopCount()), s.ReturnPathAt(int(s.HopCount()))+1)
+			}
+		}},
+		{"pma.portcounters", func(req, resp []byte) {
+			if wire.MAD(req).MgmtClass() == wire.MgmtClassPerf && wire.MAD(req).AttrID() == wire.AttrPortCounters {
+				wire.PerfMAD(resp).Data()[1]++ // PortSelect
+			}
+		}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.check, func(t *testing.T) {
+			r := run(t, func(tg conformance.Target) conformance.Target { return rewrite{tg, tc.edit} }, conformance.Options{})
+			fails := r.Failures()
+			if len(fails) == 0 {
+				t.Fatal("no check failed")
+			}
+			for _, x := range fails {
+				if x.Check.ID != tc.check {
+					t.Errorf("%s failed on %s: %s", x.Check.ID, x.Node, x.Detail)
+				}
+			}
+		})
+	}
+}
+
+// TestUnknownCheck: Only naming no check is an error, before any MAD.
+func TestUnknownCheck(t *testing.T) {
+	if _, err := conformance.Run(context.Background(), nil, conformance.Options{Only: []string{"sma.nope"}}); err == nil {
+		t.Fatal("no error")
+	}
+}

@@ -1,0 +1,59 @@
+package conformance
+
+import (
+	"context"
+
+	"github.com/ibemu/ibemu/emu/wire"
+)
+
+// perfGet sends a PerfMgt Get of attr (PortCounters data pc when set) to
+// n's LID on QP1 and returns the response after checking its status.
+func perfGet(ctx context.Context, c *Conn, n *Node, attr wire.AttrID, pc *wire.PortCountersFields) (wire.PerfMAD, error) {
+	req := make([]byte, wire.MADSize)
+	wire.MAD(req).Encode(&wire.MADFields{BaseVersion: wire.MADBaseVersion, MgmtClass: wire.MgmtClassPerf,
+		ClassVersion: wire.PMAClassVersion, Method: wire.MethodGet, AttrID: attr})
+	if pc != nil {
+		wire.PortCounters(wire.PerfMAD(req).Data()).Encode(pc)
+	}
+	m, err := c.LIDRouted(ctx, Address{LID: n.LID, QPN: 1}, req)
+	if err != nil {
+		return nil, err
+	}
+	if m.Status() != wire.MADStatusOK {
+		return nil, violation("PerfMgt Get(%s) to LID %d: status %s", attr, n.LID, m.Status())
+	}
+	return wire.PerfMAD(m), nil
+}
+
+func checkPMAClassPortInfo(ctx context.Context, c *Conn, n *Node) error {
+	if err := needLID(n); err != nil {
+		return err
+	}
+	m, err := perfGet(ctx, c, n, wire.AttrClassPortInfo, nil)
+	if err != nil {
+		return err
+	}
+	cpi := wire.ClassPortInfo(m.Data())
+	if cpi.BaseVersion() != wire.MADBaseVersion || cpi.ClassVersion() != wire.PMAClassVersion {
+		return violation("ClassPortInfo base version %d, class version %d; want 1 and 1", cpi.BaseVersion(), cpi.ClassVersion())
+	}
+	return nil
+}
+
+func checkPortCounters(ctx context.Context, c *Conn, n *Node) error {
+	if err := needLID(n); err != nil {
+		return err
+	}
+	port := n.Arrival
+	if port == 0 {
+		port = 1
+	}
+	m, err := perfGet(ctx, c, n, wire.AttrPortCounters, &wire.PortCountersFields{PortSelect: port})
+	if err != nil {
+		return err
+	}
+	if got := wire.PortCounters(m.Data()).PortSelect(); got != port {
+		return violation("PortCounters of port %d answered for PortSelect %d", port, got)
+	}
+	return nil
+}

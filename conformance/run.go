@@ -1,0 +1,106 @@
+package conformance
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"text/tabwriter"
+)
+
+// Options tunes Run.
+type Options struct {
+	// MaxNodes bounds the nodes the walk checks (0: every node it finds).
+	MaxNodes int
+	// Only, when not empty, lists the IDs of the checks to run.
+	Only []string
+}
+
+// Report is what Run found.
+type Report struct {
+	Nodes   []*Node
+	Results []Result
+}
+
+// Count returns how many results had outcome o.
+func (r *Report) Count(o Outcome) int {
+	n := 0
+	for _, x := range r.Results {
+		if x.Outcome == o {
+			n++
+		}
+	}
+	return n
+}
+
+// Failures returns the failed results.
+func (r *Report) Failures() []Result {
+	var out []Result
+	for _, x := range r.Results {
+		if x.Outcome == Fail {
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
+// Run walks the fabric from t's port and runs the checks on every node
+// it finds. A check that fails on one node does not stop the others; a
+// target that stops answering makes the rest fail with its error. The
+// error is for a walk that could not start, or a cancelled ctx.
+func Run(ctx context.Context, t Target, opts Options) (*Report, error) {
+	for _, id := range opts.Only {
+		if !slices.ContainsFunc(Checks, func(c *Check) bool { return c.ID == id }) {
+			return nil, fmt.Errorf("conformance: no check %q", id)
+		}
+	}
+	c := NewConn(t)
+	nodes, err := Walk(ctx, c, opts.MaxNodes)
+	if err != nil {
+		return nil, err
+	}
+	r := &Report{Nodes: nodes}
+	for _, n := range nodes {
+		for _, ch := range Checks {
+			if len(opts.Only) > 0 && !slices.Contains(opts.Only, ch.ID) {
+				continue
+			}
+			if ch.Applies != nil && !ch.Applies(n) {
+				continue
+			}
+			if err := ctx.Err(); err != nil {
+				return r, fmt.Errorf("conformance: %w", err)
+			}
+			res := Result{Node: n, Check: ch}
+			var se *SkipError
+			switch err := ch.Run(ctx, c, n); {
+			case err == nil:
+			case errors.As(err, &se):
+				res.Outcome, res.Detail = Skip, se.Reason
+			default:
+				res.Outcome, res.Detail = Fail, err.Error()
+			}
+			r.Results = append(r.Results, res)
+		}
+	}
+	return r, nil
+}
+
+// WriteText prints the report: one line per failed or skipped check
+// (every check with verbose), then a summary line.
+func (r *Report) WriteText(w io.Writer, verbose bool) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	for _, x := range r.Results {
+		if x.Outcome == Pass && !verbose {
+			continue
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", x.Outcome, x.Check.ID, x.Node, x.Check.Ref, x.Detail)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	_, err := fmt.Fprintf(w, "conformance: %d nodes, %d checks: %d passed, %d failed, %d skipped\n",
+		len(r.Nodes), len(r.Results), r.Count(Pass), r.Count(Fail), r.Count(Skip))
+	return err
+}

@@ -1,0 +1,281 @@
+package conformance
+
+import (
+	"context"
+	"math/bits"
+
+	"github.com/ibemu/ibemu/emu/wire"
+)
+
+// unassignedSMAttr is an attribute ID the SM class leaves unassigned
+// (below the vendor range 0xFF00-0xFFFF), so that no SMA implements it.
+const unassignedSMAttr wire.AttrID = 0x00FE
+
+// Checks is every check, in the order Run runs them on each node.
+var Checks = []*Check{
+	{ID: "sma.nodeinfo", Ref: "IBTA Vol 1 §14.2.5.3",
+		What: "NodeInfo: base and class version 1, a known node type, 1-254 ports, non-zero GUIDs, PartitionCap at least 1, LocalPortNum a port of the node",
+		Run:  checkNodeInfo},
+	{ID: "sma.nodedescription", Ref: "IBTA Vol 1 §14.2.5.2",
+		What: "NodeDescription is answered with status 0",
+		Run: func(ctx context.Context, c *Conn, n *Node) error {
+			_, err := c.GetOK(ctx, n, wire.AttrNodeDescription, 0)
+			return err
+		}},
+	{ID: "sma.portinfo", Ref: "IBTA Vol 1 §14.2.5.6",
+		What: "PortInfo of every port (a CA's arrival port): LocalPortNum the arrival port, valid states, MTUs, LMC, and on a linked port an active width and speed each one bit of the supported ones",
+		Run:  checkPortInfo},
+	{ID: "sma.portinfo-bad-port", Ref: "IBTA Vol 1 §14.2.5.6, §13.4.7",
+		What: "PortInfo of a port the node does not have is refused with status 0x001C (invalid attribute modifier)",
+		Run: func(ctx context.Context, c *Conn, n *Node) error {
+			return expectStatus(ctx, c, n, wire.SMPFields{Method: wire.MethodGet, AttrID: wire.AttrPortInfo,
+				AttrMod: uint32(n.Info.NumPorts) + 1}, wire.MADStatusInvalidField)
+		}},
+	{ID: "sma.unsupported-attribute", Ref: "IBTA Vol 1 §13.4.7",
+		What: "a Get of an attribute the class does not define is answered with status 0x000C (method/attribute not supported)",
+		Run: func(ctx context.Context, c *Conn, n *Node) error {
+			return expectStatus(ctx, c, n, wire.SMPFields{Method: wire.MethodGet, AttrID: unassignedSMAttr},
+				wire.MADStatusUnsupportedMethodAttr)
+		}},
+	{ID: "sma.unsupported-method", Ref: "IBTA Vol 1 §13.4.7",
+		What: "a request method the SM class does not define (GetTable) is answered with status 0x0008 (method not supported)",
+		Run: func(ctx context.Context, c *Conn, n *Node) error {
+			return expectStatus(ctx, c, n, wire.SMPFields{Method: wire.MethodGetTable, AttrID: wire.AttrNodeInfo},
+				wire.MADStatusUnsupportedMethod)
+		}},
+	{ID: "sma.bad-class-version", Ref: "IBTA Vol 1 §13.4.7",
+		What: "an SMP of class version 2 is answered with status 0x0004 (bad version)",
+		Run:  checkBadClassVersion},
+	{ID: "sma.pkeytable", Ref: "IBTA Vol 1 §14.2.5.7",
+		What:    "P_KeyTable block 0 is answered; the block past PartitionCap is refused with status 0x001C",
+		Applies: func(n *Node) bool { return !n.IsSwitch() },
+		Run:     checkPKeyTable},
+	{ID: "sma.guidinfo", Ref: "IBTA Vol 1 §14.2.5.5",
+		What:    "GUIDInfo block 0 holds the PortGUID at index 0",
+		Applies: func(n *Node) bool { return !n.IsSwitch() },
+		Run:     checkGUIDInfo},
+	{ID: "sma.switchinfo", Ref: "IBTA Vol 1 §14.2.5.4",
+		What:    "SwitchInfo: LinearFDBTop below LinearFDBCap, MulticastFDBTop within the multicast table, and with a random forwarding table a DefaultPort of the switch",
+		Applies: (*Node).IsSwitch,
+		Run:     checkSwitchInfo},
+	{ID: "sma.lft-bad-block", Ref: "IBTA Vol 1 §14.2.5.10, §13.4.7",
+		What:    "the LinearForwardingTable block past LinearFDBCap is refused with status 0x001C",
+		Applies: (*Node).IsSwitch,
+		Run:     checkLFTBadBlock},
+	{ID: "smi.dr-return-path", Ref: "IBTA Vol 1 §14.2.2",
+		What:    "a directed-route response carries the ports it arrived on in ReturnPath, the last one the node's LocalPortNum",
+		Applies: func(n *Node) bool { return len(n.Path) > 0 },
+		Run:     checkReturnPath},
+	{ID: "smi.lid-routed", Ref: "IBTA Vol 1 §14.2.1",
+		What: "a LID-routed SMP to the node's LID reaches the node the directed route reaches",
+		Run:  checkLIDRouted},
+	{ID: "pma.classportinfo", Ref: "IBTA Vol 1 §16.1.1, §13.4.8.1",
+		What: "the PMA answers ClassPortInfo with base and class version 1",
+		Run:  checkPMAClassPortInfo},
+	{ID: "pma.portcounters", Ref: "IBTA Vol 1 §16.1.3.5",
+		What: "the PMA answers PortCounters of the node's port with status 0, echoing PortSelect",
+		Run:  checkPortCounters},
+}
+
+// expectStatus sends the SMP f to n and requires status want.
+func expectStatus(ctx context.Context, c *Conn, n *Node, f wire.SMPFields, want wire.MADStatus) error {
+	s, err := c.SMP(ctx, n, f)
+	if err != nil {
+		return err
+	}
+	if got := s.Status(); got != want {
+		return violation("%s of %s (modifier %#x) answered with status %s, want %s", f.Method, f.AttrID, f.AttrMod, got, want)
+	}
+	return nil
+}
+
+func checkNodeInfo(ctx context.Context, c *Conn, n *Node) error {
+	b, err := c.GetOK(ctx, n, wire.AttrNodeInfo, 0)
+	if err != nil {
+		return err
+	}
+	f := wire.NodeInfo(b).Fields()
+	switch {
+	case f.BaseVersion != wire.MADBaseVersion || f.ClassVersion != wire.SMPClassVersion:
+		return violation("base version %d, class version %d; want 1 and 1", f.BaseVersion, f.ClassVersion)
+	case f.NodeType < wire.NodeTypeCA || f.NodeType > wire.NodeTypeRouter:
+		return violation("node type %d", f.NodeType)
+	case f.NumPorts == 0 || f.NumPorts == 255:
+		return violation("NumPorts %d", f.NumPorts)
+	case f.NodeGUID == 0 || f.PortGUID == 0:
+		return violation("NodeGUID %s PortGUID %s", f.NodeGUID, f.PortGUID)
+	case f.PartitionCap == 0:
+		return violation("PartitionCap 0")
+	case f.LocalPortNum > f.NumPorts || f.NodeType != wire.NodeTypeSwitch && f.LocalPortNum == 0:
+		return violation("LocalPortNum %d of a %s with %d ports", f.LocalPortNum, f.NodeType, f.NumPorts)
+	}
+	return nil
+}
+
+// singleBit reports whether v has exactly one bit set.
+func singleBit(v uint64) bool { return bits.OnesCount64(v) == 1 }
+
+func checkPortInfo(ctx context.Context, c *Conn, n *Node) error {
+	ports := []uint8{n.Arrival}
+	if n.IsSwitch() {
+		ports = ports[:0]
+		for p := 0; p <= int(n.Info.NumPorts); p++ {
+			ports = append(ports, uint8(p))
+		}
+	}
+	for _, p := range ports {
+		b, err := c.GetOK(ctx, n, wire.AttrPortInfo, uint32(p))
+		if err != nil {
+			return err
+		}
+		pi := wire.PortInfo(b)
+		st, phys := pi.PortState(), pi.PortPhysicalState()
+		switch {
+		case pi.LocalPortNum() != n.Arrival:
+			return violation("port %d: LocalPortNum %d, but the SMP arrived on port %d", p, pi.LocalPortNum(), n.Arrival)
+		case st < wire.PortStateDown || st > wire.PortStateActive:
+			return violation("port %d: PortState %d", p, st)
+		case pi.LMC() > 7:
+			return violation("port %d: LMC %d", p, pi.LMC())
+		}
+		if n.IsSwitch() && p == 0 {
+			continue // the link components do not apply to switch port 0
+		}
+		if phys < wire.PhysStateSleep || phys > wire.PhysStatePhyTest {
+			return violation("port %d: PortPhysicalState %d", p, phys)
+		}
+		if mc := pi.MTUCap(); mc < wire.MTU256 || mc > wire.MTU4096 {
+			return violation("port %d: MTUCap %d", p, mc)
+		}
+		if st >= wire.PortStateInit && phys != wire.PhysStateLinkUp {
+			return violation("port %d: PortState %s with PortPhysicalState %s (a port past Down has its link up)", p, st, phys)
+		}
+		if phys != wire.PhysStateLinkUp {
+			continue
+		}
+		wa, ws := pi.LinkWidthActive(), pi.LinkWidthSupported()
+		if !singleBit(uint64(wa)) || wa&ws == 0 {
+			return violation("port %d: LinkWidthActive %#x, LinkWidthSupported %#x", p, uint8(wa), uint8(ws))
+		}
+		if ext := pi.LinkSpeedExtActive(); ext != 0 {
+			if !singleBit(uint64(ext)) || ext&pi.LinkSpeedExtSupported() == 0 {
+				return violation("port %d: LinkSpeedExtActive %#x, LinkSpeedExtSupported %#x", p, ext, pi.LinkSpeedExtSupported())
+			}
+		} else if sa, ss := pi.LinkSpeedActive(), pi.LinkSpeedSupported(); !singleBit(uint64(sa)) || sa&ss == 0 {
+			return violation("port %d: LinkSpeedActive %#x, LinkSpeedSupported %#x", p, uint16(sa), uint16(ss))
+		}
+		if nm := pi.NeighborMTU(); nm < wire.MTU256 || nm > pi.MTUCap() {
+			return violation("port %d: NeighborMTU %d above MTUCap %d", p, nm, pi.MTUCap())
+		}
+	}
+	return nil
+}
+
+func checkBadClassVersion(ctx context.Context, c *Conn, n *Node) error {
+	// Built as SMP builds it, then the class version changed.
+	f := wire.SMPFields{Method: wire.MethodGet, AttrID: wire.AttrNodeInfo}
+	s, err := c.smpWith(ctx, n, f, func(req []byte) { req[2] = 2 })
+	if err != nil {
+		return err
+	}
+	if got := s.Status(); got != wire.MADStatusBadVersion {
+		return violation("class version 2 answered with status %s, want %s", got, wire.MADStatusBadVersion)
+	}
+	return nil
+}
+
+func checkPKeyTable(ctx context.Context, c *Conn, n *Node) error {
+	if _, err := c.GetOK(ctx, n, wire.AttrPKeyTable, 0); err != nil {
+		return err
+	}
+	past := (uint32(n.Info.PartitionCap) + wire.PKeyTableBlockEntries - 1) / wire.PKeyTableBlockEntries
+	return expectStatus(ctx, c, n, wire.SMPFields{Method: wire.MethodGet, AttrID: wire.AttrPKeyTable, AttrMod: past},
+		wire.MADStatusInvalidField)
+}
+
+func checkGUIDInfo(ctx context.Context, c *Conn, n *Node) error {
+	b, err := c.GetOK(ctx, n, wire.AttrGUIDInfo, 0)
+	if err != nil {
+		return err
+	}
+	if g := wire.GUIDInfo(b).GUID(0); g != n.Info.PortGUID {
+		return violation("GUIDInfo index 0 is %s, the PortGUID %s", g, n.Info.PortGUID)
+	}
+	return nil
+}
+
+func checkSwitchInfo(ctx context.Context, c *Conn, n *Node) error {
+	b, err := c.GetOK(ctx, n, wire.AttrSwitchInfo, 0)
+	if err != nil {
+		return err
+	}
+	si := wire.SwitchInfo(b)
+	switch {
+	case si.LinearFDBCap() > 0 && si.LinearFDBTop() >= si.LinearFDBCap():
+		return violation("LinearFDBTop %#x not below LinearFDBCap %#x", si.LinearFDBTop(), si.LinearFDBCap())
+	case si.RandomFDBCap() > 0 && si.DefaultPort() > n.Info.NumPorts:
+		return violation("DefaultPort %d of %d ports", si.DefaultPort(), n.Info.NumPorts)
+	case si.MulticastFDBTop() != 0 && si.MulticastFDBTop() != 0xBFFF &&
+		(si.MulticastFDBTop() < 0xC000 || uint32(si.MulticastFDBTop()) >= 0xC000+uint32(si.MulticastFDBCap())):
+		return violation("MulticastFDBTop %#x outside the table of %d entries", si.MulticastFDBTop(), si.MulticastFDBCap())
+	}
+	return nil
+}
+
+func checkLFTBadBlock(ctx context.Context, c *Conn, n *Node) error {
+	b, err := c.GetOK(ctx, n, wire.AttrSwitchInfo, 0)
+	if err != nil {
+		return err
+	}
+	lfdbCap := uint32(wire.SwitchInfo(b).LinearFDBCap())
+	if lfdbCap == 0 {
+		return skip("no linear forwarding table")
+	}
+	past := (lfdbCap + wire.LinearForwardingTableBlockEntries - 1) / wire.LinearForwardingTableBlockEntries
+	return expectStatus(ctx, c, n, wire.SMPFields{Method: wire.MethodGet, AttrID: wire.AttrLinearForwardingTable, AttrMod: past},
+		wire.MADStatusInvalidField)
+}
+
+func checkReturnPath(ctx context.Context, c *Conn, n *Node) error {
+	s, err := c.Get(ctx, n, wire.AttrNodeInfo, 0)
+	if err != nil {
+		return err
+	}
+	hops := len(n.Path)
+	if got := s.ReturnPathAt(hops); got != n.Arrival {
+		return violation("ReturnPath[%d] %d, the node's LocalPortNum %d", hops, got, n.Arrival)
+	}
+	for i := 1; i < hops; i++ {
+		if s.ReturnPathAt(i) == 0 {
+			return violation("ReturnPath[%d] is 0 on a %d-hop route", i, hops)
+		}
+	}
+	return nil
+}
+
+// needLID skips a LID-routed check of a node without an active LID.
+func needLID(n *Node) error {
+	if n.LID == 0 || n.LID >= wire.LIDMulticastBase || !n.Active {
+		return skip("the node's port has no active LID (bring the subnet up first)")
+	}
+	return nil
+}
+
+func checkLIDRouted(ctx context.Context, c *Conn, n *Node) error {
+	if err := needLID(n); err != nil {
+		return err
+	}
+	req := make([]byte, wire.MADSize)
+	wire.SMP(req).Encode(&wire.SMPFields{Method: wire.MethodGet, AttrID: wire.AttrNodeInfo})
+	m, err := c.LIDRouted(ctx, Address{LID: n.LID}, req)
+	if err != nil {
+		return err
+	}
+	if m.Status() != wire.MADStatusOK {
+		return violation("LID-routed NodeInfo to LID %d: status %s", n.LID, m.Status())
+	}
+	if g := wire.NodeInfo(wire.SMP(m).Data()).Fields().NodeGUID; g != n.Info.NodeGUID {
+		return violation("LID %d answers as node %s, the directed route reaches %s", n.LID, g, n.Info.NodeGUID)
+	}
+	return nil
+}
