@@ -44,16 +44,52 @@ func checkPortCounters(ctx context.Context, c *Conn, n *Node) error {
 	if err := needLID(n); err != nil {
 		return err
 	}
-	port := n.Arrival
-	if port == 0 {
-		port = 1
-	}
+	port := max(n.Arrival, 1)
 	m, err := perfGet(ctx, c, n, wire.AttrPortCounters, &wire.PortCountersFields{PortSelect: port})
 	if err != nil {
 		return err
 	}
 	if got := wire.PortCounters(m.Data()).PortSelect(); got != port {
 		return violation("PortCounters of port %d answered for PortSelect %d", port, got)
+	}
+	return nil
+}
+
+func checkPortCountersExtended(ctx context.Context, c *Conn, n *Node) error {
+	if err := needLID(n); err != nil {
+		return err
+	}
+	m, err := perfGet(ctx, c, n, wire.AttrClassPortInfo, nil)
+	if err != nil {
+		return err
+	}
+	if wire.ClassPortInfo(m.Data()).CapabilityMask()&(wire.PerfCapExtendedWidth|wire.PerfCapExtendedWidthNoIETF) == 0 {
+		return skip("the PMA does not advertise PortCountersExtended")
+	}
+	port := max(n.Arrival, 1)
+	m, err = perfGet(ctx, c, n, wire.AttrPortCountersExtended, &wire.PortCountersFields{PortSelect: port})
+	if err != nil {
+		return err
+	}
+	if got := wire.PortCounters(m.Data()).PortSelect(); got != port {
+		return violation("PortCountersExtended of port %d answered for PortSelect %d", port, got)
+	}
+	return nil
+}
+
+func checkPMAUnsupportedAttr(ctx context.Context, c *Conn, n *Node) error {
+	if err := needLID(n); err != nil {
+		return err
+	}
+	req := make([]byte, wire.MADSize)
+	wire.MAD(req).Encode(&wire.MADFields{BaseVersion: wire.MADBaseVersion, MgmtClass: wire.MgmtClassPerf,
+		ClassVersion: wire.PMAClassVersion, Method: wire.MethodGet, AttrID: unassignedSMAttr})
+	m, err := c.LIDRouted(ctx, Address{LID: n.LID, QPN: 1}, req)
+	if err != nil {
+		return err
+	}
+	if m.Status() != wire.MADStatusUnsupportedMethodAttr {
+		return violation("PerfMgt Get of %s answered with status %s, want %s", unassignedSMAttr, m.Status(), wire.MADStatusUnsupportedMethodAttr)
 	}
 	return nil
 }

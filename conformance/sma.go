@@ -7,7 +7,7 @@ import (
 	"github.com/ibemu/ibemu/emu/wire"
 )
 
-// unassignedSMAttr is an attribute ID the SM class leaves unassigned
+// unassignedSMAttr is an attribute ID the SM and PerfMgt classes leave unassigned
 // (below the vendor range 0xFF00-0xFFFF), so that no SMA implements it.
 const unassignedSMAttr wire.AttrID = 0x00FE
 
@@ -75,6 +75,16 @@ var Checks = []*Check{
 	{ID: "pma.portcounters", Ref: "IBTA Vol 1 §16.1.3.5",
 		What: "the PMA answers PortCounters of the node's port with status 0, echoing PortSelect",
 		Run:  checkPortCounters},
+	{ID: "pma.portcountersextended", Ref: "IBTA Vol 1 §16.1.4.11",
+		What: "a PMA whose ClassPortInfo advertises PortCountersExtended answers it with status 0, echoing PortSelect",
+		Run:  checkPortCountersExtended},
+	{ID: "pma.unsupported-attribute", Ref: "IBTA Vol 1 §13.4.7",
+		What: "a PerfMgt Get of an attribute the class does not define is answered with status 0x000C",
+		Run:  checkPMAUnsupportedAttr},
+	{ID: "sma.sl2vl", Ref: "IBTA Vol 1 §14.2.5.8",
+		What:    "a CA port with more than one data VL answers SLtoVLMappingTable with status 0, every SL mapped to a data VL or to VL15",
+		Applies: func(n *Node) bool { return !n.IsSwitch() },
+		Run:     checkSL2VL},
 }
 
 // expectStatus sends the SMP f to n and requires status want.
@@ -276,6 +286,26 @@ func checkLIDRouted(ctx context.Context, c *Conn, n *Node) error {
 	}
 	if g := wire.NodeInfo(wire.SMP(m).Data()).Fields().NodeGUID; g != n.Info.NodeGUID {
 		return violation("LID %d answers as node %s, the directed route reaches %s", n.LID, g, n.Info.NodeGUID)
+	}
+	return nil
+}
+
+func checkSL2VL(ctx context.Context, c *Conn, n *Node) error {
+	b, err := c.GetOK(ctx, n, wire.AttrPortInfo, uint32(n.Arrival))
+	if err != nil {
+		return err
+	}
+	if vlcap := wire.PortInfo(b).VLCap(); vlcap < 2 {
+		return skip("VLCap %d: one data VL, the table is optional", vlcap)
+	}
+	t, err := c.GetOK(ctx, n, wire.AttrSLtoVLMappingTable, 0)
+	if err != nil {
+		return err
+	}
+	for sl := range 16 {
+		if vl := wire.SLtoVLMappingTable(t).VL(sl); vl > 15 {
+			return violation("SL %d maps to VL %d", sl, vl)
+		}
 	}
 	return nil
 }

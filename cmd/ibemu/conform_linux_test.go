@@ -27,7 +27,7 @@ func conformFailures(t *testing.T, dir, sock string) ([]string, string) {
 	p := startIbemu(t, dir, []string{"IBSIM_SOCKNAME=" + sock}, "conform", "--attach", "--timeout", "100ms", "--retries", "1")
 	code := p.wait(t, 120*time.Second)
 	out := p.out.String()
-	if !strings.Contains(out, "conformance: 6 nodes, 77 checks") {
+	if !strings.Contains(out, "conformance: 6 nodes, 93 checks") {
 		t.Fatalf("ibemu conform exited %d:\n%s%s", code, out, p.err.String())
 	}
 	var ids []string
@@ -48,9 +48,9 @@ func conformFailures(t *testing.T, dir, sock string) ([]string, string) {
 // every check passes. On the real ibsim the same run fails exactly the
 // checks of the behaviours ibsim does not model (it answers an unknown
 // method and a bad class version as a Get, drops a Get of an attribute
-// no SMA defines, and answers LinearForwardingTable blocks past its
-// LinearFDBCap), which shows the checks tell a conforming SMA from one
-// that is not.
+// the SM or PerfMgt class does not define, and answers
+// LinearForwardingTable blocks past its LinearFDBCap), which shows the
+// checks tell a conforming agent from one that is not.
 func TestConformAttach(t *testing.T) {
 	needTools(t, "opensm", "ibsim")
 	abs, err := filepath.Abs(net2sw)
@@ -67,7 +67,7 @@ func TestConformAttach(t *testing.T) {
 		dir, sock := t.TempDir(), uniqueSock("ibemu-conf")
 		startProc(t, dir, []string{"IBSIM_SOCKNAME=" + sock}, "ibsim", "-s", abs)
 		waitSocket(t, sock)
-		want := []string{"sma.bad-class-version", "sma.lft-bad-block", "sma.unsupported-attribute", "sma.unsupported-method"}
+		want := []string{"pma.unsupported-attribute", "sma.bad-class-version", "sma.lft-bad-block", "sma.unsupported-attribute", "sma.unsupported-method"}
 		if ids, out := conformFailures(t, dir, sock); !slices.Equal(ids, want) {
 			t.Errorf("checks failed on ibsim: %v, want %v\n%s", ids, want, out)
 		}

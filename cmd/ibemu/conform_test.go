@@ -15,7 +15,7 @@ import (
 // walk.
 func TestConformInProcess(t *testing.T) {
 	out, errOut, code := runCmd(t, "conform")
-	if code != 0 || !strings.Contains(out, "conformance: 44 nodes, 571 checks: 571 passed, 0 failed, 0 skipped") {
+	if code != 0 || !strings.Contains(out, "conformance: 44 nodes, 691 checks: 691 passed, 0 failed, 0 skipped") {
 		t.Fatalf("conform exit %d: %s\n%s", code, errOut, out)
 	}
 	if !strings.Contains(errOut, "in process on the built-in topology, from node1 HCA-1 port 1") {

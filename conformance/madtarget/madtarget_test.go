@@ -84,8 +84,8 @@ func TestChecksCatchViolations(t *testing.T) {
 			}
 		}},
 		{"sma.unsupported-attribute", func(req, resp []byte) {
-			// Says "invalid field" where the attribute is unknown.
-			if wire.SMP(resp).Status() == wire.MADStatusUnsupportedMethodAttr {
+			// The SMA says "invalid field" where the attribute is unknown.
+			if smp(req) && wire.SMP(resp).Status() == wire.MADStatusUnsupportedMethodAttr {
 				wire.SMP(resp).SetStatus(wire.MADStatusInvalidField)
 			}
 		}},
