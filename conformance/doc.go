@@ -9,8 +9,9 @@
 // (directed-route SMPs from the target's port, as a subnet manager's
 // discovery does) and the report. It depends only on the wire codecs
 // (emu/wire) and its own Target interface, so that nothing of the
-// emulator sits between a check and the device it judges; adapters live
-// elsewhere (conformance/madtarget adapts any stack/mad transport).
-// Nothing in the emulator imports this package: the command (ibemu
-// conform), tests and external programs do.
+// emulator sits between a check and the device it judges (emu's layering
+// test holds it to that). The adapter from the host stack's MAD
+// transports lives with the command (cmd/ibemu, ibemu conform). Nothing
+// in the emulator or the stack imports this package: the command, tests
+// and external programs do.
 package conformance

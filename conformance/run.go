@@ -15,6 +15,9 @@ type Options struct {
 	MaxNodes int
 	// Only, when not empty, lists the IDs of the checks to run.
 	Only []string
+	// Write runs the WriteChecks too: they change a node's state (an
+	// M_Key) for a moment and restore it.
+	Write bool
 }
 
 // Report is what Run found.
@@ -50,9 +53,13 @@ func (r *Report) Failures() []Result {
 // target that stops answering makes the rest fail with its error. The
 // error is for a walk that could not start, or a cancelled ctx.
 func Run(ctx context.Context, t Target, opts Options) (*Report, error) {
+	checks := Checks
+	if opts.Write {
+		checks = append(slices.Clip(Checks), WriteChecks...)
+	}
 	for _, id := range opts.Only {
-		if !slices.ContainsFunc(Checks, func(c *Check) bool { return c.ID == id }) {
-			return nil, fmt.Errorf("conformance: no check %q", id)
+		if !slices.ContainsFunc(checks, func(c *Check) bool { return c.ID == id }) {
+			return nil, fmt.Errorf("conformance: no check %q (the write checks need Write)", id)
 		}
 	}
 	c := NewConn(t)
@@ -62,7 +69,7 @@ func Run(ctx context.Context, t Target, opts Options) (*Report, error) {
 	}
 	r := &Report{Nodes: nodes}
 	for _, n := range nodes {
-		for _, ch := range Checks {
+		for _, ch := range checks {
 			if len(opts.Only) > 0 && !slices.Contains(opts.Only, ch.ID) {
 				continue
 			}

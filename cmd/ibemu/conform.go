@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/ibemu/ibemu/conformance"
-	"github.com/ibemu/ibemu/conformance/madtarget"
 	"github.com/ibemu/ibemu/emu"
 	"github.com/ibemu/ibemu/emu/topology"
 	"github.com/ibemu/ibemu/stack/fabric"
@@ -25,7 +24,7 @@ import (
 // protocol against a running ibsim or ibemu serve, or on a real HCA
 // through its Linux umad device.
 func runConform(stdout, stderr io.Writer, args []string) error {
-	fs := newFlagSet("conform", stderr, "conform [TOPOLOGY] [--from HCA] | --attach [--sockname NAME] [--host NODE] [--server HOST --server-port N] | --umad CA[:PORT]; [--only ID,...] [--max-nodes N] [--timeout D] [--retries N] [--list] [-v]")
+	fs := newFlagSet("conform", stderr, "conform [TOPOLOGY] [--from HCA] | --attach [--sockname NAME] [--host NODE] [--server HOST --server-port N] | --umad CA[:PORT]; [--only ID,...] [--max-nodes N] [--timeout D] [--retries N] [--write] [--list] [-v]")
 	attachMode := fs.Bool("attach", false, "check the fabric of a running ibsim or ibemu serve through the attach protocol (libumad2sim's); LID-routed checks need an SM to have brought it up")
 	umadPort := fs.String("umad", "", "check a real fabric from the Linux umad device of CA[:PORT] (CA any: the first)")
 	from := fs.String("from", "", "in process: the HCA (node id or NodeDescription) the checks run from (default: the first HCA)")
@@ -38,6 +37,7 @@ func runConform(stdout, stderr io.Writer, args []string) error {
 	timeout := fs.Duration("timeout", 200*time.Millisecond, "wait for each response")
 	retries := fs.Int("retries", 2, "retransmissions of an unanswered request")
 	list := fs.Bool("list", false, "list the checks and exit")
+	write := fs.Bool("write", false, "run the checks that change a node for a moment too (an M_Key), restoring it after")
 	verbose := fs.Bool("v", false, "print every check's outcome, passes too")
 	pos, err := parseArgs(fs, args)
 	if err != nil {
@@ -47,6 +47,9 @@ func runConform(stdout, stderr io.Writer, args []string) error {
 		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 		for _, c := range conformance.Checks {
 			fmt.Fprintf(tw, "%s\t%s\t%s\n", c.ID, c.Ref, c.What)
+		}
+		for _, c := range conformance.WriteChecks {
+			fmt.Fprintf(tw, "%s\t%s\t(--write) %s\n", c.ID, c.Ref, c.What)
 		}
 		return tw.Flush()
 	}
@@ -61,7 +64,7 @@ func runConform(stdout, stderr io.Writer, args []string) error {
 	case *maxNodes < 0 || *retries < 0 || *timeout <= 0:
 		return fmt.Errorf("%w: --max-nodes and --retries must not be negative, --timeout must be positive", errUsage)
 	}
-	opts := conformance.Options{MaxNodes: *maxNodes}
+	opts := conformance.Options{MaxNodes: *maxNodes, Write: *write}
 	if *only != "" {
 		opts.Only = strings.Split(*only, ",")
 	}
@@ -109,7 +112,7 @@ func runConform(stdout, stderr io.Writer, args []string) error {
 		}
 		where = fmt.Sprintf("in process on %s, from %s port %d", name, ses.from.Topo.Desc, ses.port)
 	}
-	tg := madtarget.New(tr, mad.Options{Timeout: *timeout, Retries: *retries})
+	tg := newMADTarget(tr, mad.Options{Timeout: *timeout, Retries: *retries})
 	defer tg.Close()
 	fmt.Fprintf(stderr, "conform: %s\n", where)
 	rep, err := conformance.Run(ctx, tg, opts)

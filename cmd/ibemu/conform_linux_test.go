@@ -24,10 +24,10 @@ func conformFailures(t *testing.T, dir, sock string) ([]string, string) {
 	if code := osm.wait(t, 60*time.Second); code != 0 {
 		t.Fatalf("opensm -o exited %d:\n%s%s", code, osm.out.String(), osm.err.String())
 	}
-	p := startIbemu(t, dir, []string{"IBSIM_SOCKNAME=" + sock}, "conform", "--attach", "--timeout", "100ms", "--retries", "1")
+	p := startIbemu(t, dir, []string{"IBSIM_SOCKNAME=" + sock}, "conform", "--attach", "--write", "--timeout", "100ms", "--retries", "1")
 	code := p.wait(t, 120*time.Second)
 	out := p.out.String()
-	if !strings.Contains(out, "conformance: 6 nodes, 93 checks") {
+	if !strings.Contains(out, "conformance: 6 nodes, 97 checks") {
 		t.Fatalf("ibemu conform exited %d:\n%s%s", code, out, p.err.String())
 	}
 	var ids []string
@@ -43,13 +43,14 @@ func conformFailures(t *testing.T, dir, sock string) ([]string, string) {
 	return ids, out
 }
 
-// TestConformAttach: `ibemu conform --attach` walks a fabric OpenSM
-// brought up and runs every check on its six nodes. On `ibemu serve`
+// TestConformAttach: `ibemu conform --attach --write` walks a fabric
+// OpenSM brought up and runs every check on its six nodes, the M_Key
+// protection check of the four CAs included. On `ibemu serve`
 // every check passes. On the real ibsim the same run fails exactly the
 // checks of the behaviours ibsim does not model (it answers an unknown
 // method and a bad class version as a Get, drops a Get of an attribute
-// the SM or PerfMgt class does not define, and answers
-// LinearForwardingTable blocks past its LinearFDBCap), which shows the
+// the SM or PerfMgt class does not define, answers LinearForwardingTable
+// blocks past its LinearFDBCap, and keeps no M_Key), which shows the
 // checks tell a conforming agent from one that is not.
 func TestConformAttach(t *testing.T) {
 	needTools(t, "opensm", "ibsim")
@@ -67,7 +68,8 @@ func TestConformAttach(t *testing.T) {
 		dir, sock := t.TempDir(), uniqueSock("ibemu-conf")
 		startProc(t, dir, []string{"IBSIM_SOCKNAME=" + sock}, "ibsim", "-s", abs)
 		waitSocket(t, sock)
-		want := []string{"pma.unsupported-attribute", "sma.bad-class-version", "sma.lft-bad-block", "sma.unsupported-attribute", "sma.unsupported-method"}
+		want := []string{"pma.unsupported-attribute", "sma.bad-class-version", "sma.lft-bad-block", "sma.mkey-protect",
+			"sma.unsupported-attribute", "sma.unsupported-method"}
 		if ids, out := conformFailures(t, dir, sock); !slices.Equal(ids, want) {
 			t.Errorf("checks failed on ibsim: %v, want %v\n%s", ids, want, out)
 		}

@@ -21,6 +21,14 @@ func TestConformInProcess(t *testing.T) {
 	if !strings.Contains(errOut, "in process on the built-in topology, from node1 HCA-1 port 1") {
 		t.Errorf("conform says where it runs: %q", errOut)
 	}
+	out, _, code = runCmd(t, "conform", "--write", "--only", "sma.mkey-protect", "--timeout", "20ms", "--retries", "0")
+	if code != 0 || !strings.Contains(out, "conformance: 44 nodes, 31 checks: 31 passed") {
+		// Every CA but the one the checks run from.
+		t.Errorf("conform --write --only sma.mkey-protect exit %d:\n%s", code, out)
+	}
+	if _, errOut, code := runCmd(t, "conform", "--only", "sma.mkey-protect"); code != 2 {
+		t.Errorf("a write check without --write: exit %d (%s)", code, errOut)
+	}
 	out, _, code = runCmd(t, "conform", "-v", "--only", "sma.switchinfo,pma.portcounters", "--max-nodes", "5")
 	// Breadth first: node1's HCA, its leaf, and the leaf's next three
 	// HCAs; one SwitchInfo and five PortCounters checks.
@@ -53,7 +61,7 @@ func TestConformList(t *testing.T) {
 	if code != 0 {
 		t.Fatal(code)
 	}
-	for _, c := range conformance.Checks {
+	for _, c := range append(conformance.Checks, conformance.WriteChecks...) {
 		if !strings.Contains(out, c.ID) || !strings.Contains(out, c.Ref) {
 			t.Errorf("--list lacks %s (%s)", c.ID, c.Ref)
 		}

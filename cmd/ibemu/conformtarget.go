@@ -1,9 +1,4 @@
-// Package madtarget runs the conformance checks through a stack/mad
-// Transport: an emulated HCA in process (mad.NewInProcess), an attach
-// client of ibemu serve or ibsim (stack/attach.Dial), or a real HCA's
-// Linux umad device (mad.OpenUmad). It keeps the conformance package free
-// of the stack; the command and tests import it.
-package madtarget
+package main
 
 import (
 	"context"
@@ -16,9 +11,13 @@ import (
 	"github.com/ibemu/ibemu/stack/mad"
 )
 
-// Target is a conformance.Target over a mad.Transport: one agent per
-// management class and version the checks send, registered on first use.
-type Target struct {
+// madTarget runs the conformance checks through a stack/mad Transport:
+// an emulated HCA in process (mad.NewInProcess), an attach client of
+// ibemu serve or ibsim (stack/attach.Dial), or a real HCA's Linux umad
+// device (mad.OpenUmad). It lives here because the conformance package
+// may depend on the wire codecs only. It registers one agent per
+// management class and version the checks send, on first use.
+type madTarget struct {
 	tr   mad.Transport
 	opts mad.Options
 
@@ -31,18 +30,19 @@ type agentKey struct {
 	version uint8
 }
 
-var _ conformance.Target = (*Target)(nil)
+var _ conformance.Target = (*madTarget)(nil)
 
-// New returns a Target sending through tr with the agents' options opts
-// (their Timeout and Retries bound the wait for each response).
-func New(tr mad.Transport, opts mad.Options) *Target {
-	return &Target{tr: tr, opts: opts, agents: map[agentKey]*mad.Agent{}}
+// newMADTarget returns a madTarget sending through tr with the agents'
+// options opts (their Timeout and Retries bound the wait for each
+// response).
+func newMADTarget(tr mad.Transport, opts mad.Options) *madTarget {
+	return &madTarget{tr: tr, opts: opts, agents: map[agentKey]*mad.Agent{}}
 }
 
 // Exchange implements conformance.Target.
-func (t *Target) Exchange(ctx context.Context, addr conformance.Address, req []byte) ([]byte, error) {
+func (t *madTarget) Exchange(ctx context.Context, addr conformance.Address, req []byte) ([]byte, error) {
 	if len(req) != wire.MADSize {
-		return nil, fmt.Errorf("madtarget: %d-byte request, want %d", len(req), wire.MADSize)
+		return nil, fmt.Errorf("conform: %d-byte request, want %d", len(req), wire.MADSize)
 	}
 	m := wire.MAD(req)
 	a, err := t.agent(m.MgmtClass(), m.ClassVersion())
@@ -65,7 +65,7 @@ func (t *Target) Exchange(ctx context.Context, addr conformance.Address, req []b
 }
 
 // agent returns the agent of class and version, registering it first.
-func (t *Target) agent(class wire.MgmtClass, version uint8) (*mad.Agent, error) {
+func (t *madTarget) agent(class wire.MgmtClass, version uint8) (*mad.Agent, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	k := agentKey{class, version}
@@ -78,14 +78,14 @@ func (t *Target) agent(class wire.MgmtClass, version uint8) (*mad.Agent, error) 
 	}
 	a, err := mad.NewAgent(t.tr, mad.Registration{QPN: qpn, Class: class, ClassVersion: version}, t.opts)
 	if err != nil {
-		return nil, fmt.Errorf("madtarget: register class %s version %d: %w", class, version, err)
+		return nil, fmt.Errorf("conform: register class %s version %d: %w", class, version, err)
 	}
 	t.agents[k] = a
 	return a, nil
 }
 
 // Close unregisters the agents (the transport stays open).
-func (t *Target) Close() error {
+func (t *madTarget) Close() error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	var errs []error

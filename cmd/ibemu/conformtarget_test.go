@@ -1,4 +1,4 @@
-package madtarget_test
+package main
 
 import (
 	"context"
@@ -7,15 +7,14 @@ import (
 	"time"
 
 	"github.com/ibemu/ibemu/conformance"
-	"github.com/ibemu/ibemu/conformance/madtarget"
 	"github.com/ibemu/ibemu/emu/wire"
 	"github.com/ibemu/ibemu/stack/ibtest"
 	"github.com/ibemu/ibemu/stack/mad"
 )
 
-// run runs the checks from the first HCA of a fat tree the built-in SM
+// runConformance runs the checks from the first HCA of a fat tree the built-in SM
 // brought up, through target wrapped by wrap (when not nil).
-func run(t *testing.T, wrap func(conformance.Target) conformance.Target, opts conformance.Options) *conformance.Report {
+func runConformance(t *testing.T, wrap func(conformance.Target) conformance.Target, opts conformance.Options) *conformance.Report {
 	t.Helper()
 	// On the wall clock: under the virtual one each change of management
 	// class waits out the previous agent's hand-off hold.
@@ -24,7 +23,7 @@ func run(t *testing.T, wrap func(conformance.Target) conformance.Target, opts co
 	if err != nil {
 		t.Fatal(err)
 	}
-	tg := madtarget.New(tr, mad.Options{Timeout: 50 * time.Millisecond, Retries: 1})
+	tg := newMADTarget(tr, mad.Options{Timeout: 50 * time.Millisecond, Retries: 1})
 	t.Cleanup(func() { _ = tg.Close() })
 	var target conformance.Target = tg
 	if wrap != nil {
@@ -39,11 +38,11 @@ func run(t *testing.T, wrap func(conformance.Target) conformance.Target, opts co
 	return r
 }
 
-// TestEmulatorConforms: every check passes on every node of an emulated
+// TestConformanceEmulatorPasses: every check passes on every node of an emulated
 // fat tree (6 switches, 8 HCAs), none is skipped once the SM has
 // assigned LIDs.
-func TestEmulatorConforms(t *testing.T) {
-	r := run(t, nil, conformance.Options{})
+func TestConformanceEmulatorPasses(t *testing.T) {
+	r := runConformance(t, nil, conformance.Options{})
 	var b strings.Builder
 	_ = r.WriteText(&b, false)
 	if len(r.Nodes) != 14 {
@@ -69,9 +68,9 @@ func (r rewrite) Exchange(ctx context.Context, addr conformance.Address, req []b
 	return resp, err
 }
 
-// TestChecksCatchViolations: a device that breaks one rule fails the check
+// TestConformanceChecksCatchViolations: a device that breaks one rule fails the check
 // of that rule, on every node, and no other.
-func TestChecksCatchViolations(t *testing.T) {
+func TestConformanceChecksCatchViolations(t *testing.T) {
 	smp := func(req []byte) bool { return wire.MAD(req).MgmtClass() == wire.MgmtClassSubnDirected }
 	cases := []struct {
 		check string
@@ -108,7 +107,7 @@ func TestChecksCatchViolations(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.check, func(t *testing.T) {
-			r := run(t, func(tg conformance.Target) conformance.Target { return rewrite{tg, tc.edit} }, conformance.Options{})
+			r := runConformance(t, func(tg conformance.Target) conformance.Target { return rewrite{tg, tc.edit} }, conformance.Options{})
 			fails := r.Failures()
 			if len(fails) == 0 {
 				t.Fatal("no check failed")
@@ -122,8 +121,8 @@ func TestChecksCatchViolations(t *testing.T) {
 	}
 }
 
-// TestUnknownCheck: Only naming no check is an error, before any MAD.
-func TestUnknownCheck(t *testing.T) {
+// TestConformanceUnknownCheck: Only naming no check is an error, before any MAD.
+func TestConformanceUnknownCheck(t *testing.T) {
 	if _, err := conformance.Run(context.Background(), nil, conformance.Options{Only: []string{"sma.nope"}}); err == nil {
 		t.Fatal("no error")
 	}
