@@ -11,9 +11,7 @@ import (
 	"time"
 
 	"github.com/ibemu/ibemu/conformance"
-	"github.com/ibemu/ibemu/emu"
 	"github.com/ibemu/ibemu/emu/topology"
-	"github.com/ibemu/ibemu/stack/fabric"
 	"github.com/ibemu/ibemu/stack/mad"
 	"github.com/ibemu/ibemu/stack/sm"
 )
@@ -90,10 +88,7 @@ func runConform(stdout, stderr io.Writer, args []string) error {
 		if err != nil {
 			return err
 		}
-		// On the wall clock: the checks alternate management classes,
-		// and under the virtual clock each change of agent waits out the
-		// previous agent's hand-off hold (mad.HandoffLimit).
-		ses, err := openSession(ctx, t, *from, 0, "", "the conformance checks", fabric.WithEmuOptions(emu.WithWallClock()))
+		ses, err := openSession(ctx, t, *from, 0, "", "the conformance checks")
 		if err != nil {
 			return err
 		}

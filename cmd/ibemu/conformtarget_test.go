@@ -16,9 +16,7 @@ import (
 // brought up, through target wrapped by wrap (when not nil).
 func runConformance(t *testing.T, wrap func(conformance.Target) conformance.Target, opts conformance.Options) *conformance.Report {
 	t.Helper()
-	// On the wall clock: under the virtual one each change of management
-	// class waits out the previous agent's hand-off hold.
-	f := ibtest.Up(t, ibtest.FatTree(2, 4), ibtest.WithWallClock())
+	f := ibtest.Up(t, ibtest.FatTree(2, 4))
 	tr, err := f.MADTransport("node1 HCA-1", 1)
 	if err != nil {
 		t.Fatal(err)

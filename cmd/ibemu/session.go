@@ -23,8 +23,8 @@ type session struct {
 // and its port (0: its first cabled port), starts the fabric and, when
 // capPath is set, captures every frame into it. what names the host
 // software for error messages. Close the session with close.
-func openSession(ctx context.Context, t *topology.Topology, from string, port int, capPath, what string, opts ...fabric.Option) (*session, error) {
-	fab, err := fabric.Build(t, opts...)
+func openSession(ctx context.Context, t *topology.Topology, from string, port int, capPath, what string) (*session, error) {
+	fab, err := fabric.Build(t)
 	if err != nil {
 		return nil, err
 	}

@@ -145,11 +145,12 @@ type Agent struct {
 	offload bool
 	borrows bool // the endpoint copies a MAD before Send's caller may reuse it
 
+	// handoffs holds the transport's time for blocking callers that got
+	// their results and have not yet sent anything else; the agents of
+	// one transport share it (see handoffHold).
+	handoffs *handoffSet
+
 	mu sync.Mutex
-	// handoff holds the transport's time for blocking callers that got
-	// their results and have not yet sent anything else.
-	// +checklocks:mu
-	handoff []func()
 	// +checklocks:mu
 	closed bool
 	// +checklocks:mu
@@ -238,6 +239,10 @@ func NewAgent(t Transport, reg Registration, opts Options) (*Agent, error) {
 	if a.clock == nil {
 		a.clock = t.Clock()
 		a.holder, _ = t.(TimeHolder) // a custom clock is not the transport's to hold
+	}
+	a.handoffs = &handoffSet{}
+	if s, ok := t.(handoffSharer); ok {
+		a.handoffs = s.handoffSet()
 	}
 	if a.clock == nil {
 		return nil, fmt.Errorf("mad: new agent: transport has no clock and Options.Clock is nil")
@@ -349,17 +354,18 @@ func (a *Agent) Call(ctx context.Context, addr Addr, req []byte) ([]byte, error)
 
 // handoffHold keeps the transport's time still for a blocking caller that
 // is about to get its result: the hold ends when anything is next
-// submitted on the agent (after it was sent), when the agent closes, or
-// after HandoffLimit of wall time, whichever is first. Called on the
-// delivery context, which holds time itself until it returns.
+// submitted on an agent of the same transport (after it was sent), when
+// one of them closes, or after HandoffLimit of wall time, whichever is
+// first. A caller that goes on with another agent of its transport (an
+// SA query, then a CM request) so sends at the instant its result came,
+// as one that stays with the agent does. Called on the delivery
+// context, which holds time itself until it returns.
 func (a *Agent) handoffHold() {
 	if a.holder == nil {
 		return
 	}
 	rel := a.holder.HoldTime()
-	a.mu.Lock()
-	a.handoff = append(a.handoff, rel)
-	a.mu.Unlock()
+	a.handoffs.add(rel)
 	time.AfterFunc(HandoffLimit, rel)
 }
 
@@ -369,12 +375,29 @@ func (a *Agent) handoffHold() {
 const HandoffLimit = 20 * time.Millisecond
 
 // releaseHandoffs ends the holds of callers that have now acted.
-func (a *Agent) releaseHandoffs() {
-	a.mu.Lock()
-	h := a.handoff
-	a.handoff = nil
-	a.mu.Unlock()
-	for _, rel := range h {
+func (a *Agent) releaseHandoffs() { a.handoffs.release() }
+
+// handoffSet is the hand-off holds of the agents of one transport.
+type handoffSet struct {
+	mu   sync.Mutex
+	rels []func()
+}
+
+// handoffSharer is a transport that keeps one handoffSet for its agents.
+type handoffSharer interface{ handoffSet() *handoffSet }
+
+func (h *handoffSet) add(rel func()) {
+	h.mu.Lock()
+	h.rels = append(h.rels, rel)
+	h.mu.Unlock()
+}
+
+func (h *handoffSet) release() {
+	h.mu.Lock()
+	rels := h.rels
+	h.rels = nil
+	h.mu.Unlock()
+	for _, rel := range rels {
 		rel()
 	}
 }

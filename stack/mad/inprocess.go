@@ -23,11 +23,12 @@ import (
 // that one posted event drains. An emu.Inbox is kept only to learn that
 // the fabric stopped.
 type inProcess struct {
-	f     *emu.Fabric
-	dev   *hca.Device
-	port  int
-	inbox *emu.Inbox[func()]
-	done  chan struct{}
+	handoffs handoffSet // of the transport's agents (Agent.handoffHold)
+	f        *emu.Fabric
+	dev      *hca.Device
+	port     int
+	inbox    *emu.Inbox[func()]
+	done     chan struct{}
 
 	// outMu guards the outbound queue. onLoop is set while the loop runs
 	// a delivery or timer callback of this transport: sends made then are
@@ -197,6 +198,8 @@ func (t *inProcess) Close() error {
 
 // HoldTime implements TimeHolder with the fabric's Hold.
 func (t *inProcess) HoldTime() func() { return t.f.Hold() }
+
+func (t *inProcess) handoffSet() *handoffSet { return &t.handoffs }
 
 // ipEndpoint is one hca.Agent.
 type ipEndpoint struct {
