@@ -46,7 +46,7 @@ fuzz:
 # The Windows-facing packages (the emulated hosts, the WinOF installer and
 # its scenarios, the wire codecs) as real Windows binaries under Wine
 # (installs wine64 and mingw-w64 on first use, as root).
-WINEPKGS ?= ./emu/wire ./emu/capture ./stack/host ./stack/install ./scenarios/install ./scenarios/uninstall ./scenarios/failure
+WINEPKGS ?= ./emu/wire ./emu/capture ./conformance ./stack/host ./stack/install ./scenarios/install ./scenarios/uninstall ./scenarios/failure
 wine-test:
 	@bash ../shared/tools/wine-go-test $(WINEPKGS)
 
