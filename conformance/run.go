@@ -2,6 +2,7 @@ package conformance
 
 import (
 	"context"
+	"encoding/xml"
 	"errors"
 	"fmt"
 	"io"
@@ -109,5 +110,60 @@ func (r *Report) WriteText(w io.Writer, verbose bool) error {
 	}
 	_, err := fmt.Fprintf(w, "conformance: %d nodes, %d checks: %d passed, %d failed, %d skipped\n",
 		len(r.Nodes), len(r.Results), r.Count(Pass), r.Count(Fail), r.Count(Skip))
+	return err
+}
+
+// JUnit XML, as CI systems read it: one test suite, one test case per
+// check and node, named "ID on NODE".
+type junitSuites struct {
+	XMLName xml.Name     `xml:"testsuites"`
+	Suites  []junitSuite `xml:"testsuite"`
+}
+
+type junitSuite struct {
+	Name     string      `xml:"name,attr"`
+	Tests    int         `xml:"tests,attr"`
+	Failures int         `xml:"failures,attr"`
+	Skipped  int         `xml:"skipped,attr"`
+	Cases    []junitCase `xml:"testcase"`
+}
+
+type junitCase struct {
+	Name      string        `xml:"name,attr"`
+	ClassName string        `xml:"classname,attr"`
+	Failure   *junitMessage `xml:"failure,omitempty"`
+	Skipped   *junitMessage `xml:"skipped,omitempty"`
+}
+
+type junitMessage struct {
+	Message string `xml:"message,attr"`
+	Text    string `xml:",chardata"`
+}
+
+// WriteJUnit writes the report as JUnit XML: one test case per check run
+// on a node (classname the check's ID, name the check and the node), a
+// failure or skipped element with the detail and the IBTA section.
+func (r *Report) WriteJUnit(w io.Writer, suite string) error {
+	s := junitSuite{Name: suite, Tests: len(r.Results), Failures: r.Count(Fail), Skipped: r.Count(Skip)}
+	for _, x := range r.Results {
+		c := junitCase{Name: x.Check.ID + " on " + x.Node.String(), ClassName: x.Check.ID}
+		m := &junitMessage{Message: x.Detail, Text: x.Check.Ref + ": " + x.Check.What}
+		switch x.Outcome {
+		case Fail:
+			c.Failure = m
+		case Skip:
+			c.Skipped = m
+		}
+		s.Cases = append(s.Cases, c)
+	}
+	if _, err := io.WriteString(w, xml.Header); err != nil {
+		return err
+	}
+	enc := xml.NewEncoder(w)
+	enc.Indent("", "  ")
+	if err := enc.Encode(junitSuites{Suites: []junitSuite{s}}); err != nil {
+		return fmt.Errorf("conformance: write junit: %w", err)
+	}
+	_, err := io.WriteString(w, "\n")
 	return err
 }

@@ -22,7 +22,7 @@ import (
 // protocol against a running ibsim or ibemu serve, or on a real HCA
 // through its Linux umad device.
 func runConform(stdout, stderr io.Writer, args []string) error {
-	fs := newFlagSet("conform", stderr, "conform [TOPOLOGY] [--from HCA] | --attach [--sockname NAME] [--host NODE] [--server HOST --server-port N] | --umad CA[:PORT]; [--only ID,...] [--max-nodes N] [--timeout D] [--retries N] [--write] [--list] [-v]")
+	fs := newFlagSet("conform", stderr, "conform [TOPOLOGY] [--from HCA] | --attach [--sockname NAME] [--host NODE] [--server HOST --server-port N] | --umad CA[:PORT]; [--only ID,...] [--max-nodes N] [--timeout D] [--retries N] [--write] [--junit FILE] [--list] [-v]")
 	attachMode := fs.Bool("attach", false, "check the fabric of a running ibsim or ibemu serve through the attach protocol (libumad2sim's); LID-routed checks need an SM to have brought it up")
 	umadPort := fs.String("umad", "", "check a real fabric from the Linux umad device of CA[:PORT] (CA any: the first)")
 	from := fs.String("from", "", "in process: the HCA (node id or NodeDescription) the checks run from (default: the first HCA)")
@@ -37,6 +37,7 @@ func runConform(stdout, stderr io.Writer, args []string) error {
 	list := fs.Bool("list", false, "list the checks and exit")
 	write := fs.Bool("write", false, "run the checks that change a node for a moment too (an M_Key), restoring it after")
 	verbose := fs.Bool("v", false, "print every check's outcome, passes too")
+	junit := fs.String("junit", "", "also write the results to this file as JUnit XML (one test case per check and node)")
 	pos, err := parseArgs(fs, args)
 	if err != nil {
 		return err
@@ -119,6 +120,19 @@ func runConform(stdout, stderr io.Writer, args []string) error {
 	}
 	if err := rep.WriteText(stdout, *verbose); err != nil {
 		return err
+	}
+	if *junit != "" {
+		f, err := os.Create(*junit)
+		if err != nil {
+			return err
+		}
+		err = rep.WriteJUnit(f, "ibemu conform "+where)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return fmt.Errorf("write %s: %w", *junit, err)
+		}
 	}
 	if n := rep.Count(conformance.Fail); n > 0 {
 		return fmt.Errorf("%d checks failed", n)

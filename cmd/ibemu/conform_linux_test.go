@@ -3,6 +3,7 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -24,7 +25,9 @@ func conformFailures(t *testing.T, dir, sock string) ([]string, string) {
 	if code := osm.wait(t, 60*time.Second); code != 0 {
 		t.Fatalf("opensm -o exited %d:\n%s%s", code, osm.out.String(), osm.err.String())
 	}
-	p := startIbemu(t, dir, []string{"IBSIM_SOCKNAME=" + sock}, "conform", "--attach", "--write", "--timeout", "100ms", "--retries", "1")
+	junit := filepath.Join(dir, "conform.xml")
+	p := startIbemu(t, dir, []string{"IBSIM_SOCKNAME=" + sock}, "conform", "--attach", "--write", "--timeout", "100ms", "--retries", "1",
+		"--junit", junit)
 	code := p.wait(t, 120*time.Second)
 	out := p.out.String()
 	if !strings.Contains(out, "conformance: 6 nodes, 97 checks") {
@@ -39,6 +42,15 @@ func conformFailures(t *testing.T, dir, sock string) ([]string, string) {
 	slices.Sort(ids)
 	if (len(ids) > 0) != (code == 1) || code > 1 {
 		t.Errorf("exit status %d with failures %v", code, ids)
+	}
+	// The JUnit report counts the same failures.
+	b, err := os.ReadFile(junit)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fails := len(conformFail.FindAllString(out, -1))
+	if !strings.Contains(string(b), fmt.Sprintf(`tests="97" failures="%d"`, fails)) || strings.Count(string(b), "<failure ") != fails {
+		t.Errorf("junit report for %d failures:\n%s", fails, b)
 	}
 	return ids, out
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/xml"
 	"os"
 	"path/filepath"
 	"strings"
@@ -52,6 +53,39 @@ func TestConformTopologyFile(t *testing.T) {
 	out, errOut, code = runCmd(t, "conform", topo, "--from", "node2 HCA-1")
 	if code != 0 || !strings.Contains(out, "conformance: 6 nodes,") || !strings.Contains(out, " 0 failed, 0 skipped") {
 		t.Fatalf("conform exit %d: %s\n%s", code, errOut, out)
+	}
+}
+
+// TestConformJUnit: --junit writes a JUnit report that CI systems read:
+// one test case per check and node, the failures and skips counted.
+func TestConformJUnit(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "conform.xml")
+	_, errOut, code := runCmd(t, "conform", "--junit", file, "--max-nodes", "3")
+	if code != 0 {
+		t.Fatalf("conform --junit exit %d: %s", code, errOut)
+	}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		Suites []struct {
+			Tests    int `xml:"tests,attr"`
+			Failures int `xml:"failures,attr"`
+			Cases    []struct {
+				Name      string `xml:"name,attr"`
+				ClassName string `xml:"classname,attr"`
+			} `xml:"testcase"`
+		} `xml:"testsuite"`
+	}
+	if err := xml.Unmarshal(b, &doc); err != nil {
+		t.Fatalf("junit report: %v\n%s", err, b)
+	}
+	if len(doc.Suites) != 1 || doc.Suites[0].Tests == 0 || doc.Suites[0].Tests != len(doc.Suites[0].Cases) || doc.Suites[0].Failures != 0 {
+		t.Fatalf("junit report:\n%s", b)
+	}
+	if c := doc.Suites[0].Cases[0]; c.ClassName != "sma.nodeinfo" || !strings.HasPrefix(c.Name, "sma.nodeinfo on \"node1 HCA-1\"") {
+		t.Errorf("first test case %+v", c)
 	}
 }
 
