@@ -13,7 +13,7 @@ import (
 var WriteChecks = []*Check{
 	{ID: "sma.mkey-protect", Ref: "IBTA Vol 1 §14.2.4",
 		What:    "with an M_Key and protection level 1 a CA port answers a Get without the key with the M_Key read as 0, discards a Set without the key (no answer, M_KeyViolations counts it, nothing changes) and takes one with the key",
-		Applies: func(n *Node) bool { return !n.IsSwitch() && len(n.Path) > 0 },
+		Applies: func(n *Node) bool { return isCA(n) && len(n.Path) > 0 },
 		Run:     checkMKeyProtect},
 }
 

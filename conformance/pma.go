@@ -44,15 +44,7 @@ func checkPortCounters(ctx context.Context, c *Conn, n *Node) error {
 	if err := needLID(n); err != nil {
 		return err
 	}
-	port := max(n.Arrival, 1)
-	m, err := perfGet(ctx, c, n, wire.AttrPortCounters, &wire.PortCountersFields{PortSelect: port})
-	if err != nil {
-		return err
-	}
-	if got := wire.PortCounters(m.Data()).PortSelect(); got != port {
-		return violation("PortCounters of port %d answered for PortSelect %d", port, got)
-	}
-	return nil
+	return portSelectEchoed(ctx, c, n, wire.AttrPortCounters)
 }
 
 func checkPortCountersExtended(ctx context.Context, c *Conn, n *Node) error {
@@ -66,13 +58,19 @@ func checkPortCountersExtended(ctx context.Context, c *Conn, n *Node) error {
 	if wire.ClassPortInfo(m.Data()).CapabilityMask()&(wire.PerfCapExtendedWidth|wire.PerfCapExtendedWidthNoIETF) == 0 {
 		return skip("the PMA does not advertise PortCountersExtended")
 	}
+	return portSelectEchoed(ctx, c, n, wire.AttrPortCountersExtended)
+}
+
+// portSelectEchoed gets counters attribute attr of n's port (a switch's
+// port 1 when the walk arrived on port 0) and requires PortSelect echoed.
+func portSelectEchoed(ctx context.Context, c *Conn, n *Node, attr wire.AttrID) error {
 	port := max(n.Arrival, 1)
-	m, err = perfGet(ctx, c, n, wire.AttrPortCountersExtended, &wire.PortCountersFields{PortSelect: port})
+	m, err := perfGet(ctx, c, n, attr, &wire.PortCountersFields{PortSelect: port})
 	if err != nil {
 		return err
 	}
 	if got := wire.PortCounters(m.Data()).PortSelect(); got != port {
-		return violation("PortCountersExtended of port %d answered for PortSelect %d", port, got)
+		return violation("%s of port %d answered for PortSelect %d", attr, port, got)
 	}
 	return nil
 }

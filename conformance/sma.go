@@ -48,11 +48,11 @@ var Checks = []*Check{
 		Run:  checkBadClassVersion},
 	{ID: "sma.pkeytable", Ref: "IBTA Vol 1 §14.2.5.7",
 		What:    "P_KeyTable block 0 is answered; the block past PartitionCap is refused with status 0x001C",
-		Applies: func(n *Node) bool { return !n.IsSwitch() },
+		Applies: isCA,
 		Run:     checkPKeyTable},
 	{ID: "sma.guidinfo", Ref: "IBTA Vol 1 §14.2.5.5",
 		What:    "GUIDInfo block 0 holds the PortGUID at index 0",
-		Applies: func(n *Node) bool { return !n.IsSwitch() },
+		Applies: isCA,
 		Run:     checkGUIDInfo},
 	{ID: "sma.switchinfo", Ref: "IBTA Vol 1 §14.2.5.4",
 		What:    "SwitchInfo: LinearFDBTop below LinearFDBCap, MulticastFDBTop within the multicast table, and with a random forwarding table a DefaultPort of the switch",
@@ -83,9 +83,12 @@ var Checks = []*Check{
 		Run:  checkPMAUnsupportedAttr},
 	{ID: "sma.sl2vl", Ref: "IBTA Vol 1 §14.2.5.8",
 		What:    "a CA port with more than one data VL answers SLtoVLMappingTable with status 0, every SL mapped to a data VL or to VL15",
-		Applies: func(n *Node) bool { return !n.IsSwitch() },
+		Applies: isCA,
 		Run:     checkSL2VL},
 }
+
+// isCA reports whether n is a channel adapter (or router): not a switch.
+func isCA(n *Node) bool { return !n.IsSwitch() }
 
 // expectStatus sends the SMP f to n and requires status want.
 func expectStatus(ctx context.Context, c *Conn, n *Node, f wire.SMPFields, want wire.MADStatus) error {
