@@ -9,8 +9,10 @@ import (
 	"os/signal"
 	"runtime"
 	"runtime/debug"
+	"runtime/pprof"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/ibemu/ibemu/emu/capture"
 	"github.com/ibemu/ibemu/emu/topology"
@@ -79,6 +81,10 @@ func runServe(stdout, stderr io.Writer, args []string) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	// Closed once everything below is shut down (the deferred closes run
+	// before it): ends the shutdown watch.
+	shutDown := make(chan struct{})
+	defer close(shutDown)
 	quit := make(chan struct{})
 	srv, err := attach.New(attach.Config{
 		Topology: t, SockName: *sock, Listen: *listen, Logger: logger, LogLevel: level,
@@ -147,6 +153,7 @@ func runServe(stdout, stderr io.Writer, args []string) error {
 	case <-quit:
 	case <-srv.Done():
 	}
+	go watchShutdown(stderr, shutDown, shutdownWatch)
 	if *memProfile != "" {
 		if err := writeHeapProfile(*memProfile); err != nil {
 			fmt.Fprintf(stderr, "# ibemu serve: %v\n", err)
@@ -158,6 +165,37 @@ func runServe(stdout, stderr io.Writer, args []string) error {
 	fmt.Fprintf(stdout, "# ibemu serve: %d reads, %d writes, %d read wakeups, at most %d requests outstanding, at most %d in one read\n",
 		st.Reads.Load(), st.Writes.Load(), st.Wakeups.Load(), st.MaxOutstanding.Load(), st.MaxBatch.Load())
 	return nil
+}
+
+// shutdownWatch is how long a server's shutdown may take before
+// watchShutdown shows where it waits.
+const shutdownWatch = 10 * time.Second
+
+// watchShutdown watches a server's shutdown until done is closed: when it
+// outlasts after, or a second SIGINT or SIGTERM comes, it prints every
+// goroutine's stack to w, so that a shutdown that waits on something can
+// be told; the second signal then ends the process (exit status 1).
+func watchShutdown(w io.Writer, done <-chan struct{}, after time.Duration) {
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(sig)
+	t := time.NewTimer(after)
+	defer t.Stop()
+	dump := func(why string) {
+		fmt.Fprintf(w, "# ibemu serve: %s; goroutines:\n", why)
+		_ = pprof.Lookup("goroutine").WriteTo(w, 2)
+	}
+	for {
+		select {
+		case <-done:
+			return
+		case <-t.C:
+			dump(fmt.Sprintf("shutdown still running after %v", after))
+		case <-sig:
+			dump("second signal during shutdown")
+			os.Exit(1)
+		}
+	}
 }
 
 // tuneGC sets the collector for a running server unless GOGC or GOMEMLIMIT
