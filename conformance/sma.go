@@ -2,6 +2,7 @@ package conformance
 
 import (
 	"context"
+	"errors"
 	"math/bits"
 
 	"github.com/ibemu/ibemu/emu/wire"
@@ -66,6 +67,10 @@ var Checks = []*Check{
 		What:    "a directed-route response carries the ports it arrived on in ReturnPath, the last one the node's LocalPortNum",
 		Applies: func(n *Node) bool { return len(n.Path) > 0 },
 		Run:     checkReturnPath},
+	{ID: "smi.dr-down-port", Ref: "IBTA Vol 1 §14.2.2",
+		What:    "a switch discards a directed-route SMP whose next hop is a port without a physical link: no answer",
+		Applies: (*Node).IsSwitch,
+		Run:     checkDRDownPort},
 	{ID: "smi.lid-routed", Ref: "IBTA Vol 1 §14.2.1",
 		What: "a LID-routed SMP to the node's LID reaches the node the directed route reaches",
 		Run:  checkLIDRouted},
@@ -311,4 +316,33 @@ func checkSL2VL(ctx context.Context, c *Conn, n *Node) error {
 		}
 	}
 	return nil
+}
+
+func checkDRDownPort(ctx context.Context, c *Conn, n *Node) error {
+	down := 0
+	for p := 1; p <= int(n.Info.NumPorts) && down == 0; p++ {
+		b, err := c.GetOK(ctx, n, wire.AttrPortInfo, uint32(p))
+		if err != nil {
+			return err
+		}
+		if wire.PortInfo(b).PortPhysicalState() != wire.PhysStateLinkUp {
+			down = p
+		}
+	}
+	if down == 0 {
+		return skip("every port has its link up")
+	}
+	if len(n.Path)+1 > wire.SMPMaxHopCount {
+		return skip("the route is as long as a directed route can be")
+	}
+	beyond := &Node{Path: append(append([]uint8(nil), n.Path...), uint8(down))}
+	s, err := c.Get(ctx, beyond, wire.AttrNodeInfo, 0)
+	switch {
+	case err == nil:
+		return violation("a Get out of port %d (link down) was answered (status %s, NodeGUID %s)", down, s.Status(),
+			wire.NodeInfo(s.Data()).Fields().NodeGUID)
+	case errors.Is(err, ErrNoResponse):
+		return nil
+	}
+	return err
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/ibemu/ibemu/conformance"
 	"github.com/ibemu/ibemu/emu/wire"
+	"github.com/ibemu/ibemu/stack/attach"
 	"github.com/ibemu/ibemu/stack/mad"
 )
 
@@ -58,7 +59,10 @@ func (t *madTarget) Exchange(ctx context.Context, addr conformance.Address, req 
 	switch {
 	case err == nil, errors.As(err, &se) && resp != nil:
 		return resp, nil
-	case errors.Is(err, mad.ErrTimeout):
+	case errors.Is(err, mad.ErrTimeout), errors.Is(err, attach.ErrUndeliverable):
+		// An attach server returns a MAD it could not deliver, or that
+		// got no answer, with status 110, as libumad2sim reports a
+		// timeout: to the checks that is no response.
 		return nil, fmt.Errorf("%w: %w", conformance.ErrNoResponse, err)
 	}
 	return nil, err

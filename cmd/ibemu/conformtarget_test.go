@@ -36,9 +36,8 @@ func runConformance(t *testing.T, wrap func(conformance.Target) conformance.Targ
 	return r
 }
 
-// TestConformanceEmulatorPasses: every check passes on every node of an emulated
-// fat tree (6 switches, 8 HCAs), none is skipped once the SM has
-// assigned LIDs.
+// TestConformanceEmulatorPasses: every check passes on every node of an
+// emulated fat tree (6 switches, 8 HCAs) once the SM has assigned LIDs.
 func TestConformanceEmulatorPasses(t *testing.T) {
 	r := runConformance(t, nil, conformance.Options{})
 	var b strings.Builder
@@ -46,8 +45,15 @@ func TestConformanceEmulatorPasses(t *testing.T) {
 	if len(r.Nodes) != 14 {
 		t.Errorf("walked %d nodes, want 14", len(r.Nodes))
 	}
-	if r.Count(conformance.Fail) != 0 || r.Count(conformance.Skip) != 0 || r.Count(conformance.Pass) == 0 {
+	if r.Count(conformance.Fail) != 0 || r.Count(conformance.Pass) == 0 {
 		t.Errorf("report:\n%s", b.String())
+	}
+	// Only the check that needs a switch port without a link is skipped:
+	// every port of this tree is cabled.
+	for _, x := range r.Results {
+		if x.Outcome == conformance.Skip && (x.Check.ID != "smi.dr-down-port" || x.Detail != "every port has its link up") {
+			t.Errorf("skipped %s on %s: %s", x.Check.ID, x.Node, x.Detail)
+		}
 	}
 }
 
