@@ -10,6 +10,9 @@ import (
 	"text/tabwriter"
 )
 
+// ErrUnknownCheck is returned by Run for an Options.Only naming no check.
+var ErrUnknownCheck = errors.New("conformance: no such check")
+
 // Options tunes Run.
 type Options struct {
 	// MaxNodes bounds the nodes the walk checks (0: every node it finds).
@@ -60,7 +63,7 @@ func Run(ctx context.Context, t Target, opts Options) (*Report, error) {
 	}
 	for _, id := range opts.Only {
 		if !slices.ContainsFunc(checks, func(c *Check) bool { return c.ID == id }) {
-			return nil, fmt.Errorf("conformance: no check %q (the write checks need Write)", id)
+			return nil, fmt.Errorf("%w: %q (the write checks need Write)", ErrUnknownCheck, id)
 		}
 	}
 	c := NewConn(t)

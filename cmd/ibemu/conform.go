@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -113,7 +114,7 @@ func runConform(stdout, stderr io.Writer, args []string) error {
 	fmt.Fprintf(stderr, "conform: %s\n", where)
 	rep, err := conformance.Run(ctx, tg, opts)
 	if err != nil {
-		if strings.Contains(err.Error(), "no check") {
+		if errors.Is(err, conformance.ErrUnknownCheck) {
 			return fmt.Errorf("%w: %w", errUsage, err)
 		}
 		return err

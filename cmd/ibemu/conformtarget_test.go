@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -127,7 +128,10 @@ func TestConformanceChecksCatchViolations(t *testing.T) {
 
 // TestConformanceUnknownCheck: Only naming no check is an error, before any MAD.
 func TestConformanceUnknownCheck(t *testing.T) {
-	if _, err := conformance.Run(context.Background(), nil, conformance.Options{Only: []string{"sma.nope"}}); err == nil {
-		t.Fatal("no error")
+	if _, err := conformance.Run(context.Background(), nil, conformance.Options{Only: []string{"sma.nope"}}); !errors.Is(err, conformance.ErrUnknownCheck) {
+		t.Fatalf("Run with an unknown check: %v", err)
+	}
+	if _, err := conformance.Run(context.Background(), nil, conformance.Options{Only: []string{"sma.mkey-protect"}}); !errors.Is(err, conformance.ErrUnknownCheck) {
+		t.Fatalf("Run with a write check but not Write: %v", err)
 	}
 }
