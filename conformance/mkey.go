@@ -7,14 +7,18 @@ import (
 	"github.com/ibemu/ibemu/emu/wire"
 )
 
-// WriteChecks change a node's state while they run and restore it after:
-// Run runs them only with Options.Write. A subnet manager sweeping at the
-// same time may see the port locked for the moment.
+// WriteChecks change a node's state while they run: Run runs them only
+// with Options.Write. The M_Key check restores the port after (a subnet
+// manager sweeping meanwhile may find it locked for the moment); the
+// counter reset cannot give back the counts it clears.
 var WriteChecks = []*Check{
 	{ID: "sma.mkey-protect", Ref: "IBTA Vol 1 §14.2.4",
 		What:    "with an M_Key and protection level 1 a CA port answers a Get without the key with the M_Key read as 0, discards a Set without the key (no answer, M_KeyViolations counts it, nothing changes) and takes one with the key",
 		Applies: func(n *Node) bool { return isCA(n) && len(n.Path) > 0 },
 		Run:     checkMKeyProtect},
+	{ID: "pma.portcounters-reset", Ref: "IBTA Vol 1 §16.1.3.5",
+		What: "a PortCounters Set with every CounterSelect bit resets the port's counters: the packet and data counters then hold no more than the management packets since",
+		Run:  checkPortCountersReset},
 }
 
 // portInfoSet is a PortInfo Set of port that writes M_Key fields and
@@ -107,6 +111,43 @@ func checkMKeyProtect(ctx context.Context, c *Conn, n *Node) (err error) {
 		return violation("a Set without the key changed M_Key to %#x protection %d", after.MKey(), after.MKeyProtectBits())
 	case after.MKeyViolations() == before.MKeyViolations():
 		return violation("M_KeyViolations stayed %d after a Set without the key", after.MKeyViolations())
+	}
+	return nil
+}
+
+// resetSlack bounds the packets a port may count between a PortCounters
+// reset and the Get after it: the Set's answer, the Get and its answer,
+// and what a subnet manager sweeping meanwhile sends.
+const resetSlack = 32
+
+func checkPortCountersReset(ctx context.Context, c *Conn, n *Node) error {
+	if err := needLID(n); err != nil {
+		return err
+	}
+	port := max(n.Arrival, 1)
+	req := make([]byte, wire.MADSize)
+	wire.MAD(req).Encode(&wire.MADFields{BaseVersion: wire.MADBaseVersion, MgmtClass: wire.MgmtClassPerf,
+		ClassVersion: wire.PMAClassVersion, Method: wire.MethodSet, AttrID: wire.AttrPortCounters})
+	wire.PortCounters(wire.PerfMAD(req).Data()).Encode(&wire.PortCountersFields{PortSelect: port, CounterSelect: 0xFFFF})
+	m, err := c.LIDRouted(ctx, Address{LID: n.LID, QPN: 1}, req)
+	if err != nil {
+		return err
+	}
+	if m.Status() != wire.MADStatusOK {
+		return violation("PortCounters Set of port %d: status %s", port, m.Status())
+	}
+	g, err := perfGet(ctx, c, n, wire.AttrPortCounters, &wire.PortCountersFields{PortSelect: port})
+	if err != nil {
+		return err
+	}
+	pc := wire.PortCounters(g.Data())
+	switch {
+	case pc.PortXmitPkts() > resetSlack || pc.PortRcvPkts() > resetSlack:
+		return violation("after the reset port %d counts %d packets sent and %d received", port, pc.PortXmitPkts(), pc.PortRcvPkts())
+	case pc.PortXmitData() > resetSlack*wire.MADSize/4*2 || pc.PortRcvData() > resetSlack*wire.MADSize/4*2:
+		return violation("after the reset port %d counts %d words sent and %d received", port, pc.PortXmitData(), pc.PortRcvData())
+	case pc.SymbolErrorCounter() != 0 || pc.PortRcvErrors() != 0:
+		return violation("after the reset port %d counts %d symbol errors and %d receive errors", port, pc.SymbolErrorCounter(), pc.PortRcvErrors())
 	}
 	return nil
 }
