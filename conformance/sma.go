@@ -335,8 +335,7 @@ func checkDRDownPort(ctx context.Context, c *Conn, n *Node) error {
 	if len(n.Path)+1 > wire.SMPMaxHopCount {
 		return skip("the route is as long as a directed route can be")
 	}
-	beyond := &Node{Path: append(append([]uint8(nil), n.Path...), uint8(down))}
-	s, err := c.Get(ctx, beyond, wire.AttrNodeInfo, 0)
+	s, err := c.Get(ctx, n.child(uint8(down)), wire.AttrNodeInfo, 0)
 	switch {
 	case err == nil:
 		return violation("a Get out of port %d (link down) was answered (status %s, NodeGUID %s)", down, s.Status(),

@@ -28,37 +28,29 @@ func Walk(ctx context.Context, c *Conn, max int) ([]*Node, error) {
 	seen := map[wire.GUID]bool{self.Info.PortGUID: true}
 	for i := 0; i < len(nodes) && (max <= 0 || len(nodes) < max); i++ {
 		n := nodes[i]
+		// A switch's neighbours are behind every port but the one the
+		// walk came in by (none, for the target's own switch: port 0); a
+		// CA's only behind the target's own port.
 		var out []uint8
 		switch {
-		case i == 0:
-			out = []uint8{n.Arrival}
-			if n.IsSwitch() {
-				out = nil
-				for p := 1; p <= int(n.Info.NumPorts); p++ {
-					out = append(out, uint8(p))
-				}
-			}
 		case n.IsSwitch():
 			for p := 1; p <= int(n.Info.NumPorts); p++ {
 				if uint8(p) != n.Arrival {
 					out = append(out, uint8(p))
 				}
 			}
+		case i == 0:
+			out = []uint8{n.Arrival}
 		}
 		for _, p := range out {
 			if len(n.Path) >= wire.SMPMaxHopCount || (max > 0 && len(nodes) >= max) {
 				break
 			}
-			if n.IsSwitch() || i == 0 {
-				s, err := c.Get(ctx, n, wire.AttrPortInfo, uint32(p))
-				if err != nil || s.Status() != wire.MADStatusOK {
-					continue
-				}
-				if wire.PortInfo(s.Data()).PortState() < wire.PortStateInit {
-					continue
-				}
+			s, err := c.Get(ctx, n, wire.AttrPortInfo, uint32(p))
+			if err != nil || s.Status() != wire.MADStatusOK || wire.PortInfo(s.Data()).PortState() < wire.PortStateInit {
+				continue
 			}
-			m := &Node{Path: append(append([]uint8(nil), n.Path...), p)}
+			m := n.child(p)
 			if err := c.readNode(ctx, m); err != nil {
 				continue
 			}
@@ -93,4 +85,9 @@ func (c *Conn) readNode(ctx context.Context, n *Node) error {
 		n.LID, n.Active = pi.LID(), pi.PortState() == wire.PortStateActive
 	}
 	return nil
+}
+
+// child is the node behind port of n: n's route one hop longer.
+func (n *Node) child(port uint8) *Node {
+	return &Node{Path: append(append([]uint8(nil), n.Path...), port)}
 }
