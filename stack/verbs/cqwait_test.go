@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ibemu/ibemu/emu"
 	"github.com/ibemu/ibemu/emu/wire"
 	hv "github.com/ibemu/ibemu/hca/verbs"
 	"github.com/ibemu/ibemu/stack/verbs"
@@ -57,5 +58,52 @@ func TestWaitTakesBackEventOfPolledCompletion(t *testing.T) {
 	n, err = a.cq.Wait(ctx, wc)
 	if err != nil || n != 1 || wc[0].WRID != 1 || wc[0].Opcode != hv.WCSend {
 		t.Fatalf("send completion (virtual time held by a left-over event?): %d %v %+v", n, err, wc[0])
+	}
+}
+
+// TestSetPollSpinBoundsTheBudget checks SetPollSpin: with 0 PollWait
+// sleeps at once on an empty CQ and still returns the completion a
+// message brings (posted from another goroutine while it sleeps), and the
+// budget stays 0 after the waits; with a bound, the budget never grows
+// past it; a negative bound counts as 0.
+func TestSetPollSpinBoundsTheBudget(t *testing.T) {
+	fb := pair(t, emu.WithWallClock())
+	a := open(t, fb.HCAs[0].Device, 4096, hv.QPTypeRC)
+	b := open(t, fb.HCAs[1].Device, 4096, hv.QPTypeRC)
+	connect(t, a, b, wire.MTU1024)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if got := b.cq.SpinBudget(); got != 50*time.Microsecond {
+		t.Fatalf("default budget %v, want 50µs", got)
+	}
+	wc := make([]verbs.WC, 1)
+	exchange := func(bound time.Duration) {
+		t.Helper()
+		for i := range 20 {
+			if _, err := b.qp.PostRecv([]verbs.RecvWR{{WRID: uint64(i), SGL: []verbs.SGE{b.mr.SGE(0, 8)}}}); err != nil {
+				t.Fatal(err)
+			}
+			go func() {
+				time.Sleep(100 * time.Microsecond) // past any budget: PollWait sleeps first
+				if _, err := a.qp.PostSend([]verbs.SendWR{{Opcode: hv.WRSend, SGL: []verbs.SGE{a.mr.SGE(0, 8)}}}); err != nil {
+					t.Error(err)
+				}
+			}()
+			n, err := b.cq.PollWait(ctx, wc)
+			if err != nil || n != 1 || wc[0].WRID != uint64(i) || wc[0].Status != hv.WCSuccess {
+				t.Fatalf("wait %d: %d %v %+v", i, n, err, wc[0])
+			}
+			if got := b.cq.SpinBudget(); got > bound {
+				t.Fatalf("wait %d: budget %v past the bound %v", i, got, bound)
+			}
+		}
+	}
+	b.cq.SetPollSpin(0)
+	exchange(0)
+	b.cq.SetPollSpin(5 * time.Microsecond)
+	exchange(5 * time.Microsecond)
+	b.cq.SetPollSpin(-time.Second)
+	if got := b.cq.SpinBudget(); got != 0 {
+		t.Fatalf("negative bound: budget %v, want 0", got)
 	}
 }

@@ -433,8 +433,10 @@ type CQ struct {
 	c  *Context
 	cq *hv.CQ
 	ch *CompChannel
-	// spin is PollWait's busy-poll budget in nanoseconds (see PollWait).
-	spin atomic.Int64
+	// spin is PollWait's busy-poll budget in nanoseconds (see PollWait);
+	// maxSpin is its bound (pollSpin unless SetPollSpin said otherwise).
+	spin    atomic.Int64
+	maxSpin atomic.Int64
 	// procs is GOMAXPROCS as PollWait last read it: when the CQ was
 	// made and whenever a PollWait slept (reading it takes the
 	// scheduler's lock, which the other processors' schedulers take).
@@ -455,6 +457,7 @@ func (cq *CQ) HoldClock() { cq.cq.HoldClock() }
 func (c *Context) CreateCQ(cqe int, ch *CompChannel) (*CQ, error) {
 	cq := &CQ{c: c, ch: ch}
 	cq.spin.Store(int64(pollSpin))
+	cq.maxSpin.Store(int64(pollSpin))
 	cq.procs.Store(int32(runtime.GOMAXPROCS(0)))
 	var notify func(*hv.CQ)
 	if ch != nil {
@@ -541,7 +544,8 @@ func (cq *CQ) Channel() *CompChannel { return cq.ch }
 // like an ibv_poll_cq loop, yielding the processor now and then so that
 // the event loop and other hosts keep running, then sleeps until the
 // engine adds a completion. An empty poll takes no lock, so spinning
-// does not slow the event loop. The spin budget adapts (up to pollSpin):
+// does not slow the event loop. The spin budget adapts (up to pollSpin or
+// the bound SetPollSpin set):
 // it is restored when a completion came soon after the poller slept and
 // halves when the wait outlasted it, so a consumer of a deep queue, whose
 // completions come seldom, sleeps at once and leaves the cores to the
@@ -595,8 +599,8 @@ func (cq *CQ) PollWait(ctx context.Context, wc []WC) (int, error) {
 			return 0, fmt.Errorf("verbs: poll cq: %w", ctx.Err())
 		}
 		if n, err := cq.Poll(wc); n > 0 || err != nil {
-			if time.Since(start) <= pollSpin {
-				cq.spin.Store(int64(pollSpin))
+			if most := cq.maxSpin.Load(); time.Since(start) <= time.Duration(most) {
+				cq.spin.Store(most)
 			} else {
 				cq.spin.Store(cq.spin.Load() / 2)
 			}
@@ -627,8 +631,27 @@ func (cq *CQ) spinPoll(wc []WC, start *time.Time, budget time.Duration, yieldMas
 	}
 }
 
-// pollSpin is the longest PollWait busy-polls before it sleeps.
+// pollSpin is the longest PollWait busy-polls before it sleeps, unless
+// SetPollSpin set another bound.
 const pollSpin = 50 * time.Microsecond
+
+// SetPollSpin bounds how long PollWait busy-polls before it sleeps (50 µs
+// unless set; 0: it sleeps at once when the CQ is empty).
+//
+// A program whose completions come from another OS process (an HCA
+// attached to `ibemu serve`: stack/attach.DialDataPath) and that runs on
+// one processor (GOMAXPROCS 1) should set 0. Its completions are caused by
+// frames a goroutine reads from a socket, and that goroutine waits in the
+// runtime's network poller, which a processor consults only when it has
+// nothing else to run: while PollWait spins and yields, the frame that
+// would complete the wait is not read, so every spin runs out its budget
+// before the completion can come. Measured with .ci/bench-xproc.sh: half
+// round trips of 50-67 µs with the default, 37-46 µs with 2 µs.
+func (cq *CQ) SetPollSpin(d time.Duration) {
+	d = max(d, 0)
+	cq.maxSpin.Store(int64(d))
+	cq.spin.Store(int64(d))
+}
 
 // Destroy destroys the CQ (ibv_destroy_cq).
 func (cq *CQ) Destroy() error {
