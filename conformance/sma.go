@@ -52,7 +52,7 @@ var Checks = []*Check{
 		Applies: isCA,
 		Run:     checkPKeyTable},
 	{ID: "sma.guidinfo", Ref: "IBTA Vol 1 §14.2.5.5",
-		What:    "GUIDInfo block 0 holds the PortGUID at index 0",
+		What:    "GUIDInfo block 0 holds the PortGUID at index 0; the block past GUIDCap is refused with status 0x001C",
 		Applies: isCA,
 		Run:     checkGUIDInfo},
 	{ID: "sma.switchinfo", Ref: "IBTA Vol 1 §14.2.5.4",
@@ -90,6 +90,19 @@ var Checks = []*Check{
 		What:    "a CA port with more than one data VL answers SLtoVLMappingTable with status 0, every SL mapped to a data VL or to VL15",
 		Applies: isCA,
 		Run:     checkSL2VL},
+	{ID: "sma.sl2vl-switch", Ref: "IBTA Vol 1 §14.2.5.8, §13.4.7",
+		What: "a switch answers SLtoVLMappingTable for (input, output) port pairs of its own with status 0, every SL mapped to VL 0-15; " +
+			"a pair naming a port past NumPorts is refused with status 0x001C",
+		Applies: (*Node).IsSwitch,
+		Run:     checkSwitchSL2VL},
+	{ID: "sma.vlarbitration", Ref: "IBTA Vol 1 §14.2.5.9, §13.4.7",
+		What: "every port with VLArbitration tables (a CA's arrival port, a switch's ports) answers the low- and high-priority blocks 1 and 3 " +
+			"with status 0, no entry of weight above 0 naming VL15; the reserved blocks 0 and 5 are refused with status 0x001C",
+		Run: checkVLArbitration},
+	{ID: "sma.mft-bad-position", Ref: "IBTA Vol 1 §14.2.5.12, §13.4.7",
+		What:    "a switch with a multicast table answers MulticastForwardingTable block 0 at port-mask position 0, and refuses the position past its ports with status 0x001C",
+		Applies: (*Node).IsSwitch,
+		Run:     checkMFTBadPosition},
 }
 
 // isCA reports whether n is a channel adapter (or router): not a switch.
@@ -219,7 +232,17 @@ func checkGUIDInfo(ctx context.Context, c *Conn, n *Node) error {
 	if g := wire.GUIDInfo(b).GUID(0); g != n.Info.PortGUID {
 		return violation("GUIDInfo index 0 is %s, the PortGUID %s", g, n.Info.PortGUID)
 	}
-	return nil
+	pb, err := c.GetOK(ctx, n, wire.AttrPortInfo, uint32(n.Arrival))
+	if err != nil {
+		return err
+	}
+	gcap := uint32(wire.PortInfo(pb).GUIDCap())
+	if gcap == 0 {
+		return violation("GUIDCap 0, yet GUIDInfo block 0 was answered")
+	}
+	past := (gcap + wire.GUIDInfoBlockEntries - 1) / wire.GUIDInfoBlockEntries
+	return expectStatus(ctx, c, n, wire.SMPFields{Method: wire.MethodGet, AttrID: wire.AttrGUIDInfo, AttrMod: past},
+		wire.MADStatusInvalidField)
 }
 
 func checkSwitchInfo(ctx context.Context, c *Conn, n *Node) error {
@@ -344,4 +367,105 @@ func checkDRDownPort(ctx context.Context, c *Conn, n *Node) error {
 		return nil
 	}
 	return err
+}
+
+// checkSwitchSL2VL reads the SLtoVL tables of a switch: bits 15-8 of the
+// modifier are the input port, bits 7-0 the output port.
+func checkSwitchSL2VL(ctx context.Context, c *Conn, n *Node) error {
+	np := uint32(n.Info.NumPorts)
+	in := uint32(n.Arrival)
+	for _, out := range []uint32{1, np} {
+		t, err := c.GetOK(ctx, n, wire.AttrSLtoVLMappingTable, in<<8|out)
+		if err != nil {
+			return err
+		}
+		for sl := range wire.NumSLs {
+			if vl := wire.SLtoVLMappingTable(t).VL(sl); vl > 15 {
+				return violation("input port %d, output port %d: SL %d maps to VL %d", in, out, sl, vl)
+			}
+		}
+	}
+	for _, mod := range []uint32{in<<8 | (np + 1), (np+1)<<8 | 1} {
+		if err := expectStatus(ctx, c, n, wire.SMPFields{Method: wire.MethodGet, AttrID: wire.AttrSLtoVLMappingTable, AttrMod: mod},
+			wire.MADStatusInvalidField); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// checkVLArbitration reads the VLArbitration tables of n's ports: bits
+// 31-16 of the modifier are the block, bits 15-0 the port.
+func checkVLArbitration(ctx context.Context, c *Conn, n *Node) error {
+	ports := []uint32{uint32(n.Arrival)}
+	if n.IsSwitch() {
+		ports = ports[:0]
+		for p := uint32(1); p <= uint32(n.Info.NumPorts); p++ {
+			ports = append(ports, p)
+		}
+	}
+	tables := 0
+	for _, p := range ports {
+		b, err := c.GetOK(ctx, n, wire.AttrPortInfo, p)
+		if err != nil {
+			return err
+		}
+		pi := wire.PortInfo(b)
+		blocks := []struct {
+			block uint32
+			cap   uint8
+		}{{wire.VLArbLowBlock0, pi.VLArbitrationLowCap()}, {wire.VLArbHighBlock0, pi.VLArbitrationHighCap()}}
+		has := false
+		for _, bl := range blocks {
+			if bl.cap == 0 {
+				continue
+			}
+			has = true
+			t, err := c.GetOK(ctx, n, wire.AttrVLArbitrationTable, bl.block<<16|p)
+			if err != nil {
+				return err
+			}
+			for i := range min(int(bl.cap), wire.VLArbitrationTableBlockEntries) {
+				if e := wire.VLArbitrationTable(t).Entry(i); e.Weight > 0 && e.VL == 15 {
+					return violation("port %d, block %d: entry %d names VL15 with weight %d", p, bl.block, i, e.Weight)
+				}
+			}
+		}
+		if !has {
+			continue
+		}
+		tables++
+		for _, bad := range []uint32{0, wire.VLArbHighBlock1 + 1} {
+			if err := expectStatus(ctx, c, n, wire.SMPFields{Method: wire.MethodGet, AttrID: wire.AttrVLArbitrationTable, AttrMod: bad<<16 | p},
+				wire.MADStatusInvalidField); err != nil {
+				return err
+			}
+		}
+	}
+	if tables == 0 {
+		return skip("no port has VLArbitration tables (both capabilities 0)")
+	}
+	return nil
+}
+
+// checkMFTBadPosition reads a switch's MulticastForwardingTable: bits
+// 31-28 of the modifier are the port-mask position (16 ports each), bits
+// 8-0 the block of 32 MLIDs.
+func checkMFTBadPosition(ctx context.Context, c *Conn, n *Node) error {
+	b, err := c.GetOK(ctx, n, wire.AttrSwitchInfo, 0)
+	if err != nil {
+		return err
+	}
+	if wire.SwitchInfo(b).MulticastFDBCap() == 0 {
+		return skip("no multicast forwarding table")
+	}
+	if _, err := c.GetOK(ctx, n, wire.AttrMulticastForwardingTable, 0); err != nil {
+		return err
+	}
+	past := uint32(n.Info.NumPorts)/16 + 1 // ports 0-15 are position 0
+	if past > 15 {
+		return skip("%d ports fill every port-mask position", n.Info.NumPorts)
+	}
+	return expectStatus(ctx, c, n, wire.SMPFields{Method: wire.MethodGet, AttrID: wire.AttrMulticastForwardingTable, AttrMod: past << 28},
+		wire.MADStatusInvalidField)
 }

@@ -98,6 +98,30 @@ func TestConformanceChecksCatchViolations(t *testing.T) {
 				wire.GUIDInfo(wire.SMP(resp).Data()).SetGUID(0, 0x1234)
 			}
 		}},
+		{"sma.guidinfo", func(req, resp []byte) {
+			// Answers the block past GUIDCap.
+			if smp(req) && wire.MAD(req).AttrID() == wire.AttrGUIDInfo && wire.SMP(resp).Status() == wire.MADStatusInvalidField {
+				wire.SMP(resp).SetStatus(wire.MADStatusOK)
+			}
+		}},
+		{"sma.sl2vl-switch", func(req, resp []byte) {
+			// Answers a pair of ports the switch does not have.
+			if smp(req) && wire.MAD(req).AttrID() == wire.AttrSLtoVLMappingTable && wire.SMP(resp).Status() == wire.MADStatusInvalidField {
+				wire.SMP(resp).SetStatus(wire.MADStatusOK)
+			}
+		}},
+		{"sma.vlarbitration", func(req, resp []byte) {
+			// A weighted entry on VL15.
+			if smp(req) && wire.MAD(req).AttrID() == wire.AttrVLArbitrationTable && wire.SMP(resp).Status() == wire.MADStatusOK {
+				wire.VLArbitrationTable(wire.SMP(resp).Data()).SetEntry(0, wire.VLArbEntry{VL: 15, Weight: 1})
+			}
+		}},
+		{"sma.mft-bad-position", func(req, resp []byte) {
+			// Answers a port-mask position past the switch's ports.
+			if smp(req) && wire.MAD(req).AttrID() == wire.AttrMulticastForwardingTable && wire.SMP(resp).Status() == wire.MADStatusInvalidField {
+				wire.SMP(resp).SetStatus(wire.MADStatusOK)
+			}
+		}},
 		{"smi.dr-return-path", func(req, resp []byte) {
 			s := wire.SMP(resp)
 			if smp(req) && s.HopCount() > 0 {
