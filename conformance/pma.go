@@ -9,6 +9,18 @@ import (
 // perfGet sends a PerfMgt Get of attr (PortCounters data pc when set) to
 // n's LID on QP1 and returns the response after checking its status.
 func perfGet(ctx context.Context, c *Conn, n *Node, attr wire.AttrID, pc *wire.PortCountersFields) (wire.PerfMAD, error) {
+	m, err := perfGetAny(ctx, c, n, attr, pc)
+	if err != nil {
+		return nil, err
+	}
+	if st := wire.MAD(m).Status(); st != wire.MADStatusOK {
+		return nil, violation("PerfMgt Get(%s) to LID %d: status %s", attr, n.LID, st)
+	}
+	return m, nil
+}
+
+// perfGetAny is perfGet without the status check.
+func perfGetAny(ctx context.Context, c *Conn, n *Node, attr wire.AttrID, pc *wire.PortCountersFields) (wire.PerfMAD, error) {
 	req := make([]byte, wire.MADSize)
 	wire.MAD(req).Encode(&wire.MADFields{BaseVersion: wire.MADBaseVersion, MgmtClass: wire.MgmtClassPerf,
 		ClassVersion: wire.PMAClassVersion, Method: wire.MethodGet, AttrID: attr})
@@ -18,9 +30,6 @@ func perfGet(ctx context.Context, c *Conn, n *Node, attr wire.AttrID, pc *wire.P
 	m, err := c.LIDRouted(ctx, Address{LID: n.LID, QPN: 1}, req)
 	if err != nil {
 		return nil, err
-	}
-	if m.Status() != wire.MADStatusOK {
-		return nil, violation("PerfMgt Get(%s) to LID %d: status %s", attr, n.LID, m.Status())
 	}
 	return wire.PerfMAD(m), nil
 }
@@ -79,15 +88,52 @@ func checkPMAUnsupportedAttr(ctx context.Context, c *Conn, n *Node) error {
 	if err := needLID(n); err != nil {
 		return err
 	}
-	req := make([]byte, wire.MADSize)
-	wire.MAD(req).Encode(&wire.MADFields{BaseVersion: wire.MADBaseVersion, MgmtClass: wire.MgmtClassPerf,
-		ClassVersion: wire.PMAClassVersion, Method: wire.MethodGet, AttrID: unassignedSMAttr})
-	m, err := c.LIDRouted(ctx, Address{LID: n.LID, QPN: 1}, req)
+	m, err := perfGetAny(ctx, c, n, unassignedSMAttr, nil)
 	if err != nil {
 		return err
 	}
-	if m.Status() != wire.MADStatusUnsupportedMethodAttr {
-		return violation("PerfMgt Get of %s answered with status %s, want %s", unassignedSMAttr, m.Status(), wire.MADStatusUnsupportedMethodAttr)
+	if st := wire.MAD(m).Status(); st != wire.MADStatusUnsupportedMethodAttr {
+		return violation("PerfMgt Get of %s answered with status %s, want %s", unassignedSMAttr, st, wire.MADStatusUnsupportedMethodAttr)
+	}
+	return nil
+}
+
+func checkPMABadPortSelect(ctx context.Context, c *Conn, n *Node) error {
+	if err := needLID(n); err != nil {
+		return err
+	}
+	bad := n.Info.NumPorts + 1
+	if bad == wire.PMAAllPorts {
+		return skip("254 ports: the next PortSelect is 0xFF")
+	}
+	m, err := perfGetAny(ctx, c, n, wire.AttrPortCounters, &wire.PortCountersFields{PortSelect: bad})
+	if err != nil {
+		return err
+	}
+	if st := wire.MAD(m).Status(); st != wire.MADStatusInvalidField {
+		return violation("PortCounters of PortSelect %d (of %d ports) answered with status %s, want %s", bad, n.Info.NumPorts,
+			st, wire.MADStatusInvalidField)
+	}
+	return nil
+}
+
+func checkPMAAllPortSelect(ctx context.Context, c *Conn, n *Node) error {
+	if err := needLID(n); err != nil {
+		return err
+	}
+	m, err := perfGet(ctx, c, n, wire.AttrClassPortInfo, nil)
+	if err != nil {
+		return err
+	}
+	if wire.ClassPortInfo(m.Data()).CapabilityMask()&wire.PerfCapAllPortSelect == 0 {
+		return skip("the PMA does not advertise AllPortSelect")
+	}
+	m, err = perfGet(ctx, c, n, wire.AttrPortCounters, &wire.PortCountersFields{PortSelect: wire.PMAAllPorts})
+	if err != nil {
+		return err
+	}
+	if got := wire.PortCounters(m.Data()).PortSelect(); got != wire.PMAAllPorts {
+		return violation("PortCounters of PortSelect 0xFF answered for PortSelect %d", got)
 	}
 	return nil
 }

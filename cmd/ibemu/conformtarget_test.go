@@ -49,10 +49,12 @@ func TestConformanceEmulatorPasses(t *testing.T) {
 	if r.Count(conformance.Fail) != 0 || r.Count(conformance.Pass) == 0 {
 		t.Errorf("report:\n%s", b.String())
 	}
-	// Only the check that needs a switch port without a link is skipped:
-	// every port of this tree is cabled.
+	// Only the check that needs a switch port without a link is skipped
+	// (every port of this tree is cabled), and on the CAs the one of
+	// AllPortSelect, which only switches' PMAs advertise.
 	for _, x := range r.Results {
-		if x.Outcome == conformance.Skip && (x.Check.ID != "smi.dr-down-port" || x.Detail != "every port has its link up") {
+		allPorts := x.Check.ID == "pma.allportselect" && !x.Node.IsSwitch() && x.Detail == "the PMA does not advertise AllPortSelect"
+		if x.Outcome == conformance.Skip && !allPorts && (x.Check.ID != "smi.dr-down-port" || x.Detail != "every port has its link up") {
 			t.Errorf("skipped %s on %s: %s", x.Check.ID, x.Node, x.Detail)
 		}
 	}
@@ -129,8 +131,23 @@ func TestConformanceChecksCatchViolations(t *testing.T) {
 			}
 		}},
 		{"pma.portcounters", func(req, resp []byte) {
-			if wire.MAD(req).MgmtClass() == wire.MgmtClassPerf && wire.MAD(req).AttrID() == wire.AttrPortCounters {
-				wire.PerfMAD(resp).Data()[1]++ // PortSelect
+			// PortSelect of one port (all ports are pma.allportselect's).
+			if d := wire.PerfMAD(resp).Data(); wire.MAD(req).MgmtClass() == wire.MgmtClassPerf && wire.MAD(req).AttrID() == wire.AttrPortCounters &&
+				d[1] != wire.PMAAllPorts {
+				d[1]++
+			}
+		}},
+		{"pma.bad-portselect", func(req, resp []byte) {
+			// Answers a port the node does not have.
+			if wire.MAD(req).MgmtClass() == wire.MgmtClassPerf && wire.MAD(resp).Status() == wire.MADStatusInvalidField {
+				wire.MAD(resp).SetStatus(wire.MADStatusOK)
+			}
+		}},
+		{"pma.allportselect", func(req, resp []byte) {
+			// Answers all ports as port 1.
+			if wire.MAD(req).MgmtClass() == wire.MgmtClassPerf && wire.MAD(req).AttrID() == wire.AttrPortCounters &&
+				wire.PortCounters(wire.PerfMAD(resp).Data()).PortSelect() == wire.PMAAllPorts {
+				wire.PerfMAD(resp).Data()[1] = 1
 			}
 		}},
 		{"pma.portcounters-reset", func(req, resp []byte) {
