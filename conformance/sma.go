@@ -126,6 +126,14 @@ func expectStatus(ctx context.Context, c *Conn, n *Node, f wire.SMPFields, want 
 	return nil
 }
 
+// expectBlockPastCap requires a Get of the first block of attr past a
+// table of entries entries, perBlock to a block, to be refused with
+// status 0x001C.
+func expectBlockPastCap(ctx context.Context, c *Conn, n *Node, attr wire.AttrID, entries, perBlock uint32) error {
+	past := (entries + perBlock - 1) / perBlock
+	return expectStatus(ctx, c, n, wire.SMPFields{Method: wire.MethodGet, AttrID: attr, AttrMod: past}, wire.MADStatusInvalidField)
+}
+
 func checkNodeInfo(ctx context.Context, c *Conn, n *Node) error {
 	b, err := c.GetOK(ctx, n, wire.AttrNodeInfo, 0)
 	if err != nil {
@@ -225,9 +233,7 @@ func checkPKeyTable(ctx context.Context, c *Conn, n *Node) error {
 	if _, err := c.GetOK(ctx, n, wire.AttrPKeyTable, 0); err != nil {
 		return err
 	}
-	past := (uint32(n.Info.PartitionCap) + wire.PKeyTableBlockEntries - 1) / wire.PKeyTableBlockEntries
-	return expectStatus(ctx, c, n, wire.SMPFields{Method: wire.MethodGet, AttrID: wire.AttrPKeyTable, AttrMod: past},
-		wire.MADStatusInvalidField)
+	return expectBlockPastCap(ctx, c, n, wire.AttrPKeyTable, uint32(n.Info.PartitionCap), wire.PKeyTableBlockEntries)
 }
 
 func checkGUIDInfo(ctx context.Context, c *Conn, n *Node) error {
@@ -246,9 +252,7 @@ func checkGUIDInfo(ctx context.Context, c *Conn, n *Node) error {
 	if gcap == 0 {
 		return violation("GUIDCap 0, yet GUIDInfo block 0 was answered")
 	}
-	past := (gcap + wire.GUIDInfoBlockEntries - 1) / wire.GUIDInfoBlockEntries
-	return expectStatus(ctx, c, n, wire.SMPFields{Method: wire.MethodGet, AttrID: wire.AttrGUIDInfo, AttrMod: past},
-		wire.MADStatusInvalidField)
+	return expectBlockPastCap(ctx, c, n, wire.AttrGUIDInfo, gcap, wire.GUIDInfoBlockEntries)
 }
 
 func checkSwitchInfo(ctx context.Context, c *Conn, n *Node) error {
@@ -278,9 +282,7 @@ func checkLFTBadBlock(ctx context.Context, c *Conn, n *Node) error {
 	if lfdbCap == 0 {
 		return skip("no linear forwarding table")
 	}
-	past := (lfdbCap + wire.LinearForwardingTableBlockEntries - 1) / wire.LinearForwardingTableBlockEntries
-	return expectStatus(ctx, c, n, wire.SMPFields{Method: wire.MethodGet, AttrID: wire.AttrLinearForwardingTable, AttrMod: past},
-		wire.MADStatusInvalidField)
+	return expectBlockPastCap(ctx, c, n, wire.AttrLinearForwardingTable, lfdbCap, wire.LinearForwardingTableBlockEntries)
 }
 
 func checkReturnPath(ctx context.Context, c *Conn, n *Node) error {
