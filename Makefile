@@ -6,7 +6,7 @@ IBEMU   := $(CURDIR)/bin/ibemu
 PKGS    := ./...
 TESTTIMEOUT ?= 28m
 
-.PHONY: all build deps demo test unit check fuzz bench bench-discover bench-sm bench-interop clean scenarios wine-test
+.PHONY: all build deps demo test unit check fuzz bench bench-discover bench-sm bench-interop bench-verbs clean scenarios wine-test
 
 all: build
 
@@ -72,6 +72,12 @@ bench-interop: build
 
 bench-xproc: build
 	@bash .ci/bench-xproc.sh
+
+# The verbs issue's in-process table (RDMA WRITE bandwidth, SEND message
+# rate, SEND and WRITE latency, memmove) over ROUNDS interleaved rounds:
+# best, median and worst, and whether each meets its goal.
+bench-verbs:
+	@bash .ci/bench-verbs.sh
 
 clean:
 	rm -rf bin
