@@ -75,7 +75,7 @@ type Port struct {
 
 // portPad pads Port to portSize (port_layout_internal_test.go checks
 // the layout).
-const portPad = 8
+const portPad = 16
 
 // portSize is Port's size: a size class of the Go allocator whose objects
 // all start on a 64-byte boundary (320 = 5 lines).
