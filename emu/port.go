@@ -15,7 +15,8 @@ import (
 type Port struct {
 	// The fields a frame's hop reads and writes come first, packed into
 	// the port's first cache line, with the traffic counters (the first
-	// eight of Counters) in the second: at scale every port a hop
+	// six of Counters, the SL 0 data counters and the details pointer)
+	// in the second: at scale every port a hop
 	// crosses is cold, and each line it touches is a miss. The cached
 	// ones (peer, fabric, offload, lossy) save the dependent misses on
 	// the Link and on the Nodes of both ends that a hop took before;
