@@ -44,17 +44,31 @@
 #      or two (one is about twice as fast for either server); pinning both
 #      to one CPU cut the wall time's range at 648 HCAs from 0.41-1.40 s to
 #      0.50-0.76 s, so A/B comparisons need far fewer runs.
+#      SERVERS (default "ibemu ibsim": the servers of each run, in order;
+#      "ibemu-b" is a second ibemu build, IBEMU_B, for an A/B comparison of
+#      two builds without ibsim: SERVERS="ibemu ibemu-b" IBEMU_B=old/ibemu).
 set -euo pipefail
 
 IBEMU=${IBEMU:-bin/ibemu}
 RUNS=${RUNS:-1}
+SERVERS=${SERVERS:-ibemu ibsim}
+IBEMU_B=${IBEMU_B:-}
 UMAD2SIM=${UMAD2SIM:-/usr/lib/x86_64-linux-gnu/umad2sim/libumad2sim.so}
 pin=()
 [ -n "${PIN:-}" ] && pin=(taskset -c "$PIN")
 sizes=("$@")
 [ ${#sizes[@]} -eq 0 ] && sizes=(648 11664)
 
-for tool in opensm ibsim; do
+tools=(opensm)
+for server in $SERVERS; do
+  case $server in
+  ibsim) tools+=(ibsim) ;;
+  ibemu) ;;
+  ibemu-b) [ -x "$IBEMU_B" ] || { echo "bench-interop: SERVERS names ibemu-b: set IBEMU_B to a built ibemu" >&2; exit 2; } ;;
+  *) echo "bench-interop: unknown server $server in SERVERS (ibemu, ibsim, ibemu-b)" >&2; exit 2 ;;
+  esac
+done
+for tool in "${tools[@]}"; do
   command -v "$tool" >/dev/null || { echo "bench-interop: $tool not installed (make deps)" >&2; exit 1; }
 done
 [ -e "$UMAD2SIM" ] || { echo "bench-interop: $UMAD2SIM missing (make deps)" >&2; exit 1; }
@@ -99,7 +113,7 @@ wait_sock() {
 
 declare -A smps simsmps
 
-row="%-8s %-6s %8s %10s %10s %8s %9s %10s %10s %8s %8s %11s %10s %8s %8s\n"
+row="%-8s %-7s %8s %10s %10s %8s %9s %10s %10s %8s %8s %11s %10s %8s %8s\n"
 # shellcheck disable=SC2059
 printf "$row" size server "wall(s)" "discov(s)" "lft+act(s)" "cpu(s)" "rss(MB)" "smp/s" "cpu-us/smp" "usr-us" "sys-us" \
   "run-cpu(s)" "run-us/smp" "run-usr" "run-sys"
@@ -113,7 +127,7 @@ for size in "${sizes[@]}"; do
   "$IBEMU" topo gen "${gen[@]}" >"$net"
   nodes=$(grep -cE '^(Switch|Ca|Hca)' "$net")
   for run in $(seq 1 "$RUNS"); do
-    for server in ibemu ibsim; do
+    for server in $SERVERS; do
       sock="bench$$-$size-$server-$run"
       dir="$work/$sock"
       mkdir -p "$dir"
@@ -121,7 +135,9 @@ for size in "${sizes[@]}"; do
         IBSIM_SOCKNAME=$sock ${pin[@]+"${pin[@]}"} ibsim -s -n -N $((nodes + 16)) -S $((nodes + 16)) -P $((nodes * 40)) "$net" \
           >"$dir/server.out" 2>&1 &
       else
-        ${pin[@]+"${pin[@]}"} "$IBEMU" serve --no-console --sockname "$sock" "$net" >"$dir/server.out" 2>"$dir/server.err" &
+        bin=$IBEMU
+        [ "$server" = ibemu-b ] && bin=$IBEMU_B
+        ${pin[@]+"${pin[@]}"} "$bin" serve --no-console --sockname "$sock" "$net" >"$dir/server.out" 2>"$dir/server.err" &
       fi
       server_pid=$!
       wait_sock "$sock"
@@ -150,7 +166,7 @@ for size in "${sizes[@]}"; do
       runcpu=$(awk -v a="$ns0" -v b="$ns" 'BEGIN { printf "%.3f", (b - a) / 1e9 }')
       disc=$(phase "$dir/opensm.log" "Entering DISCOVERING state" "Entering MASTER state")
       lft=$(phase "$dir/opensm.log" "tables configured on all switches" "SUBNET UP")
-      if [ "$server" = ibemu ]; then
+      if [ "$server" != ibsim ]; then
         n=$(sed -n 's/^# ibemu serve: \([0-9]*\) datagrams from clients.*/\1/p' "$dir/server.out")
         smps[$size]=$n
       else
