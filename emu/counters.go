@@ -38,25 +38,8 @@ type Counters struct {
 	RcvPkts     Counter
 	UnicastXmit Counter
 	UnicastRcv  Counter
-
-	// sl0Xmit and sl0Rcv are PortXmitDataSL and PortRcvDataSL of SL 0
-	// while the port has no details (ext is nil): a port that carries
-	// only SL 0 traffic, as every port does while an SM brings a fabric
-	// up, then needs none. Details moves them in. They are 32-bit and
-	// saturate, as the PortXmitDataSL and PortRcvDataSL counters do (IBTA
-	// Vol 1 §16.1.4.12-13), so that they and ext share the cache line of
-	// the traffic counters above, which every frame counts in: a frame's
-	// hop then touches two lines of each port it crosses, not three
-	// (port_layout_internal_test.go).
-	sl0Xmit, sl0Rcv uint32
-
-	// ext holds the detail and per-SL counters (CounterDetails), out of
-	// line so that a Port keeps its size and cache-line layout; allocated
-	// on first use.
-	ext *CounterDetails
-
-	McastXmit Counter
-	McastRcv  Counter
+	McastXmit   Counter
+	McastRcv    Counter
 
 	SymbolErrors         Counter
 	LinkErrorRecovery    Counter
@@ -74,6 +57,17 @@ type Counters struct {
 	PKeyViolations       Counter // PortInfo.P_KeyViolations
 	QKeyViolations       Counter
 	MKeyViolations       Counter
+
+	// sl0Xmit and sl0Rcv are PortXmitDataSL and PortRcvDataSL of SL 0
+	// while the port has no details (ext is nil): a port that carries
+	// only SL 0 traffic, as every port does while an SM brings a fabric
+	// up, then needs none. Details moves them in.
+	sl0Xmit, sl0Rcv Counter
+
+	// ext holds the detail and per-SL counters (CounterDetails), out of
+	// line so that a Port keeps its size and cache-line layout; allocated
+	// on first use.
+	ext *CounterDetails
 }
 
 // CounterDetails are the counters behind the optional PerfMgt
@@ -188,8 +182,8 @@ func (d *CounterDetails) Optional() *OptionalCounters {
 func (c *Counters) Details() *CounterDetails {
 	if c.ext == nil {
 		c.ext = new(CounterDetails)
-		c.ext.XmitDataSL[0], c.ext.RcvDataSL[0] = Counter{uint64(c.sl0Xmit)}, Counter{uint64(c.sl0Rcv)}
-		c.sl0Xmit, c.sl0Rcv = 0, 0
+		c.ext.XmitDataSL[0], c.ext.RcvDataSL[0] = c.sl0Xmit, c.sl0Rcv
+		c.sl0Xmit, c.sl0Rcv = Counter{}, Counter{}
 	}
 	return c.ext
 }
@@ -199,24 +193,16 @@ func (c *Counters) Details() *CounterDetails {
 // Call it on the event loop.
 func (c *Counters) CountXmitDataSL(sl uint8, words uint64) {
 	if c.ext == nil && sl&0x0F == 0 {
-		c.sl0Xmit = addSat32(c.sl0Xmit, words)
+		c.sl0Xmit.Add(words)
 		return
 	}
 	c.Details().XmitDataSL[sl&0x0F].Add(words)
 }
 
-// addSat32 is v+n, saturating at the largest uint32.
-func addSat32(v uint32, n uint64) uint32 {
-	if s := uint64(v) + n; s < 1<<32 {
-		return uint32(s)
-	}
-	return 1<<32 - 1
-}
-
 // CountRcvDataSL is CountXmitDataSL for PortRcvDataSL.
 func (c *Counters) CountRcvDataSL(sl uint8, words uint64) {
 	if c.ext == nil && sl&0x0F == 0 {
-		c.sl0Rcv = addSat32(c.sl0Rcv, words)
+		c.sl0Rcv.Add(words)
 		return
 	}
 	c.Details().RcvDataSL[sl&0x0F].Add(words)

@@ -15,8 +15,7 @@ import (
 type Port struct {
 	// The fields a frame's hop reads and writes come first, packed into
 	// the port's first cache line, with the traffic counters (the first
-	// six of Counters, the SL 0 data counters and the details pointer)
-	// in the second: at scale every port a hop
+	// eight of Counters) in the second: at scale every port a hop
 	// crosses is cold, and each line it touches is a miss. The cached
 	// ones (peer, fabric, offload, lossy) save the dependent misses on
 	// the Link and on the Nodes of both ends that a hop took before;
@@ -76,7 +75,7 @@ type Port struct {
 
 // portPad pads Port to portSize (port_layout_internal_test.go checks
 // the layout).
-const portPad = 16
+const portPad = 8
 
 // portSize is Port's size: a size class of the Go allocator whose objects
 // all start on a 64-byte boundary (320 = 5 lines).
