@@ -57,6 +57,16 @@ func checkPortCounters(ctx context.Context, c *Conn, n *Node) error {
 }
 
 func checkPortCountersExtended(ctx context.Context, c *Conn, n *Node) error {
+	if err := pmaAdvertises(ctx, c, n, wire.PerfCapExtendedWidth|wire.PerfCapExtendedWidthNoIETF, "PortCountersExtended"); err != nil {
+		return err
+	}
+	return portSelectEchoed(ctx, c, n, wire.AttrPortCountersExtended)
+}
+
+// pmaAdvertises requires n to have a LID and its PMA's ClassPortInfo to
+// set a bit of mask in CapabilityMask; otherwise the check is skipped
+// (what names the feature).
+func pmaAdvertises(ctx context.Context, c *Conn, n *Node, mask uint16, what string) error {
 	if err := needLID(n); err != nil {
 		return err
 	}
@@ -64,10 +74,10 @@ func checkPortCountersExtended(ctx context.Context, c *Conn, n *Node) error {
 	if err != nil {
 		return err
 	}
-	if wire.ClassPortInfo(m.Data()).CapabilityMask()&(wire.PerfCapExtendedWidth|wire.PerfCapExtendedWidthNoIETF) == 0 {
-		return skip("the PMA does not advertise PortCountersExtended")
+	if wire.ClassPortInfo(m.Data()).CapabilityMask()&mask == 0 {
+		return skip("the PMA does not advertise %s", what)
 	}
-	return portSelectEchoed(ctx, c, n, wire.AttrPortCountersExtended)
+	return nil
 }
 
 // portSelectEchoed gets counters attribute attr of n's port (a switch's
@@ -118,17 +128,10 @@ func checkPMABadPortSelect(ctx context.Context, c *Conn, n *Node) error {
 }
 
 func checkPMAAllPortSelect(ctx context.Context, c *Conn, n *Node) error {
-	if err := needLID(n); err != nil {
+	if err := pmaAdvertises(ctx, c, n, wire.PerfCapAllPortSelect, "AllPortSelect"); err != nil {
 		return err
 	}
-	m, err := perfGet(ctx, c, n, wire.AttrClassPortInfo, nil)
-	if err != nil {
-		return err
-	}
-	if wire.ClassPortInfo(m.Data()).CapabilityMask()&wire.PerfCapAllPortSelect == 0 {
-		return skip("the PMA does not advertise AllPortSelect")
-	}
-	m, err = perfGet(ctx, c, n, wire.AttrPortCounters, &wire.PortCountersFields{PortSelect: wire.PMAAllPorts})
+	m, err := perfGet(ctx, c, n, wire.AttrPortCounters, &wire.PortCountersFields{PortSelect: wire.PMAAllPorts})
 	if err != nil {
 		return err
 	}
