@@ -3,6 +3,7 @@ package conformance
 import (
 	"context"
 	"errors"
+	"fmt"
 
 	"github.com/ibemu/ibemu/emu/wire"
 )
@@ -16,6 +17,10 @@ var WriteChecks = []*Check{
 		What:    "with an M_Key and protection level 1 a CA port answers a Get without the key with the M_Key read as 0, discards a Set without the key (no answer, M_KeyViolations counts it, nothing changes) and takes one with the key",
 		Applies: func(n *Node) bool { return isCA(n) && len(n.Path) > 0 },
 		Run:     checkMKeyProtect},
+	{ID: "sma.mkey-protect-get", Ref: "IBTA Vol 1 §14.2.4.1",
+		What:    "with an M_Key and protection level 2, then 3, a CA port discards every Get without the key or with a wrong one, of NodeInfo as of PortInfo (no answer, M_KeyViolations counts each) and answers a Get with the key",
+		Applies: func(n *Node) bool { return isCA(n) && len(n.Path) > 0 },
+		Run:     checkMKeyProtectGet},
 	{ID: "pma.portcounters-reset", Ref: "IBTA Vol 1 §16.1.3.5",
 		What: "a PortCounters Set with every CounterSelect bit resets the port's counters: the packet and data counters then hold no more than the management packets since",
 		Run:  checkPortCountersReset},
@@ -36,58 +41,112 @@ func portInfoSet(cur []byte, mkey uint64, protect uint8) wire.SMPFields {
 	return f
 }
 
-func checkMKeyProtect(ctx context.Context, c *Conn, n *Node) (err error) {
-	port := uint32(n.Arrival)
-	get := func(key uint64) (wire.PortInfo, error) {
-		s, err := c.SMP(ctx, n, wire.SMPFields{Method: wire.MethodGet, AttrID: wire.AttrPortInfo, AttrMod: port, MKey: key})
-		if err != nil {
-			return nil, err
-		}
-		if s.Status() != wire.MADStatusOK {
-			return nil, violation("Get(PortInfo) with M_Key %#x: status %s", key, s.Status())
-		}
-		return wire.PortInfo(s.Data()), nil
-	}
-	set := func(key uint64, cur []byte, mkey uint64, protect uint8) (wire.PortInfo, error) {
-		f := portInfoSet(cur, mkey, protect)
-		f.AttrMod, f.MKey = port, key
-		s, err := c.SMP(ctx, n, f)
-		if err != nil {
-			return nil, err
-		}
-		if s.Status() != wire.MADStatusOK {
-			return nil, violation("Set(PortInfo) with M_Key %#x: status %s", key, s.Status())
-		}
-		return wire.PortInfo(s.Data()), nil
-	}
-	orig, err := get(0)
+// mkeyProbe reads and writes the M_Key fields of the PortInfo of the port
+// a check reaches a CA through.
+type mkeyProbe struct {
+	c    *Conn
+	n    *Node
+	port uint32
+	// cur is the PortInfo the port had before the check; every Set
+	// writes it back but for the M_Key fields.
+	cur []byte
+}
+
+// newMKeyProbe reads the port's PortInfo and skips the check when the
+// port already has an M_Key (a subnet manager protects it).
+func newMKeyProbe(ctx context.Context, c *Conn, n *Node) (*mkeyProbe, error) {
+	p := &mkeyProbe{c: c, n: n, port: uint32(n.Arrival)}
+	orig, err := p.get(ctx, 0)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if orig.MKey() != 0 || orig.MKeyProtectBits() != 0 {
-		return skip("the port already has an M_Key (protection %d)", orig.MKeyProtectBits())
+		return nil, skip("the port already has an M_Key (protection %d)", orig.MKeyProtectBits())
 	}
-	cur := append([]byte(nil), orig...)
-	key := uint64(n.Info.PortGUID) ^ 0x5A5A_0000_C0DE_0001
-	got, err := set(0, cur, key, 1)
+	p.cur = append([]byte(nil), orig...)
+	return p, nil
+}
+
+// key is the M_Key the checks set on the port.
+func (p *mkeyProbe) key() uint64 { return uint64(p.n.Info.PortGUID) ^ 0x5A5A_0000_C0DE_0001 }
+
+// get is a Get(PortInfo) with M_Key key that must be answered with status 0.
+func (p *mkeyProbe) get(ctx context.Context, key uint64) (wire.PortInfo, error) {
+	s, err := p.c.SMP(ctx, p.n, wire.SMPFields{Method: wire.MethodGet, AttrID: wire.AttrPortInfo, AttrMod: p.port, MKey: key})
+	if err != nil {
+		return nil, err
+	}
+	if s.Status() != wire.MADStatusOK {
+		return nil, violation("Get(PortInfo) with M_Key %#x: status %s", key, s.Status())
+	}
+	return wire.PortInfo(s.Data()), nil
+}
+
+// set is a Set(PortInfo) with M_Key key writing M_Key mkey and protection
+// level protect, which must be answered with status 0.
+func (p *mkeyProbe) set(ctx context.Context, key, mkey uint64, protect uint8) (wire.PortInfo, error) {
+	f := portInfoSet(p.cur, mkey, protect)
+	f.AttrMod, f.MKey = p.port, key
+	s, err := p.c.SMP(ctx, p.n, f)
+	if err != nil {
+		return nil, err
+	}
+	if s.Status() != wire.MADStatusOK {
+		return nil, violation("Set(PortInfo) with M_Key %#x: status %s", key, s.Status())
+	}
+	return wire.PortInfo(s.Data()), nil
+}
+
+// protect sets the check's M_Key with protection level level (the port's
+// M_Key is 0, so any key passes) and returns a function that takes it off
+// again with the key, for the check to defer.
+func (p *mkeyProbe) protect(ctx context.Context, level uint8) (restore func(*error), err error) {
+	key := p.key()
+	got, err := p.set(ctx, 0, key, level)
+	if err != nil {
+		return nil, err
+	}
+	restore = func(errp *error) {
+		if _, rerr := p.set(ctx, key, 0, 0); rerr != nil && *errp == nil {
+			*errp = violation("restoring M_Key 0 with the key: %v", rerr)
+		}
+	}
+	if got.MKey() != key || got.MKeyProtectBits() != level {
+		restore(&err)
+		return nil, violation("Set(PortInfo) of M_Key %#x protection %d answered M_Key %#x protection %d", key, level, got.MKey(), got.MKeyProtectBits())
+	}
+	return restore, nil
+}
+
+// discarded sends f, which the port must discard: no answer.
+func (p *mkeyProbe) discarded(ctx context.Context, f wire.SMPFields, what string) error {
+	s, err := p.c.SMP(ctx, p.n, f)
+	if err == nil {
+		return violation("%s was answered (status %s)", what, s.Status())
+	}
+	if !errors.Is(err, ErrNoResponse) {
+		return err
+	}
+	return nil
+}
+
+func checkMKeyProtect(ctx context.Context, c *Conn, n *Node) (err error) {
+	p, err := newMKeyProbe(ctx, c, n)
 	if err != nil {
 		return err
 	}
-	if got.MKey() != key || got.MKeyProtectBits() != 1 {
-		return violation("Set(PortInfo) of M_Key %#x protection 1 answered M_Key %#x protection %d", key, got.MKey(), got.MKeyProtectBits())
+	key := p.key()
+	restore, err := p.protect(ctx, 1)
+	if err != nil {
+		return err
 	}
-	defer func() {
-		// Take the key off again, with the key.
-		if _, rerr := set(key, cur, 0, 0); rerr != nil && err == nil {
-			err = violation("restoring M_Key 0 with the key: %v", rerr)
-		}
-	}()
-	if pi, err := get(0); err != nil {
+	defer restore(&err)
+	if pi, err := p.get(ctx, 0); err != nil {
 		return err
 	} else if pi.MKey() != 0 {
 		return violation("protection 1: a Get without the key reads M_Key %#x, want 0", pi.MKey())
 	}
-	before, err := get(key)
+	before, err := p.get(ctx, key)
 	if err != nil {
 		return err
 	}
@@ -95,14 +154,12 @@ func checkMKeyProtect(ctx context.Context, c *Conn, n *Node) (err error) {
 		return violation("a Get with the key reads M_Key %#x, want %#x", before.MKey(), key)
 	}
 	// A Set without the key must be discarded: no answer.
-	f := portInfoSet(cur, 0, 0)
-	f.AttrMod = port
-	if s, err := c.SMP(ctx, n, f); err == nil {
-		return violation("a Set without the key was answered (status %s)", s.Status())
-	} else if !errors.Is(err, ErrNoResponse) {
+	f := portInfoSet(p.cur, 0, 0)
+	f.AttrMod = p.port
+	if err := p.discarded(ctx, f, "a Set without the key"); err != nil {
 		return err
 	}
-	after, err := get(key)
+	after, err := p.get(ctx, key)
 	if err != nil {
 		return err
 	}
@@ -111,6 +168,62 @@ func checkMKeyProtect(ctx context.Context, c *Conn, n *Node) (err error) {
 		return violation("a Set without the key changed M_Key to %#x protection %d", after.MKey(), after.MKeyProtectBits())
 	case after.MKeyViolations() == before.MKeyViolations():
 		return violation("M_KeyViolations stayed %d after a Set without the key", after.MKeyViolations())
+	}
+	return nil
+}
+
+func checkMKeyProtectGet(ctx context.Context, c *Conn, n *Node) (err error) {
+	p, err := newMKeyProbe(ctx, c, n)
+	if err != nil {
+		return err
+	}
+	key := p.key()
+	for _, level := range []uint8{2, 3} {
+		restore, err := p.protect(ctx, level)
+		if err != nil {
+			return err
+		}
+		if err := p.getsDiscarded(ctx, key, level); err != nil {
+			restore(&err)
+			return err
+		}
+		if restore(&err); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// getsDiscarded checks, at protection level 2 or 3, that Gets without the
+// key or with a wrong one get no answer and are counted as M_Key
+// violations, while a Get with the key is answered.
+func (p *mkeyProbe) getsDiscarded(ctx context.Context, key uint64, level uint8) error {
+	before, err := p.get(ctx, key)
+	if err != nil {
+		return err
+	}
+	if before.MKey() != key || before.MKeyProtectBits() != level {
+		return violation("protection %d: a Get with the key reads M_Key %#x protection %d", level, before.MKey(), before.MKeyProtectBits())
+	}
+	probes := []struct {
+		f    wire.SMPFields
+		what string
+	}{
+		{wire.SMPFields{Method: wire.MethodGet, AttrID: wire.AttrPortInfo, AttrMod: p.port}, "a Get(PortInfo) without the key"},
+		{wire.SMPFields{Method: wire.MethodGet, AttrID: wire.AttrPortInfo, AttrMod: p.port, MKey: key ^ 1}, "a Get(PortInfo) with a wrong key"},
+		{wire.SMPFields{Method: wire.MethodGet, AttrID: wire.AttrNodeInfo}, "a Get(NodeInfo) without the key"},
+	}
+	for _, pr := range probes {
+		if err := p.discarded(ctx, pr.f, fmt.Sprintf("protection %d: %s", level, pr.what)); err != nil {
+			return err
+		}
+	}
+	after, err := p.get(ctx, key)
+	if err != nil {
+		return err
+	}
+	if d := after.MKeyViolations() - before.MKeyViolations(); int(d) < len(probes) {
+		return violation("protection %d: M_KeyViolations rose by %d after %d Gets without the right key", level, d, len(probes))
 	}
 	return nil
 }

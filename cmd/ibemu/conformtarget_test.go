@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -193,5 +194,64 @@ func TestConformanceUnknownCheck(t *testing.T) {
 	}
 	if _, err := conformance.Run(context.Background(), nil, conformance.Options{Only: []string{"sma.mkey-protect"}}); !errors.Is(err, conformance.ErrUnknownCheck) {
 		t.Fatalf("Run with a write check but not Write: %v", err)
+	}
+}
+
+// answerDiscarded is a Target whose CAs answer the Gets they discarded
+// for their M_Key: it remembers the M_Key each Set(PortInfo) wrote along
+// each directed route, sends a Get that got no answer again with that key
+// and returns the answer with M_Key shown as 0 (an SMA that treats
+// protection levels 2 and 3 as level 1).
+type answerDiscarded struct {
+	conformance.Target
+	mu   sync.Mutex
+	keys map[string]uint64
+}
+
+func (a *answerDiscarded) Exchange(ctx context.Context, addr conformance.Address, req []byte) ([]byte, error) {
+	m, s := wire.MAD(req), wire.SMP(req)
+	if m.MgmtClass() != wire.MgmtClassSubnDirected {
+		return a.Target.Exchange(ctx, addr, req)
+	}
+	route := string(s.InitialPath()[:s.HopCount()+1])
+	if m.Method() == wire.MethodSet && m.AttrID() == wire.AttrPortInfo {
+		a.mu.Lock()
+		a.keys[route] = wire.PortInfo(s.Data()).MKey()
+		a.mu.Unlock()
+	}
+	resp, err := a.Target.Exchange(ctx, addr, req)
+	a.mu.Lock()
+	key, ok := a.keys[route]
+	a.mu.Unlock()
+	if !errors.Is(err, conformance.ErrNoResponse) || m.Method() != wire.MethodGet || !ok {
+		return resp, err
+	}
+	again := append([]byte(nil), req...)
+	wire.SMP(again).SetMKey(key)
+	resp, err = a.Target.Exchange(ctx, addr, again)
+	if err == nil {
+		wire.MAD(resp).SetTID(m.TID())
+		if m.AttrID() == wire.AttrPortInfo {
+			wire.PortInfo(wire.SMP(resp).Data()).SetMKey(0)
+		}
+	}
+	return resp, err
+}
+
+// TestConformanceMKeyGetCatchesLevelOne: CAs that answer Gets without
+// the key at protection levels 2 and 3 (as if they were level 1) fail
+// sma.mkey-protect-get, on every CA the checks reach.
+func TestConformanceMKeyGetCatchesLevelOne(t *testing.T) {
+	r := runConformance(t, func(tg conformance.Target) conformance.Target {
+		return &answerDiscarded{Target: tg, keys: map[string]uint64{}}
+	}, conformance.Options{Write: true, Only: []string{"sma.mkey-protect-get"}})
+	fails := r.Failures()
+	if len(fails) != 7 || r.Count(conformance.Pass) != 0 {
+		t.Errorf("%d of the 7 CAs failed, %d passed", len(fails), r.Count(conformance.Pass))
+	}
+	for _, x := range fails {
+		if x.Check.ID != "sma.mkey-protect-get" || !strings.Contains(x.Detail, "was answered") {
+			t.Errorf("%s failed on %s: %s", x.Check.ID, x.Node, x.Detail)
+		}
 	}
 }
