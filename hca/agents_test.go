@@ -450,3 +450,52 @@ func TestMKeyLease(t *testing.T) {
 		t.Error("a keyed Get did not stop the lease countdown")
 	}
 }
+
+// TestBadMKeyTrapsDoNotStorm: an SM whose TrapRepress carries another
+// M_Key than the port's (OpenSM represses with the key it has on record)
+// fails the check with every repress. The port counts each failed
+// repress but keeps one Bad M_Key trap at a time, repeated every
+// TrapRetry (1 s here) until its 3 repeats run out, rather than raising a
+// new trap per failed repress: the SM would answer each with another
+// failing repress at the same instant, for ever, and virtual time would
+// stand still. What is left is a trap frame or two per TrapRetry.
+func TestBadMKeyTrapsDoNotStorm(t *testing.T) {
+	const key = 0x5eed
+	bt := newBench(t)
+	bt.trapAgent(t)
+	bt.bringUp(t)
+	bt.setMKey(t, 0, key, 2, 0)
+	bt.do(t, func() { bt.smKey = 0 }) // the SM represses with M_Key 0
+	if _, ok := bt.tryDR(t, wire.MethodGet, wire.AttrPortInfo, 0, nil); ok {
+		t.Fatal("level 2 Get without the key was answered")
+	}
+	bt.do(t, func() {
+		bt.f.Clock().AfterFunc(10*time.Second, func() { bt.inbox.Push(hca.ReceivedMAD{Port: -1}) })
+	})
+	frames, tids := 0, map[uint64]bool{}
+	for {
+		r := bt.recvBox(t, bt.inbox)
+		if r.Port == -1 {
+			break
+		}
+		if n := wire.Notice(wire.SMP(r.MAD).Data()); wire.MAD(r.MAD).Method() != wire.MethodTrap || n.TrapNumber() != wire.TrapBadMKey {
+			t.Fatalf("got %s %s, want trap 256", wire.MAD(r.MAD).Method(), wire.MAD(r.MAD).AttrID())
+		}
+		frames++
+		tids[wire.MAD(r.MAD).TID()] = true
+		var waiting int
+		bt.do(t, func() { waiting = len(bt.b.SMA().PendingTraps()) })
+		if waiting > 1 {
+			t.Fatalf("%d traps waiting for a repress at once", waiting)
+		}
+	}
+	// 10 s: a trap and its 3 repeats every 3 s.
+	if frames < 10 || frames > 20 || len(tids) < 3 || len(tids) > 5 {
+		t.Errorf("%d trap 256 frames of %d traps in 10 s, want 10-20 frames of 3-5 traps", frames, len(tids))
+	}
+	// The Get and every failed repress are violations.
+	r := bt.getDRKey(t, wire.AttrPortInfo, key)
+	if v := wire.PortInfo(r.Data()).MKeyViolations(); int(v) < frames+1 {
+		t.Errorf("M_KeyViolations %d, want at least %d", v, frames+1)
+	}
+}

@@ -20,7 +20,16 @@ import (
 //   - Get at level 2 or 3, and Set and TrapRepress at any level, fail: the
 //     SMP is dropped, M_KeyViolations counts it, the lease countdown
 //     starts (unless it runs already or M_KeyLeasePeriod is 0) and trap
-//     256 goes to the SM.
+//     256 goes to the SM, unless a trap 256 of the port is still waiting
+//     for its TrapRepress.
+//
+// One Bad M_Key trap at a time per port keeps a subnet manager that
+// represses with another key (OpenSM puts the M_Key it has on record for
+// the port in its TrapRepress) from driving a storm: each repress it
+// sends fails the check itself, and a trap for each would be answered
+// by another failing repress, at once, for ever. The waiting trap is
+// repeated every TrapRetry until repressed or its repeats run out; the
+// violations meanwhile are counted in M_KeyViolations.
 //
 // Other methods are not checked here: the SMA refuses them anyway.
 func (s *SMA) checkMKey(p *emu.Port, mp *PortAttrs, f *Frame, smp wire.SMP) (ok, drop bool) {
@@ -59,7 +68,9 @@ func (s *SMA) checkMKey(p *emu.Port, mp *PortAttrs, f *Frame, smp wire.SMP) (ok,
 	if f != nil {
 		slid = f.Addr.SLID
 	}
-	_, _ = s.SendTrap(mp.Num, BadMKeyNotice(s.node.Type, mp.LID, slid, smp))
+	if !s.trapWaiting(mp.Num, wire.TrapBadMKey) {
+		_, _ = s.SendTrap(mp.Num, BadMKeyNotice(s.node.Type, mp.LID, slid, smp))
+	}
 	return false, true
 }
 

@@ -242,6 +242,17 @@ func (s *SMA) PendingTraps() []Trap {
 	return out
 }
 
+// trapWaiting reports whether a generic trap numbered num from port num
+// waits for its TrapRepress.
+func (s *SMA) trapWaiting(port int, num uint16) bool {
+	for _, pt := range s.traps.pending {
+		if pt.trap.Port == port && pt.trap.Notice.IsGeneric && pt.trap.Notice.TrapNumber == num {
+			return true
+		}
+	}
+	return false
+}
+
 // trapRepressed handles a TrapRepress (IBTA Vol 1 §14.2.5.1): the SM
 // acknowledges the trap with the same TID; repeats stop.
 func (s *SMA) trapRepressed(p *emu.Port, smp wire.SMP) {
