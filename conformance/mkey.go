@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/ibemu/ibemu/emu/wire"
 )
@@ -21,6 +22,10 @@ var WriteChecks = []*Check{
 		What:    "with an M_Key and protection level 2, then 3, a CA port discards every Get without the key or with a wrong one, of NodeInfo as of PortInfo (no answer, M_KeyViolations counts each) and answers a Get with the key",
 		Applies: func(n *Node) bool { return isCA(n) && len(n.Path) > 0 },
 		Run:     checkMKeyProtectGet},
+	{ID: "sma.mkey-lease", Ref: "IBTA Vol 1 §14.2.4.2",
+		What:    "with an M_Key, protection level 2 and M_KeyLeasePeriod 1 s, a Get without the key (discarded) starts the lease; with no SMP carrying the key for 2 s it runs out, the protection bits go to 0 and the port answers a Get without the key, showing the M_Key",
+		Applies: func(n *Node) bool { return isCA(n) && len(n.Path) > 0 },
+		Run:     checkMKeyLease},
 	{ID: "pma.portcounters-reset", Ref: "IBTA Vol 1 §16.1.3.5",
 		What: "a PortCounters Set with every CounterSelect bit resets the port's counters: the packet and data counters then hold no more than the management packets since",
 		Run:  checkPortCountersReset},
@@ -30,12 +35,17 @@ var WriteChecks = []*Check{
 // changes nothing else: from the current value cur, port and link states
 // "no change".
 func portInfoSet(cur []byte, mkey uint64, protect uint8) wire.SMPFields {
+	return portInfoSetLease(cur, mkey, protect, 0)
+}
+
+// portInfoSetLease is portInfoSet with M_KeyLeasePeriod lease (seconds).
+func portInfoSetLease(cur []byte, mkey uint64, protect uint8, lease uint16) wire.SMPFields {
 	f := wire.SMPFields{Method: wire.MethodSet, AttrID: wire.AttrPortInfo}
 	copy(f.Data[:], cur)
 	pi := wire.PortInfo(f.Data[:])
 	pi.SetMKey(mkey)
 	pi.SetMKeyProtectBits(protect)
-	pi.SetMKeyLeasePeriod(0)
+	pi.SetMKeyLeasePeriod(lease)
 	pi.SetPortState(0)
 	pi.SetPortPhysicalState(0)
 	return f
@@ -85,7 +95,12 @@ func (p *mkeyProbe) get(ctx context.Context, key uint64) (wire.PortInfo, error) 
 // set is a Set(PortInfo) with M_Key key writing M_Key mkey and protection
 // level protect, which must be answered with status 0.
 func (p *mkeyProbe) set(ctx context.Context, key, mkey uint64, protect uint8) (wire.PortInfo, error) {
-	f := portInfoSet(p.cur, mkey, protect)
+	return p.setLease(ctx, key, mkey, protect, 0)
+}
+
+// setLease is set with M_KeyLeasePeriod lease.
+func (p *mkeyProbe) setLease(ctx context.Context, key, mkey uint64, protect uint8, lease uint16) (wire.PortInfo, error) {
+	f := portInfoSetLease(p.cur, mkey, protect, lease)
 	f.AttrMod, f.MKey = p.port, key
 	s, err := p.c.SMP(ctx, p.n, f)
 	if err != nil {
@@ -100,9 +115,9 @@ func (p *mkeyProbe) set(ctx context.Context, key, mkey uint64, protect uint8) (w
 // protect sets the check's M_Key with protection level level (the port's
 // M_Key is 0, so any key passes) and returns a function that takes it off
 // again with the key, for the check to defer.
-func (p *mkeyProbe) protect(ctx context.Context, level uint8) (restore func(*error), err error) {
+func (p *mkeyProbe) protect(ctx context.Context, level uint8, lease uint16) (restore func(*error), err error) {
 	key := p.key()
-	got, err := p.set(ctx, 0, key, level)
+	got, err := p.setLease(ctx, 0, key, level, lease)
 	if err != nil {
 		return nil, err
 	}
@@ -111,9 +126,10 @@ func (p *mkeyProbe) protect(ctx context.Context, level uint8) (restore func(*err
 			*errp = violation("restoring M_Key 0 with the key: %v", rerr)
 		}
 	}
-	if got.MKey() != key || got.MKeyProtectBits() != level {
+	if got.MKey() != key || got.MKeyProtectBits() != level || got.MKeyLeasePeriod() != lease {
 		restore(&err)
-		return nil, violation("Set(PortInfo) of M_Key %#x protection %d answered M_Key %#x protection %d", key, level, got.MKey(), got.MKeyProtectBits())
+		return nil, violation("Set(PortInfo) of M_Key %#x protection %d lease %d s answered M_Key %#x protection %d lease %d s",
+			key, level, lease, got.MKey(), got.MKeyProtectBits(), got.MKeyLeasePeriod())
 	}
 	return restore, nil
 }
@@ -136,7 +152,7 @@ func checkMKeyProtect(ctx context.Context, c *Conn, n *Node) (err error) {
 		return err
 	}
 	key := p.key()
-	restore, err := p.protect(ctx, 1)
+	restore, err := p.protect(ctx, 1, 0)
 	if err != nil {
 		return err
 	}
@@ -179,7 +195,7 @@ func checkMKeyProtectGet(ctx context.Context, c *Conn, n *Node) (err error) {
 	}
 	key := p.key()
 	for _, level := range []uint8{2, 3} {
-		restore, err := p.protect(ctx, level)
+		restore, err := p.protect(ctx, level, 0)
 		if err != nil {
 			return err
 		}
@@ -190,6 +206,53 @@ func checkMKeyProtectGet(ctx context.Context, c *Conn, n *Node) (err error) {
 		if restore(&err); err != nil {
 			return err
 		}
+	}
+	return nil
+}
+
+// leasePeriod is the M_KeyLeasePeriod sma.mkey-lease sets, and leaseWait
+// how long it then leaves the port alone.
+const (
+	leasePeriod = 1
+	leaseWait   = 2 * time.Second
+)
+
+func checkMKeyLease(ctx context.Context, c *Conn, n *Node) (err error) {
+	sl, ok := c.t.(Sleeper)
+	if !ok {
+		return skip("the target cannot wait on the device's clock")
+	}
+	p, err := newMKeyProbe(ctx, c, n)
+	if err != nil {
+		return err
+	}
+	key := p.key()
+	restore, err := p.protect(ctx, 2, leasePeriod)
+	if err != nil {
+		return err
+	}
+	defer restore(&err)
+	get := wire.SMPFields{Method: wire.MethodGet, AttrID: wire.AttrPortInfo, AttrMod: p.port}
+	if err := p.discarded(ctx, get, "protection 2: a Get(PortInfo) without the key"); err != nil {
+		return err
+	}
+	if err := sl.Sleep(ctx, leaseWait); errors.Is(err, errors.ErrUnsupported) {
+		return skip("the target cannot wait on the device's clock")
+	} else if err != nil {
+		return err
+	}
+	s, err := c.SMP(ctx, n, get)
+	switch {
+	case errors.Is(err, ErrNoResponse):
+		return violation("the lease of %d s did not run out: %v after a violation, a Get without the key is still discarded", leasePeriod, leaseWait)
+	case err != nil:
+		return err
+	case s.Status() != wire.MADStatusOK:
+		return violation("after the lease ran out, Get(PortInfo) without the key: status %s", s.Status())
+	}
+	pi := wire.PortInfo(s.Data())
+	if pi.MKeyProtectBits() != 0 || pi.MKey() != key {
+		return violation("after the lease ran out, PortInfo shows M_Key %#x protection %d, want %#x protection 0", pi.MKey(), pi.MKeyProtectBits(), key)
 	}
 	return nil
 }

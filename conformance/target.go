@@ -3,6 +3,7 @@ package conformance
 import (
 	"context"
 	"errors"
+	"time"
 
 	"github.com/ibemu/ibemu/emu/wire"
 )
@@ -25,6 +26,16 @@ type Address struct {
 	LID wire.LID
 	// QPN is 0 for SMPs and 1 for the general services.
 	QPN uint32
+}
+
+// Sleeper is a Target that can wait an interval of the device's clock:
+// the fabric's clock for an emulated fabric in process (virtual time
+// moves on at once when nothing else is due), the wall clock for anything
+// reached through a socket or a device. The checks of timed behaviour
+// (the M_Key lease) need it and skip on a Target without it, or when
+// Sleep returns errors.ErrUnsupported.
+type Sleeper interface {
+	Sleep(ctx context.Context, d time.Duration) error
 }
 
 // ErrNoResponse is returned by a Target when a request got no response.

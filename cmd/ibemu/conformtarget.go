@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/ibemu/ibemu/conformance"
 	"github.com/ibemu/ibemu/emu/wire"
@@ -66,6 +67,20 @@ func (t *madTarget) Exchange(ctx context.Context, addr conformance.Address, req 
 		return nil, fmt.Errorf("%w: %w", conformance.ErrNoResponse, err)
 	}
 	return nil, err
+}
+
+// Sleep implements conformance.Sleeper on the transport's clock: the
+// fabric's for the in-process transport, the wall clock for the others.
+func (t *madTarget) Sleep(ctx context.Context, d time.Duration) error {
+	done := make(chan struct{})
+	tm := t.tr.Clock().AfterFunc(d, func() { close(done) })
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		tm.Stop()
+		return fmt.Errorf("conform: sleep: %w", ctx.Err())
+	}
 }
 
 // agent returns the agent of class and version, registering it first.
