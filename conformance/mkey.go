@@ -26,6 +26,10 @@ var WriteChecks = []*Check{
 		What:    "with an M_Key, protection level 2 and M_KeyLeasePeriod 1 s, a Get without the key (discarded) starts the lease; with no SMP carrying the key for 2 s it runs out, the protection bits go to 0 and the port answers a Get without the key, showing the M_Key",
 		Applies: func(n *Node) bool { return isCA(n) && len(n.Path) > 0 },
 		Run:     checkMKeyLease},
+	{ID: "sma.portinfo-set-invalid", Ref: "IBTA Vol 1 §14.2.5.6, §13.4.7",
+		What:    "a PortInfo Set with one invalid field (OperationalVLs past VLCap, NeighborMTU past MTUCap, a reserved LinkDownDefaultState or PortState, a PortPhysicalState a Set may not ask for) is answered with status 0x001C and changes nothing",
+		Applies: func(n *Node) bool { return isCA(n) && len(n.Path) > 0 },
+		Run:     checkPortInfoSetInvalid},
 	{ID: "pma.portcounters-reset", Ref: "IBTA Vol 1 §16.1.3.5",
 		What: "a PortCounters Set with every CounterSelect bit resets the port's counters: the packet and data counters then hold no more than the management packets since",
 		Run:  checkPortCountersReset},
@@ -51,9 +55,9 @@ func portInfoSetLease(cur []byte, mkey uint64, protect uint8, lease uint16) wire
 	return f
 }
 
-// mkeyProbe reads and writes the M_Key fields of the PortInfo of the port
+// portProbe reads and writes the PortInfo (the M_Key fields above all) of the port
 // a check reaches a CA through.
-type mkeyProbe struct {
+type portProbe struct {
 	c    *Conn
 	n    *Node
 	port uint32
@@ -62,10 +66,10 @@ type mkeyProbe struct {
 	cur []byte
 }
 
-// newMKeyProbe reads the port's PortInfo and skips the check when the
+// newPortProbe reads the port's PortInfo and skips the check when the
 // port already has an M_Key (a subnet manager protects it).
-func newMKeyProbe(ctx context.Context, c *Conn, n *Node) (*mkeyProbe, error) {
-	p := &mkeyProbe{c: c, n: n, port: uint32(n.Arrival)}
+func newPortProbe(ctx context.Context, c *Conn, n *Node) (*portProbe, error) {
+	p := &portProbe{c: c, n: n, port: uint32(n.Arrival)}
 	orig, err := p.get(ctx, 0)
 	if err != nil {
 		return nil, err
@@ -78,10 +82,10 @@ func newMKeyProbe(ctx context.Context, c *Conn, n *Node) (*mkeyProbe, error) {
 }
 
 // key is the M_Key the checks set on the port.
-func (p *mkeyProbe) key() uint64 { return uint64(p.n.Info.PortGUID) ^ 0x5A5A_0000_C0DE_0001 }
+func (p *portProbe) key() uint64 { return uint64(p.n.Info.PortGUID) ^ 0x5A5A_0000_C0DE_0001 }
 
 // get is a Get(PortInfo) with M_Key key that must be answered with status 0.
-func (p *mkeyProbe) get(ctx context.Context, key uint64) (wire.PortInfo, error) {
+func (p *portProbe) get(ctx context.Context, key uint64) (wire.PortInfo, error) {
 	s, err := p.c.SMP(ctx, p.n, wire.SMPFields{Method: wire.MethodGet, AttrID: wire.AttrPortInfo, AttrMod: p.port, MKey: key})
 	if err != nil {
 		return nil, err
@@ -94,12 +98,12 @@ func (p *mkeyProbe) get(ctx context.Context, key uint64) (wire.PortInfo, error) 
 
 // set is a Set(PortInfo) with M_Key key writing M_Key mkey and protection
 // level protect, which must be answered with status 0.
-func (p *mkeyProbe) set(ctx context.Context, key, mkey uint64, protect uint8) (wire.PortInfo, error) {
+func (p *portProbe) set(ctx context.Context, key, mkey uint64, protect uint8) (wire.PortInfo, error) {
 	return p.setLease(ctx, key, mkey, protect, 0)
 }
 
 // setLease is set with M_KeyLeasePeriod lease.
-func (p *mkeyProbe) setLease(ctx context.Context, key, mkey uint64, protect uint8, lease uint16) (wire.PortInfo, error) {
+func (p *portProbe) setLease(ctx context.Context, key, mkey uint64, protect uint8, lease uint16) (wire.PortInfo, error) {
 	f := portInfoSetLease(p.cur, mkey, protect, lease)
 	f.AttrMod, f.MKey = p.port, key
 	s, err := p.c.SMP(ctx, p.n, f)
@@ -115,7 +119,7 @@ func (p *mkeyProbe) setLease(ctx context.Context, key, mkey uint64, protect uint
 // protect sets the check's M_Key with protection level level (the port's
 // M_Key is 0, so any key passes) and returns a function that takes it off
 // again with the key, for the check to defer.
-func (p *mkeyProbe) protect(ctx context.Context, level uint8, lease uint16) (restore func(*error), err error) {
+func (p *portProbe) protect(ctx context.Context, level uint8, lease uint16) (restore func(*error), err error) {
 	key := p.key()
 	got, err := p.setLease(ctx, 0, key, level, lease)
 	if err != nil {
@@ -135,7 +139,7 @@ func (p *mkeyProbe) protect(ctx context.Context, level uint8, lease uint16) (res
 }
 
 // discarded sends f, which the port must discard: no answer.
-func (p *mkeyProbe) discarded(ctx context.Context, f wire.SMPFields, what string) error {
+func (p *portProbe) discarded(ctx context.Context, f wire.SMPFields, what string) error {
 	s, err := p.c.SMP(ctx, p.n, f)
 	if err == nil {
 		return violation("%s was answered (status %s)", what, s.Status())
@@ -147,7 +151,7 @@ func (p *mkeyProbe) discarded(ctx context.Context, f wire.SMPFields, what string
 }
 
 func checkMKeyProtect(ctx context.Context, c *Conn, n *Node) (err error) {
-	p, err := newMKeyProbe(ctx, c, n)
+	p, err := newPortProbe(ctx, c, n)
 	if err != nil {
 		return err
 	}
@@ -189,7 +193,7 @@ func checkMKeyProtect(ctx context.Context, c *Conn, n *Node) (err error) {
 }
 
 func checkMKeyProtectGet(ctx context.Context, c *Conn, n *Node) (err error) {
-	p, err := newMKeyProbe(ctx, c, n)
+	p, err := newPortProbe(ctx, c, n)
 	if err != nil {
 		return err
 	}
@@ -210,6 +214,55 @@ func checkMKeyProtectGet(ctx context.Context, c *Conn, n *Node) (err error) {
 	return nil
 }
 
+func checkPortInfoSetInvalid(ctx context.Context, c *Conn, n *Node) error {
+	p, err := newPortProbe(ctx, c, n)
+	if err != nil {
+		return err
+	}
+	orig := wire.PortInfo(p.cur)
+	fields := func(pi wire.PortInfo) [5]uint8 {
+		return [5]uint8{pi.OperationalVLs(), uint8(pi.NeighborMTU()), uint8(pi.LinkDownDefaultState()), uint8(pi.PortState()), uint8(pi.PortPhysicalState())}
+	}
+	cases := []struct {
+		what string
+		bad  func(pi wire.PortInfo)
+	}{
+		{fmt.Sprintf("OperationalVLs %d past VLCap %d", orig.VLCap()+1, orig.VLCap()), func(pi wire.PortInfo) { pi.SetOperationalVLs(orig.VLCap() + 1) }},
+		{fmt.Sprintf("NeighborMTU %d past MTUCap %d", orig.MTUCap()+1, orig.MTUCap()), func(pi wire.PortInfo) { pi.SetNeighborMTU(orig.MTUCap() + 1) }},
+		{"LinkDownDefaultState 3 (reserved)", func(pi wire.PortInfo) { pi.SetLinkDownDefaultState(3) }},
+		{"PortState 5 (reserved)", func(pi wire.PortInfo) { pi.SetPortState(5) }},
+		{"PortPhysicalState 4 (PortConfigurationTraining)", func(pi wire.PortInfo) { pi.SetPortPhysicalState(wire.PhysStateConfigTraining) }},
+	}
+	for _, tc := range cases {
+		f := portInfoSetLease(p.cur, 0, 0, orig.MKeyLeasePeriod())
+		f.AttrMod = p.port
+		tc.bad(wire.PortInfo(f.Data[:]))
+		s, err := c.SMP(ctx, n, f)
+		if err != nil {
+			return fmt.Errorf("set with %s: %w", tc.what, err)
+		}
+		after, gerr := p.get(ctx, 0)
+		if gerr != nil {
+			return gerr
+		}
+		changed := fields(after) != fields(orig)
+		if changed {
+			// Put the port back as it was before judging.
+			if _, rerr := p.setLease(ctx, 0, 0, 0, orig.MKeyLeasePeriod()); rerr != nil {
+				return violation("a Set with %s changed the port, and restoring it failed: %v", tc.what, rerr)
+			}
+		}
+		switch {
+		case s.Status() != wire.MADStatusInvalidField:
+			return violation("a Set with %s answered with status %s, want invalid field", tc.what, s.Status())
+		case changed:
+			return violation("a Set with %s changed OperationalVLs, NeighborMTU, LinkDownDefaultState, PortState, PortPhysicalState from %v to %v",
+				tc.what, fields(orig), fields(after))
+		}
+	}
+	return nil
+}
+
 // leasePeriod is the M_KeyLeasePeriod sma.mkey-lease sets, and leaseWait
 // how long it then leaves the port alone.
 const (
@@ -222,7 +275,7 @@ func checkMKeyLease(ctx context.Context, c *Conn, n *Node) (err error) {
 	if !ok {
 		return skip("the target cannot wait on the device's clock")
 	}
-	p, err := newMKeyProbe(ctx, c, n)
+	p, err := newPortProbe(ctx, c, n)
 	if err != nil {
 		return err
 	}
@@ -260,7 +313,7 @@ func checkMKeyLease(ctx context.Context, c *Conn, n *Node) (err error) {
 // getsDiscarded checks, at protection level 2 or 3, that Gets without the
 // key or with a wrong one get no answer and are counted as M_Key
 // violations, while a Get with the key is answered.
-func (p *mkeyProbe) getsDiscarded(ctx context.Context, key uint64, level uint8) error {
+func (p *portProbe) getsDiscarded(ctx context.Context, key uint64, level uint8) error {
 	before, err := p.get(ctx, key)
 	if err != nil {
 		return err

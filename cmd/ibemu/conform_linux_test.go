@@ -30,7 +30,7 @@ func conformFailures(t *testing.T, dir, sock string) ([]string, string) {
 		"--junit", junit)
 	code := p.wait(t, 120*time.Second)
 	out := p.out.String()
-	if !strings.Contains(out, "conformance: 6 nodes, 135 checks") {
+	if !strings.Contains(out, "conformance: 6 nodes, 139 checks") {
 		t.Fatalf("ibemu conform exited %d:\n%s%s", code, out, p.err.String())
 	}
 	var ids []string
@@ -49,7 +49,7 @@ func conformFailures(t *testing.T, dir, sock string) ([]string, string) {
 		t.Fatal(err)
 	}
 	fails := len(conformFail.FindAllString(out, -1))
-	if !strings.Contains(string(b), fmt.Sprintf(`tests="135" failures="%d"`, fails)) || strings.Count(string(b), "<failure ") != fails {
+	if !strings.Contains(string(b), fmt.Sprintf(`tests="139" failures="%d"`, fails)) || strings.Count(string(b), "<failure ") != fails {
 		t.Errorf("junit report for %d failures:\n%s", fails, b)
 	}
 	return ids, out
@@ -64,7 +64,8 @@ func conformFailures(t *testing.T, dir, sock string) ([]string, string) {
 // the SM or PerfMgt class does not define, answers LinearForwardingTable
 // blocks past its LinearFDBCap, GUIDInfo blocks past its GUIDCap,
 // SLtoVLMappingTable pairs of ports it does not have and multicast port
-// masks past its ports, and keeps no M_Key), which shows the
+// masks past its ports, takes a PortInfo Set of a NeighborMTU past
+// its MTUCap, and keeps no M_Key), which shows the
 // checks tell a conforming agent from one that is not.
 func TestConformAttach(t *testing.T) {
 	needTools(t, "opensm", "ibsim")
@@ -83,7 +84,7 @@ func TestConformAttach(t *testing.T) {
 		startProc(t, dir, []string{"IBSIM_SOCKNAME=" + sock}, "ibsim", "-s", abs)
 		waitSocket(t, sock)
 		want := []string{"pma.unsupported-attribute", "sma.bad-class-version", "sma.guidinfo", "sma.lft-bad-block",
-			"sma.mft-bad-position", "sma.mkey-lease", "sma.mkey-protect", "sma.mkey-protect-get", "sma.sl2vl-switch", "sma.unsupported-attribute", "sma.unsupported-method"}
+			"sma.mft-bad-position", "sma.mkey-lease", "sma.mkey-protect", "sma.mkey-protect-get", "sma.portinfo-set-invalid", "sma.sl2vl-switch", "sma.unsupported-attribute", "sma.unsupported-method"}
 		if ids, out := conformFailures(t, dir, sock); !slices.Equal(ids, want) {
 			t.Errorf("checks failed on ibsim: %v, want %v\n%s", ids, want, out)
 		}

@@ -94,7 +94,8 @@ func TestConformanceChecksCatchViolations(t *testing.T) {
 	}{
 		{"sma.portinfo-bad-port", func(req, resp []byte) {
 			// Answers a port it does not have.
-			if smp(req) && wire.MAD(req).AttrID() == wire.AttrPortInfo && wire.SMP(resp).Status() == wire.MADStatusInvalidField {
+			if smp(req) && wire.MAD(req).AttrID() == wire.AttrPortInfo && wire.MAD(req).Method() == wire.MethodGet &&
+				wire.SMP(resp).Status() == wire.MADStatusInvalidField {
 				wire.SMP(resp).SetStatus(wire.MADStatusOK)
 			}
 		}},
@@ -165,6 +166,14 @@ func TestConformanceChecksCatchViolations(t *testing.T) {
 			if pi := wire.PortInfo(wire.SMP(resp).Data()); smp(req) && wire.MAD(req).AttrID() == wire.AttrPortInfo &&
 				wire.MAD(req).Method() == wire.MethodGet && pi.MKey() != 0 && pi.MKeyProtectBits() == 0 {
 				pi.SetMKeyProtectBits(2)
+			}
+		}},
+		{"sma.portinfo-set-invalid", func(req, resp []byte) {
+			// Takes a Set with an invalid field (status only: the port
+			// stays as it was).
+			if smp(req) && wire.MAD(req).AttrID() == wire.AttrPortInfo && wire.MAD(req).Method() == wire.MethodSet &&
+				wire.SMP(resp).Status() == wire.MADStatusInvalidField {
+				wire.SMP(resp).SetStatus(wire.MADStatusOK)
 			}
 		}},
 		{"pma.portcounters-reset", func(req, resp []byte) {
