@@ -3,6 +3,7 @@ package conformance_test
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/ibemu/ibemu/conformance"
 	"github.com/ibemu/ibemu/emu/wire"
@@ -48,14 +49,18 @@ func (g *garbage) Exchange(_ context.Context, _ conformance.Address, req []byte)
 	return resp, nil
 }
 
-// FuzzRun: no device answer makes the walk or a check panic, and the walk
+// Sleep implements conformance.Sleeper: the timed checks run too.
+func (g *garbage) Sleep(context.Context, time.Duration) error { return nil }
+
+// FuzzRun: no device answer makes the walk or a check (those that
+// write included) panic, and the walk
 // stays within its node bound.
 func FuzzRun(f *testing.F) {
 	f.Add([]byte{})
 	f.Add([]byte{2, 0, 0x02, 0x01, 0x01, 0x02, 0x08, 0xff, 0x11, 0x22})
 	f.Add([]byte{5, 0, 1, 1, 2, 36, 1, 2, 3, 4, 5, 6, 7, 8, 0, 0, 0, 0, 1})
 	f.Fuzz(func(t *testing.T, data []byte) {
-		r, err := conformance.Run(context.Background(), &garbage{data: data}, conformance.Options{MaxNodes: 8})
+		r, err := conformance.Run(context.Background(), &garbage{data: data}, conformance.Options{MaxNodes: 8, Write: true})
 		if err != nil {
 			return
 		}
