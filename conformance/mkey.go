@@ -17,11 +17,11 @@ var WriteChecks = []*Check{
 	{ID: "sma.mkey-protect", Ref: "IBTA Vol 1 §14.2.4",
 		What:    "with an M_Key and protection level 1 a CA port answers a Get without the key with the M_Key read as 0, discards a Set without the key (no answer, M_KeyViolations counts it, nothing changes) and takes one with the key",
 		Applies: func(n *Node) bool { return isCA(n) && len(n.Path) > 0 },
-		Run:     checkMKeyProtect},
+		Run:     onPort(checkMKeyProtect)},
 	{ID: "sma.mkey-protect-get", Ref: "IBTA Vol 1 §14.2.4.1",
 		What:    "with an M_Key and protection level 2, then 3, a CA port discards every Get without the key or with a wrong one, of NodeInfo as of PortInfo (no answer, M_KeyViolations counts each) and answers a Get with the key",
 		Applies: func(n *Node) bool { return isCA(n) && len(n.Path) > 0 },
-		Run:     checkMKeyProtectGet},
+		Run:     onPort(checkMKeyProtectGet)},
 	{ID: "sma.mkey-lease", Ref: "IBTA Vol 1 §14.2.4.2",
 		What:    "with an M_Key, protection level 2 and M_KeyLeasePeriod 1 s, a Get without the key (discarded) starts the lease; with no SMP carrying the key for 2 s it runs out, the protection bits go to 0 and the port answers a Get without the key, showing the M_Key",
 		Applies: func(n *Node) bool { return isCA(n) && len(n.Path) > 0 },
@@ -29,7 +29,7 @@ var WriteChecks = []*Check{
 	{ID: "sma.portinfo-set-invalid", Ref: "IBTA Vol 1 §14.2.5.6, §13.4.7",
 		What:    "a PortInfo Set with one invalid field (OperationalVLs past VLCap, NeighborMTU past MTUCap, a reserved LinkDownDefaultState or PortState, a PortPhysicalState a Set may not ask for) is answered with status 0x001C and changes nothing",
 		Applies: func(n *Node) bool { return isCA(n) && len(n.Path) > 0 },
-		Run:     checkPortInfoSetInvalid},
+		Run:     onPort(checkPortInfoSetInvalid)},
 	{ID: "pma.portcounters-reset", Ref: "IBTA Vol 1 §16.1.3.5",
 		What: "a PortCounters Set with every CounterSelect bit resets the port's counters: the packet and data counters then hold no more than the management packets since",
 		Run:  checkPortCountersReset},
@@ -64,6 +64,18 @@ type portProbe struct {
 	// cur is the PortInfo the port had before the check; every Set
 	// writes it back but for the M_Key fields.
 	cur []byte
+}
+
+// onPort makes a check's Run of run, which gets a probe of the port the
+// check reaches the node through.
+func onPort(run func(ctx context.Context, p *portProbe) error) func(ctx context.Context, c *Conn, n *Node) error {
+	return func(ctx context.Context, c *Conn, n *Node) error {
+		p, err := newPortProbe(ctx, c, n)
+		if err != nil {
+			return err
+		}
+		return run(ctx, p)
+	}
 }
 
 // newPortProbe reads the port's PortInfo and skips the check when the
@@ -116,26 +128,25 @@ func (p *portProbe) setLease(ctx context.Context, key, mkey uint64, protect uint
 	return wire.PortInfo(s.Data()), nil
 }
 
-// protect sets the check's M_Key with protection level level (the port's
-// M_Key is 0, so any key passes) and returns a function that takes it off
-// again with the key, for the check to defer.
-func (p *portProbe) protect(ctx context.Context, level uint8, lease uint16) (restore func(*error), err error) {
+// protected sets the check's M_Key with protection level level and
+// M_KeyLeasePeriod lease (the port's M_Key is 0, so any key passes), runs
+// fn with the key, and takes the key off again with it.
+func (p *portProbe) protected(ctx context.Context, level uint8, lease uint16, fn func(key uint64) error) (err error) {
 	key := p.key()
 	got, err := p.setLease(ctx, 0, key, level, lease)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	restore = func(errp *error) {
-		if _, rerr := p.set(ctx, key, 0, 0); rerr != nil && *errp == nil {
-			*errp = violation("restoring M_Key 0 with the key: %v", rerr)
+	defer func() {
+		if _, rerr := p.set(ctx, key, 0, 0); rerr != nil && err == nil {
+			err = violation("restoring M_Key 0 with the key: %v", rerr)
 		}
-	}
+	}()
 	if got.MKey() != key || got.MKeyProtectBits() != level || got.MKeyLeasePeriod() != lease {
-		restore(&err)
-		return nil, violation("Set(PortInfo) of M_Key %#x protection %d lease %d s answered M_Key %#x protection %d lease %d s",
+		return violation("Set(PortInfo) of M_Key %#x protection %d lease %d s answered M_Key %#x protection %d lease %d s",
 			key, level, lease, got.MKey(), got.MKeyProtectBits(), got.MKeyLeasePeriod())
 	}
-	return restore, nil
+	return fn(key)
 }
 
 // discarded sends f, which the port must discard: no answer.
@@ -150,17 +161,14 @@ func (p *portProbe) discarded(ctx context.Context, f wire.SMPFields, what string
 	return nil
 }
 
-func checkMKeyProtect(ctx context.Context, c *Conn, n *Node) (err error) {
-	p, err := newPortProbe(ctx, c, n)
-	if err != nil {
-		return err
-	}
-	key := p.key()
-	restore, err := p.protect(ctx, 1, 0)
-	if err != nil {
-		return err
-	}
-	defer restore(&err)
+func checkMKeyProtect(ctx context.Context, p *portProbe) error {
+	return p.protected(ctx, 1, 0, func(key uint64) error { return p.setsDiscarded(ctx, key) })
+}
+
+// setsDiscarded checks, at protection level 1, that a Get without the key
+// is answered with M_Key 0 and a Set without it is discarded, counted and
+// changes nothing.
+func (p *portProbe) setsDiscarded(ctx context.Context, key uint64) error {
 	if pi, err := p.get(ctx, 0); err != nil {
 		return err
 	} else if pi.MKey() != 0 {
@@ -192,33 +200,16 @@ func checkMKeyProtect(ctx context.Context, c *Conn, n *Node) (err error) {
 	return nil
 }
 
-func checkMKeyProtectGet(ctx context.Context, c *Conn, n *Node) (err error) {
-	p, err := newPortProbe(ctx, c, n)
-	if err != nil {
-		return err
-	}
-	key := p.key()
+func checkMKeyProtectGet(ctx context.Context, p *portProbe) error {
 	for _, level := range []uint8{2, 3} {
-		restore, err := p.protect(ctx, level, 0)
-		if err != nil {
-			return err
-		}
-		if err := p.getsDiscarded(ctx, key, level); err != nil {
-			restore(&err)
-			return err
-		}
-		if restore(&err); err != nil {
+		if err := p.protected(ctx, level, 0, func(key uint64) error { return p.getsDiscarded(ctx, key, level) }); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-func checkPortInfoSetInvalid(ctx context.Context, c *Conn, n *Node) error {
-	p, err := newPortProbe(ctx, c, n)
-	if err != nil {
-		return err
-	}
+func checkPortInfoSetInvalid(ctx context.Context, p *portProbe) error {
 	orig := wire.PortInfo(p.cur)
 	fields := func(pi wire.PortInfo) [5]uint8 {
 		return [5]uint8{pi.OperationalVLs(), uint8(pi.NeighborMTU()), uint8(pi.LinkDownDefaultState()), uint8(pi.PortState()), uint8(pi.PortPhysicalState())}
@@ -237,7 +228,7 @@ func checkPortInfoSetInvalid(ctx context.Context, c *Conn, n *Node) error {
 		f := portInfoSetLease(p.cur, 0, 0, orig.MKeyLeasePeriod())
 		f.AttrMod = p.port
 		tc.bad(wire.PortInfo(f.Data[:]))
-		s, err := c.SMP(ctx, n, f)
+		s, err := p.c.SMP(ctx, p.n, f)
 		if err != nil {
 			return fmt.Errorf("set with %s: %w", tc.what, err)
 		}
@@ -270,7 +261,7 @@ const (
 	leaseWait   = 2 * time.Second
 )
 
-func checkMKeyLease(ctx context.Context, c *Conn, n *Node) (err error) {
+func checkMKeyLease(ctx context.Context, c *Conn, n *Node) error {
 	sl, ok := c.t.(Sleeper)
 	if !ok {
 		return skip("the target cannot wait on the device's clock")
@@ -279,12 +270,13 @@ func checkMKeyLease(ctx context.Context, c *Conn, n *Node) (err error) {
 	if err != nil {
 		return err
 	}
-	key := p.key()
-	restore, err := p.protect(ctx, 2, leasePeriod)
-	if err != nil {
-		return err
-	}
-	defer restore(&err)
+	return p.protected(ctx, 2, leasePeriod, func(key uint64) error { return p.leaseRunsOut(ctx, sl, key) })
+}
+
+// leaseRunsOut checks, at protection level 2 with a lease, that a
+// violation starts the lease and that when it has run out a Get without
+// the key is answered with protection 0 and the M_Key shown.
+func (p *portProbe) leaseRunsOut(ctx context.Context, sl Sleeper, key uint64) error {
 	get := wire.SMPFields{Method: wire.MethodGet, AttrID: wire.AttrPortInfo, AttrMod: p.port}
 	if err := p.discarded(ctx, get, "protection 2: a Get(PortInfo) without the key"); err != nil {
 		return err
@@ -294,7 +286,7 @@ func checkMKeyLease(ctx context.Context, c *Conn, n *Node) (err error) {
 	} else if err != nil {
 		return err
 	}
-	s, err := c.SMP(ctx, n, get)
+	s, err := p.c.SMP(ctx, p.n, get)
 	switch {
 	case errors.Is(err, ErrNoResponse):
 		return violation("the lease of %d s did not run out: %v after a violation, a Get without the key is still discarded", leasePeriod, leaseWait)
