@@ -44,6 +44,9 @@ var Checks = []*Check{
 			return expectStatus(ctx, c, n, wire.SMPFields{Method: wire.MethodGetTable, AttrID: wire.AttrNodeInfo},
 				wire.MADStatusUnsupportedMethod)
 		}},
+	{ID: "sma.set-get-only", Ref: "IBTA Vol 1 §14.2.5, §13.4.7",
+		What: "a Set of NodeInfo or NodeDescription, which only a Get may read, is answered with status 0x000C (method/attribute combination not supported); the Set carries what a Get read, so a device that takes it changes nothing",
+		Run:  checkSetGetOnly},
 	{ID: "sma.bad-class-version", Ref: "IBTA Vol 1 §13.4.7",
 		What: "an SMP of class version 2 is answered with status 0x0004 (bad version)",
 		Run:  checkBadClassVersion},
@@ -476,4 +479,19 @@ func checkMFTBadPosition(ctx context.Context, c *Conn, n *Node) error {
 	}
 	return expectStatus(ctx, c, n, wire.SMPFields{Method: wire.MethodGet, AttrID: wire.AttrMulticastForwardingTable, AttrMod: past << 28},
 		wire.MADStatusInvalidField)
+}
+
+func checkSetGetOnly(ctx context.Context, c *Conn, n *Node) error {
+	for _, attr := range []wire.AttrID{wire.AttrNodeInfo, wire.AttrNodeDescription} {
+		cur, err := c.GetOK(ctx, n, attr, 0)
+		if err != nil {
+			return err
+		}
+		f := wire.SMPFields{Method: wire.MethodSet, AttrID: attr}
+		copy(f.Data[:], cur)
+		if err := expectStatus(ctx, c, n, f, wire.MADStatusUnsupportedMethodAttr); err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -101,8 +101,14 @@ func TestConformanceChecksCatchViolations(t *testing.T) {
 		}},
 		{"sma.unsupported-attribute", func(req, resp []byte) {
 			// The SMA says "invalid field" where the attribute is unknown.
-			if smp(req) && wire.SMP(resp).Status() == wire.MADStatusUnsupportedMethodAttr {
+			if smp(req) && wire.MAD(req).Method() == wire.MethodGet && wire.SMP(resp).Status() == wire.MADStatusUnsupportedMethodAttr {
 				wire.SMP(resp).SetStatus(wire.MADStatusInvalidField)
+			}
+		}},
+		{"sma.set-get-only", func(req, resp []byte) {
+			// Takes a Set of NodeInfo.
+			if smp(req) && wire.MAD(req).Method() == wire.MethodSet && wire.MAD(req).AttrID() == wire.AttrNodeInfo {
+				wire.SMP(resp).SetStatus(wire.MADStatusOK)
 			}
 		}},
 		{"sma.guidinfo", func(req, resp []byte) {
