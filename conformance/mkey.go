@@ -30,6 +30,9 @@ var WriteChecks = []*Check{
 		What:    "a PortInfo Set with one invalid field (OperationalVLs past VLCap, NeighborMTU past MTUCap, a reserved LinkDownDefaultState or PortState, a PortPhysicalState a Set may not ask for) is answered with status 0x001C and changes nothing",
 		Applies: func(n *Node) bool { return isCA(n) && len(n.Path) > 0 },
 		Run:     onPort(checkPortInfoSetInvalid)},
+	{ID: "pma.portcounters-select", Ref: "IBTA Vol 1 §16.1.3.5",
+		What: "a PortCounters Set whose CounterSelect names PortXmitPkts alone resets that counter and no other: PortRcvPkts, PortXmitData and PortRcvData keep counting from where they were",
+		Run:  checkPortCountersSelect},
 	{ID: "pma.portcounters-reset", Ref: "IBTA Vol 1 §16.1.3.5",
 		What: "a PortCounters Set with every CounterSelect bit resets the port's counters: the packet and data counters then hold no more than the management packets since",
 		Run:  checkPortCountersReset},
@@ -341,27 +344,82 @@ func (p *portProbe) getsDiscarded(ctx context.Context, key uint64, level uint8) 
 // and what a subnet manager sweeping meanwhile sends.
 const resetSlack = 32
 
-func checkPortCountersReset(ctx context.Context, c *Conn, n *Node) error {
-	if err := needLID(n); err != nil {
-		return err
-	}
-	port := max(n.Arrival, 1)
+// portCountersSet sends a PortCounters Set of port with CounterSelect sel
+// to n's PMA, which must answer it with status 0.
+func portCountersSet(ctx context.Context, c *Conn, n *Node, port uint8, sel uint16) error {
 	req := make([]byte, wire.MADSize)
 	wire.MAD(req).Encode(&wire.MADFields{BaseVersion: wire.MADBaseVersion, MgmtClass: wire.MgmtClassPerf,
 		ClassVersion: wire.PMAClassVersion, Method: wire.MethodSet, AttrID: wire.AttrPortCounters})
-	wire.PortCounters(wire.PerfMAD(req).Data()).Encode(&wire.PortCountersFields{PortSelect: port, CounterSelect: 0xFFFF})
+	wire.PortCounters(wire.PerfMAD(req).Data()).Encode(&wire.PortCountersFields{PortSelect: port, CounterSelect: sel})
 	m, err := c.LIDRouted(ctx, Address{LID: n.LID, QPN: 1}, req)
 	if err != nil {
 		return err
 	}
 	if m.Status() != wire.MADStatusOK {
-		return violation("PortCounters Set of port %d: status %s", port, m.Status())
+		return violation("PortCounters Set of port %d, CounterSelect %#04x: status %s", port, sel, m.Status())
 	}
+	return nil
+}
+
+// portCountersOf reads the PortCounters of port of n.
+func portCountersOf(ctx context.Context, c *Conn, n *Node, port uint8) (wire.PortCounters, error) {
 	g, err := perfGet(ctx, c, n, wire.AttrPortCounters, &wire.PortCountersFields{PortSelect: port})
+	if err != nil {
+		return nil, err
+	}
+	return wire.PortCounters(g.Data()), nil
+}
+
+// counterSelectXmitPkts is the CounterSelect bit of PortXmitPkts (IBTA
+// Vol 1 §16.1.3.5).
+const counterSelectXmitPkts = 1 << 14
+
+func checkPortCountersSelect(ctx context.Context, c *Conn, n *Node) error {
+	if err := needLID(n); err != nil {
+		return err
+	}
+	port := max(n.Arrival, 1)
+	before, err := portCountersOf(ctx, c, n, port)
 	if err != nil {
 		return err
 	}
-	pc := wire.PortCounters(g.Data())
+	// Each Get is a packet in and one out: count past what a reset
+	// leaves, so that a reset shows.
+	for i := before.PortXmitPkts(); i <= 2*resetSlack && err == nil; i++ {
+		before, err = portCountersOf(ctx, c, n, port)
+	}
+	if err != nil {
+		return err
+	}
+	if err := portCountersSet(ctx, c, n, port, counterSelectXmitPkts); err != nil {
+		return err
+	}
+	pc, err := portCountersOf(ctx, c, n, port)
+	if err != nil {
+		return err
+	}
+	switch {
+	case pc.PortXmitPkts() > resetSlack:
+		return violation("after a reset of PortXmitPkts alone port %d counts %d packets sent (%d before)", port, pc.PortXmitPkts(), before.PortXmitPkts())
+	case pc.PortRcvPkts() < before.PortRcvPkts() || pc.PortXmitData() < before.PortXmitData() || pc.PortRcvData() < before.PortRcvData():
+		return violation("a reset of PortXmitPkts alone also reset PortRcvPkts (%d to %d), PortXmitData (%d to %d) or PortRcvData (%d to %d) of port %d",
+			before.PortRcvPkts(), pc.PortRcvPkts(), before.PortXmitData(), pc.PortXmitData(), before.PortRcvData(), pc.PortRcvData(), port)
+	}
+	return nil
+}
+
+func checkPortCountersReset(ctx context.Context, c *Conn, n *Node) error {
+	if err := needLID(n); err != nil {
+		return err
+	}
+	port := max(n.Arrival, 1)
+	if err := portCountersSet(ctx, c, n, port, 0xFFFF); err != nil {
+		return err
+	}
+	pc, err := portCountersOf(ctx, c, n, port)
+	if err != nil {
+		return err
+	}
 	switch {
 	case pc.PortXmitPkts() > resetSlack || pc.PortRcvPkts() > resetSlack:
 		return violation("after the reset port %d counts %d packets sent and %d received", port, pc.PortXmitPkts(), pc.PortRcvPkts())

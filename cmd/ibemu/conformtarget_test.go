@@ -182,16 +182,6 @@ func TestConformanceChecksCatchViolations(t *testing.T) {
 				wire.SMP(resp).SetStatus(wire.MADStatusOK)
 			}
 		}},
-		{"pma.portcounters-reset", func(req, resp []byte) {
-			// Counters that a reset leaves as they were.
-			if wire.MAD(req).MgmtClass() == wire.MgmtClassPerf && wire.MAD(req).AttrID() == wire.AttrPortCounters &&
-				wire.MAD(req).Method() == wire.MethodGet {
-				pc := wire.PortCounters(wire.PerfMAD(resp).Data())
-				f := pc.Fields()
-				f.PortXmitPkts += 1000
-				pc.Encode(&f)
-			}
-		}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.check, func(t *testing.T) {
@@ -275,6 +265,52 @@ func TestConformanceMKeyGetCatchesLevelOne(t *testing.T) {
 	for _, x := range fails {
 		if x.Check.ID != "sma.mkey-protect-get" || !strings.Contains(x.Detail, "was answered") {
 			t.Errorf("%s failed on %s: %s", x.Check.ID, x.Node, x.Detail)
+		}
+	}
+}
+
+// counterSelectAs is a Target whose PMAs take a PortCounters Set of
+// CounterSelect from (0: any) as one of CounterSelect to.
+type counterSelectAs struct {
+	conformance.Target
+	from, to uint16
+}
+
+func (r counterSelectAs) Exchange(ctx context.Context, addr conformance.Address, req []byte) ([]byte, error) {
+	m := wire.MAD(req)
+	if m.MgmtClass() == wire.MgmtClassPerf && m.Method() == wire.MethodSet && m.AttrID() == wire.AttrPortCounters {
+		// In place: the target writes the transaction ID into req.
+		pc := wire.PortCounters(wire.PerfMAD(req).Data())
+		if f := pc.Fields(); r.from == 0 || f.CounterSelect == r.from {
+			f.CounterSelect = r.to
+			pc.Encode(&f)
+		}
+	}
+	return r.Target.Exchange(ctx, addr, req)
+}
+
+// TestConformanceCounterSelectCatchesPMAs: PMAs that reset every counter
+// when a Set names one fail pma.portcounters-select on each of the 14
+// nodes, and PMAs that reset PortXmitPkts alone when a Set names every
+// counter fail pma.portcounters-reset; each passes the other check.
+func TestConformanceCounterSelectCatchesPMAs(t *testing.T) {
+	for _, tc := range []struct {
+		from, to   uint16
+		fail, pass string
+	}{
+		{0, 0xFFFF, "pma.portcounters-select", "pma.portcounters-reset"},
+		{0xFFFF, 1 << 14, "pma.portcounters-reset", "pma.portcounters-select"},
+	} {
+		r := runConformance(t, func(tg conformance.Target) conformance.Target { return counterSelectAs{tg, tc.from, tc.to} },
+			conformance.Options{Write: true, Only: []string{"pma.portcounters-select", "pma.portcounters-reset"}})
+		fails := r.Failures()
+		if len(fails) != 14 || r.Count(conformance.Pass) != 14 {
+			t.Errorf("CounterSelect %#x taken as %#x: %d failed, %d passed; want %s to fail and %s to pass on the 14 nodes", tc.from, tc.to, len(fails), r.Count(conformance.Pass), tc.fail, tc.pass)
+		}
+		for _, x := range fails {
+			if x.Check.ID != tc.fail {
+				t.Errorf("CounterSelect %#x taken as %#x: %s failed on %s: %s", tc.from, tc.to, x.Check.ID, x.Node, x.Detail)
+			}
 		}
 	}
 }
