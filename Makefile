@@ -6,7 +6,7 @@ IBEMU   := $(CURDIR)/bin/ibemu
 PKGS    := ./...
 TESTTIMEOUT ?= 28m
 
-.PHONY: all build deps demo test unit check fuzz bench bench-discover bench-sm bench-interop bench-verbs clean scenarios wine-test
+.PHONY: all build deps demo test unit check fuzz bench bench-discover bench-sm bench-interop bench-verbs bench-instr clean scenarios wine-test
 
 all: build
 
@@ -78,6 +78,12 @@ bench-xproc: build
 # best, median and worst, and whether each meets its goal.
 bench-verbs:
 	@bash .ci/bench-verbs.sh
+
+# Instructions per operation of the verbs data-path benchmarks, counted
+# by valgrind (independent of the machine's load), with the functions
+# that spend them: BENCH_INSTR_ARGS="PKG BENCH..." for others.
+bench-instr:
+	@bash .ci/bench-instr.sh $(BENCH_INSTR_ARGS)
 
 clean:
 	rm -rf bin
