@@ -30,6 +30,10 @@ var WriteChecks = []*Check{
 		What:    "a PortInfo Set with one invalid field (OperationalVLs past VLCap, NeighborMTU past MTUCap, a reserved LinkDownDefaultState or PortState, a PortPhysicalState a Set may not ask for) is answered with status 0x001C and changes nothing",
 		Applies: func(n *Node) bool { return isCA(n) && len(n.Path) > 0 },
 		Run:     onPort(checkPortInfoSetInvalid)},
+	{ID: "sma.pkeytable-set", Ref: "IBTA Vol 1 §14.2.5.7",
+		What:    "a P_KeyTable Set of block 0 that fills an empty entry within PartitionCap is answered with the new block, a Get reads it back with the other entries as they were, and a Set of the old block restores it",
+		Applies: func(n *Node) bool { return isCA(n) && len(n.Path) > 0 },
+		Run:     onPort(checkPKeyTableSet)},
 	{ID: "pma.portcounters-select", Ref: "IBTA Vol 1 §16.1.3.5",
 		What: "a PortCounters Set whose CounterSelect names PortXmitPkts alone resets that counter and no other: PortRcvPkts, PortXmitData and PortRcvData keep counting from where they were",
 		Run:  checkPortCountersSelect},
@@ -253,6 +257,76 @@ func checkPortInfoSetInvalid(ctx context.Context, p *portProbe) error {
 			return violation("a Set with %s changed OperationalVLs, NeighborMTU, LinkDownDefaultState, PortState, PortPhysicalState from %v to %v",
 				tc.what, fields(orig), fields(after))
 		}
+	}
+	return nil
+}
+
+// probePKey is the P_Key sma.pkeytable-set writes: a full member of a
+// partition no subnet manager hands out by default.
+const probePKey = wire.PKey(0x8A5C)
+
+func checkPKeyTableSet(ctx context.Context, p *portProbe) error {
+	c, n := p.c, p.n
+	orig, err := c.GetOK(ctx, n, wire.AttrPKeyTable, 0)
+	if err != nil {
+		return err
+	}
+	old := wire.PKeyTable(orig).Fields()
+	free := -1
+	for i := range min(int(n.Info.PartitionCap), wire.PKeyTableBlockEntries) {
+		if k := old.PKeys[i]; k&0x7FFF == 0 {
+			free = i
+			break
+		}
+		if old.PKeys[i]&0x7FFF == probePKey&0x7FFF {
+			return skip("P_KeyTable block 0 already holds partition %#04x", uint16(probePKey&0x7FFF))
+		}
+	}
+	if free < 0 {
+		return skip("P_KeyTable block 0 has no empty entry within PartitionCap %d", n.Info.PartitionCap)
+	}
+	want := old
+	want.PKeys[free] = probePKey
+	set := func(f wire.PKeyTableFields) (wire.PKeyTableFields, error) {
+		sf := wire.SMPFields{Method: wire.MethodSet, AttrID: wire.AttrPKeyTable, MKey: 0}
+		wire.PKeyTable(sf.Data[:]).Encode(&f)
+		s, err := c.SMP(ctx, n, sf)
+		if err != nil {
+			return wire.PKeyTableFields{}, err
+		}
+		if s.Status() != wire.MADStatusOK {
+			return wire.PKeyTableFields{}, violation("Set(P_KeyTable) of block 0: status %s", s.Status())
+		}
+		return wire.PKeyTable(s.Data()).Fields(), nil
+	}
+	got, err := set(want)
+	restored := false
+	defer func() {
+		// Put the old block back when the check stopped before it did.
+		if !restored {
+			_, _ = set(old)
+		}
+	}()
+	if err != nil {
+		return err
+	}
+	if got != want {
+		return violation("Set(P_KeyTable) filling entry %d with %#04x answered %v", free, uint16(probePKey), got.PKeys[:8])
+	}
+	b, err := c.GetOK(ctx, n, wire.AttrPKeyTable, 0)
+	if err != nil {
+		return err
+	}
+	if read := wire.PKeyTable(b).Fields(); read != want {
+		return violation("after filling entry %d with %#04x, a Get reads %v, want %v", free, uint16(probePKey), read.PKeys[:8], want.PKeys[:8])
+	}
+	back, err := set(old)
+	if err != nil {
+		return err
+	}
+	restored = true
+	if back != old {
+		return violation("restoring P_KeyTable block 0 answered %v, want %v", back.PKeys[:8], old.PKeys[:8])
 	}
 	return nil
 }

@@ -105,6 +105,18 @@ func TestConformanceChecksCatchViolations(t *testing.T) {
 				wire.SMP(resp).SetStatus(wire.MADStatusInvalidField)
 			}
 		}},
+		{"sma.pkeytable-set", func(req, resp []byte) {
+			// Answers a P_KeyTable Set but keeps the block as it was:
+			// a Get never shows the new entry.
+			if smp(req) && wire.MAD(req).AttrID() == wire.AttrPKeyTable && wire.MAD(req).Method() == wire.MethodGet {
+				t := wire.PKeyTable(wire.SMP(resp).Data())
+				for i := range wire.PKeyTableBlockEntries {
+					if t.PKey(i) == 0x8A5C {
+						t.SetPKey(i, 0)
+					}
+				}
+			}
+		}},
 		{"sma.set-get-only", func(req, resp []byte) {
 			// Takes a Set of NodeInfo.
 			if smp(req) && wire.MAD(req).Method() == wire.MethodSet && wire.MAD(req).AttrID() == wire.AttrNodeInfo {
