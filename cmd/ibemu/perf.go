@@ -357,6 +357,9 @@ func (env *perfEnv) checkDevice(s *perfSide) error {
 	if c.gidIndex.n >= pa.GIDTblLen {
 		return usageErr("-x %d: port %d of %s has %d GIDs", c.gidIndex.n, s.port, s.name, pa.GIDTblLen)
 	}
+	if c.pkeyIndex >= pa.PKeyTblLen {
+		return usageErr("--pkey_index=%d: port %d of %s has %d P_Keys", c.pkeyIndex, s.port, s.name, pa.PKeyTblLen)
+	}
 	if s.gid, err = s.ctx.QueryGID(s.port, max(c.gidIndex.n, 0)); err != nil {
 		return fmt.Errorf("perf: -x %d: %w", c.gidIndex.n, err)
 	}
@@ -478,7 +481,7 @@ func (env *perfEnv) av(x *perfSide) verbs.AHAttr {
 	a := verbs.AHAttr{DLID: x.peer.lid, PortNum: uint8(x.port), SL: uint8(c.sl)}
 	if c.gidIndex.n >= 0 {
 		a.IsGlobal = true
-		a.GRH = verbs.GlobalRoute{DGID: x.peer.gid, SGIDIndex: uint8(c.gidIndex.n), HopLimit: 0xff}
+		a.GRH = verbs.GlobalRoute{DGID: x.peer.gid, SGIDIndex: uint8(c.gidIndex.n), HopLimit: 0xff, TrafficClass: uint8(c.tclass)}
 	}
 	return a
 }
@@ -495,7 +498,7 @@ func (env *perfEnv) connect() error {
 		y, port := x.peer, uint8(x.port)
 		for i, qp := range x.qps {
 			if c.conn == "UD" {
-				if err := qp.Modify(&verbs.QPAttr{QPState: hv.QPStateInit, PortNum: port, QKey: perfQKey}, hv.AttrState|hv.AttrPort|hv.AttrPKeyIndex|hv.AttrQKey); err != nil {
+				if err := qp.Modify(&verbs.QPAttr{QPState: hv.QPStateInit, PortNum: port, PKeyIndex: uint16(c.pkeyIndex), QKey: perfQKey}, hv.AttrState|hv.AttrPort|hv.AttrPKeyIndex|hv.AttrQKey); err != nil {
 					return err
 				}
 				if err := qp.Modify(&verbs.QPAttr{QPState: hv.QPStateRTR}, hv.AttrState); err != nil {
@@ -512,7 +515,7 @@ func (env *perfEnv) connect() error {
 				continue
 			}
 			acc := hv.AccessRemoteWrite | hv.AccessRemoteRead | hv.AccessRemoteAtomic
-			if err := qp.Modify(&verbs.QPAttr{QPState: hv.QPStateInit, PortNum: port, QPAccessFlags: acc}, hv.AttrState|hv.AttrPort|hv.AttrPKeyIndex|hv.AttrAccessFlags); err != nil {
+			if err := qp.Modify(&verbs.QPAttr{QPState: hv.QPStateInit, PortNum: port, PKeyIndex: uint16(c.pkeyIndex), QPAccessFlags: acc}, hv.AttrState|hv.AttrPort|hv.AttrPKeyIndex|hv.AttrAccessFlags); err != nil {
 				return err
 			}
 			// As perftest: this side takes as many READs and atomics as

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"strings"
 	"sync"
 	"time"
 
@@ -701,6 +702,19 @@ func (env *perfEnv) bandwidth(ctx context.Context, size int) error {
 		res.msgRate += peer.msgRate
 	}
 	env.bwRow(size, res)
+	if c.report2 && c.bidir && peer != nil && c.output == "" {
+		// --report-both: each side's own row under a header of its own.
+		line := strings.Repeat("-", 87)
+		for _, part := range []struct {
+			name string
+			r    bwResult
+		}{{"Local", cr.res}, {"Remote", *peer}} {
+			part.r.iters = res.iters
+			fmt.Fprintf(c.out, "%s\n\n %s results: \n%s\n", line, part.name, line)
+			env.tableHeader()
+			env.bwRow(size, part.r)
+		}
+	}
 	return nil
 }
 

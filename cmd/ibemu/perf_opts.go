@@ -30,6 +30,7 @@ const (
 	perfDefQPTimeout  = 14
 	perfCQModLimit    = 8192 // larger messages signal every WR
 	perfNoPeakIters   = 20000
+	perfDefRetryCount = 7   // perftest's DEF_RETRY_COUNT
 	perfInlineWrite   = 220 // default inline of write_lat
 	perfInlineSendRC  = 236 // default inline of send_lat over RC/UC
 	perfInlineSendUD  = 188 // default inline of send_lat over UD
@@ -104,6 +105,15 @@ type perfOpts struct {
 	unsorted  bool    // -U
 	output    string  // --output
 	runInf    bool    // --run_infinitely
+	userNoPk  bool    // -N
+	report2   bool    // --report-both
+	tclass    int     // --tclass
+	pkeyIndex int     // --pkey_index
+	retryCnt  int     // --retry_count (rdma_cm only)
+	noXchg    bool    // --dont_xchg_versions
+	oldPost   bool    // --use_old_post_send
+	rdmaCM    bool    // -R
+	commCM    bool    // -z
 
 	// Resolved by validate.
 	inlineSize int
@@ -146,6 +156,15 @@ func (c *perfConfig) perfFlags(fs *flag.FlagSet) {
 	fs.BoolVar(&c.unsorted, "U", false, "latency tests: print every sample in the order measured before the summary")
 	fs.StringVar(&c.output, "output", "", "print only one number per size: bandwidth or message_rate (bandwidth tests), latency (latency tests)")
 	fs.BoolVar(&c.runInf, "run_infinitely", false, "perftest's endless run (refused: use -D)")
+	fs.BoolVar(&c.userNoPk, "N", false, "bandwidth tests: do not compute the peak bandwidth (BW peak reads 0.00)")
+	fs.BoolVar(&c.report2, "report-both", false, "bidirectional bandwidth tests: after the summed row, report this side's (local) and the peer's (remote) results separately")
+	fs.IntVar(&c.tclass, "tclass", 0, "traffic class of the GRH (with -x)")
+	fs.IntVar(&c.pkeyIndex, "pkey_index", 0, "P_Key index of the QPs (an entry of the port's P_Key table)")
+	fs.IntVar(&c.retryCnt, "retry_count", perfDefRetryCount, "retry count of rdma_cm connections (as in perftest, no effect without rdma_cm; the QPs' retry_cnt stays 7)")
+	fs.BoolVar(&c.noXchg, "dont_xchg_versions", false, "do not exchange versions with the peer (accepted: ibemu perf exchanges none)")
+	fs.BoolVar(&c.oldPost, "use_old_post_send", false, "post with ibv_post_send (accepted: ibemu perf always does)")
+	fs.BoolVar(&c.rdmaCM, "R", false, "connect the QPs through rdma_cm (refused: the QPs connect by exchanging their attributes)")
+	fs.BoolVar(&c.commCM, "z", false, "exchange the QPs' attributes over rdma_cm (refused: ibemu perf exchanges them in process or over its own socket)")
 	for long, short := range perfAliases {
 		if fs.Lookup(short) != nil {
 			alias(long, short)
@@ -159,7 +178,7 @@ var perfAliases = map[string]string{
 	"connection": "c", "duration": "D", "margin": "f", "bidirectional": "b", "inline_size": "I",
 	"atomic_type": "A", "outs": "o", "rx-depth": "r", "post_list": "l", "events": "e", "CPU-freq": "F",
 	"ib-dev": "d", "ib-port": "i", "gid-index": "x", "qp-timeout": "u", "sl": "S", "report-cycles": "C",
-	"report-histogram": "H", "report-unsorted": "U", "port": "p",
+	"report-histogram": "H", "report-unsorted": "U", "port": "p", "noPeak": "N", "rdma_cm": "R", "comm_rdma_cm": "z",
 }
 
 // firstOr returns the first of pos, or "".
@@ -291,7 +310,18 @@ func (c *perfConfig) validate() error {
 		return usageErr("--run_infinitely is not supported in a bidirectional SEND test")
 	case c.runInf:
 		return usageErr("--run_infinitely: ibemu perf does not run forever; use -D SECONDS for a timed run")
+	case c.rdmaCM, c.commCM:
+		return usageErr("-R and -z: ibemu perf does not use rdma_cm; its QPs connect by exchanging their attributes, as perftest's do without -R")
+	case c.tclass < 0 || c.tclass > 255:
+		return usageErr("--tclass=%d: the traffic class is 0 to 255", c.tclass)
+	case c.pkeyIndex < 0:
+		return usageErr("--pkey_index=%d: Pkey index can't be negative", c.pkeyIndex)
+	case c.retryCnt < 0:
+		return usageErr("--retry_count=%d: Retry Count can't be negative", c.retryCnt)
+	case c.report2 && t.lat:
+		return usageErr("--report-both: reports RX and TX separately on bidirectional BW tests only")
 	}
+	c.noPeak = c.userNoPk && !t.lat
 	if !c.gidIndex.set {
 		c.gidIndex.n = -1
 	}
@@ -310,7 +340,7 @@ func (c *perfConfig) validate() error {
 			return usageErr("-D %v -f %v: please check that DURATION > 2*MARGIN", c.duration, c.margin)
 		}
 		c.iters = 0
-		if !t.lat {
+		if !t.lat && !c.noPeak {
 			c.notes = append(c.notes, " WARNING: BW peak won't be measured in this run.")
 		}
 		c.noPeak = true
@@ -379,7 +409,7 @@ func (c *perfConfig) dependencies(verb string) error {
 	case t.lat:
 		c.inlineSize = perfInlineSendRC
 	}
-	if c.duration == 0 && c.iters > perfNoPeakIters && !t.lat {
+	if c.duration == 0 && c.iters > perfNoPeakIters && !t.lat && !c.noPeak {
 		c.notes = append(c.notes, " WARNING: BW peak won't be measured in this run.")
 		c.noPeak = true
 	}

@@ -359,7 +359,7 @@ func TestPerfAddressOptions(t *testing.T) {
 				t.Errorf("qp attributes: av %+v timeout %d", av, a.Timeout)
 			}
 		}
-	}, "write_bw", "-n", "20", "-s", "8192", "-d", "mlx4_0", "-i", "1", "-x", "0", "-S", "3", "-u", "20", "--capture", capFile)
+	}, "write_bw", "-n", "20", "-s", "8192", "-d", "mlx4_0", "-i", "1", "-x", "0", "-S", "3", "-u", "20", "--tclass=46", "--pkey_index=0", "--capture", capFile)
 	if !strings.Contains(out, " GID index       : 0") || !strings.Contains(out, " GID: 254:128:") {
 		t.Errorf("-x 0 header:\n%s", out)
 	}
@@ -381,9 +381,18 @@ func TestPerfAddressOptions(t *testing.T) {
 		if l.LNH() != 3 || l.SL() != 3 {
 			t.Fatalf("data packet with LNH %d SL %d, want a GRH and SL 3", l.LNH(), l.SL())
 		}
+		if tc := wire.GRH(r.Frame[wire.LRHSize:]).TClass(); tc != 46 {
+			t.Fatalf("data packet with traffic class %d, want 46 (--tclass)", tc)
+		}
 	}
 	if data < 40 {
 		t.Errorf("%d data packets captured", data)
+	}
+	// --pkey_index=1 names an entry the SM left empty (P_Key 0x0000):
+	// the peer drops every packet, and RC retries until it gives up,
+	// as on hardware.
+	if _, errOut, code := runCmd(t, "perf", "write_bw", "-n", "20", "-u", "8", "--pkey_index=1"); code != 1 || !strings.Contains(errOut, "retry counter exceeded") {
+		t.Errorf("--pkey_index=1 of an empty entry: exit %d, %s", code, errOut)
 	}
 	// Without the flags: no GRH, SL 0, timeout 14.
 	perfObserved(t, func(e *perfEnv) {
@@ -502,5 +511,36 @@ func TestPerfMTUAsPerftest(t *testing.T) {
 	out, errOut, code := runCmd(t, "perf", "write_bw", "-n", "20", "-m", "3000")
 	if code != 0 || !strings.Contains(errOut, " Invalid MTU - 3000") || !strings.Contains(out, " Mtu             : 4096[B]") {
 		t.Fatalf("-m 3000: exit %d, stderr %q\n%s", code, errOut, out)
+	}
+}
+
+// TestPerfPeakAndReportBoth checks -N (no peak: BW peak reads 0.00, with
+// no warning about it) and --report-both (a bidirectional test's summed
+// row, then each side's own row).
+func TestPerfPeakAndReportBoth(t *testing.T) {
+	out, errOut, code := runCmd(t, "perf", "write_bw", "-n", "200", "-N")
+	if code != 0 {
+		t.Fatalf("-N: %s", errOut)
+	}
+	if row := perfRow(t, out, bwHead); rowFloat(t, row, 2) != 0 || rowFloat(t, row, 3) <= 0 || strings.Contains(out, "WARNING") {
+		t.Errorf("-N: peak %s average %s:\n%s", row[2], row[3], out)
+	}
+	out, errOut, code = runCmd(t, "perf", "write_bw", "-n", "200")
+	if code != 0 || rowFloat(t, perfRow(t, out, bwHead), 2) <= 0 {
+		t.Errorf("without -N the peak is measured (exit %d %s):\n%s", code, errOut, out)
+	}
+	out, errOut, code = runCmd(t, "perf", "write_bw", "-n", "200", "-b", "--report-both")
+	if code != 0 {
+		t.Fatalf("--report-both: %s", errOut)
+	}
+	sum := perfRow(t, out, bwHead)
+	_, rest, ok := strings.Cut(out, " Local results: ")
+	local, remote, ok2 := strings.Cut(rest, " Remote results: ")
+	if !ok || !ok2 {
+		t.Fatalf("--report-both has no local and remote sections:\n%s", out)
+	}
+	l, r := perfRow(t, local, bwHead), perfRow(t, remote, bwHead)
+	if got, want := rowFloat(t, l, 3)+rowFloat(t, r, 3), rowFloat(t, sum, 3); math.Abs(got-want) > 0.02 {
+		t.Errorf("local %s + remote %s = %v, the summed row says %v", l[3], r[3], got, want)
 	}
 }

@@ -165,6 +165,13 @@ func TestPerfUsageErrors(t *testing.T) {
 		{"perf", "write_bw", "-s", "0"},
 		{"perf", "write_bw", "-b", "-D", "1", "--attach", "h1", "--server"},
 		{"perf", "send_bw", "-b", "-c", "UD", "--attach", "h1", "--server"},
+		{"perf", "write_bw", "-R"},
+		{"perf", "write_bw", "-z"},
+		{"perf", "send_bw", "--tclass=256"},
+		{"perf", "send_bw", "--pkey_index=-1"},
+		{"perf", "send_bw", "--pkey_index=128"}, // the ConnectX's P_Key table holds 128
+		{"perf", "send_bw", "--retry_count=-1"},
+		{"perf", "send_lat", "--report-both"},
 	} {
 		if _, errOut, code := runCmd(t, args...); code != 2 || errOut == "" {
 			t.Errorf("%v: exit %d, stderr %q", args, code, errOut)
