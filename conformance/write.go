@@ -10,9 +10,11 @@ import (
 )
 
 // WriteChecks change a node's state while they run: Run runs them only
-// with Options.Write. The M_Key check restores the port after (a subnet
-// manager sweeping meanwhile may find it locked for the moment); the
-// counter reset cannot give back the counts it clears.
+// with Options.Write. The M_Key, PortInfo and P_KeyTable checks put the
+// port back as it was (a subnet manager sweeping meanwhile may find it
+// locked or changed for the moment); the counter resets cannot give back
+// the counts they clear. They run on CAs other than the one the checks
+// run from, and skip a port that already has an M_Key.
 var WriteChecks = []*Check{
 	{ID: "sma.mkey-protect", Ref: "IBTA Vol 1 §14.2.4",
 		What:    "with an M_Key and protection level 1 a CA port answers a Get without the key with the M_Key read as 0, discards a Set without the key (no answer, M_KeyViolations counts it, nothing changes) and takes one with the key",
