@@ -13,8 +13,8 @@ import (
 // with Options.Write. The M_Key, PortInfo and P_KeyTable checks put the
 // port back as it was (a subnet manager sweeping meanwhile may find it
 // locked or changed for the moment); the counter resets cannot give back
-// the counts they clear. They run on CAs other than the one the checks
-// run from, and skip a port that already has an M_Key.
+// the counts they clear. The port checks run on CAs other than the one
+// the checks run from, and skip a port that already has an M_Key.
 var WriteChecks = []*Check{
 	{ID: "sma.mkey-protect", Ref: "IBTA Vol 1 §14.2.4",
 		What:    "with an M_Key and protection level 1 a CA port answers a Get without the key with the M_Key read as 0, discards a Set without the key (no answer, M_KeyViolations counts it, nothing changes) and takes one with the key",
