@@ -152,19 +152,21 @@ func runPerf(stdout, stderr io.Writer, args []string) error {
 type perfSide struct {
 	dev  *hca.Device
 	port int
-	peer perfPeer
-	ctx  *verbs.Context
-	pd   *verbs.PD
-	ch   *verbs.CompChannel // with -e: the CQ's completion channel
-	cq   *verbs.CQ
-	rcq  *verbs.CQ
-	qps  []*verbs.QP
-	bufs [][]byte
-	mrs  []*verbs.MR
-	ahs  []*verbs.AH
-	lid  wire.LID
-	gid  wire.GID
-	name string // the device's libibverbs name
+	// warmedUp counts the work requests of warm-ups (--perform_warm_up).
+	warmedUp int
+	peer     perfPeer
+	ctx      *verbs.Context
+	pd       *verbs.PD
+	ch       *verbs.CompChannel // with -e: the CQ's completion channel
+	cq       *verbs.CQ
+	rcq      *verbs.CQ
+	qps      []*verbs.QP
+	bufs     [][]byte
+	mrs      []*verbs.MR
+	ahs      []*verbs.AH
+	lid      wire.LID
+	gid      wire.GID
+	name     string // the device's libibverbs name
 	// armed tells whether the CQ is armed for its channel (-e).
 	armed bool
 	// lat is the latency test's work requests for the current size.

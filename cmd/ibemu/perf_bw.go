@@ -603,6 +603,17 @@ func (env *perfEnv) bandwidth(ctx context.Context, size int) error {
 	c := env.c
 	cl, sv := env.client, env.server
 	isSend := perfVerb(c.test) == "send"
+	if c.warmUp && !isSend {
+		// perftest warms up the sides that post: both with -b (in two
+		// processes, the client's here).
+		for _, s := range []*perfSide{cl, sv} {
+			if s != nil && (s == cl || c.bidir) {
+				if err := env.warmUp(ctx, s, size); err != nil {
+					return err
+				}
+			}
+		}
+	}
 	clientStop, serverStop := newPerfStop(), newPerfStop()
 	cr := env.newBWRun(cl, size, true, isSend && c.bidir)
 	cr.done, cr.peer = clientStop, serverStop
@@ -715,6 +726,58 @@ func (env *perfEnv) bandwidth(ctx context.Context, size int) error {
 			env.bwRow(size, part.r)
 		}
 	}
+	return nil
+}
+
+// warmWRID marks the work requests of a warm-up.
+const warmWRID = 1 << 62
+
+// warmUp is perftest's perform_warm_up (--perform_warm_up): every QP of
+// side s posts tx depth work requests of the test's operation (one post
+// list with -l), all signaled, and waits until they have completed,
+// before the measured run of size begins.
+func (env *perfEnv) warmUp(ctx context.Context, s *perfSide, size int) error {
+	c := env.c
+	r := env.newBWRun(s, size, true, false)
+	n, list := c.txDepth, max(c.postList, 1)
+	if list > 1 {
+		n = list
+	}
+	wc := make([]verbs.WC, 64)
+	for q, qp := range s.qps {
+		wrs := make([]verbs.SendWR, n)
+		for i := range wrs {
+			wrs[i] = r.wrs[q]
+			wrs[i].WRID = warmWRID | uint64(i)
+			wrs[i].Flags |= hv.SendSignaled
+		}
+		for i := 0; i < n; i += list {
+			release := env.emu.Hold()
+			_, err := qp.PostSend(wrs[i:min(i+list, n)])
+			release()
+			if err != nil {
+				return fmt.Errorf("perf: couldn't post send during warm up: qp index %d: %w", q, err)
+			}
+		}
+		for done := 0; done < n; {
+			k, err := env.waitCQ(ctx, s, wc)
+			if err != nil {
+				return fmt.Errorf("perf: warm up: %w", err)
+			}
+			for i := range wc[:k] {
+				if err := checkWC(&wc[i]); err != nil {
+					return fmt.Errorf("perf: warm up: %w", err)
+				}
+			}
+			done += k
+		}
+	}
+	// A poll that finds the CQ empty gives back the virtual clock the
+	// completions held (HoldClock); without it the fabric's time would
+	// stand still for the other side's warm-up and the run.
+	drain(s.cq)
+	env.settle(s)
+	s.warmedUp += n * len(s.qps)
 	return nil
 }
 

@@ -544,3 +544,34 @@ func TestPerfPeakAndReportBoth(t *testing.T) {
 		t.Errorf("local %s + remote %s = %v, the summed row says %v", l[3], r[3], got, want)
 	}
 }
+
+// TestPerfWarmUp checks --perform_warm_up: before the measured run every
+// QP of a sending side posts tx depth work requests (one post list with
+// -l), on write, read and atomic tests, both sides with -b; SEND tests
+// have none, as in perftest. The table still counts -n iterations per QP.
+// The warm-up's completions must not keep the virtual clock held: with
+// -b the server's warm-up runs after the client's.
+func TestPerfWarmUp(t *testing.T) {
+	for _, tc := range []struct {
+		args           []string
+		client, server int
+		iters          string
+	}{
+		{[]string{"write_bw", "-n", "100", "-t", "64"}, 64, 0, "100"},
+		{[]string{"read_bw", "-n", "100", "-t", "32", "-q", "2"}, 64, 0, "200"},
+		{[]string{"atomic_bw", "-n", "100", "-t", "16"}, 16, 0, "100"},
+		{[]string{"write_bw", "-n", "100", "-t", "16", "-b"}, 16, 16, "100"},
+		{[]string{"write_bw", "-n", "96", "-t", "64", "-l", "8"}, 8, 0, "96"},
+		{[]string{"send_bw", "-n", "100", "-t", "64"}, 0, 0, "100"},
+	} {
+		args := append(tc.args, "--perform_warm_up")
+		out := perfObserved(t, func(e *perfEnv) {
+			if e.client.warmedUp != tc.client || e.server.warmedUp != tc.server {
+				t.Errorf("%v: warm-up posted %d on the client, %d on the server; want %d and %d", args, e.client.warmedUp, e.server.warmedUp, tc.client, tc.server)
+			}
+		}, args...)
+		if row := perfRow(t, out, bwHead); row[1] != tc.iters {
+			t.Errorf("%v: the table counts %s iterations, want %s", args, row[1], tc.iters)
+		}
+	}
+}
