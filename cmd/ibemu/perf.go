@@ -130,6 +130,12 @@ func runPerf(stdout, stderr io.Writer, args []string) error {
 	if err := c.validate(); err != nil {
 		return err
 	}
+	if c.cpuUtil && c.duration == 0 {
+		// perftest goes on without it.
+		fmt.Fprintln(stdout, strings.Repeat("-", 87))
+		fmt.Fprintln(stderr, " CPU Utilization works only with Duration mode.")
+		c.cpuUtil = false
+	}
 	if *cpuProfile != "" {
 		stopProfile, err := startCPUProfile(*cpuProfile)
 		if err != nil {
@@ -664,7 +670,8 @@ func (env *perfEnv) tableHeader() {
 	c, w := env.c, env.c.out
 	switch {
 	case perfTests[c.test].lat && c.duration > 0:
-		fmt.Fprintln(w, " #bytes        #iterations       t_avg[usec]    tps average")
+		fmt.Fprint(w, " #bytes        #iterations       t_avg[usec]    tps average")
+		env.cpuUtilHead()
 	case perfTests[c.test].lat:
 		fmt.Fprintln(w, " #bytes #iterations    t_min[usec]    t_max[usec]  t_typical[usec]    t_avg[usec]    t_stdev[usec]   99% percentile[usec]   99.9% percentile[usec] ")
 	default:
@@ -672,8 +679,27 @@ func (env *perfEnv) tableHeader() {
 		if c.gbits {
 			unit = "Gb/sec"
 		}
-		fmt.Fprintf(w, " #bytes     #iterations    BW peak[%s]    BW average[%s]   MsgRate[Mpps]\n", unit, unit)
+		fmt.Fprintf(w, " #bytes     #iterations    BW peak[%s]    BW average[%s]   MsgRate[Mpps]", unit, unit)
+		env.cpuUtilHead()
 	}
+}
+
+// cpuUtilHead ends a table's column line: with --cpu_util the column of
+// CPU utilization (RESULT_EXT_CPU_UTIL), else nothing.
+func (env *perfEnv) cpuUtilHead() {
+	if env.c.cpuUtil {
+		fmt.Fprint(env.c.out, "    CPU_Util[%]")
+	}
+	fmt.Fprintln(env.c.out)
+}
+
+// cpuUtilCell ends a table row: with --cpu_util the CPU utilization
+// (REPORT_EXT_CPU_UTIL), else nothing.
+func (env *perfEnv) cpuUtilCell(util float64) {
+	if env.c.cpuUtil {
+		fmt.Fprintf(env.c.out, "\t    %-3.2f", util)
+	}
+	fmt.Fprintln(env.c.out)
 }
 
 func (env *perfEnv) run() error {

@@ -192,6 +192,7 @@ type bwResult struct {
 	avg     float64 // bytes/s
 	peak    float64 // bytes/s (0: not measured)
 	msgRate float64 // messages/s
+	cpuUtil float64 // --cpu_util: percent
 }
 
 // bwRun is one side's part in one size of a bandwidth test.
@@ -396,6 +397,10 @@ func (r *bwRun) run(ctx context.Context) error {
 		r.tcompleted = make([]time.Time, c.iters*c.qps)
 	}
 	var start, end, sampleStart, sampleEnd, stopAt time.Time
+	var cpu *cpuSampler
+	if c.cpuUtil && r.send {
+		cpu = &cpuSampler{}
+	}
 	first := true
 	defer func() {
 		if first && r.started != nil {
@@ -416,6 +421,7 @@ func (r *bwRun) run(ctx context.Context) error {
 			sampleEnd = start.Add(time.Duration((c.duration - c.margin) * float64(time.Second)))
 			stopAt = start.Add(time.Duration(c.duration * float64(time.Second)))
 		}
+		cpu.observe(now, sampleStart, sampleEnd)
 		if r.send && c.duration > 0 && r.limit[0] < 0 && !now.Before(stopAt) {
 			// Time is up: finish each QP's last moderated batch so
 			// that its final work request is signaled.
@@ -532,6 +538,7 @@ func (r *bwRun) run(ctx context.Context) error {
 	if secs <= 0 {
 		return fmt.Errorf("perf: the test took no time to measure")
 	}
+	r.res.cpuUtil = cpu.util()
 	r.res.avg = float64(r.res.iters) * float64(r.size) / secs
 	r.res.msgRate = float64(r.res.iters) / secs
 	if r.tcompleted != nil {
@@ -798,8 +805,10 @@ func (env *perfEnv) bwRow(size int, r bwResult) {
 	case c.output == "message_rate":
 		fmt.Fprintf(w, "%f\n", rate)
 	case avg < 0.1 && c.gbits:
-		fmt.Fprintf(w, " %-7d    %d           %-7.6f            %-7.6f            %-7.6f\n", size, r.iters, peak, avg, rate)
+		fmt.Fprintf(w, " %-7d    %d           %-7.6f            %-7.6f            %-7.6f", size, r.iters, peak, avg, rate)
+		env.cpuUtilCell(r.cpuUtil)
 	default:
-		fmt.Fprintf(w, " %-7d    %-10d       %-7.2f            %-7.2f\t\t     %-7.6f\n", size, r.iters, peak, avg, rate)
+		fmt.Fprintf(w, " %-7d    %-10d       %-7.2f            %-7.2f\t\t     %-7.6f", size, r.iters, peak, avg, rate)
+		env.cpuUtilCell(r.cpuUtil)
 	}
 }

@@ -176,7 +176,12 @@ func (env *perfEnv) latency(ctx context.Context, size int) error {
 	var samples []float64
 	var start, sampleStart, sampleEnd, stopAt time.Time
 	inWindow := 0
+	var cpu *cpuSampler
+	if c.cpuUtil {
+		cpu = &cpuSampler{}
+	}
 	timed := func(t time.Time) bool { // duration mode: counts t, reports whether to stop
+		cpu.observe(t, sampleStart, sampleEnd)
 		if !t.Before(sampleStart) && t.Before(sampleEnd) {
 			inWindow++
 		}
@@ -284,7 +289,7 @@ func (env *perfEnv) latency(ctx context.Context, size int) error {
 			if _, err := env.oob.end(stop.totals); err != nil {
 				return err
 			}
-			env.latReport(size, samples, inWindow, sampleEnd.Sub(sampleStart), rtt)
+			env.latReport(size, samples, inWindow, sampleEnd.Sub(sampleStart), rtt, cpu.util())
 			return nil
 		}
 	}
@@ -294,14 +299,14 @@ func (env *perfEnv) latency(ctx context.Context, size int) error {
 		}
 	}
 	drain(cl.cq)
-	env.latReport(size, samples, inWindow, sampleEnd.Sub(sampleStart), rtt)
+	env.latReport(size, samples, inWindow, sampleEnd.Sub(sampleStart), rtt, cpu.util())
 	return nil
 }
 
 // latReport prints a latency row: the summary of the samples (µs), -U
 // and -H's sample lists before it; in duration mode the average and rate
 // of the n iterations of the sample window.
-func (env *perfEnv) latReport(size int, samples []float64, n int, window time.Duration, rtt float64) {
+func (env *perfEnv) latReport(size int, samples []float64, n int, window time.Duration, rtt, cpuUtil float64) {
 	c, w := env.c, env.c.out
 	if c.duration > 0 {
 		var lat, tps float64
@@ -313,7 +318,8 @@ func (env *perfEnv) latReport(size int, samples []float64, n int, window time.Du
 			fmt.Fprintf(w, "%f\n", lat)
 			return
 		}
-		fmt.Fprintf(w, " %-7d       %d            %-7.2f        %-7.2f\n", size, n, lat, tps)
+		fmt.Fprintf(w, " %-7d       %d            %-7.2f        %-7.2f", size, n, lat, tps)
+		env.cpuUtilCell(cpuUtil)
 		return
 	}
 	list := func() {

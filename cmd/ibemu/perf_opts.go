@@ -113,6 +113,7 @@ type perfOpts struct {
 	noXchg    bool    // --dont_xchg_versions
 	oldPost   bool    // --use_old_post_send
 	warmUp    bool    // --perform_warm_up
+	cpuUtil   bool    // --cpu_util
 	rdmaCM    bool    // -R
 	commCM    bool    // -z
 
@@ -164,6 +165,7 @@ func (c *perfConfig) perfFlags(fs *flag.FlagSet) {
 	fs.IntVar(&c.retryCnt, "retry_count", perfDefRetryCount, "retry count of rdma_cm connections (as in perftest, no effect without rdma_cm; the QPs' retry_cnt stays 7)")
 	fs.BoolVar(&c.noXchg, "dont_xchg_versions", false, "do not exchange versions with the peer (accepted: ibemu perf exchanges none)")
 	fs.BoolVar(&c.oldPost, "use_old_post_send", false, "post with ibv_post_send (accepted: ibemu perf always does)")
+	fs.BoolVar(&c.cpuUtil, "cpu_util", false, "with -D: report the machine's CPU utilization over the measured window (user time of /proc/stat, as perftest)")
 	fs.BoolVar(&c.warmUp, "perform_warm_up", false, "write, read and atomic bandwidth tests: before each size, every QP of a sending side (both with -b) posts tx depth work requests (or one post list) and waits for them, unmeasured")
 	fs.BoolVar(&c.rdmaCM, "R", false, "connect the QPs through rdma_cm (refused: the QPs connect by exchanging their attributes)")
 	fs.BoolVar(&c.commCM, "z", false, "exchange the QPs' attributes over rdma_cm (refused: ibemu perf exchanges them in process or over its own socket)")

@@ -575,3 +575,37 @@ func TestPerfWarmUp(t *testing.T) {
 		}
 	}
 }
+
+// TestPerfCPUUtil checks --cpu_util: in duration mode the bandwidth and
+// latency tables gain perftest's CPU_Util[%] column, a share between 0
+// and 100 (0.00 where there is no /proc/stat); without -D perftest's
+// message goes to stderr and the table has no such column.
+func TestPerfCPUUtil(t *testing.T) {
+	for _, args := range [][]string{
+		{"perf", "write_bw", "-D", "0.02", "--cpu_util"},
+		{"perf", "send_lat", "-D", "0.02", "--cpu_util"},
+	} {
+		out, errOut, code := runCmd(t, args...)
+		if code != 0 {
+			t.Fatalf("%v: exit %d: %s", args, code, errOut)
+		}
+		head, row := "", []string(nil)
+		for _, l := range strings.Split(out, "\n") {
+			if strings.Contains(l, "#bytes") {
+				head = l
+			} else if head != "" && row == nil && strings.TrimSpace(l) != "" && !strings.HasPrefix(l, "---") {
+				row = strings.Fields(l)
+			}
+		}
+		if !strings.HasSuffix(head, "    CPU_Util[%]") || len(row) == 0 {
+			t.Fatalf("%v: no CPU_Util column:\n%s", args, out)
+		}
+		if u := rowFloat(t, row, len(row)-1); u < 0 || u > 100 {
+			t.Errorf("%v: CPU utilization %v%%", args, u)
+		}
+	}
+	out, errOut, code := runCmd(t, "perf", "write_bw", "-n", "100", "--cpu_util")
+	if code != 0 || !strings.Contains(errOut, "CPU Utilization works only with Duration mode.") || strings.Contains(out, "CPU_Util") {
+		t.Errorf("--cpu_util without -D: exit %d, stderr %q:\n%s", code, errOut, out)
+	}
+}
