@@ -67,7 +67,9 @@
 //   - Traps (trap.go): notice builders for traps 128, 144, 256, 257 and
 //     258, and SMA.SendTrap, which addresses a trap to the port's
 //     MasterSMLID, repeats it until the SM answers with TrapRepress and
-//     reports repressions (SMAOptions.OnTrapRepressed).
+//     reports repressions (SMAOptions.OnTrapRepressed). A port keeps one
+//     trap 256 (Bad M_Key) waiting at a time (mkey.go), so that an SM
+//     whose repress fails the M_Key check cannot start a storm.
 //
 // A device's receive path, in short: ParseFrame; for a directed-route SMP
 // RouteDR (relay on wire.DRForwardPort, answer on wire.DRDeliver); SMPs

@@ -242,8 +242,8 @@ func (s *SMA) PendingTraps() []Trap {
 	return out
 }
 
-// trapWaiting reports whether a generic trap numbered num from port num
-// waits for its TrapRepress.
+// trapWaiting reports whether a generic trap numbered num from port
+// port waits for its TrapRepress.
 func (s *SMA) trapWaiting(port int, num uint16) bool {
 	for _, pt := range s.traps.pending {
 		if pt.trap.Port == port && pt.trap.Notice.IsGeneric && pt.trap.Notice.TrapNumber == num {
