@@ -98,9 +98,11 @@ type umadSendKey struct {
 // umadSend is a request written with a timeout, and the retransmission
 // waiting for it to finish.
 type umadSend struct {
-	ep       *umadEP
-	out      Outgoing
-	rec      []byte
+	ep  *umadEP
+	out Outgoing
+	rec []byte
+	// deferred is the next send of the same transaction, held until the
+	// kernel is done with this one; it may hold another in turn.
 	deferred *umadSend
 }
 
@@ -643,6 +645,13 @@ func (ep *umadEP) Send(out Outgoing) error {
 		if prev := u.outstanding[key]; prev != nil {
 			// The kernel still tracks the earlier send of this
 			// transaction and would refuse this one as a duplicate.
+			// Queue it behind every send already held: when the
+			// kernel lags more than a retry interval the agent may
+			// retransmit twice before the first send ends, and each
+			// retransmission still goes out, in turn.
+			for prev.deferred != nil {
+				prev = prev.deferred
+			}
 			prev.deferred = s
 			u.stats.Deferred++
 			u.mu.Unlock()

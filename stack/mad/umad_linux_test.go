@@ -621,6 +621,40 @@ func TestUmadTimeoutRetransmits(t *testing.T) {
 	}
 }
 
+// TestUmadRetransmissionsQueueBehindSlowKernel: when the kernel reports
+// a send's timeout later than the agent's next two retransmissions, both
+// wait, in turn, and every one of the agent's three sends is written
+// (none is lost to the one after it), each after the kernel is done with
+// the one before.
+func TestUmadRetransmissionsQueueBehindSlowKernel(t *testing.T) {
+	noLeaks(t)
+	k := newFakeKernel(t)
+	k.timeoutSlack = 100 * time.Millisecond // the kernel reports after 130 ms
+	u := startUmad(t, k, UmadOptions{})
+	a, err := NewAgent(u, Registration{QPN: 0, Class: wire.MgmtClassSubnDirected, ClassVersion: 1},
+		Options{Timeout: 30 * time.Millisecond, Retries: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	if _, err := a.SMPGet(context.Background(), DRPath{1, 3}, wire.AttrNodeInfo, 0); !errors.Is(err, ErrTimeout) {
+		t.Fatalf("SMPGet = %v, want ErrTimeout", err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	_, writes := k.snapshot()
+	for len(writes) < 3 && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+		_, writes = k.snapshot()
+	}
+	refused, _, _ := k.counts()
+	if len(writes) != 3 || refused != 0 {
+		t.Fatalf("%d records written, %d refused as duplicates; want 3 and 0", len(writes), refused)
+	}
+	if s := u.Stats(); s.Deferred != 2 || s.Writes != 3 {
+		t.Errorf("stats %+v: want both retransmissions deferred and all three written", s)
+	}
+}
+
 func TestUmadReportTimeouts(t *testing.T) {
 	noLeaks(t)
 	k := newFakeKernel(t)
