@@ -599,16 +599,7 @@ func TestUmadTimeoutRetransmits(t *testing.T) {
 	}
 	// The last retransmission leaves when the kernel reports the second
 	// send timed out, which may be after the agent gave up.
-	deadline := time.Now().Add(5 * time.Second)
-	_, writes := k.snapshot()
-	for len(writes) < 3 && time.Now().Before(deadline) {
-		time.Sleep(time.Millisecond)
-		_, writes = k.snapshot()
-	}
-	refused, _, _ := k.counts()
-	if len(writes) != 3 || refused != 0 {
-		t.Fatalf("%d records written, %d refused as duplicates; want 3 and 0", len(writes), refused)
-	}
+	writes := waitWrites(t, k, 3)
 	tid := wire.MAD(writes[0][UmadHdrSize:]).TID()
 	for _, w := range writes {
 		wantRecord(t, w, UmadHdrSize, UmadHdrFields{TimeoutMS: 30, LID: wire.LIDPermissive}, wire.MADSize)
@@ -619,6 +610,23 @@ func TestUmadTimeoutRetransmits(t *testing.T) {
 	if s := u.Stats(); s.Deferred < 1 || s.Writes != 3 {
 		t.Errorf("stats %+v: want retransmissions deferred behind the kernel's timeout", s)
 	}
+}
+
+// waitWrites waits up to 5 s for the fake kernel to have taken n records
+// and requires exactly n, none refused as a duplicate.
+func waitWrites(t *testing.T, k *fakeKernel, n int) [][]byte {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	_, writes := k.snapshot()
+	for len(writes) < n && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+		_, writes = k.snapshot()
+	}
+	refused, _, _ := k.counts()
+	if len(writes) != n || refused != 0 {
+		t.Fatalf("%d records written, %d refused as duplicates; want %d and 0", len(writes), refused, n)
+	}
+	return writes
 }
 
 // TestUmadRetransmissionsQueueBehindSlowKernel: when the kernel reports
@@ -640,16 +648,7 @@ func TestUmadRetransmissionsQueueBehindSlowKernel(t *testing.T) {
 	if _, err := a.SMPGet(context.Background(), DRPath{1, 3}, wire.AttrNodeInfo, 0); !errors.Is(err, ErrTimeout) {
 		t.Fatalf("SMPGet = %v, want ErrTimeout", err)
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	_, writes := k.snapshot()
-	for len(writes) < 3 && time.Now().Before(deadline) {
-		time.Sleep(time.Millisecond)
-		_, writes = k.snapshot()
-	}
-	refused, _, _ := k.counts()
-	if len(writes) != 3 || refused != 0 {
-		t.Fatalf("%d records written, %d refused as duplicates; want 3 and 0", len(writes), refused)
-	}
+	waitWrites(t, k, 3)
 	if s := u.Stats(); s.Deferred != 2 || s.Writes != 3 {
 		t.Errorf("stats %+v: want both retransmissions deferred and all three written", s)
 	}
