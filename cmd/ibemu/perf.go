@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/hex"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -151,7 +152,18 @@ func runPerf(stdout, stderr io.Writer, args []string) error {
 		return err
 	}
 	defer env.close()
-	return env.run()
+	err = env.run()
+	if cerr := env.closeCMs(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// closeCMs ends the -R connections (DREQ, DREP) and stops the CMs.
+func (env *perfEnv) closeCMs() error {
+	ctx, cancel := context.WithTimeout(context.Background(), env.c.timeout)
+	defer cancel()
+	return errors.Join(env.closeCM(ctx, env.client), env.closeCM(ctx, env.server))
 }
 
 // perfSide is one HCA's end of the test.
@@ -183,6 +195,8 @@ type perfSide struct {
 	// stops is, cannot be reused: the context package may still look at
 	// it after the wait.)
 	pollCtx waitCtx
+	// cm is the side's connection manager with -R.
+	cm *perfCM
 	// stats counts what this side did. Each side's goroutine adds to
 	// its own counters only: shared ones would move a cache line
 	// between the two cores on every message of a latency test.
@@ -199,13 +213,17 @@ type perfPeer struct {
 	qpns  []uint32
 	rkeys []uint32
 	addrs []uint64
+	// psns are the QPs' first send PSNs; qkey is the Q_Key of UD QPs.
+	psns []uint32
+	qkey uint32
 }
 
 // info describes s to its peer.
 func (s *perfSide) info(node string, outs int) perfPeer {
-	p := perfPeer{node: node, lid: s.lid, gid: s.gid, outs: outs}
+	p := perfPeer{node: node, lid: s.lid, gid: s.gid, outs: outs, qkey: perfQKey}
 	for i, qp := range s.qps {
 		p.qpns, p.rkeys, p.addrs = append(p.qpns, qp.Num()), append(p.rkeys, s.mrs[i].RKey()), append(p.addrs, s.mrs[i].Addr())
+		p.psns = append(p.psns, perfPSN)
 	}
 	return p
 }
@@ -309,7 +327,10 @@ func newPerfEnv(c *perfConfig) (*perfEnv, error) {
 	if env.client, err = env.side(fb.HCAs[0].Device, c.ibPort); err == nil {
 		env.server, err = env.side(fb.HCAs[1].Device, c.ibPort)
 	}
-	if err == nil {
+	switch {
+	case err == nil && c.rdmaCM:
+		err = env.connectCMInProcess()
+	case err == nil:
 		env.client.peer, env.server.peer = env.server.info("", c.outReads), env.client.info("", c.outReads)
 		err = env.connect()
 	}
@@ -334,6 +355,9 @@ func (env *perfEnv) setBufLen() {
 }
 
 func (env *perfEnv) close() {
+	for _, s := range []*perfSide{env.client, env.server} {
+		_ = env.closeCM(context.Background(), s)
+	}
 	if env.fb != nil {
 		env.fb.Stop()
 	}
@@ -503,25 +527,14 @@ func (env *perfEnv) connect() error {
 		if x == nil {
 			continue
 		}
+		if c.conn == "UD" {
+			if err := env.udQPsUp(x); err != nil {
+				return err
+			}
+			continue
+		}
 		y, port := x.peer, uint8(x.port)
 		for i, qp := range x.qps {
-			if c.conn == "UD" {
-				if err := qp.Modify(&verbs.QPAttr{QPState: hv.QPStateInit, PortNum: port, PKeyIndex: uint16(c.pkeyIndex), QKey: perfQKey}, hv.AttrState|hv.AttrPort|hv.AttrPKeyIndex|hv.AttrQKey); err != nil {
-					return err
-				}
-				if err := qp.Modify(&verbs.QPAttr{QPState: hv.QPStateRTR}, hv.AttrState); err != nil {
-					return err
-				}
-				if err := qp.Modify(&verbs.QPAttr{QPState: hv.QPStateRTS, SQPSN: perfPSN}, hv.AttrState|hv.AttrSQPSN); err != nil {
-					return err
-				}
-				ah, err := x.pd.CreateAH(env.av(x))
-				if err != nil {
-					return err
-				}
-				x.ahs = append(x.ahs, ah)
-				continue
-			}
 			acc := hv.AccessRemoteWrite | hv.AccessRemoteRead | hv.AccessRemoteAtomic
 			if err := qp.Modify(&verbs.QPAttr{QPState: hv.QPStateInit, PortNum: port, PKeyIndex: uint16(c.pkeyIndex), QPAccessFlags: acc}, hv.AttrState|hv.AttrPort|hv.AttrPKeyIndex|hv.AttrAccessFlags); err != nil {
 				return err
@@ -547,6 +560,32 @@ func (env *perfEnv) connect() error {
 				return err
 			}
 		}
+	}
+	return nil
+}
+
+// udQPsUp moves x's UD QPs to RTS and makes their address handles
+// toward the peer, whose LID (and GID) x knows.
+func (env *perfEnv) udQPsUp(x *perfSide) error {
+	c := env.c
+	if c.conn != "UD" {
+		return nil
+	}
+	for _, qp := range x.qps {
+		if err := qp.Modify(&verbs.QPAttr{QPState: hv.QPStateInit, PortNum: uint8(x.port), PKeyIndex: uint16(c.pkeyIndex), QKey: perfQKey}, hv.AttrState|hv.AttrPort|hv.AttrPKeyIndex|hv.AttrQKey); err != nil {
+			return err
+		}
+		if err := qp.Modify(&verbs.QPAttr{QPState: hv.QPStateRTR}, hv.AttrState); err != nil {
+			return err
+		}
+		if err := qp.Modify(&verbs.QPAttr{QPState: hv.QPStateRTS, SQPSN: perfPSN}, hv.AttrState|hv.AttrSQPSN); err != nil {
+			return err
+		}
+		ah, err := x.pd.CreateAH(env.av(x))
+		if err != nil {
+			return err
+		}
+		x.ahs = append(x.ahs, ah)
 	}
 	return nil
 }
@@ -624,16 +663,20 @@ func (env *perfEnv) header(s *perfSide) {
 	} else {
 		fmt.Fprintf(w, " Outstand reads  : %d\n", c.outReads)
 	}
-	fmt.Fprintf(w, " rdma_cm QPs\t : OFF\n")
-	fmt.Fprintf(w, " Data ex. method : Ethernet\n")
+	fmt.Fprintf(w, " rdma_cm QPs\t : %s\n", map[bool]string{false: "OFF", true: "ON"}[c.rdmaCM])
+	if c.rdmaCM {
+		fmt.Fprintf(w, " Data ex. method : rdma_cm\n")
+	} else {
+		fmt.Fprintf(w, " Data ex. method : Ethernet\n")
+	}
 	clock := "virtual (emulated hardware time)"
 	if c.wall {
 		clock = "wall (emulator speed)"
 	}
 	fmt.Fprintf(w, " Clock           : %s\n", clock)
 	fmt.Fprintln(w, line)
-	addr := func(side string, lid wire.LID, qpn, rkey uint32, vaddr uint64, outs int, gid wire.GID) {
-		fmt.Fprintf(w, " %s address: LID %#04x QPN %#06x PSN %#06x", side, uint16(lid), qpn, perfPSN)
+	addr := func(side string, lid wire.LID, qpn, psn, rkey uint32, vaddr uint64, outs int, gid wire.GID) {
+		fmt.Fprintf(w, " %s address: LID %#04x QPN %#06x PSN %#06x", side, uint16(lid), qpn, psn)
 		switch verb {
 		case "read":
 			fmt.Fprintf(w, " OUT %#04x", outs)
@@ -655,11 +698,11 @@ func (env *perfEnv) header(s *perfSide) {
 		}
 	}
 	for i, qp := range s.qps {
-		addr("local", s.lid, qp.Num(), s.mrs[i].RKey(), s.mrs[i].Addr(), c.outReads, s.gid)
+		addr("local", s.lid, qp.Num(), s.qpPSN(i), s.mrs[i].RKey(), s.mrs[i].Addr(), c.outReads, s.gid)
 	}
 	peer := s.peer
 	for i, qpn := range peer.qpns {
-		addr("remote", peer.lid, qpn, peer.rkeys[i], peer.addrs[i], peer.outs, peer.gid)
+		addr("remote", peer.lid, qpn, peer.psns[i], peer.rkeys[i], peer.addrs[i], peer.outs, peer.gid)
 	}
 	fmt.Fprintln(w, line)
 	env.tableHeader()
@@ -803,7 +846,22 @@ func runPerfAttached(c *perfConfig) error {
 	if err := env.oob.agree(c); err != nil {
 		return err
 	}
-	if side.peer, err = env.oob.swap(side.info(h.NodeID(), c.outReads)); err != nil {
+	me := side.info(h.NodeID(), c.outReads)
+	if c.rdmaCM {
+		// The QPs go by the CM's private data; the side channel only
+		// tells where the peer is. The passive side listens first.
+		me.qpns, me.rkeys, me.addrs, me.psns = nil, nil, nil, nil
+		if err := env.openCM(side); err != nil {
+			return err
+		}
+		defer env.closeCM(context.Background(), side)
+		if c.server {
+			if err := env.listenCM(side); err != nil {
+				return err
+			}
+		}
+	}
+	if side.peer, err = env.oob.swap(me); err != nil {
 		return err
 	}
 	if c.server {
@@ -814,13 +872,29 @@ func runPerfAttached(c *perfConfig) error {
 			return err
 		}
 	}
-	if err := env.connect(); err != nil {
+	switch {
+	case c.rdmaCM:
+		err = env.udQPsUp(side)
+		if err == nil && c.server {
+			if err = env.awaitCM(wctx, side); err == nil {
+				side.adopt()
+			}
+		} else if err == nil {
+			err = env.dialCM(wctx, side)
+		}
+	default:
+		err = env.connect()
+	}
+	if err != nil {
 		return err
 	}
 	if c.server {
 		return env.serveAttached(ctx)
 	}
 	if err := env.run(); err != nil {
+		return err
+	}
+	if err := env.closeCMs(); err != nil {
 		return err
 	}
 	return env.oob.send("end")
@@ -1008,8 +1082,8 @@ func (o *perfOOB) recv() (string, error) {
 // agree checks that both sides run the same test with the same
 // parameters.
 func (o *perfOOB) agree(c *perfConfig) error {
-	mine := fmt.Sprintf("IBEMU-PERF 2 %s %s size=%d iters=%d qps=%d mtu=%d all=%t depth=%d duration=%v margin=%v atomic=%s gid=%d bidir=%t",
-		c.test, c.conn, c.size, c.iters, c.qps, c.mtu, c.all, c.txDepth, c.duration, c.margin, c.atomic, c.gidIndex.n, c.bidir)
+	mine := fmt.Sprintf("IBEMU-PERF 2 %s %s size=%d iters=%d qps=%d mtu=%d all=%t depth=%d duration=%v margin=%v atomic=%s gid=%d bidir=%t rdma_cm=%t",
+		c.test, c.conn, c.size, c.iters, c.qps, c.mtu, c.all, c.txDepth, c.duration, c.margin, c.atomic, c.gidIndex.n, c.bidir, c.rdmaCM)
 	if err := o.send(mine); err != nil {
 		return err
 	}
@@ -1048,7 +1122,7 @@ func (o *perfOOB) swap(me perfPeer) (perfPeer, error) {
 	if err1 != nil || err2 != nil || err3 != nil || err4 != nil || len(gid) != len(me.gid) || n != len(me.qpns) || len(f) != 10+n {
 		return perfPeer{}, bad
 	}
-	p := perfPeer{node: f[1], lid: wire.LID(lid), outs: outs}
+	p := perfPeer{node: f[1], lid: wire.LID(lid), outs: outs, qkey: perfQKey}
 	copy(p.gid[:], gid)
 	for _, q := range f[10:] {
 		var qpn, psn, rkey uint32
@@ -1056,7 +1130,7 @@ func (o *perfOOB) swap(me perfPeer) (perfPeer, error) {
 		if _, err := fmt.Sscanf(q, "%v:%v:%v:%v", &qpn, &psn, &rkey, &addr); err != nil || psn != perfPSN {
 			return perfPeer{}, bad
 		}
-		p.qpns, p.rkeys, p.addrs = append(p.qpns, qpn), append(p.rkeys, rkey), append(p.addrs, addr)
+		p.qpns, p.rkeys, p.addrs, p.psns = append(p.qpns, qpn), append(p.rkeys, rkey), append(p.addrs, addr), append(p.psns, psn)
 	}
 	return p, nil
 }

@@ -306,7 +306,7 @@ func (r *bwRun) prepareWR(q int) verbs.SendWR {
 		wr.Flags |= hv.SendInline
 	}
 	if c.conn == "UD" {
-		wr.AH, wr.RemoteQPN, wr.RemoteQKey = s.ahs[q].Engine(), s.peer.qpns[q], perfQKey
+		wr.AH, wr.RemoteQPN, wr.RemoteQKey = s.ahs[q].Engine(), s.peer.qpns[q], s.peer.qkey
 	}
 	return wr
 }

@@ -39,7 +39,7 @@ func (env *perfEnv) latMsg(from *perfSide, size int) verbs.SendWR {
 		wr.Flags |= hv.SendInline
 	}
 	if c.conn == "UD" {
-		wr.AH, wr.RemoteQPN, wr.RemoteQKey = from.ahs[0].Engine(), from.peer.qpns[0], perfQKey
+		wr.AH, wr.RemoteQPN, wr.RemoteQKey = from.ahs[0].Engine(), from.peer.qpns[0], from.peer.qkey
 	}
 	return wr
 }

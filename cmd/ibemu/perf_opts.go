@@ -162,13 +162,13 @@ func (c *perfConfig) perfFlags(fs *flag.FlagSet) {
 	fs.BoolVar(&c.report2, "report-both", false, "bidirectional bandwidth tests: after the summed row, report this side's (local) and the peer's (remote) results separately")
 	fs.IntVar(&c.tclass, "tclass", 0, "traffic class of the GRH (with -x)")
 	fs.IntVar(&c.pkeyIndex, "pkey_index", 0, "P_Key index of the QPs (an entry of the port's P_Key table)")
-	fs.IntVar(&c.retryCnt, "retry_count", perfDefRetryCount, "retry count of rdma_cm connections (as in perftest, no effect without rdma_cm; the QPs' retry_cnt stays 7)")
+	fs.IntVar(&c.retryCnt, "retry_count", perfDefRetryCount, "with -R: the retry count the REQ asks for the RC QPs (at most 7, as rdma_cm); without -R no effect, as in perftest (retry_cnt stays 7)")
 	fs.BoolVar(&c.noXchg, "dont_xchg_versions", false, "do not exchange versions with the peer (accepted: ibemu perf exchanges none)")
 	fs.BoolVar(&c.oldPost, "use_old_post_send", false, "post with ibv_post_send (accepted: ibemu perf always does)")
 	fs.BoolVar(&c.cpuUtil, "cpu_util", false, "with -D: report the machine's CPU utilization over the measured window (user time of /proc/stat, as perftest)")
 	fs.BoolVar(&c.warmUp, "perform_warm_up", false, "write, read and atomic bandwidth tests: before each size, every QP of a sending side (both with -b) posts tx depth work requests (or one post list) and waits for them, unmeasured")
-	fs.BoolVar(&c.rdmaCM, "R", false, "connect the QPs through rdma_cm (refused: the QPs connect by exchanging their attributes)")
-	fs.BoolVar(&c.commCM, "z", false, "exchange the QPs' attributes over rdma_cm (refused: ibemu perf exchanges them in process or over its own socket)")
+	fs.BoolVar(&c.rdmaCM, "R", false, "connect the QPs through the communication manager, as rdma_cm: REQ, REP and RTU for RC (SIDR for UD) on the fabric, the peer's rkey and address in the private data")
+	fs.BoolVar(&c.commCM, "z", false, "exchange the QPs' attributes over rdma_cm (refused: use -R)")
 	for long, short := range perfAliases {
 		if fs.Lookup(short) != nil {
 			alias(long, short)
@@ -314,8 +314,12 @@ func (c *perfConfig) validate() error {
 		return usageErr("--run_infinitely is not supported in a bidirectional SEND test")
 	case c.runInf:
 		return usageErr("--run_infinitely: ibemu perf does not run forever; use -D SECONDS for a timed run")
-	case c.rdmaCM, c.commCM:
-		return usageErr("-R and -z: ibemu perf does not use rdma_cm; its QPs connect by exchanging their attributes, as perftest's do without -R")
+	case c.commCM:
+		return usageErr("-z: ibemu perf exchanges the QPs' attributes in process or over its own socket; -R connects them through the CM")
+	case c.rdmaCM && c.conn == "UC":
+		return usageErr("-R -c UC: UC is not supported in librdmacm")
+	case c.rdmaCM && c.retryCnt == 0:
+		return usageErr("--retry_count=0 -R: ibemu's CM takes a retry count of 0 as its default, 7; give 1 to 7")
 	case c.tclass < 0 || c.tclass > 255:
 		return usageErr("--tclass=%d: the traffic class is 0 to 255", c.tclass)
 	case c.pkeyIndex < 0:

@@ -165,7 +165,8 @@ func TestPerfUsageErrors(t *testing.T) {
 		{"perf", "write_bw", "-s", "0"},
 		{"perf", "write_bw", "-b", "-D", "1", "--attach", "h1", "--server"},
 		{"perf", "send_bw", "-b", "-c", "UD", "--attach", "h1", "--server"},
-		{"perf", "write_bw", "-R"},
+		{"perf", "write_bw", "-R", "-c", "UC"},
+		{"perf", "write_bw", "-R", "--retry_count", "0"},
 		{"perf", "write_bw", "-z"},
 		{"perf", "send_bw", "--tclass=256"},
 		{"perf", "send_bw", "--pkey_index=-1"},
@@ -422,6 +423,10 @@ func TestPerfTwoProcesses(t *testing.T) {
 		{[]string{"send_lat", "-e", "-n", "100", "-x", "0", "-S", "2"}, " #bytes #iterations    t_min[usec]"},
 		{[]string{"write_bw", "-b", "-n", "300"}, " #bytes     #iterations    BW peak[MB/sec]"},
 		{[]string{"send_bw", "-b", "-n", "300", "-s", "4096"}, " #bytes     #iterations    BW peak[MB/sec]"},
+		// -R: the QPs connect through the two processes' CMs, whose
+		// MADs cross the server's switches.
+		{[]string{"write_bw", "-R", "-q", "2", "-n", "300"}, " #bytes     #iterations    BW peak[MB/sec]"},
+		{[]string{"send_lat", "-R", "-c", "UD", "-n", "100"}, " #bytes #iterations    t_min[usec]"},
 	} {
 		ps, pc = pair(c.args...)
 		if code := pc.wait(t, 120*time.Second); code != 0 {
@@ -433,6 +438,13 @@ func TestPerfTwoProcesses(t *testing.T) {
 		row = perfRow(t, pc.out.String(), c.head)
 		if n, err := strconv.Atoi(row[1]); err != nil || n <= 0 {
 			t.Fatalf("%v: row %q", c.args, row)
+		}
+		if c.args[1] == "-R" {
+			for _, p := range []*perfProc{ps, pc} {
+				if out := p.out.String(); !strings.Contains(out, " Data ex. method : rdma_cm") || strings.Contains(out, fmt.Sprintf("PSN %#06x", perfPSN)) != (c.args[3] == "UD") {
+					t.Errorf("%v: header:\n%s", p.args, out)
+				}
+			}
 		}
 		if c.args[1] == "-b" {
 			// The client's report adds the server's direction.
