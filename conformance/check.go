@@ -57,6 +57,11 @@ type Check struct {
 	// Run checks n; it returns nil when n complies, a *SkipError when it
 	// cannot tell, and otherwise the violation.
 	Run func(ctx context.Context, c *Conn, n *Node) error
+	// Timed marks a check that spends most of its time waiting on the
+	// device's clock (Sleeper). With Options.Parallel above 1 it runs
+	// after the others, on up to Parallel nodes at once, so that its
+	// waits overlap instead of adding up node after node.
+	Timed bool
 }
 
 // SkipError says why a check did not run on a node.

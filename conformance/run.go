@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"sync"
 	"text/tabwriter"
 )
 
@@ -22,6 +23,11 @@ type Options struct {
 	// Write runs the WriteChecks too: they change a node's state (an
 	// M_Key) for a moment and restore it.
 	Write bool
+	// Parallel, when above 1, runs the Timed checks after the others, on
+	// up to this many nodes at once (each node still sees one check at a
+	// time); the Target must then be safe for concurrent use. At 0 or 1
+	// every check runs node after node, in the order of Checks.
+	Parallel int
 }
 
 // Report is what Run found.
@@ -72,6 +78,9 @@ func Run(ctx context.Context, t Target, opts Options) (*Report, error) {
 		return nil, err
 	}
 	r := &Report{Nodes: nodes}
+	// timed are the indexes in r.Results of the Timed checks left for
+	// the parallel phase.
+	var timed []int
 	for _, n := range nodes {
 		for _, ch := range checks {
 			if len(opts.Only) > 0 && !slices.Contains(opts.Only, ch.ID) {
@@ -84,18 +93,55 @@ func Run(ctx context.Context, t Target, opts Options) (*Report, error) {
 				return r, fmt.Errorf("conformance: %w", err)
 			}
 			res := Result{Node: n, Check: ch}
-			var se *SkipError
-			switch err := ch.Run(ctx, c, n); {
-			case err == nil:
-			case errors.As(err, &se):
-				res.Outcome, res.Detail = Skip, se.Reason
-			default:
-				res.Outcome, res.Detail = Fail, err.Error()
+			if ch.Timed && opts.Parallel > 1 {
+				timed = append(timed, len(r.Results))
+				r.Results = append(r.Results, res)
+				continue
 			}
+			runOne(ctx, c, &res)
 			r.Results = append(r.Results, res)
 		}
 	}
+	if len(timed) == 0 {
+		return r, nil
+	}
+	sem := make(chan struct{}, opts.Parallel)
+	var wg sync.WaitGroup
+	started := 0
+	for _, i := range timed {
+		sem <- struct{}{}
+		if ctx.Err() != nil {
+			break
+		}
+		started++
+		wg.Add(1)
+		go func(res *Result) {
+			defer func() { <-sem; wg.Done() }()
+			runOne(ctx, c, res)
+		}(&r.Results[i])
+	}
+	wg.Wait()
+	if err := ctx.Err(); err != nil {
+		// As in the first phase, the checks never started have no
+		// result.
+		for _, i := range slices.Backward(timed[started:]) {
+			r.Results = slices.Delete(r.Results, i, i+1)
+		}
+		return r, fmt.Errorf("conformance: %w", err)
+	}
 	return r, nil
+}
+
+// runOne runs res's check on res's node and records the outcome.
+func runOne(ctx context.Context, c *Conn, res *Result) {
+	var se *SkipError
+	switch err := res.Check.Run(ctx, c, res.Node); {
+	case err == nil:
+	case errors.As(err, &se):
+		res.Outcome, res.Detail = Skip, se.Reason
+	default:
+		res.Outcome, res.Detail = Fail, err.Error()
+	}
 }
 
 // WriteText prints the report: one line per failed or skipped check

@@ -33,7 +33,9 @@ type Address struct {
 // moves on at once when nothing else is due), the wall clock for anything
 // reached through a socket or a device. The checks of timed behaviour
 // (the M_Key lease) need it and skip on a Target without it, or when
-// Sleep returns errors.ErrUnsupported.
+// Sleep returns errors.ErrUnsupported. With Options.Parallel above 1 the
+// timed checks of several nodes run at once: Exchange and Sleep are then
+// called from several goroutines.
 type Sleeper interface {
 	Sleep(ctx context.Context, d time.Duration) error
 }

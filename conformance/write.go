@@ -27,7 +27,7 @@ var WriteChecks = []*Check{
 	{ID: "sma.mkey-lease", Ref: "IBTA Vol 1 §14.2.4.2",
 		What:    "with an M_Key, protection level 2 and M_KeyLeasePeriod 1 s, a Get without the key (discarded) starts the lease; with no SMP carrying the key for 2 s it runs out, the protection bits go to 0 and the port answers a Get without the key, showing the M_Key",
 		Applies: func(n *Node) bool { return isCA(n) && len(n.Path) > 0 },
-		Run:     checkMKeyLease},
+		Run:     checkMKeyLease, Timed: true},
 	{ID: "sma.portinfo-set-invalid", Ref: "IBTA Vol 1 §14.2.5.6, §13.4.7",
 		What:    "a PortInfo Set with one invalid field (OperationalVLs past VLCap, NeighborMTU past MTUCap, a reserved LinkDownDefaultState or PortState, a PortPhysicalState a Set may not ask for) is answered with status 0x001C and changes nothing",
 		Applies: func(n *Node) bool { return isCA(n) && len(n.Path) > 0 },

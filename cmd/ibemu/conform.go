@@ -37,6 +37,7 @@ func runConform(stdout, stderr io.Writer, args []string) error {
 	retries := fs.Int("retries", 2, "retransmissions of an unanswered request")
 	list := fs.Bool("list", false, "list the checks and exit")
 	write := fs.Bool("write", false, "run the checks that change a node for a moment too (an M_Key), restoring it after")
+	parallel := fs.Int("parallel", 32, "run the timed checks (the M_Key lease's 2 s wait) on up to this many nodes at once, after the others (1: node after node)")
 	verbose := fs.Bool("v", false, "print every check's outcome, passes too")
 	junit := fs.String("junit", "", "also write the results to this file as JUnit XML (one test case per check and node)")
 	pos, err := parseArgs(fs, args)
@@ -61,10 +62,10 @@ func runConform(stdout, stderr io.Writer, args []string) error {
 		return fmt.Errorf("%w: a topology file and --from are for the in-process fabric, not with --attach or --umad", errUsage)
 	case len(pos) > 1:
 		return fmt.Errorf("%w: conform takes at most one topology file", errUsage)
-	case *maxNodes < 0 || *retries < 0 || *timeout <= 0:
-		return fmt.Errorf("%w: --max-nodes and --retries must not be negative, --timeout must be positive", errUsage)
+	case *maxNodes < 0 || *retries < 0 || *timeout <= 0 || *parallel < 1:
+		return fmt.Errorf("%w: --max-nodes and --retries must not be negative, --timeout and --parallel must be positive", errUsage)
 	}
-	opts := conformance.Options{MaxNodes: *maxNodes, Write: *write}
+	opts := conformance.Options{MaxNodes: *maxNodes, Write: *write, Parallel: *parallel}
 	if *only != "" {
 		opts.Only = strings.Split(*only, ",")
 	}

@@ -326,3 +326,67 @@ func TestConformanceCounterSelectCatchesPMAs(t *testing.T) {
 		}
 	}
 }
+
+// sleepMeeting is a target whose Sleep first waits (up to 10 s of wall
+// time) until want sleepers are in Sleep together, and records the most
+// it saw.
+type sleepMeeting struct {
+	conformance.Target
+	want int
+
+	mu      sync.Mutex
+	in, top int
+	met     chan struct{}
+}
+
+func (s *sleepMeeting) Sleep(ctx context.Context, d time.Duration) error {
+	s.mu.Lock()
+	s.in++
+	s.top = max(s.top, s.in)
+	if s.in == s.want {
+		close(s.met)
+	}
+	s.mu.Unlock()
+	select {
+	case <-s.met:
+	case <-time.After(10 * time.Second):
+	}
+	defer func() { s.mu.Lock(); s.in--; s.mu.Unlock() }()
+	return s.Target.(conformance.Sleeper).Sleep(ctx, d)
+}
+
+// TestConformanceTimedChecksOverlap: with Options.Parallel the M_Key lease
+// checks of several CAs wait at the same time (all 4 the test lets run
+// at once meet in Sleep), pass as they do one after another, and the
+// report keeps its node order. With Parallel 1 they never overlap.
+func TestConformanceTimedChecksOverlap(t *testing.T) {
+	only := []string{"sma.nodeinfo", "sma.mkey-lease"}
+	var seq, par *sleepMeeting
+	one := runConformance(t, func(tg conformance.Target) conformance.Target {
+		seq = &sleepMeeting{Target: tg, want: 2, met: make(chan struct{})}
+		close(seq.met) // nothing to wait for: one at a time
+		return seq
+	}, conformance.Options{Write: true, Only: only, Parallel: 1})
+	many := runConformance(t, func(tg conformance.Target) conformance.Target {
+		par = &sleepMeeting{Target: tg, want: 4, met: make(chan struct{})}
+		return par
+	}, conformance.Options{Write: true, Only: only, Parallel: 4})
+	if seq.top != 1 || par.top != 4 {
+		t.Errorf("sleepers at once: %d with Parallel 1, %d with Parallel 4; want 1 and 4", seq.top, par.top)
+	}
+	if len(one.Results) != len(many.Results) || many.Count(conformance.Pass) != len(many.Results) || one.Count(conformance.Pass) != len(one.Results) {
+		t.Fatalf("Parallel 1: %d results, %d passed; Parallel 4: %d results, %d passed", len(one.Results), one.Count(conformance.Pass), len(many.Results), many.Count(conformance.Pass))
+	}
+	leases := 0
+	for i, x := range many.Results {
+		if y := one.Results[i]; x.Check.ID != y.Check.ID || x.Node.Info.NodeGUID != y.Node.Info.NodeGUID {
+			t.Errorf("result %d: %s on %s with Parallel 4, %s on %s with Parallel 1", i, x.Check.ID, x.Node, y.Check.ID, y.Node)
+		}
+		if x.Check.ID == "sma.mkey-lease" {
+			leases++
+		}
+	}
+	if leases < 4 {
+		t.Errorf("%d lease checks ran, want at least 4", leases)
+	}
+}
