@@ -80,7 +80,7 @@ func cmaHeader(srcPort uint16, src, dst wire.GID) []byte {
 // what follows it.
 func stripCMAHeader(b []byte) ([]byte, error) {
 	if len(b) < perfCMAHeaderSize || b[0] != 0 || (b[1]>>4 != 4 && b[1]>>4 != 6) {
-		return nil, errors.New("perf: the peer's request has no rdma_cm IP CM header")
+		return nil, errors.New("-R: the peer's request has no rdma_cm IP CM header")
 	}
 	return b[perfCMAHeaderSize:], nil
 }
@@ -121,7 +121,7 @@ func (p perfCMPrivate) encode() []byte {
 
 func parsePerfCMPrivate(b []byte) (perfCMPrivate, error) {
 	if len(b) < perfCMPrivateSize || [4]byte(b[:4]) != perfCMMagic || b[4] != 1 {
-		return perfCMPrivate{}, errors.New("perf: the peer's private data is not ibemu perf's (version 1)")
+		return perfCMPrivate{}, errors.New("-R: the peer's private data is not ibemu perf's (version 1)")
 	}
 	return perfCMPrivate{outs: int(b[5]), index: int(binary.BigEndian.Uint16(b[6:])), qpn: binary.BigEndian.Uint32(b[8:]),
 		psn: binary.BigEndian.Uint32(b[12:]), rkey: binary.BigEndian.Uint32(b[16:]), addr: binary.BigEndian.Uint64(b[20:])}, nil
@@ -167,7 +167,7 @@ func (env *perfEnv) openCM(s *perfSide) error {
 	m, err := cm.New(tr, s.ctx, s.port, cm.Options{})
 	if err != nil {
 		tr.Close()
-		return fmt.Errorf("perf: -R: %w", err)
+		return fmt.Errorf("-R: %w", err)
 	}
 	n := len(s.qps)
 	s.cm = &perfCM{tr: tr, cm: m, conns: make([]*cm.Conn, n), claimed: make([]bool, n), done: make(chan struct{}),
@@ -188,7 +188,7 @@ func (env *perfEnv) closeCM(ctx context.Context, s *perfSide) error {
 		for _, cn := range x.conns {
 			if cn != nil {
 				if err := cn.Disconnect(ctx, nil); err != nil {
-					errs = append(errs, fmt.Errorf("perf: -R: disconnect qp %d: %w", cn.QP().Num(), err))
+					errs = append(errs, fmt.Errorf("-R: disconnect qp %d: %w", cn.QP().Num(), err))
 				}
 			}
 		}
@@ -212,7 +212,7 @@ func (env *perfEnv) listenCM(s *perfSide) error {
 		s.cm.ln, err = s.cm.cm.Listen(sid, func(r *cm.ConnRequest) { env.accept(s, r) })
 	}
 	if err != nil {
-		return fmt.Errorf("perf: -R: listen: %w", err)
+		return fmt.Errorf("-R: listen: %w", err)
 	}
 	return nil
 }
@@ -223,9 +223,9 @@ func (x *perfCM) claim(p perfCMPrivate, n int) error {
 	defer x.mu.Unlock()
 	switch {
 	case p.index >= n:
-		return fmt.Errorf("perf: -R: the peer connects qp %d of %d", p.index, n)
+		return fmt.Errorf("-R: the peer connects qp %d of %d", p.index, n)
 	case x.claimed[p.index]:
-		return fmt.Errorf("perf: -R: the peer connects qp %d twice", p.index)
+		return fmt.Errorf("-R: the peer connects qp %d twice", p.index)
 	}
 	x.claimed[p.index] = true
 	return nil
@@ -294,7 +294,7 @@ func (env *perfEnv) accept(s *perfSide, r *cm.ConnRequest) {
 		}
 		s.cm.learn(p, r.Source().LID)
 	} else {
-		err = fmt.Errorf("perf: -R: accept qp %d: %w", p.index, err)
+		err = fmt.Errorf("-R: accept qp %d: %w", p.index, err)
 	}
 	s.cm.connected(err, len(s.qps))
 }
@@ -311,7 +311,7 @@ func (env *perfEnv) answerSIDR(s *perfSide, r *cm.SIDRRequest) {
 	}
 	s.cm.learn(p, r.Source().LID)
 	if err := r.Reply(s.qps[p.index].Num(), perfQKey, s.private(p.index, env.c.outReads)); err != nil {
-		s.cm.connected(fmt.Errorf("perf: -R: sidr reply for qp %d: %w", p.index, err), len(s.qps))
+		s.cm.connected(fmt.Errorf("-R: sidr reply for qp %d: %w", p.index, err), len(s.qps))
 		return
 	}
 	s.cm.connected(nil, len(s.qps))
@@ -322,7 +322,7 @@ func (env *perfEnv) awaitCM(ctx context.Context, s *perfSide) error {
 	select {
 	case <-s.cm.done:
 	case <-ctx.Done():
-		return fmt.Errorf("perf: -R: waiting for the client's connections: %w", ctx.Err())
+		return fmt.Errorf("-R: waiting for the client's connections: %w", ctx.Err())
 	}
 	s.cm.mu.Lock()
 	defer s.cm.mu.Unlock()
@@ -334,7 +334,12 @@ func (env *perfEnv) cmPath(s *perfSide) (*wire.PathRecordFields, error) {
 	c := env.c
 	pkey, err := s.ctx.QueryPKey(s.port, c.pkeyIndex)
 	if err != nil {
-		return nil, fmt.Errorf("perf: -R: --pkey_index=%d: %w", c.pkeyIndex, err)
+		return nil, fmt.Errorf("-R: --pkey_index=%d: %w", c.pkeyIndex, err)
+	}
+	if pkey&0x7fff == 0 {
+		// The CM takes a path's P_Key 0 for the default one; an empty
+		// entry names no partition to connect in.
+		return nil, fmt.Errorf("-R: --pkey_index=%d: entry %d of port %d's P_Key table is empty", c.pkeyIndex, c.pkeyIndex, s.port)
 	}
 	pr := &wire.PathRecordFields{DLID: s.peer.lid, SLID: s.lid, DGID: s.peer.gid, SGID: s.gid, SL: uint8(c.sl),
 		MTU: perfMTUs[c.mtu], PKey: pkey, Reversible: true, NumbPath: 1}
@@ -358,14 +363,14 @@ func (env *perfEnv) dialCM(ctx context.Context, s *perfSide) error {
 		if c.conn == "UD" {
 			rep, err := s.cm.cm.ResolveSIDR(ctx, cm.SIDRParams{ServiceID: sid, Path: path, PrivateData: priv})
 			if err != nil {
-				return fmt.Errorf("perf: -R: resolve the server's qp %d: %w", i, err)
+				return fmt.Errorf("-R: resolve the server's qp %d: %w", i, err)
 			}
 			p, err := parsePerfCMPrivate(rep.PrivateData)
 			if err != nil {
 				return err
 			}
 			if p.index != i || p.qpn != rep.QPN {
-				return fmt.Errorf("perf: -R: the server answered qp %d with its qp %d (%#x, SIDR_REP %#x)", i, p.index, p.qpn, rep.QPN)
+				return fmt.Errorf("-R: the server answered qp %d with its qp %d (%#x, SIDR_REP %#x)", i, p.index, p.qpn, rep.QPN)
 			}
 			s.cm.learn(p, s.peer.lid)
 			s.cm.mu.Lock()
@@ -377,7 +382,7 @@ func (env *perfEnv) dialCM(ctx context.Context, s *perfSide) error {
 			ResponderResources: uint8(c.outReads), InitiatorDepth: uint8(c.outReads), RetryCount: uint8(min(c.retryCnt, 7)),
 			RNRRetryCount: 7})
 		if err != nil {
-			return fmt.Errorf("perf: -R: connect qp %d: %w", i, err)
+			return fmt.Errorf("-R: connect qp %d: %w", i, err)
 		}
 		s.cm.conns[i] = cn
 		p, err := parsePerfCMPrivate(cn.PrivateData())
@@ -385,7 +390,7 @@ func (env *perfEnv) dialCM(ctx context.Context, s *perfSide) error {
 			return err
 		}
 		if p.index != i {
-			return fmt.Errorf("perf: -R: the server accepted qp %d with its qp %d", i, p.index)
+			return fmt.Errorf("-R: the server accepted qp %d with its qp %d", i, p.index)
 		}
 		p.qpn = cn.RemoteQPN()
 		if a, err := qp.Query(); err == nil {

@@ -128,6 +128,10 @@ func TestPerfRDMACM(t *testing.T) {
 		}
 		capturetest.Check(t, capFile)
 	}
+	// An empty P_Key entry names no partition to connect in.
+	if _, errOut, code := runCmd(t, "perf", "write_bw", "-R", "--pkey_index", "1", "-n", "10"); code != 1 || !strings.Contains(errOut, "P_Key table is empty") {
+		t.Errorf("-R --pkey_index 1 (empty): exit %d, %q", code, errOut)
+	}
 }
 
 // TestPerfCMPrivateData round-trips the private data and refuses what is
