@@ -384,7 +384,7 @@ func TestMKeyProtection(t *testing.T) {
 	// Each refusal was counted and reported with trap 256.
 	for range violations {
 		_, n := bt.expectTrap(t, wire.TrapBadMKey)
-		d, err := agent.DecodeBadMKeyDetails(n.DataDetails())
+		d, err := wire.DecodeBadMKeyDetails(n.DataDetails())
 		if err != nil {
 			t.Fatal(err)
 		}

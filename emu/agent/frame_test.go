@@ -220,11 +220,11 @@ func TestBadMKeyNoticeRoundTrip(t *testing.T) {
 	if n.TrapNumber != wire.TrapBadMKey || n.Type != wire.NoticeTypeSecurity || n.ProducerType != uint32(wire.NodeTypeSwitch) || n.IssuerLID != 7 {
 		t.Errorf("notice header %+v", n)
 	}
-	d, err := agent.DecodeBadMKeyDetails(n.DataDetails[:])
+	d, err := wire.DecodeBadMKeyDetails(n.DataDetails[:])
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := agent.BadMKeyDetails{LID: 12, DrSLID: wire.LIDPermissive, Method: wire.MethodSet, AttrID: wire.AttrPortInfo,
+	want := wire.BadMKeyDetails{LID: 12, DrSLID: wire.LIDPermissive, Method: wire.MethodSet, AttrID: wire.AttrPortInfo,
 		AttrMod: 3, MKey: 0xabc, DRNotice: true, Truncated: true, HopCount: 30}
 	for i := 1; i <= 30; i++ {
 		want.ReturnPath = append(want.ReturnPath, uint8(i))
@@ -232,7 +232,7 @@ func TestBadMKeyNoticeRoundTrip(t *testing.T) {
 	if diff := cmp.Diff(want, d); diff != "" {
 		t.Errorf("details (-want +got):\n%s", diff)
 	}
-	if _, err := agent.DecodeBadMKeyDetails(make([]byte, 10)); err == nil {
+	if _, err := wire.DecodeBadMKeyDetails(make([]byte, 10)); err == nil {
 		t.Error("short details decoded")
 	}
 }

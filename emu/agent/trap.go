@@ -29,24 +29,6 @@ type trapState struct {
 	sent    uint64
 }
 
-// trap 256 DataDetails layout (IBTA Vol 1 §14.2.5.1, Notice 256):
-// reserved 2, LIDADDR 2, DRSLID 2, Method 1, reserved 1, AttributeID 2,
-// AttributeModifier 4, M_Key 8, reserved 1, DRNotice(1) DRPathTruncated(1)
-// DRHopCount(6), DRNoticeReturnPath 30.
-const (
-	ntc256LID      = 2
-	ntc256DrSLID   = 4
-	ntc256Method   = 6
-	ntc256AttrID   = 8
-	ntc256AttrMod  = 10
-	ntc256MKey     = 14
-	ntc256DrHops   = 23
-	ntc256DrPath   = 24
-	ntc256PathLen  = 30
-	ntc256DRNotice = 0x80
-	ntc256DRTrunc  = 0x40
-)
-
 // BadMKeyNotice returns the notice of trap 256 (bad M_Key, IBTA Vol 1
 // §14.2.5.1) for smp, which arrived from requester (its LRH SLID) at a
 // port whose LID is issuer: the requester's LID, the method, attribute,
@@ -55,60 +37,15 @@ const (
 // (at most 30; DRPathTruncated marks a longer path).
 func BadMKeyNotice(producer wire.NodeType, issuer, requester wire.LID, smp wire.SMP) wire.NoticeFields {
 	f := wire.GenericNotice(wire.TrapBadMKey, uint32(producer), issuer)
-	d := f.DataDetails[:]
 	m := smp.MAD()
-	binary.BigEndian.PutUint16(d[ntc256LID:], uint16(requester))
-	d[ntc256Method] = uint8(m.Method())
-	binary.BigEndian.PutUint16(d[ntc256AttrID:], uint16(m.AttrID()))
-	binary.BigEndian.PutUint32(d[ntc256AttrMod:], m.AttrMod())
-	binary.BigEndian.PutUint64(d[ntc256MKey:], smp.MKey())
+	d := wire.BadMKeyDetails{LID: requester, Method: m.Method(), AttrID: m.AttrID(), AttrMod: m.AttrMod(), MKey: smp.MKey()}
 	if smp.IsDirected() {
-		binary.BigEndian.PutUint16(d[ntc256DrSLID:], uint16(smp.DrSLID()))
 		hops := int(smp.HopCount())
-		flags := uint8(ntc256DRNotice)
-		if hops > ntc256PathLen {
-			flags |= ntc256DRTrunc
-			hops = ntc256PathLen
-		}
-		d[ntc256DrHops] = flags | uint8(hops)&0x3F
-		copy(d[ntc256DrPath:ntc256DrPath+hops], smp.ReturnPath()[1:1+hops])
+		d.DrSLID, d.DRNotice, d.HopCount = smp.DrSLID(), true, uint8(hops)
+		d.ReturnPath = smp.ReturnPath()[1 : 1+min(hops, wire.BadMKeyPathSize)]
 	}
+	d.Encode(f.DataDetails[:])
 	return f
-}
-
-// BadMKeyDetails is the decoded DataDetails of trap 256.
-type BadMKeyDetails struct {
-	LID        wire.LID
-	DrSLID     wire.LID
-	Method     wire.Method
-	AttrID     wire.AttrID
-	AttrMod    uint32
-	MKey       uint64
-	DRNotice   bool
-	Truncated  bool
-	HopCount   uint8
-	ReturnPath []uint8
-}
-
-// DecodeBadMKeyDetails reads the DataDetails of trap 256 (54 bytes).
-func DecodeBadMKeyDetails(dd []byte) (BadMKeyDetails, error) {
-	if len(dd) < wire.NoticeDataDetailsSize {
-		return BadMKeyDetails{}, fmt.Errorf("agent: trap 256 details: %d bytes, need %d", len(dd), wire.NoticeDataDetailsSize)
-	}
-	d := BadMKeyDetails{
-		LID:       wire.LID(binary.BigEndian.Uint16(dd[ntc256LID:])),
-		DrSLID:    wire.LID(binary.BigEndian.Uint16(dd[ntc256DrSLID:])),
-		Method:    wire.Method(dd[ntc256Method]),
-		AttrID:    wire.AttrID(binary.BigEndian.Uint16(dd[ntc256AttrID:])),
-		AttrMod:   binary.BigEndian.Uint32(dd[ntc256AttrMod:]),
-		MKey:      binary.BigEndian.Uint64(dd[ntc256MKey:]),
-		DRNotice:  dd[ntc256DrHops]&ntc256DRNotice != 0,
-		Truncated: dd[ntc256DrHops]&ntc256DRTrunc != 0,
-		HopCount:  dd[ntc256DrHops] & 0x3F,
-	}
-	n := min(int(d.HopCount), ntc256PathLen)
-	d.ReturnPath = append([]uint8(nil), dd[ntc256DrPath:ntc256DrPath+n]...)
-	return d, nil
 }
 
 // BadPKeyNotice returns the notice of trap 257 (bad P_Key, IBTA Vol 1

@@ -188,3 +188,24 @@ func TestInformInfo(t *testing.T) {
 	checkView(t, rb, wire.InformInfoRecordSize, wire.ParseInformInfoRecord, wire.InformInfoRecord.Fields,
 		wire.InformInfoRecord.Encode, r)
 }
+
+func FuzzDecodeBadMKeyDetails(f *testing.F) {
+	addSeeds(f, wire.NoticeDataDetailsSize)
+	f.Fuzz(func(t *testing.T, b []byte) {
+		d, err := wire.DecodeBadMKeyDetails(b)
+		if err != nil {
+			return
+		}
+		out := make([]byte, wire.NoticeDataDetailsSize)
+		d.Encode(out)
+		got, err := wire.DecodeBadMKeyDetails(out)
+		if d.HopCount > wire.BadMKeyPathSize {
+			// Encode writes a longer path as 30 hops, truncated (as
+			// the Linux qib and hfi1 drivers do).
+			d.HopCount, d.Truncated = wire.BadMKeyPathSize, true
+		}
+		if diff := cmp.Diff(d, got); err != nil || diff != "" {
+			t.Fatalf("round trip: %v %s", err, diff)
+		}
+	})
+}

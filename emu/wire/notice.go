@@ -332,6 +332,72 @@ func DecodeTrap144Details(dd []byte) Trap144Details {
 	}
 }
 
+// BadMKeyPathSize is how many return-path entries trap 256 carries.
+const BadMKeyPathSize = 30
+
+// BadMKeyDetails is the DataDetails of trap 256 (bad M_Key, IBTA Vol 1
+// §14.2.5.1): reserved 2, LIDADDR 2, DRSLID 2, Method 1, reserved 1,
+// AttributeID 2, AttributeModifier 4, M_Key 8, reserved 1,
+// DRNotice(1) DRPathTruncated(1) DRHopCount(6), DRNoticeReturnPath 30.
+// DRNotice says the offending SMP was directed-route; its DrSLID, hop
+// count and return path's used entries (ReturnPath[1..HopCount], at most
+// 30, Truncated marking a longer path) follow.
+type BadMKeyDetails struct {
+	LID        LID
+	DrSLID     LID
+	Method     Method
+	AttrID     AttrID
+	AttrMod    uint32
+	MKey       uint64
+	DRNotice   bool
+	Truncated  bool
+	HopCount   uint8
+	ReturnPath []uint8
+}
+
+// Encode writes d into a 54-byte DataDetails area and zeroes the rest. A
+// hop count above 30 is written as 30 with DRPathTruncated set.
+func (d BadMKeyDetails) Encode(dd []byte) {
+	clear(dd[:NoticeDataDetailsSize])
+	mfPut16(dd, 2, uint16(d.LID))
+	mfPut16(dd, 4, uint16(d.DrSLID))
+	dd[6] = uint8(d.Method)
+	mfPut16(dd, 8, uint16(d.AttrID))
+	mfPut32(dd, 10, d.AttrMod)
+	mfPut64(dd, 14, d.MKey)
+	hops, flags := d.HopCount, uint8(0)
+	if d.DRNotice {
+		flags |= 0x80
+	}
+	if d.Truncated || hops > BadMKeyPathSize {
+		flags |= 0x40
+		hops = min(hops, BadMKeyPathSize)
+	}
+	dd[23] = flags | hops&0x3F
+	copy(dd[24:24+BadMKeyPathSize], d.ReturnPath[:min(len(d.ReturnPath), int(hops))])
+}
+
+// DecodeBadMKeyDetails reads the DataDetails of trap 256.
+func DecodeBadMKeyDetails(dd []byte) (BadMKeyDetails, error) {
+	if err := mfCheckLen("trap 256 details", dd, NoticeDataDetailsSize); err != nil {
+		return BadMKeyDetails{}, err
+	}
+	d := BadMKeyDetails{
+		LID:       LID(mfU16(dd, 2)),
+		DrSLID:    LID(mfU16(dd, 4)),
+		Method:    Method(dd[6]),
+		AttrID:    AttrID(mfU16(dd, 8)),
+		AttrMod:   mfU32(dd, 10),
+		MKey:      mfU64(dd, 14),
+		DRNotice:  dd[23]&0x80 != 0,
+		Truncated: dd[23]&0x40 != 0,
+		HopCount:  dd[23] & 0x3F,
+	}
+	n := min(int(d.HopCount), BadMKeyPathSize)
+	d.ReturnPath = append([]uint8(nil), dd[24:24+n]...)
+	return d, nil
+}
+
 // KeyViolationDetails is the DataDetails of traps 257 (bad P_Key) and 258
 // (bad Q_Key): reserved 2, LID1 2, LID2 2, key 4, SL(4) reserved(4)
 // QP1(24), reserved(8) QP2(24), GID1 16, GID2 16.
