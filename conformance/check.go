@@ -106,6 +106,8 @@ type Result struct {
 // responses checked for the parts every response must echo.
 type Conn struct {
 	t Target
+	// self is the target's own node (the walk's first), once Run walked.
+	self *Node
 }
 
 // NewConn wraps t.

@@ -14,4 +14,10 @@
 // transports lives with the command (cmd/ibemu, ibemu conform). Nothing
 // in the emulator or the stack imports this package: the command, tests
 // and external programs do.
+//
+// Most checks need nothing but Target.Exchange. A few need more of the
+// target, through optional interfaces, and skip without it: the timed
+// ones wait on the device's clock (Sleeper), and the trap check takes the
+// traps a port sends to the checking port's LID (TrapReceiver). With
+// Options.Parallel the timed checks of many nodes wait at once.
 package conformance

@@ -78,6 +78,12 @@ func Run(ctx context.Context, t Target, opts Options) (*Report, error) {
 		return nil, err
 	}
 	r := &Report{Nodes: nodes}
+	for _, n := range nodes {
+		if len(n.Path) == 0 {
+			c.self = n
+			break
+		}
+	}
 	// timed are the indexes in r.Results of the Timed checks left for
 	// the parallel phase.
 	var timed []int

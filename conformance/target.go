@@ -42,3 +42,14 @@ type Sleeper interface {
 
 // ErrNoResponse is returned by a Target when a request got no response.
 var ErrNoResponse = errors.New("conformance: no response")
+
+// TrapReceiver is a Target whose port takes the traps (SubnTrap) devices
+// send to its LID, as an SM's port does. Traps starts handing every trap
+// received to the channel, each a whole MAD, and answers each with a
+// TrapRepress carrying M_Key mkey (as an SM represses with the M_Key it
+// has on record for the port) so that its sender stops repeating it,
+// until stop is called. The trap checks need it and skip on a Target without it, or
+// when Traps returns errors.ErrUnsupported.
+type TrapReceiver interface {
+	Traps(mkey uint64) (traps <-chan []byte, stop func(), err error)
+}

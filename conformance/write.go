@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/ibemu/ibemu/emu/wire"
@@ -28,6 +29,13 @@ var WriteChecks = []*Check{
 		What:    "with an M_Key, protection level 2 and M_KeyLeasePeriod 1 s, a Get without the key (discarded) starts the lease; with no SMP carrying the key for 2 s it runs out, the protection bits go to 0 and the port answers a Get without the key, showing the M_Key",
 		Applies: func(n *Node) bool { return isCA(n) && len(n.Path) > 0 },
 		Run:     checkMKeyLease, Timed: true},
+	{ID: "sma.trap-bad-mkey", Ref: "IBTA Vol 1 §14.2.4.1, §14.2.5.1",
+		What: "with an M_Key at protection level 1 and the checking port's LID as MasterSMLID, a CA port that claims IsTrapSupported " +
+			"discards a Set without the key and sends Trap 256 (Bad M_Key) to that LID: a generic security notice from a CA with " +
+			"IssuerLID the port's LID and details naming the Set (method, attribute PortInfo, modifier, the M_Key it carried, and " +
+			"for a directed-route SMP the DR notice bit, hop count and the return path's last entry, the port it arrived on)",
+		Applies: func(n *Node) bool { return isCA(n) && len(n.Path) > 0 && n.Active && n.LID != 0 },
+		Run:     onPort(checkBadMKeyTrap)},
 	{ID: "sma.portinfo-set-invalid", Ref: "IBTA Vol 1 §14.2.5.6, §13.4.7",
 		What:    "a PortInfo Set with one invalid field (OperationalVLs past VLCap, NeighborMTU past MTUCap, a reserved LinkDownDefaultState or PortState, a PortPhysicalState a Set may not ask for) is answered with status 0x001C and changes nothing",
 		Applies: func(n *Node) bool { return isCA(n) && len(n.Path) > 0 },
@@ -503,6 +511,127 @@ func checkPortCountersReset(ctx context.Context, c *Conn, n *Node) error {
 		return violation("after the reset port %d counts %d words sent and %d received", port, pc.PortXmitData(), pc.PortRcvData())
 	case pc.SymbolErrorCounter() != 0 || pc.PortRcvErrors() != 0:
 		return violation("after the reset port %d counts %d symbol errors and %d receive errors", port, pc.SymbolErrorCounter(), pc.PortRcvErrors())
+	}
+	return nil
+}
+
+// trapWait is how long sma.trap-bad-mkey waits for the trap (wall time:
+// the port sends it at once).
+const trapWait = 3 * time.Second
+
+func checkBadMKeyTrap(ctx context.Context, p *portProbe) (err error) {
+	tr, ok := p.c.t.(TrapReceiver)
+	if !ok {
+		return skip("the target cannot receive traps")
+	}
+	self := p.c.self
+	if self == nil || self.LID == 0 || !self.Active {
+		return skip("the checking port has no LID to receive traps at")
+	}
+	if !wire.PortInfo(p.cur).CapabilityMask().Has(wire.PortCapIsTrapSupported) {
+		return skip("the port does not claim IsTrapSupported")
+	}
+	key, orig := p.key(), p.cur
+	traps, stop, err := tr.Traps(key)
+	if errors.Is(err, errors.ErrUnsupported) {
+		return skip("the target cannot receive traps: %v", err)
+	} else if err != nil {
+		return err
+	}
+	defer stop()
+	// The port's traps go to its MasterSMLID: this port, for the check.
+	p.cur = slices.Clone(orig)
+	wire.PortInfo(p.cur).SetMasterSMLID(self.LID)
+	got, err := p.set(ctx, 0, key, 1)
+	p.cur = orig
+	if err != nil {
+		return err
+	}
+	defer func() {
+		// Back to the port's own M_Key 0 and MasterSMLID.
+		back, rerr := p.set(ctx, key, 0, 0)
+		switch {
+		case err != nil:
+		case rerr != nil:
+			err = violation("restoring M_Key 0 and MasterSMLID with the key: %v", rerr)
+		case back.MasterSMLID() != wire.PortInfo(orig).MasterSMLID() || back.MKeyProtectBits() != 0:
+			err = violation("restoring MasterSMLID %d and protection 0 answered MasterSMLID %d protection %d",
+				wire.PortInfo(orig).MasterSMLID(), back.MasterSMLID(), back.MKeyProtectBits())
+		}
+	}()
+	if got.MKey() != key || got.MKeyProtectBits() != 1 || got.MasterSMLID() != self.LID {
+		return violation("Set(PortInfo) of M_Key %#x protection 1 MasterSMLID %d answered M_Key %#x protection %d MasterSMLID %d",
+			key, self.LID, got.MKey(), got.MKeyProtectBits(), got.MasterSMLID())
+	}
+	// A trap 256 that names another SMP is an earlier violation's,
+	// which the port repeats until repressed (and raises no new one
+	// meanwhile): the receiver represses it, and the check provokes
+	// the port again.
+	var stale error
+	for range trapTries {
+		f := portInfoSet(p.cur, 0, 0)
+		f.AttrMod = p.port
+		if err := p.discarded(ctx, f, "protection 1: a Set without the key"); err != nil {
+			return err
+		}
+		n, err := p.awaitTrap(ctx, traps, self.LID)
+		if err != nil {
+			return err
+		}
+		if stale = badMKeyTrapOK(p, n); stale == nil || !errors.Is(stale, errOtherSMP) {
+			return stale
+		}
+	}
+	return stale
+}
+
+// trapTries is how many violations sma.trap-bad-mkey provokes at most
+// while the traps it gets name earlier ones.
+const trapTries = 3
+
+// errOtherSMP marks a trap 256 that names an SMP the check did not send.
+var errOtherSMP = errors.New("the trap names another SMP")
+
+// awaitTrap waits for a trap 256 from p's port.
+func (p *portProbe) awaitTrap(ctx context.Context, traps <-chan []byte, sm wire.LID) (wire.Notice, error) {
+	wait := time.NewTimer(trapWait)
+	defer wait.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("waiting for trap 256: %w", ctx.Err())
+		case <-wait.C:
+			return nil, violation("no Trap 256 (Bad M_Key) from LID %d reached MasterSMLID %d within %v of a Set without the key", p.n.LID, sm, trapWait)
+		case m := <-traps:
+			n, err := wire.ParseSMPNotice(wire.SMP(m).Data())
+			if err != nil || !n.IsGeneric() || n.TrapNumber() != wire.TrapBadMKey || n.IssuerLID() != p.n.LID {
+				continue // another port's trap, or another trap
+			}
+			return n, nil
+		}
+	}
+}
+
+// badMKeyTrapOK checks the notice of trap 256 that the check's Set without
+// the key provoked.
+func badMKeyTrapOK(p *portProbe, n wire.Notice) error {
+	if n.Type() != wire.NoticeTypeSecurity || n.ProducerType() != uint32(wire.NodeTypeCA) {
+		return violation("trap 256: type %s producer %d, want a security notice from a CA (producer 1)", n.Type(), n.ProducerType())
+	}
+	d, err := wire.DecodeBadMKeyDetails(n.DataDetails())
+	if err != nil {
+		return violation("trap 256: %v", err)
+	}
+	switch {
+	case d.Method != wire.MethodSet || d.AttrID != wire.AttrPortInfo || d.AttrMod != p.port || d.MKey != 0:
+		return fmt.Errorf("trap 256 names %s(%s, modifier %#x) with M_Key %#x, want the Set(PortInfo, %#x) with M_Key 0: %w",
+			d.Method, d.AttrID, d.AttrMod, d.MKey, p.port, errOtherSMP)
+	case !d.DRNotice:
+		return violation("trap 256 of a directed-route SMP lacks the DR notice bit")
+	case int(d.HopCount) != min(len(p.n.Path), wire.BadMKeyPathSize) || d.Truncated != (len(p.n.Path) > wire.BadMKeyPathSize):
+		return violation("trap 256: DR hop count %d (truncated %t), want %d", d.HopCount, d.Truncated, len(p.n.Path))
+	case len(p.n.Path) <= wire.BadMKeyPathSize && (len(d.ReturnPath) == 0 || d.ReturnPath[len(d.ReturnPath)-1] != p.n.Arrival):
+		return violation("trap 256: DR return path %v, want it to end with port %d, where the SMP arrived", d.ReturnPath, p.n.Arrival)
 	}
 	return nil
 }

@@ -111,6 +111,9 @@ func runConform(stdout, stderr io.Writer, args []string) error {
 		where = fmt.Sprintf("in process on %s, from %s port %d", name, ses.from.Topo.Desc, ses.port)
 	}
 	tg := newMADTarget(tr, mad.Options{Timeout: *timeout, Retries: *retries})
+	// Traps sent to this port's LID reach its agents in process and
+	// through umad; an attach server hands them to SM clients only.
+	tg.takesTraps = !*attachMode
 	defer tg.Close()
 	fmt.Fprintf(stderr, "conform: %s\n", where)
 	rep, err := conformance.Run(ctx, tg, opts)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -25,6 +26,12 @@ type madTarget struct {
 
 	mu     sync.Mutex
 	agents map[agentKey]*mad.Agent
+
+	// takesTraps says the transport delivers the traps sent to this
+	// port's LID (in process, umad; not an attach server, which gives
+	// traps to SM clients only). trapAgent serves them while Traps runs.
+	takesTraps bool
+	trapAgent  *mad.Agent
 }
 
 type agentKey struct {
@@ -103,11 +110,55 @@ func (t *madTarget) agent(class wire.MgmtClass, version uint8) (*mad.Agent, erro
 	return a, nil
 }
 
+// Traps implements conformance.TrapReceiver: an agent on QP0 takes the
+// SubnTrap requests that reach this port, answers each with TrapRepress
+// carrying mkey, as an SM does, and hands it on. The target has it only when its
+// transport delivers traps (takesTraps); otherwise it fails with
+// errors.ErrUnsupported.
+func (t *madTarget) Traps(mkey uint64) (<-chan []byte, func(), error) {
+	if !t.takesTraps {
+		return nil, nil, fmt.Errorf("conform: traps: %w", errors.ErrUnsupported)
+	}
+	a, err := mad.NewAgent(t.tr, mad.Registration{QPN: 0, Class: wire.MgmtClassSubnLID, ClassVersion: 1,
+		Methods: []wire.Method{wire.MethodTrap}}, t.opts)
+	if err != nil {
+		// Most often an SM on this port takes its traps already.
+		return nil, nil, fmt.Errorf("conform: this port cannot take traps (%w): %w", err, errors.ErrUnsupported)
+	}
+	ch := make(chan []byte, 64)
+	a.Serve(func(r *mad.Received) {
+		repress := slices.Clone(r.MAD)
+		wire.MAD(repress).SetResponse(wire.MADStatusOK)
+		wire.SMP(repress).SetMKey(mkey)
+		_ = a.Send(r.Addr.ReplyAddr(), repress)
+		select {
+		case ch <- r.MAD:
+		default: // the check reads only the traps it looks for
+		}
+	})
+	t.mu.Lock()
+	t.trapAgent = a
+	t.mu.Unlock()
+	stop := func() {
+		t.mu.Lock()
+		if t.trapAgent == a {
+			t.trapAgent = nil
+		}
+		t.mu.Unlock()
+		_ = a.Close()
+	}
+	return ch, stop, nil
+}
+
 // Close unregisters the agents (the transport stays open).
 func (t *madTarget) Close() error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	var errs []error
+	if t.trapAgent != nil {
+		errs = append(errs, t.trapAgent.Close())
+		t.trapAgent = nil
+	}
 	for k, a := range t.agents {
 		errs = append(errs, a.Close())
 		delete(t.agents, k)

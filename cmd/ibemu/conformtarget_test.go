@@ -18,12 +18,20 @@ import (
 // brought up, through target wrapped by wrap (when not nil).
 func runConformance(t *testing.T, wrap func(conformance.Target) conformance.Target, opts conformance.Options) *conformance.Report {
 	t.Helper()
+	return runConformanceFrom(t, "node1 HCA-1", wrap, opts)
+}
+
+// runConformanceFrom is runConformance from the HCA named from. The SM
+// runs on node1 HCA-1 and takes the traps sent to it.
+func runConformanceFrom(t *testing.T, from string, wrap func(conformance.Target) conformance.Target, opts conformance.Options) *conformance.Report {
+	t.Helper()
 	f := ibtest.Up(t, ibtest.FatTree(2, 4))
-	tr, err := f.MADTransport("node1 HCA-1", 1)
+	tr, err := f.MADTransport(from, 1)
 	if err != nil {
 		t.Fatal(err)
 	}
 	tg := newMADTarget(tr, mad.Options{Timeout: 50 * time.Millisecond, Retries: 1})
+	tg.takesTraps = true
 	t.Cleanup(func() { _ = tg.Close() })
 	var target conformance.Target = tg
 	if wrap != nil {
@@ -66,6 +74,14 @@ func TestConformanceEmulatorPasses(t *testing.T) {
 type rewrite struct {
 	conformance.Target
 	edit func(req, resp []byte)
+}
+
+// Traps passes conformance.TrapReceiver on.
+func (r rewrite) Traps(mkey uint64) (<-chan []byte, func(), error) {
+	if tr, ok := r.Target.(conformance.TrapReceiver); ok {
+		return tr.Traps(mkey)
+	}
+	return nil, nil, errors.ErrUnsupported
 }
 
 // Sleep passes conformance.Sleeper on.
@@ -388,5 +404,78 @@ func TestConformanceTimedChecksOverlap(t *testing.T) {
 	}
 	if leases < 4 {
 		t.Errorf("%d lease checks ran, want at least 4", leases)
+	}
+}
+
+// trapEdit is a target whose traps pass through edit first; edit returns
+// false to drop one.
+type trapEdit struct {
+	conformance.Target
+	edit func(m []byte) bool
+}
+
+func (w trapEdit) Traps(mkey uint64) (<-chan []byte, func(), error) {
+	in, stop, err := w.Target.(conformance.TrapReceiver).Traps(mkey)
+	if err != nil {
+		return nil, nil, err
+	}
+	out, done := make(chan []byte, 64), make(chan struct{})
+	go func() {
+		for {
+			select {
+			case m := <-in:
+				if !w.edit(m) {
+					continue
+				}
+				select {
+				case out <- m:
+				case <-done:
+					return
+				}
+			case <-done:
+				return
+			}
+		}
+	}()
+	return out, func() { close(done); stop() }, nil
+}
+
+// TestConformanceTrapCheck: sma.trap-bad-mkey passes on the emulated CAs
+// and leaves each port's MasterSMLID as the SM set it, and it fails when
+// the trap does not come or says something else.
+func TestConformanceTrapCheck(t *testing.T) {
+	only := conformance.Options{Write: true, Only: []string{"sma.trap-bad-mkey"}}
+	// From node1, whose SM takes the traps, the check cannot run.
+	r := runConformance(t, nil, only)
+	if len(r.Results) == 0 || r.Count(conformance.Skip) != len(r.Results) {
+		t.Fatalf("from the SM's port: %d results, %d skipped", len(r.Results), r.Count(conformance.Skip))
+	}
+	r = runConformanceFrom(t, "node2 HCA-1", nil, only)
+	if len(r.Results) < 4 || r.Count(conformance.Pass) != len(r.Results) {
+		t.Fatalf("%d results, %d passed: %+v", len(r.Results), r.Count(conformance.Pass), r.Failures())
+	}
+	details := func(m []byte) []byte { return wire.Notice(wire.SMP(m).Data()).DataDetails() }
+	for name, edit := range map[string]func(m []byte) bool{
+		"no trap":         func([]byte) bool { return false },
+		"another trap":    func(m []byte) bool { wire.Notice(wire.SMP(m).Data()).SetTrapNumber(257); return true },
+		"wrong modifier":  func(m []byte) bool { details(m)[13]++; return true },
+		"wrong method":    func(m []byte) bool { details(m)[6] = uint8(wire.MethodGet); return true },
+		"no DR notice":    func(m []byte) bool { details(m)[23] &^= 0x80; return true },
+		"wrong last port": func(m []byte) bool { d := details(m); d[24+int(d[23]&0x3f)-1]++; return true },
+		"not security": func(m []byte) bool {
+			wire.Notice(wire.SMP(m).Data()).SetType(wire.NoticeTypeInformational)
+			return true
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			// The first few nodes only: a CA whose trap never comes
+			// costs the check's 3 s wait.
+			few := only
+			few.MaxNodes = 4
+			r := runConformanceFrom(t, "node2 HCA-1", func(tg conformance.Target) conformance.Target { return trapEdit{tg, edit} }, few)
+			if len(r.Results) == 0 || len(r.Failures()) != len(r.Results) {
+				t.Fatalf("%d results, %d failed", len(r.Results), len(r.Failures()))
+			}
+		})
 	}
 }
