@@ -178,13 +178,15 @@ type perfSide struct {
 	ch       *verbs.CompChannel // with -e: the CQ's completion channel
 	cq       *verbs.CQ
 	rcq      *verbs.CQ
-	qps      []*verbs.QP
-	bufs     [][]byte
-	mrs      []*verbs.MR
-	ahs      []*verbs.AH
-	lid      wire.LID
-	gid      wire.GID
-	name     string // the device's libibverbs name
+	// srq is the shared receive queue of the QPs (--use-srq), or nil.
+	srq  *verbs.SRQ
+	qps  []*verbs.QP
+	bufs [][]byte
+	mrs  []*verbs.MR
+	ahs  []*verbs.AH
+	lid  wire.LID
+	gid  wire.GID
+	name string // the device's libibverbs name
 	// armed tells whether the CQ is armed for its channel (-e).
 	armed bool
 	// lat is the latency test's work requests for the current size.
@@ -324,8 +326,8 @@ func newPerfEnv(c *perfConfig) (*perfEnv, error) {
 		return nil, err
 	}
 	env.setBufLen()
-	if env.client, err = env.side(fb.HCAs[0].Device, c.ibPort); err == nil {
-		env.server, err = env.side(fb.HCAs[1].Device, c.ibPort)
+	if env.client, err = env.side(fb.HCAs[0].Device, c.ibPort, false); err == nil {
+		env.server, err = env.side(fb.HCAs[1].Device, c.ibPort, true)
 	}
 	switch {
 	case err == nil && c.rdmaCM:
@@ -450,7 +452,10 @@ func (c *perfConfig) resolveMTU(active wire.MTU) {
 	c.mtu = m.Bytes()
 }
 
-func (env *perfEnv) side(d *hca.Device, port int) (*perfSide, error) {
+// side opens device d's port for one side of the test; server tells
+// whether it is the server side (the one that receives in a
+// unidirectional test).
+func (env *perfEnv) side(d *hca.Device, port int, server bool) (*perfSide, error) {
 	c := env.c
 	s := &perfSide{dev: d, port: port, name: perfDevName(d.Profile().Driver)}
 	var err error
@@ -487,6 +492,13 @@ func (env *perfEnv) side(d *hca.Device, port int) (*perfSide, error) {
 			return nil, err
 		}
 	}
+	if c.useSRQ && (server || perfTests[c.test].lat || c.bidir) {
+		// As perftest: the sides that receive take their receives
+		// from one SRQ of rx depth work requests.
+		if s.srq, err = s.pd.CreateSRQ(verbs.SRQAttr{MaxWR: uint32(c.rxDepth), MaxSGE: 1}); err != nil {
+			return nil, fmt.Errorf("perf: --use-srq: %w", err)
+		}
+	}
 	typ := map[string]hv.QPType{"RC": hv.QPTypeRC, "UC": hv.QPTypeUC, "UD": hv.QPTypeUD}[c.conn]
 	for range c.qps {
 		buf := make([]byte, env.bufLen)
@@ -494,7 +506,7 @@ func (env *perfEnv) side(d *hca.Device, port int) (*perfSide, error) {
 		if err != nil {
 			return nil, err
 		}
-		qp, err := s.pd.CreateQP(verbs.QPInitAttr{SendCQ: s.cq, RecvCQ: s.rcq, QPType: typ,
+		qp, err := s.pd.CreateQP(verbs.QPInitAttr{SendCQ: s.cq, RecvCQ: s.rcq, QPType: typ, SRQ: s.srq,
 			Cap: verbs.QPCap{MaxSendWR: uint32(c.txDepth), MaxRecvWR: uint32(max(c.rxDepth, 1)), MaxSendSGE: 1, MaxRecvSGE: 1, MaxInlineData: uint32(c.inlineSize)}})
 		if err != nil {
 			return nil, err
@@ -640,7 +652,7 @@ func (env *perfEnv) header(s *perfSide) {
 	}
 	fmt.Fprintf(w, " Dual-port       : OFF\t\tDevice         : %s\n", s.name)
 	fmt.Fprintf(w, " Number of qps   : %d\t\tTransport type : IB\n", c.qps)
-	fmt.Fprintf(w, " Connection type : %s\t\tUsing SRQ      : OFF\n", c.conn)
+	fmt.Fprintf(w, " Connection type : %s\t\tUsing SRQ      : %s\n", c.conn, map[bool]string{false: "OFF", true: "ON"}[c.useSRQ])
 	if s == env.client || c.bidir {
 		fmt.Fprintf(w, " TX depth        : %d\n", c.txDepth)
 	}
@@ -822,7 +834,7 @@ func runPerfAttached(c *perfConfig) error {
 	if c.given["i"] && c.ibPort != h.Port() {
 		return usageErr("-i %d: this side is attached to port %d of %s", c.ibPort, h.Port(), c.attach)
 	}
-	side, err := env.side(h.HCA(), h.Port())
+	side, err := env.side(h.HCA(), h.Port(), c.server)
 	if err != nil {
 		return err
 	}

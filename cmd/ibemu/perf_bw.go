@@ -218,6 +218,7 @@ type bwRun struct {
 	posted, completed []int // sends per QP
 	limit             []int // sends to post per QP (duration mode: set at the end)
 	got, postedRecv   []int // receives per QP
+	srqPosted         int   // receives posted to the SRQ (--use-srq)
 	totals            []int // what the peer posted, once known
 	idx               map[uint32]int
 	res               bwResult
@@ -263,6 +264,9 @@ func (r *bwRun) postRecvs() error {
 	if c.conn == "UD" {
 		grh = hv.GRHBytes
 	}
+	if r.s.srq != nil {
+		return r.postSRQRecvs(grh)
+	}
 	for q, qp := range r.s.qps {
 		var wrs []verbs.RecvWR
 		for r.postedRecv[q]-r.got[q] < c.rxDepth && (r.totals == nil || r.postedRecv[q] < r.totals[q]) {
@@ -273,6 +277,35 @@ func (r *bwRun) postRecvs() error {
 			if _, err := qp.PostRecv(wrs); err != nil {
 				return fmt.Errorf("perf: post receive: %w", err)
 			}
+		}
+	}
+	return nil
+}
+
+// postSRQRecvs keeps rx depth receives posted on the side's SRQ (no more
+// than the peer sends in all, once that is known), each into the buffer
+// of one QP in turn.
+func (r *bwRun) postSRQRecvs(grh int) error {
+	c, s := r.env.c, r.s
+	got, want := 0, -1
+	for q := range r.got {
+		got += r.got[q]
+	}
+	if r.totals != nil {
+		want = 0
+		for _, t := range r.totals {
+			want += t
+		}
+	}
+	var wrs []verbs.RecvWR
+	for r.srqPosted-got < c.rxDepth && (want < 0 || r.srqPosted < want) {
+		q := r.srqPosted % len(s.mrs)
+		wrs = append(wrs, verbs.RecvWR{WRID: uint64(r.srqPosted), SGL: []verbs.SGE{s.mrs[q].SGE(0, r.size+grh)}})
+		r.srqPosted++
+	}
+	if len(wrs) > 0 {
+		if _, err := s.srq.PostRecv(wrs); err != nil {
+			return fmt.Errorf("perf: post receive to the srq: %w", err)
 		}
 	}
 	return nil

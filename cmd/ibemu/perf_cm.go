@@ -283,7 +283,7 @@ func (env *perfEnv) accept(s *perfSide, r *cm.ConnRequest) {
 	}
 	qp := s.qps[p.index]
 	cn, err := r.Accept(r.Context(), cm.AcceptParams{QP: qp, PrivateData: s.private(p.index, c.outReads),
-		ResponderResources: uint8(c.outReads), InitiatorDepth: uint8(p.outs), RNRRetryCount: 7})
+		ResponderResources: uint8(c.outReads), InitiatorDepth: uint8(p.outs), RNRRetryCount: 7, SRQ: s.srq != nil})
 	if err == nil {
 		s.cm.mu.Lock()
 		s.cm.conns[p.index] = cn
@@ -380,7 +380,7 @@ func (env *perfEnv) dialCM(ctx context.Context, s *perfSide) error {
 		}
 		cn, err := s.cm.cm.Connect(ctx, cm.ConnectParams{ServiceID: sid, QP: qp, Path: path, PrivateData: priv,
 			ResponderResources: uint8(c.outReads), InitiatorDepth: uint8(c.outReads), RetryCount: uint8(min(c.retryCnt, 7)),
-			RNRRetryCount: 7})
+			RNRRetryCount: 7, SRQ: s.srq != nil})
 		if err != nil {
 			return fmt.Errorf("-R: connect qp %d: %w", i, err)
 		}

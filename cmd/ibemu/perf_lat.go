@@ -62,6 +62,10 @@ func (env *perfEnv) latPost(s *perfSide, size int) error {
 
 // latRecv posts one receive for a latency message.
 func (env *perfEnv) latRecv(s *perfSide, size int) error {
+	if s.srq != nil {
+		_, err := s.srq.PostRecv(env.latMsgs(s, size).recv)
+		return err
+	}
 	_, err := s.qps[0].PostRecv(env.latMsgs(s, size).recv)
 	return err
 }

@@ -39,6 +39,7 @@ const (
 	perfMaxQPs        = 256 // ibemu's limit (perftest allows 16384)
 	perfMaxMsgSize    = 1 << 30
 	perfDefaultMargin = -1
+	perfMinSRQUDRx    = 100 // perftest's MIN_SRQ_UD_RX_DEPTH
 )
 
 // perfSize is -s: a byte count with perftest's optional K or M suffix.
@@ -115,6 +116,7 @@ type perfOpts struct {
 	warmUp    bool    // --perform_warm_up
 	cpuUtil   bool    // --cpu_util
 	rdmaCM    bool    // -R
+	useSRQ    bool    // --use-srq
 	commCM    bool    // -z
 
 	// Resolved by validate.
@@ -167,6 +169,7 @@ func (c *perfConfig) perfFlags(fs *flag.FlagSet) {
 	fs.BoolVar(&c.oldPost, "use_old_post_send", false, "post with ibv_post_send (accepted: ibemu perf always does)")
 	fs.BoolVar(&c.cpuUtil, "cpu_util", false, "with -D: report the machine's CPU utilization over the measured window (user time of /proc/stat, as perftest)")
 	fs.BoolVar(&c.warmUp, "perform_warm_up", false, "write, read and atomic bandwidth tests: before each size, every QP of a sending side (both with -b) posts tx depth work requests (or one post list) and waits for them, unmeasured")
+	fs.BoolVar(&c.useSRQ, "use-srq", false, "SEND tests: the receiving side's QPs take their receives from one shared receive queue of rx depth work requests")
 	fs.BoolVar(&c.rdmaCM, "R", false, "connect the QPs through the communication manager, as rdma_cm: REQ, REP and RTU for RC (SIDR for UD) on the fabric, the peer's rkey and address in the private data")
 	fs.BoolVar(&c.commCM, "z", false, "exchange the QPs' attributes over rdma_cm (refused: use -R)")
 	for long, short := range perfAliases {
@@ -314,6 +317,8 @@ func (c *perfConfig) validate() error {
 		return usageErr("--run_infinitely is not supported in a bidirectional SEND test")
 	case c.runInf:
 		return usageErr("--run_infinitely: ibemu perf does not run forever; use -D SECONDS for a timed run")
+	case c.useSRQ && verb != "send":
+		return usageErr("--use-srq: Using SRQ only available in SEND tests")
 	case c.commCM:
 		return usageErr("-z: ibemu perf exchanges the QPs' attributes in process or over its own socket; -R connects them through the CM")
 	case c.rdmaCM && c.conn == "UC":
@@ -381,6 +386,9 @@ func (c *perfConfig) dependencies(verb string) error {
 			}
 		}
 	}
+	if c.useSRQ && (c.conn == "UD" || c.conn == "UC") && c.iters <= perfMinSRQUDRx {
+		c.rxDepth = perfMinSRQUDRx
+	}
 	if verb == "send" && c.rxDepth%2 == 1 && !c.all {
 		c.rxDepth++ // perftest's work-around for odd depths
 	}
@@ -422,6 +430,8 @@ func (c *perfConfig) dependencies(verb string) error {
 		c.noPeak = true
 	}
 	switch {
+	case c.useSRQ && c.qps > c.rxDepth:
+		return usageErr("--use-srq -q %d: Using SRQ depth (%d) should be greater than number of QPs", c.qps, c.rxDepth)
 	case c.attach == "" && (c.server || c.connect != "" || c.sockName != "" || c.dpAddr != ""):
 		return usageErr("--server, --connect, --sockname and --attach-server go with --attach")
 	case c.attach != "" && c.server == (c.connect != ""):

@@ -13,6 +13,7 @@ import (
 
 	"github.com/ibemu/ibemu/emu/capture"
 	"github.com/ibemu/ibemu/emu/wire"
+	"github.com/ibemu/ibemu/stack/verbs"
 )
 
 // perfObserved runs ibemu perf and calls check with the environment while
@@ -607,5 +608,54 @@ func TestPerfCPUUtil(t *testing.T) {
 	out, errOut, code := runCmd(t, "perf", "write_bw", "-n", "100", "--cpu_util")
 	if code != 0 || !strings.Contains(errOut, "CPU Utilization works only with Duration mode.") || strings.Contains(out, "CPU_Util") {
 		t.Errorf("--cpu_util without -D: exit %d, stderr %q:\n%s", code, errOut, out)
+	}
+}
+
+// TestPerfSRQ checks --use-srq: the sides that receive (the server; both
+// in latency tests and with -b) take their receives from one SRQ, which
+// their QPs are attached to (a receive posted to such a QP is refused),
+// the header says so, and the tests run with it over RC, UC and UD.
+func TestPerfSRQ(t *testing.T) {
+	for _, tc := range []struct {
+		args         []string
+		clientHasSRQ bool
+	}{
+		{[]string{"send_bw", "-n", "300", "-q", "3", "-s", "4096"}, false},
+		{[]string{"send_bw", "-n", "300", "-b", "-q", "2", "-s", "4096"}, true},
+		{[]string{"send_lat", "-n", "100"}, true},
+		{[]string{"send_bw", "-n", "300", "-c", "UD", "-q", "2"}, false},
+		{[]string{"send_bw", "-n", "300", "-c", "UC"}, false},
+		{[]string{"send_bw", "-n", "300", "-R", "-q", "2", "-s", "4096"}, false},
+	} {
+		args := append(append([]string{}, tc.args...), "--use-srq")
+		out := perfObserved(t, func(e *perfEnv) {
+			if e.server.srq == nil || (e.client.srq != nil) != tc.clientHasSRQ {
+				t.Errorf("%v: server srq %v, client srq %v; want the client's: %t", args, e.server.srq != nil, e.client.srq != nil, tc.clientHasSRQ)
+				return
+			}
+			for _, qp := range e.server.qps {
+				if _, err := qp.PostRecv([]verbs.RecvWR{{SGL: []verbs.SGE{e.server.mrs[0].SGE(0, 8)}}}); err == nil {
+					t.Errorf("%v: qp %#x took a receive of its own: not attached to the srq", args, qp.Num())
+				}
+			}
+		}, args...)
+		if !strings.Contains(out, "Using SRQ      : ON") {
+			t.Errorf("%v: header:\n%s", args, out)
+		}
+		head := bwHead
+		if tc.args[0] == "send_lat" {
+			head = latHead
+		}
+		if row := perfRow(t, out, head); len(row) < 4 || rowFloat(t, row, 3) <= 0 {
+			t.Errorf("%v: row %q", args, row)
+		}
+	}
+	for _, args := range [][]string{
+		{"perf", "write_bw", "--use-srq"},
+		{"perf", "send_bw", "--use-srq", "-q", "8", "-r", "4"},
+	} {
+		if _, errOut, code := runCmd(t, args...); code != 2 || !strings.Contains(errOut, "SRQ") {
+			t.Errorf("%v: exit %d, %q", args, code, errOut)
+		}
 	}
 }

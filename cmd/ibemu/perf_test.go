@@ -427,6 +427,8 @@ func TestPerfTwoProcesses(t *testing.T) {
 		// MADs cross the server's switches.
 		{[]string{"write_bw", "-R", "-q", "2", "-n", "300"}, " #bytes     #iterations    BW peak[MB/sec]"},
 		{[]string{"send_lat", "-R", "-c", "UD", "-n", "100"}, " #bytes #iterations    t_min[usec]"},
+		// --use-srq: the server process's QPs share one SRQ.
+		{[]string{"send_bw", "--use-srq", "-q", "2", "-n", "300", "-s", "4096"}, " #bytes     #iterations    BW peak[MB/sec]"},
 	} {
 		ps, pc = pair(c.args...)
 		if code := pc.wait(t, 120*time.Second); code != 0 {
