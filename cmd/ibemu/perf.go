@@ -179,14 +179,16 @@ type perfSide struct {
 	cq       *verbs.CQ
 	rcq      *verbs.CQ
 	// srq is the shared receive queue of the QPs (--use-srq), or nil.
-	srq  *verbs.SRQ
-	qps  []*verbs.QP
-	bufs [][]byte
-	mrs  []*verbs.MR
-	ahs  []*verbs.AH
-	lid  wire.LID
-	gid  wire.GID
-	name string // the device's libibverbs name
+	srq *verbs.SRQ
+	// group is the multicast group the side's QP joins (-g).
+	group perfGroup
+	qps   []*verbs.QP
+	bufs  [][]byte
+	mrs   []*verbs.MR
+	ahs   []*verbs.AH
+	lid   wire.LID
+	gid   wire.GID
+	name  string // the device's libibverbs name
 	// armed tells whether the CQ is armed for its channel (-e).
 	armed bool
 	// lat is the latency test's work requests for the current size.
@@ -242,6 +244,8 @@ type perfEnv struct {
 	bufLen int
 	// oob is the out-of-band channel to the peer process (two processes).
 	oob *perfOOB
+	// err carries an error out of a function run on the event loop.
+	err error
 }
 
 // perfStats counts what one side of a run did through the verbs API, so
@@ -334,7 +338,15 @@ func newPerfEnv(c *perfConfig) (*perfEnv, error) {
 		err = env.connectCMInProcess()
 	case err == nil:
 		env.client.peer, env.server.peer = env.server.info("", c.outReads), env.client.info("", c.outReads)
-		err = env.connect()
+		if c.mcg {
+			err = env.mcastGroups()
+		}
+		if err == nil {
+			err = env.connect()
+		}
+		if err == nil && c.mcg {
+			err = env.attachMulticast()
+		}
 	}
 	if err != nil {
 		env.close()
@@ -647,6 +659,9 @@ func (env *perfEnv) header(s *perfSide) {
 	line := strings.Repeat("-", 87)
 	fmt.Fprintln(w, line)
 	fmt.Fprintf(w, "                    %s\n", c.title())
+	if c.mcg {
+		fmt.Fprintf(w, " MultiCast runs on UD!\n")
+	}
 	if c.events {
 		fmt.Fprintf(w, " Test with events. Using %s_comp0\n", s.name)
 	}

@@ -178,3 +178,78 @@ func FuzzPerfCMPrivate(f *testing.F) {
 		}
 	})
 }
+
+// TestPerfMulticast runs -g: each side's SENDs go to the other side's
+// group (DLID its MLID, a GRH to its MGID, destination QP 0xFFFFFF), the
+// switch forwards them by its multicast table, and the receiving QP,
+// attached to the group, takes them. -M names the group.
+func TestPerfMulticast(t *testing.T) {
+	dir := t.TempDir()
+	for i, tc := range []struct {
+		args  []string
+		mlids []wire.LID // the groups the data frames go to
+		mgid  wire.GID   // the first group's MGID
+	}{
+		{[]string{"send_bw", "-g", "-n", "50", "-s", "1024"}, []wire.LID{0xC000}, perfMCGGID},
+		{[]string{"send_lat", "-g", "-n", "20"}, []wire.LID{0xC000, 0xC001}, perfMCGGID},
+		{[]string{"send_lat", "-g", "-n", "20", "-M", "255:2:0:0:0:0:0:0:0:0:0:0:0:0:0:9"}, []wire.LID{0xC000}, wire.GID{255, 2, 15: 9}},
+	} {
+		capFile := filepath.Join(dir, strconv.Itoa(i)+".pcap")
+		out, errOut, code := runCmd(t, append(append([]string{"perf"}, tc.args...), "--capture", capFile)...)
+		if code != 0 || !strings.Contains(out, " MultiCast runs on UD!") || !strings.Contains(out, "Multicast Test") {
+			t.Fatalf("%v: exit %d: %s\n%s", tc.args, code, errOut, out)
+		}
+		f, err := os.Open(capFile)
+		if err != nil {
+			t.Fatal(err)
+		}
+		recs, err := capture.ReadAll(f)
+		f.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		seen := map[wire.LID]int{}
+		for _, r := range recs {
+			p, err := wire.ParsePacket(r.Frame)
+			if err != nil || p.BTH == nil || p.BTH.OpCode() != wire.OpUDSendOnly && p.BTH.OpCode() != wire.OpUDSendOnlyImm {
+				continue
+			}
+			if p.BTH.DestQP() == 1 {
+				continue
+			}
+			dlid := p.LRH.DLID()
+			if !dlid.IsMulticast() || p.GRH == nil || p.BTH.DestQP() != perfMcastQPN {
+				t.Fatalf("%v: a SEND to lid %#x qp %#x (grh %t), want a multicast group", tc.args, uint16(dlid), p.BTH.DestQP(), p.GRH != nil)
+			}
+			want := tc.mgid
+			if dlid == 0xC001 {
+				want[15]++
+			}
+			if p.GRH.DGID() != want {
+				t.Errorf("%v: a SEND to mlid %#x with DGID %s, want %s", tc.args, uint16(dlid), p.GRH.DGID(), want)
+			}
+			seen[dlid]++
+		}
+		if len(seen) != len(tc.mlids) {
+			t.Errorf("%v: SENDs went to groups %v, want %v", tc.args, seen, tc.mlids)
+		}
+		for _, l := range tc.mlids {
+			if seen[l] == 0 {
+				t.Errorf("%v: no SEND to mlid %#x (%v)", tc.args, uint16(l), seen)
+			}
+		}
+		capturetest.Check(t, capFile)
+	}
+	for _, args := range [][]string{
+		{"perf", "send_bw", "-g", "-b"},
+		{"perf", "send_bw", "-g", "-q", "2"},
+		{"perf", "send_bw", "-g", "-R"},
+		{"perf", "send_bw", "-M", "255:1:0:0:0:0:0:0:0:0:0:0:0:0:0:1"},
+		{"perf", "send_bw", "-g", "-M", "1:2:3:4:5:6:7:8:9:10:11:12:13:14:15:16"},
+		{"perf", "send_bw", "-g", "-M", "255:1:2"},
+	} {
+		if _, errOut, code := runCmd(t, args...); code != 2 || errOut == "" {
+			t.Errorf("%v: exit %d, %q", args, code, errOut)
+		}
+	}
+}

@@ -117,6 +117,9 @@ type perfOpts struct {
 	cpuUtil   bool    // --cpu_util
 	rdmaCM    bool    // -R
 	useSRQ    bool    // --use-srq
+	mcg       bool    // -g
+	mgidStr   string  // -M
+	mgid      wire.GID
 	commCM    bool    // -z
 
 	// Resolved by validate.
@@ -169,6 +172,8 @@ func (c *perfConfig) perfFlags(fs *flag.FlagSet) {
 	fs.BoolVar(&c.oldPost, "use_old_post_send", false, "post with ibv_post_send (accepted: ibemu perf always does)")
 	fs.BoolVar(&c.cpuUtil, "cpu_util", false, "with -D: report the machine's CPU utilization over the measured window (user time of /proc/stat, as perftest)")
 	fs.BoolVar(&c.warmUp, "perform_warm_up", false, "write, read and atomic bandwidth tests: before each size, every QP of a sending side (both with -b) posts tx depth work requests (or one post list) and waits for them, unmeasured")
+	fs.BoolVar(&c.mcg, "g", false, "SEND tests over UD to a multicast group of 1 QP: each side's QP joins its own group (MLIDs the static configuration programs into the switches) and the peer sends to it")
+	fs.StringVar(&c.mgidStr, "M", "", "with -g: the group's MGID (16 numbers separated by colons, as perftest: 255:1:0:0:0:2:201:133:0:0:0:0:0:0:0:0 by default, the client's group one more)")
 	fs.BoolVar(&c.useSRQ, "use-srq", false, "SEND tests: the receiving side's QPs take their receives from one shared receive queue of rx depth work requests")
 	fs.BoolVar(&c.rdmaCM, "R", false, "connect the QPs through the communication manager, as rdma_cm: REQ, REP and RTU for RC (SIDR for UD) on the fabric, the peer's rkey and address in the private data")
 	fs.BoolVar(&c.commCM, "z", false, "exchange the QPs' attributes over rdma_cm (refused: use -R)")
@@ -186,6 +191,7 @@ var perfAliases = map[string]string{
 	"atomic_type": "A", "outs": "o", "rx-depth": "r", "post_list": "l", "events": "e", "CPU-freq": "F",
 	"ib-dev": "d", "ib-port": "i", "gid-index": "x", "qp-timeout": "u", "sl": "S", "report-cycles": "C",
 	"report-histogram": "H", "report-unsorted": "U", "port": "p", "noPeak": "N", "rdma_cm": "R", "comm_rdma_cm": "z",
+	"mcg": "g", "MGID": "M",
 }
 
 // firstOr returns the first of pos, or "".
@@ -215,6 +221,9 @@ func (c *perfConfig) validate() error {
 	verb := perfVerb(c.test)
 	rdma := verb == "read" || verb == "atomic" // one-sided with a response
 	c.conn = strings.ToUpper(c.conn)
+	if c.mcg {
+		c.conn = "UD" // perftest: multicast runs on UD
+	}
 	switch {
 	case c.conn != "RC" && c.conn != "UC" && c.conn != "UD":
 		return usageErr("-c %s: invalid connection type, choose from RC, UC, UD", c.conn)
@@ -317,6 +326,16 @@ func (c *perfConfig) validate() error {
 		return usageErr("--run_infinitely is not supported in a bidirectional SEND test")
 	case c.runInf:
 		return usageErr("--run_infinitely: ibemu perf does not run forever; use -D SECONDS for a timed run")
+	case c.mcg && c.bidir:
+		return usageErr("-g -b: Bidirectional mode not supported in multicast")
+	case c.mcg && c.qps > 1:
+		return usageErr("-g -q %d: Only 1 QP supported in multicast", c.qps)
+	case c.mcg && c.rdmaCM:
+		return usageErr("-g -R: Perftest still doesn't support Multicast with rdma_cm")
+	case c.mcg && c.attach != "":
+		return usageErr("-g --attach: multicast runs in process only; two processes would join their groups through the SA, which ibemu perf does not do")
+	case c.mgidStr != "" && !c.mcg:
+		return usageErr("-M: the MGID goes with -g (multicast)")
 	case c.useSRQ && verb != "send":
 		return usageErr("--use-srq: Using SRQ only available in SEND tests")
 	case c.commCM:
@@ -337,6 +356,16 @@ func (c *perfConfig) validate() error {
 	c.noPeak = c.userNoPk && !t.lat
 	if !c.gidIndex.set {
 		c.gidIndex.n = -1
+		if c.mcg {
+			c.gidIndex.n = 0 // perftest: multicast needs a GRH
+		}
+	}
+	if c.mcg {
+		g, err := parsePerfMGID(c.mgidStr)
+		if err != nil {
+			return err
+		}
+		c.mgid = g
 	}
 	// Duration mode and its margins.
 	if c.duration > 0 {
@@ -459,7 +488,7 @@ func (c *perfConfig) title() string {
 		s += c.atomic + " "
 	}
 	if t.lat {
-		return s + "Latency Test"
+		return s + "Latency " + c.mcgWord() + "Test"
 	}
 	if c.bidir {
 		s += "Bidirectional "
@@ -467,7 +496,15 @@ func (c *perfConfig) title() string {
 	if c.postList > 1 {
 		s += "Post List "
 	}
-	return s + "BW Test"
+	return s + "BW " + c.mcgWord() + "Test"
+}
+
+// mcgWord is what perftest's title says of a multicast test.
+func (c *perfConfig) mcgWord() string {
+	if c.mcg {
+		return "Multicast "
+	}
+	return ""
 }
 
 // op is the work request opcode the test posts.
@@ -489,4 +526,32 @@ func perfDevName(driver string) string {
 	default:
 		return strings.TrimSuffix(d, "_core") + "0"
 	}
+}
+
+// perfMCGGID is perftest's default multicast group (MCG_GID).
+var perfMCGGID = wire.GID{255, 1, 0, 0, 0, 2, 201, 133}
+
+// parsePerfMGID reads -M as perftest does: 16 numbers separated by
+// colons, each decimal or with a 0x or 0 prefix; empty is the default
+// group.
+func parsePerfMGID(s string) (wire.GID, error) {
+	if s == "" {
+		return perfMCGGID, nil
+	}
+	f := strings.Split(s, ":")
+	var g wire.GID
+	if len(f) != len(g) {
+		return g, usageErr("-M %s: an MGID is 16 numbers separated by colons", s)
+	}
+	for i, x := range f {
+		v, err := strconv.ParseUint(x, 0, 8)
+		if err != nil {
+			return g, usageErr("-M %s: byte %d: %q is not a number from 0 to 255", s, i, x)
+		}
+		g[i] = uint8(v)
+	}
+	if g[0] != 0xff {
+		return g, usageErr("-M %s: not a multicast GID (the first byte is 255)", s)
+	}
+	return g, nil
 }
