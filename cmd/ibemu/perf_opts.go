@@ -120,7 +120,7 @@ type perfOpts struct {
 	mcg       bool    // -g
 	mgidStr   string  // -M
 	mgid      wire.GID
-	commCM    bool    // -z
+	commCM    bool // -z
 
 	// Resolved by validate.
 	inlineSize int
