@@ -86,41 +86,41 @@ func (p *perfInt) Set(v string) error {
 // perfOpts are the perftest options beyond the first set (sizes,
 // iterations, QPs, MTU, depth, moderation, connection type).
 type perfOpts struct {
-	duration  float64 // -D seconds; 0: iterations mode
-	margin    float64 // -f seconds; perfDefaultMargin: duration/4
-	bidir     bool    // -b
-	inline    perfInt // -I; resolved into inlineSize
-	atomic    string  // -A
-	outs      perfInt // -o; resolved into outReads
-	rx        perfInt // -r; resolved into rxDepth
-	postList  int     // -l
-	events    bool    // -e
-	cpuFreq   bool    // -F (no cpufreq governor to warn about)
-	dev       string  // -d
-	ibPort    int     // -i
-	gidIndex  perfInt // -x
-	qpTimeout int     // -u
-	sl        int     // -S
-	cycles    bool    // -C
-	histogram bool    // -H
-	unsorted  bool    // -U
-	output    string  // --output
-	runInf    bool    // --run_infinitely
-	userNoPk  bool    // -N
-	report2   bool    // --report-both
-	tclass    int     // --tclass
-	pkeyIndex int     // --pkey_index
-	retryCnt  int     // --retry_count (rdma_cm only)
-	noXchg    bool    // --dont_xchg_versions
-	oldPost   bool    // --use_old_post_send
-	warmUp    bool    // --perform_warm_up
-	cpuUtil   bool    // --cpu_util
-	rdmaCM    bool    // -R
-	useSRQ    bool    // --use-srq
-	mcg       bool    // -g
-	mgidStr   string  // -M
-	mgid      wire.GID
-	commCM    bool // -z
+	duration  float64  // -D seconds; 0: iterations mode
+	margin    float64  // -f seconds; perfDefaultMargin: duration/4
+	bidir     bool     // -b
+	inline    perfInt  // -I; resolved into inlineSize
+	atomic    string   // -A
+	outs      perfInt  // -o; resolved into outReads
+	rx        perfInt  // -r; resolved into rxDepth
+	postList  int      // -l
+	events    bool     // -e
+	cpuFreq   bool     // -F (no cpufreq governor to warn about)
+	dev       string   // -d
+	ibPort    int      // -i
+	gidIndex  perfInt  // -x
+	qpTimeout int      // -u
+	sl        int      // -S
+	cycles    bool     // -C
+	histogram bool     // -H
+	unsorted  bool     // -U
+	output    string   // --output
+	runInf    bool     // --run_infinitely
+	userNoPk  bool     // -N
+	report2   bool     // --report-both
+	tclass    int      // --tclass
+	pkeyIndex int      // --pkey_index
+	retryCnt  int      // --retry_count (rdma_cm only)
+	noXchg    bool     // --dont_xchg_versions
+	oldPost   bool     // --use_old_post_send
+	warmUp    bool     // --perform_warm_up
+	cpuUtil   bool     // --cpu_util
+	rdmaCM    bool     // -R
+	useSRQ    bool     // --use-srq
+	mcg       bool     // -g
+	mgidStr   string   // -M
+	mgid      wire.GID // -M, or the default group
+	commCM    bool     // -z
 
 	// Resolved by validate.
 	inlineSize int
