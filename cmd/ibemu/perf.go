@@ -156,6 +156,9 @@ func runPerf(stdout, stderr io.Writer, args []string) error {
 	if cerr := env.closeCMs(); err == nil {
 		err = cerr
 	}
+	if err == nil {
+		env.waitDestroy()
+	}
 	return err
 }
 
@@ -365,6 +368,15 @@ func (env *perfEnv) setBufLen() {
 	env.bufLen = max(env.bufLen, 8)
 	if c.conn == "UD" {
 		env.bufLen += hv.GRHBytes
+	}
+}
+
+// waitDestroy is --wait_destroy: after a test that went well, the QPs,
+// CQs and regions live on this long before they are destroyed (for a
+// user to look at them meanwhile, with the diags, say).
+func (env *perfEnv) waitDestroy() {
+	if w := env.c.waitDestroy; w > 0 {
+		time.Sleep(time.Duration(w) * time.Second)
 	}
 }
 
@@ -916,7 +928,11 @@ func runPerfAttached(c *perfConfig) error {
 		return err
 	}
 	if c.server {
-		return env.serveAttached(ctx)
+		if err := env.serveAttached(ctx); err != nil {
+			return err
+		}
+		env.waitDestroy()
+		return nil
 	}
 	if err := env.run(); err != nil {
 		return err
@@ -924,7 +940,11 @@ func runPerfAttached(c *perfConfig) error {
 	if err := env.closeCMs(); err != nil {
 		return err
 	}
-	return env.oob.send("end")
+	if err := env.oob.send("end"); err != nil {
+		return err
+	}
+	env.waitDestroy()
+	return nil
 }
 
 // checkPeer checks that the server side is the node (id) or LID the

@@ -86,41 +86,44 @@ func (p *perfInt) Set(v string) error {
 // perfOpts are the perftest options beyond the first set (sizes,
 // iterations, QPs, MTU, depth, moderation, connection type).
 type perfOpts struct {
-	duration  float64  // -D seconds; 0: iterations mode
-	margin    float64  // -f seconds; perfDefaultMargin: duration/4
-	bidir     bool     // -b
-	inline    perfInt  // -I; resolved into inlineSize
-	atomic    string   // -A
-	outs      perfInt  // -o; resolved into outReads
-	rx        perfInt  // -r; resolved into rxDepth
-	postList  int      // -l
-	events    bool     // -e
-	cpuFreq   bool     // -F (no cpufreq governor to warn about)
-	dev       string   // -d
-	ibPort    int      // -i
-	gidIndex  perfInt  // -x
-	qpTimeout int      // -u
-	sl        int      // -S
-	cycles    bool     // -C
-	histogram bool     // -H
-	unsorted  bool     // -U
-	output    string   // --output
-	runInf    bool     // --run_infinitely
-	userNoPk  bool     // -N
-	report2   bool     // --report-both
-	tclass    int      // --tclass
-	pkeyIndex int      // --pkey_index
-	retryCnt  int      // --retry_count (rdma_cm only)
-	noXchg    bool     // --dont_xchg_versions
-	oldPost   bool     // --use_old_post_send
-	warmUp    bool     // --perform_warm_up
-	cpuUtil   bool     // --cpu_util
-	rdmaCM    bool     // -R
-	useSRQ    bool     // --use-srq
-	mcg       bool     // -g
-	mgidStr   string   // -M
-	mgid      wire.GID // -M, or the default group
-	commCM    bool     // -z
+	duration    float64  // -D seconds; 0: iterations mode
+	margin      float64  // -f seconds; perfDefaultMargin: duration/4
+	bidir       bool     // -b
+	inline      perfInt  // -I; resolved into inlineSize
+	atomic      string   // -A
+	outs        perfInt  // -o; resolved into outReads
+	rx          perfInt  // -r; resolved into rxDepth
+	postList    int      // -l
+	events      bool     // -e
+	cpuFreq     bool     // -F (no cpufreq governor to warn about)
+	dev         string   // -d
+	ibPort      int      // -i
+	gidIndex    perfInt  // -x
+	qpTimeout   int      // -u
+	sl          int      // -S
+	cycles      bool     // -C
+	histogram   bool     // -H
+	unsorted    bool     // -U
+	output      string   // --output
+	runInf      bool     // --run_infinitely
+	userNoPk    bool     // -N
+	report2     bool     // --report-both
+	tclass      int      // --tclass
+	pkeyIndex   int      // --pkey_index
+	retryCnt    int      // --retry_count (rdma_cm only)
+	noXchg      bool     // --dont_xchg_versions
+	oldPost     bool     // --use_old_post_send
+	mrPerQP     bool     // --mr_per_qp
+	hugePages   bool     // --use_hugepages
+	waitDestroy int      // --wait_destroy (seconds)
+	warmUp      bool     // --perform_warm_up
+	cpuUtil     bool     // --cpu_util
+	rdmaCM      bool     // -R
+	useSRQ      bool     // --use-srq
+	mcg         bool     // -g
+	mgidStr     string   // -M
+	mgid        wire.GID // -M, or the default group
+	commCM      bool     // -z
 
 	// Resolved by validate.
 	inlineSize int
@@ -170,6 +173,9 @@ func (c *perfConfig) perfFlags(fs *flag.FlagSet) {
 	fs.IntVar(&c.retryCnt, "retry_count", perfDefRetryCount, "with -R: the retry count the REQ asks for the RC QPs (at most 7, as rdma_cm); without -R no effect, as in perftest (retry_cnt stays 7)")
 	fs.BoolVar(&c.noXchg, "dont_xchg_versions", false, "do not exchange versions with the peer (accepted: ibemu perf exchanges none)")
 	fs.BoolVar(&c.oldPost, "use_old_post_send", false, "post with ibv_post_send (accepted: ibemu perf always does)")
+	fs.BoolVar(&c.mrPerQP, "mr_per_qp", false, "a memory region per QP (accepted: ibemu perf always registers one per QP)")
+	fs.BoolVar(&c.hugePages, "use_hugepages", false, "back the buffers with huge pages (accepted: the emulated HCA's buffers are the process's memory, with no pages to pin)")
+	fs.IntVar(&c.waitDestroy, "wait_destroy", 0, "wait this many seconds after the test before destroying its QPs, CQs and memory regions")
 	fs.BoolVar(&c.cpuUtil, "cpu_util", false, "with -D: report the machine's CPU utilization over the measured window (user time of /proc/stat, as perftest)")
 	fs.BoolVar(&c.warmUp, "perform_warm_up", false, "write, read and atomic bandwidth tests: before each size, every QP of a sending side (both with -b) posts tx depth work requests (or one post list) and waits for them, unmeasured")
 	fs.BoolVar(&c.mcg, "g", false, "SEND tests over UD to a multicast group of 1 QP: each side's QP joins its own group (MLIDs the static configuration programs into the switches) and the peer sends to it")
@@ -348,6 +354,8 @@ func (c *perfConfig) validate() error {
 		return usageErr("--tclass=%d: the traffic class is 0 to 255", c.tclass)
 	case c.pkeyIndex < 0:
 		return usageErr("--pkey_index=%d: Pkey index can't be negative", c.pkeyIndex)
+	case c.waitDestroy < 0:
+		return usageErr("--wait_destroy=%d: the wait can't be negative", c.waitDestroy)
 	case c.retryCnt < 0:
 		return usageErr("--retry_count=%d: Retry Count can't be negative", c.retryCnt)
 	case c.report2 && t.lat:

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ibemu/ibemu/emu/capture"
 	"github.com/ibemu/ibemu/emu/wire"
@@ -657,5 +658,23 @@ func TestPerfSRQ(t *testing.T) {
 		if _, errOut, code := runCmd(t, args...); code != 2 || !strings.Contains(errOut, "SRQ") {
 			t.Errorf("%v: exit %d, %q", args, code, errOut)
 		}
+	}
+}
+
+// TestPerfAcceptedFlags: --mr_per_qp and --use_hugepages are accepted (a
+// region per QP is what ibemu perf does anyway, and its buffers have no
+// pages to pin), and --wait_destroy keeps the run's resources a while
+// before they go.
+func TestPerfAcceptedFlags(t *testing.T) {
+	start := time.Now()
+	out, errOut, code := runCmd(t, "perf", "write_bw", "-n", "50", "-q", "2", "--mr_per_qp", "--use_hugepages", "--wait_destroy", "1")
+	if code != 0 {
+		t.Fatalf("exit %d: %s\n%s", code, errOut, out)
+	}
+	if el := time.Since(start); el < time.Second {
+		t.Errorf("--wait_destroy 1: the run ended after %v", el)
+	}
+	if _, errOut, code := runCmd(t, "perf", "write_bw", "--wait_destroy", "-1"); code != 2 || errOut == "" {
+		t.Errorf("--wait_destroy -1: exit %d, %q", code, errOut)
 	}
 }
