@@ -270,12 +270,20 @@ func (s *perfSide) adopt() {
 	}
 }
 
+// claimRequest reads a REQ's or SIDR_REQ's private data and claims the
+// QP it names.
+func (x *perfCM) claimRequest(b []byte, n int) (perfCMPrivate, error) {
+	p, err := parseRequestPrivate(b)
+	if err == nil {
+		err = x.claim(p, n)
+	}
+	return p, err
+}
+
+// accept answers a REQ for one of s's RC QPs with REP.
 func (env *perfEnv) accept(s *perfSide, r *cm.ConnRequest) {
 	c := env.c
-	p, err := parseRequestPrivate(r.PrivateData())
-	if err == nil {
-		err = s.cm.claim(p, len(s.qps))
-	}
+	p, err := s.cm.claimRequest(r.PrivateData(), len(s.qps))
 	if err != nil {
 		_ = r.Reject(wire.CMRejectConsumerDefined, nil, nil)
 		s.cm.connected(err, len(s.qps))
@@ -299,11 +307,10 @@ func (env *perfEnv) accept(s *perfSide, r *cm.ConnRequest) {
 	s.cm.connected(err, len(s.qps))
 }
 
+// answerSIDR answers a SIDR_REQ for one of s's UD QPs with its QPN and
+// Q_Key.
 func (env *perfEnv) answerSIDR(s *perfSide, r *cm.SIDRRequest) {
-	p, err := parseRequestPrivate(r.PrivateData())
-	if err == nil {
-		err = s.cm.claim(p, len(s.qps))
-	}
+	p, err := s.cm.claimRequest(r.PrivateData(), len(s.qps))
 	if err != nil {
 		_ = r.Reject(wire.CMSIDRReject, nil, nil)
 		s.cm.connected(err, len(s.qps))
