@@ -25,6 +25,7 @@ import (
 	hv "github.com/ibemu/ibemu/hca/verbs"
 	"github.com/ibemu/ibemu/stack/attach"
 	"github.com/ibemu/ibemu/stack/fabric"
+	"github.com/ibemu/ibemu/stack/mad"
 	"github.com/ibemu/ibemu/stack/verbs"
 )
 
@@ -183,8 +184,11 @@ type perfSide struct {
 	rcq      *verbs.CQ
 	// srq is the shared receive queue of the QPs (--use-srq), or nil.
 	srq *verbs.SRQ
-	// group is the multicast group the side's QP joins (-g).
+	// group is the multicast group the side's QP joins (-g); sa, on its
+	// transport saTr, joins it through the SA in two processes.
 	group perfGroup
+	sa    *mad.Agent
+	saTr  mad.Transport
 	qps   []*verbs.QP
 	bufs  [][]byte
 	mrs   []*verbs.MR
@@ -223,6 +227,8 @@ type perfPeer struct {
 	// psns are the QPs' first send PSNs; qkey is the Q_Key of UD QPs.
 	psns []uint32
 	qkey uint32
+	// group is the peer's multicast group (-g, two processes).
+	group perfGroup
 }
 
 // info describes s to its peer.
@@ -383,6 +389,9 @@ func (env *perfEnv) waitDestroy() {
 func (env *perfEnv) close() {
 	for _, s := range []*perfSide{env.client, env.server} {
 		_ = env.closeCM(context.Background(), s)
+		if s != nil {
+			s.closeSA()
+		}
 	}
 	if env.fb != nil {
 		env.fb.Stop()
@@ -886,6 +895,18 @@ func runPerfAttached(c *perfConfig) error {
 		return err
 	}
 	me := side.info(h.NodeID(), c.outReads)
+	if c.mcg && c.mcastReceives(c.server) {
+		// A receiving side joins its group through the SA before the
+		// peer learns of it.
+		g := c.sideGroupGID(c.server)
+		mlid, err := env.saMembership(wctx, side, g, wire.MethodSet)
+		if err != nil {
+			return err
+		}
+		side.group = perfGroup{mgid: g, mlid: mlid}
+		me.group = side.group
+		defer env.leaveGroup(side, g)
+	}
 	if c.rdmaCM {
 		// The QPs go by the CM's private data; the side channel only
 		// tells where the peer is. The passive side listens first.
@@ -911,6 +932,25 @@ func runPerfAttached(c *perfConfig) error {
 			return err
 		}
 	}
+	if c.mcg && c.mcastReceives(!c.server) {
+		// This side sends to the peer's group: it joins it too, so
+		// that the SM's tree for the group reaches its port, and
+		// waits until the switches forward it.
+		pg := side.peer.group
+		if pg.mlid == 0 {
+			return fmt.Errorf("perf: -g: the peer named no multicast group")
+		}
+		if pg.mgid != side.group.mgid {
+			if _, err := env.saMembership(wctx, side, pg.mgid, wire.MethodSet); err != nil {
+				return err
+			}
+			defer env.leaveGroup(side, pg.mgid)
+		}
+		if err := env.waitMFT(wctx, side, pg.mlid); err != nil {
+			return err
+		}
+		side.peer.lid, side.peer.gid, side.peer.qpns[0] = pg.mlid, pg.mgid, perfMcastQPN
+	}
 	switch {
 	case c.rdmaCM:
 		err = env.udQPsUp(side)
@@ -923,6 +963,9 @@ func runPerfAttached(c *perfConfig) error {
 		}
 	default:
 		err = env.connect()
+	}
+	if err == nil && c.mcg {
+		err = env.attachMulticast()
 	}
 	if err != nil {
 		return err
@@ -1129,8 +1172,9 @@ func (o *perfOOB) recv() (string, error) {
 // agree checks that both sides run the same test with the same
 // parameters.
 func (o *perfOOB) agree(c *perfConfig) error {
-	mine := fmt.Sprintf("IBEMU-PERF 2 %s %s size=%d iters=%d qps=%d mtu=%d all=%t depth=%d duration=%v margin=%v atomic=%s gid=%d bidir=%t rdma_cm=%t",
-		c.test, c.conn, c.size, c.iters, c.qps, c.mtu, c.all, c.txDepth, c.duration, c.margin, c.atomic, c.gidIndex.n, c.bidir, c.rdmaCM)
+	mine := fmt.Sprintf("IBEMU-PERF 2 %s %s size=%d iters=%d qps=%d mtu=%d all=%t depth=%d duration=%v margin=%v atomic=%s gid=%d bidir=%t rdma_cm=%t srq=%t mcg=%t mgid=%s",
+		c.test, c.conn, c.size, c.iters, c.qps, c.mtu, c.all, c.txDepth, c.duration, c.margin, c.atomic, c.gidIndex.n, c.bidir, c.rdmaCM,
+		c.useSRQ, c.mcg, c.mgid)
 	if err := o.send(mine); err != nil {
 		return err
 	}
@@ -1150,6 +1194,9 @@ func (o *perfOOB) swap(me perfPeer) (perfPeer, error) {
 	for i := range me.qpns {
 		msg += fmt.Sprintf(" %#x:%#x:%#x:%#x", me.qpns[i], perfPSN, me.rkeys[i], me.addrs[i])
 	}
+	if me.group.mlid != 0 {
+		msg += fmt.Sprintf(" mcast %d %x", me.group.mlid, me.group.mgid[:])
+	}
 	if err := o.send(msg); err != nil {
 		return perfPeer{}, err
 	}
@@ -1166,12 +1213,26 @@ func (o *perfOOB) swap(me perfPeer) (perfPeer, error) {
 	gid, err2 := hex.DecodeString(f[5])
 	outs, err3 := strconv.Atoi(f[7])
 	n, err4 := strconv.Atoi(f[9])
-	if err1 != nil || err2 != nil || err3 != nil || err4 != nil || len(gid) != len(me.gid) || n != len(me.qpns) || len(f) != 10+n {
+	if err1 != nil || err2 != nil || err3 != nil || err4 != nil || len(gid) != len(me.gid) || n != len(me.qpns) || len(f) < 10+n {
 		return perfPeer{}, bad
 	}
-	p := perfPeer{node: f[1], lid: wire.LID(lid), outs: outs, qkey: perfQKey}
+	var group perfGroup
+	switch rest := f[10+n:]; {
+	case len(rest) == 0:
+	case len(rest) == 3 && rest[0] == "mcast":
+		mlid, err1 := strconv.ParseUint(rest[1], 10, 16)
+		mgid, err2 := hex.DecodeString(rest[2])
+		if err1 != nil || err2 != nil || len(mgid) != len(group.mgid) || !wire.LID(mlid).IsMulticast() {
+			return perfPeer{}, bad
+		}
+		group.mlid = wire.LID(mlid)
+		copy(group.mgid[:], mgid)
+	default:
+		return perfPeer{}, bad
+	}
+	p := perfPeer{node: f[1], lid: wire.LID(lid), outs: outs, qkey: perfQKey, group: group}
 	copy(p.gid[:], gid)
-	for _, q := range f[10:] {
+	for _, q := range f[10 : 10+n] {
 		var qpn, psn, rkey uint32
 		var addr uint64
 		if _, err := fmt.Sscanf(q, "%v:%v:%v:%v", &qpn, &psn, &rkey, &addr); err != nil || psn != perfPSN {

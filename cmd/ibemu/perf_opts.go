@@ -338,8 +338,6 @@ func (c *perfConfig) validate() error {
 		return usageErr("-g -q %d: Only 1 QP supported in multicast", c.qps)
 	case c.mcg && c.rdmaCM:
 		return usageErr("-g -R: Perftest still doesn't support Multicast with rdma_cm")
-	case c.mcg && c.attach != "":
-		return usageErr("-g --attach: multicast runs in process only; two processes would join their groups through the SA, which ibemu perf does not do")
 	case c.mgidStr != "" && !c.mcg:
 		return usageErr("-M: the MGID goes with -g (multicast)")
 	case c.useSRQ && verb != "send":

@@ -427,6 +427,10 @@ func TestPerfTwoProcesses(t *testing.T) {
 		// MADs cross the server's switches.
 		{[]string{"write_bw", "-R", "-q", "2", "-n", "300"}, " #bytes     #iterations    BW peak[MB/sec]"},
 		{[]string{"send_lat", "-R", "-c", "UD", "-n", "100"}, " #bytes #iterations    t_min[usec]"},
+		// -g: each side joins its group, and the peer's, through the
+		// SM's SA; a ping-pong needs both groups' trees.
+		{[]string{"send_lat", "-g", "-n", "100"}, " #bytes #iterations    t_min[usec]"},
+		{[]string{"send_bw", "-g", "-n", "300", "-s", "1024"}, " #bytes     #iterations    BW peak[MB/sec]"},
 		// --use-srq: the server process's QPs share one SRQ.
 		{[]string{"send_bw", "--use-srq", "-q", "2", "-n", "300", "-s", "4096"}, " #bytes     #iterations    BW peak[MB/sec]"},
 	} {
