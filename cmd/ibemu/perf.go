@@ -255,6 +255,9 @@ type perfEnv struct {
 	oob *perfOOB
 	// err carries an error out of a function run on the event loop.
 	err error
+	// bwLimitMet and rateLimitMet say whether a reported size reached
+	// -w and -y.
+	bwLimitMet, rateLimitMet bool
 }
 
 // perfStats counts what one side of a run did through the verbs API, so
@@ -811,6 +814,9 @@ func (env *perfEnv) run() error {
 	if env.c.output == "" {
 		fmt.Fprintln(env.c.out, strings.Repeat("-", 87))
 	}
+	if err := env.checkLimits(); err != nil {
+		return err
+	}
 	if os.Getenv("IBEMU_PERF_DEBUG") != "" {
 		for _, s := range []*perfSide{env.client, env.server} {
 			if s == nil {
@@ -823,6 +829,22 @@ func (env *perfEnv) run() error {
 	}
 	if perfObserve != nil && env.fb != nil {
 		perfObserve(env)
+	}
+	return nil
+}
+
+// errBelowLimit is a bandwidth test's result below its -w or -y limit.
+var errBelowLimit = errors.New("below the verifier limit")
+
+// checkLimits judges the bandwidth rows by -w and -y, as perftest does
+// at its end (one check each; perftest checks -y only along with -w).
+func (env *perfEnv) checkLimits() error {
+	c := env.c
+	switch {
+	case c.given["w"] && !env.bwLimitMet:
+		return fmt.Errorf("BW result is below bw limit (%g): %w", c.limitBW, errBelowLimit)
+	case c.given["y"] && !env.rateLimitMet:
+		return fmt.Errorf("Msg rate is below msg_rate limit (%g Mpps): %w", c.limitRate, errBelowLimit)
 	}
 	return nil
 }

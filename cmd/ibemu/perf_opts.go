@@ -124,6 +124,8 @@ type perfOpts struct {
 	mgidStr     string   // -M
 	mgid        wire.GID // -M, or the default group
 	commCM      bool     // -z
+	limitBW     float64  // -w (in the table's unit)
+	limitRate   float64  // -y (Mpps)
 
 	// Resolved by validate.
 	inlineSize int
@@ -180,6 +182,8 @@ func (c *perfConfig) perfFlags(fs *flag.FlagSet) {
 	fs.BoolVar(&c.warmUp, "perform_warm_up", false, "write, read and atomic bandwidth tests: before each size, every QP of a sending side (both with -b) posts tx depth work requests (or one post list) and waits for them, unmeasured")
 	fs.BoolVar(&c.mcg, "g", false, "SEND tests over UD to a multicast group of 1 QP: each side's QP joins its own group (MLIDs the static configuration programs into the switches) and the peer sends to it")
 	fs.StringVar(&c.mgidStr, "M", "", "with -g: the group's MGID (16 numbers separated by colons, as perftest: 255:1:0:0:0:2:201:133:0:0:0:0:0:0:0:0 by default, the client's group one more)")
+	fs.Float64Var(&c.limitBW, "w", 0, "bandwidth tests: a verifier limit; the run fails (exit 1) unless a size's BW average reaches it (MB/sec, Gb/sec with --report_gbits)")
+	fs.Float64Var(&c.limitRate, "y", 0, "bandwidth tests: a verifier limit; the run fails (exit 1) unless a size's MsgRate reaches it (Mpps)")
 	fs.BoolVar(&c.useSRQ, "use-srq", false, "SEND tests: the receiving side's QPs take their receives from one shared receive queue of rx depth work requests")
 	fs.BoolVar(&c.rdmaCM, "R", false, "connect the QPs through the communication manager, as rdma_cm: REQ, REP and RTU for RC (SIDR for UD) on the fabric, the peer's rkey and address in the private data")
 	fs.BoolVar(&c.commCM, "z", false, "exchange the QPs' attributes over rdma_cm (refused: use -R)")
@@ -197,7 +201,7 @@ var perfAliases = map[string]string{
 	"atomic_type": "A", "outs": "o", "rx-depth": "r", "post_list": "l", "events": "e", "CPU-freq": "F",
 	"ib-dev": "d", "ib-port": "i", "gid-index": "x", "qp-timeout": "u", "sl": "S", "report-cycles": "C",
 	"report-histogram": "H", "report-unsorted": "U", "port": "p", "noPeak": "N", "rdma_cm": "R", "comm_rdma_cm": "z",
-	"mcg": "g", "MGID": "M",
+	"mcg": "g", "MGID": "M", "limit_bw": "w", "limit_msgrate": "y",
 }
 
 // firstOr returns the first of pos, or "".
@@ -340,6 +344,12 @@ func (c *perfConfig) validate() error {
 		return usageErr("-g -R: Perftest still doesn't support Multicast with rdma_cm")
 	case c.mgidStr != "" && !c.mcg:
 		return usageErr("-M: the MGID goes with -g (multicast)")
+	case c.limitBW < 0:
+		return usageErr("-w %g: Invalid Minimum BW Limit", c.limitBW)
+	case c.limitRate < 0:
+		return usageErr("-y %g: Invalid Minimum msgRate Limit", c.limitRate)
+	case (c.given["w"] || c.given["y"]) && t.lat:
+		return usageErr("-w and -y: the verifier limits are for bandwidth tests")
 	case c.useSRQ && verb != "send":
 		return usageErr("--use-srq: Using SRQ only available in SEND tests")
 	case c.commCM:

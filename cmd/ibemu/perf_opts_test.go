@@ -678,3 +678,30 @@ func TestPerfAcceptedFlags(t *testing.T) {
 		t.Errorf("--wait_destroy -1: exit %d, %q", code, errOut)
 	}
 }
+
+// TestPerfVerifierLimits: -w and -y make a bandwidth run fail (exit 1,
+// perftest's message) when no size reaches the limit, in the unit of the
+// table (MB/sec, or Gb/sec with --report_gbits; Mpps). The emulated QDR
+// link carries 64 KiB writes at about 3,790 MB/sec (31.8 Gb/sec).
+func TestPerfVerifierLimits(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		code int
+		msg  string
+	}{
+		{[]string{"write_bw", "-n", "100", "-w", "3000"}, 0, ""},
+		{[]string{"write_bw", "-n", "100", "-w", "5000"}, 1, "BW result is below bw limit"},
+		{[]string{"write_bw", "-n", "100", "--report_gbits", "-w", "30"}, 0, ""},
+		{[]string{"write_bw", "-n", "100", "--report_gbits", "--limit_bw=40"}, 1, "BW result is below bw limit"},
+		{[]string{"send_bw", "-n", "200", "-s", "8", "-y", "0.5"}, 0, ""},
+		{[]string{"send_bw", "-n", "200", "-s", "8", "--limit_msgrate=500"}, 1, "Msg rate is below msg_rate limit"},
+		{[]string{"write_bw", "-n", "100", "-a", "-w", "3700"}, 0, ""}, // the largest sizes reach it
+		{[]string{"send_lat", "-w", "1"}, 2, "bandwidth tests"},
+		{[]string{"write_bw", "-w", "-1"}, 2, "Invalid Minimum BW Limit"},
+	} {
+		out, errOut, code := runCmd(t, append([]string{"perf"}, tc.args...)...)
+		if code != tc.code || !strings.Contains(errOut, tc.msg) {
+			t.Errorf("%v: exit %d, stderr %q; want exit %d with %q\n%s", tc.args, code, errOut, tc.code, tc.msg, out)
+		}
+	}
+}
