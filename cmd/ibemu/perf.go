@@ -258,6 +258,8 @@ type perfEnv struct {
 	// bwLimitMet and rateLimitMet say whether a reported size reached
 	// -w and -y.
 	bwLimitMet, rateLimitMet bool
+	// jsonErr is the first failure to write --out_json's file.
+	jsonErr error
 }
 
 // perfStats counts what one side of a run did through the verbs API, so
@@ -813,6 +815,9 @@ func (env *perfEnv) run() error {
 	}
 	if env.c.output == "" {
 		fmt.Fprintln(env.c.out, strings.Repeat("-", 87))
+	}
+	if env.jsonErr != nil {
+		return env.jsonErr
 	}
 	if err := env.checkLimits(); err != nil {
 		return err

@@ -823,6 +823,31 @@ func (env *perfEnv) warmUp(ctx context.Context, s *perfSide, size int) error {
 
 // bwRow prints one bandwidth row (REPORT_FMT), or with --output the one
 // number asked for.
+// bwJSON writes --out_json's report of a bandwidth row.
+func (env *perfEnv) bwJSON(size int, r bwResult, avg, peak, rate float64) {
+	c := env.c
+	if !c.outJSON {
+		return
+	}
+	var res []jsonField
+	switch {
+	case c.output == "bandwidth":
+		res = []jsonField{{"bw_avg", avg}}
+	case c.output == "message_rate":
+		res = []jsonField{{"msgRate_avg", rate}}
+	case avg < 0.1 && c.gbits:
+		res = []jsonField{{"MsgSize", size}, {"n_iterations", r.iters}, {"BW_peak", round6(peak)}, {"BW_average", round6(avg)}, {"MsgRate", round6(rate)}}
+	default:
+		res = []jsonField{{"MsgSize", size}, {"n_iterations", r.iters}, {"BW_peak", round2(peak)}, {"BW_average", round2(avg)}, {"MsgRate", round6(rate)}}
+	}
+	if c.cpuUtil {
+		res = append(res, jsonField{"CPU_util", round2(r.cpuUtil)})
+	}
+	if err := env.writeJSON(res); err != nil && env.jsonErr == nil {
+		env.jsonErr = err
+	}
+}
+
 func (env *perfEnv) bwRow(size int, r bwResult) {
 	c, w := env.c, env.c.out
 	conv := func(bps float64) float64 {
@@ -836,6 +861,7 @@ func (env *perfEnv) bwRow(size int, r bwResult) {
 	// judges them (print_full_bw_report).
 	env.bwLimitMet = env.bwLimitMet || avg >= c.limitBW
 	env.rateLimitMet = env.rateLimitMet || rate >= c.limitRate
+	env.bwJSON(size, r, avg, peak, rate)
 	switch {
 	case c.output == "bandwidth":
 		fmt.Fprintf(w, "%f\n", avg)

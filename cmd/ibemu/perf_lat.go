@@ -318,6 +318,7 @@ func (env *perfEnv) latReport(size int, samples []float64, n int, window time.Du
 			lat = float64(window) / 1e3 / rtt / float64(n)
 			tps = float64(n) / window.Seconds()
 		}
+		env.latJSON([]jsonField{{"MsgSize", size}, {"n_iterations", n}, {"t_avg", round2(lat)}, {"tps_average", round2(tps)}})
 		if c.output == "latency" {
 			fmt.Fprintf(w, "%f\n", lat)
 			return
@@ -348,6 +349,13 @@ func (env *perfEnv) latReport(size int, samples []float64, n int, window time.Du
 	for _, s := range samples {
 		sq += (s - avg) * (s - avg)
 	}
+	pct := func(p float64) float64 {
+		return samples[min(len(samples)-1, int(math.Ceil(p*float64(len(samples))))-1)]
+	}
+	stdev := math.Sqrt(sq / float64(len(samples)))
+	env.latJSON([]jsonField{{"MsgSize", size}, {"n_iterations", c.iters}, {"t_min", round2(samples[0])},
+		{"t_max", round2(samples[len(samples)-1])}, {"t_typical", round2(samples[len(samples)/2])}, {"t_avg", round2(avg)},
+		{"t_stdev", round2(stdev)}, {"percentile_99", round2(pct(0.99))}, {"percentile_99.9", round2(pct(0.999))}})
 	if c.output == "latency" {
 		fmt.Fprintf(w, "%f\n", avg)
 		return
@@ -356,9 +364,6 @@ func (env *perfEnv) latReport(size int, samples []float64, n int, window time.Du
 		fmt.Fprintln(w, "---------------------------------------------------------------------------------------")
 		env.tableHeader()
 	}
-	pct := func(p float64) float64 {
-		return samples[min(len(samples)-1, int(math.Ceil(p*float64(len(samples))))-1)]
-	}
 	fmt.Fprintf(w, " %-7d %-7d          %-7.2f        %-7.2f      %-7.2f  \t       %-7.2f     \t%-7.2f\t\t%-7.2f \t\t%-7.2f\n",
-		size, c.iters, samples[0], samples[len(samples)-1], samples[len(samples)/2], avg, math.Sqrt(sq/float64(len(samples))), pct(0.99), pct(0.999))
+		size, c.iters, samples[0], samples[len(samples)-1], samples[len(samples)/2], avg, stdev, pct(0.99), pct(0.999))
 }

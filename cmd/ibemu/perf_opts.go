@@ -126,6 +126,8 @@ type perfOpts struct {
 	commCM      bool     // -z
 	limitBW     float64  // -w (in the table's unit)
 	limitRate   float64  // -y (Mpps)
+	outJSON     bool     // --out_json
+	jsonFile    string   // --out_json_file
 
 	// Resolved by validate.
 	inlineSize int
@@ -184,6 +186,8 @@ func (c *perfConfig) perfFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.mgidStr, "M", "", "with -g: the group's MGID (16 numbers separated by colons, as perftest: 255:1:0:0:0:2:201:133:0:0:0:0:0:0:0:0 by default, the client's group one more)")
 	fs.Float64Var(&c.limitBW, "w", 0, "bandwidth tests: a verifier limit; the run fails (exit 1) unless a size's BW average reaches it (MB/sec, Gb/sec with --report_gbits)")
 	fs.Float64Var(&c.limitRate, "y", 0, "bandwidth tests: a verifier limit; the run fails (exit 1) unless a size's MsgRate reaches it (Mpps)")
+	fs.BoolVar(&c.outJSON, "out_json", false, "after each size, write the test and its result as JSON to --out_json_file (the last size's stays)")
+	fs.StringVar(&c.jsonFile, "out_json_file", perfDefaultJSON, "the file --out_json writes")
 	fs.BoolVar(&c.useSRQ, "use-srq", false, "SEND tests: the receiving side's QPs take their receives from one shared receive queue of rx depth work requests")
 	fs.BoolVar(&c.rdmaCM, "R", false, "connect the QPs through the communication manager, as rdma_cm: REQ, REP and RTU for RC (SIDR for UD) on the fabric, the peer's rkey and address in the private data")
 	fs.BoolVar(&c.commCM, "z", false, "exchange the QPs' attributes over rdma_cm (refused: use -R)")

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/binary"
+	"encoding/json"
 	"math"
 	"os"
 	"path/filepath"
@@ -703,5 +704,48 @@ func TestPerfVerifierLimits(t *testing.T) {
 		if code != tc.code || !strings.Contains(errOut, tc.msg) {
 			t.Errorf("%v: exit %d, stderr %q; want exit %d with %q\n%s", tc.args, code, errOut, tc.code, tc.msg, out)
 		}
+	}
+}
+
+// TestPerfJSON checks --out_json: the file holds perftest's "test_info"
+// and "results" of the last size, the same figures as the table.
+func TestPerfJSON(t *testing.T) {
+	dir := t.TempDir()
+	read := func(path string) map[string]map[string]any {
+		t.Helper()
+		b, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var m map[string]map[string]any
+		if err := json.Unmarshal(b, &m); err != nil {
+			t.Fatalf("%s: %v\n%s", path, err, b)
+		}
+		return m
+	}
+	f := filepath.Join(dir, "bw.json")
+	out, errOut, code := runCmd(t, "perf", "write_bw", "-n", "100", "-s", "4096", "-q", "2", "--out_json", "--out_json_file", f)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	row := perfRow(t, out, bwHead)
+	m := read(f)
+	if m["test_info"]["test"] != "RDMA_Write_BW_Test" || m["test_info"]["Number_of_qps"] != 2.0 || m["test_info"]["Connection_type"] != "RC" {
+		t.Errorf("test_info %v", m["test_info"])
+	}
+	if r := m["results"]; r["MsgSize"] != 4096.0 || r["n_iterations"] != 200.0 || r["BW_average"] != rowFloat(t, row, 3) || r["MsgRate"] != rowFloat(t, row, 4) {
+		t.Errorf("results %v, row %q", r, row)
+	}
+	f = filepath.Join(dir, "lat.json")
+	out, errOut, code = runCmd(t, "perf", "send_lat", "-n", "100", "-a", "--out_json", "--out_json_file", f)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	m = read(f)
+	if r := m["results"]; r["MsgSize"] != float64(1<<23) || r["t_typical"] == nil || r["percentile_99.9"] == nil || m["test_info"]["test"] != "Send_Latency_Test" {
+		t.Errorf("the last size's report: %v", m)
+	}
+	if _, errOut, code := runCmd(t, "perf", "write_bw", "-n", "10", "--out_json", "--out_json_file", filepath.Join(dir, "no", "such", "dir", "x.json")); code != 1 || !strings.Contains(errOut, "out_json") {
+		t.Errorf("unwritable file: exit %d, %q", code, errOut)
 	}
 }
