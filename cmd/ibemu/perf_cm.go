@@ -26,13 +26,16 @@ import (
 // with rdma_cm's IP CM header. ibemu perf configures no IPoIB interfaces,
 // so the header's addresses are the ones each port's interface would
 // have, IPv6 link-local from the port GUID (fe80::, the GUID with its
-// universal/local bit flipped, RFC 4391), and there is no address or
-// route resolution: the path is built from the peer's LID and GID, which
-// the in-process run knows and the two-process run learns over the
-// out-of-band channel, with -S's SL, -m's MTU, the P_Key at --pkey_index,
-// and with -x a GRH (hop limit 255, --tclass). What perftest exchanges
-// over its connected QPs (rkey, address, outstanding reads) follows in
-// the private data of REQ and REP (SIDR_REQ and SIDR_REP for UD).
+// universal/local bit flipped, RFC 4391), and no address is resolved:
+// the in-process run knows the peer's LID and GID, and the two-process
+// run learns them over the out-of-band channel. The route is the SA's
+// PathRecord in two processes, where a subnet manager runs (as
+// rdma_resolve_route asks it), adjusted by -m, -S and -x; in process,
+// where none runs, it is built from the peer's LID and GID with -S's SL,
+// -m's MTU, the P_Key at --pkey_index, and with -x a GRH (hop limit 255,
+// --tclass). What perftest exchanges over its connected QPs (rkey,
+// address, outstanding reads) follows in the private data of REQ and REP
+// (SIDR_REQ and SIDR_REP for UD).
 
 // rdma_cm's port spaces (RDMA_PS_TCP, RDMA_PS_UDP): a service ID is
 // 0x0000000001PPpppp with PP the port space and pppp the port.
@@ -337,8 +340,13 @@ func (env *perfEnv) awaitCM(ctx context.Context, s *perfSide) error {
 }
 
 // cmPath is the path from s to its peer (see the comment at the top).
-func (env *perfEnv) cmPath(s *perfSide) (*wire.PathRecordFields, error) {
+func (env *perfEnv) cmPath(ctx context.Context, s *perfSide) (*wire.PathRecordFields, error) {
 	c := env.c
+	if env.fb == nil {
+		// Two processes: a subnet manager runs, and its SA gives the
+		// path, as to rdma_resolve_route.
+		return env.saPath(ctx, s)
+	}
 	pkey, err := s.ctx.QueryPKey(s.port, c.pkeyIndex)
 	if err != nil {
 		return nil, fmt.Errorf("-R: --pkey_index=%d: %w", c.pkeyIndex, err)
@@ -356,11 +364,38 @@ func (env *perfEnv) cmPath(s *perfSide) (*wire.PathRecordFields, error) {
 	return pr, nil
 }
 
+// saPath asks the SA for the path to the peer's GID (PathRecord), as
+// rdma_resolve_route does, and applies what the command line asks of it:
+// -m lowers the MTU, -S sets the SL, -x a GRH (hop limit 255, --tclass);
+// --pkey_index names the partition.
+func (env *perfEnv) saPath(ctx context.Context, s *perfSide) (*wire.PathRecordFields, error) {
+	c := env.c
+	pr, err := s.cm.cm.QueryPath(ctx, s.peer.gid)
+	if err != nil {
+		return nil, fmt.Errorf("-R: the route to the server: %w", err)
+	}
+	pkey, err := s.ctx.QueryPKey(s.port, c.pkeyIndex)
+	if err != nil || pkey&0x7fff == 0 {
+		return nil, fmt.Errorf("-R: --pkey_index=%d: no P_Key at that entry of port %d's table", c.pkeyIndex, s.port)
+	}
+	pr.PKey = pkey
+	if m := perfMTUs[c.mtu]; m != 0 && m < pr.MTU {
+		pr.MTU = m
+	}
+	if c.given["S"] {
+		pr.SL = uint8(c.sl)
+	}
+	if c.gidIndex.n >= 0 {
+		pr.HopLimit, pr.TClass = 0xff, uint8(c.tclass)
+	}
+	return &pr, nil
+}
+
 // dialCM is the active side: it connects each of s's QPs to the peer's
 // QP of the same index (RC: REQ, REP, RTU; UD: SIDR_REQ, SIDR_REP).
 func (env *perfEnv) dialCM(ctx context.Context, s *perfSide) error {
 	c := env.c
-	path, err := env.cmPath(s)
+	path, err := env.cmPath(ctx, s)
 	if err != nil {
 		return err
 	}
