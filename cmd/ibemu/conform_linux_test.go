@@ -30,7 +30,7 @@ func conformFailures(t *testing.T, dir, sock string) ([]string, string) {
 		"--junit", junit)
 	code := p.wait(t, 120*time.Second)
 	out := p.out.String()
-	if !strings.Contains(out, "conformance: 6 nodes, 159 checks") {
+	if !strings.Contains(out, "conformance: 6 nodes, 164 checks") {
 		t.Fatalf("ibemu conform exited %d:\n%s%s", code, out, p.err.String())
 	}
 	var ids []string
@@ -49,7 +49,7 @@ func conformFailures(t *testing.T, dir, sock string) ([]string, string) {
 		t.Fatal(err)
 	}
 	fails := len(conformFail.FindAllString(out, -1))
-	if !strings.Contains(string(b), fmt.Sprintf(`tests="159" failures="%d"`, fails)) || strings.Count(string(b), "<failure ") != fails {
+	if !strings.Contains(string(b), fmt.Sprintf(`tests="164" failures="%d"`, fails)) || strings.Count(string(b), "<failure ") != fails {
 		t.Errorf("junit report for %d failures:\n%s", fails, b)
 	}
 	return ids, out

@@ -168,6 +168,14 @@ func TestConformanceChecksCatchViolations(t *testing.T) {
 				wire.SMP(resp).SetStatus(wire.MADStatusOK)
 			}
 		}},
+		{"sma.link-ends", func(req, resp []byte) {
+			// Ports an odd number of hops away say their link runs 1x:
+			// the other end of each link says 4x.
+			if s := wire.SMP(resp); smp(req) && s.MAD().AttrID() == wire.AttrPortInfo && s.MAD().Method() == wire.MethodGetResp &&
+				s.Status() == wire.MADStatusOK && s.HopCount()%2 == 1 && wire.PortInfo(s.Data()).LinkWidthActive() == wire.Width4X {
+				wire.PortInfo(s.Data()).SetLinkWidthActive(wire.Width1X)
+			}
+		}},
 		{"smi.dr-return-path", func(req, resp []byte) {
 			s := wire.SMP(resp)
 			if smp(req) && s.HopCount() > 0 {
