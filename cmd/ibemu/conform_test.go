@@ -117,6 +117,7 @@ func TestConformUsage(t *testing.T) {
 		{"conform", "a.net", "b.net"},
 		{"conform", "--only", "sma.nope"},
 		{"conform", "--timeout", "0s"},
+		{"conform", "--parallel", "0"},
 	} {
 		if _, errOut, code := runCmd(t, args...); code != 2 {
 			t.Errorf("%v: exit %d, want 2 (%s)", args, code, errOut)
