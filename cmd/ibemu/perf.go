@@ -258,8 +258,11 @@ type perfEnv struct {
 	// bwLimitMet and rateLimitMet say whether a reported size reached
 	// -w and -y.
 	bwLimitMet, rateLimitMet bool
-	// jsonErr is the first failure to write --out_json's file.
+	// jsonErr is the first failure to write --out_json's file (or to
+	// read -W's counters).
 	jsonErr error
+	// ctrs is -W's last reading of the client's port.
+	ctrs *perfCounterState
 }
 
 // perfStats counts what one side of a run did through the verbs API, so
@@ -361,6 +364,9 @@ func newPerfEnv(c *perfConfig) (*perfEnv, error) {
 		if err == nil && c.mcg {
 			err = env.attachMulticast()
 		}
+	}
+	if err == nil {
+		err = env.startCounters(env.client)
 	}
 	if err != nil {
 		env.close()
@@ -993,6 +999,9 @@ func runPerfAttached(c *perfConfig) error {
 	}
 	if err == nil && c.mcg {
 		err = env.attachMulticast()
+	}
+	if err == nil {
+		err = env.startCounters(env.client)
 	}
 	if err != nil {
 		return err

@@ -874,4 +874,5 @@ func (env *perfEnv) bwRow(size int, r bwResult) {
 		fmt.Fprintf(w, " %-7d    %-10d       %-7.2f            %-7.2f\t\t     %-7.6f", size, r.iters, peak, avg, rate)
 		env.cpuUtilCell(r.cpuUtil)
 	}
+	env.printCounters(env.client)
 }

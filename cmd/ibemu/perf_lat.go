@@ -325,6 +325,7 @@ func (env *perfEnv) latReport(size int, samples []float64, n int, window time.Du
 		}
 		fmt.Fprintf(w, " %-7d       %d            %-7.2f        %-7.2f", size, n, lat, tps)
 		env.cpuUtilCell(cpuUtil)
+		env.printCounters(env.client)
 		return
 	}
 	list := func() {
@@ -366,4 +367,5 @@ func (env *perfEnv) latReport(size int, samples []float64, n int, window time.Du
 	}
 	fmt.Fprintf(w, " %-7d %-7d          %-7.2f        %-7.2f      %-7.2f  \t       %-7.2f     \t%-7.2f\t\t%-7.2f \t\t%-7.2f\n",
 		size, c.iters, samples[0], samples[len(samples)-1], samples[len(samples)/2], avg, stdev, pct(0.99), pct(0.999))
+	env.printCounters(env.client)
 }

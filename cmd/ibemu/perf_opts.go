@@ -128,6 +128,8 @@ type perfOpts struct {
 	limitRate   float64  // -y (Mpps)
 	outJSON     bool     // --out_json
 	jsonFile    string   // --out_json_file
+	countersStr string   // -W
+	counters    []string // -W's counters (names under counters/)
 
 	// Resolved by validate.
 	inlineSize int
@@ -188,6 +190,7 @@ func (c *perfConfig) perfFlags(fs *flag.FlagSet) {
 	fs.Float64Var(&c.limitRate, "y", 0, "bandwidth tests: a verifier limit; the run fails (exit 1) unless a size's MsgRate reaches it (Mpps)")
 	fs.BoolVar(&c.outJSON, "out_json", false, "after each size, write the test and its result as JSON to --out_json_file (the last size's stays)")
 	fs.StringVar(&c.jsonFile, "out_json_file", perfDefaultJSON, "the file --out_json writes")
+	fs.StringVar(&c.countersStr, "W", "", "after each row, how much each of these port counters grew (comma-separated, as perftest names sysfs files: counters/port_xmit_data, counters/port_rcv_packets, ...)")
 	fs.BoolVar(&c.useSRQ, "use-srq", false, "SEND tests: the receiving side's QPs take their receives from one shared receive queue of rx depth work requests")
 	fs.BoolVar(&c.rdmaCM, "R", false, "connect the QPs through the communication manager, as rdma_cm: REQ, REP and RTU for RC (SIDR for UD) on the fabric, the peer's rkey and address in the private data")
 	fs.BoolVar(&c.commCM, "z", false, "exchange the QPs' attributes over rdma_cm (refused: use -R)")
@@ -205,7 +208,7 @@ var perfAliases = map[string]string{
 	"atomic_type": "A", "outs": "o", "rx-depth": "r", "post_list": "l", "events": "e", "CPU-freq": "F",
 	"ib-dev": "d", "ib-port": "i", "gid-index": "x", "qp-timeout": "u", "sl": "S", "report-cycles": "C",
 	"report-histogram": "H", "report-unsorted": "U", "port": "p", "noPeak": "N", "rdma_cm": "R", "comm_rdma_cm": "z",
-	"mcg": "g", "MGID": "M", "limit_bw": "w", "limit_msgrate": "y",
+	"mcg": "g", "MGID": "M", "limit_bw": "w", "limit_msgrate": "y", "report-counters": "W",
 }
 
 // firstOr returns the first of pos, or "".
@@ -380,6 +383,11 @@ func (c *perfConfig) validate() error {
 			c.gidIndex.n = 0 // perftest: multicast needs a GRH
 		}
 	}
+	ctrs, err := parsePerfCounters(c.countersStr)
+	if err != nil {
+		return err
+	}
+	c.counters = ctrs
 	if c.mcg {
 		g, err := parsePerfMGID(c.mgidStr)
 		if err != nil {

@@ -749,3 +749,33 @@ func TestPerfJSON(t *testing.T) {
 		t.Errorf("unwritable file: exit %d, %q", code, errOut)
 	}
 }
+
+// TestPerfReportCounters checks -W: after each row, the growth of the
+// named counters of the client's port since the last row. 100 RDMA
+// WRITEs of 4 KiB at MTU 4096 are 100 packets out; what comes back is
+// their coalesced ACKs.
+func TestPerfReportCounters(t *testing.T) {
+	out, errOut, code := runCmd(t, "perf", "write_bw", "-n", "100", "-s", "4096", "-W", "counters/port_xmit_packets,counters/port_rcv_packets,counters/port_xmit_data")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	got := map[string]int{}
+	for _, line := range strings.Split(out, "\n") {
+		if k, v, ok := strings.Cut(strings.TrimSpace(line), "="); ok && strings.HasPrefix(k, "counters/") {
+			n, err := strconv.Atoi(v)
+			if err != nil {
+				t.Fatalf("line %q", line)
+			}
+			got[k] = n
+		}
+	}
+	if got["counters/port_xmit_packets"] != 100 || got["counters/port_rcv_packets"] < 1 || got["counters/port_rcv_packets"] > 100 ||
+		got["counters/port_xmit_data"] < 100*4096/4 {
+		t.Errorf("counters %v\n%s", got, out)
+	}
+	for _, list := range []string{"port_xmit_data", "hw_counters/out_of_buffer", "counters/nope"} {
+		if _, errOut, code := runCmd(t, "perf", "write_bw", "-W", list); code != 2 || !strings.Contains(errOut, "performance counter") {
+			t.Errorf("-W %s: exit %d, %q", list, code, errOut)
+		}
+	}
+}
