@@ -184,7 +184,7 @@ func (c *perfConfig) perfFlags(fs *flag.FlagSet) {
 	fs.IntVar(&c.waitDestroy, "wait_destroy", 0, "wait this many seconds after the test before destroying its QPs, CQs and memory regions")
 	fs.BoolVar(&c.cpuUtil, "cpu_util", false, "with -D: report the machine's CPU utilization over the measured window (user time of /proc/stat, as perftest)")
 	fs.BoolVar(&c.warmUp, "perform_warm_up", false, "write, read and atomic bandwidth tests: before each size, every QP of a sending side (both with -b) posts tx depth work requests (or one post list) and waits for them, unmeasured")
-	fs.BoolVar(&c.mcg, "g", false, "SEND tests over UD to a multicast group of 1 QP: each side's QP joins its own group (MLIDs the static configuration programs into the switches) and the peer sends to it")
+	fs.BoolVar(&c.mcg, "g", false, "SEND tests over UD to multicast groups of 1 QP: each receiving side's QP joins a group, and the side that sends to it joins it too (in process the switches' MFTs are set statically; with --attach the joins go through the SM's SA)")
 	fs.StringVar(&c.mgidStr, "M", "", "with -g: the group's MGID (16 numbers separated by colons, as perftest: 255:1:0:0:0:2:201:133:0:0:0:0:0:0:0:0 by default, the client's group one more)")
 	fs.Float64Var(&c.limitBW, "w", 0, "bandwidth tests: a verifier limit; the run fails (exit 1) unless a size's BW average reaches it (MB/sec, Gb/sec with --report_gbits)")
 	fs.Float64Var(&c.limitRate, "y", 0, "bandwidth tests: a verifier limit; the run fails (exit 1) unless a size's MsgRate reaches it (Mpps)")
