@@ -162,6 +162,9 @@ func (env *perfEnv) latResponder(ctx context.Context, sv *perfSide, size int, st
 				return err
 			}
 		}
+		if err := env.latencyGap(ctx, sv); err != nil {
+			return err
+		}
 		if err := env.latPost(sv, size); err != nil {
 			return err
 		}
@@ -208,6 +211,9 @@ func (env *perfEnv) latency(ctx context.Context, size int) error {
 		begin()
 		for i := 0; c.duration > 0 || i < c.iters; i++ {
 			t0 := env.now()
+			if err := env.latencyGap(ctx, cl); err != nil {
+				return err
+			}
 			if err := env.latPost(cl, size); err != nil {
 				return err
 			}
@@ -254,6 +260,9 @@ func (env *perfEnv) latency(ctx context.Context, size int) error {
 		err := func() error {
 			for c.duration > 0 || n < c.iters {
 				t0 := env.now()
+				if err := env.latencyGap(ctx, cl); err != nil {
+					return err
+				}
 				if err := env.latPost(cl, size); err != nil {
 					return err
 				}
@@ -368,4 +377,39 @@ func (env *perfEnv) latReport(size int, samples []float64, n int, window time.Du
 	fmt.Fprintf(w, " %-7d %-7d          %-7.2f        %-7.2f      %-7.2f  \t       %-7.2f     \t%-7.2f\t\t%-7.2f \t\t%-7.2f\n",
 		size, c.iters, samples[0], samples[len(samples)-1], samples[len(samples)/2], avg, stdev, pct(0.99), pct(0.999))
 	env.printCounters(env.client)
+}
+
+// latencyGap is --latency_gap: side s waits before its next send, as
+// perftest spins before each post. Under the virtual clock the wait is
+// the fabric's time: the side first polls its CQ, empty by now, which
+// lets the clock go (HoldClock), then sleeps on the clock. Under the
+// wall clock it spins, as perftest does.
+func (env *perfEnv) latencyGap(ctx context.Context, s *perfSide) error {
+	g := time.Duration(env.c.latencyGap) * time.Microsecond
+	if g <= 0 {
+		return nil
+	}
+	if env.c.wall {
+		for start := time.Now(); time.Since(start) < g; {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+		}
+		return nil
+	}
+	var wc [1]verbs.WC
+	if n, err := s.cq.Poll(wc[:]); err != nil {
+		return err
+	} else if n > 0 {
+		return fmt.Errorf("perf: unexpected completion of wr %d before the latency gap", wc[0].WRID)
+	}
+	done := make(chan struct{})
+	t := env.emu.Clock().AfterFunc(g, func() { close(done) })
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		t.Stop()
+		return fmt.Errorf("perf: latency gap: %w", ctx.Err())
+	}
 }

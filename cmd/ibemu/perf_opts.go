@@ -128,6 +128,7 @@ type perfOpts struct {
 	limitRate   float64  // -y (Mpps)
 	outJSON     bool     // --out_json
 	jsonFile    string   // --out_json_file
+	latencyGap  int      // --latency_gap (µs)
 	countersStr string   // -W
 	counters    []string // -W's counters (names under counters/)
 
@@ -191,6 +192,7 @@ func (c *perfConfig) perfFlags(fs *flag.FlagSet) {
 	fs.BoolVar(&c.outJSON, "out_json", false, "after each size, write the test and its result as JSON to --out_json_file (the last size's stays)")
 	fs.StringVar(&c.jsonFile, "out_json_file", perfDefaultJSON, "the file --out_json writes")
 	fs.StringVar(&c.countersStr, "W", "", "after each row, how much each of these port counters grew (comma-separated, as perftest names sysfs files: counters/port_xmit_data, counters/port_rcv_packets, ...)")
+	fs.IntVar(&c.latencyGap, "latency_gap", 0, "latency tests: each side waits this many microseconds before each of its sends; as in perftest the samples, taken from one send to the next, include the waits")
 	fs.BoolVar(&c.useSRQ, "use-srq", false, "SEND tests: the receiving side's QPs take their receives from one shared receive queue of rx depth work requests")
 	fs.BoolVar(&c.rdmaCM, "R", false, "connect the QPs through the communication manager, as rdma_cm: REQ, REP and RTU for RC (SIDR for UD) on the fabric, the peer's rkey and address in the private data")
 	fs.BoolVar(&c.commCM, "z", false, "exchange the QPs' attributes over rdma_cm (refused: use -R)")
@@ -351,6 +353,10 @@ func (c *perfConfig) validate() error {
 		return usageErr("-g -R: Perftest still doesn't support Multicast with rdma_cm")
 	case c.mgidStr != "" && !c.mcg:
 		return usageErr("-M: the MGID goes with -g (multicast)")
+	case c.latencyGap < 0:
+		return usageErr("--latency_gap=%d: Latency gap time can't be negative", c.latencyGap)
+	case c.latencyGap > 0 && !t.lat:
+		return usageErr("--latency_gap: Latency gap feature is only for latency tests")
 	case c.limitBW < 0:
 		return usageErr("-w %g: Invalid Minimum BW Limit", c.limitBW)
 	case c.limitRate < 0:

@@ -779,3 +779,30 @@ func TestPerfReportCounters(t *testing.T) {
 		}
 	}
 }
+
+// TestPerfLatencyGap checks --latency_gap in virtual time: each side
+// waits before its sends, and the samples, from one send to the next as
+// perftest takes them, grow by the gap: half of both sides' gaps for a
+// ping-pong, the client's whole gap for a READ.
+func TestPerfLatencyGap(t *testing.T) {
+	typical := func(args ...string) float64 {
+		t.Helper()
+		out, errOut, code := runCmd(t, append([]string{"perf"}, args...)...)
+		if code != 0 {
+			t.Fatalf("%v: exit %d: %s", args, code, errOut)
+		}
+		return rowFloat(t, perfRow(t, out, latHead), 4)
+	}
+	for _, test := range []string{"send_lat", "write_lat", "read_lat"} {
+		base := typical(test, "-n", "100")
+		gap := typical(test, "-n", "100", "--latency_gap", "10")
+		if d := gap - base; d < 9.98 || d > 10.02 {
+			t.Errorf("%s: t_typical %.2f without a gap, %.2f with 10 usec: grew %.2f, want 10", test, base, gap, d)
+		}
+	}
+	for _, args := range [][]string{{"perf", "write_bw", "--latency_gap", "5"}, {"perf", "send_lat", "--latency_gap", "-1"}} {
+		if _, errOut, code := runCmd(t, args...); code != 2 || !strings.Contains(errOut, "atency gap") {
+			t.Errorf("%v: exit %d, %q", args, code, errOut)
+		}
+	}
+}
