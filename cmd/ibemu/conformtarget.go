@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/ibemu/ibemu/conformance"
+	"github.com/ibemu/ibemu/emu"
 	"github.com/ibemu/ibemu/emu/wire"
 	"github.com/ibemu/ibemu/stack/attach"
 	"github.com/ibemu/ibemu/stack/mad"
@@ -79,14 +80,23 @@ func (t *madTarget) Exchange(ctx context.Context, addr conformance.Address, req 
 // Sleep implements conformance.Sleeper on the transport's clock: the
 // fabric's for the in-process transport, the wall clock for the others.
 func (t *madTarget) Sleep(ctx context.Context, d time.Duration) error {
+	if err := sleepOn(ctx, t.tr.Clock(), d); err != nil {
+		return fmt.Errorf("conform: sleep: %w", err)
+	}
+	return nil
+}
+
+// sleepOn waits d on clock clk (a fabric's virtual clock moves on at once
+// when nothing else is due), or until ctx ends.
+func sleepOn(ctx context.Context, clk emu.Clock, d time.Duration) error {
 	done := make(chan struct{})
-	tm := t.tr.Clock().AfterFunc(d, func() { close(done) })
+	tm := clk.AfterFunc(d, func() { close(done) })
 	select {
 	case <-done:
 		return nil
 	case <-ctx.Done():
 		tm.Stop()
-		return fmt.Errorf("conform: sleep: %w", ctx.Err())
+		return ctx.Err()
 	}
 }
 

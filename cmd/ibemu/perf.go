@@ -361,12 +361,9 @@ func newPerfEnv(c *perfConfig) (*perfEnv, error) {
 		if err == nil {
 			err = env.connect()
 		}
-		if err == nil && c.mcg {
-			err = env.attachMulticast()
-		}
 	}
 	if err == nil {
-		err = env.startCounters(env.client)
+		err = env.ready()
 	}
 	if err != nil {
 		env.close()
@@ -618,6 +615,17 @@ func (env *perfEnv) connect() error {
 		}
 	}
 	return nil
+}
+
+// ready finishes the set-up once the QPs are connected: with -g the
+// receiving QPs join their groups, and -W takes its first reading.
+func (env *perfEnv) ready() error {
+	if env.c.mcg {
+		if err := env.attachMulticast(); err != nil {
+			return err
+		}
+	}
+	return env.startCounters(env.client)
 }
 
 // udQPsUp moves x's UD QPs to RTS and makes their address handles
@@ -997,11 +1005,8 @@ func runPerfAttached(c *perfConfig) error {
 	default:
 		err = env.connect()
 	}
-	if err == nil && c.mcg {
-		err = env.attachMulticast()
-	}
 	if err == nil {
-		err = env.startCounters(env.client)
+		err = env.ready()
 	}
 	if err != nil {
 		return err

@@ -403,13 +403,8 @@ func (env *perfEnv) latencyGap(ctx context.Context, s *perfSide) error {
 	} else if n > 0 {
 		return fmt.Errorf("perf: unexpected completion of wr %d before the latency gap", wc[0].WRID)
 	}
-	done := make(chan struct{})
-	t := env.emu.Clock().AfterFunc(g, func() { close(done) })
-	select {
-	case <-done:
-		return nil
-	case <-ctx.Done():
-		t.Stop()
-		return fmt.Errorf("perf: latency gap: %w", ctx.Err())
+	if err := sleepOn(ctx, env.emu.Clock(), g); err != nil {
+		return fmt.Errorf("perf: latency gap: %w", err)
 	}
+	return nil
 }
