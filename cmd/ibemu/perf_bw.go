@@ -227,6 +227,51 @@ type bwRun struct {
 	// completion count.
 	tposted, tcompleted []time.Time
 	ccnt                int
+	// rl is the SW rate limiter of a sending side, or nil.
+	rl *rateLimit
+}
+
+// rateLimit is perftest's SW rate limiter: bursts of burst posts (on all
+// the side's QPs together), one every gap, which keeps the rate at the
+// limit.
+type rateLimit struct {
+	gap   time.Duration
+	burst int
+	left  int       // posts left in the current burst
+	next  time.Time // when the next burst may start
+}
+
+// newRateLimit computes the gap between bursts for messages of size
+// bytes: --rate_limit in --rate_units, as perftest turns it into
+// messages per second.
+func newRateLimit(c *perfConfig, size int) *rateLimit {
+	var pps float64
+	switch c.rateUnits {
+	case "M":
+		pps = c.rateLimit / float64(size) * 1048576
+	case "g":
+		pps = c.rateLimit / float64(size*8) * 1e9
+	default: // p
+		pps = c.rateLimit
+	}
+	return &rateLimit{gap: time.Duration(float64(c.burstSize) / pps * float64(time.Second)), burst: c.burstSize}
+}
+
+// open starts a burst when one is due at now and reports whether posts
+// may go.
+func (l *rateLimit) open(now time.Time) bool {
+	if l.left > 0 {
+		return true
+	}
+	if l.next.IsZero() {
+		l.next = now
+	}
+	if now.Before(l.next) {
+		return false
+	}
+	l.next = l.next.Add(l.gap)
+	l.left = l.burst
+	return true
 }
 
 func (env *perfEnv) newBWRun(s *perfSide, size int, send, recv bool) *bwRun {
@@ -243,6 +288,9 @@ func (env *perfEnv) newBWRun(s *perfSide, size int, send, recv bool) *bwRun {
 	}
 	if c.duration == 0 {
 		r.totals = r.limit
+	}
+	if send && c.rateSW {
+		r.rl = newRateLimit(c, size)
 	}
 	if send {
 		r.wrs = make([]verbs.SendWR, len(s.qps))
@@ -349,19 +397,29 @@ func (r *bwRun) prepareWR(q int) verbs.SendWR {
 // (run_iter_bw); here each post's doorbell is a burst of its own that
 // asks for its own ACK, so single posts would halve the small-message
 // rate (0.98 -> 0.51 Mpps for send_bw --wall -s 8 on two processors).
-func (r *bwRun) postSends(wrs []verbs.SendWR) error {
+func (r *bwRun) postSends(wrs []verbs.SendWR, now time.Time) error {
 	c := r.env.c
 	list := c.postList
 	for q, qp := range r.s.qps {
 		for {
+			if r.rl != nil && !r.rl.open(now) {
+				return nil // the next burst is not due yet
+			}
 			wrs = wrs[:0]
 			n := 32
 			if list > 1 {
 				n = list
 			}
+			if r.rl != nil && list <= 1 {
+				n = min(n, r.rl.left)
+			}
 			for len(wrs) < n && r.posted[q]-r.completed[q] < c.txDepth && (r.limit[q] < 0 || r.posted[q] < r.limit[q]) {
 				wrs = append(wrs, r.sendWR(q, r.posted[q]))
 				r.posted[q]++
+			}
+			if r.rl != nil {
+				// A post list goes whole, as perftest counts it.
+				r.rl.left = max(r.rl.left-len(wrs), 0)
 			}
 			if list > 1 && len(wrs) > 0 && len(wrs) < list {
 				// Only whole lists go out: give the partial one back.
@@ -464,7 +522,7 @@ func (r *bwRun) run(ctx context.Context) error {
 			}
 		}
 		if r.send && !sent {
-			if err := r.postSends(wrs); err != nil {
+			if err := r.postSends(wrs, now); err != nil {
 				release()
 				return err
 			}
@@ -520,6 +578,17 @@ func (r *bwRun) run(ctx context.Context) error {
 			if err != nil && ctx.Err() == nil {
 				lost = true
 				continue
+			}
+		case r.rl != nil && !sent && r.rl.left == 0:
+			// Wait for a completion or the next burst, whichever
+			// comes first: what is posted may all be unsignaled.
+			due, cancel := context.WithCancel(ctx)
+			tm := env.emu.Clock().AfterFunc(r.rl.next.Sub(now), cancel)
+			n, err = env.waitCQ(due, s, wc)
+			tm.Stop()
+			cancel()
+			if err != nil && ctx.Err() == nil {
+				continue // the next burst is due
 			}
 		default:
 			n, err = env.waitCQ(ctx, s, wc)

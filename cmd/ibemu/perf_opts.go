@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"math"
@@ -129,6 +130,11 @@ type perfOpts struct {
 	outJSON     bool     // --out_json
 	jsonFile    string   // --out_json_file
 	latencyGap  int      // --latency_gap (µs)
+	rateLimit   float64  // --rate_limit
+	rateUnits   string   // --rate_units: M, g or p
+	rateType    string   // --rate_limit_type: SW, HW or PP ("" off)
+	burstSize   int      // --burst_size
+	rateSW      bool     // the SW rate limiter runs
 	countersStr string   // -W
 	counters    []string // -W's counters (names under counters/)
 
@@ -193,6 +199,10 @@ func (c *perfConfig) perfFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.jsonFile, "out_json_file", perfDefaultJSON, "the file --out_json writes")
 	fs.StringVar(&c.countersStr, "W", "", "after each row, how much each of these port counters grew (comma-separated, as perftest names sysfs files: counters/port_xmit_data, counters/port_rcv_packets, ...)")
 	fs.IntVar(&c.latencyGap, "latency_gap", 0, "latency tests: each side waits this many microseconds before each of its sends; as in perftest the samples, taken from one send to the next, include the waits")
+	fs.Float64Var(&c.rateLimit, "rate_limit", 0, "bandwidth tests: the most each side sends, in --rate_units (Gbps by default); perftest's default HW limiter (the AH's static rate) is not modelled, so the SW one paces the posts, as perftest falls back to it")
+	fs.StringVar(&c.rateUnits, "rate_units", "g", "units of --rate_limit: M (MiB/s), g (Gbps) or p (messages/s)")
+	fs.StringVar(&c.rateType, "rate_limit_type", "", "SW (bursts of --burst_size posts, spaced to keep the rate), HW (refused: no static rate pacing) or PP (refused: no packet pacing)")
+	fs.IntVar(&c.burstSize, "burst_size", 0, "with a rate limiter: messages per burst (default the tx depth)")
 	fs.BoolVar(&c.useSRQ, "use-srq", false, "SEND tests: the receiving side's QPs take their receives from one shared receive queue of rx depth work requests")
 	fs.BoolVar(&c.rdmaCM, "R", false, "connect the QPs through the communication manager, as rdma_cm: REQ, REP and RTU for RC (SIDR for UD) on the fabric, the peer's rkey and address in the private data")
 	fs.BoolVar(&c.commCM, "z", false, "exchange the QPs' attributes over rdma_cm (refused: use -R)")
@@ -353,6 +363,22 @@ func (c *perfConfig) validate() error {
 		return usageErr("-g -R: Perftest still doesn't support Multicast with rdma_cm")
 	case c.mgidStr != "" && !c.mcg:
 		return usageErr("-M: the MGID goes with -g (multicast)")
+	case c.given["rate_limit"] && c.rateLimit <= 0:
+		return usageErr("--rate_limit=%g: Rate limit must be non-negative floating point number", c.rateLimit)
+	case c.rateUnits != "M" && c.rateUnits != "g" && c.rateUnits != "p":
+		return usageErr("--rate_units=%s: Invalid rate limit units. Please use M,g or p", c.rateUnits)
+	case c.rateType != "" && c.rateType != "SW" && c.rateType != "HW" && c.rateType != "PP":
+		return usageErr("--rate_limit_type=%s: Invalid rate limit type flag. Please use HW, SW or PP.", c.rateType)
+	case c.burstSize < 0:
+		return usageErr("--burst_size=%d: Burst size can't be negative", c.burstSize)
+	case c.burstSize > 0 && !c.given["rate_limit"] && c.rateType == "":
+		return usageErr("--burst_size: Can't enable burst mode when rate limiter is off")
+	case c.rateType != "" && !c.given["rate_limit"]:
+		return usageErr("--rate_limit_type=%s: give the rate with --rate_limit", c.rateType)
+	case c.rateType == "PP":
+		return usageErr("--rate_limit_type=PP: packet pacing is not modelled; use SW")
+	case c.given["rate_limit"] && (t.lat || verb == "atomic" || verb == "send" && c.bidir):
+		return usageErr("--rate_limit: SW Rate limiter cann't be executed on non-BW, ATOMIC or bidirectional SEND / SEND_IMM tests")
 	case c.latencyGap < 0:
 		return usageErr("--latency_gap=%d: Latency gap time can't be negative", c.latencyGap)
 	case c.latencyGap > 0 && !t.lat:
@@ -508,6 +534,32 @@ func (c *perfConfig) dependencies(verb string) error {
 	case c.attach != "":
 		c.wall = true // two processes share no virtual clock
 	}
+	return c.rateLimiter()
+}
+
+// rateLimiter settles --rate_limit as perftest does: the default limiter
+// is HW, the AH's static rate, which the emulated HCA keeps but does not
+// pace by; like a QP that refuses it, perftest then falls back to the SW
+// limiter, saying so, unless HW was asked for by name. A burst is the tx
+// depth unless --burst_size says.
+func (c *perfConfig) rateLimiter() error {
+	if !c.given["rate_limit"] {
+		return nil
+	}
+	switch c.rateType {
+	case "HW":
+		return errors.New("--rate_limit_type=HW: The QP failed to accept HW rate limit (the emulated HCA does not pace by the static rate)")
+	case "":
+		fmt.Fprintln(c.errOut, "The QP failed to accept HW rate limit, providing SW rate limit")
+	case "SW":
+		if c.burstSize <= 0 {
+			fmt.Fprintf(c.errOut, " Setting burst size to tx depth = %d\n", c.txDepth)
+		}
+	}
+	if c.burstSize <= 0 {
+		c.burstSize = c.txDepth
+	}
+	c.rateSW = true
 	return nil
 }
 

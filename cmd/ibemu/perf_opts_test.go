@@ -806,3 +806,48 @@ func TestPerfLatencyGap(t *testing.T) {
 		}
 	}
 }
+
+// TestPerfRateLimit checks --rate_limit in virtual time: the SW limiter
+// (the fallback from perftest's default HW one, which the emulated HCA
+// does not accept, or asked for by name) keeps each side's average at
+// the limit, in the units asked, over all its QPs; what perftest refuses
+// is refused.
+func TestPerfRateLimit(t *testing.T) {
+	for _, tc := range []struct {
+		args   []string
+		want   float64 // BW average, MB/sec
+		stderr string
+	}{
+		{[]string{"write_bw", "--rate_limit", "10", "--rate_limit_type", "SW"}, 10e9 / 8 / (1 << 20), "Setting burst size to tx depth = 128"},
+		{[]string{"write_bw", "--rate_limit", "10"}, 10e9 / 8 / (1 << 20), "providing SW rate limit"},
+		{[]string{"write_bw", "--rate_limit", "500", "--rate_units", "M"}, 500, ""},
+		{[]string{"write_bw", "--rate_limit", "5", "-q", "4"}, 5e9 / 8 / (1 << 20), ""},
+		{[]string{"read_bw", "--rate_limit", "8", "--burst_size", "4", "-n", "2000"}, 8e9 / 8 / (1 << 20), ""},
+		{[]string{"write_bw", "--rate_limit", "10", "-b"}, 2 * 10e9 / 8 / (1 << 20), ""},
+	} {
+		out, errOut, code := runCmd(t, append([]string{"perf"}, tc.args...)...)
+		if code != 0 || !strings.Contains(errOut, tc.stderr) {
+			t.Fatalf("%v: exit %d, stderr %q", tc.args, code, errOut)
+		}
+		if avg := rowFloat(t, perfRow(t, out, bwHead), 3); avg < tc.want*0.99 || avg > tc.want*1.02 {
+			t.Errorf("%v: BW average %.2f MB/sec, want %.2f", tc.args, avg, tc.want)
+		}
+	}
+	for _, c := range []struct {
+		args []string
+		code int
+	}{
+		{[]string{"write_bw", "--rate_limit", "10", "--rate_limit_type", "HW"}, 1},
+		{[]string{"write_bw", "--rate_limit", "10", "--rate_limit_type", "PP"}, 2},
+		{[]string{"write_bw", "--burst_size", "8"}, 2},
+		{[]string{"write_bw", "--rate_limit", "0"}, 2},
+		{[]string{"write_bw", "--rate_limit", "1", "--rate_units", "k"}, 2},
+		{[]string{"send_lat", "--rate_limit", "1"}, 2},
+		{[]string{"atomic_bw", "--rate_limit", "1"}, 2},
+		{[]string{"send_bw", "-b", "--rate_limit", "1"}, 2},
+	} {
+		if _, errOut, code := runCmd(t, append([]string{"perf"}, c.args...)...); code != c.code || errOut == "" {
+			t.Errorf("%v: exit %d (%q), want %d", c.args, code, errOut, c.code)
+		}
+	}
+}
