@@ -258,9 +258,9 @@ type perfEnv struct {
 	// bwLimitMet and rateLimitMet say whether a reported size reached
 	// -w and -y.
 	bwLimitMet, rateLimitMet bool
-	// jsonErr is the first failure to write --out_json's file (or to
-	// read -W's counters).
-	jsonErr error
+	// reportErr is the first failure of the reports that follow the
+	// rows (--out_json's file, -W's counters), which run returns.
+	reportErr error
 	// ctrs is -W's last reading of the client's port.
 	ctrs *perfCounterState
 }
@@ -830,8 +830,8 @@ func (env *perfEnv) run() error {
 	if env.c.output == "" {
 		fmt.Fprintln(env.c.out, strings.Repeat("-", 87))
 	}
-	if env.jsonErr != nil {
-		return env.jsonErr
+	if env.reportErr != nil {
+		return env.reportErr
 	}
 	if err := env.checkLimits(); err != nil {
 		return err

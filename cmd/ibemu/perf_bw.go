@@ -912,9 +912,7 @@ func (env *perfEnv) bwJSON(size int, r bwResult, avg, peak, rate float64) {
 	if c.cpuUtil {
 		res = append(res, jsonField{"CPU_util", round2(r.cpuUtil)})
 	}
-	if err := env.writeJSON(res); err != nil && env.jsonErr == nil {
-		env.jsonErr = err
-	}
+	env.noteReportErr(env.writeJSON(res))
 }
 
 func (env *perfEnv) bwRow(size int, r bwResult) {

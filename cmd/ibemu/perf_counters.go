@@ -103,9 +103,7 @@ func (env *perfEnv) printCounters(s *perfSide) {
 	}
 	v, err := env.readCounters(s)
 	if err != nil {
-		if env.jsonErr == nil {
-			env.jsonErr = err
-		}
+		env.noteReportErr(err)
 		return
 	}
 	for i, n := range env.c.counters {

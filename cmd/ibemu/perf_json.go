@@ -138,7 +138,12 @@ func round6(v float64) json.Number { return json.Number(fmt.Sprintf("%.6f", v)) 
 
 // latJSON writes --out_json's report of a latency row.
 func (env *perfEnv) latJSON(res []jsonField) {
-	if err := env.writeJSON(res); err != nil && env.jsonErr == nil {
-		env.jsonErr = err
+	env.noteReportErr(env.writeJSON(res))
+}
+
+// noteReportErr keeps the first failure of a report (nil is none).
+func (env *perfEnv) noteReportErr(err error) {
+	if err != nil && env.reportErr == nil {
+		env.reportErr = err
 	}
 }
