@@ -577,20 +577,30 @@ func TestUmadSendByPKey(t *testing.T) {
 }
 
 // With the kernel's ETIMEDOUT arriving after the agent's own timer, every
-// retransmission must wait for it: the kernel refuses a duplicate TID.
-func TestUmadTimeoutRetransmits(t *testing.T) {
-	noLeaks(t)
+
+// retryingAgent is a directed-route agent with a 30 ms timeout and two
+// retransmissions over a fake kernel that reports each send done slack
+// after its timeout.
+func retryingAgent(t *testing.T, slack time.Duration) (*fakeKernel, *Umad, *Agent) {
+	t.Helper()
 	k := newFakeKernel(t)
-	k.timeoutSlack = 25 * time.Millisecond
+	k.timeoutSlack = slack
 	u := startUmad(t, k, UmadOptions{})
 	a, err := NewAgent(u, Registration{QPN: 0, Class: wire.MgmtClassSubnDirected, ClassVersion: 1},
 		Options{Timeout: 30 * time.Millisecond, Retries: 2})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer a.Close()
+	t.Cleanup(func() { _ = a.Close() })
+	return k, u, a
+}
+
+// retransmission must wait for it: the kernel refuses a duplicate TID.
+func TestUmadTimeoutRetransmits(t *testing.T) {
+	noLeaks(t)
+	k, u, a := retryingAgent(t, 25*time.Millisecond)
 	start := time.Now()
-	_, err = a.SMPGet(context.Background(), DRPath{1, 3}, wire.AttrNodeInfo, 0)
+	_, err := a.SMPGet(context.Background(), DRPath{1, 3}, wire.AttrNodeInfo, 0)
 	if !errors.Is(err, ErrTimeout) || errors.Is(err, ErrSendFailed) {
 		t.Fatalf("SMPGet = %v, want ErrTimeout alone", err)
 	}
@@ -636,15 +646,7 @@ func waitWrites(t *testing.T, k *fakeKernel, n int) [][]byte {
 // the one before.
 func TestUmadRetransmissionsQueueBehindSlowKernel(t *testing.T) {
 	noLeaks(t)
-	k := newFakeKernel(t)
-	k.timeoutSlack = 100 * time.Millisecond // the kernel reports after 130 ms
-	u := startUmad(t, k, UmadOptions{})
-	a, err := NewAgent(u, Registration{QPN: 0, Class: wire.MgmtClassSubnDirected, ClassVersion: 1},
-		Options{Timeout: 30 * time.Millisecond, Retries: 2})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer a.Close()
+	k, u, a := retryingAgent(t, 100*time.Millisecond) // the kernel reports after 130 ms
 	if _, err := a.SMPGet(context.Background(), DRPath{1, 3}, wire.AttrNodeInfo, 0); !errors.Is(err, ErrTimeout) {
 		t.Fatalf("SMPGet = %v, want ErrTimeout", err)
 	}
